@@ -1,0 +1,133 @@
+"""`della-bench <command>`: the console entry point every Snakemake rule calls.
+
+Each command takes `--settings` as JSON: the rule passes exactly its own config section(s), so a
+changed setting reruns just the rules that use it. Every step can run (and be tested) without
+Snakemake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+# Quiet the libraries' own progress bars and advice; our loops log their own progress.
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _json(text: str) -> dict:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"--settings is not valid JSON: {error}") from error
+
+
+def vae_config(settings: dict):
+    """The VAEConfig of a (dataset, model) pair from the train rule's settings."""
+    from della.vae import VAEConfig
+
+    model, decoder, encoder = settings["model"], settings["decoder"], settings.get("encoder")
+    return VAEConfig(
+        path=model["path"],
+        decoder=decoder["name_or_path"],
+        decoder_kind=decoder["kind"],
+        conditional=settings["conditional"],
+        latent_size=model["latent_size"],
+        encoder=encoder["name_or_path"] if encoder else None,
+        pooling=model["pooling"],
+        first_prior=model["first_prior"],
+        max_source_tokens=settings["max_source_tokens"],
+        max_target_tokens=settings["max_target_tokens"],
+        path_settings=model.get("settings", {}),
+    )
+
+
+def cmd_train_tokenizer(args) -> None:
+    from della.tokenizer import train_tokenizer
+
+    tokenizer = train_tokenizer(args.inputs, args.settings["vocab_size"], args.settings["min_frequency"], args.out)
+    print(f"tokenizer with {len(tokenizer)} entries -> {args.out}")
+
+
+def cmd_create_backbone(args) -> None:
+    from della.backbone import BackboneSize, create_backbone
+
+    s = args.settings
+    create_backbone(s["kind"], BackboneSize(**s["create"]), args.tokenizer, args.out, s["seed"])
+    print(f"random-init {s['kind']} backbone -> {args.out}")
+
+
+def cmd_train(args) -> None:
+    from della.train import TrainSettings, train
+
+    settings = args.settings
+    final = train(vae_config(settings), TrainSettings(**settings["training"]), args.data / "train.jsonl", args.run, args.seed)
+    print(f"trained -> {final}")
+
+
+def cmd_generate(args) -> None:
+    from della.generate import run
+
+    run(args.run / "model", args.data / "test.jsonl", args.settings, args.seed, args.out)
+    print(f"samples -> {args.out}")
+
+
+def cmd_evaluate(args) -> None:
+    from della.evaluate import run
+
+    run(args.run / "model", args.data / "test.jsonl", args.samples, args.settings, args.seed, args.out)
+    print(f"metrics -> {args.out}")
+
+
+def _passthrough(module: str):
+    def call(args) -> None:
+        sys.exit(__import__(module, fromlist=["main"]).main(args.rest) or 0)
+
+    return call
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="della-bench", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name, func, help_text, **paths):
+        sub = commands.add_parser(name, help=help_text)
+        sub.set_defaults(func=func)
+        for flag, kind in paths.items():
+            sub.add_argument(f"--{flag}", type=kind, required=True)
+        return sub
+
+    sub = command("train-tokenizer", cmd_train_tokenizer, "train the sample-scale BPE tokenizer", out=Path, settings=_json)
+    sub.add_argument("--inputs", type=Path, nargs="+", required=True)
+    command("create-backbone", cmd_create_backbone, "write a small random-init backbone", tokenizer=Path, out=Path, settings=_json)
+    command("train", cmd_train, "train one (dataset, model, seed)", data=Path, run=Path, settings=_json, seed=int)
+    command("generate", cmd_generate, "generate samples", data=Path, run=Path, out=Path, settings=_json, seed=int)
+    command("evaluate", cmd_evaluate, "compute every metric", data=Path, run=Path, samples=Path, out=Path, settings=_json, seed=int)
+    for name, module, help_text in (
+        ("preprocess", "della.data.preprocess", "raw dataset -> processed splits"),
+        ("render-table", "della.tables", "metrics -> results/tables"),
+    ):
+        sub = commands.add_parser(name, help=help_text, add_help=False)
+        sub.set_defaults(func=_passthrough(module))
+        sub.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, KeyError, FileNotFoundError, FloatingPointError) as error:
+        # A clear one-line error for the rule's log; the traceback stays available with DEBUG=1.
+        if os.environ.get("DELLA_DEBUG"):
+            raise
+        print(f"della-bench {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""Latent variables: the Gaussian chain every model shares, and the latent-path plug-in registry.
+
+A Transformer-VAE here differs from another in two places only:
+  1. how many latent groups it has and from which encoder states they are inferred (one group
+     from the last layer for the classic paradigms; one per layer for DELLA), and
+  2. how z enters the decoder (the *latent path*: embeddings, memory key/values, fused values,
+     final hidden state).
+(1) is `GaussianChain`, written once; (2) is a `LatentPath` subclass registered by name. The
+baselines live in `baselines/`, one module each; DELLA's path lives in `della/model.py`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+LOG_2PI = math.log(2 * math.pi)
+
+# First-layer prior: the paper's p(z_1) = N(0, I), or the official code's learned constant.
+FIRST_PRIOR_STANDARD = "standard"
+FIRST_PRIOR_LEARNED = "learned"
+
+
+def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """log N(z; mu, diag(exp(logvar))), summed over the last dimension."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 / logvar.exp()).sum(-1)
+
+
+def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
+    """KL(N(mu_q, var_q) || N(mu_p, var_p)) for diagonal Gaussians, summed over the last dim."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1).sum(-1)
+
+
+@dataclass
+class ChainResult:
+    """One pass along the chain for N rows. Shapes: z [N, G, P]; per-group terms [N, G]."""
+
+    z: torch.Tensor
+    log_q: torch.Tensor  # log q(z_g | z_<g, x[, c]) per group; zeros when no x was given
+    log_p: torch.Tensor  # log p(z_g | z_<g[, c]) per group
+    kl: torch.Tensor  # closed-form KL(q(z_g|.) || p(z_g|.)) per group, given the z_<g used
+    posterior_mu: torch.Tensor  # [N, G, P]
+
+
+class GaussianChain(nn.Module):
+    """p(z) = prod_g p(z_g | z_<g [, c]) and q(z|x) = prod_g q(z_g | z_<g, x [, c]).
+
+    Paper Eq. (6)-(8) and (12): h_g = tanh(W_h h_{g-1} + W_z z_{g-1}) with h_0 = z_0 = 0;
+    prior (mu, log sigma^2) = W_p [h_g (; c_g)], posterior = W_q [h_g; x_g (; c_g)]. Parameters
+    are not shared across groups. With one group this is the usual single-latent VAE:
+    p(z) = N(0, I) (or p(z|c) for a CVAE) and q(z|x) = N(W_q x).
+    """
+
+    def __init__(self, n_groups: int, latent_size: int, rep_size: int, conditional: bool, first_prior: str):
+        super().__init__()
+        if first_prior not in (FIRST_PRIOR_STANDARD, FIRST_PRIOR_LEARNED):
+            raise ValueError(f"first_prior must be {FIRST_PRIOR_STANDARD!r} or {FIRST_PRIOR_LEARNED!r}, got {first_prior!r}")
+        self.n_groups, self.latent_size, self.conditional, self.first_prior = n_groups, latent_size, conditional, first_prior
+        cond = rep_size if conditional else 0
+        p = latent_size
+        self.w_h = nn.ModuleList(nn.Linear(p, p, bias=False) for _ in range(n_groups))
+        self.w_z = nn.ModuleList(nn.Linear(p, p, bias=False) for _ in range(n_groups))
+        self.prior_net = nn.ModuleList(nn.Linear(p + cond, 2 * p) for _ in range(n_groups))
+        self.posterior_net = nn.ModuleList(nn.Linear(p + rep_size + cond, 2 * p) for _ in range(n_groups))
+
+    def _prior(self, g: int, h: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if g == 0 and c is None and self.first_prior == FIRST_PRIOR_STANDARD:
+            zeros = h.new_zeros(h.shape[0], self.latent_size)
+            return zeros, zeros
+        inputs = h if c is None else torch.cat([h, c], -1)
+        return self.prior_net[g](inputs).chunk(2, -1)
+
+    def forward(
+        self,
+        n_rows: int,
+        xs: torch.Tensor | None = None,
+        cs: torch.Tensor | None = None,
+        z: torch.Tensor | None = None,
+        sample: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> ChainResult:
+        """Walk the chain for `n_rows` rows.
+
+        xs [N, G, H]: per-group text representations (None: draw from the prior).
+        cs [N, G, H]: per-group condition representations (CVAE) or None.
+        z  [N, G, P]: evaluate at these latents instead of drawing them.
+        sample: draw (reparameterised) or take the mean when z is not given.
+        """
+        if self.conditional != (cs is not None):
+            raise ValueError("a conditional chain needs condition states (and an unconditional one none)")
+        device = next(self.parameters()).device if self.n_groups else torch.device("cpu")
+        h = torch.zeros(n_rows, self.latent_size, device=device)
+        z_prev = torch.zeros_like(h)
+        zs, log_q, log_p, kl, post_mu = [], [], [], [], []
+        for g in range(self.n_groups):
+            if g > 0:
+                h = torch.tanh(self.w_h[g](h) + self.w_z[g](z_prev))
+            c = cs[:, g] if cs is not None else None
+            mu_p, logvar_p = self._prior(g, h, c)
+            if xs is not None:
+                parts = [h, xs[:, g]] + ([c] if c is not None else [])
+                mu_q, logvar_q = self.posterior_net[g](torch.cat(parts, -1)).chunk(2, -1)
+            else:
+                mu_q, logvar_q = mu_p, logvar_p
+            if z is not None:
+                z_g = z[:, g]
+            elif sample:
+                noise = torch.randn(mu_q.shape, generator=generator, device=mu_q.device)
+                z_g = mu_q + (0.5 * logvar_q).exp() * noise
+            else:
+                z_g = mu_q
+            zs.append(z_g)
+            log_p.append(gaussian_log_prob(z_g, mu_p, logvar_p))
+            log_q.append(gaussian_log_prob(z_g, mu_q, logvar_q) if xs is not None else torch.zeros_like(log_p[-1]))
+            kl.append(gaussian_kl(mu_q, logvar_q, mu_p, logvar_p))
+            post_mu.append(mu_q)
+            z_prev = z_g
+        if not self.n_groups:
+            empty = h.new_zeros(n_rows, 0)
+            return ChainResult(h.new_zeros(n_rows, 0, self.latent_size), empty, empty, empty, h.new_zeros(n_rows, 0, self.latent_size))
+        return ChainResult(torch.stack(zs, 1), torch.stack(log_q, 1), torch.stack(log_p, 1), torch.stack(kl, 1), torch.stack(post_mu, 1))
+
+
+# --------------------------------------------------------------------------------------------
+# Latent paths: how z enters the decoder
+# --------------------------------------------------------------------------------------------
+class LatentPath(nn.Module):
+    """The plug-in: how z changes the decoder. Every hook is the identity unless overridden.
+
+    z arrives as [N, G, P] (G groups of size P). Hooks:
+      embed(embeds, z)           token embeddings [N, T, H] before the first layer (Embedding)
+      memory(z)                  one extra key/value per decoder layer (Memory)
+      fuse_value(layer, v, z)    value vectors [N, T, H] of decoder layer `layer` (DELLA)
+      final_hidden(hidden, z)    the last hidden state before the LM head (Softmax)
+    Class attributes say how many latent groups the path needs and from which encoder states.
+    """
+
+    has_latent = True  # False: a plain fine-tuned LM / seq2seq (no z at all)
+    layerwise = False  # True: one latent group per decoder layer, from the matching encoder layer
+    fuses_values = False  # True: the framework hooks every decoder layer's value projection
+
+    def __init__(self, decoder, latent_size: int, n_groups: int):
+        super().__init__()
+        self.hidden_size, self.n_layers = decoder.hidden_size, decoder.n_layers
+        self.n_heads, self.head_dim = decoder.n_heads, decoder.head_dim
+        self.latent_size, self.n_groups = latent_size, n_groups
+
+    def embed(self, embeds: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return embeds
+
+    def memory(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+        return None
+
+    def fuse_value(self, layer: int, values: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return values
+
+    def final_hidden(self, hidden: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return hidden
+
+
+LATENT_PATHS: dict[str, type[LatentPath]] = {}
+
+
+def register_latent_path(name: str):
+    """Class decorator: make a latent path available to the config as `models.<id>.path: name`."""
+
+    def add(cls: type[LatentPath]) -> type[LatentPath]:
+        if name in LATENT_PATHS:
+            raise ValueError(f"latent path {name!r} registered twice ({LATENT_PATHS[name].__module__}, {cls.__module__})")
+        LATENT_PATHS[name] = cls
+        return cls
+
+    return add
+
+
+def get_latent_path(name: str) -> type[LatentPath]:
+    # Importing the modules registers their paths; kept here so that a config name always resolves.
+    import baselines  # noqa: F401
+    import della.model  # noqa: F401
+
+    if name not in LATENT_PATHS:
+        raise KeyError(f"unknown latent path {name!r}; registered: {sorted(LATENT_PATHS)}")
+    return LATENT_PATHS[name]

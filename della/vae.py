@@ -1,0 +1,339 @@
+"""The Transformer-VAE every model is an instance of: backbone + Gaussian chain + latent path.
+
+Training, generation and evaluation only talk to `TransformerVAE`. It implements the narrow
+estimator interface of docs/interfaces.md (after vae-lagging-encoder), so IW-PPL, ELBO, KL, MI
+and AU are written once, in `metrics/representation.py`, for every model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from della.backbone import SEQ2SEQ, load_decoder, load_encoder, load_tokenizer, special_ids
+from della.batches import IGNORE_INDEX, Collator, pad
+from della.latent import FIRST_PRIOR_STANDARD, GaussianChain, get_latent_path
+
+# How the sentence representation x_l is read off an encoder layer's states.
+POOL_FIRST_TOKEN = "first_token"  # the paper: "the hidden state of the first token"
+POOL_MEAN = "mean"  # mean over non-padding tokens (Fang et al. 2021)
+
+# How the per-layer KL terms are combined in the training loss (paper Eq. 6 sums; the official
+# DELLA code averages over the layers).
+KL_SUM, KL_MEAN = "sum", "mean"
+
+
+@dataclass
+class VAEConfig:
+    """Everything needed to rebuild a model; written next to its weights as config.json."""
+
+    path: str  # registered latent path (della, embedding, memory, softmax, optimus, none)
+    decoder: str  # decoder backbone: hub name or local directory
+    decoder_kind: str  # causal | seq2seq
+    conditional: bool
+    latent_size: int = 32
+    encoder: str | None = None  # separate encoder backbone (Optimus' BERT); None: share the decoder's
+    pooling: str = POOL_FIRST_TOKEN
+    first_prior: str = FIRST_PRIOR_STANDARD
+    max_source_tokens: int = 64
+    max_target_tokens: int = 64
+    path_settings: dict = field(default_factory=dict)
+
+
+@dataclass
+class Encoding:
+    """What the posterior needs for a batch: per-group text (and condition) representations."""
+
+    xs: torch.Tensor  # [B, G, H]
+    cs: torch.Tensor | None  # [B, G, H] or None
+
+
+class TransformerVAE(nn.Module):
+    def __init__(self, config: VAEConfig):
+        super().__init__()
+        self.config = config
+        self.decoder = load_decoder(config.decoder, config.decoder_kind)
+        self.decoder_tokenizer = load_tokenizer(config.decoder)
+        if config.encoder is not None:
+            self.encoder = load_encoder(config.encoder)
+            self.encoder_tokenizer = load_tokenizer(config.encoder)
+        else:
+            self.encoder = self.decoder.encoder if config.decoder_kind == SEQ2SEQ else self.decoder
+            self.encoder_tokenizer = self.decoder_tokenizer
+        path_cls = get_latent_path(config.path)
+        if not path_cls.has_latent:
+            self.n_groups = 0
+        elif path_cls.layerwise:
+            if self.encoder.n_layers != self.decoder.n_layers:
+                raise ValueError(
+                    f"model path {config.path!r} pairs encoder layer l with decoder layer l, but the encoder has "
+                    f"{self.encoder.n_layers} layers and the decoder {self.decoder.n_layers}"
+                )
+            self.n_groups = self.decoder.n_layers
+        else:
+            self.n_groups = 1
+        self.latent_size = config.latent_size
+        self.path = path_cls(self.decoder, config.latent_size, self.n_groups, **config.path_settings)
+        self.chain = GaussianChain(self.n_groups, config.latent_size, self.encoder.hidden_size, config.conditional, config.first_prior)
+        self._z: torch.Tensor | None = None  # the latent the value hooks fuse, while decoding
+        if path_cls.fuses_values:
+            for layer, (module, span) in enumerate(self.decoder.value_projections()):
+                module.register_forward_hook(self._value_hook(layer, span))
+        start = getattr(self.decoder.model.config, "decoder_start_token_id", None) if config.decoder_kind == SEQ2SEQ else None
+        self.collator = Collator(
+            self.decoder_tokenizer, self.encoder_tokenizer, config.decoder_kind, config.conditional,
+            config.max_source_tokens, config.max_target_tokens, decoder_start=start,
+        )
+        self.bos, self.eos, self.pad = special_ids(self.decoder_tokenizer)
+
+    # ---------------------------------------------------------------------------------------
+    # Saving and loading
+    # ---------------------------------------------------------------------------------------
+    def save(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save(self.state_dict(), directory / "weights.pt")
+        (directory / "config.json").write_text(json.dumps(asdict(self.config), indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> TransformerVAE:
+        config = VAEConfig(**json.loads((directory / "config.json").read_text()))
+        model = cls(config)
+        model.load_state_dict(torch.load(directory / "weights.pt", map_location="cpu", weights_only=True))
+        return model.eval()
+
+    # ---------------------------------------------------------------------------------------
+    # Encoder side
+    # ---------------------------------------------------------------------------------------
+    def _representations(self, ids, mask) -> torch.Tensor:
+        """Per-group sentence representations [B, G, H] from the encoder's layer states."""
+        states = self.encoder.layer_states(ids, mask)
+        chosen = states if self.path.layerwise else states[-1:]
+        if self.config.pooling == POOL_FIRST_TOKEN:
+            pooled = [s[:, 0] for s in chosen]
+        elif self.config.pooling == POOL_MEAN:
+            weights = mask[..., None].to(states[0].dtype)
+            pooled = [(s * weights).sum(1) / weights.sum(1) for s in chosen]
+        else:
+            raise ValueError(f"pooling must be {POOL_FIRST_TOKEN!r} or {POOL_MEAN!r}, got {self.config.pooling!r}")
+        return torch.stack(pooled, 1)
+
+    def _condition(self, batch) -> torch.Tensor | None:
+        if not self.config.conditional or not self.n_groups:
+            return None
+        return self._representations(batch["c_ids"], batch["c_mask"])
+
+    def encode(self, batch) -> Encoding:
+        if not self.n_groups:
+            return Encoding(batch["x_ids"].new_zeros(batch["x_ids"].shape[0], 0, 0, dtype=torch.float), None)
+        return Encoding(self._representations(batch["x_ids"], batch["x_mask"]), self._condition(batch))
+
+    @staticmethod
+    def _repeat(t: torch.Tensor | None, k: int) -> torch.Tensor | None:
+        return None if t is None else t.repeat_interleave(k, 0)
+
+    def _flat(self, z: torch.Tensor) -> torch.Tensor:
+        """[N, G, P] -> [N, G * P]"""
+        return z.reshape(z.shape[0], -1)
+
+    def _groups(self, z: torch.Tensor) -> torch.Tensor:
+        """[..., G * P] -> [N, G, P]"""
+        return z.reshape(-1, self.n_groups, self.latent_size)
+
+    # ---------------------------------------------------------------------------------------
+    # The estimator interface (docs/interfaces.md); z is flat: [B, K, D], D = G * P
+    # ---------------------------------------------------------------------------------------
+    def sample_posterior(self, enc: Encoding, k: int):
+        b = enc.xs.shape[0]
+        if not self.n_groups:
+            zeros = enc.xs.new_zeros(b, k)
+            return enc.xs.new_zeros(b, k, 0), zeros
+        result = self.chain(b * k, self._repeat(enc.xs, k), self._repeat(enc.cs, k))
+        return self._flat(result.z).view(b, k, -1), result.log_q.sum(-1).view(b, k)
+
+    def log_posterior(self, enc: Encoding, z: torch.Tensor) -> torch.Tensor:
+        b, k = z.shape[:2]
+        if not self.n_groups:
+            return z.new_zeros(b, k)
+        result = self.chain(b * k, self._repeat(enc.xs, k), self._repeat(enc.cs, k), z=self._groups(z))
+        return result.log_q.sum(-1).view(b, k)
+
+    def log_prior(self, batch, z: torch.Tensor) -> torch.Tensor:
+        b, k = z.shape[:2]
+        if not self.n_groups:
+            return z.new_zeros(b, k)
+        result = self.chain(b * k, None, self._repeat(self._condition(batch), k), z=self._groups(z))
+        return result.log_p.sum(-1).view(b, k)
+
+    def kl(self, enc: Encoding, batch=None) -> torch.Tensor:
+        """Closed-form KL per group [B, G], each given a reparameterised sample of z_<g (Eq. 6)."""
+        return self.chain(enc.xs.shape[0], enc.xs, enc.cs).kl
+
+    def posterior_mean(self, enc: Encoding) -> torch.Tensor:
+        return self._flat(self.chain(enc.xs.shape[0], enc.xs, enc.cs, sample=False).z)
+
+    def log_likelihood(self, batch, z: torch.Tensor) -> torch.Tensor:
+        """log p(x | z) summed over target tokens, [B, K]."""
+        b, k = z.shape[:2]
+        repeated = {name: t.repeat_interleave(k, 0) for name, t in batch.items()}
+        token_logp = self._token_log_probs(repeated, self._groups(z) if self.n_groups else None)
+        return token_logp.sum(-1).view(b, k)
+
+    @staticmethod
+    def num_target_tokens(batch) -> torch.Tensor:
+        """Tokens PPL is normalised by: target tokens plus the closing </s>, per sentence."""
+        return (batch["labels"] != IGNORE_INDEX).sum(-1)
+
+    # ---------------------------------------------------------------------------------------
+    # Decoder side
+    # ---------------------------------------------------------------------------------------
+    def _value_hook(self, layer: int, span: slice):
+        def hook(module, inputs, output):
+            if self._z is None:  # encoding with shared weights, or a model without latent
+                return output
+            fused = output.clone()
+            fused[..., span] = self.path.fuse_value(layer, output[..., span], self._z)
+            return fused
+
+        return hook
+
+    @contextlib.contextmanager
+    def _injecting(self, z: torch.Tensor | None):
+        self._z = z
+        try:
+            yield
+        finally:
+            self._z = None
+
+    def _source(self, batch):
+        if self.config.decoder_kind != SEQ2SEQ:
+            return None
+        return self.decoder.encode_source(batch["src_ids"], batch["src_mask"]), batch["src_mask"]
+
+    def _decode(self, ids, mask, z, cache, source, positions) -> torch.Tensor:
+        """One decoder pass over `ids` continuing `cache`; returns logits [N, T, V]."""
+        embeds = self.decoder.embed(ids)
+        if z is not None:
+            embeds = self.path.embed(embeds, z)
+        with self._injecting(z):
+            hidden = self.decoder.step(embeds, mask, positions, cache, source)
+        if z is not None:
+            hidden = self.path.final_hidden(hidden, z)
+        return self.decoder.logits(hidden)
+
+    def _start(self, z: torch.Tensor | None, n: int, device):
+        """A fresh cache (holding the Memory/Optimus key/values) and the attention-mask prefix."""
+        memory = self.path.memory(z) if z is not None else None
+        prefix = torch.ones(n, 1 if memory is not None else 0, dtype=torch.long, device=device)
+        return self.decoder.new_cache(memory), prefix
+
+    def _token_log_probs(self, batch, z: torch.Tensor | None) -> torch.Tensor:
+        """log p(x_t | x_<t, z) at every labelled position, 0 elsewhere; [N, T]."""
+        ids, mask = batch["dec_ids"], batch["dec_mask"]
+        cache, prefix = self._start(z, ids.shape[0], ids.device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        logits = self._decode(ids, torch.cat([prefix, mask], -1), z, cache, self._source(batch), positions)
+        labels = batch["labels"]
+        logp = -F.cross_entropy(logits.transpose(1, 2), labels.clamp(min=0), reduction="none")
+        return logp * (labels != IGNORE_INDEX)
+
+    # ---------------------------------------------------------------------------------------
+    # Training objective
+    # ---------------------------------------------------------------------------------------
+    def loss(self, batch, beta: float, kl_threshold: float, kl_reduction: str) -> dict[str, torch.Tensor]:
+        """Negative ELBO with a weighted KL (beta) and free bits per group (kl_threshold)."""
+        if kl_reduction not in (KL_SUM, KL_MEAN):
+            raise ValueError(f"kl_reduction must be {KL_SUM!r} or {KL_MEAN!r}, got {kl_reduction!r}")
+        b = batch["dec_ids"].shape[0]
+        if self.n_groups:
+            enc = self.encode(batch)
+            result = self.chain(b, enc.xs, enc.cs)
+            z, kl_groups = result.z, result.kl
+        else:
+            z, kl_groups = None, batch["dec_ids"].new_zeros(b, 1, dtype=torch.float)
+        reconstruction = -self._token_log_probs(batch, z).sum(-1)  # [B] nats per sentence
+        clamped = kl_groups.clamp(min=kl_threshold)
+        kl_for_loss = clamped.sum(-1) if kl_reduction == KL_SUM else clamped.mean(-1)
+        loss = (reconstruction + beta * kl_for_loss).mean()
+        return {
+            "loss": loss,
+            "reconstruction": reconstruction.mean(),
+            "kl": kl_groups.sum(-1).mean(),
+            "kl_per_group": kl_groups.mean(0).detach(),
+            "tokens": self.num_target_tokens(batch).sum(),
+        }
+
+    # ---------------------------------------------------------------------------------------
+    # Generation
+    # ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, sources: list[str | None], decoding: dict, generator: torch.Generator) -> list[str]:
+        """One sample per entry of `sources` (None for unconditional), z drawn from the prior."""
+        n = len(sources)
+        device = next(self.parameters()).device
+        z = None
+        source_states = None
+        if self.config.conditional:
+            batch = self.collator([{"source": s, "target": ""} for s in sources])
+            if self.config.decoder_kind == SEQ2SEQ:
+                source_states = self._source(batch)
+            cs = self._condition(batch)
+        else:
+            cs = None
+        if self.n_groups:
+            z = self.chain(n, None, cs, generator=generator).z
+        prompts, prompt_mask = pad([self.collator.prompt(s) for s in sources], self.pad, left=True)
+        cache, mask = self._start(z, n, device)
+        mask = torch.cat([mask, prompt_mask], -1)
+        token_mask = prompt_mask
+        ids = prompts
+        finished = torch.zeros(n, dtype=torch.bool)
+        generated = []
+        for _ in range(decoding["max_new_tokens"]):
+            positions = (token_mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
+            logits = self._decode(ids, mask, z, cache, source_states, positions)[:, -1]
+            next_ids = choose_next_token(logits, decoding, generator)
+            next_ids = torch.where(finished, torch.full_like(next_ids, self.pad), next_ids)
+            generated.append(next_ids)
+            finished |= next_ids == self.eos
+            if finished.all():
+                break
+            ids = next_ids[:, None]
+            ones = torch.ones(n, 1, dtype=torch.long)
+            mask, token_mask = torch.cat([mask, ones], -1), torch.cat([token_mask, ones], -1)
+        tokens = torch.stack(generated, 1).tolist() if generated else [[] for _ in range(n)]
+        return [self.decoder_tokenizer.decode(_until(row, self.eos), skip_special_tokens=True).strip() for row in tokens]
+
+
+def _until(tokens: list[int], eos: int) -> list[int]:
+    return tokens[: tokens.index(eos)] if eos in tokens else tokens
+
+
+# Decoding strategies (the `decoding.strategy` setting).
+GREEDY, SAMPLE = "greedy", "sample"
+
+
+def choose_next_token(logits: torch.Tensor, decoding: dict, generator: torch.Generator) -> torch.Tensor:
+    """Greedy, or sampling with temperature, top-k and nucleus (top-p) truncation."""
+    if decoding["strategy"] == GREEDY:
+        return logits.argmax(-1)
+    if decoding["strategy"] != SAMPLE:
+        raise ValueError(f"decoding.strategy must be {GREEDY!r} or {SAMPLE!r}, got {decoding['strategy']!r}")
+    logits = logits / decoding["temperature"]
+    top_k = decoding.get("top_k") or 0
+    if top_k > 0:
+        kth = logits.topk(min(top_k, logits.shape[-1]), -1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    top_p = decoding.get("top_p") or 1.0
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        # drop a token once the mass before it already reaches top_p (the first is always kept)
+        drop = (cumulative - sorted_logits.softmax(-1)) >= top_p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)

@@ -1,0 +1,163 @@
+"""The Transformer-VAE framework: every latent path on both backbone families."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from conftest import tiny_corpus
+from della.batches import IGNORE_INDEX
+from della.latent import GaussianChain, gaussian_kl, gaussian_log_prob
+from della.vae import TransformerVAE, VAEConfig, choose_next_token
+
+# (latent path, decoder kind, conditional, separate encoder)
+CASES = [
+    ("none", "causal", False, False),
+    ("della", "causal", False, False),
+    ("embedding", "causal", False, False),
+    ("memory", "causal", False, False),
+    ("softmax", "causal", False, False),
+    ("optimus", "causal", False, True),
+    ("della", "causal", True, False),
+    ("memory", "causal", True, False),
+    ("none", "seq2seq", True, False),
+    ("della", "seq2seq", True, False),
+    ("memory", "seq2seq", True, False),
+    ("embedding", "seq2seq", True, False),
+    ("softmax", "seq2seq", True, False),
+]
+
+
+def build(dirs, path, kind, conditional, separate_encoder, **extra):
+    torch.manual_seed(0)
+    config = VAEConfig(
+        path=path, decoder=str(dirs[kind]), decoder_kind=kind, conditional=conditional, latent_size=8,
+        encoder=str(dirs["encoder"]) if separate_encoder else None, **extra,
+    )
+    return TransformerVAE(config).eval()
+
+
+def case_id(case):
+    return "-".join(str(c) for c in case)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_incremental_decoding_matches_teacher_forcing(tiny_backbones, case):
+    """Generation's cached step-by-step pass must give the logits of the full pass (Memory's
+    cached key/values, DELLA's value hooks and positions included)."""
+    model = build(tiny_backbones, *case)
+    batch = model.collator(tiny_corpus(3, conditional=case[2]))
+    ids, mask = batch["dec_ids"], batch["dec_mask"]
+    z = model.chain(3, None, model._condition(batch)).z if model.n_groups else None
+    source = model._source(batch)
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache, prefix = model._start(z, 3, ids.device)
+    full = model._decode(ids, torch.cat([prefix, mask], -1), z, cache, source, positions)
+    cache, prefix = model._start(z, 3, ids.device)
+    steps = []
+    for t in range(ids.shape[1]):
+        attention = torch.cat([prefix, mask[:, : t + 1]], -1)
+        steps.append(model._decode(ids[:, t : t + 1], attention, z, cache, source, positions[:, t : t + 1]))
+    stepwise = torch.cat(steps, 1)
+    valid = mask.bool()
+    assert torch.allclose(full[valid], stepwise[valid], atol=1e-4)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_latent_changes_the_output_only_where_it_should(tiny_backbones, case):
+    model = build(tiny_backbones, *case)
+    batch = model.collator(tiny_corpus(4, conditional=case[2]))
+    enc_before = model.encode(batch).xs.clone()
+    k = 2
+    z, log_q = model.sample_posterior(model.encode(batch), k)
+    assert z.shape == (4, k, model.n_groups * model.latent_size)
+    ll = model.log_likelihood(batch, z)
+    assert ll.shape == (4, k) and torch.isfinite(ll).all()
+    # decoding with z must not leak into the (possibly weight-shared) encoder
+    assert torch.equal(model.encode(batch).xs, enc_before)
+    if model.n_groups:
+        assert torch.allclose(model.log_posterior(model.encode(batch), z), log_q, atol=1e-4)
+        other = torch.randn_like(z) * 3
+        assert not torch.allclose(model.log_likelihood(batch, other), ll), "z has no effect on the decoder"
+    else:
+        assert torch.allclose(ll[:, 0], ll[:, 1]), "a model without latent must ignore z"
+
+
+def test_token_log_probs_cover_exactly_the_target(tiny_backbones):
+    model = build(tiny_backbones, "none", "causal", True, False)
+    records = tiny_corpus(2, conditional=True)
+    batch = model.collator(records)
+    target_tokens = [len(model.decoder_tokenizer(r["target"], add_special_tokens=False)["input_ids"]) for r in records]
+    assert model.num_target_tokens(batch).tolist() == [n + 1 for n in target_tokens]  # + </s>
+    labels = batch["labels"][0]
+    first = (labels != IGNORE_INDEX).nonzero()[0].item()
+    source_len = len(model.decoder_tokenizer(records[0]["source"], add_special_tokens=False)["input_ids"])
+    assert first == source_len + 1  # <s> source </s> | target: the first label predicts target[0]
+
+
+def test_chain_kl_matches_monte_carlo_and_log_densities():
+    torch.manual_seed(0)
+    chain = GaussianChain(n_groups=3, latent_size=4, rep_size=5, conditional=False, first_prior="standard")
+    xs = torch.randn(1, 3, 5).expand(20000, 3, 5)
+    result = chain(20000, xs)
+    # E_q[log q(z|x) - log p(z)] estimated by sampling equals the sum of the chain's KL terms
+    monte_carlo = (result.log_q - result.log_p).sum(-1).mean()
+    closed_form = result.kl.sum(-1).mean()
+    assert abs(monte_carlo - closed_form) < 0.05 * max(1.0, closed_form.item())
+    # first group's prior is N(0, I) exactly
+    z1 = result.z[:, 0]
+    assert torch.allclose(result.log_p[:, 0], gaussian_log_prob(z1, torch.zeros_like(z1), torch.zeros_like(z1)))
+
+
+def test_gaussian_kl_closed_form():
+    mu_q, lv_q = torch.tensor([[0.5, -1.0]]), torch.tensor([[0.2, -0.3]])
+    mu_p, lv_p = torch.tensor([[0.0, 0.3]]), torch.tensor([[0.1, 0.4]])
+    expected = sum(
+        0.5 * (lp - lq + (math.exp(lq) + (mq - mp) ** 2) / math.exp(lp) - 1)
+        for mq, lq, mp, lp in zip(mu_q[0].tolist(), lv_q[0].tolist(), mu_p[0].tolist(), lv_p[0].tolist())
+    )
+    assert gaussian_kl(mu_q, lv_q, mu_p, lv_p).item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_save_and_load_round_trip(tiny_backbones, tmp_path):
+    model = build(tiny_backbones, "della", "causal", False, False)
+    batch = model.collator(tiny_corpus(3))
+    z = torch.randn(3, 1, model.n_groups * model.latent_size)
+    before = model.log_likelihood(batch, z)
+    model.save(tmp_path / "m")
+    loaded = TransformerVAE.load(tmp_path / "m")
+    assert torch.allclose(loaded.log_likelihood(batch, z), before, atol=1e-5)
+
+
+def test_layerwise_path_needs_matching_layer_counts(tiny_backbones, tmp_path):
+    from della.backbone import BackboneSize, create_backbone
+
+    create_backbone("encoder", BackboneSize(3, 32, 4, 128), tiny_backbones["tokenizer"], tmp_path / "bert3", seed=0)
+    with pytest.raises(ValueError, match="3 layers"):
+        TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
+                                 conditional=False, latent_size=8, encoder=str(tmp_path / "bert3")))
+
+
+def test_generation_is_seeded_and_stops(tiny_backbones):
+    model = build(tiny_backbones, "della", "causal", False, False)
+    decoding = {"strategy": "sample", "temperature": 1.0, "top_k": 0, "top_p": 0.9, "max_new_tokens": 8}
+    first = model.generate([None] * 4, decoding, torch.Generator().manual_seed(1))
+    again = model.generate([None] * 4, decoding, torch.Generator().manual_seed(1))
+    other = model.generate([None] * 4, decoding, torch.Generator().manual_seed(2))
+    assert first == again and first != other and len(first) == 4
+
+
+def test_top_k_and_top_p_truncate():
+    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0, -1.0]]).expand(2000, 5)
+    g = torch.Generator().manual_seed(0)
+    top_k = choose_next_token(logits, {"strategy": "sample", "temperature": 1.0, "top_k": 2}, g)
+    assert set(top_k.tolist()) == {0, 1}
+    probs = logits[0].softmax(-1)
+    # smallest prefix of the sorted distribution with mass >= 0.8
+    keep = int((probs.cumsum(-1) < 0.8).sum().item()) + 1
+    top_p = choose_next_token(logits, {"strategy": "sample", "temperature": 1.0, "top_p": 0.8}, g)
+    assert set(top_p.tolist()) == set(range(keep))
+    greedy = choose_next_token(logits, {"strategy": "greedy"}, g)
+    assert (greedy == 0).all()

@@ -1,0 +1,36 @@
+rule train_tokenizer:
+    """Sample scale: a small byte-level BPE trained on every dataset's training split."""
+    input:
+        expand("data/{dataset}/train.jsonl", dataset=used_datasets()),
+    output:
+        directory("models/tokenizer"),
+    params:
+        settings=as_json(config.get("tokenizer", {})),
+        version=PACKAGE_VERSION,
+    log:
+        "logs/tokenizer.log",
+    conda:
+        "../envs/della-bench.yaml"
+    shell:
+        "della-bench train-tokenizer --inputs {input} --out {output} "
+        "--settings {params.settings:q} > {log} 2>&1"
+
+
+rule create_backbone:
+    """Sample scale: a small random-init backbone written with save_pretrained."""
+    input:
+        tokenizer="models/tokenizer",
+    output:
+        directory("models/backbones/{backbone}"),
+    params:
+        settings=lambda w: as_json(
+            {**config["backbones"][w.backbone], "seed": config["backbone_seed"]}
+        ),
+        version=PACKAGE_VERSION,
+    log:
+        "logs/backbones/{backbone}.log",
+    conda:
+        "../envs/della-bench.yaml"
+    shell:
+        "della-bench create-backbone --tokenizer {input.tokenizer} --out {output} "
+        "--settings {params.settings:q} > {log} 2>&1"

@@ -1,0 +1,105 @@
+# Shared helpers: config validation, paths, and the one place each rule's settings are built.
+import json
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, "../../config/schema.yaml")
+
+REPO = Path(workflow.basedir)
+RESULTS = config["results_dir"]
+RUN = "runs/{dataset}/{model}/seed{seed}"
+# A rule's outputs depend on the package too: changing its version reruns the rules that use it.
+PACKAGE_VERSION = __import__("della").__version__
+
+
+def repo_path(path):
+    """Relative config paths (raw data, table specs) are relative to the repository root."""
+    path = Path(path)
+    return path if path.is_absolute() else REPO / path
+
+
+def as_json(section):
+    return json.dumps(section, sort_keys=True)
+
+
+def experiment_runs(table=None):
+    """(dataset, model, seed) of every run, or of one table's runs."""
+    tables = [table] if table else list(config["experiments"])
+    runs = []
+    for name in tables:
+        spec = config["experiments"][name]
+        for dataset in spec["datasets"]:
+            for model in spec["models"]:
+                for seed in config["seeds"]:
+                    if (dataset, model, seed) not in runs:
+                        runs.append((dataset, model, seed))
+    return runs
+
+
+def used_datasets():
+    names = [d for spec in config["experiments"].values() for d in spec["datasets"]]
+    if config.get("data_tables"):
+        names += list(config["datasets"])
+    return sorted(set(names))
+
+
+def backbone_of(dataset):
+    return config["backbones"][config["datasets"][dataset]["backbone"]]
+
+
+def encoder_backbone_of(model):
+    name = config["models"][model].get("encoder_backbone")
+    return config["backbones"][name] if name else None
+
+
+def created_backbone_dirs(wildcards):
+    """Backbone directories a rule must wait for (only those a rule creates: sample scale)."""
+    entries = [backbone_of(wildcards.dataset), encoder_backbone_of(wildcards.model)]
+    return [e["name_or_path"] for e in entries if e is not None and "create" in e]
+
+
+def train_settings(wildcards):
+    dataset = config["datasets"][wildcards.dataset]
+    model = config["models"][wildcards.model]
+    return as_json(
+        {
+            "model": model,
+            "decoder": backbone_of(wildcards.dataset),
+            "encoder": encoder_backbone_of(wildcards.model),
+            "conditional": dataset["preprocess"]["task"] == "conditional",
+            "max_source_tokens": dataset["max_source_tokens"],
+            "max_target_tokens": dataset["max_target_tokens"],
+            "training": {**config["training"], **model.get("train", {})},
+            "package_version": PACKAGE_VERSION,
+        }
+    )
+
+
+def model_label(wildcards):
+    label = config["models"][wildcards.model]["label"]
+    return label if label is not None else backbone_of(wildcards.dataset)["label"]
+
+
+def evaluation_settings(wildcards):
+    return as_json(
+        {
+            "evaluation": config["evaluation"],
+            "dataset": wildcards.dataset,
+            "model": wildcards.model,
+            "label": model_label(wildcards),
+            "package_version": PACKAGE_VERSION,
+        }
+    )
+
+
+def table_metrics_files(wildcards):
+    return [
+        f"runs/{d}/{m}/seed{s}/metrics.json" for d, m, s in experiment_runs(wildcards.table)
+    ]
+
+
+def all_table_outputs():
+    tables = list(config["experiments"]) + list(config.get("data_tables", []))
+    return expand(f"{RESULTS}/tables/{{table}}.{{ext}}", table=tables, ext=["md", "csv", "tex"])

@@ -1,0 +1,19 @@
+rule preprocess:
+    """Raw dataset (as downloaded, or the shipped sample) -> data/{dataset}/{split}.jsonl + stats."""
+    input:
+        raw=lambda w: repo_path(config["datasets"][w.dataset]["raw"]),
+    output:
+        train="data/{dataset}/train.jsonl",
+        valid="data/{dataset}/valid.jsonl",
+        test="data/{dataset}/test.jsonl",
+        stats="data/{dataset}/stats.json",
+    params:
+        settings=lambda w: as_json(config["datasets"][w.dataset]["preprocess"]),
+        version=PACKAGE_VERSION,
+    log:
+        "logs/preprocess/{dataset}.log",
+    conda:
+        "../envs/della-bench.yaml"
+    shell:
+        "della-bench preprocess --dataset {wildcards.dataset} --raw {input.raw} "
+        "--out data/{wildcards.dataset} --settings {params.settings:q} > {log} 2>&1"

@@ -1,0 +1,19 @@
+rule evaluate:
+    """Every metric of the paper's tables for one run, each with the settings behind it."""
+    input:
+        model=f"{RUN}/model",
+        samples=f"{RUN}/samples.jsonl",
+        test="data/{dataset}/test.jsonl",
+    output:
+        f"{RUN}/metrics.json",
+    params:
+        settings=evaluation_settings,
+        run=RUN,
+    log:
+        f"logs/{RUN}/evaluate.log",
+    conda:
+        "../envs/della-bench.yaml"
+    shell:
+        "della-bench evaluate --data data/{wildcards.dataset} --run {params.run} "
+        "--samples {input.samples} --out {output} --seed {wildcards.seed} "
+        "--settings {params.settings:q} > {log} 2>&1"

@@ -1,0 +1,19 @@
+rule generate:
+    """Sample from the prior (and the condition) with the configured decoding."""
+    input:
+        model=f"{RUN}/model",
+        test="data/{dataset}/test.jsonl",
+    output:
+        samples=f"{RUN}/samples.jsonl",
+        settings=f"{RUN}/samples.settings.json",
+    params:
+        settings=lambda w: as_json(config["generation"]),
+        run=RUN,
+        version=PACKAGE_VERSION,
+    log:
+        f"logs/{RUN}/generate.log",
+    conda:
+        "../envs/della-bench.yaml"
+    shell:
+        "della-bench generate --data data/{wildcards.dataset} --run {params.run} "
+        "--out {output.samples} --seed {wildcards.seed} --settings {params.settings:q} > {log} 2>&1"
