@@ -10,7 +10,7 @@ rule train_tokenizer:
     log:
         "logs/tokenizer.log",
     conda:
-        "../envs/della-bench.yaml"
+        "../../environment.yml"
     shell:
         "della-bench train-tokenizer --inputs {input} --out {output} "
         "--settings {params.settings:q} > {log} 2>&1"
@@ -30,7 +30,7 @@ rule create_backbone:
     log:
         "logs/backbones/{backbone}.log",
     conda:
-        "../envs/della-bench.yaml"
+        "../../environment.yml"
     shell:
         "della-bench create-backbone --tokenizer {input.tokenizer} --out {output} "
         "--settings {params.settings:q} > {log} 2>&1"

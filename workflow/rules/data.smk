@@ -13,7 +13,7 @@ rule preprocess:
     log:
         "logs/preprocess/{dataset}.log",
     conda:
-        "../envs/della-bench.yaml"
+        "../../environment.yml"
     shell:
         "della-bench preprocess --dataset {wildcards.dataset} --raw {input.raw} "
         "--out data/{wildcards.dataset} --settings {params.settings:q} > {log} 2>&1"

@@ -12,7 +12,7 @@ rule evaluate:
     log:
         f"logs/{RUN}/evaluate.log",
     conda:
-        "../envs/della-bench.yaml"
+        "../../environment.yml"
     shell:
         "della-bench evaluate --data data/{wildcards.dataset} --run {params.run} "
         "--samples {input.samples} --out {output} --seed {wildcards.seed} "

@@ -13,7 +13,7 @@ rule generate:
     log:
         f"logs/{RUN}/generate.log",
     conda:
-        "../envs/della-bench.yaml"
+        "../../environment.yml"
     shell:
         "della-bench generate --data data/{wildcards.dataset} --run {params.run} "
         "--out {output.samples} --seed {wildcards.seed} --settings {params.settings:q} > {log} 2>&1"

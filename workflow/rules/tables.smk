@@ -14,7 +14,7 @@ rule render_metrics_table:
     log:
         "logs/tables/{table}.log",
     conda:
-        "../envs/della-bench.yaml"
+        "../../environment.yml"
     shell:
         "della-bench render-table --table {wildcards.table} --spec {input.spec} "
         "--metrics {input.metrics} --paper {input.paper} --out {params.out} > {log} 2>&1"
@@ -36,7 +36,7 @@ rule render_data_table:
     log:
         "logs/tables/{table}.log",
     conda:
-        "../envs/della-bench.yaml"
+        "../../environment.yml"
     shell:
         "della-bench render-table --table {wildcards.table} --spec {input.spec} "
         "--stats {input.stats} --paper {input.paper} --out {params.out} > {log} 2>&1"

@@ -12,7 +12,7 @@ rule train:
     log:
         f"logs/{RUN}/train.log",
     conda:
-        "../envs/della-bench.yaml"
+        "../../environment.yml"
     shell:
         "della-bench train --data data/{wildcards.dataset} --run {params.run} "
         "--seed {wildcards.seed} --settings {params.settings:q} > {log} 2>&1"

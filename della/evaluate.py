@@ -1,0 +1,66 @@
+"""Evaluate one run: representation metrics on the test set, generation metrics on its samples.
+
+Writes metrics.json (docs/interfaces.md): every value with the settings that produced it, the
+decoding settings of the samples, the seed, and the versions/commit/device behind the numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+from della.batches import batches, load_records, target_of
+from della.io import atomic_write_json, provenance
+from della.vae import TransformerVAE
+
+
+def read_samples(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def evaluate(model: TransformerVAE, test_file: Path, samples: list[dict], evaluation: dict, seed: int) -> dict:
+    """name -> MetricValue for every metric of the paper's tables that applies to this model."""
+    from metrics import generation_metrics
+    from metrics.representation import representation_metrics
+
+    torch.manual_seed(seed)
+    records = load_records(test_file, evaluation["max_test_examples"])
+    size = evaluation["batch_size"]
+    results = representation_metrics(
+        model, lambda: batches(records, model.collator, size), evaluation["representation"], has_latent=bool(model.n_groups)
+    )
+    generated = [s["generated"] for s in samples]
+    references = [s["reference"] for s in samples] if model.config.conditional else None
+    test_texts = [target_of(r) for r in records]
+    results.update(generation_metrics(generated, references, test_texts, evaluation["generation"], model.config.conditional))
+    for name, value in results.items():
+        if not math.isfinite(value.value):
+            raise FloatingPointError(f"metric {name} is {value.value} for {test_file} (settings {value.settings})")
+    return results
+
+
+def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, seed: int, out_file: Path) -> None:
+    model = TransformerVAE.load(model_dir)
+    samples = read_samples(samples_file)
+    generation_settings = json.loads(samples_file.with_suffix(".settings.json").read_text())
+    results = evaluate(model, test_file, samples, settings["evaluation"], seed)
+    document = {
+        "dataset": settings["dataset"],
+        "model": settings["model"],
+        "label": settings["label"],
+        "seed": seed,
+        "metrics": {name: value.to_dict() for name, value in results.items()},
+        "settings": {
+            "generation": generation_settings,
+            "model": json.loads((model_dir / "config.json").read_text()),
+            "n_test_examples": len(load_records(test_file, settings["evaluation"]["max_test_examples"])),
+        },
+        **provenance(),
+    }
+    atomic_write_json(out_file, document)
+    print(json.dumps({k: round(v.value, 4) for k, v in results.items()}), file=sys.stderr)
