@@ -83,11 +83,11 @@ def cmd_evaluate(args) -> None:
     print(f"metrics -> {args.out}")
 
 
-def _passthrough(module: str):
-    def call(args) -> None:
-        sys.exit(__import__(module, fromlist=["main"]).main(args.rest) or 0)
-
-    return call
+# Commands whose module parses its own arguments (`della-bench preprocess --help`).
+DELEGATED = {
+    "preprocess": ("della.data.preprocess", "raw dataset -> processed splits and stats"),
+    "render-table": ("della.tables", "metrics / stats -> results tables (Markdown, CSV, LaTeX)"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,17 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
     command("train", cmd_train, "train one (dataset, model, seed)", data=Path, run=Path, settings=_json, seed=int)
     command("generate", cmd_generate, "generate samples", data=Path, run=Path, out=Path, settings=_json, seed=int)
     command("evaluate", cmd_evaluate, "compute every metric", data=Path, run=Path, samples=Path, out=Path, settings=_json, seed=int)
-    for name, module, help_text in (
-        ("preprocess", "della.data.preprocess", "raw dataset -> processed splits"),
-        ("render-table", "della.tables", "metrics -> results/tables"),
-    ):
-        sub = commands.add_parser(name, help=help_text, add_help=False)
-        sub.set_defaults(func=_passthrough(module))
-        sub.add_argument("rest", nargs=argparse.REMAINDER)
+    for name, (_, help_text) in DELEGATED.items():
+        commands.add_parser(name, help=help_text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in DELEGATED:
+        module = __import__(DELEGATED[argv[0]][0], fromlist=["main"])
+        sys.exit(module.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     try:
         args.func(args)

@@ -1,0 +1,447 @@
+"""Turn a dataset's raw download into ``{train,valid,test}.jsonl`` + ``stats.json``.
+
+The output format is the one in ``docs/interfaces.md``: one JSON object per line,
+``{"text": ...}`` for the unconditional datasets (yelp, yahoo, ptb, snli) and
+``{"source": ..., "target": ...}`` for the conditional ones (cnn_dailymail, writingprompts,
+quora); ``stats.json`` holds the Table 7 numbers. Text keeps the raw data's own tokenisation
+(no detokenisation), except where a format says otherwise below.
+
+Settings (the dataset's section of the config; unknown keys are rejected)
+-------------------------------------------------------------------------
+``format``        required. Which raw format and which cleaning applies; one of
+                  yelp_he2019, yahoo_he2019, ptb_mikolov, snli_1.0, cnn_dailymail_see2017,
+                  writingprompts_fan2018, quora_qqp.
+``task``          required. ``unconditional`` or ``conditional``; must agree with the format
+                  (it is stated in the config so that the rest of the workflow can read it
+                  without knowing formats, and checked here so the two cannot drift apart).
+``max_examples``  optional, default all null. ``{train: int|null, valid: int|null,
+                  test: int|null}``: keep a seeded random subsample of at most that many
+                  examples of the split (in their original order); null keeps all.
+``seed``          optional, default 0. Seeds the subsample and the Quora split.
+``max_length``    optional, default null. Keep only examples with fewer than this many
+                  whitespace tokens, counting source + target for conditional data. This is
+                  the filter of DELLA's ``WPDataset`` (``len(source.split()) +
+                  len(target.split()) < max_length``, counted after ``<newline>`` became
+                  ``\\n``); null = no filter. Dropped examples are counted as ``too_long``.
+``split_sizes``   quora_qqp only, required there. ``{valid: int, test: int}`` (a ``train``
+                  key may be present, as null): Quora has no official split, so the duplicate
+                  pairs are shuffled with ``seed`` and the first ``valid`` go to valid, the
+                  next ``test`` to test, the rest to train.
+``raw``           optional, ignored here: the workflow's path of the raw files, which this
+                  function receives as ``raw_dir`` instead.
+
+Cleaning per format (following the pipelines the paper's numbers come from)
+-------------------------------------------------------------------------
+* yelp_he2019 / yahoo_he2019: DELLA's ``VAEDataset``: ``line.strip()``, empty lines skipped,
+  ``line.split('\\t')[-1]`` (Yelp's star label is dropped; a line without a tab is kept whole).
+* ptb_mikolov: each line stripped of the leading/trailing space Mikolov's files carry.
+* snli_1.0: ``dev`` is used as valid. The language-modelling sentences are the premise and
+  hypothesis of every pair whose gold_label is not ``-`` (no annotator majority), de-duplicated
+  within the split in order of first appearance (each premise recurs for ~3 hypotheses),
+  lower-cased and tokenised by :func:`snli_tokenize` (punctuation split off, ``n't`` and
+  ``'s``-style clitics split as in PTB). The raw sentences are cased and untokenised; this
+  matches the lower-cased, tokenised one-sentence-per-line files that VAE work (Li et al. 2019,
+  Optimus) uses, whose exact recipe is not published.
+* cnn_dailymail_see2017: as HuggingFace ``cnn_dailymail`` 3.0.0: lines stripped,
+  :func:`fix_missing_period` on every line, article = non-highlight lines joined with ``' '``,
+  highlights joined with ``'\\n'``; text stays cased. Splits come from
+  ``url_lists/all_{train,val,test}.txt`` (story file = sha1(url)), in url-list order. Stories
+  with an empty article (114 in the real data) or no highlights are skipped and counted.
+* writingprompts_fan2018: line *i* of ``.wp_source`` pairs with line *i* of ``.wp_target``;
+  ``<newline>`` is replaced by ``'\\n'`` in both, as DELLA's ``WPDataset`` does; edge
+  whitespace is stripped; empty pairs are skipped and counted.
+* quora_qqp: rows with an empty question are skipped and counted, non-duplicates are dropped
+  (counted as ``not_duplicate``), duplicates become ``{source: question1, target: question2}``.
+
+Order of the steps: read and clean (Quora: split) -> ``max_length`` filter -> ``max_examples``
+subsample -> write. ``stats.json`` counts what was written; its average lengths
+(whitespace tokens; ``avg_len_text`` is the source length for conditional data) are over the
+three splits together, and ``skipped`` maps each reason that occurred (empty_line,
+no_gold_label, empty_sentence, duplicate_sentence, empty_article, empty_highlights, empty_pair,
+empty_question, not_duplicate, too_long) to its count over all splits. Malformed raw data raises
+:class:`~della.data.raw.DataFormatError` naming file and line; only the irregularities the real
+data is known to contain are skipped and counted. The whole dataset is held in memory (the
+largest, CNN/DM, is about 1.3 GB of text at paper scale).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+import os
+import random
+import re
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from della.data import raw
+from della.data.raw import DataFormatError
+
+__all__ = ["FORMATS", "SPLITS", "fix_missing_period", "main", "preprocess_dataset", "snli_tokenize"]
+
+SPLITS = ("train", "valid", "test")
+UNCONDITIONAL, CONDITIONAL = "unconditional", "conditional"
+LENGTH_UNIT = "whitespace tokens"
+STATS_FILE = "stats.json"
+#: Digits kept in the average lengths of stats.json.
+STATS_DECIMALS = 2
+
+Example = dict[str, str]
+Splits = dict[str, list[Example]]
+Loader = Callable[[Path, dict, Counter], Splits]
+
+
+# --- cleaning helpers ------------------------------------------------------------------------
+
+#: Line endings after which HuggingFace's cnn_dailymail adds no period.
+CNN_END_TOKENS = (".", "!", "?", "...", "'", "`", '"', "\u2019", "\u201d", ")")
+
+
+def fix_missing_period(line: str) -> str:
+    """Append ``" ."`` to a non-empty line that lacks a sentence end (HF cnn_dailymail 3.0.0).
+
+    Image captions and highlights in the stories often lack a final period; without one the
+    joined article would run sentences together.
+    """
+    if "@highlight" in line or not line or line.endswith(CNN_END_TOKENS):
+        return line
+    return line + " ."
+
+
+# Order matters: a number with a decimal point or thousands comma stays one token; a word
+# before "n't" is cut there ("don't" -> "do n't"); clitics ('s, 're, ...) and punctuation are
+# tokens of their own; hyphenated words stay whole.
+_SNLI_TOKEN = re.compile(r"\d+(?:[.,]\d+)+|\w+(?=n't)|n't|'\w+|\w+(?:-\w+)*|[^\w\s]")
+
+
+def snli_tokenize(sentence: str) -> str:
+    """Lower-case and tokenise a raw SNLI sentence: ``"A man's dog, running."`` ->
+    ``"a man 's dog , running ."``."""
+    return " ".join(_SNLI_TOKEN.findall(sentence.lower()))
+
+
+# --- loaders: raw files -> {split: [example, ...]} ---------------------------------------------
+
+def _load_lines(files: dict[str, tuple[str, raw.Lines]], clean: Callable[[str], str], skipped: Counter) -> Splits:
+    """Shared by the one-text-per-line formats: clean each line, skip (and count) empty ones."""
+    splits: Splits = {}
+    for split, (_, lines) in files.items():
+        texts = [clean(line) for _, line in lines]
+        skipped["empty_line"] += sum(1 for text in texts if not text)
+        splits[split] = [{"text": text} for text in texts if text]
+    return splits
+
+
+def _della_line(line: str) -> str:
+    """DELLA's VAEDataset cleaning: strip, keep what follows the last tab (stripped again, so a
+    stray space after the tab does not start the text)."""
+    return line.strip().split("\t")[-1].strip()
+
+
+def _load_he2019(dataset: str, raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
+    return _load_lines(raw.read_he2019(raw_dir, dataset, SPLITS), _della_line, skipped)
+
+
+def _load_ptb(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
+    return _load_lines(raw.read_ptb(raw_dir, SPLITS), str.strip, skipped)
+
+
+SNLI_FILE_SPLITS = {"train": "train", "valid": "dev", "test": "test"}
+SNLI_NO_GOLD_LABEL = "-"
+
+
+def _load_snli(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
+    splits: Splits = {}
+    for split, file_split in SNLI_FILE_SPLITS.items():
+        _, records = raw.read_snli(raw_dir, file_split)
+        seen: dict[str, None] = {}  # an ordered set
+        for _, record in records:
+            if record["gold_label"] == SNLI_NO_GOLD_LABEL:
+                skipped["no_gold_label"] += 1
+                continue
+            for sentence in (record["sentence1"], record["sentence2"]):
+                text = snli_tokenize(sentence)
+                if not text:
+                    skipped["empty_sentence"] += 1
+                elif text in seen:
+                    skipped["duplicate_sentence"] += 1
+                else:
+                    seen[text] = None
+        splits[split] = [{"text": text} for text in seen]
+    return splits
+
+
+CNN_DM_FILE_SPLITS = {"train": "train", "valid": "val", "test": "test"}
+
+
+def _story_to_example(lines: list[str]) -> tuple[str, str]:
+    """Article and highlights of a story, as HF cnn_dailymail 3.0.0 ``_get_art_abs``."""
+    article_lines, highlights = [], []
+    next_is_highlight = False
+    for line in (fix_missing_period(line.strip()) for line in lines):
+        if not line:
+            continue
+        if line.startswith("@highlight"):
+            next_is_highlight = True
+        elif next_is_highlight:
+            highlights.append(line)
+        else:
+            article_lines.append(line)
+    return " ".join(article_lines), "\n".join(highlights)
+
+
+def _load_cnn_dm(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
+    url_lists = {split: raw.read_cnn_dm_url_list(raw_dir, file_split)
+                 for split, file_split in CNN_DM_FILE_SPLITS.items()}
+    story_ids = {split: [(hashlib.sha1(url.encode("utf-8")).hexdigest(), n) for n, url in urls]
+                 for split, (_, urls) in url_lists.items()}
+    wanted = {story_id for ids in story_ids.values() for story_id, _ in ids}
+    stories = {story.story_id: _story_to_example(story.lines)
+               for story in raw.iter_cnn_dm_stories(raw_dir, wanted)}
+    archives = " or ".join(str(raw_dir / name) for name, _ in raw.CNN_DM_ARCHIVES.values())
+    splits: Splits = {}
+    for split, ids in story_ids.items():
+        label = url_lists[split][0]
+        examples = []
+        for story_id, line_number in ids:
+            if story_id not in stories:
+                raise DataFormatError(f"{label}:{line_number}: no story {story_id}.story in {archives}")
+            article, highlights = stories[story_id]
+            if not article:
+                skipped["empty_article"] += 1
+            elif not highlights:
+                skipped["empty_highlights"] += 1
+            else:
+                examples.append({"source": article, "target": highlights})
+        splits[split] = examples
+    return splits
+
+
+WP_NEWLINE = "<newline>"
+
+
+def _load_writingprompts(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
+    splits: Splits = {}
+    for split, pairs in raw.read_writingprompts(raw_dir, SPLITS).items():
+        examples = []
+        for _, prompt, story in pairs:
+            source = prompt.replace(WP_NEWLINE, "\n").strip()
+            target = story.replace(WP_NEWLINE, "\n").strip()
+            if source and target:
+                examples.append({"source": source, "target": target})
+            else:
+                skipped["empty_pair"] += 1
+        splits[split] = examples
+    return splits
+
+
+def _load_quora(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
+    label, rows = raw.read_quora(raw_dir)
+    duplicates = []
+    for _, row in rows:
+        if not row["question1"].strip() or not row["question2"].strip():
+            skipped["empty_question"] += 1
+        elif row["is_duplicate"] != "1":
+            skipped["not_duplicate"] += 1
+        else:
+            duplicates.append({"source": row["question1"], "target": row["question2"]})
+    sizes = settings["split_sizes"]
+    n_held_out = sizes["valid"] + sizes["test"]
+    if n_held_out >= len(duplicates):
+        raise ValueError(f"quora split_sizes {sizes} leave no training pairs: {label} has "
+                         f"{len(duplicates)} duplicate pairs")
+    order = list(range(len(duplicates)))
+    random.Random(f"{settings['seed']}:quora-split").shuffle(order)
+    held = {"valid": order[: sizes["valid"]], "test": order[sizes["valid"]: n_held_out],
+            "train": order[n_held_out:]}
+    # Each split keeps the file order, so a split does not depend on how it was drawn.
+    return {split: [duplicates[i] for i in sorted(held[split])] for split in SPLITS}
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    task: str
+    load: Loader
+
+
+FORMATS: dict[str, FormatSpec] = {
+    "yelp_he2019": FormatSpec(UNCONDITIONAL, functools.partial(_load_he2019, "yelp")),
+    "yahoo_he2019": FormatSpec(UNCONDITIONAL, functools.partial(_load_he2019, "yahoo")),
+    "ptb_mikolov": FormatSpec(UNCONDITIONAL, _load_ptb),
+    "snli_1.0": FormatSpec(UNCONDITIONAL, _load_snli),
+    "cnn_dailymail_see2017": FormatSpec(CONDITIONAL, _load_cnn_dm),
+    "writingprompts_fan2018": FormatSpec(CONDITIONAL, _load_writingprompts),
+    "quora_qqp": FormatSpec(CONDITIONAL, _load_quora),
+}
+
+
+# --- settings -----------------------------------------------------------------------------------
+
+SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes", "raw")
+QUORA_FORMAT = "quora_qqp"
+
+
+def _check_count(value, what: str, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} must be a non-negative integer{' or null' if allow_none else ''}, got {value!r}")
+
+
+def _validate_settings(name: str, settings: dict) -> dict:
+    """Check the settings and return them with defaults filled in."""
+    if not isinstance(settings, dict):
+        raise ValueError(f"settings for {name} must be a mapping, got {type(settings).__name__}")
+    unknown = sorted(set(settings) - set(SETTINGS_KEYS))
+    if unknown:
+        raise ValueError(f"unknown settings key(s) for {name}: {', '.join(unknown)} "
+                         f"(known: {', '.join(SETTINGS_KEYS)})")
+    fmt = settings.get("format")
+    if fmt not in FORMATS:
+        raise ValueError(f"settings for {name}: format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if settings.get("task") != FORMATS[fmt].task:
+        raise ValueError(f"settings for {name}: format {fmt} is {FORMATS[fmt].task}, "
+                         f"but task is {settings.get('task')!r}")
+    checked = {"format": fmt, "task": settings["task"], "seed": settings.get("seed", 0),
+               "max_length": settings.get("max_length"), "max_examples": {}}
+    _check_count(checked["seed"], f"{name}: seed", allow_none=False)
+    _check_count(checked["max_length"], f"{name}: max_length", allow_none=True)
+    max_examples = settings.get("max_examples") or {}
+    if not isinstance(max_examples, dict) or set(max_examples) - set(SPLITS):
+        raise ValueError(f"{name}: max_examples must map some of {', '.join(SPLITS)} to int|null, "
+                         f"got {max_examples!r}")
+    for split in SPLITS:
+        _check_count(max_examples.get(split), f"{name}: max_examples.{split}", allow_none=True)
+        checked["max_examples"][split] = max_examples.get(split)
+    if fmt == QUORA_FORMAT:
+        sizes = settings.get("split_sizes")
+        # train may be named only as null: it is whatever valid and test leave over.
+        if (not isinstance(sizes, dict) or not {"valid", "test"} <= set(sizes) <= set(SPLITS)
+                or sizes.get("train") is not None):
+            raise ValueError(f"{name}: {QUORA_FORMAT} needs split_sizes: {{valid: int, test: int}} "
+                             f"(train: the rest), got {sizes!r}")
+        for split in ("valid", "test"):
+            _check_count(sizes[split], f"{name}: split_sizes.{split}", allow_none=False)
+        checked["split_sizes"] = {"valid": sizes["valid"], "test": sizes["test"]}
+    elif "split_sizes" in settings:
+        raise ValueError(f"{name}: split_sizes only applies to {QUORA_FORMAT} (there is an official split)")
+    return checked
+
+
+# --- the common tail: filter, subsample, stats, atomic write --------------------------------
+
+def _num_tokens(example: Example) -> int:
+    return sum(len(value.split()) for value in example.values())
+
+
+def _subsample(examples: list[Example], limit: int | None, seed: int, split: str) -> list[Example]:
+    """A seeded random subset of at most ``limit`` examples, in their original order."""
+    if limit is None or limit >= len(examples):
+        return examples
+    chosen = random.Random(f"{seed}:{split}").sample(range(len(examples)), limit)
+    return [examples[i] for i in sorted(chosen)]
+
+
+def _average(values: list[int]) -> float:
+    return round(sum(values) / len(values), STATS_DECIMALS)
+
+
+def _stats(name: str, splits: Splits, task: str, skipped: Counter, seed: int) -> dict:
+    """Table 7 numbers; the average lengths are over all three splits together."""
+    everything = [example for split in SPLITS for example in splits[split]]
+    text_key = "text" if task == UNCONDITIONAL else "source"
+    return {
+        "dataset": name,
+        "splits": {split: len(splits[split]) for split in SPLITS},
+        "avg_len_text": _average([len(e[text_key].split()) for e in everything]),
+        "avg_len_target": _average([len(e["target"].split()) for e in everything]) if task == CONDITIONAL else None,
+        "length_unit": LENGTH_UNIT,
+        "skipped": {reason: n for reason, n in sorted(skipped.items()) if n},
+        "seed": seed,
+    }
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder + os.replace, so a reader (or Snakemake)
+    never sees a half-written file under the final name."""
+    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
+                                         suffix=".tmp", delete=False)
+    try:
+        with handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+
+
+def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict) -> dict:
+    """Read ``raw_dir`` in the format ``settings['format']``, write the three splits and
+    ``stats.json`` to ``out_dir`` and return the stats.
+
+    Everything is read and checked before the first file is written (a failure there leaves
+    ``out_dir`` untouched); then an old ``stats.json`` is removed, each split replaces its file
+    atomically and ``stats.json`` is written last, so a ``stats.json`` always sits beside a
+    complete, consistent set of splits.
+    Raises DataFormatError for broken raw data and ValueError for bad settings.
+    """
+    checked = _validate_settings(name, settings)
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    skipped: Counter = Counter()
+    spec = FORMATS[checked["format"]]
+    splits = spec.load(raw_dir, checked, skipped)
+    for split in SPLITS:
+        examples = splits[split]
+        if checked["max_length"] is not None:
+            kept = [e for e in examples if _num_tokens(e) < checked["max_length"]]
+            skipped["too_long"] += len(examples) - len(kept)
+            examples = kept
+        splits[split] = _subsample(examples, checked["max_examples"][split], checked["seed"], split)
+        if not splits[split]:
+            raise ValueError(f"{name}: split {split} is empty after preprocessing {raw_dir}")
+    stats = _stats(name, splits, spec.task, skipped, checked["seed"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # A stats.json from an earlier run goes first: while it is absent the folder is known to be
+    # incomplete, and once written again every split beside it is from this run.
+    (out_dir / STATS_FILE).unlink(missing_ok=True)
+    for split in SPLITS:
+        lines = "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in splits[split])
+        _write_atomically(out_dir / f"{split}.jsonl", lines)
+    _write_atomically(out_dir / STATS_FILE, json.dumps(stats, indent=2) + "\n")
+    return stats
+
+
+# --- command line -------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    """``--dataset NAME --raw DIR --out DIR --settings JSON``; prints a one-line summary."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", required=True, help="dataset id, e.g. yelp")
+    parser.add_argument("--raw", required=True, type=Path, help="folder with the raw download")
+    parser.add_argument("--out", required=True, type=Path, help="folder for {split}.jsonl and stats.json")
+    parser.add_argument("--settings", required=True, help="the dataset's config section as a JSON object")
+    args = parser.parse_args(argv)
+    try:
+        settings = json.loads(args.settings)
+    except json.JSONDecodeError as exc:
+        parser.error(f"--settings is not valid JSON: {exc}")
+    try:
+        stats = preprocess_dataset(args.dataset, args.raw, args.out, settings)
+    except (DataFormatError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    sizes = " ".join(f"{split}={n}" for split, n in stats["splits"].items())
+    target = "" if stats["avg_len_target"] is None else f" avg_len_target={stats['avg_len_target']}"
+    print(f"{args.dataset}: {sizes} avg_len_text={stats['avg_len_text']}{target} "
+          f"skipped={stats['skipped']} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
