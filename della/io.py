@@ -10,8 +10,6 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
-import torch
-
 # Packages whose versions can change a reported number; recorded in every metrics.json.
 PROVENANCE_PACKAGES = (
     "della-bench", "torch", "transformers", "tokenizers", "numpy", "sacrebleu", "rouge-score",
@@ -46,6 +44,8 @@ def atomic_write_jsonl(path: Path, rows) -> None:
 
 
 def torch_save_atomic(obj, path: Path) -> None:
+    import torch  # imported here so that the table and data stages do not pay for it
+
     _atomic(Path(path), lambda handle: torch.save(obj, handle))
 
 
@@ -62,6 +62,8 @@ def git_commit() -> str | None:
 
 def provenance() -> dict:
     """Versions of what produced a number, the pipeline's commit and the device."""
+    import torch
+
     versions = {}
     for name in PROVENANCE_PACKAGES:
         try:

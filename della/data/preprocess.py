@@ -70,11 +70,9 @@ import argparse
 import functools
 import hashlib
 import json
-import os
 import random
 import re
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +80,7 @@ from pathlib import Path
 
 from della.data import raw
 from della.data.raw import DataFormatError
+from della.io import atomic_write_text
 
 __all__ = ["FORMATS", "SPLITS", "fix_missing_period", "main", "preprocess_dataset", "snli_tokenize"]
 
@@ -367,20 +366,6 @@ def _stats(name: str, splits: Splits, task: str, skipped: Counter, seed: int) ->
     }
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder + os.replace, so a reader (or Snakemake)
-    never sees a half-written file under the final name."""
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                         suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(text)
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-
-
 def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict) -> dict:
     """Read ``raw_dir`` in the format ``settings['format']``, write the three splits and
     ``stats.json`` to ``out_dir`` and return the stats.
@@ -412,8 +397,8 @@ def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict) 
     (out_dir / STATS_FILE).unlink(missing_ok=True)
     for split in SPLITS:
         lines = "".join(json.dumps(example, ensure_ascii=False) + "\n" for example in splits[split])
-        _write_atomically(out_dir / f"{split}.jsonl", lines)
-    _write_atomically(out_dir / STATS_FILE, json.dumps(stats, indent=2) + "\n")
+        atomic_write_text(out_dir / f"{split}.jsonl", lines)
+    atomic_write_text(out_dir / STATS_FILE, json.dumps(stats, indent=2) + "\n")
     return stats
 
 

@@ -1,0 +1,273 @@
+"""Tests of the table renderer (della/tables.py) and the table definitions (config/tables.yaml).
+
+Inputs are synthetic metrics.json/stats.json files whose numbers are computed here, so every
+check compares the renderer's output with an independent expectation.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from della.tables import TableError, expand_rows, load_spec, main, render_table, table_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC_PATH = ROOT / "config" / "tables.yaml"
+PAPER_PATH = ROOT / "results" / "paper_tables.csv"
+IN_SCOPE = ["table1", "table2", "table7", "table8", "table9"]
+
+# A small table of our own so the tests do not depend on the real table layouts.
+TOY_SPEC = {
+    "metric_directions": {"PPL": "lower", "BLEU": "higher", "AU": "higher", "KL": "higher"},
+    "default_decimals": 2,
+    "integer_columns": ["AU"],
+    "tables": {
+        "toy": {
+            "title": "Toy table",
+            "kind": "metrics",
+            "datasets": ["yelp"],
+            "columns": ["PPL", "BLEU", "AU", "KL"],
+            "rows": [{"name": "GPT-2", "not_applicable": ["AU", "KL"]}, "DELLA", {"name": "Extra", "optional": True}],
+        }
+    },
+}
+TOY_PAPER = {("GPT-2", "PPL"): 22.13, ("DELLA", "PPL"): 12.35, ("DELLA", "BLEU"): 57.15, ("DELLA", "KL"): 29.47}
+
+
+def write_paper(path: Path) -> Path:
+    lines = ["table,dataset,model,metric,value"]
+    lines += [f"toy,yelp,{model},{metric},{value}" for (model, metric), value in TOY_PAPER.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_metrics(dir_: Path, label: str, seed: int, values: dict, dataset: str = "yelp") -> Path:
+    directions = TOY_SPEC["metric_directions"]
+    doc = {
+        "dataset": dataset,
+        "model": label.lower(),
+        "label": label,
+        "seed": seed,
+        "metrics": {
+            m: {"value": v, "higher_is_better": directions[m] == "higher", "settings": {"iw_samples": 30}}
+            for m, v in values.items()
+        },
+        "versions": {"torch": "2.13.0"},
+        "settings": {"beta": 1.0},
+    }
+    path = dir_ / f"{dataset}_{label}_seed{seed}.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def read_csv(path: Path) -> dict[tuple[str, str], dict]:
+    with open(path, newline="") as f:
+        return {(r["model"], r["metric"]): r for r in csv.DictReader(f)}
+
+
+def num(text: str) -> float | None:
+    return float(text) if text else None
+
+
+@pytest.fixture
+def toy(tmp_path):
+    """Two DELLA seeds, one GPT-2 seed; returns (files, the values that went in)."""
+    rng = np.random.default_rng(0)
+    della = [
+        {"PPL": float(rng.uniform(10, 14)), "BLEU": float(rng.uniform(50, 60)), "AU": int(rng.integers(10, 30)),
+         "KL": float(rng.uniform(20, 30))}
+        for _ in range(2)
+    ]
+    gpt2 = {"PPL": 25.0, "BLEU": 70.0}  # BLEU above DELLA's: it must be bolded; PPL worse: not
+    files = [write_metrics(tmp_path, "DELLA", s, v) for s, v in enumerate(della)]
+    files.append(write_metrics(tmp_path, "GPT-2", 0, gpt2))
+    return files, {"DELLA": della, "GPT-2": [gpt2]}
+
+
+def render_toy(tmp_path, files, spec=TOY_SPEC):
+    return render_table("toy", spec, files, [], write_paper(tmp_path / "paper.csv"), tmp_path / "out")
+
+
+def test_numbers_round_trip_through_csv(tmp_path, toy):
+    files, inputs = toy
+    render_toy(tmp_path, files)
+    rows = read_csv(tmp_path / "out" / "toy.csv")
+    for model, seeds in inputs.items():
+        for metric in TOY_SPEC["tables"]["toy"]["columns"]:
+            r = rows[model, metric]
+            given = [s[metric] for s in seeds if metric in s]
+            paper = TOY_PAPER.get((model, metric))
+            assert int(r["n_seeds"]) == len(given)
+            assert num(r["paper"]) == paper
+            if not given:  # not applicable (GPT-2 has no AU/KL)
+                assert r["ours_mean"] == "" and r["diff"] == ""
+                continue
+            mean = float(np.mean(given))
+            assert num(r["ours_mean"]) == pytest.approx(mean, rel=1e-12)
+            if paper is None:
+                assert r["diff"] == ""
+            else:
+                assert num(r["diff"]) == pytest.approx(mean - paper, rel=1e-12)
+
+
+def test_mean_and_std_over_two_seeds_match_numpy(tmp_path, toy):
+    files, inputs = toy
+    render_toy(tmp_path, files)
+    r = read_csv(tmp_path / "out" / "toy.csv")["DELLA", "PPL"]
+    ppl = [s["PPL"] for s in inputs["DELLA"]]
+    assert float(r["ours_mean"]) == pytest.approx(np.mean(ppl), rel=1e-12)
+    assert float(r["ours_std"]) == pytest.approx(np.std(ppl, ddof=1), rel=1e-12)
+    md = (tmp_path / "out" / "toy.md").read_text()
+    assert f"{np.mean(ppl):.2f} ± {np.std(ppl, ddof=1):.2f}" in md
+    assert read_csv(tmp_path / "out" / "toy.csv")["GPT-2", "PPL"]["ours_std"] == ""
+
+
+def ours_line(md: str, label: str) -> list[str]:
+    line = next(l for l in md.splitlines() if l.startswith(f"| {label} | ours |"))
+    return [c.strip() for c in line.strip("|").split("|")][2:]
+
+
+def test_best_marking_follows_direction(tmp_path, toy):
+    files, inputs = toy
+    render_toy(tmp_path, files)
+    md = (tmp_path / "out" / "toy.md").read_text()
+    della, gpt2 = ours_line(md, "DELLA"), ours_line(md, "GPT-2")
+    # PPL (lower is better): DELLA's mean is the minimum -> bold; GPT-2 not.
+    assert della[0].startswith("**") and not gpt2[0].startswith("**")
+    # BLEU (higher is better): GPT-2's 70 is the maximum.
+    assert gpt2[1] == "**70.00**" and not della[1].startswith("**")
+    # AU is formatted as an integer; GPT-2 has none.
+    au = np.mean([s["AU"] for s in inputs["DELLA"]])
+    assert della[2].strip("*").startswith(f"{au:.0f}") and gpt2[2] == "n/a"
+    assert "PPL, BLEU, AU, KL: iw_samples=30" in md and "torch 2.13.0" in md
+    assert set(ours_line(md, "Extra")) == {"not run"}  # optional row without files
+
+
+def test_missing_metric_names_file_and_metric(tmp_path, toy):
+    files, _ = toy
+    bad = write_metrics(tmp_path, "DELLA", 5, {"PPL": 12.0, "AU": 3, "KL": 1.0})  # no BLEU
+    with pytest.raises(TableError) as err:
+        render_toy(tmp_path, files + [bad])
+    assert str(bad) in str(err.value) and "BLEU" in str(err.value)
+
+
+def test_missing_required_row_is_an_error(tmp_path, toy):
+    files, _ = toy
+    with pytest.raises(TableError, match="DELLA"):
+        render_toy(tmp_path, [f for f in files if "DELLA" not in f.name])
+
+
+def test_nan_is_an_error(tmp_path, toy):
+    files, _ = toy
+    bad = write_metrics(tmp_path, "DELLA", 7, {"PPL": math.nan, "BLEU": 1.0, "AU": 3, "KL": 1.0})
+    with pytest.raises(TableError) as err:
+        render_toy(tmp_path, files + [bad])
+    assert str(bad) in str(err.value)
+
+
+def test_paper_number_without_a_row_is_an_error(tmp_path, toy):
+    files, _ = toy
+    paper = write_paper(tmp_path / "paper.csv")
+    paper.write_text(paper.read_text() + "toy,yelp,Optimus,PPL,22.79\n")
+    with pytest.raises(TableError, match="Optimus"):
+        render_table("toy", TOY_SPEC, files, [], paper, tmp_path / "out")
+
+
+def test_direction_disagreeing_with_config_is_an_error(tmp_path, toy):
+    files, _ = toy
+    doc = json.loads(files[0].read_text())
+    doc["metrics"]["PPL"]["higher_is_better"] = True
+    files[0].write_text(json.dumps(doc))
+    with pytest.raises(TableError) as err:
+        render_toy(tmp_path, files)
+    assert str(files[0]) in str(err.value) and "PPL" in str(err.value)
+
+
+def test_cli_writes_tables_and_reports_errors(tmp_path, toy, capsys):
+    files, _ = toy
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(json.dumps(TOY_SPEC))  # JSON is YAML
+    paper = write_paper(tmp_path / "paper.csv")
+    args = ["--table", "toy", "--spec", str(spec), "--paper", str(paper), "--out", str(tmp_path / "cli")]
+    assert main(args + ["--metrics", *map(str, files)]) == 0
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == ["toy.csv", "toy.md", "toy.tex"]
+    assert main(args + ["--metrics", str(files[0])]) == 1  # GPT-2 row missing
+    assert "GPT-2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("table_id", IN_SCOPE)
+def test_config_covers_every_printed_paper_number(table_id):
+    config = load_spec(SPEC_PATH)
+    spec = table_spec(config, table_id)
+    rows = expand_rows(table_id, spec)
+    shown = {(r.dataset, r.paper_model, m) for r in rows for m in spec["columns"]}
+    declared = set(config["metric_directions"]) | set(spec["columns"])
+    with open(PAPER_PATH, newline="") as f:
+        printed = {(r["dataset"], r["model"], r["metric"]) for r in csv.DictReader(f) if r["table"] == table_id}
+    assert printed, table_id
+    assert not {key for key in printed if key[2] in declared} - shown
+    assert {r.dataset for r in rows} == {key[0] for key in printed}
+
+
+def test_paper_copy_is_identical_to_the_shared_source():
+    source = Path("/work/shared/paper/paper_tables.csv")
+    if not source.exists():
+        pytest.skip("shared paper folder not mounted")
+    assert PAPER_PATH.read_bytes() == source.read_bytes()
+
+
+def write_stats(dir_: Path, dataset: str, splits: dict, avg_text: float, avg_target: float | None) -> Path:
+    doc = {"dataset": dataset, "splits": splits, "avg_len_text": avg_text, "avg_len_target": avg_target,
+           "length_unit": "whitespace tokens", "skipped": {"empty": 0}, "seed": 0}
+    path = dir_ / dataset / "stats.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_table7_renders_from_stats_files(tmp_path):
+    config = load_spec(SPEC_PATH)
+    spec = table_spec(config, "table7")
+    with open(PAPER_PATH, newline="") as f:
+        paper = {(r["dataset"], r["metric"]): float(r["value"]) for r in csv.DictReader(f) if r["table"] == "table7"}
+    files, inputs = [], {}
+    for i, row in enumerate(expand_rows("table7", spec)):
+        splits = {"train": 1000 + i, "valid": 100 + i, "test": 50 + i}
+        target = None if row.not_applicable else 20.5 + i
+        files.append(write_stats(tmp_path, row.dataset, splits, 10.25 + i, target))
+        inputs[row.dataset] = {**splits, "avg length (source/text)": 10.25 + i, "avg length (target)": target}
+    render_table("table7", config, [], files, PAPER_PATH, tmp_path / "out")
+    with open(tmp_path / "out" / "table7.csv", newline="") as f:
+        out = {(r["dataset"], r["metric"]): r for r in csv.DictReader(f)}
+    for dataset, values in inputs.items():
+        for metric, ours in values.items():
+            r = out[dataset, metric]
+            assert r["model"] == "data"
+            assert num(r["ours_mean"]) == ours
+            assert num(r["paper"]) == paper.get((dataset, metric))
+            expected_diff = None if ours is None or (dataset, metric) not in paper else ours - paper[dataset, metric]
+            assert num(r["diff"]) == (None if expected_diff is None else pytest.approx(expected_diff))
+    md = (tmp_path / "out" / "table7.md").read_text()
+    assert "| yelp | ours | 1000 | 100 | 50 | 10.25 | n/a |" in md
+    assert "length_unit=whitespace tokens" in md
+
+
+def test_table7_null_target_length_of_conditional_data_is_an_error(tmp_path):
+    config = load_spec(SPEC_PATH)
+    spec = table_spec(config, "table7")
+    files = [
+        write_stats(tmp_path, r.dataset, {"train": 1, "valid": 1, "test": 1}, 1.0, None if r.not_applicable else 2.0)
+        for r in expand_rows("table7", spec)
+    ]
+    quora = tmp_path / "quora" / "stats.json"
+    doc = json.loads(quora.read_text())
+    doc["avg_len_target"] = None
+    quora.write_text(json.dumps(doc))
+    with pytest.raises(TableError) as err:
+        render_table("table7", config, [], files, PAPER_PATH, tmp_path / "out")
+    assert str(quora) in str(err.value)
