@@ -53,8 +53,19 @@ def special_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, int, int]:
     return bos, eos, pad
 
 
+def check_source(name_or_path: str) -> str:
+    """A local-looking path that does not exist is an error here, not a confusing hub lookup."""
+    looks_local = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
+    if looks_local and not Path(name_or_path).expanduser().exists():
+        raise FileNotFoundError(
+            f"backbone directory {name_or_path!r} does not exist (sample scale: the create_backbone rule writes it; "
+            f"paper scale: give a hub name such as 'gpt2')"
+        )
+    return name_or_path
+
+
 def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
-    return AutoTokenizer.from_pretrained(name_or_path)
+    return AutoTokenizer.from_pretrained(check_source(name_or_path))
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,15 +267,15 @@ class BertBackbone(Encoder):
 def load_decoder(name_or_path: str, kind: str) -> Decoder:
     """Load a decoder backbone by hub name or local directory."""
     if kind == CAUSAL:
-        return GPT2Backbone(AutoModelForCausalLM.from_pretrained(name_or_path))
+        return GPT2Backbone(AutoModelForCausalLM.from_pretrained(check_source(name_or_path)))
     if kind == SEQ2SEQ:
-        return BartBackbone(AutoModelForSeq2SeqLM.from_pretrained(name_or_path))
+        return BartBackbone(AutoModelForSeq2SeqLM.from_pretrained(check_source(name_or_path)))
     raise ValueError(f"backbone {name_or_path!r}: kind {kind!r} cannot decode; use {CAUSAL} or {SEQ2SEQ}")
 
 
 def load_encoder(name_or_path: str) -> Encoder:
     """Load a separate encoder (BERT) by hub name or local directory."""
-    config = AutoConfig.from_pretrained(name_or_path)
+    config = AutoConfig.from_pretrained(check_source(name_or_path))
     if config.model_type != "bert":
         raise ValueError(f"encoder backbone {name_or_path!r} is {config.model_type!r}; only BERT is supported")
     return BertBackbone(AutoModel.from_pretrained(name_or_path))

@@ -104,9 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = command("train-tokenizer", cmd_train_tokenizer, "train the sample-scale BPE tokenizer", out=Path, settings=_json)
     sub.add_argument("--inputs", type=Path, nargs="+", required=True)
     command("create-backbone", cmd_create_backbone, "write a small random-init backbone", tokenizer=Path, out=Path, settings=_json)
-    command("train", cmd_train, "train one (dataset, model, seed)", data=Path, run=Path, settings=_json, seed=int)
-    command("generate", cmd_generate, "generate samples", data=Path, run=Path, out=Path, settings=_json, seed=int)
-    command("evaluate", cmd_evaluate, "compute every metric", data=Path, run=Path, samples=Path, out=Path, settings=_json, seed=int)
+    for sub in (
+        command("train", cmd_train, "train one (dataset, model, seed)", data=Path, run=Path, settings=_json, seed=int),
+        command("generate", cmd_generate, "generate samples", data=Path, run=Path, out=Path, settings=_json, seed=int),
+        command("evaluate", cmd_evaluate, "compute every metric", data=Path, run=Path, samples=Path, out=Path,
+                settings=_json, seed=int),
+    ):
+        sub.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
     for name, (_, help_text) in DELEGATED.items():
         commands.add_parser(name, help=help_text, add_help=False)
     return parser
@@ -118,6 +122,10 @@ def main(argv: list[str] | None = None) -> None:
         module = __import__(DELEGATED[argv[0]][0], fromlist=["main"])
         sys.exit(module.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         args.func(args)
     except (ValueError, KeyError, FileNotFoundError, FloatingPointError) as error:

@@ -18,6 +18,11 @@ from della.io import atomic_write_json, provenance
 from della.vae import TransformerVAE
 
 
+# Keys of the `evaluation` section this module uses itself (the rest go to `metrics`).
+RUN_KEYS = ("batch_size", "max_test_examples")
+NO_LATENT_METRICS = ("PPL", "NLL")
+
+
 def read_samples(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle]
@@ -30,14 +35,15 @@ def evaluate(model: TransformerVAE, test_file: Path, samples: list[dict], evalua
 
     torch.manual_seed(seed)
     records = load_records(test_file, evaluation["max_test_examples"])
-    size = evaluation["batch_size"]
-    results = representation_metrics(
-        model, lambda: batches(records, model.collator, size), evaluation["representation"], has_latent=bool(model.n_groups)
-    )
+    metric_settings = {k: v for k, v in evaluation.items() if k not in RUN_KEYS}
+    test_batches = list(batches(records, model.collator, evaluation["batch_size"]))
+    results = representation_metrics(model, test_batches, metric_settings["representation"])
+    if not model.n_groups:  # no latent: PPL is exact, and ELBO/KL/MI/AU do not exist
+        results = {name: results[name] for name in NO_LATENT_METRICS}
     generated = [s["generated"] for s in samples]
     references = [s["reference"] for s in samples] if model.config.conditional else None
     test_texts = [target_of(r) for r in records]
-    results.update(generation_metrics(generated, references, test_texts, evaluation["generation"], model.config.conditional))
+    results.update(generation_metrics(generated, references, test_texts, metric_settings, model.config.conditional))
     for name, value in results.items():
         if not math.isfinite(value.value):
             raise FloatingPointError(f"metric {name} is {value.value} for {test_file} (settings {value.settings})")

@@ -89,7 +89,7 @@ class GaussianChain(nn.Module):
         z  [N, G, P]: evaluate at these latents instead of drawing them.
         sample: draw (reparameterised) or take the mean when z is not given.
         """
-        if self.conditional != (cs is not None):
+        if self.n_groups and self.conditional != (cs is not None):
             raise ValueError("a conditional chain needs condition states (and an unconditional one none)")
         device = next(self.parameters()).device if self.n_groups else torch.device("cpu")
         h = torch.zeros(n_rows, self.latent_size, device=device)

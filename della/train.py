@@ -23,8 +23,9 @@ from della.batches import load_records
 from della.io import atomic_write_text, torch_save_atomic
 from della.vae import KL_SUM, TransformerVAE, VAEConfig
 
-# β schedules (`training.beta.schedule`): constant, or cyclical annealing (Fu et al. 2019) as
-# used by Optimus and DELLA: each cycle holds β at 0, raises it linearly, then holds β_max.
+# β schedules (`training.beta_schedule`): constant, or cyclical annealing (Fu et al. 2019) as
+# used by Optimus and DELLA: each cycle holds β at β_min, raises it linearly, then holds β_max.
+# DELLA (App. A.1): β_min = 1e-5 for the first half of a period, rising over the next quarter.
 CONSTANT, CYCLICAL = "constant", "cyclical"
 
 
@@ -40,6 +41,7 @@ class TrainSettings:
     grad_clip: float = 1.0
     beta_schedule: str = CYCLICAL
     beta_max: float = 1.0
+    beta_min: float = 0.0
     beta_cycles: int = 4
     beta_ratio_zero: float = 0.25
     beta_ratio_increase: float = 0.25
@@ -59,9 +61,9 @@ def beta_at(step: int, s: TrainSettings) -> float:
     cycle_length = s.max_steps / s.beta_cycles
     position = (step % cycle_length) / cycle_length  # in [0, 1)
     if position < s.beta_ratio_zero:
-        return 0.0
-    rising = (position - s.beta_ratio_zero) / s.beta_ratio_increase
-    return s.beta_max * min(1.0, rising)
+        return s.beta_min
+    rising = min(1.0, (position - s.beta_ratio_zero) / s.beta_ratio_increase)
+    return s.beta_min + (s.beta_max - s.beta_min) * rising
 
 
 def linear_warmup_decay(s: TrainSettings):
@@ -97,7 +99,6 @@ def train(
     ended the run early (checkpoint written; how tests stand in for a preempted job).
     """
     seed_everything(seed)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     model = TransformerVAE(model_config).train()
     records = load_records(train_file, settings.max_train_examples)
     if len(records) < settings.batch_size:

@@ -1,0 +1,254 @@
+"""Estimators for latent-variable language models: IW-PPL, ELBO, KL, MI and AU.
+
+Written once against the estimator interface of docs/interfaces.md (`encode`,
+`sample_posterior`, `log_posterior`, `log_prior`, `log_likelihood`, `kl`, `posterior_mean`,
+`n_groups`, `latent_size`, `num_target_tokens`), so every model is measured by the same code.
+
+* IW log p(x) (Burda et al. 2016; He et al. 2019):
+      log p(x) ~= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x),
+  a lower bound that tightens as k grows and is exact for every k when q is the true posterior.
+  The k samples are drawn `iw_chunk` at a time, each chunk one batched model call.
+  IW-PPL = exp(-sum_x log p(x) / sum_x num_target_tokens(x)).
+* ELBO, reported as the loss -ELBO per sentence (mean over sentences):
+      -ELBO = -E_q log p(x|z) + KL,
+  the reconstruction term averaged over the same k importance samples (as DELLA's official
+  code does), KL from `kl(enc, batch)` [B, G] reduced over the G latent groups by
+  `kl_reduction`: "sum" is the KL of the whole latent (the bound); "mean" is DELLA's official
+  code, which averages its 12 layer-wise KLs and so is not on the scale of single-latent
+  models. Both are reported: KL/ELBO under `kl_reduction` and KL_/ELBO_{other}_over_layers.
+* MI (Alemi et al. 2018; estimator of He et al. 2019, as in vae-lagging-encoder and Optimus):
+      I(x; z) = E_x E_q(z|x) [log q(z|x)] - E_x E_q(z|x) [log q(z)],
+      log q(z) ~= logsumexp_j log q(z | x_j) - log N   over all N evaluation examples,
+  with `mi_samples` z per example (the first importance samples). The aggregate is built in a
+  second pass over the batches, re-encoding each (encodings may be large), evaluating
+  `log_posterior(enc_j, z)` for every sample z in chunks of `mi_chunk`. Only the total MI is
+  reported: a per-group MI needs the marginal q(z_g | x), which the interface (joint
+  densities only) does not give for chained groups.
+* AU (Burda et al. 2016): dimensions d with Var_x(E_q[z_d | x]) >= delta (unbiased variance
+  and ">=", as vae-lagging-encoder and DELLA's code), counted per latent group and averaged
+  over groups (the paper: "we calculate AU for the latent variable in each layer and then
+  report the average"); for one group that is the count. delta = `au_threshold` (0.2, the
+  paper's) gives "AU"; each of `au_extra_thresholds` (0.01, the usual one) gives "AU@delta".
+"""
+
+import contextlib
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from .registry import MetricValue, metric_value, register_metric
+
+DEFAULTS = {
+    "iw_samples": 30,  # DELLA's official evaluation (sample_times); He et al. 2019 used 500
+    "iw_chunk": 10,
+    "kl_reduction": "sum",
+    "au_threshold": 0.2,
+    "au_extra_thresholds": [0.01],
+    "mi_samples": 1,
+    "mi_chunk": 1024,
+    "seed": 0,
+}
+
+KL_REDUCTIONS = ("sum", "mean")
+TOKEN_COUNT = "model.num_target_tokens: target tokens incl. the end-of-text token"
+MI_ESTIMATOR = "He et al. 2019: log q(z) = logsumexp_j log q(z|x_j) - log N over all N examples"
+
+
+@dataclass
+class Totals:
+    """Sums over the evaluation set, gathered in one pass."""
+
+    n_examples: int = 0
+    n_tokens: float = 0.0
+    log_px: float = 0.0  # sum_x IW estimate of log p(x)
+    recon_nll: float = 0.0  # sum_x -E_q log p(x|z)
+    kl: dict = field(default_factory=lambda: {r: 0.0 for r in KL_REDUCTIONS})  # sum_x KL, per reduction
+    posterior_means: list = field(default_factory=list)  # [B, D] per batch (AU)
+    mi_z: list = field(default_factory=list)  # [B * mi_samples, D] per batch (MI)
+    mi_log_q: list = field(default_factory=list)  # log q(z|x) of those samples
+    mi: float = float("nan")
+
+
+def _sum(x: torch.Tensor) -> float:
+    return x.double().sum().item()
+
+
+# -----------------------------------------------------------------------------
+# the passes over the data
+
+def importance_samples(model, batch, enc, k: int, chunk: int):
+    """Yield (z [B, c, D], log q [B, c], log p(x|z) [B, c], log weight [B, c]) chunk by chunk."""
+    for start in range(0, k, chunk):
+        z, log_q = model.sample_posterior(enc, min(chunk, k - start))
+        log_lik = model.log_likelihood(batch, z)
+        yield z, log_q, log_lik, log_lik + model.log_prior(batch, z) - log_q
+
+
+def first_pass(model, batches, cfg: dict) -> Totals:
+    t = Totals()
+    k, mi_samples = cfg["iw_samples"], cfg["mi_samples"]
+    for batch in batches:
+        enc = model.encode(batch)
+        log_w, log_lik, mi_z, mi_log_q = [], [], [], []
+        for z, log_q, ll, lw in importance_samples(model, batch, enc, k, cfg["iw_chunk"]):
+            log_w.append(lw.double())
+            log_lik.append(ll.double())
+            missing = mi_samples - sum(zz.shape[1] for zz in mi_z)
+            if missing > 0:  # MI reuses the first importance samples
+                mi_z.append(z[:, :missing])
+                mi_log_q.append(log_q[:, :missing].double())
+        t.log_px += _sum(torch.logsumexp(torch.cat(log_w, dim=1), dim=1) - math.log(k))
+        t.recon_nll -= _sum(torch.cat(log_lik, dim=1).mean(dim=1))
+
+        kl = model.kl(enc, batch).double()  # [B, G]
+        t.kl["sum"] += _sum(kl.sum(dim=1))
+        t.kl["mean"] += _sum(kl.mean(dim=1))
+
+        t.n_examples += kl.shape[0]
+        t.n_tokens += _sum(model.num_target_tokens(batch))
+        t.posterior_means.append(model.posterior_mean(enc).double().cpu())
+        z = torch.cat(mi_z, dim=1)
+        t.mi_z.append(z.reshape(z.shape[0] * z.shape[1], z.shape[2]))  # explicit: D may be 0
+        t.mi_log_q.append(torch.cat(mi_log_q, dim=1).reshape(-1))
+    return t
+
+
+def aggregate_log_posterior(model, batches, z: torch.Tensor, chunk: int) -> torch.Tensor:
+    """log q(z_m) ~= logsumexp_j log q(z_m | x_j) - log N for every sample z_m [M, D]."""
+    log_q_agg = torch.full((z.shape[0],), -math.inf, dtype=torch.float64, device=z.device)
+    n_x = 0
+    for batch in batches:
+        enc = model.encode(batch)
+        batch_size = len(model.num_target_tokens(batch))
+        for start in range(0, z.shape[0], chunk):
+            z_chunk = z[start:start + chunk]
+            z_rows = z_chunk.unsqueeze(0).expand(batch_size, -1, -1).contiguous()  # [B, c, D]
+            log_q = model.log_posterior(enc, z_rows).double()  # [B, c]: log q(z_m | x_j)
+            part = log_q_agg[start:start + chunk]
+            log_q_agg[start:start + chunk] = torch.logaddexp(part, torch.logsumexp(log_q, dim=0).to(part.device))
+        n_x += batch_size
+    return log_q_agg - math.log(n_x)
+
+
+# -----------------------------------------------------------------------------
+# the reported numbers, each from the totals
+
+def _common(t: Totals, cfg: dict) -> dict:
+    return {"n_examples": t.n_examples, "n_target_tokens": t.n_tokens, "token_count": TOKEN_COUNT, "seed": cfg["seed"]}
+
+
+def _iw(cfg: dict) -> dict:
+    if cfg["no_latent"]:
+        return {"estimator": "exact: no latent variable, log p(x) = log p(x|z)"}
+    return {"estimator": "importance-weighted bound (Burda et al. 2016)",
+            "iw_samples": cfg["iw_samples"], "iw_chunk": cfg["iw_chunk"]}
+
+
+@register_metric("PPL", higher_is_better=False)
+def iw_perplexity(t: Totals, cfg: dict):
+    return math.exp(-t.log_px / t.n_tokens), {**_iw(cfg), **_common(t, cfg)}
+
+
+@register_metric("NLL", higher_is_better=False)
+def iw_nll(t: Totals, cfg: dict):
+    """-log p(x) per sentence, IW estimate (the quantity behind PPL, per sentence)."""
+    return -t.log_px / t.n_examples, {**_iw(cfg), **_common(t, cfg)}
+
+
+@register_metric("Recon", higher_is_better=False)
+def reconstruction(t: Totals, cfg: dict):
+    return t.recon_nll / t.n_examples, {"recon_samples": cfg["iw_samples"], **_common(t, cfg)}
+
+
+@register_metric("KL", higher_is_better=True)
+def kl_divergence(t: Totals, cfg: dict):
+    return t.kl[cfg["kl_reduction"]] / t.n_examples, {"kl_reduction": cfg["kl_reduction"],
+                                                      "over": "latent groups", **_common(t, cfg)}
+
+
+@register_metric("ELBO", higher_is_better=False)
+def negative_elbo(t: Totals, cfg: dict):
+    value = (t.recon_nll + t.kl[cfg["kl_reduction"]]) / t.n_examples
+    return value, {"reported_as": "-ELBO per sentence", "kl_reduction": cfg["kl_reduction"],
+                   "recon_samples": cfg["iw_samples"], **_common(t, cfg)}
+
+
+@register_metric("MI", higher_is_better=True)
+def mutual_information(t: Totals, cfg: dict):
+    return t.mi, {"mi_estimator": MI_ESTIMATOR, "mi_samples": cfg["mi_samples"], "mi_chunk": cfg["mi_chunk"],
+                  "groups": "total over all latent groups", **_common(t, cfg)}
+
+
+@register_metric("AU", higher_is_better=True)
+def active_units(t: Totals, cfg: dict, n_groups: int, latent_size: int, threshold: float):
+    means = torch.cat(t.posterior_means)  # [N, D]
+    if means.shape[1] != n_groups * latent_size:
+        raise ValueError(f"posterior_mean has {means.shape[1]} dims, expected {n_groups} x {latent_size}")
+    variance = means.var(dim=0, unbiased=True).view(n_groups, latent_size)
+    per_group = (variance >= threshold).sum(dim=1)
+    settings = {"au_threshold": threshold, "statistic": "Var_x(E_q[z]) >= threshold, unbiased variance",
+                "reduction": "count per group, mean over groups", "n_groups": n_groups,
+                "latent_size": latent_size, **_common(t, cfg)}
+    return per_group.double().mean().item(), settings, {"per_group": per_group.tolist(), "total": int(per_group.sum())}
+
+
+# -----------------------------------------------------------------------------
+# the entry point
+
+@contextlib.contextmanager
+def evaluation_mode(model, seed: int):
+    """Eval mode, no gradients, and a seeded RNG that leaves the caller's RNG state untouched."""
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        if was_training:
+            model.train()
+
+
+def representation_metrics(model, batches, settings: dict | None = None) -> dict[str, MetricValue]:
+    """IW-PPL, ELBO, KL, MI, AU (and NLL, Recon, the other KL reduction, AU at extra
+    thresholds) of `model` on `batches`: an iterable of whatever the model's collate function
+    returns; it is iterated twice (a one-shot iterator is materialised first).
+    A model without latent variables (n_groups == 0) gets its exact PPL and NLL only."""
+    cfg = {**DEFAULTS, **(settings or {})}
+    unknown = set(cfg) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown representation settings: {sorted(unknown)}")
+    if cfg["kl_reduction"] not in KL_REDUCTIONS:
+        raise ValueError(f"kl_reduction must be one of {KL_REDUCTIONS}")
+    if not 1 <= cfg["mi_samples"] <= cfg["iw_samples"]:
+        raise ValueError("mi_samples reuses importance samples: need 1 <= mi_samples <= iw_samples")
+    if iter(batches) is batches:
+        batches = list(batches)
+    cfg["no_latent"] = model.n_groups == 0
+    if cfg["no_latent"]:  # a plain LM: one "sample" gives log p(x) exactly; nothing latent to measure
+        cfg.update(iw_samples=1, iw_chunk=1, mi_samples=1)
+        with evaluation_mode(model, cfg["seed"]):
+            t = first_pass(model, batches, cfg)
+        return {name: metric_value(name, *fn(t, cfg)) for name, fn in [("PPL", iw_perplexity), ("NLL", iw_nll)]}
+
+    with evaluation_mode(model, cfg["seed"]):
+        t = first_pass(model, batches, cfg)
+        z, log_q = torch.cat(t.mi_z), torch.cat(t.mi_log_q)
+        log_q_agg = aggregate_log_posterior(model, batches, z, cfg["mi_chunk"])
+        t.mi = (log_q.to(log_q_agg.device) - log_q_agg).mean().item()
+
+    out = {name: metric_value(name, *fn(t, cfg)) for name, fn in [
+        ("PPL", iw_perplexity), ("NLL", iw_nll), ("ELBO", negative_elbo), ("KL", kl_divergence),
+        ("Recon", reconstruction), ("MI", mutual_information)]}
+    other = "mean" if cfg["kl_reduction"] == "sum" else "sum"
+    other_cfg = {**cfg, "kl_reduction": other}
+    out[f"KL_{other}_over_layers"] = metric_value("KL", *kl_divergence(t, other_cfg))
+    out[f"ELBO_{other}_over_layers"] = metric_value("ELBO", *negative_elbo(t, other_cfg))
+    shape = (model.n_groups, model.latent_size)
+    out["AU"] = metric_value("AU", *active_units(t, cfg, *shape, cfg["au_threshold"]))
+    for threshold in cfg["au_extra_thresholds"]:
+        out[f"AU@{threshold:g}"] = metric_value("AU", *active_units(t, cfg, *shape, threshold))
+    return out
