@@ -153,9 +153,17 @@ def bertscore(generated: list[str], references: list[str], s: dict):
     if cfg["idf"]:
         scorer._idf_dict = None  # recompute for these references without the overwrite warning
         scorer.compute_idf(references)
-    _, _, f1 = scorer.score(generated, references, batch_size=cfg["batch_size"])
+    # bert-score defines an empty candidate's scores as 0 (it warns and zeroes them); with
+    # transformers 5 its tokenizer call for "" fails, so empty pairs get that 0 here directly.
+    scored = [i for i, (g, r) in enumerate(zip(generated, references)) if g.strip() and r.strip()]
+    f1 = torch.zeros(len(generated))
+    if scored:
+        _, _, f1_scored = scorer.score([generated[i] for i in scored], [references[i] for i in scored],
+                                       batch_size=cfg["batch_size"])
+        f1[scored] = f1_scored
     return float(f1.mean()), {
         "implementation": f"bert-score {bert_score.__version__}", "statistic": "F1, mean over pairs",
         "model": cfg["model"], "num_layers": scorer.num_layers, "idf": cfg["idf"],
         "rescale_with_baseline": cfg["rescale_with_baseline"], "hash": scorer.hash, "n_generated": len(generated),
+        "n_empty_scored_zero": len(generated) - len(scored),
     }

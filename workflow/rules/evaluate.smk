@@ -3,17 +3,19 @@ rule evaluate:
     input:
         model=f"{RUN}/model",
         samples=f"{RUN}/samples.jsonl",
+        generation_settings=f"{RUN}/samples.settings.json",
         test="data/{dataset}/test.jsonl",
     output:
         f"{RUN}/metrics.json",
     params:
         settings=evaluation_settings,
         run=RUN,
+    threads: config["job_threads"]
     log:
         f"logs/{RUN}/evaluate.log",
     conda:
         "../../environment.yml"
     shell:
-        "della-bench evaluate --data data/{wildcards.dataset} --run {params.run} "
+        "della-bench evaluate --threads {threads} --data data/{wildcards.dataset} --run {params.run} "
         "--samples {input.samples} --out {output} --seed {wildcards.seed} "
         "--settings {params.settings:q} > {log} 2>&1"

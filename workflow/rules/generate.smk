@@ -10,10 +10,11 @@ rule generate:
         settings=lambda w: as_json(config["generation"]),
         run=RUN,
         version=PACKAGE_VERSION,
+    threads: config["job_threads"]
     log:
         f"logs/{RUN}/generate.log",
     conda:
         "../../environment.yml"
     shell:
-        "della-bench generate --data data/{wildcards.dataset} --run {params.run} "
+        "della-bench generate --threads {threads} --data data/{wildcards.dataset} --run {params.run} "
         "--out {output.samples} --seed {wildcards.seed} --settings {params.settings:q} > {log} 2>&1"

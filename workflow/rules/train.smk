@@ -9,10 +9,11 @@ rule train:
     params:
         settings=train_settings,
         run=RUN,
+    threads: config["job_threads"]
     log:
         f"logs/{RUN}/train.log",
     conda:
         "../../environment.yml"
     shell:
-        "della-bench train --data data/{wildcards.dataset} --run {params.run} "
+        "della-bench train --threads {threads} --data data/{wildcards.dataset} --run {params.run} "
         "--seed {wildcards.seed} --settings {params.settings:q} > {log} 2>&1"
