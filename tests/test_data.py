@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import della.io
 from della.data import preprocess as pp
 from della.data import raw
 from della.data.raw import DataFormatError
@@ -331,7 +332,7 @@ def test_truncated_archive_fails_and_writes_nothing(tmp_path):
 
 def test_failed_write_leaves_no_stats(tmp_path, monkeypatch):
     """A failure while writing the splits must not leave a stats.json (nor temp files)."""
-    real_replace = pp.os.replace
+    real_replace = della.io.os.replace
     calls = []
 
     def failing_replace(src, dst):
@@ -341,11 +342,11 @@ def test_failed_write_leaves_no_stats(tmp_path, monkeypatch):
         real_replace(src, dst)
 
     (tmp_path / "stats.json").write_text("{}")  # left by an earlier run
-    monkeypatch.setattr(pp.os, "replace", failing_replace)
+    monkeypatch.setattr(della.io.os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         _run("ptb", tmp_path)
     assert not (tmp_path / "stats.json").exists()
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert not list(tmp_path.glob(".*.partial"))
 
 
 def test_missing_member_is_reported(tmp_path):
