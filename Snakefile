@@ -4,7 +4,11 @@
 # Stages, one file each under workflow/rules/: data -> backbones -> train -> generate -> evaluate -> tables.
 
 
-configfile: "config/config.yaml"
+# The sample scale is the default; a --configfile REPLACES it (no deep merge), so that e.g.
+# `--configfile config/paper.yaml` never inherits a sample-scale setting such as `create:`.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -17,6 +21,6 @@ include: "workflow/rules/tables.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_table_outputs(),
-    default_target: True

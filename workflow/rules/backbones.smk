@@ -4,13 +4,13 @@ rule train_tokenizer:
         expand("data/{dataset}/train.jsonl", dataset=used_datasets()),
     output:
         directory("models/tokenizer"),
-    params:
-        settings=as_json(config.get("tokenizer", {})),
-        version=PACKAGE_VERSION,
     log:
         "logs/tokenizer.log",
     conda:
         "../../environment.yml"
+    params:
+        settings=as_json(config.get("tokenizer", {})),
+        version=PACKAGE_VERSION,
     shell:
         "della-bench train-tokenizer --inputs {input} --out {output} "
         "--settings {params.settings:q} > {log} 2>&1"
@@ -22,15 +22,15 @@ rule create_backbone:
         tokenizer="models/tokenizer",
     output:
         directory("models/backbones/{backbone}"),
+    log:
+        "logs/backbones/{backbone}.log",
+    conda:
+        "../../environment.yml"
     params:
         settings=lambda w: as_json(
             {**config["backbones"][w.backbone], "seed": config["backbone_seed"]}
         ),
         version=PACKAGE_VERSION,
-    log:
-        "logs/backbones/{backbone}.log",
-    conda:
-        "../../environment.yml"
     shell:
         "della-bench create-backbone --tokenizer {input.tokenizer} --out {output} "
         "--settings {params.settings:q} > {log} 2>&1"

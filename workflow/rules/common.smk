@@ -4,13 +4,12 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
-
 validate(config, "../../config/schema.yaml")
 
 REPO = Path(workflow.basedir)
 RESULTS = config["results_dir"]
 RUN = "runs/{dataset}/{model}/seed{seed}"
-# A rule's outputs depend on the package too: changing its version reruns the rules that use it.
+# Outputs depend on the package too: bumping its version reruns the jobs whose params name it.
 PACKAGE_VERSION = __import__("della").__version__
 
 
@@ -18,6 +17,11 @@ def repo_path(path):
     """Relative config paths (raw data, table specs) are relative to the repository root."""
     path = Path(path)
     return path if path.is_absolute() else REPO / path
+
+
+def parent(path):
+    """The directory a rule's file lives in (derived from its input/output, never hard-coded)."""
+    return str(Path(path).parent)
 
 
 def as_json(section):
@@ -55,7 +59,7 @@ def encoder_backbone_of(model):
 
 
 def created_backbone_dirs(wildcards):
-    """Backbone directories a rule must wait for (only those a rule creates: sample scale)."""
+    """Backbone directories to wait for: those that create_backbone writes (sample scale)."""
     entries = [backbone_of(wildcards.dataset), encoder_backbone_of(wildcards.model)]
     return [e["name_or_path"] for e in entries if e is not None and "create" in e]
 
@@ -96,10 +100,13 @@ def evaluation_settings(wildcards):
 
 def table_metrics_files(wildcards):
     return [
-        f"runs/{d}/{m}/seed{s}/metrics.json" for d, m, s in experiment_runs(wildcards.table)
+        f"runs/{d}/{m}/seed{s}/metrics.json"
+        for d, m, s in experiment_runs(wildcards.table)
     ]
 
 
 def all_table_outputs():
     tables = list(config["experiments"]) + list(config.get("data_tables", []))
-    return expand(f"{RESULTS}/tables/{{table}}.{{ext}}", table=tables, ext=["md", "csv", "tex"])
+    return expand(
+        f"{RESULTS}/tables/{{table}}.{{ext}}", table=tables, ext=["md", "csv", "tex"]
+    )

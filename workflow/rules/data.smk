@@ -7,13 +7,14 @@ rule preprocess:
         valid="data/{dataset}/valid.jsonl",
         test="data/{dataset}/test.jsonl",
         stats="data/{dataset}/stats.json",
-    params:
-        settings=lambda w: as_json(config["datasets"][w.dataset]["preprocess"]),
-        version=PACKAGE_VERSION,
     log:
         "logs/preprocess/{dataset}.log",
     conda:
         "../../environment.yml"
+    params:
+        settings=lambda w: as_json(config["datasets"][w.dataset]["preprocess"]),
+        version=PACKAGE_VERSION,
+        out=lambda w, output: parent(output.stats),
     shell:
         "della-bench preprocess --dataset {wildcards.dataset} --raw {input.raw} "
-        "--out data/{wildcards.dataset} --settings {params.settings:q} > {log} 2>&1"
+        "--out {params.out} --settings {params.settings:q} > {log} 2>&1"

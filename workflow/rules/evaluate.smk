@@ -7,15 +7,16 @@ rule evaluate:
         test="data/{dataset}/test.jsonl",
     output:
         f"{RUN}/metrics.json",
-    params:
-        settings=evaluation_settings,
-        run=RUN,
-    threads: config["job_threads"]
     log:
         f"logs/{RUN}/evaluate.log",
     conda:
         "../../environment.yml"
+    threads: config["job_threads"]
+    params:
+        settings=evaluation_settings,
+        run=lambda w, input: parent(input.model),
+        data=lambda w, input: parent(input.test),
     shell:
-        "della-bench evaluate --threads {threads} --data data/{wildcards.dataset} --run {params.run} "
+        "della-bench evaluate --threads {threads} --data {params.data} --run {params.run} "
         "--samples {input.samples} --out {output} --seed {wildcards.seed} "
         "--settings {params.settings:q} > {log} 2>&1"

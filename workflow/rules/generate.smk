@@ -6,15 +6,16 @@ rule generate:
     output:
         samples=f"{RUN}/samples.jsonl",
         settings=f"{RUN}/samples.settings.json",
-    params:
-        settings=lambda w: as_json(config["generation"]),
-        run=RUN,
-        version=PACKAGE_VERSION,
-    threads: config["job_threads"]
     log:
         f"logs/{RUN}/generate.log",
     conda:
         "../../environment.yml"
+    threads: config["job_threads"]
+    params:
+        settings=lambda w: as_json(config["generation"]),
+        run=lambda w, input: parent(input.model),
+        data=lambda w, input: parent(input.test),
+        version=PACKAGE_VERSION,
     shell:
-        "della-bench generate --threads {threads} --data data/{wildcards.dataset} --run {params.run} "
+        "della-bench generate --threads {threads} --data {params.data} --run {params.run} "
         "--out {output.samples} --seed {wildcards.seed} --settings {params.settings:q} > {log} 2>&1"

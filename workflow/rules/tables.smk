@@ -6,15 +6,15 @@ rule render_metrics_table:
         paper=repo_path(config["paper_tables"]),
     output:
         multiext(f"{RESULTS}/tables/{{table}}", ".md", ".csv", ".tex"),
-    wildcard_constraints:
-        table="|".join(config["experiments"]) or "^$",
-    params:
-        out=f"{RESULTS}/tables",
-        version=PACKAGE_VERSION,
     log:
         "logs/tables/{table}.log",
+    wildcard_constraints:
+        table="|".join(config["experiments"]) or "^$",
     conda:
         "../../environment.yml"
+    params:
+        out=lambda w, output: parent(output[0]),
+        version=PACKAGE_VERSION,
     shell:
         "della-bench render-table --table {wildcards.table} --spec {input.spec} "
         "--metrics {input.metrics} --paper {input.paper} --out {params.out} > {log} 2>&1"
@@ -28,15 +28,15 @@ rule render_data_table:
         paper=repo_path(config["paper_tables"]),
     output:
         multiext(f"{RESULTS}/tables/{{table}}", ".md", ".csv", ".tex"),
-    wildcard_constraints:
-        table="|".join(config.get("data_tables", [])) or "^$",
-    params:
-        out=f"{RESULTS}/tables",
-        version=PACKAGE_VERSION,
     log:
         "logs/tables/{table}.log",
+    wildcard_constraints:
+        table="|".join(config.get("data_tables", [])) or "^$",
     conda:
         "../../environment.yml"
+    params:
+        out=lambda w, output: parent(output[0]),
+        version=PACKAGE_VERSION,
     shell:
         "della-bench render-table --table {wildcards.table} --spec {input.spec} "
         "--stats {input.stats} --paper {input.paper} --out {params.out} > {log} 2>&1"

@@ -6,14 +6,15 @@ rule train:
     output:
         model=directory(f"{RUN}/model"),
         done=f"{RUN}/train_done.json",
-    params:
-        settings=train_settings,
-        run=RUN,
-    threads: config["job_threads"]
     log:
         f"logs/{RUN}/train.log",
     conda:
         "../../environment.yml"
+    threads: config["job_threads"]
+    params:
+        settings=train_settings,
+        run=lambda w, output: parent(output.done),
+        data=lambda w, input: parent(input.train),
     shell:
-        "della-bench train --threads {threads} --data data/{wildcards.dataset} --run {params.run} "
+        "della-bench train --threads {threads} --data {params.data} --run {params.run} "
         "--seed {wildcards.seed} --settings {params.settings:q} > {log} 2>&1"
