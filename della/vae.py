@@ -81,6 +81,10 @@ class TransformerVAE(nn.Module):
         self.latent_size = config.latent_size
         self.path = path_cls(self.decoder, config.latent_size, self.n_groups, **config.path_settings)
         self.chain = GaussianChain(self.n_groups, config.latent_size, self.encoder.hidden_size, config.conditional, config.first_prior)
+        # New modules start as the backbone initialises its own (normal(0, initializer_range), zero
+        # bias), as in both official codes, where they live inside a HF model and get init_weights().
+        self.path.apply(self.decoder.model._init_weights)
+        self.chain.apply(self.decoder.model._init_weights)
         self._z: torch.Tensor | None = None  # the latent the value hooks fuse, while decoding
         if path_cls.fuses_values:
             for layer, (module, span) in enumerate(self.decoder.value_projections()):

@@ -79,8 +79,11 @@ def test_latent_changes_the_output_only_where_it_should(tiny_backbones, case):
     assert torch.equal(model.encode(batch).xs, enc_before)
     if model.n_groups:
         assert torch.allclose(model.log_posterior(model.encode(batch), z), log_q, atol=1e-4)
-        other = torch.randn_like(z) * 3
-        assert not torch.allclose(model.log_likelihood(batch, other), ll), "z has no effect on the decoder"
+        # z must reach the decoder: log p(x|z) has a non-zero gradient in z (at the backbones'
+        # initialisation scale the effect is small, so compare gradients, not values)
+        probe = z.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(model.log_likelihood(batch, probe).sum(), probe)
+        assert grad.abs().max() > 0, "z has no effect on the decoder"
     else:
         assert torch.allclose(ll[:, 0], ll[:, 1]), "a model without latent must ignore z"
 
