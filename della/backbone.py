@@ -224,7 +224,11 @@ class BartBackbone(Decoder):
         self.model = model
         config = model.config
         self.n_layers, self.hidden_size, self.n_heads = config.decoder_layers, config.d_model, config.decoder_attention_heads
-        self.encoder = BartEncoderView(model)
+
+    @property
+    def encoder(self) -> BartEncoderView:
+        """BART's encoder as a VAE encoder (a view: its weights stay registered once, in `model`)."""
+        return BartEncoderView(self.model)
 
     def encode_source(self, ids, mask) -> torch.Tensor:
         return self.model.model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state

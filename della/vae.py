@@ -60,12 +60,10 @@ class TransformerVAE(nn.Module):
         self.config = config
         self.decoder = load_decoder(config.decoder, config.decoder_kind)
         self.decoder_tokenizer = load_tokenizer(config.decoder)
-        if config.encoder is not None:
-            self.encoder = load_encoder(config.encoder)
-            self.encoder_tokenizer = load_tokenizer(config.encoder)
-        else:
-            self.encoder = self.decoder.encoder if config.decoder_kind == SEQ2SEQ else self.decoder
-            self.encoder_tokenizer = self.decoder_tokenizer
+        # A separate encoder (Optimus' BERT) is a submodule of its own; a shared one is reached
+        # through the `encoder` property, so its weights are stored once.
+        self.separate_encoder = load_encoder(config.encoder) if config.encoder is not None else None
+        self.encoder_tokenizer = load_tokenizer(config.encoder) if config.encoder is not None else self.decoder_tokenizer
         path_cls = get_latent_path(config.path)
         if not path_cls.has_latent:
             self.n_groups = 0
@@ -95,6 +93,13 @@ class TransformerVAE(nn.Module):
             config.max_source_tokens, config.max_target_tokens, decoder_start=start,
         )
         self.bos, self.eos, self.pad = special_ids(self.decoder_tokenizer)
+
+    @property
+    def encoder(self):
+        """The posterior network's encoder: Optimus' BERT, BART's encoder, or GPT-2 itself."""
+        if self.separate_encoder is not None:
+            return self.separate_encoder
+        return self.decoder.encoder if self.config.decoder_kind == SEQ2SEQ else self.decoder
 
     # ---------------------------------------------------------------------------------------
     # Saving and loading

@@ -164,3 +164,12 @@ def test_top_k_and_top_p_truncate():
     assert set(top_p.tolist()) == set(range(keep))
     greedy = choose_next_token(logits, {"strategy": "greedy"}, g)
     assert (greedy == 0).all()
+
+
+@pytest.mark.parametrize("kind", ["causal", "seq2seq"])
+def test_shared_encoder_weights_are_stored_once(tiny_backbones, kind):
+    model = build(tiny_backbones, "della", kind, kind == "seq2seq", False)
+    state = model.state_dict()
+    backbone_tensors = sum(1 for _ in model.decoder.model.state_dict())
+    assert sum(1 for name in state if name.startswith("decoder.")) == backbone_tensors
+    assert not any(name.startswith(("encoder.", "separate_encoder.")) for name in state)
