@@ -127,6 +127,17 @@ def block_title(spec: dict, row: RowSpec) -> str | None:
 # ------------------------------------------------------------------------------------ readers
 
 
+# Provenance fields of metrics.json (della/io.py `provenance`) shown beside the package versions.
+PROVENANCE_FIELDS = {"python": "python", "git_commit": "della-bench commit", "device": "device"}
+
+
+def provenance_of(data: dict) -> dict:
+    """Package versions plus the Python version, the pipeline's commit and the device."""
+    found = dict(data.get("versions") or {})
+    found.update({label: data[key] for key, label in PROVENANCE_FIELDS.items() if data.get(key)})
+    return found
+
+
 @dataclass
 class Observation:
     """What one metrics.json or stats.json contributes: one seed of one (dataset, label)."""
@@ -196,7 +207,7 @@ def read_metrics_file(path: Path) -> Observation:
         values=values,
         settings=settings,
         run_settings=data.get("settings") or {},
-        versions=data.get("versions") or {},
+        versions=provenance_of(data),
         higher_is_better=directions,
     )
 
@@ -554,7 +565,7 @@ def footer_lines(spec: dict, cells: list[Cell], groups: dict) -> list[str]:
     run_settings = {row: compact(obs[0].run_settings) for row, obs in observed.items() if obs[0].run_settings}
     if run_settings:
         lines.append(f"Run settings: {by_rows(run_settings)}")
-    lines.append(f"Versions: {versions_line(o for obs in observed.values() for o in obs)}")
+    lines.append(f"Software and device: {versions_line(o for obs in observed.values() for o in obs)}")
     lines.append(f"Sources: {sum(len(obs) for obs in observed.values())} files")
     return lines
 

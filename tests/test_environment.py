@@ -41,3 +41,14 @@ def test_the_running_environment_has_the_pinned_versions():
         installed = metadata.version(name)
         # a local build tag (torch's "+cpu") is the same release
         assert installed.split("+")[0] == version, f"{name}: installed {installed}, pinned {version}"
+
+
+def test_the_lock_file_agrees_with_the_pins():
+    locked = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            locked[name.lower().replace("_", "-")] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for name, version in pins(project).items():
+        assert locked.get(name.replace("_", "-")) == version, f"requirements.lock: {name} {locked.get(name)} != {version}"

@@ -59,6 +59,8 @@ def write_metrics(dir_: Path, label: str, seed: int, values: dict, dataset: str 
         },
         "versions": {"torch": "2.13.0"},
         "settings": {"beta": 1.0},
+        "git_commit": f"commit-of-{label}",
+        "device": "cpu (toy)",
     }
     path = dir_ / f"{dataset}_{label}_seed{seed}.json"
     path.write_text(json.dumps(doc))
@@ -271,3 +273,11 @@ def test_table7_null_target_length_of_conditional_data_is_an_error(tmp_path):
     with pytest.raises(TableError) as err:
         render_table("table7", config, [], files, PAPER_PATH, tmp_path / "out")
     assert str(quora) in str(err.value)
+
+
+def test_footer_records_versions_commit_and_device(tmp_path, toy):
+    files, inputs = toy
+    render_toy(tmp_path, files)
+    footer = (tmp_path / "out" / "toy.md").read_text().split("Software and device:")[1].splitlines()[0]
+    assert "torch 2.13.0" in footer and "cpu (toy)" in footer
+    assert all(f"commit-of-{label}" in footer for label in inputs)

@@ -8,6 +8,8 @@ rule train_tokenizer:
         "logs/tokenizer.log",
     conda:
         "../../environment.yml"
+    container:
+        config["container_image"]
     params:
         settings=as_json(config.get("tokenizer", {})),
         version=PACKAGE_VERSION,
@@ -26,6 +28,8 @@ rule create_backbone:
         "logs/backbones/{backbone}.log",
     conda:
         "../../environment.yml"
+    container:
+        config["container_image"]
     params:
         settings=lambda w: as_json(
             {**config["backbones"][w.backbone], "seed": config["backbone_seed"]}

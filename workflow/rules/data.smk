@@ -11,6 +11,8 @@ rule preprocess:
         "logs/preprocess/{dataset}.log",
     conda:
         "../../environment.yml"
+    container:
+        config["container_image"]
     params:
         settings=lambda w: as_json(config["datasets"][w.dataset]["preprocess"]),
         version=PACKAGE_VERSION,

@@ -11,6 +11,8 @@ rule evaluate:
         f"logs/{RUN}/evaluate.log",
     conda:
         "../../environment.yml"
+    container:
+        config["container_image"]
     threads: config["job_threads"]
     params:
         settings=evaluation_settings,

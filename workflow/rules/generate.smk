@@ -10,6 +10,8 @@ rule generate:
         f"logs/{RUN}/generate.log",
     conda:
         "../../environment.yml"
+    container:
+        config["container_image"]
     threads: config["job_threads"]
     params:
         settings=lambda w: as_json(config["generation"]),

@@ -12,6 +12,8 @@ rule render_metrics_table:
         table="|".join(config["experiments"]) or "^$",
     conda:
         "../../environment.yml"
+    container:
+        config["container_image"]
     params:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,
@@ -34,6 +36,8 @@ rule render_data_table:
         table="|".join(config.get("data_tables", [])) or "^$",
     conda:
         "../../environment.yml"
+    container:
+        config["container_image"]
     params:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,

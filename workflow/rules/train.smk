@@ -10,6 +10,8 @@ rule train:
         f"logs/{RUN}/train.log",
     conda:
         "../../environment.yml"
+    container:
+        config["container_image"]
     threads: config["job_threads"]
     params:
         settings=train_settings,
