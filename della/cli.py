@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args.func(args)
     except (ValueError, KeyError, FileNotFoundError, FloatingPointError) as error:
-        # A clear one-line error for the rule's log; the traceback stays available with DEBUG=1.
+        # A clear one-line error for the rule's log; the traceback stays available with DELLA_DEBUG=1.
         if os.environ.get("DELLA_DEBUG"):
             raise
         print(f"della-bench {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)

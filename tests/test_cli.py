@@ -1,0 +1,30 @@
+"""The console entry point: bad input gives one clear line naming what is wrong, exit code 1."""
+
+import json
+
+import pytest
+
+from della.cli import main
+
+
+def test_a_missing_backbone_directory_is_named(tmp_path, capsys):
+    (tmp_path / "train.jsonl").write_text(json.dumps({"text": "a b c"}) + "\n")
+    settings = {
+        "model": {"path": "della", "latent_size": 8, "pooling": "first_token", "first_prior": "standard"},
+        "decoder": {"kind": "causal", "name_or_path": str(tmp_path / "no" / "such" / "backbone")},
+        "conditional": False, "max_source_tokens": 0, "max_target_tokens": 8,
+        "training": {"batch_size": 1, "learning_rate": 0.1, "max_steps": 1},
+    }
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", str(tmp_path), "--run", str(tmp_path / "run"), "--seed", "0",
+              "--settings", json.dumps(settings)])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert "backbone directory" in error and "no/such/backbone" in error
+
+
+def test_settings_must_be_json(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["generate", "--data", "d", "--run", "r", "--out", "o", "--seed", "0", "--settings", "{not json"])
+    assert exit_info.value.code == 2
+    assert "--settings is not valid JSON" in capsys.readouterr().err
