@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.activations import ACT2FN
 
 from della.backbone import SEQ2SEQ, load_decoder, load_encoder, load_tokenizer, special_ids
 from della.batches import IGNORE_INDEX, Collator, pad
@@ -23,6 +24,25 @@ from della.latent import FIRST_PRIOR_STANDARD, GaussianChain, get_latent_path
 # How the sentence representation x_l is read off an encoder layer's states.
 POOL_FIRST_TOKEN = "first_token"  # the paper: "the hidden state of the first token"
 POOL_MEAN = "mean"  # mean over non-padding tokens (Fang et al. 2021)
+POOL_ATTENTION = "attention"  # the official DELLA code's learned attention pooling, per layer
+POOLINGS = (POOL_FIRST_TOKEN, POOL_MEAN, POOL_ATTENTION)
+
+
+class AttentionPooling(nn.Module):
+    """The official code's `AverageSelfAttention`: softmax_t(act(h_t . w)) weighted sum of states.
+
+    Unlike the official code, padding positions are masked out, so a representation does not
+    depend on how long the other sentences of its batch are.
+    """
+
+    def __init__(self, hidden_size: int, activation: str, initializer_range: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(hidden_size) * initializer_range)
+        self.activation = ACT2FN[activation]
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = self.activation(states @ self.weight).masked_fill(mask == 0, float("-inf"))  # [B, T]
+        return (scores.softmax(-1)[..., None] * states).sum(1)  # [B, H]
 
 # How the per-layer KL terms are combined in the training loss (paper Eq. 6 sums; the official
 # DELLA code averages over the layers).
@@ -77,6 +97,17 @@ class TransformerVAE(nn.Module):
         else:
             self.n_groups = 1
         self.latent_size = config.latent_size
+        if config.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {config.pooling!r}")
+        backbone_config = self.decoder.model.config
+        self.pools = nn.ModuleList(
+            AttentionPooling(
+                self.encoder.hidden_size,
+                getattr(backbone_config, "activation_function", "gelu_new"),
+                backbone_config.initializer_range if hasattr(backbone_config, "initializer_range") else backbone_config.init_std,
+            )
+            for _ in range(self.n_groups if config.pooling == POOL_ATTENTION else 0)
+        )
         self.path = path_cls(self.decoder, config.latent_size, self.n_groups, **config.path_settings)
         self.chain = GaussianChain(self.n_groups, config.latent_size, self.encoder.hidden_size, config.conditional, config.first_prior)
         # New modules start as the backbone initialises its own (normal(0, initializer_range), zero
@@ -129,7 +160,7 @@ class TransformerVAE(nn.Module):
             weights = mask[..., None].to(states[0].dtype)
             pooled = [(s * weights).sum(1) / weights.sum(1) for s in chosen]
         else:
-            raise ValueError(f"pooling must be {POOL_FIRST_TOKEN!r} or {POOL_MEAN!r}, got {self.config.pooling!r}")
+            pooled = [pool(s, mask) for pool, s in zip(self.pools, chosen)]
         return torch.stack(pooled, 1)
 
     def _condition(self, batch) -> torch.Tensor | None:

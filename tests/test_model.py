@@ -173,3 +173,26 @@ def test_shared_encoder_weights_are_stored_once(tiny_backbones, kind):
     backbone_tensors = sum(1 for _ in model.decoder.model.state_dict())
     assert sum(1 for name in state if name.startswith("decoder.")) == backbone_tensors
     assert not any(name.startswith(("encoder.", "separate_encoder.")) for name in state)
+
+
+def test_attention_pooling_is_the_official_formula_and_ignores_padding(tiny_backbones):
+    from transformers.activations import ACT2FN
+
+    model = build(tiny_backbones, "della", "causal", False, False, pooling="attention")
+    assert len(model.pools) == model.n_groups
+    records = tiny_corpus(3)
+    batch = model.collator(records)
+    xs = model.encode(batch).xs  # [B, G, H]
+    # the shortest row, padded inside the batch, must give the representation it has alone
+    short = int(batch["x_mask"].sum(-1).argmin())
+    assert batch["x_mask"][short].sum() < batch["x_mask"].shape[1], "the test needs a padded row"
+    alone = model.collator(records[short : short + 1])
+    states = model.encoder.layer_states(alone["x_ids"], alone["x_mask"])
+    for layer, (pool, s) in enumerate(zip(model.pools, states)):
+        scores = ACT2FN["gelu_new"](s[0] @ pool.weight).softmax(-1)
+        expected = (scores[:, None] * s[0]).sum(0)
+        assert torch.allclose(xs[short, layer], expected, atol=1e-5)
+    # the pooling weights are trained: the loss has a gradient in them
+    model.train()
+    model.loss(batch, beta=1.0, kl_threshold=0.0, kl_reduction="sum")["loss"].backward()
+    assert all(pool.weight.grad.abs().sum() > 0 for pool in model.pools)
