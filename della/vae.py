@@ -313,41 +313,133 @@ class TransformerVAE(nn.Module):
     # ---------------------------------------------------------------------------------------
     @torch.no_grad()
     def generate(self, sources: list[str | None], decoding: dict, generator: torch.Generator) -> list[str]:
-        """One sample per entry of `sources` (None for unconditional), z drawn from the prior."""
+        """One output per entry of `sources` (None for unconditional), z drawn from the prior
+        (p(z) or p(z|c)), then decoded greedily, by sampling, or by beam search given that z."""
+        beams = decoding["num_beams"] if decoding["strategy"] == BEAM else 1
         n = len(sources)
-        device = next(self.parameters()).device
-        z = None
-        source_states = None
+        source_states, cs = None, None
         if self.config.conditional:
             batch = self.collator([{"source": s, "target": ""} for s in sources])
             if self.config.decoder_kind == SEQ2SEQ:
                 source_states = self._source(batch)
             cs = self._condition(batch)
-        else:
-            cs = None
-        if self.n_groups:
-            z = self.chain(n, None, cs, generator=generator).z
+        z = self.chain(n, None, cs, generator=generator).z if self.n_groups else None
         prompts, prompt_mask = pad([self.collator.prompt(s) for s in sources], self.pad, left=True)
-        cache, mask = self._start(z, n, device)
-        mask = torch.cat([mask, prompt_mask], -1)
-        token_mask = prompt_mask
-        ids = prompts
-        finished = torch.zeros(n, dtype=torch.bool)
-        generated = []
-        for _ in range(decoding["max_new_tokens"]):
-            positions = (token_mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1]:]
-            logits = self._decode(ids, mask, z, cache, source_states, positions)[:, -1]
-            next_ids = choose_next_token(logits, decoding, generator)
-            next_ids = torch.where(finished, torch.full_like(next_ids, self.pad), next_ids)
-            generated.append(next_ids)
-            finished |= next_ids == self.eos
-            if finished.all():
-                break
-            ids = next_ids[:, None]
-            ones = torch.ones(n, 1, dtype=torch.long)
-            mask, token_mask = torch.cat([mask, ones], -1), torch.cat([token_mask, ones], -1)
-        tokens = torch.stack(generated, 1).tolist() if generated else [[] for _ in range(n)]
+        # every beam of a row shares the row's z, source and prompt
+        state = DecodingState(
+            self,
+            self._repeat(z, beams),
+            None if source_states is None else tuple(t.repeat_interleave(beams, 0) for t in source_states),
+            prompts.repeat_interleave(beams, 0),
+            prompt_mask.repeat_interleave(beams, 0),
+        )
+        if decoding["strategy"] == BEAM:
+            tokens = beam_search(state, n, beams, decoding, self.eos)
+        else:
+            tokens = sample(state, decoding, generator, self.eos, self.pad)
         return [self.decoder_tokenizer.decode(_until(row, self.eos), skip_special_tokens=True).strip() for row in tokens]
+
+
+class DecodingState:
+    """What one generation step needs: the latent, the source, the key/value cache, the masks."""
+
+    def __init__(self, model: TransformerVAE, z, source, prompts, prompt_mask):
+        self.model, self.z, self.source = model, z, source
+        self.cache, prefix = model._start(z, prompts.shape[0], prompts.device)
+        self.mask = torch.cat([prefix, prompt_mask], -1)  # memory slot (if any) + tokens
+        self.token_mask = prompt_mask  # tokens only: positions count these
+        self.ids = prompts
+
+    def next_logits(self) -> torch.Tensor:
+        """Logits [N, V] of the token after the current ones."""
+        positions = (self.token_mask.cumsum(-1) - 1).clamp(min=0)[:, -self.ids.shape[1]:]
+        return self.model._decode(self.ids, self.mask, self.z, self.cache, self.source, positions)[:, -1]
+
+    def advance(self, next_ids: torch.Tensor, order: torch.Tensor | None = None) -> None:
+        """Append `next_ids` [N]; with `order`, row i continues the hypothesis of row order[i]."""
+        if order is not None:
+            self.cache.reorder_cache(order)
+            self.mask, self.token_mask = self.mask[order], self.token_mask[order]
+            self.z = None if self.z is None else self.z[order]
+            self.source = None if self.source is None else tuple(t[order] for t in self.source)
+        ones = torch.ones(next_ids.shape[0], 1, dtype=torch.long)
+        self.mask, self.token_mask = torch.cat([self.mask, ones], -1), torch.cat([self.token_mask, ones], -1)
+        self.ids = next_ids[:, None]
+
+
+def sample(state: DecodingState, decoding: dict, generator: torch.Generator, eos: int, pad_id: int) -> list[list[int]]:
+    """Greedy or sampled decoding until every row has produced </s> or max_new_tokens."""
+    n = state.ids.shape[0]
+    finished = torch.zeros(n, dtype=torch.bool)
+    generated = []
+    for _ in range(decoding["max_new_tokens"]):
+        next_ids = choose_next_token(state.next_logits(), decoding, generator)
+        next_ids = torch.where(finished, torch.full_like(next_ids, pad_id), next_ids)
+        generated.append(next_ids)
+        finished |= next_ids == eos
+        if finished.all():
+            break
+        state.advance(next_ids)
+    return torch.stack(generated, 1).tolist() if generated else [[] for _ in range(n)]
+
+
+def beam_search(state: DecodingState, n: int, beams: int, decoding: dict, eos: int) -> list[list[int]]:
+    """Beam search as in HF transformers' BeamSearchScorer (early_stopping=False).
+
+    Each step ranks the 2k best continuations of a row's k beams; a continuation ending in </s>
+    among the top k becomes a finished hypothesis scored sum log p / length ** length_penalty
+    (length = generated tokens, </s> included), the others refill the k beams. A row is done
+    once it has k hypotheses and its best running beam cannot beat the worst of them.
+    """
+    penalty = decoding["length_penalty"]
+    scores = torch.full((n, beams), float("-inf"))
+    scores[:, 0] = 0.0  # all beams start identical: let only the first one expand
+    scores = scores.view(-1)
+    histories: list[list[int]] = [[] for _ in range(n * beams)]
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
+    done = [False] * n
+
+    def add(row: int, score: float, tokens: list[int]) -> None:
+        finished[row].append((score / len(tokens) ** penalty, tokens))
+        finished[row].sort(key=lambda hyp: -hyp[0])
+        del finished[row][beams:]
+
+    for step in range(decoding["max_new_tokens"]):
+        logp = state.next_logits().log_softmax(-1)  # [n * k, V]
+        vocab = logp.shape[-1]
+        top_scores, top_index = (scores[:, None] + logp).view(n, beams * vocab).topk(2 * beams, -1)
+        order, next_ids, next_scores = [], [], []
+        for row in range(n):
+            kept = 0
+            for rank in range(2 * beams):
+                if done[row] or kept == beams:
+                    break
+                origin = row * beams + int(top_index[row, rank]) // vocab
+                token, score = int(top_index[row, rank]) % vocab, float(top_scores[row, rank])
+                if token == eos:
+                    if rank < beams:
+                        add(row, score, histories[origin] + [eos])
+                    continue
+                order.append(origin), next_ids.append(token), next_scores.append(score)
+                kept += 1
+            if done[row]:  # keep the tensor shape: dead beams, never chosen again
+                order += [row * beams] * beams
+                next_ids += [eos] * beams
+                next_scores += [float("-inf")] * beams
+            elif len(finished[row]) == beams:
+                best_running = max(next_scores[-beams:]) / (step + 1) ** penalty
+                done[row] = finished[row][-1][0] >= best_running
+        histories = [histories[o] + [t] for o, t in zip(order, next_ids)]
+        scores = torch.tensor(next_scores)
+        if all(done):
+            break
+        state.advance(torch.tensor(next_ids), torch.tensor(order))
+    for row in range(n):  # rows cut off by max_new_tokens: their running beams compete too
+        if not done[row]:
+            for flat in range(row * beams, (row + 1) * beams):
+                if histories[flat] and scores[flat] > float("-inf"):
+                    add(row, float(scores[flat]), histories[flat])
+    return [finished[row][0][1] if finished[row] else [] for row in range(n)]
 
 
 def _until(tokens: list[int], eos: int) -> list[int]:
@@ -355,7 +447,7 @@ def _until(tokens: list[int], eos: int) -> list[int]:
 
 
 # Decoding strategies (the `decoding.strategy` setting).
-GREEDY, SAMPLE = "greedy", "sample"
+GREEDY, SAMPLE, BEAM = "greedy", "sample", "beam"
 
 
 def choose_next_token(logits: torch.Tensor, decoding: dict, generator: torch.Generator) -> torch.Tensor:

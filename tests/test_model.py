@@ -196,3 +196,52 @@ def test_attention_pooling_is_the_official_formula_and_ignores_padding(tiny_back
     model.train()
     model.loss(batch, beta=1.0, kl_threshold=0.0, kl_reduction="sum")["loss"].backward()
     assert all(pool.weight.grad.abs().sum() > 0 for pool in model.pools)
+
+
+BEAM = {"strategy": "beam", "length_penalty": 1.0, "max_new_tokens": 6}
+
+
+@pytest.mark.parametrize("case", [CASES[1], CASES[3], CASES[9]], ids=case_id)
+def test_one_beam_is_greedy(tiny_backbones, case):
+    model = build(tiny_backbones, *case)
+    sources = [r.get("source") for r in tiny_corpus(3, conditional=case[2])]
+    greedy = model.generate(sources, {"strategy": "greedy", "max_new_tokens": 6}, torch.Generator().manual_seed(3))
+    beam = model.generate(sources, {**BEAM, "num_beams": 1}, torch.Generator().manual_seed(3))
+    assert beam == greedy
+
+
+def sequence_score(model, z, tokens, penalty):
+    """sum log p(tokens | z) / len ** penalty, by teacher forcing (unconditional, causal)."""
+    ids = torch.tensor([[model.bos] + tokens])
+    batch = {"dec_ids": ids[:, :-1], "dec_mask": torch.ones_like(ids[:, :-1]), "labels": ids[:, 1:]}
+    return model._token_log_probs(batch, z).sum().item() / len(tokens) ** penalty
+
+
+def test_beam_search_finds_the_best_sequence_when_it_can_see_them_all(tiny_backbones, monkeypatch):
+    """With as many beams as the vocabulary and two steps, beam search is exhaustive: its
+    result must score at least as well as every one- and two-token sequence."""
+    import della.vae as vae
+
+    model = build(tiny_backbones, "della", "causal", False, False)
+    vocab = len(model.decoder_tokenizer)
+    decoding = {"strategy": "beam", "num_beams": vocab, "length_penalty": 1.0, "max_new_tokens": 2}
+    captured = {}
+    original = vae.beam_search
+
+    def spy(state, n, beams, decoding, eos):
+        captured["z"] = state.z[:1].clone()
+        captured["tokens"] = original(state, n, beams, decoding, eos)
+        return captured["tokens"]
+
+    monkeypatch.setattr(vae, "beam_search", spy)
+    model.generate([None], decoding, torch.Generator().manual_seed(0))
+    z, best = captured["z"], captured["tokens"][0]
+    best_score = sequence_score(model, z, best, 1.0)
+    # every alternative: one token then </s> is covered by scoring all first tokens
+    first = model._decode(torch.tensor([[model.bos]]), torch.ones(1, 1, dtype=torch.long), z,
+                          model._start(z, 1, "cpu")[0], None, torch.zeros(1, 1, dtype=torch.long))[0, -1]
+    logp_first = first.log_softmax(-1)
+    assert best_score >= logp_first[model.eos].item() - 1e-4  # </s> immediately
+    top_first = int(logp_first.argmax())
+    for second in range(vocab):  # two-token sequences starting with the likeliest token
+        assert best_score >= sequence_score(model, z, [top_first, second], 1.0) - 1e-4

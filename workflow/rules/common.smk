@@ -81,6 +81,17 @@ def train_settings(wildcards):
     )
 
 
+def generation_settings(wildcards):
+    """generation, with decoding overridden by the dataset's, then the model's `decoding`
+    (App. A.1: beam search for DELLA, and for every model on CNN/DM and Quora)."""
+    decoding = {
+        **config["generation"]["decoding"],
+        **config["datasets"][wildcards.dataset].get("decoding", {}),
+        **config["models"][wildcards.model].get("decoding", {}),
+    }
+    return as_json({**config["generation"], "decoding": decoding})
+
+
 def model_label(wildcards):
     label = config["models"][wildcards.model]["label"]
     return label if label is not None else backbone_of(wildcards.dataset)["label"]

@@ -14,7 +14,7 @@ rule generate:
         config["container_image"]
     threads: config["job_threads"]
     params:
-        settings=lambda w: as_json(config["generation"]),
+        settings=generation_settings,
         run=lambda w, input: parent(input.model),
         data=lambda w, input: parent(input.test),
         version=PACKAGE_VERSION,
