@@ -303,11 +303,17 @@ def jaccard_similarity(generated: list[str], s: dict):
 # -----------------------------------------------------------------------------
 # CND: divergence of reference and generated n-gram distributions
 
+MAX_JSD_BITS = 1.0  # the Jensen-Shannon divergence (base 2) of two disjoint distributions
+
+
 def jensen_shannon(p: Counter, q: Counter) -> float:
-    """Jensen-Shannon divergence, in bits, of the distributions given by two count tables."""
+    """Jensen-Shannon divergence, in bits, of the distributions given by two count tables.
+
+    A side without any n-gram (e.g. one-word generations have no bigrams) shares nothing with
+    the other side: that is the maximum, 1 bit; two empty sides do not differ (0)."""
     p_total, q_total = sum(p.values()), sum(q.values())
     if not p_total or not q_total:
-        return float("nan")
+        return 0.0 if p_total == q_total else MAX_JSD_BITS
     divergence = 0.0
     for gram in p.keys() | q.keys():
         a, b = p.get(gram, 0) / p_total, q.get(gram, 0) / q_total
@@ -346,6 +352,7 @@ def cnd(generated: list[str], test_texts: list[str], s: dict):
     per_order = [jensen_shannon(corpus_ngram_counts(refs, n), corpus_ngram_counts(gens, n)) for n in orders]
     return float(np.mean(per_order)), {
         "divergence": "Jensen-Shannon (bits) of n-gram frequency distributions, mean over orders",
+        "empty_side": "an order with n-grams on one side only counts as 1 bit (disjoint)",
         "orders": orders, **tokenization_settings(s),
         "n_generated": len(gens), "n_references": len(refs),
     }

@@ -577,3 +577,13 @@ def test_a_model_without_latents_gets_its_exact_ppl_only():
     assert set(out) == {"PPL", "NLL"}
     assert out["NLL"].value == pytest.approx(-exact_log_px(gaussian, x).mean().item(), rel=1e-12)
     assert out["PPL"].settings["estimator"].startswith("exact")
+
+
+
+def test_cnd_is_maximal_where_the_generations_have_no_ngrams_of_an_order():
+    references = ["the cat sat on the mat", "a dog ran in the park"]
+    one_word = ["????", "!!!!"]  # no bigrams, trigrams or 4-grams at all
+    value = compute_metric("CND", one_word, references, settings(cnd={"orders": [2, 3]}))
+    assert value.value == 1.0
+    both_empty = compute_metric("CND", one_word, ["x", "y"], settings(cnd={"orders": [2]}))
+    assert both_empty.value == 0.0
