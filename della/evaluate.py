@@ -28,13 +28,13 @@ def read_samples(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle]
 
 
-def evaluate(model: TransformerVAE, test_file: Path, samples: list[dict], evaluation: dict, seed: int) -> dict:
-    """name -> MetricValue for every metric of the paper's tables that applies to this model."""
+def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], evaluation: dict, seed: int) -> dict:
+    """name -> MetricValue for every metric of the paper's tables that applies to this model,
+    on the test `records` and the model's `samples`."""
     from metrics import generation_metrics
     from metrics.representation import representation_metrics
 
     torch.manual_seed(seed)
-    records = load_records(test_file, evaluation["max_test_examples"])
     metric_settings = {k: v for k, v in evaluation.items() if k not in RUN_KEYS}
     test_batches = list(batches(records, model.collator, evaluation["batch_size"]))
     results = representation_metrics(model, test_batches, metric_settings["representation"])
@@ -46,7 +46,7 @@ def evaluate(model: TransformerVAE, test_file: Path, samples: list[dict], evalua
     results.update(generation_metrics(generated, references, test_texts, metric_settings, model.config.conditional))
     for name, value in results.items():
         if not math.isfinite(value.value):
-            raise FloatingPointError(f"metric {name} is {value.value} for {test_file} (settings {value.settings})")
+            raise FloatingPointError(f"metric {name} is {value.value} (settings {value.settings})")
     return results
 
 
@@ -54,7 +54,11 @@ def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, se
     model = TransformerVAE.load(model_dir)
     samples = read_samples(samples_file)
     generation_settings = json.loads(samples_file.with_suffix(".settings.json").read_text())
-    results = evaluate(model, test_file, samples, settings["evaluation"], seed)
+    records = load_records(test_file, settings["evaluation"]["max_test_examples"])
+    try:
+        results = evaluate(model, records, samples, settings["evaluation"], seed)
+    except FloatingPointError as error:  # name the run, so the log says which one
+        raise FloatingPointError(f"{out_file}: {error}") from error
     document = {
         "dataset": settings["dataset"],
         "model": settings["model"],
@@ -64,7 +68,7 @@ def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, se
         "settings": {
             "generation": generation_settings,
             "model": json.loads((model_dir / "config.json").read_text()),
-            "n_test_examples": len(load_records(test_file, settings["evaluation"]["max_test_examples"])),
+            "n_test_examples": len(records),
         },
         **provenance(),
     }
