@@ -43,7 +43,15 @@ def vae_config(settings: dict):
         max_source_tokens=settings["max_source_tokens"],
         max_target_tokens=settings["max_target_tokens"],
         path_settings=model.get("settings", {}),
+        # optional model keys (absent: VAEConfig's defaults, the paper's model)
+        **{key: model[key] for key in OPTIONAL_MODEL_KEYS if key in model},
+        # training tricks that add modules (see della.train.train)
+        **{key: settings["training"][key] for key in MODULE_TRAINING_KEYS if key in settings.get("training", {})},
     )
+
+
+OPTIONAL_MODEL_KEYS = ("latent_layers", "layerwise", "chain", "kl_layers")
+MODULE_TRAINING_KEYS = ("bow_weight", "bn_vae_gamma")
 
 
 def cmd_train_tokenizer(args) -> None:
@@ -67,6 +75,14 @@ def cmd_train(args) -> None:
     settings = args.settings
     final = train(vae_config(settings), TrainSettings(**settings["training"]), args.data / "train.jsonl", args.run, args.seed)
     print(f"trained -> {final}")
+
+
+def cmd_count_parameters(args) -> None:
+    from della.vae import TransformerVAE, count_parameters
+
+    counts = count_parameters(TransformerVAE(vae_config(args.settings)))
+    for name, count in counts.items():
+        print(f"{name:12s} {count:,}")
 
 
 def cmd_generate(args) -> None:
@@ -111,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                 settings=_json, seed=int),
     ):
         sub.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+    command("count-parameters", cmd_count_parameters, "print the parameter count of a model configuration "
+            "(the train rule's --settings)", settings=_json)
     for name, (_, help_text) in DELEGATED.items():
         commands.add_parser(name, help=help_text, add_help=False)
     return parser

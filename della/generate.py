@@ -44,3 +44,40 @@ def run(model_dir: Path, test_file: Path, settings: dict, seed: int, out_file: P
     rows = generate_samples(model, test_file, settings, seed)
     atomic_write_jsonl(out_file, rows)
     atomic_write_json(out_file.with_suffix(".settings.json"), {"generation": settings, "seed": seed})
+
+
+def load_model(path: Path) -> TransformerVAE:
+    """A trained model from its directory or from its run directory (which holds `model/`)."""
+    return TransformerVAE.load(path / "model" if (path / "model" / "config.json").exists() else path)
+
+
+def reconstruct(
+    model: TransformerVAE, texts: list[str], decoding: dict, seed: int, sources: list[str | None] | None = None,
+) -> list[str]:
+    """Decode each text's posterior mean chain (given its source, for a CVAE)."""
+    sources = [None] * len(texts) if sources is None else sources
+    z = model.posterior_means(texts, sources)
+    return model.decode(z, sources, decoding, torch.Generator().manual_seed(seed))
+
+
+def interpolated_latents(
+    model: TransformerVAE, first: str, second: str, taus: list[float], source: str | None = None,
+) -> torch.Tensor:
+    """z_hat_l = tau z_l^1 + (1 - tau) z_l^2 for every layer l and tau, [len(taus), G, P], where
+    z^1, z^2 are the posterior mean chains of the two sentences (Fig. 3, App. A.6)."""
+    if not model.n_groups:
+        raise ValueError(f"model path {model.config.path!r} has no latent to interpolate")
+    ends = model.posterior_means([first, second], [source, source])  # [2, G, P]
+    weights = torch.tensor(taus, dtype=ends.dtype)[:, None, None]
+    return weights * ends[0] + (1 - weights) * ends[1]
+
+
+def interpolate(
+    model: TransformerVAE | Path, first: str, second: str, taus: list[float], decoding: dict, seed: int,
+    source: str | None = None,
+) -> list[str]:
+    """One text per tau, decoded from the interpolation between the two sentences' posteriors
+    (tau = 1: the first sentence's reconstruction, tau = 0: the second's)."""
+    model = load_model(model) if isinstance(model, Path) else model
+    z = interpolated_latents(model, first, second, taus, source)
+    return model.decode(z, [source] * len(taus), decoding, torch.Generator().manual_seed(seed))

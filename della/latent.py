@@ -52,26 +52,59 @@ class GaussianChain(nn.Module):
     prior (mu, log sigma^2) = W_p [h_g (; c_g)], posterior = W_q [h_g; x_g (; c_g)]. Parameters
     are not shared across groups. With one group this is the usual single-latent VAE:
     p(z) = N(0, I) (or p(z|c) for a CVAE) and q(z|x) = N(W_q x).
+
+    chained=False is Table 4's "independent z": h_g stays 0, so every group's prior is the first
+    group's (N(0, I), a learned constant, or p(z_g|c_g)) and z_g is drawn independently of z_<g.
+    bn_gamma (BN-VAE, Zhu et al. 2020): the posterior means are batch-normalised per group and
+    dimension, scaled by the fixed gamma and shifted by a learned beta, which keeps the expected
+    KL of every dimension above gamma^2 / 2.
+    Only modules that are used are built (no W_h, W_z into the first group; no prior network for a
+    fixed N(0, I)), so every parameter of the chain receives a gradient.
     """
 
-    def __init__(self, n_groups: int, latent_size: int, rep_size: int, conditional: bool, first_prior: str):
+    def __init__(
+        self, n_groups: int, latent_size: int, rep_size: int, conditional: bool, first_prior: str,
+        chained: bool = True, bn_gamma: float | None = None,
+    ):
         super().__init__()
         if first_prior not in (FIRST_PRIOR_STANDARD, FIRST_PRIOR_LEARNED):
             raise ValueError(f"first_prior must be {FIRST_PRIOR_STANDARD!r} or {FIRST_PRIOR_LEARNED!r}, got {first_prior!r}")
+        if bn_gamma is not None and bn_gamma <= 0:
+            raise ValueError(f"bn_vae_gamma must be positive (or null for no BN-VAE), got {bn_gamma}")
         self.n_groups, self.latent_size, self.conditional, self.first_prior = n_groups, latent_size, conditional, first_prior
+        self.chained, self.bn_gamma = chained, bn_gamma
         cond = rep_size if conditional else 0
         p = latent_size
-        self.w_h = nn.ModuleList(nn.Linear(p, p, bias=False) for _ in range(n_groups))
-        self.w_z = nn.ModuleList(nn.Linear(p, p, bias=False) for _ in range(n_groups))
-        self.prior_net = nn.ModuleList(nn.Linear(p + cond, 2 * p) for _ in range(n_groups))
+        transitions = n_groups - 1 if chained else 0
+        # w_h[g - 1], w_z[g - 1]: the transition into group g
+        self.w_h = nn.ModuleList(nn.Linear(p, p, bias=False) for _ in range(transitions))
+        self.w_z = nn.ModuleList(nn.Linear(p, p, bias=False) for _ in range(transitions))
+        self.prior_net = nn.ModuleDict(
+            {str(g): nn.Linear(p + cond, 2 * p) for g in range(n_groups) if not self._standard_prior(g)}
+        )
         self.posterior_net = nn.ModuleList(nn.Linear(p + rep_size + cond, 2 * p) for _ in range(n_groups))
+        if bn_gamma is not None:
+            self.posterior_mean_norm = nn.ModuleList(nn.BatchNorm1d(p, affine=False) for _ in range(n_groups))
+            self.posterior_mean_shift = nn.Parameter(torch.zeros(n_groups, p))  # BN-VAE's learned beta
+
+    def _standard_prior(self, g: int) -> bool:
+        """Is p(z_g | .) fixed to N(0, I)? (the first group, or every group without the chain)"""
+        first = g == 0 or not self.chained
+        return first and not self.conditional and self.first_prior == FIRST_PRIOR_STANDARD
 
     def _prior(self, g: int, h: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        if g == 0 and c is None and self.first_prior == FIRST_PRIOR_STANDARD:
+        if self._standard_prior(g):
             zeros = h.new_zeros(h.shape[0], self.latent_size)
             return zeros, zeros
         inputs = h if c is None else torch.cat([h, c], -1)
-        return self.prior_net[g](inputs).chunk(2, -1)
+        return self.prior_net[str(g)](inputs).chunk(2, -1)
+
+    def _posterior(self, g: int, h: torch.Tensor, x: torch.Tensor, c: torch.Tensor | None):
+        parts = [h, x] + ([c] if c is not None else [])
+        mu, logvar = self.posterior_net[g](torch.cat(parts, -1)).chunk(2, -1)
+        if self.bn_gamma is not None:
+            mu = self.bn_gamma * self.posterior_mean_norm[g](mu) + self.posterior_mean_shift[g]
+        return mu, logvar
 
     def forward(
         self,
@@ -96,13 +129,12 @@ class GaussianChain(nn.Module):
         z_prev = torch.zeros_like(h)
         zs, log_q, log_p, kl, post_mu = [], [], [], [], []
         for g in range(self.n_groups):
-            if g > 0:
-                h = torch.tanh(self.w_h[g](h) + self.w_z[g](z_prev))
+            if g > 0 and self.chained:
+                h = torch.tanh(self.w_h[g - 1](h) + self.w_z[g - 1](z_prev))
             c = cs[:, g] if cs is not None else None
             mu_p, logvar_p = self._prior(g, h, c)
             if xs is not None:
-                parts = [h, xs[:, g]] + ([c] if c is not None else [])
-                mu_q, logvar_q = self.posterior_net[g](torch.cat(parts, -1)).chunk(2, -1)
+                mu_q, logvar_q = self._posterior(g, h, xs[:, g], c)
             else:
                 mu_q, logvar_q = mu_p, logvar_p
             if z is not None:
@@ -136,17 +168,21 @@ class LatentPath(nn.Module):
       fuse_value(layer, v, z)    value vectors [N, T, H] of decoder layer `layer` (DELLA)
       final_hidden(hidden, z)    the last hidden state before the LM head (Softmax)
     Class attributes say how many latent groups the path needs and from which encoder states.
+    A layer-wise path's constructor also receives `layers`, the decoder layers that carry latents
+    (`latent_layers` in the config); with `layerwise: false` it gets one group for all of them.
     """
 
     has_latent = True  # False: a plain fine-tuned LM / seq2seq (no z at all)
     layerwise = False  # True: one latent group per decoder layer, from the matching encoder layer
-    fuses_values = False  # True: the framework hooks every decoder layer's value projection
+    fuses_values = False  # True: the framework hooks the value projection of every layer in `layers`
 
-    def __init__(self, decoder, latent_size: int, n_groups: int):
+    def __init__(self, decoder, latent_size: int, n_groups: int, layers: range | None = None):
         super().__init__()
         self.hidden_size, self.n_layers = decoder.hidden_size, decoder.n_layers
         self.n_heads, self.head_dim = decoder.n_heads, decoder.head_dim
         self.latent_size, self.n_groups = latent_size, n_groups
+        # the decoder layers (0-based) that carry latents; a layer-wise path is given a range
+        self.layers = range(self.n_layers) if layers is None else layers
 
     def embed(self, embeds: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return embeds

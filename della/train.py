@@ -13,7 +13,7 @@ import random
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -47,6 +47,8 @@ class TrainSettings:
     beta_ratio_increase: float = 0.25
     kl_threshold: float = 0.0
     kl_reduction: str = KL_SUM
+    bow_weight: float = 0.0  # BOW loss weight (0: none); Table 5
+    bn_vae_gamma: float | None = None  # BN-VAE on the posterior means (None: off); Table 5
     log_every: int = 10
     checkpoint_every: int = 100
     max_train_examples: int | None = None
@@ -99,6 +101,8 @@ def train(
     ended the run early (checkpoint written; how tests stand in for a preempted job).
     """
     seed_everything(seed)
+    # the training tricks that add modules travel in the model's config (saved with its weights)
+    model_config = replace(model_config, bow_weight=settings.bow_weight, bn_vae_gamma=settings.bn_vae_gamma)
     model = TransformerVAE(model_config).train()
     records = load_records(train_file, settings.max_train_examples)
     if len(records) < settings.batch_size:

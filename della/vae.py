@@ -47,6 +47,10 @@ class AttentionPooling(nn.Module):
 # How the per-layer KL terms are combined in the training loss (paper Eq. 6 sums; the official
 # DELLA code averages over the layers).
 KL_SUM, KL_MEAN = "sum", "mean"
+# Which groups' KL terms enter the training loss (`kl_layers`; Table 4's "KL only on z_1 / z_L").
+KL_LAYERS = {"all": slice(None), "first": slice(0, 1), "last": slice(-1, None)}
+# HF's "no penalty" value of `decoding.repetition_penalty`.
+NO_REPETITION_PENALTY = 1.0
 
 
 @dataclass
@@ -64,6 +68,14 @@ class VAEConfig:
     max_source_tokens: int = 64
     max_target_tokens: int = 64
     path_settings: dict = field(default_factory=dict)
+    # 1-based inclusive range of decoder layers carrying latents (end None: the last layer); Fig. 2
+    latent_layers: dict = field(default_factory=lambda: {"start": 1, "end": None})
+    layerwise: bool = True  # False: one z, from the last encoder layer, for all latent layers
+    chain: bool = True  # False: independent z_l (Table 4)
+    kl_layers: str = "all"  # all | first | last: whose KL enters the training loss (Table 4)
+    # Training tricks (Table 5) that add modules, copied here from the `training` section:
+    bow_weight: float = 0.0  # weight of the bag-of-words loss from z_L (0: no BOW head)
+    bn_vae_gamma: float | None = None  # BN-VAE's fixed gamma on the posterior means (None: off)
 
 
 @dataclass
@@ -85,15 +97,20 @@ class TransformerVAE(nn.Module):
         self.separate_encoder = load_encoder(config.encoder) if config.encoder is not None else None
         self.encoder_tokenizer = load_tokenizer(config.encoder) if config.encoder is not None else self.decoder_tokenizer
         path_cls = get_latent_path(config.path)
+        self.latent_layers = self._layer_range(config, path_cls.layerwise)
+        if config.kl_layers not in KL_LAYERS:
+            raise ValueError(f"kl_layers must be one of {sorted(KL_LAYERS)}, got {config.kl_layers!r}")
         if not path_cls.has_latent:
             self.n_groups = 0
+            if config.bow_weight or config.bn_vae_gamma is not None:
+                raise ValueError(f"model path {config.path!r} has no latent: bow_weight and bn_vae_gamma do not apply")
         elif path_cls.layerwise:
             if self.encoder.n_layers != self.decoder.n_layers:
                 raise ValueError(
                     f"model path {config.path!r} pairs encoder layer l with decoder layer l, but the encoder has "
                     f"{self.encoder.n_layers} layers and the decoder {self.decoder.n_layers}"
                 )
-            self.n_groups = self.decoder.n_layers
+            self.n_groups = len(self.latent_layers) if config.layerwise else 1
         else:
             self.n_groups = 1
         self.latent_size = config.latent_size
@@ -108,22 +125,43 @@ class TransformerVAE(nn.Module):
             )
             for _ in range(self.n_groups if config.pooling == POOL_ATTENTION else 0)
         )
-        self.path = path_cls(self.decoder, config.latent_size, self.n_groups, **config.path_settings)
-        self.chain = GaussianChain(self.n_groups, config.latent_size, self.encoder.hidden_size, config.conditional, config.first_prior)
+        layers = {"layers": self.latent_layers} if path_cls.layerwise else {}
+        self.path = path_cls(self.decoder, config.latent_size, self.n_groups, **layers, **config.path_settings)
+        self.chain = GaussianChain(
+            self.n_groups, config.latent_size, self.encoder.hidden_size, config.conditional, config.first_prior,
+            chained=config.chain, bn_gamma=config.bn_vae_gamma,
+        )
+        # BOW loss (as the official DELLA code): z_L -> hidden size -> the decoder's own LM head
+        self.bow_head = nn.Linear(config.latent_size, self.decoder.hidden_size) if config.bow_weight else None
         # New modules start as the backbone initialises its own (normal(0, initializer_range), zero
         # bias), as in both official codes, where they live inside a HF model and get init_weights().
         self.path.apply(self.decoder.model._init_weights)
         self.chain.apply(self.decoder.model._init_weights)
+        if self.bow_head is not None:
+            self.bow_head.apply(self.decoder.model._init_weights)
         self._z: torch.Tensor | None = None  # the latent the value hooks fuse, while decoding
-        if path_cls.fuses_values:
+        if self.path.fuses_values:
             for layer, (module, span) in enumerate(self.decoder.value_projections()):
-                module.register_forward_hook(self._value_hook(layer, span))
+                if layer in self.path.layers:  # layers outside latent_layers run as the plain backbone
+                    module.register_forward_hook(self._value_hook(layer, span))
         start = getattr(self.decoder.model.config, "decoder_start_token_id", None) if config.decoder_kind == SEQ2SEQ else None
         self.collator = Collator(
             self.decoder_tokenizer, self.encoder_tokenizer, config.decoder_kind, config.conditional,
             config.max_source_tokens, config.max_target_tokens, decoder_start=start,
         )
         self.bos, self.eos, self.pad = special_ids(self.decoder_tokenizer)
+
+    def _layer_range(self, config: VAEConfig, layerwise_path: bool) -> range:
+        """`latent_layers` {start, end} (1-based, inclusive) as 0-based decoder layer indices."""
+        n_layers = self.decoder.n_layers
+        start, end = config.latent_layers["start"], config.latent_layers.get("end")
+        end = n_layers if end is None else end
+        if not 1 <= start <= end <= n_layers:
+            raise ValueError(f"latent_layers {config.latent_layers} is not a range within the decoder's {n_layers} layers")
+        layers = range(start - 1, end)
+        if not layerwise_path and layers != range(n_layers):
+            raise ValueError(f"latent_layers {config.latent_layers} needs a layer-wise path; {config.path!r} is not one")
+        return layers
 
     @property
     def encoder(self):
@@ -153,7 +191,8 @@ class TransformerVAE(nn.Module):
     def _representations(self, ids, mask) -> torch.Tensor:
         """Per-group sentence representations [B, G, H] from the encoder's layer states."""
         states = self.encoder.layer_states(ids, mask)
-        chosen = states if self.path.layerwise else states[-1:]
+        layers = self.latent_layers
+        chosen = states[layers.start:layers.stop] if self.path.layerwise and self.config.layerwise else states[-1:]
         if self.config.pooling == POOL_FIRST_TOKEN:
             pooled = [s[:, 0] for s in chosen]
         elif self.config.pooling == POOL_MEAN:
@@ -285,8 +324,16 @@ class TransformerVAE(nn.Module):
     # ---------------------------------------------------------------------------------------
     # Training objective
     # ---------------------------------------------------------------------------------------
+    def bow_loss(self, batch, z: torch.Tensor) -> torch.Tensor:
+        """Bag-of-words loss [B]: -sum over target tokens of log softmax(LM head(W z_L)), the
+        order-free prediction of every target token from the last group's latent (official DELLA)."""
+        logp = self.decoder.logits(self.bow_head(z[:, -1])).log_softmax(-1)  # [B, V]
+        labels = batch["labels"]
+        return -(logp.gather(-1, labels.clamp(min=0)) * (labels != IGNORE_INDEX)).sum(-1)
+
     def loss(self, batch, beta: float, kl_threshold: float, kl_reduction: str) -> dict[str, torch.Tensor]:
-        """Negative ELBO with a weighted KL (beta) and free bits per group (kl_threshold)."""
+        """Negative ELBO with a weighted KL (beta), free bits per group (kl_threshold), the KL of
+        the groups `kl_layers` names, and the BOW loss weighted by `bow_weight`."""
         if kl_reduction not in (KL_SUM, KL_MEAN):
             raise ValueError(f"kl_reduction must be {KL_SUM!r} or {KL_MEAN!r}, got {kl_reduction!r}")
         b = batch["dec_ids"].shape[0]
@@ -297,15 +344,20 @@ class TransformerVAE(nn.Module):
         else:
             z, kl_groups = None, batch["dec_ids"].new_zeros(b, 1, dtype=torch.float)
         reconstruction = -self._token_log_probs(batch, z).sum(-1)  # [B] nats per sentence
-        clamped = kl_groups.clamp(min=kl_threshold)
+        clamped = kl_groups[:, KL_LAYERS[self.config.kl_layers]].clamp(min=kl_threshold)
         kl_for_loss = clamped.sum(-1) if kl_reduction == KL_SUM else clamped.mean(-1)
         loss = (reconstruction + beta * kl_for_loss).mean()
+        terms = {}
+        if self.bow_head is not None:
+            terms["bow"] = self.bow_loss(batch, z).mean()
+            loss = loss + self.config.bow_weight * terms["bow"]
         return {
             "loss": loss,
             "reconstruction": reconstruction.mean(),
             "kl": kl_groups.sum(-1).mean(),
             "kl_per_group": kl_groups.mean(0).detach(),
             "tokens": self.num_target_tokens(batch).sum(),
+            **terms,
         }
 
     # ---------------------------------------------------------------------------------------
@@ -315,15 +367,31 @@ class TransformerVAE(nn.Module):
     def generate(self, sources: list[str | None], decoding: dict, generator: torch.Generator) -> list[str]:
         """One output per entry of `sources` (None for unconditional), z drawn from the prior
         (p(z) or p(z|c)), then decoded greedily, by sampling, or by beam search given that z."""
+        cs = self._condition(self._source_batch(sources)) if self.config.conditional else None
+        z = self.chain(len(sources), None, cs, generator=generator).z if self.n_groups else None
+        return self.decode(z, sources, decoding, generator)
+
+    def _source_batch(self, sources: list[str | None]):
+        return self.collator([{"source": s, "target": ""} for s in sources])
+
+    @torch.no_grad()
+    def posterior_means(self, texts: list[str], sources: list[str | None] | None = None) -> torch.Tensor:
+        """The posterior mean chain of each text (given its source for a CVAE), [N, G, P]: the
+        latents that reconstruction and interpolation (Fig. 3, App. A.6) decode."""
+        if self.config.conditional:
+            records = [{"source": s, "target": t} for s, t in zip(sources, texts, strict=True)]
+        else:
+            records = [{"text": t} for t in texts]
+        return self._groups(self.posterior_mean(self.encode(self.collator(records))))
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator) -> list[str]:
+        """Decode one text per row of the latents z [N, G, P] (None: a model without latent)."""
         beams = decoding["num_beams"] if decoding["strategy"] == BEAM else 1
         n = len(sources)
-        source_states, cs = None, None
-        if self.config.conditional:
-            batch = self.collator([{"source": s, "target": ""} for s in sources])
-            if self.config.decoder_kind == SEQ2SEQ:
-                source_states = self._source(batch)
-            cs = self._condition(batch)
-        z = self.chain(n, None, cs, generator=generator).z if self.n_groups else None
+        source_states = None
+        if self.config.conditional and self.config.decoder_kind == SEQ2SEQ:
+            source_states = self._source(self._source_batch(sources))
         prompts, prompt_mask = pad([self.collator.prompt(s) for s in sources], self.pad, left=True)
         # every beam of a row shares the row's z, source and prompt
         state = DecodingState(
@@ -349,6 +417,7 @@ class DecodingState:
         self.mask = torch.cat([prefix, prompt_mask], -1)  # memory slot (if any) + tokens
         self.token_mask = prompt_mask  # tokens only: positions count these
         self.ids = prompts
+        self.sequence = prompts  # every token so far (prompt included): what repetition penalises
 
     def next_logits(self) -> torch.Tensor:
         """Logits [N, V] of the token after the current ones."""
@@ -362,6 +431,8 @@ class DecodingState:
             self.mask, self.token_mask = self.mask[order], self.token_mask[order]
             self.z = None if self.z is None else self.z[order]
             self.source = None if self.source is None else tuple(t[order] for t in self.source)
+            self.sequence = self.sequence[order]
+        self.sequence = torch.cat([self.sequence, next_ids[:, None]], -1)
         ones = torch.ones(next_ids.shape[0], 1, dtype=torch.long)
         self.mask, self.token_mask = torch.cat([self.mask, ones], -1), torch.cat([self.token_mask, ones], -1)
         self.ids = next_ids[:, None]
@@ -373,7 +444,8 @@ def sample(state: DecodingState, decoding: dict, generator: torch.Generator, eos
     finished = torch.zeros(n, dtype=torch.bool)
     generated = []
     for _ in range(decoding["max_new_tokens"]):
-        next_ids = choose_next_token(state.next_logits(), decoding, generator)
+        logits = penalise_repetitions(state.next_logits(), state, decoding)
+        next_ids = choose_next_token(logits, decoding, generator)
         next_ids = torch.where(finished, torch.full_like(next_ids, pad_id), next_ids)
         generated.append(next_ids)
         finished |= next_ids == eos
@@ -405,7 +477,8 @@ def beam_search(state: DecodingState, n: int, beams: int, decoding: dict, eos: i
         del finished[row][beams:]
 
     for step in range(decoding["max_new_tokens"]):
-        logp = state.next_logits().log_softmax(-1)  # [n * k, V]
+        # HF applies its logits processors to the log-probabilities in beam search
+        logp = penalise_repetitions(state.next_logits().log_softmax(-1), state, decoding)  # [n * k, V]
         vocab = logp.shape[-1]
         top_scores, top_index = (scores[:, None] + logp).view(n, beams * vocab).topk(2 * beams, -1)
         order, next_ids, next_scores = [], [], []
@@ -440,6 +513,36 @@ def beam_search(state: DecodingState, n: int, beams: int, decoding: dict, eos: i
                 if histories[flat] and scores[flat] > float("-inf"):
                     add(row, float(scores[flat]), histories[flat])
     return [finished[row][0][1] if finished[row] else [] for row in range(n)]
+
+
+def repetition_penalty(scores: torch.Tensor, sequence: torch.Tensor, mask: torch.Tensor, penalty: float) -> torch.Tensor:
+    """HF's RepetitionPenaltyLogitsProcessor (Keskar et al. 2019): the score of every token that
+    occurs in `sequence` [N, T] where `mask` is 1 is divided by `penalty` if positive and
+    multiplied by it if negative. Padding (mask 0) does not count as an occurrence."""
+    if penalty == NO_REPETITION_PENALTY:
+        return scores
+    seen = scores.new_zeros(scores.shape).scatter_add(-1, sequence, mask.to(scores.dtype)) > 0  # [N, V]
+    return torch.where(seen, torch.where(scores < 0, scores * penalty, scores / penalty), scores)
+
+
+def penalise_repetitions(scores: torch.Tensor, state: DecodingState, decoding: dict) -> torch.Tensor:
+    penalty = decoding.get("repetition_penalty", NO_REPETITION_PENALTY)
+    return repetition_penalty(scores, state.sequence, state.token_mask, penalty)
+
+
+def count_parameters(model: TransformerVAE) -> dict[str, int]:
+    """Parameters of the backbone(s) and of what the VAE adds (chain, latent path, pooling, BOW)."""
+    backbone = {id(p): p for p in model.decoder.parameters()}
+    if model.separate_encoder is not None:
+        backbone.update({id(p): p for p in model.separate_encoder.parameters()})
+    everything = {id(p): p for p in model.parameters()}
+    counts = {name: sum(p.numel() for p in module.parameters()) for name, module in (
+        ("chain", model.chain), ("latent_path", model.path), ("pooling", model.pools),
+    )}
+    counts["bow_head"] = sum(p.numel() for p in model.bow_head.parameters()) if model.bow_head is not None else 0
+    counts["backbone"] = sum(p.numel() for p in backbone.values())
+    counts["total"] = sum(p.numel() for p in everything.values())
+    return counts
 
 
 def _until(tokens: list[int], eos: int) -> list[int]:
