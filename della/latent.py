@@ -58,8 +58,8 @@ class GaussianChain(nn.Module):
     bn_gamma (BN-VAE, Zhu et al. 2020): the posterior means are batch-normalised per group and
     dimension, scaled by the fixed gamma and shifted by a learned beta, which keeps the expected
     KL of every dimension above gamma^2 / 2.
-    Only modules that are used are built (no W_h, W_z into the first group; no prior network for a
-    fixed N(0, I)), so every parameter of the chain receives a gradient.
+    Only modules that are used are built (no W_z into the first group, no W_h into the first two,
+    no prior network for a fixed N(0, I)), so every parameter of the chain receives a gradient.
     """
 
     def __init__(
@@ -75,10 +75,11 @@ class GaussianChain(nn.Module):
         self.chained, self.bn_gamma = chained, bn_gamma
         cond = rep_size if conditional else 0
         p = latent_size
-        transitions = n_groups - 1 if chained else 0
-        # w_h[g - 1], w_z[g - 1]: the transition into group g
-        self.w_h = nn.ModuleList(nn.Linear(p, p, bias=False) for _ in range(transitions))
-        self.w_z = nn.ModuleList(nn.Linear(p, p, bias=False) for _ in range(transitions))
+        # The transition into group g (0-based): h_g = tanh(W_h h_{g-1} + W_z z_{g-1}). h_0 = 0, so
+        # W_h exists from group 2 on (into group 1 it would multiply zero), W_z from group 1 on.
+        into = range(1, n_groups) if chained else range(0)
+        self.w_z = nn.ModuleDict({str(g): nn.Linear(p, p, bias=False) for g in into})
+        self.w_h = nn.ModuleDict({str(g): nn.Linear(p, p, bias=False) for g in into if g > 1})
         self.prior_net = nn.ModuleDict(
             {str(g): nn.Linear(p + cond, 2 * p) for g in range(n_groups) if not self._standard_prior(g)}
         )
@@ -130,7 +131,7 @@ class GaussianChain(nn.Module):
         zs, log_q, log_p, kl, post_mu = [], [], [], [], []
         for g in range(self.n_groups):
             if g > 0 and self.chained:
-                h = torch.tanh(self.w_h[g - 1](h) + self.w_z[g - 1](z_prev))
+                h = torch.tanh(self.w_z[str(g)](z_prev) + (self.w_h[str(g)](h) if g > 1 else 0))
             c = cs[:, g] if cs is not None else None
             mu_p, logvar_p = self._prior(g, h, c)
             if xs is not None:
