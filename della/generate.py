@@ -51,33 +51,49 @@ def load_model(path: Path) -> TransformerVAE:
     return TransformerVAE.load(path / "model" if (path / "model" / "config.json").exists() else path)
 
 
+# Which latent of a sentence's posterior reconstruction and interpolation decode: a draw (App.
+# A.6: "sample two groups of latent variables ... from posterior distributions") or the mean chain.
+POSTERIOR_SAMPLE, POSTERIOR_MEAN = "sample", "mean"
+
+
+def _posterior_latents(model, texts, sources, posterior: str, generator) -> torch.Tensor:
+    if not model.n_groups:
+        raise ValueError(f"model path {model.config.path!r} has no latent to reconstruct from")
+    if posterior not in (POSTERIOR_SAMPLE, POSTERIOR_MEAN):
+        raise ValueError(f"posterior must be {POSTERIOR_SAMPLE!r} or {POSTERIOR_MEAN!r}, got {posterior!r}")
+    return model.posterior_latents(texts, sources, sample=posterior == POSTERIOR_SAMPLE, generator=generator)
+
+
 def reconstruct(
     model: TransformerVAE, texts: list[str], decoding: dict, seed: int, sources: list[str | None] | None = None,
+    posterior: str = POSTERIOR_MEAN,
 ) -> list[str]:
-    """Decode each text's posterior mean chain (given its source, for a CVAE)."""
+    """Decode each text from its posterior (given its source, for a CVAE)."""
     sources = [None] * len(texts) if sources is None else sources
-    z = model.posterior_means(texts, sources)
-    return model.decode(z, sources, decoding, torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    z = _posterior_latents(model, texts, sources, posterior, generator)
+    return model.decode(z, sources, decoding, generator)
 
 
 def interpolated_latents(
     model: TransformerVAE, first: str, second: str, taus: list[float], source: str | None = None,
+    posterior: str = POSTERIOR_SAMPLE, generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """z_hat_l = tau z_l^1 + (1 - tau) z_l^2 for every layer l and tau, [len(taus), G, P], where
-    z^1, z^2 are the posterior mean chains of the two sentences (Fig. 3, App. A.6)."""
-    if not model.n_groups:
-        raise ValueError(f"model path {model.config.path!r} has no latent to interpolate")
-    ends = model.posterior_means([first, second], [source, source])  # [2, G, P]
+    z^1, z^2 come from the two sentences' posteriors (Fig. 3, App. A.6)."""
+    ends = _posterior_latents(model, [first, second], [source, source], posterior, generator)  # [2, G, P]
     weights = torch.tensor(taus, dtype=ends.dtype)[:, None, None]
     return weights * ends[0] + (1 - weights) * ends[1]
 
 
 def interpolate(
     model: TransformerVAE | Path, first: str, second: str, taus: list[float], decoding: dict, seed: int,
-    source: str | None = None,
+    source: str | None = None, posterior: str = POSTERIOR_SAMPLE,
 ) -> list[str]:
-    """One text per tau, decoded from the interpolation between the two sentences' posteriors
-    (tau = 1: the first sentence's reconstruction, tau = 0: the second's)."""
+    """One text per tau, decoded from the interpolation between the two sentences' posterior
+    latents (tau = 1: the first sentence's, tau = 0: the second's). `model` may be a model or a
+    (run or model) directory."""
     model = load_model(model) if isinstance(model, Path) else model
-    z = interpolated_latents(model, first, second, taus, source)
-    return model.decode(z, [source] * len(taus), decoding, torch.Generator().manual_seed(seed))
+    generator = torch.Generator().manual_seed(seed)
+    z = interpolated_latents(model, first, second, taus, source, posterior, generator)
+    return model.decode(z, [source] * len(taus), decoding, generator)

@@ -375,14 +375,19 @@ class TransformerVAE(nn.Module):
         return self.collator([{"source": s, "target": ""} for s in sources])
 
     @torch.no_grad()
-    def posterior_means(self, texts: list[str], sources: list[str | None] | None = None) -> torch.Tensor:
-        """The posterior mean chain of each text (given its source for a CVAE), [N, G, P]: the
-        latents that reconstruction and interpolation (Fig. 3, App. A.6) decode."""
+    def posterior_latents(
+        self, texts: list[str], sources: list[str | None] | None = None, sample: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Latents [N, G, P] from each text's posterior (given its source, for a CVAE): a draw,
+        or the mean chain (each z_l the mean of q(z_l | z_<l, x) at the means of z_<l). What
+        reconstruction and interpolation (Fig. 3, App. A.6) decode."""
         if self.config.conditional:
             records = [{"source": s, "target": t} for s, t in zip(sources, texts, strict=True)]
         else:
             records = [{"text": t} for t in texts]
-        return self._groups(self.posterior_mean(self.encode(self.collator(records))))
+        enc = self.encode(self.collator(records))
+        return self.chain(len(texts), enc.xs, enc.cs, sample=sample, generator=generator).z
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator) -> list[str]:

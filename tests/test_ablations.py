@@ -296,19 +296,24 @@ def test_repetition_penalty_reaches_beam_search_and_sampling(tiny_backbones, str
 def test_interpolation_ends_are_the_reconstructions(tiny_backbones, tmp_path):
     model = della(tiny_backbones)
     first, second = (r["text"] for r in tiny_corpus(2, seed=3))
-    z = interpolated_latents(model, first, second, [1.0, 0.5, 0.0])
-    ends = model.posterior_means([first, second])
+    z = interpolated_latents(model, first, second, [1.0, 0.5, 0.0], posterior="mean")
+    ends = model.posterior_latents([first, second])
     assert torch.allclose(z[0], ends[0]) and torch.allclose(z[2], ends[1])
     assert torch.allclose(z[1], (ends[0] + ends[1]) / 2)  # per layer, tau z^1 + (1 - tau) z^2
     model.save(tmp_path / "run" / "model")
-    texts = interpolate(tmp_path / "run", first, second, [1.0, 0.0], GREEDY, seed=0)  # from a run directory
-    assert texts == reconstruct(model, [first, second], GREEDY, seed=0)
+    texts = interpolate(tmp_path / "run", first, second, [1.0, 0.0], GREEDY, seed=0, posterior="mean")
+    assert texts == reconstruct(model, [first, second], GREEDY, seed=0)  # from a run directory too
+    # the paper's default draws z^1, z^2 from the posteriors (seeded)
+    drawn = interpolated_latents(model, first, second, [1.0, 0.0], generator=torch.Generator().manual_seed(4))
+    again = interpolated_latents(model, first, second, [1.0, 0.0], generator=torch.Generator().manual_seed(4))
+    assert torch.equal(drawn, again) and not torch.allclose(drawn, z[[0, 2]])
 
 
 def test_reconstruction_of_a_conditional_model_uses_its_source(tiny_backbones):
     model = della(tiny_backbones, "seq2seq", conditional=True)
     record = tiny_corpus(2, conditional=True)[0]
-    texts = interpolate(model, record["target"], record["source"], [1.0], GREEDY, seed=0, source=record["source"])
+    texts = interpolate(model, record["target"], record["source"], [1.0], GREEDY, seed=0, source=record["source"],
+                        posterior="mean")
     assert texts == reconstruct(model, [record["target"]], GREEDY, seed=0, sources=[record["source"]])
 
 
@@ -326,3 +331,24 @@ def test_parameter_count_adds_up(tiny_backbones):
     plain = sum(t.numel() for t in AutoModelForCausalLM.from_pretrained(tiny_backbones["causal"]).parameters())
     assert counts["backbone"] == plain
     assert counts["total"] == plain + layers * fusion + chain
+
+
+def test_count_parameters_command_prints_the_configuration_count(tiny_backbones, capsys):
+    import json
+
+    from della.cli import main, vae_config
+
+    settings = {
+        "model": {"path": "della", "label": "DELLA", "latent_size": 8, "pooling": "attention", "first_prior": "standard",
+                  "settings": {"rank": 2}, "latent_layers": {"start": 2, "end": None}},
+        "decoder": {"name_or_path": str(tiny_backbones["causal"]), "kind": "causal"}, "encoder": None,
+        "conditional": False, "max_source_tokens": 0, "max_target_tokens": 16,
+        "training": {"bow_weight": 0.2, "bn_vae_gamma": 0.5},
+    }
+    main(["count-parameters", "--settings", json.dumps(settings)])
+    printed = dict(line.rsplit(None, 1) for line in capsys.readouterr().out.strip().splitlines())
+    config = vae_config(settings)
+    assert config.latent_layers == {"start": 2, "end": None} and config.bow_weight == 0.2 and config.bn_vae_gamma == 0.5
+    counts = count_parameters(TransformerVAE(config))
+    assert {name: int(value.replace(",", "")) for name, value in printed.items()} == counts
+    assert counts["bow_head"] == 8 * 32 + 32 and counts["pooling"] == 32  # one latent layer of two
