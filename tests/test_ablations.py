@@ -352,3 +352,21 @@ def test_count_parameters_command_prints_the_configuration_count(tiny_backbones,
     counts = count_parameters(TransformerVAE(config))
     assert {name: int(value.replace(",", "")) for name, value in printed.items()} == counts
     assert counts["bow_head"] == 8 * 32 + 32 and counts["pooling"] == 32  # one latent layer of two
+
+
+def test_training_tricks_travel_from_the_training_settings_to_the_saved_model(tiny_backbones, tmp_path):
+    import json
+
+    from della.train import TrainSettings, train
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(16)))
+    settings = TrainSettings(batch_size=8, learning_rate=3e-3, max_steps=4, bow_weight=0.3, bn_vae_gamma=0.5)
+    config = VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False,
+                       latent_size=8, chain=False, kl_layers="last")
+    model = TransformerVAE.load(train(config, settings, data, tmp_path / "run", seed=0))
+    assert (model.config.bow_weight, model.config.bn_vae_gamma, model.config.chain) == (0.3, 0.5, False)
+    assert model.bow_head is not None
+    norm = model.chain.posterior_mean_norm[0]
+    assert int(norm.num_batches_tracked) == 4  # the running statistics were trained and saved
+    assert not torch.equal(norm.running_var, torch.ones_like(norm.running_var))
