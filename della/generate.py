@@ -2,6 +2,9 @@
 
 Unconditional datasets: `num_unconditional` samples. Conditional datasets: one output for each
 of the first `max_conditional` test inputs, with the reference beside it.
+
+Also the library functions a figure rule uses: reconstruction from a sentence's posterior and
+interpolation between two sentences' posteriors (Fig. 3, App. A.6).
 """
 
 from __future__ import annotations
