@@ -369,8 +369,10 @@ class LinearGaussianVAE:
     def true_posterior_mean(self, x):
         return (x - self.b) @ (self.post_cov @ self.W.T / self.s**2).T
 
-    def mutual_information(self):
-        return 0.5 * (torch.logdet(self.prior_cov) - torch.logdet(self.post_cov)).item()
+    def mutual_information(self, groups=None):
+        """I(x; z_<=groups) with the true posterior: the aggregate posterior is the prior."""
+        end = self.offsets[self.n_groups if groups is None else groups]
+        return 0.5 * (torch.logdet(self.prior_cov[:end, :end]) - torch.logdet(self.post_cov[:end, :end])).item()
 
     def posterior_mean_variance(self):
         """Var_x of each coordinate of the encoder mean (linear in x ~ marginal)."""
@@ -394,6 +396,14 @@ class LinearGaussianVAE:
 
     def log_posterior(self, enc, z):
         return self.q(enc.unsqueeze(1)).log_prob(z)
+
+    def log_posterior_groups(self, enc, z):
+        """log q(z_g | z_<g, x) = log q(z_<=g | x) - log q(z_<g | x), from Gaussian marginals."""
+        prefix = [torch.zeros(z.shape[:2], dtype=torch.float64)]
+        for end in self.offsets[1:]:
+            mean, cov = enc[:, :end].unsqueeze(1), self.q_cov[:end, :end]
+            prefix.append(torch.distributions.MultivariateNormal(mean, covariance_matrix=cov).log_prob(z[..., :end]))
+        return torch.stack([b - a for a, b in zip(prefix, prefix[1:])], dim=-1)
 
     def log_prior(self, batch, z):
         zero = torch.zeros(self.d, dtype=torch.float64)
@@ -496,6 +506,12 @@ def test_mutual_information_matches_closed_form(groups):
     out = representation_metrics(model, batches_of(x, 100), {"iw_samples": 2, "mi_samples": 2, "mi_chunk": 700})
     assert out["MI"].value == pytest.approx(model.mutual_information(), abs=0.06)
     assert out["MI"].settings["mi_samples"] == 2
+    # Per layer: the chain-rule terms I(x; z_g | z_<g) against the closed-form prefix MIs.
+    prefix = [model.mutual_information(g) for g in range(1, len(groups) + 1)]
+    expected_terms = [b - a for a, b in zip([0.0] + prefix[:-1], prefix)]
+    assert out["MI"].details["per_group"] == pytest.approx(expected_terms, abs=0.06)
+    assert sum(out["MI"].details["per_group"]) == pytest.approx(out["MI"].value, rel=1e-9)
+    assert out["MI_mean_over_layers"].value == pytest.approx(out["MI"].value / len(groups), rel=1e-12)
 
 
 def test_mutual_information_of_an_encoder_that_ignores_x_is_zero():
