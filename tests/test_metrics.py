@@ -368,7 +368,8 @@ def test_generation_metrics_returns_the_paper_columns():
     assert cond["BLEU"].settings["n_generated"] == 10
     for value in cond.values():
         entry = value.to_dict()
-        assert set(entry) == {"value", "higher_is_better", "settings"} and math.isfinite(entry["value"])
+        assert set(entry) - {"details"} == {"value", "higher_is_better", "settings"} and math.isfinite(entry["value"])
+    assert set(cond["JS"].details) == {"mean_pairwise", "mean_max"}
 
 
 # -----------------------------------------------------------------------------
