@@ -664,3 +664,26 @@ def test_cnd_is_maximal_where_the_generations_have_no_ngrams_of_an_order():
     assert value.value == 1.0
     both_empty = compute_metric("CND", one_word, ["x", "y"], settings(cnd={"orders": [2]}))
     assert both_empty.value == 0.0
+
+
+def test_della_per_layer_mi_and_au_through_the_model_interface(tiny_backbones):
+    """The real model: per-group log q sums to the joint, and per-layer MI/AU come out for each layer."""
+    from conftest import tiny_corpus
+    from della.batches import batches
+    from della.vae import TransformerVAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
+                                     conditional=False, latent_size=4)).eval()
+    data = list(batches(tiny_corpus(12), model.collator, 4))
+    with torch.no_grad():
+        enc = model.encode(data[0])
+        z, log_q = model.sample_posterior(enc, 3)
+        per_group = model.log_posterior_groups(enc, z)
+    assert per_group.shape == (4, 3, model.n_groups)
+    torch.testing.assert_close(per_group.sum(-1), log_q)
+    out = representation_metrics(model, data, {"iw_samples": 2, "iw_chunk": 2})
+    mi = out["MI"]
+    assert len(mi.details["per_group"]) == model.n_groups == len(out["AU"].details["per_group"])
+    assert sum(mi.details["per_group"]) == pytest.approx(mi.value, rel=1e-9)
+    assert 0 <= mi.value <= math.log(12) + 1e-6  # the estimator is capped by log N
