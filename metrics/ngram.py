@@ -41,7 +41,7 @@ DEFAULTS = {
     "bleu": {"max_n": 4, "smoothing": "method1", "sacrebleu_tokenize": "13a", "sacrebleu_lowercase": False},
     "self_bleu": {"max_n": 4, "smoothing": "method1", "max_hypotheses": None, "seed": 0},
     "dist": {"n": 2},
-    "js": {"n": 2, "max_exact": 20000, "num_pairs": 200000, "seed": 0},
+    "js": {"n": 2, "statistic": "mean_pairwise", "max_exact": 20000, "num_pairs": 200000, "seed": 0},
     "cnd": {"orders": [1, 2, 3, 4]},
     "rouge": {"use_stemmer": True},
 }
@@ -251,9 +251,10 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / union if union else 0.0
 
 
-def mean_pairwise_jaccard_exact(sets: list[set]) -> float:
-    """Exact mean over all unordered pairs, via a sparse set-incidence product: only pairs that
-    share an n-gram have a non-zero similarity, and only those appear in X X^T."""
+def pairwise_jaccard_exact(sets: list[set]) -> tuple[float, float]:
+    """(mean over all unordered pairs, mean over sentences of the largest similarity to any
+    other sentence), both exact, via a sparse set-incidence product: only pairs that share an
+    n-gram have a non-zero similarity, and only those appear in X X^T (no loop over pairs)."""
     vocab = {}
     rows, cols = [], []
     for i, grams in enumerate(sets):
@@ -264,14 +265,16 @@ def mean_pairwise_jaccard_exact(sets: list[set]) -> float:
     x = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(n, len(vocab)))
     sizes = np.diff(x.indptr)
     xt = x.T.tocsr()
-    total = 0.0
+    total, best = 0.0, np.zeros(n)
     for start in range(0, n, JS_BLOCK_ROWS):
         inter = (x[start:start + JS_BLOCK_ROWS] @ xt).tocoo()
         i, j = inter.row + start, inter.col
-        upper = j > i
-        shared = inter.data[upper].astype(np.float64)
-        total += float(np.sum(shared / (sizes[i[upper]] + sizes[j[upper]] - shared)))
-    return total / (n * (n - 1) / 2)
+        other = j != i
+        i, j, shared = i[other], j[other], inter.data[other].astype(np.float64)
+        similarity = shared / (sizes[i] + sizes[j] - shared)
+        total += float(np.sum(similarity[j > i]))
+        np.maximum.at(best, i, similarity)
+    return total / (n * (n - 1) / 2), float(best.mean())
 
 
 def mean_pairwise_jaccard_sampled(sets: list[set], num_pairs: int, seed: int) -> float:
@@ -284,18 +287,35 @@ def mean_pairwise_jaccard_sampled(sets: list[set], num_pairs: int, seed: int) ->
     return float(np.mean([jaccard(sets[i], sets[j]) for i, j in zip(first, second)]))
 
 
+JS_STATISTICS = {
+    "mean_pairwise": "mean Jaccard similarity over all pairs of generated sentences (DELLA A.3)",
+    "mean_max": "mean over sentences of the largest Jaccard similarity to another generated "
+                "sentence (1 - 'Diversity' of Wang and Wan 2018, SentiGAN)",
+}
+
+
 @register_metric("JS", higher_is_better=False, scale=1.0)
 def jaccard_similarity(generated: list[str], s: dict):
-    """Mean pairwise n-gram-set Jaccard similarity of the generations (Wang and Wan 2018, as
-    described in the paper's A.3). Exact for up to `max_exact` sentences, else a seeded sample
-    of `num_pairs` pairs."""
+    """Jaccard similarity of the generations' n-gram sets (Wang and Wan 2018; DELLA A.3: "the
+    average n-gram Jaccard similarity between every two generated sequences").
+
+    `statistic` picks the reported number (JS_STATISTICS); the other one is in the details
+    whenever the exact pass runs (up to `max_exact` sentences; above it mean_pairwise is a
+    seeded sample of `num_pairs` pairs and mean_max is not available)."""
     cfg = s["js"]
+    if cfg["statistic"] not in JS_STATISTICS:
+        raise ValueError(f"evaluation.js.statistic must be one of {sorted(JS_STATISTICS)}, got {cfg['statistic']!r}")
     sets = _ngram_sets(tokenize_all(generated, s), cfg["n"])
     if len(sets) < 2:
         raise ValueError("JS needs at least two generated sentences")
-    settings = {"n": cfg["n"], "sets": "n-gram sets (types)", **tokenization_settings(s), "n_generated": len(sets)}
+    settings = {"n": cfg["n"], "sets": "n-gram sets (types) of each sentence", "statistic": cfg["statistic"],
+                "definition": JS_STATISTICS[cfg["statistic"]], **tokenization_settings(s), "n_generated": len(sets)}
     if len(sets) <= cfg["max_exact"]:
-        return mean_pairwise_jaccard_exact(sets), {**settings, "pairs": "all"}
+        values = dict(zip(("mean_pairwise", "mean_max"), pairwise_jaccard_exact(sets)))
+        return values[cfg["statistic"]], {**settings, "pairs": "all"}, values
+    if cfg["statistic"] != "mean_pairwise":
+        raise ValueError(f"JS statistic {cfg['statistic']!r} needs the exact pass: "
+                         f"{len(sets)} generations > evaluation.js.max_exact = {cfg['max_exact']}")
     value = mean_pairwise_jaccard_sampled(sets, cfg["num_pairs"], cfg["seed"])
     return value, {**settings, "pairs": f"{cfg['num_pairs']} sampled", "seed": cfg["seed"]}
 
@@ -303,6 +323,7 @@ def jaccard_similarity(generated: list[str], s: dict):
 # -----------------------------------------------------------------------------
 # CND: divergence of reference and generated n-gram distributions
 
+CND_DEFINITION = "approximation: mean n-gram Jensen-Shannon divergence (Li et al. 2020's exact formula unavailable)"
 MAX_JSD_BITS = 1.0  # the Jensen-Shannon divergence (base 2) of two disjoint distributions
 
 
@@ -339,8 +360,9 @@ def cnd(generated: list[str], test_texts: list[str], s: dict):
     Source: Li, Lan, Guo, Cheng, "On the Relation between Quality-Diversity Evaluation and
     Distribution-Fitting Goal in Text Generation", ICML 2020 (arXiv 2007.01488), as cited by the
     DELLA paper (A.3: "CND approximates the divergence of the empirical reference distribution
-    and generated text distribution in n-gram spaces"). The paper's exact formula could not be
-    retrieved offline; what is implemented is that description with the Jensen-Shannon
+    and generated text distribution in n-gram spaces"). Li et al.'s own n-gram formula could not
+    be retrieved (no copy of the paper's body or code was reachable; docs/metrics.md says what
+    was searched), so this is a named approximation of that description with the Jensen-Shannon
     divergence, which is symmetric, 0 iff the distributions are equal and bounded by 1 bit:
 
         P_n(g) = count of n-gram g in the test texts / all their n-grams     (same for G_n)
@@ -351,6 +373,7 @@ def cnd(generated: list[str], test_texts: list[str], s: dict):
     refs, gens = tokenize_all(test_texts, s), tokenize_all(generated, s)
     per_order = [jensen_shannon(corpus_ngram_counts(refs, n), corpus_ngram_counts(gens, n)) for n in orders]
     return float(np.mean(per_order)), {
+        "definition": CND_DEFINITION,
         "divergence": "Jensen-Shannon (bits) of n-gram frequency distributions, mean over orders",
         "empty_side": "an order with n-grams on one side only counts as 1 bit (disjoint)",
         "orders": orders, **tokenization_settings(s),

@@ -1,8 +1,9 @@
 """Estimators for latent-variable language models: IW-PPL, ELBO, KL, MI and AU.
 
 Written once against the estimator interface of docs/interfaces.md (`encode`,
-`sample_posterior`, `log_posterior`, `log_prior`, `log_likelihood`, `kl`, `posterior_mean`,
-`n_groups`, `latent_size`, `num_target_tokens`), so every model is measured by the same code.
+`sample_posterior`, `log_posterior`, `log_posterior_groups`, `log_prior`, `log_likelihood`, `kl`,
+`posterior_mean`, `n_groups`, `latent_size`, `num_target_tokens`), so every model is measured by
+the same code.
 
 * IW log p(x) (Burda et al. 2016; He et al. 2019):
       log p(x) ~= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x),
@@ -21,9 +22,15 @@ Written once against the estimator interface of docs/interfaces.md (`encode`,
       log q(z) ~= logsumexp_j log q(z | x_j) - log N   over all N evaluation examples,
   with `mi_samples` z per example (the first importance samples). The aggregate is built in a
   second pass over the batches, re-encoding each (encodings may be large), evaluating
-  `log_posterior(enc_j, z)` for every sample z in chunks of `mi_chunk`. Only the total MI is
-  reported: a per-group MI needs the marginal q(z_g | x), which the interface (joint
-  densities only) does not give for chained groups.
+  `log_posterior_groups(enc_j, z)` for every sample z in chunks of `mi_chunk`.
+  Per layer (DELLA's chain z_1 -> ... -> z_G): the marginal q(z_g | x) of one layer has no closed
+  form, but every prefix z_<=g does (the chain samples z_<=g without looking at z_>g), so the
+  same estimator gives I(x; z_<=g) from the prefix sums of log q(z_h | z_<h, x), and the chain
+  rule splits the total exactly into per-layer terms
+      I(x; z) = sum_g I(x; z_g | z_<g),   I(x; z_g | z_<g) = I(x; z_<=g) - I(x; z_<g),
+  reported as details (per_group, prefix); "MI" is the total and "MI_mean_over_layers" the
+  mean of the per-layer terms (total / G). Each term carries the estimator's Monte Carlo error,
+  so a term near 0 can come out slightly negative.
 * AU (Burda et al. 2016): dimensions d with Var_x(E_q[z_d | x]) >= delta (unbiased variance
   and ">=", as vae-lagging-encoder and DELLA's code), counted per latent group and averaged
   over groups (the paper: "we calculate AU for the latent variable in each layer and then
@@ -66,8 +73,8 @@ class Totals:
     kl: dict = field(default_factory=lambda: {r: 0.0 for r in KL_REDUCTIONS})  # sum_x KL, per reduction
     posterior_means: list = field(default_factory=list)  # [B, D] per batch (AU)
     mi_z: list = field(default_factory=list)  # [B * mi_samples, D] per batch (MI)
-    mi_log_q: list = field(default_factory=list)  # log q(z|x) of those samples
-    mi: float = float("nan")
+    mi_log_q: list = field(default_factory=list)  # log q(z_g|z_<g,x) of those samples, [B * mi_samples, G]
+    mi_prefix: list = field(default_factory=list)  # I(x; z_<=g), g = 1..G
 
 
 def _sum(x: torch.Tensor) -> float:
@@ -90,14 +97,13 @@ def first_pass(model, batches, cfg: dict) -> Totals:
     k, mi_samples = cfg["iw_samples"], cfg["mi_samples"]
     for batch in batches:
         enc = model.encode(batch)
-        log_w, log_lik, mi_z, mi_log_q = [], [], [], []
+        log_w, log_lik, mi_z = [], [], []
         for z, log_q, ll, lw in importance_samples(model, batch, enc, k, cfg["iw_chunk"]):
             log_w.append(lw.double())
             log_lik.append(ll.double())
             missing = mi_samples - sum(zz.shape[1] for zz in mi_z)
             if missing > 0:  # MI reuses the first importance samples
                 mi_z.append(z[:, :missing])
-                mi_log_q.append(log_q[:, :missing].double())
         t.log_px += _sum(torch.logsumexp(torch.cat(log_w, dim=1), dim=1) - math.log(k))
         t.recon_nll -= _sum(torch.cat(log_lik, dim=1).mean(dim=1))
 
@@ -108,15 +114,18 @@ def first_pass(model, batches, cfg: dict) -> Totals:
         t.n_examples += kl.shape[0]
         t.n_tokens += _sum(model.num_target_tokens(batch))
         t.posterior_means.append(model.posterior_mean(enc).double().cpu())
-        z = torch.cat(mi_z, dim=1)
+        z = torch.cat(mi_z, dim=1)  # [B, mi_samples, D]
         t.mi_z.append(z.reshape(z.shape[0] * z.shape[1], z.shape[2]))  # explicit: D may be 0
-        t.mi_log_q.append(torch.cat(mi_log_q, dim=1).reshape(-1))
+        if model.n_groups:
+            log_q_groups = model.log_posterior_groups(enc, z).double()  # [B, mi_samples, G]
+            t.mi_log_q.append(log_q_groups.reshape(-1, log_q_groups.shape[-1]))
     return t
 
 
 def aggregate_log_posterior(model, batches, z: torch.Tensor, chunk: int) -> torch.Tensor:
-    """log q(z_m) ~= logsumexp_j log q(z_m | x_j) - log N for every sample z_m [M, D]."""
-    log_q_agg = torch.full((z.shape[0],), -math.inf, dtype=torch.float64, device=z.device)
+    """log q(z_m,<=g) ~= logsumexp_j log q(z_m,<=g | x_j) - log N for every sample z_m [M, D]
+    and every prefix of groups g = 1..G: [M, G]."""
+    log_q_agg = torch.full((z.shape[0], model.n_groups), -math.inf, dtype=torch.float64, device=z.device)
     n_x = 0
     for batch in batches:
         enc = model.encode(batch)
@@ -124,7 +133,7 @@ def aggregate_log_posterior(model, batches, z: torch.Tensor, chunk: int) -> torc
         for start in range(0, z.shape[0], chunk):
             z_chunk = z[start:start + chunk]
             z_rows = z_chunk.unsqueeze(0).expand(batch_size, -1, -1).contiguous()  # [B, c, D]
-            log_q = model.log_posterior(enc, z_rows).double()  # [B, c]: log q(z_m | x_j)
+            log_q = model.log_posterior_groups(enc, z_rows).double().cumsum(-1)  # [B, c, G]: log q(z_m,<=g | x_j)
             part = log_q_agg[start:start + chunk]
             log_q_agg[start:start + chunk] = torch.logaddexp(part, torch.logsumexp(log_q, dim=0).to(part.device))
         n_x += batch_size
@@ -175,9 +184,17 @@ def negative_elbo(t: Totals, cfg: dict):
 
 
 @register_metric("MI", higher_is_better=True)
-def mutual_information(t: Totals, cfg: dict):
-    return t.mi, {"mi_estimator": MI_ESTIMATOR, "mi_samples": cfg["mi_samples"], "mi_chunk": cfg["mi_chunk"],
-                  "groups": "total over all latent groups", **_common(t, cfg)}
+def mutual_information(t: Totals, cfg: dict, reduction: str = "total"):
+    """I(x; z) ("total") or its mean over the latent groups ("mean"), with the chain-rule
+    per-group terms I(x; z_g | z_<g) and the prefix values I(x; z_<=g) as details."""
+    prefix = t.mi_prefix
+    per_group = [b - a for a, b in zip([0.0] + prefix[:-1], prefix)]
+    value = prefix[-1] if reduction == "total" else prefix[-1] / len(prefix)
+    settings = {"mi_estimator": MI_ESTIMATOR, "mi_samples": cfg["mi_samples"], "mi_chunk": cfg["mi_chunk"],
+                "reduction": {"total": "I(x; z), all latent groups", "mean": "I(x; z) / n_groups: mean of "
+                              "the per-group chain-rule terms"}[reduction], **_common(t, cfg)}
+    details = {"per_group": per_group, "prefix": prefix, "per_group_term": "I(x; z_g | z_<g)"}
+    return value, settings, details
 
 
 @register_metric("AU", higher_is_better=True)
@@ -236,9 +253,9 @@ def representation_metrics(model, batches, settings: dict | None = None) -> dict
 
     with evaluation_mode(model, cfg["seed"]):
         t = first_pass(model, batches, cfg)
-        z, log_q = torch.cat(t.mi_z), torch.cat(t.mi_log_q)
+        z, log_q_prefix = torch.cat(t.mi_z), torch.cat(t.mi_log_q).cumsum(-1)  # [M, D], [M, G]
         log_q_agg = aggregate_log_posterior(model, batches, z, cfg["mi_chunk"])
-        t.mi = (log_q.to(log_q_agg.device) - log_q_agg).mean().item()
+        t.mi_prefix = (log_q_prefix.to(log_q_agg.device) - log_q_agg).mean(dim=0).tolist()
 
     out = {name: metric_value(name, *fn(t, cfg)) for name, fn in [
         ("PPL", iw_perplexity), ("NLL", iw_nll), ("ELBO", negative_elbo), ("KL", kl_divergence),
@@ -247,6 +264,7 @@ def representation_metrics(model, batches, settings: dict | None = None) -> dict
     other_cfg = {**cfg, "kl_reduction": other}
     out[f"KL_{other}_over_layers"] = metric_value("KL", *kl_divergence(t, other_cfg))
     out[f"ELBO_{other}_over_layers"] = metric_value("ELBO", *negative_elbo(t, other_cfg))
+    out["MI_mean_over_layers"] = metric_value("MI", *mutual_information(t, cfg, "mean"))
     shape = (model.n_groups, model.latent_size)
     out["AU"] = metric_value("AU", *active_units(t, cfg, *shape, cfg["au_threshold"]))
     for threshold in cfg["au_extra_thresholds"]:

@@ -70,6 +70,16 @@ ALL_PAPER_METRIC_DIRECTIONS = {  # from the brief / paper README, independent of
 PERCENT_METRICS = {"BLEU", "Self-BLEU", "Dist", "ROUGE-1", "ROUGE-2", "ROUGE-L", "BERTScore"}  # interfaces.md
 
 
+UNICODE_WORDS = ["café", "naïve", "über", "日本語", "テキスト", "😀", "ßtraße", "Ελληνικά", "the", "a", "."]
+
+
+def random_sentences(n, seed, words=UNICODE_WORDS + "food was great and bad service".split()):
+    """Edge cases on purpose: empty and one-word sentences, exact duplicates, unicode words."""
+    rng = random.Random(seed)
+    out = [" ".join(rng.choice(words) for _ in range(rng.choice([0, 1, 1, 2, 3, 5, 8, 12]))) for _ in range(n)]
+    return out + out[: n // 4]  # duplicates
+
+
 def settings(**overrides):
     return metrics.resolve_settings(overrides)
 
@@ -132,6 +142,18 @@ def test_self_bleu_subsample_scores_the_chosen_hypotheses():
     assert value.settings["n_scored"] == 5 and value.settings["seed"] == 3
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bleu_and_self_bleu_equal_nltk_on_edge_cases(seed):
+    hyps, refs = random_sentences(40, seed), random_sentences(30, seed + 100)
+    smooth, weights = SmoothingFunction().method1, (0.25,) * 4
+    expected_bleu = np.mean([sentence_bleu(toks(refs), h, weights, smoothing_function=smooth) for h in toks(hyps)])
+    assert compute_metric("BLEU", hyps, None, refs, False, settings()).value / 100 == pytest.approx(expected_bleu, abs=1e-9)
+    tokens = toks(hyps)
+    expected_self = np.mean([sentence_bleu(tokens[:i] + tokens[i + 1:], h, weights, smoothing_function=smooth)
+                             for i, h in enumerate(tokens)])
+    assert compute_metric("Self-BLEU", hyps, settings()).value / 100 == pytest.approx(expected_self, abs=1e-9)
+
+
 def test_closest_reference_length_with_a_reference_left_out():
     rng = random.Random(0)
     for _ in range(200):
@@ -175,6 +197,22 @@ def test_js_hand_counted_and_against_naive_pairs():
     for n in (1, 2, 3):
         value = compute_metric("JS", SENTENCES, settings(js={"n": n})).value
         assert value == pytest.approx(naive_mean_jaccard(SENTENCES, n), rel=1e-12)
+
+
+def naive_mean_max_jaccard(texts, n):
+    sets = [set(zip(*(t[i:] for i in range(n)))) for t in toks(texts)]
+    def sim(a, b):
+        return len(a & b) / len(a | b) if a | b else 0.0
+    return np.mean([max(sim(a, b) for j, b in enumerate(sets) if j != i) for i, a in enumerate(sets)])
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_js_statistics_equal_naive_loops_on_edge_cases(n):
+    texts = random_sentences(40, seed=n)
+    value = compute_metric("JS", texts, settings(js={"n": n, "statistic": "mean_max"}))
+    assert value.value == pytest.approx(naive_mean_max_jaccard(texts, n), rel=1e-12)
+    assert value.details["mean_pairwise"] == pytest.approx(naive_mean_jaccard(texts, n), rel=1e-12)
+    assert value.settings["statistic"] == "mean_max"
 
 
 def test_js_pair_sample_above_threshold_estimates_the_exact_mean():
@@ -309,6 +347,18 @@ def test_encoder_features_are_the_mean_of_the_final_layer():
     check_features_against_unpadded_forward(path, AutoModel.from_pretrained(path).eval(), "mean", lambda h: h.mean(0))
 
 
+@pytest.mark.parametrize("conditional", [False, True])
+def test_all_empty_generations_crash_no_metric(conditional):
+    generated = ["", " ", "", ""]
+    refs = REFERENCES[:4]
+    out = metrics.generation_metrics(generated, refs if conditional else None, refs,
+                                     {"mauve": {"device": "cpu"}, "bertscore": MINILM}, conditional)
+    assert all(math.isfinite(v.value) for v in out.values())
+    for name in ("BLEU", "Self-BLEU", "Dist", "JS", "MAUVE") + (metrics.CONDITIONAL_ONLY if conditional else ()):
+        assert out[name].value == 0.0, name
+    assert out["CND"].value == 1.0  # nothing generated: disjoint from the references at every order
+
+
 def test_generation_metrics_returns_the_paper_columns():
     uncond = metrics.generation_metrics(SENTENCES, None, REFERENCES, {"skip": ["MAUVE"]}, conditional=False)
     assert set(uncond) == {"BLEU", "CND", "Self-BLEU", "Dist", "JS"}
@@ -318,7 +368,8 @@ def test_generation_metrics_returns_the_paper_columns():
     assert cond["BLEU"].settings["n_generated"] == 10
     for value in cond.values():
         entry = value.to_dict()
-        assert set(entry) == {"value", "higher_is_better", "settings"} and math.isfinite(entry["value"])
+        assert set(entry) - {"details"} == {"value", "higher_is_better", "settings"} and math.isfinite(entry["value"])
+    assert set(cond["JS"].details) == {"mean_pairwise", "mean_max"}
 
 
 # -----------------------------------------------------------------------------
@@ -369,8 +420,10 @@ class LinearGaussianVAE:
     def true_posterior_mean(self, x):
         return (x - self.b) @ (self.post_cov @ self.W.T / self.s**2).T
 
-    def mutual_information(self):
-        return 0.5 * (torch.logdet(self.prior_cov) - torch.logdet(self.post_cov)).item()
+    def mutual_information(self, groups=None):
+        """I(x; z_<=groups) with the true posterior: the aggregate posterior is the prior."""
+        end = self.offsets[self.n_groups if groups is None else groups]
+        return 0.5 * (torch.logdet(self.prior_cov[:end, :end]) - torch.logdet(self.post_cov[:end, :end])).item()
 
     def posterior_mean_variance(self):
         """Var_x of each coordinate of the encoder mean (linear in x ~ marginal)."""
@@ -394,6 +447,14 @@ class LinearGaussianVAE:
 
     def log_posterior(self, enc, z):
         return self.q(enc.unsqueeze(1)).log_prob(z)
+
+    def log_posterior_groups(self, enc, z):
+        """log q(z_g | z_<g, x) = log q(z_<=g | x) - log q(z_<g | x), from Gaussian marginals."""
+        prefix = [torch.zeros(z.shape[:2], dtype=torch.float64)]
+        for end in self.offsets[1:]:
+            mean, cov = enc[:, :end].unsqueeze(1), self.q_cov[:end, :end]
+            prefix.append(torch.distributions.MultivariateNormal(mean, covariance_matrix=cov).log_prob(z[..., :end]))
+        return torch.stack([b - a for a, b in zip(prefix, prefix[1:])], dim=-1)
 
     def log_prior(self, batch, z):
         zero = torch.zeros(self.d, dtype=torch.float64)
@@ -475,6 +536,16 @@ def test_elbo_and_kl_match_closed_forms(groups):
     assert out["KL_mean_over_layers"].settings["kl_reduction"] == "mean"
 
 
+def test_iw_ppl_is_below_the_elbo_ppl():
+    model = LinearGaussianVAE([2, 2], x_dim=5, mean_scale=0.7, cov_scale=1.8)
+    x = model.sample_data(200, seed=11)
+    out = representation_metrics(model, batches_of(x), {"iw_samples": 30, "iw_chunk": 30})
+    tokens = out["PPL"].settings["n_target_tokens"]
+    elbo_ppl = math.exp(out["ELBO"].value * len(x) / tokens)  # -ELBO per sentence -> per token
+    assert out["PPL"].value < elbo_ppl
+    assert out["NLL"].value < out["ELBO"].value
+
+
 def test_iw_bound_tightens_with_k_for_a_wrong_posterior():
     model = LinearGaussianVAE([3], x_dim=5, mean_scale=0.6, cov_scale=2.0)
     x = model.sample_data(300, seed=3)
@@ -496,6 +567,12 @@ def test_mutual_information_matches_closed_form(groups):
     out = representation_metrics(model, batches_of(x, 100), {"iw_samples": 2, "mi_samples": 2, "mi_chunk": 700})
     assert out["MI"].value == pytest.approx(model.mutual_information(), abs=0.06)
     assert out["MI"].settings["mi_samples"] == 2
+    # Per layer: the chain-rule terms I(x; z_g | z_<g) against the closed-form prefix MIs.
+    prefix = [model.mutual_information(g) for g in range(1, len(groups) + 1)]
+    expected_terms = [b - a for a, b in zip([0.0] + prefix[:-1], prefix)]
+    assert out["MI"].details["per_group"] == pytest.approx(expected_terms, abs=0.06)
+    assert sum(out["MI"].details["per_group"]) == pytest.approx(out["MI"].value, rel=1e-9)
+    assert out["MI_mean_over_layers"].value == pytest.approx(out["MI"].value / len(groups), rel=1e-12)
 
 
 def test_mutual_information_of_an_encoder_that_ignores_x_is_zero():
@@ -587,3 +664,26 @@ def test_cnd_is_maximal_where_the_generations_have_no_ngrams_of_an_order():
     assert value.value == 1.0
     both_empty = compute_metric("CND", one_word, ["x", "y"], settings(cnd={"orders": [2]}))
     assert both_empty.value == 0.0
+
+
+def test_della_per_layer_mi_and_au_through_the_model_interface(tiny_backbones):
+    """The real model: per-group log q sums to the joint, and per-layer MI/AU come out for each layer."""
+    from conftest import tiny_corpus
+    from della.batches import batches
+    from della.vae import TransformerVAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
+                                     conditional=False, latent_size=4)).eval()
+    data = list(batches(tiny_corpus(12), model.collator, 4))
+    with torch.no_grad():
+        enc = model.encode(data[0])
+        z, log_q = model.sample_posterior(enc, 3)
+        per_group = model.log_posterior_groups(enc, z)
+    assert per_group.shape == (4, 3, model.n_groups)
+    torch.testing.assert_close(per_group.sum(-1), log_q)
+    out = representation_metrics(model, data, {"iw_samples": 2, "iw_chunk": 2})
+    mi = out["MI"]
+    assert len(mi.details["per_group"]) == model.n_groups == len(out["AU"].details["per_group"])
+    assert sum(mi.details["per_group"]) == pytest.approx(mi.value, rel=1e-9)
+    assert 0 <= mi.value <= math.log(12) + 1e-6  # the estimator is capped by log N
