@@ -442,7 +442,7 @@ def build_cells(spec: dict, rows: list[RowSpec], groups: dict, paper: dict) -> l
             cells.append(Cell(
                 row, metric, present, paper.get((row.dataset, row.paper_model, metric)), run=bool(observations),
                 settings=having[0].settings.get(metric, {}) if having else {},
-                sources=[p for o in having for p in o.files],
+                sources=list(dict.fromkeys(p for o in having for p in o.files)),
             ))
     return cells
 
@@ -495,7 +495,7 @@ class Summary:
     dataset: str
     name: str
     metric: str
-    value: float
+    value: float | None  # None: undefined (e.g. agreement when nobody's scores vary)
     n: int  # how many replicates it is computed over
     settings: dict = field(default_factory=dict)
 
@@ -693,7 +693,8 @@ def render_csv(collected: Collected) -> str:
             _settings_key(c.settings), " ".join(str(p) for p in c.sources),
         ])
     for s in collected.summaries:
-        writer.writerow([collected.table_id, s.dataset, s.name, s.metric, repr(s.value), "", s.n, "", "",
+        value = "" if s.value is None else repr(s.value)
+        writer.writerow([collected.table_id, s.dataset, s.name, s.metric, value, "", s.n, "", "",
                          _settings_key(s.settings), ""])
     return out.getvalue()
 
@@ -800,7 +801,8 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
     seeds = {row: ", ".join(str(o.seed) for o in obs) for row, obs in observed.items()}
     lines += ["", f"{replicates.capitalize()}: {by_rows(seeds) if seeds else '(none)'}"]
     for s in collected.summaries:
-        lines.append(f"{s.name}, {s.dataset}, {s.metric}: {s.value:.3f} ({s.n} {replicates}; {compact(s.settings)})")
+        value = "undefined (no variation)" if s.value is None else f"{s.value:.3f}"
+        lines.append(f"{s.name}, {s.dataset}, {s.metric}: {value} ({s.n} {replicates}; {compact(s.settings)})")
     lines.append(f"Software and device: {versions_line(o for obs in observed.values() for o in obs)}")
     lines.append(f"Sources: {len({p for obs in observed.values() for o in obs for p in o.files})} files")
     return lines
