@@ -129,7 +129,7 @@ def table_spec(config: dict, table_id: str) -> dict:
         return spec
     directions = config.get("metric_directions", {})
     undirected = [c for c in columns if directions.get(c) not in DIRECTIONS]
-    if undirected:
+    if undirected and not single_block(spec):
         raise TableError(f"table {table_id}: no direction (lower/higher) in metric_directions for {undirected}")
     if spec["kind"] == "benchmark":
         unmapped = [c for c in columns if c not in spec["stages"]]
@@ -600,7 +600,8 @@ def make_blocks(spec: dict, config: dict, cells: list[Cell]) -> list[Block]:
     for block in blocks.values():
         for metric in block.columns:
             column = [block.cells[row, metric] for row in block.rows]
-            direction = DIRECTIONS.get(directions.get(metric)) if spec["kind"] != "data" else None
+            # a best value only among models; the rows of a single-block table are datasets
+            direction = None if single_block(spec) else DIRECTIONS.get(directions.get(metric))
             block.best |= best_cells(column, direction)
     return list(blocks.values())
 
@@ -618,7 +619,7 @@ def _sub_rows(block: Block, config: dict):
 def _header(spec: dict, config: dict, columns: list[str]) -> list[str]:
     arrows = {"lower": " ↓", "higher": " ↑"}
     directions = config.get("metric_directions", {})
-    if spec["kind"] == "data":
+    if single_block(spec):
         return list(columns)
     return [m + arrows.get(directions.get(m), "") for m in columns]
 
@@ -784,11 +785,10 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
             metrics_by_text[by_rows(described)].append(metric)
 
     replicates = REPLICATES[spec["kind"]]
+    ours = f"mean ± sample std (ddof=1) over {replicates}, or the value of a single one"
+    best = "" if single_block(spec) else "**bold** = best of ours per column (↓ lower / ↑ higher is better); "
     if spec["kind"] == "data":
-        ours, best = "our stats.json", ""
-    else:
-        ours = f"mean ± sample std (ddof=1) over {replicates}, or the value of a single one"
-        best = "**bold** = best of ours per column (↓ lower / ↑ higher is better); "
+        ours = "our stats.json"
     lines = [
         f"Cells: ours = {ours}; "
         f"paper = the printed number; Δ = ours − paper; {best}{MISSING} = not printed in the paper; "
