@@ -1,10 +1,12 @@
 """Render the paper's tables from our run outputs, beside the paper's printed numbers.
 
 One renderer serves every table: what a table shows (datasets, columns, rows in the paper's
-order, which metrics a model does not have) is data in ``config/tables.yaml``, so adding or
+order, which metrics a model does not have) and what it reads (its `kind`: run metrics, dataset
+statistics, benchmark timings or human ratings) is data in ``config/tables.yaml``, so adding or
 changing a table never means another copy of this code. Every cell shows our number (mean ± std
-over seeds), the paper's number and the difference, and a footer records the settings, seeds and
-package versions behind our numbers, because a number without its settings cannot be compared.
+over seeds, or annotators), the paper's number and the difference, and a footer records the
+settings, seeds, software and device behind our numbers, because a number without its settings
+cannot be compared. `collect` gives the same cells unformatted, for figures. docs/tables.md.
 
 Strictness is deliberate: a metric missing from our files, a row without files or a non-finite
 value stops the render with the file named, so a table never silently shows a gap or a NaN.
@@ -196,7 +198,7 @@ class Observation:
     path: Path
     dataset: str
     label: str
-    seed: int
+    seed: int | str  # str: an annotator (human tables)
     values: dict[str, float | None]
     settings: dict[str, dict] = field(default_factory=dict)  # per metric
     run_settings: dict = field(default_factory=dict)
