@@ -103,6 +103,7 @@ def cmd_evaluate(args) -> None:
 DELEGATED = {
     "preprocess": ("della.data.preprocess", "raw dataset -> processed splits and stats"),
     "render-table": ("della.tables", "metrics / stats -> results tables (Markdown, CSV, LaTeX)"),
+    "human-eval-export": ("della.human_eval", "runs' samples -> blinded human-evaluation forms and their key"),
 }
 
 

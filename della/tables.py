@@ -1,10 +1,12 @@
 """Render the paper's tables from our run outputs, beside the paper's printed numbers.
 
 One renderer serves every table: what a table shows (datasets, columns, rows in the paper's
-order, which metrics a model does not have) is data in ``config/tables.yaml``, so adding or
+order, which metrics a model does not have) and what it reads (its `kind`: run metrics, dataset
+statistics, benchmark timings or human ratings) is data in ``config/tables.yaml``, so adding or
 changing a table never means another copy of this code. Every cell shows our number (mean ± std
-over seeds), the paper's number and the difference, and a footer records the settings, seeds and
-package versions behind our numbers, because a number without its settings cannot be compared.
+over seeds, or annotators), the paper's number and the difference, and a footer records the
+settings, seeds, software and device behind our numbers, because a number without its settings
+cannot be compared. `collect` gives the same cells unformatted, for figures. docs/tables.md.
 
 Strictness is deliberate: a metric missing from our files, a row without files or a non-finite
 value stops the render with the file named, so a table never silently shows a gap or a NaN.
@@ -17,6 +19,8 @@ import csv
 import io
 import json
 import math
+import os
+import re
 import statistics
 import sys
 from collections import defaultdict
@@ -28,12 +32,19 @@ import yaml
 
 from della.io import atomic_write_text
 
-KINDS = ("metrics", "data")
+# What a table reads: run metrics, dataset statistics, benchmark timings, or human ratings.
+KINDS = ("metrics", "data", "benchmark", "human")
+# Tables whose rows all sit in one block (one row per dataset); the others get a block per dataset.
+SINGLE_BLOCK_KINDS = ("data", "benchmark")
+# What the ± of a cell runs over, per kind.
+REPLICATES = {"metrics": "seeds", "data": "seeds", "benchmark": "seeds", "human": "annotators"}
 DIRECTIONS = {"lower": False, "higher": True}  # value: higher_is_better
 MISSING = "–"  # no paper number / no difference
 NOT_APPLICABLE = "n/a"  # the model has no such metric (e.g. KL of a model without latent)
 NOT_RUN = "not run"  # an optional row without input files
-CSV_HEADER = ["table", "dataset", "model", "metric", "ours_mean", "ours_std", "n_seeds", "paper", "diff"]
+CSV_HEADER = [
+    "table", "dataset", "model", "metric", "ours_mean", "ours_std", "n_seeds", "paper", "diff", "settings", "sources",
+]
 
 
 class TableError(ValueError):
@@ -52,11 +63,16 @@ class RowSpec:
     paper_model: str  # the `model` column of paper_tables.csv
     optional: bool = False
     not_applicable: frozenset[str] = frozenset()
+    display: str = ""  # the row's name in the rendered table ("" = the label)
 
     @property
     def name(self) -> str:
         """Short name for footers and error messages."""
         return self.label if self.label == self.dataset else f"{self.dataset}/{self.label}"
+
+    @property
+    def shown(self) -> str:
+        return self.display or self.label
 
 
 def load_spec(path: Path) -> dict:
@@ -66,6 +82,31 @@ def load_spec(path: Path) -> dict:
     if not isinstance(config, dict) or not isinstance(config.get("tables"), dict):
         raise TableError(f"{path}: expected a mapping with a 'tables' section")
     return config
+
+
+def columns_of(spec: dict, dataset: str) -> list[str]:
+    """A table's columns are one list, or a mapping dataset -> list (Table 3's criteria differ)."""
+    columns = spec["columns"]
+    return list(columns[dataset]) if isinstance(columns, dict) else list(columns)
+
+
+def all_columns(spec: dict) -> list[str]:
+    """Every column of a table, each once, in first-seen order."""
+    seen = [c for dataset in _dataset_names(spec) for c in columns_of(spec, dataset)]
+    return list(dict.fromkeys(seen))
+
+
+def _dataset_names(spec: dict) -> list[str]:
+    return [entry if isinstance(entry, str) else entry["name"] for entry in spec["datasets"]]
+
+
+# Keys a table of each kind needs besides title, kind, datasets and columns.
+KIND_KEYS = {
+    "metrics": ("rows",),
+    "data": ("paper_model", "stats_fields"),
+    "benchmark": ("rows", "stages"),
+    "human": ("rows", "human_eval"),
+}
 
 
 def table_spec(config: dict, table_id: str) -> dict:
@@ -79,17 +120,23 @@ def table_spec(config: dict, table_id: str) -> dict:
             raise TableError(f"table {table_id}: missing key {key!r}")
     if spec["kind"] not in KINDS:
         raise TableError(f"table {table_id}: kind must be one of {KINDS}, not {spec['kind']!r}")
-    if spec["kind"] == "metrics":
-        if "rows" not in spec:
-            raise TableError(f"table {table_id}: missing key 'rows'")
-        directions = config.get("metric_directions", {})
-        undirected = [c for c in spec["columns"] if directions.get(c) not in DIRECTIONS]
-        if undirected:
-            raise TableError(f"table {table_id}: no direction (lower/higher) in metric_directions for {undirected}")
-    else:
-        missing = [c for c in spec["columns"] if c not in spec.get("stats_fields", {})]
-        if missing or "paper_model" not in spec:
-            raise TableError(f"table {table_id}: a data table needs paper_model and stats_fields for {missing}")
+    missing = [key for key in KIND_KEYS[spec["kind"]] if key not in spec]
+    if missing:
+        raise TableError(f"table {table_id}: a {spec['kind']} table needs {missing}")
+    columns = all_columns(spec)
+    if spec["kind"] == "data":
+        unmapped = [c for c in columns if c not in spec["stats_fields"]]
+        if unmapped:
+            raise TableError(f"table {table_id}: no stats_fields entry for {unmapped}")
+        return spec
+    directions = config.get("metric_directions", {})
+    undirected = [c for c in columns if directions.get(c) not in DIRECTIONS]
+    if undirected and not single_block(spec):
+        raise TableError(f"table {table_id}: no direction (lower/higher) in metric_directions for {undirected}")
+    if spec["kind"] == "benchmark":
+        unmapped = [c for c in columns if c not in spec["stages"]]
+        if unmapped:
+            raise TableError(f"table {table_id}: no stage in 'stages' for {unmapped}")
     return spec
 
 
@@ -115,13 +162,19 @@ def expand_rows(table_id: str, spec: dict) -> list[RowSpec]:
         entries = spec["rows"][dataset] if isinstance(spec["rows"], dict) else spec["rows"]
         for entry in entries:
             label, optional, na = _row_entry(entry, table_id)
-            rows.append(RowSpec(dataset, label, label, optional, na))
+            # one block for all datasets: the row is named by its dataset (and label, if several)
+            display = (dataset if len(entries) == 1 else f"{dataset} / {label}") if single_block(spec) else ""
+            rows.append(RowSpec(dataset, label, label, optional, na, display))
     return rows
 
 
+def single_block(spec: dict) -> bool:
+    return spec["kind"] in SINGLE_BLOCK_KINDS
+
+
 def block_title(spec: dict, row: RowSpec) -> str | None:
-    """Metrics tables get one block per dataset; a data table is a single block of datasets."""
-    return row.dataset if spec["kind"] == "metrics" else None
+    """One block per dataset, or a single block of datasets (data and benchmark tables)."""
+    return None if single_block(spec) else row.dataset
 
 
 # ------------------------------------------------------------------------------------ readers
@@ -145,12 +198,17 @@ class Observation:
     path: Path
     dataset: str
     label: str
-    seed: int
+    seed: int | str  # str: an annotator (human tables)
     values: dict[str, float | None]
     settings: dict[str, dict] = field(default_factory=dict)  # per metric
     run_settings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
     higher_is_better: dict[str, bool] = field(default_factory=dict)
+    sources: list[Path] = field(default_factory=list)  # every file behind the values (default: path)
+
+    @property
+    def files(self) -> list[Path]:
+        return self.sources or [self.path]
 
 
 def _read_json(path: Path) -> dict:
@@ -244,6 +302,66 @@ def read_stats_file(path: Path, spec: dict) -> Observation:
     )
 
 
+# `benchmark:` files of the workflow: {results_dir}/benchmarks/{stage}/{dataset}/{model}/seed{seed}.tsv
+BENCHMARK_PATH = re.compile(r"(?:^|/)benchmarks/(?P<stage>[^/]+)/(?P<dataset>[^/]+)/(?P<model>[^/]+)/seed(?P<seed>\d+)\.tsv$")
+SECONDS_PER_HOUR = 3600.0
+
+
+def benchmark_seconds(path: Path) -> float:
+    """Wall-clock seconds of a snakemake benchmark file (`s` column; mean over repeats)."""
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            records = list(csv.DictReader(f, delimiter="\t"))
+    except OSError as e:
+        raise TableError(f"{path}: cannot read benchmark file: {e}") from e
+    if not records or "s" not in records[0]:
+        raise TableError(f"{path}: not a snakemake benchmark file (no 's' column or no rows)")
+    seconds = []
+    for line_no, rec in enumerate(records, start=2):
+        try:
+            seconds.append(check_number(float(rec["s"]), Path(f"{path}:{line_no}"), "'s'"))
+        except ValueError as e:
+            raise TableError(f"{path}:{line_no}: 's' is not a number: {rec['s']!r}") from e
+    return statistics.fmean(seconds)
+
+
+def read_benchmarks(benchmark_files: list[Path], metrics_files: list[Path], spec: dict) -> list[Observation]:
+    """One observation per run: hours of each column's stage, with the run's label, settings and
+    device taken from the metrics.json of the same (dataset, model, seed)."""
+    runs = {}
+    for path in metrics_files:
+        data = _read_json(Path(path))
+        key = (_require(data, "dataset", path), _require(data, "model", path), _seed(data, path))
+        runs[key] = (Path(path), data)
+    hours: dict[tuple[str, str, int], dict[str, tuple[float, Path]]] = defaultdict(dict)
+    for path in map(Path, benchmark_files):
+        match = BENCHMARK_PATH.search(path.as_posix())
+        if not match:
+            raise TableError(f"{path}: not at benchmarks/{{stage}}/{{dataset}}/{{model}}/seed{{seed}}.tsv")
+        key = (match["dataset"], match["model"], int(match["seed"]))
+        if key not in runs:
+            raise TableError(f"{path}: no metrics.json given for run {key} (it records the device)")
+        hours[key][match["stage"]] = (benchmark_seconds(path) / SECONDS_PER_HOUR, path)
+    observations = []
+    for key, by_stage in hours.items():
+        metrics_path, data = runs[key]
+        values, settings, sources = {}, {}, [metrics_path]
+        for column in all_columns(spec):
+            stage = spec["stages"][column]
+            if stage not in by_stage:
+                raise TableError(f"run {key}: no benchmark file of stage {stage!r} (column {column!r})")
+            values[column], path = by_stage[stage]
+            sources.append(path)
+            settings[column] = {"stage": stage, "measure": "wall-clock hours of the job (snakemake benchmark)",
+                                "device": data.get("device") or "(not recorded)"}
+        observations.append(Observation(
+            path=metrics_path, dataset=key[0], label=_require(data, "label", metrics_path), seed=key[2],
+            values=values, settings=settings, run_settings=data.get("settings") or {},
+            versions=provenance_of(data), sources=sources,
+        ))
+    return observations
+
+
 def read_paper(paper_csv: Path, table_id: str) -> dict[tuple[str, str, str], float]:
     """The paper's printed numbers of one table, keyed by (dataset, model, metric)."""
     paper = {}
@@ -267,13 +385,15 @@ def read_paper(paper_csv: Path, table_id: str) -> dict[tuple[str, str, str], flo
 
 @dataclass
 class Cell:
-    """One (row, metric): our per-seed values, the paper's value, and their comparison."""
+    """One (row, metric): our per-replicate values, the paper's value, and their comparison."""
 
     row: RowSpec
     metric: str
     values: list[float]
     paper: float | None
     run: bool = True  # False: an optional row whose files are absent
+    settings: dict = field(default_factory=dict)  # the metric's settings (the same for every replicate)
+    sources: list[Path] = field(default_factory=list)
 
     @property
     def mean(self) -> float | None:
@@ -281,7 +401,7 @@ class Cell:
 
     @property
     def std(self) -> float | None:
-        """Sample standard deviation (ddof=1) over seeds; None for a single seed."""
+        """Sample standard deviation (ddof=1) over replicates; None for a single one."""
         return statistics.stdev(self.values) if len(self.values) > 1 else None
 
     @property
@@ -306,23 +426,26 @@ def _settings_key(settings: dict) -> str:
     return json.dumps(settings, sort_keys=True, default=str)
 
 
-def build_cells(rows: list[RowSpec], columns: list[str], groups: dict, paper: dict) -> list[Cell]:
+def build_cells(spec: dict, rows: list[RowSpec], groups: dict, paper: dict) -> list[Cell]:
     """Every (row, column) cell; a required row or metric without our numbers is an error."""
     cells = []
     for row in rows:
         observations = groups.get((row.dataset, row.label), [])
         if not observations and not row.optional:
             raise TableError(f"row {row.name}: no input file with dataset={row.dataset!r}, label={row.label!r}")
-        for metric in columns:
+        for metric in columns_of(spec, row.dataset):
             values = [_observed_value(obs, metric, row) for obs in observations]
             present = [v for v in values if v is not None]
             if 0 < len(present) < len(values):
                 lacking = [str(o.path) for o, v in zip(observations, values) if v is None]
                 raise TableError(f"row {row.name}: metric {metric!r} is missing from {lacking} (other seeds have it)")
             _check_same_settings(observations, metric)
-            values = present  # empty: not applicable, which _observed_value allowed
-            paper_value = paper.get((row.dataset, row.paper_model, metric))
-            cells.append(Cell(row, metric, values, paper_value, run=bool(observations)))
+            having = [o for o in observations if metric in o.values]
+            cells.append(Cell(
+                row, metric, present, paper.get((row.dataset, row.paper_model, metric)), run=bool(observations),
+                settings=having[0].settings.get(metric, {}) if having else {},
+                sources=list(dict.fromkeys(p for o in having for p in o.files)),
+            ))
     return cells
 
 
@@ -352,10 +475,10 @@ def check_directions(observations: Iterable[Observation], directions: dict[str, 
                 )
 
 
-def uncovered_paper_cells(rows: list[RowSpec], columns: list[str], paper: dict) -> list[tuple[str, str, str]]:
+def uncovered_paper_cells(spec: dict, rows: list[RowSpec], paper: dict) -> list[tuple[str, str, str]]:
     """Paper numbers of the table's declared metrics that no (row, column) would show."""
-    shown = {(row.dataset, row.paper_model, metric) for row in rows for metric in columns}
-    return sorted(key for key in paper if key[2] in columns and key not in shown)
+    shown = {(row.dataset, row.paper_model, metric) for row in rows for metric in columns_of(spec, row.dataset)}
+    return sorted(key for key in paper if key[2] in all_columns(spec) and key not in shown)
 
 
 def warn_unused(observations: Iterable[Observation], rows: list[RowSpec]) -> None:
@@ -367,10 +490,68 @@ def warn_unused(observations: Iterable[Observation], rows: list[RowSpec]) -> Non
             print(f"note: {obs.path}: label {obs.label!r} is not a row of this table", file=sys.stderr)
 
 
+@dataclass
+class Summary:
+    """A per-dataset number about the table as a whole (e.g. inter-annotator agreement)."""
+
+    dataset: str
+    name: str
+    metric: str
+    value: float | None  # None: undefined (e.g. agreement when nobody's scores vary)
+    n: int  # how many replicates it is computed over
+    settings: dict = field(default_factory=dict)
+
+
+@dataclass
+class Collected:
+    """Everything a table shows, before formatting: figures read this too (`collect`)."""
+
+    table_id: str
+    spec: dict
+    rows: list[RowSpec]
+    cells: list[Cell]
+    groups: dict[tuple[str, str], list[Observation]]
+    summaries: list[Summary] = field(default_factory=list)
+
+
+def read_observations(tspec: dict, config: dict, sources: dict[str, list[Path]]) -> tuple[list[Observation], list[Summary]]:
+    """The observations of one table from the source files its kind reads."""
+    kind = tspec["kind"]
+    if kind == "metrics":
+        observations = [read_metrics_file(Path(p)) for p in sources.get("metrics", ())]
+        check_directions(observations, config.get("metric_directions", {}))
+        return observations, []
+    if kind == "data":
+        return [read_stats_file(Path(p), tspec) for p in sources.get("stats", ())], []
+    if kind == "benchmark":
+        return read_benchmarks(sources.get("benchmarks", []), sources.get("metrics", []), tspec), []
+    from della.human_eval import table_observations  # the human-evaluation protocol lives there
+
+    return table_observations(tspec, sources.get("keys", []), sources.get("annotations", []))
+
+
+def collect(table_id: str, config: dict, paper_csv: Path, sources: dict[str, list[Path]]) -> Collected:
+    """Read and check one table's inputs. `sources` maps metrics / stats / benchmarks / keys /
+    annotations to file lists; a table reads those of its kind (metrics.json for benchmark
+    tables too: they record the device)."""
+    tspec = table_spec(config, table_id)
+    rows = expand_rows(table_id, tspec)
+    paper = read_paper(Path(paper_csv), table_id)
+    uncovered = uncovered_paper_cells(tspec, rows, paper)
+    if uncovered:
+        raise TableError(f"table {table_id}: paper values not shown by the spec: {uncovered}")
+    observations, summaries = read_observations(tspec, config, sources)
+    warn_unused(observations, rows)
+    groups = group_observations(observations)
+    return Collected(table_id, tspec, rows, build_cells(tspec, rows, groups, paper), groups, summaries)
+
+
 # --------------------------------------------------------------------------------- formatting
 
 
 def _decimals(config: dict, metric: str) -> int:
+    if metric in config.get("decimals", {}):
+        return int(config["decimals"][metric])
     return 0 if metric in config.get("integer_columns", ()) else int(config.get("default_decimals", 2))
 
 
@@ -403,6 +584,7 @@ class Block:
     """A group of rows rendered together (one dataset of a metrics table, or a whole data table)."""
 
     title: str | None
+    columns: list[str]
     rows: list[RowSpec]
     cells: dict[tuple[RowSpec, str], Cell]
     best: set[tuple[RowSpec, str]]
@@ -413,46 +595,50 @@ def make_blocks(spec: dict, config: dict, cells: list[Cell]) -> list[Block]:
     blocks: dict[str | None, Block] = {}
     for cell in cells:
         title = block_title(spec, cell.row)
-        block = blocks.setdefault(title, Block(title, [], {}, set()))
+        block = blocks.setdefault(title, Block(title, columns_of(spec, cell.row.dataset), [], {}, set()))
         if cell.row not in block.rows:
             block.rows.append(cell.row)
         block.cells[cell.row, cell.metric] = cell
     for block in blocks.values():
-        for metric in spec["columns"]:
+        for metric in block.columns:
             column = [block.cells[row, metric] for row in block.rows]
-            direction = DIRECTIONS.get(directions.get(metric)) if spec["kind"] == "metrics" else None
+            # a best value only among models; the rows of a single-block table are datasets
+            direction = None if single_block(spec) else DIRECTIONS.get(directions.get(metric))
             block.best |= best_cells(column, direction)
     return list(blocks.values())
 
 
-def _sub_rows(block: Block, spec: dict, config: dict):
+def _sub_rows(block: Block, config: dict):
     """(row label, sub-row name, [(text, is_best)]) for ours, paper and difference."""
     for row in block.rows:
-        cells = [block.cells[row, m] for m in spec["columns"]]
-        dec = [_decimals(config, m) for m in spec["columns"]]
-        yield row.label, "ours", [(fmt_ours(c, d), (row, c.metric) in block.best) for c, d in zip(cells, dec)]
+        cells = [block.cells[row, m] for m in block.columns]
+        dec = [_decimals(config, m) for m in block.columns]
+        yield row.shown, "ours", [(fmt_ours(c, d), (row, c.metric) in block.best) for c, d in zip(cells, dec)]
         yield "", "paper", [(fmt_number(c.paper, d), False) for c, d in zip(cells, dec)]
         yield "", "Δ", [(fmt_number(c.diff, d, signed=True), False) for c, d in zip(cells, dec)]
 
 
-def _header(spec: dict, config: dict) -> list[str]:
+def _header(spec: dict, config: dict, columns: list[str]) -> list[str]:
     arrows = {"lower": " ↓", "higher": " ↑"}
     directions = config.get("metric_directions", {})
-    if spec["kind"] != "metrics":
-        return list(spec["columns"])
-    return [m + arrows.get(directions.get(m), "") for m in spec["columns"]]
+    if single_block(spec):
+        return list(columns)
+    return [m + arrows.get(directions.get(m), "") for m in columns]
+
+
+def _first_header(spec: dict) -> str:
+    return "Dataset" if single_block(spec) else "Model"
 
 
 def render_markdown(spec: dict, config: dict, blocks: list[Block], footer: list[str]) -> str:
-    first = "Model" if spec["kind"] == "metrics" else "Dataset"
-    header = [first, ""] + _header(spec, config)
     lines = [f"## {spec['title']}", ""]
     for block in blocks:
         if block.title:
             lines += [f"### {block.title}", ""]
+        header = [_first_header(spec), ""] + _header(spec, config, block.columns)
         lines.append("| " + " | ".join(header) + " |")
-        lines.append("|---|---|" + "---:|" * len(spec["columns"]))
-        for label, sub, texts in _sub_rows(block, spec, config):
+        lines.append("|---|---|" + "---:|" * len(block.columns))
+        for label, sub, texts in _sub_rows(block, config):
             shown = [f"**{t}**" if best else t for t, best in texts]
             lines.append("| " + " | ".join([label, sub] + shown) + " |")
         lines.append("")
@@ -462,7 +648,7 @@ def render_markdown(spec: dict, config: dict, blocks: list[Block], footer: list[
 
 TEX_REPLACEMENTS = (
     ("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-    ("–", "--"), ("−", "-"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"),
+    ("–", "--"), ("−", "-"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"), ("α", r"$\alpha$"),
     ("↓", r"$\downarrow$"), ("↑", r"$\uparrow$"),
 )
 
@@ -474,16 +660,22 @@ def _tex_escape(text: str) -> str:
 
 
 def render_tex(spec: dict, config: dict, blocks: list[Block], footer: list[str]) -> str:
-    """A booktabs tabular fragment; the footer goes along as comments."""
-    n = len(spec["columns"])
-    header = ["", ""] + _header(spec, config)
+    """A booktabs tabular fragment; a block whose columns differ gets its own header line; the
+    footer goes along as comments."""
+    n = max(len(block.columns) for block in blocks)
     lines = [f"% {spec['title']}", r"\begin{tabular}{ll" + "r" * n + "}", r"\toprule"]
-    lines.append(" & ".join(_tex_escape(h) for h in header) + r" \\")
+    previous = None
     for block in blocks:
+        if block.columns != previous:
+            if previous is not None:
+                lines.append(r"\midrule")
+            header = [_first_header(spec) if single_block(spec) else "", ""] + _header(spec, config, block.columns)
+            lines.append(" & ".join(_tex_escape(h) for h in header) + r" \\")
+            previous = block.columns
         lines.append(r"\midrule")
         if block.title:
             lines.append(rf"\multicolumn{{{n + 2}}}{{l}}{{\textit{{{_tex_escape(block.title)}}}}} \\")
-        for label, sub, texts in _sub_rows(block, spec, config):
+        for label, sub, texts in _sub_rows(block, config):
             shown = [rf"\textbf{{{_tex_escape(t)}}}" if best else _tex_escape(t) for t, best in texts]
             lines.append(" & ".join([_tex_escape(label), _tex_escape(sub)] + shown) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
@@ -491,15 +683,22 @@ def render_tex(spec: dict, config: dict, blocks: list[Block], footer: list[str])
     return "\n".join(lines) + "\n"
 
 
-def render_csv(table_id: str, cells: list[Cell]) -> str:
-    """Long form with full precision, so numbers can be checked and re-plotted."""
+def render_csv(collected: Collected) -> str:
+    """Long form with full precision, the metric's settings and the source files, so numbers can
+    be checked and re-plotted; table-wide summaries (agreement) follow as their own rows."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    for c in cells:
-        optional = [c.mean, c.std, c.paper, c.diff]
-        mean, std, paper, diff = ("" if v is None else repr(v) for v in optional)
-        writer.writerow([table_id, c.row.dataset, c.row.paper_model, c.metric, mean, std, len(c.values), paper, diff])
+    for c in collected.cells:
+        mean, std, paper, diff = ("" if v is None else repr(v) for v in (c.mean, c.std, c.paper, c.diff))
+        writer.writerow([
+            collected.table_id, c.row.dataset, c.row.paper_model, c.metric, mean, std, len(c.values), paper, diff,
+            _settings_key(c.settings), " ".join(str(p) for p in c.sources),
+        ])
+    for s in collected.summaries:
+        value = "" if s.value is None else repr(s.value)
+        writer.writerow([collected.table_id, s.dataset, s.name, s.metric, value, "", s.n, "", "",
+                         _settings_key(s.settings), ""])
     return out.getvalue()
 
 
@@ -515,6 +714,28 @@ def compact(settings: dict) -> str:
         return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
     return ", ".join(f"{key}={show(settings[key])}" for key in sorted(settings))
+
+
+def portable_bertscore_hash(settings: dict) -> str | None:
+    """bert-score's hash names a local model directory by its path; name it by the model instead,
+    so the description is the same on every machine (`<model>_L<layers>_<idf>_version=...`)."""
+    hash_, model = settings.get("hash"), settings.get("model")
+    if not isinstance(hash_, str) or not os.path.isabs(hash_) or "num_layers" not in settings:
+        return hash_
+    marker = f"_L{settings['num_layers']}_"
+    cut = hash_.rfind(marker)
+    return hash_ if cut < 0 else f"{model}{hash_[cut:]}"
+
+
+def key_settings(metric: str, settings: dict, config: dict) -> dict:
+    """The settings of `metric` named in the config's footer_settings (all of them if unnamed)."""
+    keys = config.get("footer_settings", {}).get(metric)
+    if keys is None:
+        return settings
+    chosen = {key: settings[key] for key in keys if key in settings}
+    if "hash" in chosen:
+        chosen["hash"] = portable_bertscore_hash(settings)
+    return chosen
 
 
 def by_rows(described: dict[RowSpec, str]) -> str:
@@ -533,40 +754,59 @@ def by_rows(described: dict[RowSpec, str]) -> str:
     return "; ".join(parts + [f"{common} [the other rows]"])
 
 
-def footer_lines(spec: dict, cells: list[Cell], groups: dict) -> list[str]:
-    """Settings per metric (metrics sharing a description merged), seeds, run settings, versions."""
+def run_setting_lines(config: dict, observed: dict[RowSpec, list[Observation]]) -> list[str]:
+    """Run settings named in footer_run_settings (e.g. decoding), per row where they differ."""
+    lines = []
+    for name, dotted in config.get("footer_run_settings", {}).items():
+        described = {}
+        for row, obs in observed.items():
+            value = obs[0].run_settings
+            for key in dotted.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is not None:
+                described[row] = compact(value) if isinstance(value, dict) else str(value)
+        if described:
+            lines.append(f"- {name}: {by_rows(described)}")
+    return lines
+
+
+def footer_lines(collected: Collected, config: dict) -> list[str]:
+    """Key settings per metric (metrics sharing a description merged), run settings, replicates,
+    table-wide summaries, software and device."""
+    spec, cells = collected.spec, collected.cells
     rows = list(dict.fromkeys(c.row for c in cells))
-    observed = {row: groups.get((row.dataset, row.label), []) for row in rows}
+    observed = {row: collected.groups.get((row.dataset, row.label), []) for row in rows}
     observed = {row: obs for row, obs in observed.items() if obs}
 
     metrics_by_text: dict[str, list[str]] = defaultdict(list)
-    for metric in spec["columns"]:
+    for metric in all_columns(spec):
         described = {
-            row: compact(obs[0].settings.get(metric, {})) for row, obs in observed.items() if metric in obs[0].values
+            c.row: compact(key_settings(metric, c.settings, config)) for c in cells if c.metric == metric and c.values
         }
         if described:
             metrics_by_text[by_rows(described)].append(metric)
 
-    if spec["kind"] == "metrics":
-        ours = "mean ± sample std (ddof=1) over seeds, or the value of a single seed"
-        best = "**bold** = best of ours per column (↓ lower / ↑ higher is better); "
-    else:
-        ours, best = "our stats.json", ""
+    replicates = REPLICATES[spec["kind"]]
+    ours = f"mean ± sample std (ddof=1) over {replicates}, or the value of a single one"
+    best = "" if single_block(spec) else "**bold** = best of ours per column (↓ lower / ↑ higher is better); "
+    if spec["kind"] == "data":
+        ours = "our stats.json"
     lines = [
         f"Cells: ours = {ours}; "
         f"paper = the printed number; Δ = ours − paper; {best}{MISSING} = not printed in the paper; "
         f"{NOT_APPLICABLE} = not defined for this row; {NOT_RUN} = optional row without results.",
         "",
-        "Settings:",
+        "Settings (all of them per cell in the CSV's settings column):",
     ]
     lines += [f"- {', '.join(metrics)}: {text}" for text, metrics in metrics_by_text.items()]
+    lines += run_setting_lines(config, observed)
     seeds = {row: ", ".join(str(o.seed) for o in obs) for row, obs in observed.items()}
-    lines += ["", f"Seeds: {by_rows(seeds) if seeds else '(none)'}"]
-    run_settings = {row: compact(obs[0].run_settings) for row, obs in observed.items() if obs[0].run_settings}
-    if run_settings:
-        lines.append(f"Run settings: {by_rows(run_settings)}")
+    lines += ["", f"{replicates.capitalize()}: {by_rows(seeds) if seeds else '(none)'}"]
+    for s in collected.summaries:
+        value = "undefined (no variation)" if s.value is None else f"{s.value:.3f}"
+        lines.append(f"{s.name}, {s.dataset}, {s.metric}: {value} ({s.n} {replicates}; {compact(s.settings)})")
     lines.append(f"Software and device: {versions_line(o for obs in observed.values() for o in obs)}")
-    lines.append(f"Sources: {sum(len(obs) for obs in observed.values())} files")
+    lines.append(f"Sources: {len({p for obs in observed.values() for o in obs for p in o.files})} files")
     return lines
 
 
@@ -585,61 +825,48 @@ def versions_line(observations: Iterable[Observation]) -> str:
 
 
 def render_table(
-    table_id: str,
-    spec: dict,
-    metrics_files: list[Path],
-    stats_files: list[Path],
-    paper_csv: Path,
-    out_dir: Path,
+    table_id: str, config: dict, paper_csv: Path, out_dir: Path, **sources: list[Path]
 ) -> list[Path]:
     """Render one table to out_dir/{table_id}.md, .csv and .tex; returns the written paths.
 
-    `spec` is the whole tables config (as from `load_spec`): the table's own entry plus the
-    shared metric directions and number formats. Metrics tables read `metrics_files`, data
-    tables read `stats_files`; the other list is ignored.
+    `config` is the whole tables config (as from `load_spec`): the table's own entry plus the
+    shared metric directions, number formats and footer choices. `sources` as in `collect`.
     """
-    tspec = table_spec(spec, table_id)
-    rows = expand_rows(table_id, tspec)
-    paper = read_paper(Path(paper_csv), table_id)
-    uncovered = uncovered_paper_cells(rows, tspec["columns"], paper)
-    if uncovered:
-        raise TableError(f"table {table_id}: paper values not shown by the spec: {uncovered}")
-
-    if tspec["kind"] == "metrics":
-        observations = [read_metrics_file(Path(p)) for p in metrics_files]
-        check_directions(observations, spec.get("metric_directions", {}))
-    else:
-        observations = [read_stats_file(Path(p), tspec) for p in stats_files]
-    warn_unused(observations, rows)
-    groups = group_observations(observations)
-    cells = build_cells(rows, tspec["columns"], groups, paper)
-    blocks = make_blocks(tspec, spec, cells)
-    footer = footer_lines(tspec, cells, groups)
-
+    collected = collect(table_id, config, paper_csv, sources)
+    blocks = make_blocks(collected.spec, config, collected.cells)
+    footer = footer_lines(collected, config)
     out_dir = Path(out_dir)
     outputs = {
-        out_dir / f"{table_id}.md": render_markdown(tspec, spec, blocks, footer),
-        out_dir / f"{table_id}.csv": render_csv(table_id, cells),
-        out_dir / f"{table_id}.tex": render_tex(tspec, spec, blocks, footer),
+        out_dir / f"{table_id}.md": render_markdown(collected.spec, config, blocks, footer),
+        out_dir / f"{table_id}.csv": render_csv(collected),
+        out_dir / f"{table_id}.tex": render_tex(collected.spec, config, blocks, footer),
     }
     for path, text in outputs.items():
         atomic_write_text(path, text)
     return list(outputs)
 
 
+SOURCE_FLAGS = {
+    "metrics": "metrics.json files (metrics tables; benchmark tables: the device of each run)",
+    "stats": "stats.json files (data tables)",
+    "benchmarks": "snakemake benchmark .tsv files (benchmark tables)",
+    "keys": "human-evaluation key files (human tables)",
+    "annotations": "annotators' filled CSV forms (human tables)",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render one paper table (ours beside the paper's numbers).")
     parser.add_argument("--table", required=True, help="table id in the spec, e.g. table1")
     parser.add_argument("--spec", type=Path, default=Path("config/tables.yaml"))
-    parser.add_argument("--metrics", type=Path, nargs="*", default=[], help="metrics.json files")
-    parser.add_argument("--stats", type=Path, nargs="*", default=[], help="stats.json files")
+    for flag, help_text in SOURCE_FLAGS.items():
+        parser.add_argument(f"--{flag}", type=Path, nargs="*", default=[], help=help_text)
     parser.add_argument("--paper", type=Path, default=Path("results/paper_tables.csv"))
     parser.add_argument("--out", type=Path, default=Path("results/tables"))
     args = parser.parse_args(argv)
     try:
-        written = render_table(
-            args.table, load_spec(args.spec), args.metrics, args.stats, args.paper, args.out
-        )
+        sources = {flag: getattr(args, flag) for flag in SOURCE_FLAGS}
+        written = render_table(args.table, load_spec(args.spec), args.paper, args.out, **sources)
     except TableError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

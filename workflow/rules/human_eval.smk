@@ -1,0 +1,32 @@
+# Human evaluation (Table 3, App. A.4): blinded forms for the annotators and the key that
+# un-blinds them; the filled forms come back by hand (docs/tables.md) and render_human_table
+# (tables.smk) turns them into the table.
+
+
+rule human_eval_export:
+    """n_inputs random test inputs, every rated model's output, blinded and shuffled per annotator."""
+    input:
+        metrics=lambda w: human_runs(
+            config, TABLES["tables"][w.table], w.dataset, "metrics.json"
+        ),
+        samples=lambda w: human_runs(
+            config, TABLES["tables"][w.table], w.dataset, "samples.jsonl"
+        ),
+        spec=repo_path(config["tables_spec"]),
+    output:
+        forms=directory(f"{RESULTS}/human_eval/{{table}}/{{dataset}}/forms"),
+        key=f"{RESULTS}/human_eval/{{table}}/keys/{{dataset}}.json",
+    log:
+        "logs/human_eval/{table}/{dataset}.log",
+    wildcard_constraints:
+        table="|".join(of_kind(config, TABLES, "human")) or "^$",
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    params:
+        version=PACKAGE_VERSION,
+    shell:
+        "della-bench human-eval-export --table {wildcards.table} --spec {input.spec} "
+        "--dataset {wildcards.dataset} --metrics {input.metrics} --forms {output.forms} "
+        "--key {output.key} > {log} 2>&1"
