@@ -384,10 +384,22 @@ def test_quora_split_sizes_may_name_train_as_null(tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    settings = json.dumps({**SETTINGS["ptb"], "raw": "sample_data/ptb", "max_examples": {"train": 10}})
+    settings = json.dumps({**SETTINGS["ptb"], "max_examples": {"train": 10}})
+    report = tmp_path / "download.json"
+    report.write_text(json.dumps({"files": [{"name": raw.PTB_ARCHIVE, "sha256": "ab" * 32, "pinned": False,
+                                             "bytes": 1, "url": "file:x"}]}))
     assert pp.main(["--dataset", "ptb", "--raw", str(SAMPLE / "ptb"), "--out", str(tmp_path),
-                    "--settings", settings]) == 0
+                    "--settings", settings, "--download-report", str(report)]) == 0
     assert "ptb: train=10 valid=200 test=200" in capsys.readouterr().out
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["raw_files"] == [{"name": raw.PTB_ARCHIVE, "sha256": "ab" * 32, "pinned": False}]
+    assert stats["subsample"] == {"available": {"train": 1500, "valid": 200, "test": 200},
+                                  "max_examples": {"train": 10, "valid": None, "test": None},
+                                  "max_length": None, "seed": 0}
+    report.write_text("{}")
+    assert pp.main(["--dataset", "ptb", "--raw", str(SAMPLE / "ptb"), "--out", str(tmp_path / "y"),
+                    "--settings", settings, "--download-report", str(report)]) == 1
+    assert "not a download report" in capsys.readouterr().err
     assert pp.main(["--dataset", "ptb", "--raw", str(tmp_path), "--out", str(tmp_path / "x"),
                     "--settings", settings]) == 1
     assert "error:" in capsys.readouterr().err
