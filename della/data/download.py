@@ -286,6 +286,13 @@ def fetch(url: str, part: Path, retry: Retry) -> int | None:
 
 # --- extraction --------------------------------------------------------------------------------
 
+def _check_member_paths(path: Path, names: list[str], staging: Path, dest: Path) -> None:
+    root = staging.resolve()
+    for name in names:
+        if os.path.isabs(name) or not (staging / name).resolve().is_relative_to(root):
+            raise DownloadError(f"{path}: member {name!r} would be written outside {dest}")
+
+
 def extract(path: Path, kind: str, dest: Path) -> None:
     """Unpack into ``dest``; members that would land outside it (absolute paths, ``..``, links
     out of the tree, devices) are an error, never silently renamed."""
@@ -295,14 +302,11 @@ def extract(path: Path, kind: str, dest: Path) -> None:
     try:
         if kind == "tar":
             with tarfile.open(path, mode="r:*") as tar:
-                tar.extractall(staging, filter="data")  # the stdlib's safe-path filter
+                _check_member_paths(path, tar.getnames(), staging, dest)
+                tar.extractall(staging, filter="data")  # the stdlib's filter also refuses links out, devices
         elif kind == "zip":
             with zipfile.ZipFile(path) as archive:
-                root = staging.resolve()
-                for name in archive.namelist():
-                    target = (staging / name).resolve()
-                    if os.path.isabs(name) or not target.is_relative_to(root):
-                        raise DownloadError(f"{path}: member {name!r} would be written outside {dest}")
+                _check_member_paths(path, archive.namelist(), staging, dest)
                 archive.extractall(staging)
         elif kind == "gz":
             with gzip.open(path, "rb") as src, open(staging / path.name.removesuffix(".gz"), "wb") as out:
