@@ -22,7 +22,11 @@ Settings (the dataset's section of the config; unknown keys are rejected)
                   whitespace tokens, counting source + target for conditional data. This is
                   the filter of DELLA's ``WPDataset`` (``len(source.split()) +
                   len(target.split()) < max_length``, counted after ``<newline>`` became
-                  ``\\n``); null = no filter. Dropped examples are counted as ``too_long``.
+                  ``\\n``); null = no filter. An int applies to every split (as the official
+                  code filters whatever split it loads); a mapping ``{train: int|null, valid:
+                  ..., test: ...}`` per split (the paper filters WritingPrompts "for
+                  training" only, Sec. 5.1; docs/paper-vs-code.md). Dropped examples are
+                  counted as ``too_long``.
 ``split_sizes``   quora_qqp only, required there. ``{valid: int, test: int}`` (a ``train``
                   key may be present, as null): Quora has no official split, so the duplicate
                   pairs are shuffled with ``seed`` and the first ``valid`` go to valid, the
@@ -294,6 +298,21 @@ def _check_count(value, what: str, allow_none: bool) -> None:
         raise ValueError(f"{what} must be a non-negative integer{' or null' if allow_none else ''}, got {value!r}")
 
 
+def _per_split(name: str, key: str, value, scalar: bool) -> dict[str, int | None]:
+    """``{split: int|null}`` from a mapping naming some splits (the rest null) or, where
+    ``scalar``, one int|null for every split."""
+    if scalar and not isinstance(value, dict):
+        _check_count(value, f"{name}: {key}", allow_none=True)
+        return dict.fromkeys(SPLITS, value)
+    value = value or {}
+    if not isinstance(value, dict) or set(value) - set(SPLITS):
+        raise ValueError(f"{name}: {key} must map some of {', '.join(SPLITS)} to int|null"
+                         f"{' (or be one int|null)' if scalar else ''}, got {value!r}")
+    for split in SPLITS:
+        _check_count(value.get(split), f"{name}: {key}.{split}", allow_none=True)
+    return {split: value.get(split) for split in SPLITS}
+
+
 def _validate_settings(name: str, settings: dict) -> dict:
     """Check the settings and return them with defaults filled in."""
     if not isinstance(settings, dict):
@@ -309,16 +328,9 @@ def _validate_settings(name: str, settings: dict) -> dict:
         raise ValueError(f"settings for {name}: format {fmt} is {FORMATS[fmt].task}, "
                          f"but task is {settings.get('task')!r}")
     checked = {"format": fmt, "task": settings["task"], "seed": settings.get("seed", 0),
-               "max_length": settings.get("max_length"), "max_examples": {}}
+               "max_examples": _per_split(name, "max_examples", settings.get("max_examples"), scalar=False),
+               "max_length": _per_split(name, "max_length", settings.get("max_length"), scalar=True)}
     _check_count(checked["seed"], f"{name}: seed", allow_none=False)
-    _check_count(checked["max_length"], f"{name}: max_length", allow_none=True)
-    max_examples = settings.get("max_examples") or {}
-    if not isinstance(max_examples, dict) or set(max_examples) - set(SPLITS):
-        raise ValueError(f"{name}: max_examples must map some of {', '.join(SPLITS)} to int|null, "
-                         f"got {max_examples!r}")
-    for split in SPLITS:
-        _check_count(max_examples.get(split), f"{name}: max_examples.{split}", allow_none=True)
-        checked["max_examples"][split] = max_examples.get(split)
     if fmt == QUORA_FORMAT:
         sizes = settings.get("split_sizes")
         # train may be named only as null: it is whatever valid and test leave over.
@@ -404,8 +416,9 @@ def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict,
     available = {}
     for split in SPLITS:
         examples = splits[split]
-        if checked["max_length"] is not None:
-            kept = [e for e in examples if _num_tokens(e) < checked["max_length"]]
+        max_length = checked["max_length"][split]
+        if max_length is not None:
+            kept = [e for e in examples if _num_tokens(e) < max_length]
             skipped["too_long"] += len(examples) - len(kept)
             examples = kept
         available[split] = len(examples)
