@@ -4,6 +4,12 @@ import shlex
 DATA_ROOT = repo_path(config["data_root"]) if config.get("data_root") else None
 
 
+# Downloads run where the workflow is started (a cluster's login node has the internet access
+# its compute nodes often lack); they need no GPU and little CPU.
+localrules:
+    download,
+
+
 rule download:
     """The raw files of one dataset from the `source:` of its config (docs/data.md): resumed,
     retried, SHA-256 verified; with data_root set, the files there are only verified."""
@@ -44,7 +50,9 @@ rule preprocess:
     params:
         settings=lambda w: as_json(config["datasets"][w.dataset]["preprocess"]),
         version=PACKAGE_VERSION,
-        raw=lambda w, input: DATA_ROOT / w.dataset if DATA_ROOT else parent(input.report),
+        raw=lambda w, input: (
+            DATA_ROOT / w.dataset if DATA_ROOT else parent(input.report)
+        ),
         out=lambda w, output: parent(output.stats),
     shell:
         "della-bench preprocess --dataset {wildcards.dataset} --raw {params.raw:q} "
