@@ -11,12 +11,14 @@ import io
 import json
 import logging
 import tarfile
+import tempfile
 import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 import yaml
+from test_data import _tar_gz  # tests/ is on sys.path (pytest's default import mode)
 
 from della.data import download as dl
 from della.data.download import DownloadError, Retry
@@ -31,13 +33,8 @@ def sha(data: bytes) -> str:
 
 
 def tar_gz(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    with tempfile.TemporaryDirectory() as tmp:
+        return _tar_gz(Path(tmp) / "a.tgz", members).read_bytes()
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
