@@ -373,6 +373,14 @@ def test_bad_source_entries_are_rejected(tmp_path, entry, message):
         run(tmp_path, src)
 
 
+def test_a_source_entry_without_url_or_sha256_is_rejected(tmp_path):
+    for key in ("url", "sha256"):
+        src = source("file:x")
+        del src["files"][0][key]
+        with pytest.raises(ValueError, match=rf"missing key\(s\) \['{key}'\]"):
+            run(tmp_path, src)
+
+
 def test_cli(tmp_path, capsys):
     url = serve_file(tmp_path, PAYLOAD)
     args = ["--dataset", "ds", "--out", str(tmp_path / "raw"), "--report", str(tmp_path / "r.json"),

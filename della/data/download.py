@@ -94,7 +94,10 @@ class SourceFile:
         unknown = set(entry) - {"name", "url", "sha256", "archive", "members", "extract"}
         if unknown:
             raise ValueError(f"source file {entry.get('name')!r}: unknown key(s) {sorted(unknown)}")
-        archive = entry.get("archive", "none")
+        missing = [key for key in ("name", "url", "sha256", "archive") if key not in entry]
+        if missing:
+            raise ValueError(f"source file {entry.get('name')!r}: missing key(s) {missing} (sha256 may be null)")
+        archive = entry["archive"]
         if archive not in ARCHIVE_KINDS:
             raise ValueError(f"source file {entry.get('name')!r}: archive must be one of {ARCHIVE_KINDS}, got {archive!r}")
         sha = entry.get("sha256")
@@ -111,7 +114,7 @@ class Retry:
     """How often and how patiently a failed transfer is tried again."""
 
     attempts: int = 5
-    backoff_s: float = 2.0  # wait backoff_s * 2**k after the k-th failure
+    backoff_s: float = 2.0  # wait backoff_s * 2**(k-1) after the k-th failed attempt
     timeout_s: float = 60.0  # socket timeout of one request
 
     def wait(self, failures: int) -> float:
