@@ -101,6 +101,7 @@ def cmd_evaluate(args) -> None:
 
 # Commands whose module parses its own arguments (`della-bench preprocess --help`).
 DELEGATED = {
+    "download": ("della.data.download", "fetch (or verify) a dataset's raw files from its config sources"),
     "preprocess": ("della.data.preprocess", "raw dataset -> processed splits and stats"),
     "render-table": ("della.tables", "metrics / stats -> results tables (Markdown, CSV, LaTeX)"),
     "human-eval-export": ("della.human_eval", "runs' samples -> blinded human-evaluation forms and their key"),

@@ -212,6 +212,23 @@ def test_writingprompts_alignment_and_newlines(tmp_path):
     assert stats["skipped"] == {"too_long": 1}
 
 
+def test_max_length_per_split_filters_only_the_splits_it_names(tmp_path):
+    """The paper filters WritingPrompts "for training"; an int filters every split, as the code."""
+    long_pair = (["[ WP ] long"], ["word " * 50])
+    short_pair = (["[ WP ] short"], ["a story"])
+    splits = {split: (long_pair[0] + short_pair[0], long_pair[1] + short_pair[1]) for split in pp.SPLITS}
+    _wp_archive(tmp_path / "raw", splits)
+    per_split = _run("writingprompts", tmp_path / "a", tmp_path / "raw",
+                     max_length={"train": 40, "valid": None, "test": None})
+    assert per_split["splits"] == {"train": 1, "valid": 2, "test": 2}
+    assert per_split["subsample"]["max_length"] == {"train": 40, "valid": None, "test": None}
+    everywhere = _run("writingprompts", tmp_path / "b", tmp_path / "raw", max_length=40)
+    assert everywhere["splits"] == {"train": 1, "valid": 1, "test": 1}
+    assert everywhere["skipped"] == {"too_long": 3}
+    with pytest.raises(ValueError, match="max_length must map"):
+        _run("writingprompts", tmp_path / "c", tmp_path / "raw", max_length={"dev": 3})
+
+
 def test_writingprompts_sample_stories_follow_their_prompts(tmp_path):
     _run("writingprompts", tmp_path)
     rows = _read_jsonl(tmp_path / "train.jsonl")
@@ -384,10 +401,22 @@ def test_quora_split_sizes_may_name_train_as_null(tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    settings = json.dumps({**SETTINGS["ptb"], "raw": "sample_data/ptb", "max_examples": {"train": 10}})
+    settings = json.dumps({**SETTINGS["ptb"], "max_examples": {"train": 10}})
+    report = tmp_path / "download.json"
+    report.write_text(json.dumps({"files": [{"name": raw.PTB_ARCHIVE, "sha256": "ab" * 32, "pinned": False,
+                                             "bytes": 1, "url": "file:x"}]}))
     assert pp.main(["--dataset", "ptb", "--raw", str(SAMPLE / "ptb"), "--out", str(tmp_path),
-                    "--settings", settings]) == 0
+                    "--settings", settings, "--download-report", str(report)]) == 0
     assert "ptb: train=10 valid=200 test=200" in capsys.readouterr().out
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["raw_files"] == [{"name": raw.PTB_ARCHIVE, "sha256": "ab" * 32, "pinned": False}]
+    assert stats["subsample"] == {"available": {"train": 1500, "valid": 200, "test": 200},
+                                  "max_examples": {"train": 10, "valid": None, "test": None},
+                                  "max_length": {"train": None, "valid": None, "test": None}, "seed": 0}
+    report.write_text("{}")
+    assert pp.main(["--dataset", "ptb", "--raw", str(SAMPLE / "ptb"), "--out", str(tmp_path / "y"),
+                    "--settings", settings, "--download-report", str(report)]) == 1
+    assert "not a download report" in capsys.readouterr().err
     assert pp.main(["--dataset", "ptb", "--raw", str(tmp_path), "--out", str(tmp_path / "x"),
                     "--settings", settings]) == 1
     assert "error:" in capsys.readouterr().err

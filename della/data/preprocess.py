@@ -22,13 +22,15 @@ Settings (the dataset's section of the config; unknown keys are rejected)
                   whitespace tokens, counting source + target for conditional data. This is
                   the filter of DELLA's ``WPDataset`` (``len(source.split()) +
                   len(target.split()) < max_length``, counted after ``<newline>`` became
-                  ``\\n``); null = no filter. Dropped examples are counted as ``too_long``.
+                  ``\\n``); null = no filter. An int applies to every split (as the official
+                  code filters whatever split it loads); a mapping ``{train: int|null, valid:
+                  ..., test: ...}`` per split (the paper filters WritingPrompts "for
+                  training" only, Sec. 5.1; docs/paper-vs-code.md). Dropped examples are
+                  counted as ``too_long``.
 ``split_sizes``   quora_qqp only, required there. ``{valid: int, test: int}`` (a ``train``
                   key may be present, as null): Quora has no official split, so the duplicate
                   pairs are shuffled with ``seed`` and the first ``valid`` go to valid, the
                   next ``test`` to test, the rest to train.
-``raw``           optional, ignored here: the workflow's path of the raw files, which this
-                  function receives as ``raw_dir`` instead.
 
 Cleaning per format (following the pipelines the paper's numbers come from)
 -------------------------------------------------------------------------
@@ -58,7 +60,10 @@ subsample -> write. ``stats.json`` counts what was written; its average lengths
 (whitespace tokens; ``avg_len_text`` is the source length for conditional data) are over the
 three splits together, and ``skipped`` maps each reason that occurred (empty_line,
 no_gold_label, empty_sentence, duplicate_sentence, empty_article, empty_highlights, empty_pair,
-empty_question, not_duplicate, too_long) to its count over all splits. Malformed raw data raises
+empty_question, not_duplicate, too_long) to its count over all splits; ``subsample`` records the
+examples available per split before the subsample, ``max_examples``, ``max_length`` and the seed,
+and ``raw_files`` (with ``--download-report``) each raw file's SHA-256 and whether the config
+pinned it. Malformed raw data raises
 :class:`~della.data.raw.DataFormatError` naming file and line; only the irregularities the real
 data is known to contain are skipped and counted. The whole dataset is held in memory (the
 largest, CNN/DM, is about 1.3 GB of text at paper scale).
@@ -282,7 +287,7 @@ FORMATS: dict[str, FormatSpec] = {
 
 # --- settings -----------------------------------------------------------------------------------
 
-SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes", "raw")
+SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes")
 QUORA_FORMAT = "quora_qqp"
 
 
@@ -291,6 +296,21 @@ def _check_count(value, what: str, allow_none: bool) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{what} must be a non-negative integer{' or null' if allow_none else ''}, got {value!r}")
+
+
+def _per_split(name: str, key: str, value, scalar: bool) -> dict[str, int | None]:
+    """``{split: int|null}`` from a mapping naming some splits (the rest null) or, where
+    ``scalar``, one int|null for every split."""
+    if scalar and not isinstance(value, dict):
+        _check_count(value, f"{name}: {key}", allow_none=True)
+        return dict.fromkeys(SPLITS, value)
+    value = value or {}
+    if not isinstance(value, dict) or set(value) - set(SPLITS):
+        raise ValueError(f"{name}: {key} must map some of {', '.join(SPLITS)} to int|null"
+                         f"{' (or be one int|null)' if scalar else ''}, got {value!r}")
+    for split in SPLITS:
+        _check_count(value.get(split), f"{name}: {key}.{split}", allow_none=True)
+    return {split: value.get(split) for split in SPLITS}
 
 
 def _validate_settings(name: str, settings: dict) -> dict:
@@ -308,16 +328,9 @@ def _validate_settings(name: str, settings: dict) -> dict:
         raise ValueError(f"settings for {name}: format {fmt} is {FORMATS[fmt].task}, "
                          f"but task is {settings.get('task')!r}")
     checked = {"format": fmt, "task": settings["task"], "seed": settings.get("seed", 0),
-               "max_length": settings.get("max_length"), "max_examples": {}}
+               "max_examples": _per_split(name, "max_examples", settings.get("max_examples"), scalar=False),
+               "max_length": _per_split(name, "max_length", settings.get("max_length"), scalar=True)}
     _check_count(checked["seed"], f"{name}: seed", allow_none=False)
-    _check_count(checked["max_length"], f"{name}: max_length", allow_none=True)
-    max_examples = settings.get("max_examples") or {}
-    if not isinstance(max_examples, dict) or set(max_examples) - set(SPLITS):
-        raise ValueError(f"{name}: max_examples must map some of {', '.join(SPLITS)} to int|null, "
-                         f"got {max_examples!r}")
-    for split in SPLITS:
-        _check_count(max_examples.get(split), f"{name}: max_examples.{split}", allow_none=True)
-        checked["max_examples"][split] = max_examples.get(split)
     if fmt == QUORA_FORMAT:
         sizes = settings.get("split_sizes")
         # train may be named only as null: it is whatever valid and test leave over.
@@ -351,8 +364,10 @@ def _average(values: list[int]) -> float:
     return round(sum(values) / len(values), STATS_DECIMALS)
 
 
-def _stats(name: str, splits: Splits, task: str, skipped: Counter, seed: int) -> dict:
-    """Table 7 numbers; the average lengths are over all three splits together."""
+def _stats(name: str, splits: Splits, task: str, skipped: Counter, checked: dict, available: dict) -> dict:
+    """Table 7 numbers; the average lengths are over all three splits together. ``subsample``
+    records how the splits were cut from the ``available`` examples (after cleaning and the
+    length filter), so that a size differing from the paper's can be traced to its setting."""
     everything = [example for split in SPLITS for example in splits[split]]
     text_key = "text" if task == UNCONDITIONAL else "source"
     return {
@@ -362,11 +377,25 @@ def _stats(name: str, splits: Splits, task: str, skipped: Counter, seed: int) ->
         "avg_len_target": _average([len(e["target"].split()) for e in everything]) if task == CONDITIONAL else None,
         "length_unit": LENGTH_UNIT,
         "skipped": {reason: n for reason, n in sorted(skipped.items()) if n},
-        "seed": seed,
+        "seed": checked["seed"],
+        "subsample": {"available": available, "max_examples": checked["max_examples"],
+                      "max_length": checked["max_length"], "seed": checked["seed"]},
     }
 
 
-def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict) -> dict:
+def _raw_files(download_report: Path | None) -> list[dict] | None:
+    """Name, SHA-256 and pinned flag of each raw file, from the download report."""
+    if download_report is None:
+        return None
+    try:
+        report = json.loads(Path(download_report).read_text(encoding="utf-8"))
+        return [{key: entry[key] for key in ("name", "sha256", "pinned")} for entry in report["files"]]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{download_report}: not a download report ({type(exc).__name__}: {exc})") from None
+
+
+def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict,
+                       download_report: Path | None = None) -> dict:
     """Read ``raw_dir`` in the format ``settings['format']``, write the three splits and
     ``stats.json`` to ``out_dir`` and return the stats.
 
@@ -374,23 +403,31 @@ def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict) 
     ``out_dir`` untouched); then an old ``stats.json`` is removed, each split replaces its file
     atomically and ``stats.json`` is written last, so a ``stats.json`` always sits beside a
     complete, consistent set of splits.
-    Raises DataFormatError for broken raw data and ValueError for bad settings.
+    ``download_report`` (written by :mod:`della.data.download`) adds the raw files' checksums to
+    the stats as ``raw_files``. Raises DataFormatError for broken raw data and ValueError for bad
+    settings.
     """
     checked = _validate_settings(name, settings)
+    raw_files = _raw_files(download_report)
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     skipped: Counter = Counter()
     spec = FORMATS[checked["format"]]
     splits = spec.load(raw_dir, checked, skipped)
+    available = {}
     for split in SPLITS:
         examples = splits[split]
-        if checked["max_length"] is not None:
-            kept = [e for e in examples if _num_tokens(e) < checked["max_length"]]
+        max_length = checked["max_length"][split]
+        if max_length is not None:
+            kept = [e for e in examples if _num_tokens(e) < max_length]
             skipped["too_long"] += len(examples) - len(kept)
             examples = kept
+        available[split] = len(examples)
         splits[split] = _subsample(examples, checked["max_examples"][split], checked["seed"], split)
         if not splits[split]:
             raise ValueError(f"{name}: split {split} is empty after preprocessing {raw_dir}")
-    stats = _stats(name, splits, spec.task, skipped, checked["seed"])
+    stats = _stats(name, splits, spec.task, skipped, checked, available)
+    if raw_files is not None:
+        stats["raw_files"] = raw_files
     out_dir.mkdir(parents=True, exist_ok=True)
     # A stats.json from an earlier run goes first: while it is absent the folder is known to be
     # incomplete, and once written again every split beside it is from this run.
@@ -411,13 +448,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", required=True, type=Path, help="folder with the raw download")
     parser.add_argument("--out", required=True, type=Path, help="folder for {split}.jsonl and stats.json")
     parser.add_argument("--settings", required=True, help="the dataset's config section as a JSON object")
+    parser.add_argument("--download-report", type=Path, default=None,
+                        help="della-bench download's report; its checksums are recorded in stats.json")
     args = parser.parse_args(argv)
     try:
         settings = json.loads(args.settings)
     except json.JSONDecodeError as exc:
         parser.error(f"--settings is not valid JSON: {exc}")
     try:
-        stats = preprocess_dataset(args.dataset, args.raw, args.out, settings)
+        stats = preprocess_dataset(args.dataset, args.raw, args.out, settings, args.download_report)
     except (DataFormatError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

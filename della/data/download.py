@@ -1,0 +1,427 @@
+"""Fetch a dataset's raw files from the sources its config lists, resumably and verified.
+
+One dataset's ``source:`` section (config/schema.yaml ``$defs/source``) names its files::
+
+    source:
+      citation: ...            # who to cite, shown in docs/data.md and the download report
+      licence: ...
+      homepage: ...
+      files:
+        - name: datasets.tar.gz            # the file name on disk (what della/data/raw.py opens)
+          url: https://...                 # http(s)://, file:///abs/path or file:rel/path
+          sha256: null | <64 hex digits>   # null: not pinned yet (warning; see docs/data.md)
+          archive: tar | zip | gz | none   # how to check it is complete (and how to extract it)
+          members: [yelp_data/yelp.train.txt, ...]   # must be inside the archive
+          extract: false                   # true: also unpack it beside the archive
+
+A ``file:`` URL with a relative path is relative to ``--base-dir`` (the repository root), which
+is how the sample config points this same code at the archives shipped in ``sample_data/``.
+
+For every file: an existing verified copy is kept; otherwise the bytes go to ``<name>.part``,
+resuming from what a previous attempt left there (HTTP ``Range``; an offset into a ``file:``
+source), with a tqdm progress bar and retries with exponential backoff on transient errors.
+The finished ``.part`` is verified (size, SHA-256 when pinned, the whole archive read through so
+that a truncated or corrupt archive cannot pass, the listed members present) and only then
+renamed to ``<name>``; a file that fails is moved to ``<name>.corrupt`` and the run stops with an
+error naming it. When every file is done, the download report (``--report``, the workflow's
+completion marker) is written atomically: the computed checksums, whether they were pinned,
+sizes, source and licence.
+
+``--data-root DIR`` reads ``DIR/<dataset>/<name>`` as it is (clusters whose nodes have no
+internet): nothing is downloaded, written or moved there; the files are verified the same way
+and a missing or bad file is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import http.client
+import json
+import logging
+import os
+import shutil
+import sys
+import tarfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from della.io import atomic_write_json
+
+__all__ = ["DownloadError", "SourceFile", "Retry", "download_dataset", "main", "sha256_file", "verify_file"]
+
+log = logging.getLogger("della.download")
+
+ARCHIVE_KINDS = ("tar", "zip", "gz", "none")
+PART_SUFFIX = ".part"
+CORRUPT_SUFFIX = ".corrupt"
+CHUNK_BYTES = 1 << 20
+USER_AGENT = "della-bench (https://github.com/OpenVLG/DELLA reproduction)"
+#: HTTP statuses worth another try (the server is busy or timed out, not "no such file").
+TRANSIENT_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Seconds between tqdm refreshes: often enough on a terminal, few lines in a Snakemake log.
+PROGRESS_INTERVAL_S = 2.0
+
+
+class DownloadError(RuntimeError):
+    """A file could not be fetched or failed verification; the message names the file."""
+
+
+class _Transient(Exception):
+    """A failed attempt that another attempt may fix (network drop, busy server)."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    name: str
+    url: str
+    sha256: str | None
+    archive: str
+    members: tuple[str, ...] = ()
+    extract: bool = False
+
+    @classmethod
+    def from_config(cls, entry: dict) -> SourceFile:
+        unknown = set(entry) - {"name", "url", "sha256", "archive", "members", "extract"}
+        if unknown:
+            raise ValueError(f"source file {entry.get('name')!r}: unknown key(s) {sorted(unknown)}")
+        missing = [key for key in ("name", "url", "sha256", "archive") if key not in entry]
+        if missing:
+            raise ValueError(f"source file {entry.get('name')!r}: missing key(s) {missing} (sha256 may be null)")
+        archive = entry["archive"]
+        if archive not in ARCHIVE_KINDS:
+            raise ValueError(f"source file {entry.get('name')!r}: archive must be one of {ARCHIVE_KINDS}, got {archive!r}")
+        sha = entry.get("sha256")
+        if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
+            raise ValueError(f"source file {entry.get('name')!r}: sha256 must be 64 lower-case hex digits or null")
+        name = entry["name"]
+        if os.path.isabs(name) or ".." in Path(name).parts:
+            raise ValueError(f"source file name {name!r} must be a path inside the dataset's folder")
+        return cls(name, entry["url"], sha, archive, tuple(entry.get("members", ())), bool(entry.get("extract", False)))
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often and how patiently a failed transfer is tried again."""
+
+    attempts: int = 5
+    backoff_s: float = 2.0  # wait backoff_s * 2**(k-1) after the k-th failed attempt
+    timeout_s: float = 60.0  # socket timeout of one request
+
+    def wait(self, failures: int) -> float:
+        return self.backoff_s * 2 ** (failures - 1)
+
+
+# --- checks ------------------------------------------------------------------------------------
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(CHUNK_BYTES), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _archive_names(path: Path, kind: str) -> set[str]:
+    """Read the whole archive (so a truncated or corrupt one fails here) and return its member
+    names without a ``./`` prefix."""
+    if kind == "tar":
+        names = set()
+        with tarfile.open(path, mode="r:*") as tar:
+            for info in tar:
+                names.add(os.path.normpath(info.name))
+                if info.isfile():
+                    handle = tar.extractfile(info)
+                    while handle.read(CHUNK_BYTES):
+                        pass
+        return names
+    if kind == "zip":
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()  # reads every member and checks its CRC
+            if bad is not None:
+                raise zipfile.BadZipFile(f"bad CRC in member {bad}")
+            return {os.path.normpath(n) for n in archive.namelist()}
+    if kind == "gz":
+        with gzip.open(path, "rb") as handle:
+            while handle.read(CHUNK_BYTES):
+                pass
+        return {path.name.removesuffix(".gz")}
+    return set()
+
+
+def verify_file(path: Path, spec: SourceFile, expected_bytes: int | None = None) -> dict:
+    """Check one file; returns what the report records. Raises DownloadError naming ``path``."""
+    size = path.stat().st_size
+    if expected_bytes is not None and size != expected_bytes:
+        raise DownloadError(f"{path}: truncated download ({size} of {expected_bytes} bytes from {spec.url})")
+    digest = sha256_file(path)
+    if spec.sha256 is not None and digest != spec.sha256:
+        raise DownloadError(f"{path}: SHA-256 mismatch: expected {spec.sha256} (config), got {digest} ({size} bytes)")
+    if spec.archive != "none":
+        try:
+            names = _archive_names(path, spec.archive)
+        except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
+            raise DownloadError(f"{path}: truncated or corrupt {spec.archive} archive ({type(exc).__name__}: {exc})") from None
+        missing = [m for m in spec.members if os.path.normpath(m) not in names]
+        if missing:
+            raise DownloadError(f"{path}: archive lacks member(s) {', '.join(missing)}")
+    return {"name": spec.name, "url": spec.url, "sha256": digest, "pinned": spec.sha256 is not None, "bytes": size}
+
+
+# --- transfer ----------------------------------------------------------------------------------
+
+def resolve_url(url: str, base_dir: Path) -> str:
+    """``file:rel/path`` -> ``file:///base_dir/rel/path``; other URLs unchanged."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file" and not parsed.netloc and not parsed.path.startswith("/"):
+        return (Path(base_dir) / urllib.parse.unquote(parsed.path)).resolve().as_uri()
+    if parsed.scheme not in ("file", "http", "https"):
+        raise ValueError(f"unsupported URL scheme in {url!r} (use http, https or file)")
+    return url
+
+
+def _open(url: str, offset: int, timeout: float):
+    """``(stream, start, total)``: the bytes from ``start`` (``offset`` if the source could
+    resume, else 0) and the full size when known."""
+    parsed = urllib.parse.urlparse(url)
+    if parsed.scheme == "file":
+        path = Path(urllib.request.url2pathname(parsed.path))
+        if not path.is_file():
+            raise DownloadError(f"{path}: source file not found ({url})")
+        total = path.stat().st_size
+        start = offset if offset <= total else 0
+        handle = open(path, "rb")
+        handle.seek(start)
+        return handle, start, total
+    headers = {"User-Agent": USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and offset:  # nothing past the end: the part already holds it all
+            return _Empty(), offset, offset
+        if exc.code in TRANSIENT_STATUSES:
+            raise _Transient(f"HTTP {exc.code}") from None
+        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise _Transient(str(exc)) from None
+    if response.headers.get_content_type() == "text/html":
+        response.close()
+        raise DownloadError(
+            f"{url}: the server sent an HTML page instead of the file (a login, quota or "
+            "confirmation page); fetch it in a browser and point data_root at it (docs/data.md)"
+        )
+    length = response.headers.get("Content-Length")
+    if response.status == 206:
+        content_range = response.headers.get("Content-Range", "")  # bytes start-end/total
+        start = int(content_range.split()[1].split("-")[0]) if content_range.startswith("bytes ") else -1
+        if start != offset:
+            response.close()
+            raise DownloadError(f"{url}: asked for bytes from {offset}, server sent {content_range!r}")
+        total_text = content_range.rsplit("/", 1)[-1]
+        total = int(total_text) if total_text.isdigit() else None
+        return response, offset, total
+    return response, 0, int(length) if length and length.isdigit() else None
+
+
+class _Empty:
+    def read(self, _size: int) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        pass
+
+
+def _attempt(url: str, part: Path, timeout: float) -> int | None:
+    """Append the rest of ``url`` to ``part``; returns the full size when the source said."""
+    offset = part.stat().st_size if part.exists() else 0
+    stream, start, total = _open(url, offset, timeout)
+    try:
+        mode = "ab" if start == offset else "wb"  # a source that cannot resume starts again
+        if start != offset:
+            log.info("%s: source does not resume; starting again from byte 0", part)
+        with open(part, mode) as out, tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+                                           desc=part.name.removesuffix(PART_SUFFIX), mininterval=PROGRESS_INTERVAL_S,
+                                           file=sys.stderr) as bar:
+            while True:
+                try:
+                    block = stream.read(CHUNK_BYTES)
+                except (OSError, http.client.HTTPException) as exc:
+                    raise _Transient(f"connection lost after {out.tell()} bytes ({exc})") from None
+                if not block:
+                    break
+                out.write(block)
+                bar.update(len(block))
+    finally:
+        stream.close()
+    size = part.stat().st_size
+    if total is not None and size < total:
+        raise _Transient(f"connection closed after {size} of {total} bytes")
+    return total
+
+
+def fetch(url: str, part: Path, retry: Retry) -> int | None:
+    """Download ``url`` into ``part`` (resuming), retrying transient failures with backoff."""
+    for failures in range(1, retry.attempts + 1):
+        try:
+            return _attempt(url, part, retry.timeout_s)
+        except _Transient as exc:
+            if failures == retry.attempts:
+                raise DownloadError(
+                    f"{part}: giving up on {url} after {failures} attempts ({exc}); the partial file "
+                    "is kept and the next run resumes it"
+                ) from None
+            wait = retry.wait(failures)
+            log.warning("%s: attempt %d failed (%s); retrying in %.1f s", part, failures, exc, wait)
+            time.sleep(wait)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+# --- extraction --------------------------------------------------------------------------------
+
+def _check_member_paths(path: Path, names: list[str], staging: Path, dest: Path) -> None:
+    root = staging.resolve()
+    for name in names:
+        if os.path.isabs(name) or not (staging / name).resolve().is_relative_to(root):
+            raise DownloadError(f"{path}: member {name!r} would be written outside {dest}")
+
+
+def extract(path: Path, kind: str, dest: Path) -> None:
+    """Unpack into ``dest``; members that would land outside it (absolute paths, ``..``, links
+    out of the tree, devices) are an error, never silently renamed."""
+    staging = dest / f".{path.name}.extracting"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        if kind == "tar":
+            with tarfile.open(path, mode="r:*") as tar:
+                _check_member_paths(path, tar.getnames(), staging, dest)
+                tar.extractall(staging, filter="data")  # the stdlib's filter also refuses links out, devices
+        elif kind == "zip":
+            with zipfile.ZipFile(path) as archive:
+                _check_member_paths(path, archive.namelist(), staging, dest)
+                archive.extractall(staging)
+        elif kind == "gz":
+            with gzip.open(path, "rb") as src, open(staging / path.name.removesuffix(".gz"), "wb") as out:
+                shutil.copyfileobj(src, out, CHUNK_BYTES)
+        else:
+            raise ValueError(f"{path}: archive kind {kind!r} cannot be extracted")
+    except tarfile.FilterError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise DownloadError(f"{path}: unsafe member ({exc})") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    for entry in staging.iterdir():  # only a complete extraction is moved into place
+        target = dest / entry.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(entry, target)
+    staging.rmdir()
+
+
+# --- one dataset -------------------------------------------------------------------------------
+
+def _quarantine(path: Path, name: str) -> Path:
+    corrupt = path.with_name(Path(name).name + CORRUPT_SUFFIX)
+    os.replace(path, corrupt)
+    return corrupt
+
+
+def _download_file(spec: SourceFile, out_dir: Path, base_dir: Path, retry: Retry) -> dict:
+    final = out_dir / spec.name
+    if final.exists():
+        try:
+            return verify_file(final, spec)
+        except DownloadError as exc:
+            log.warning("%s; moved to %s, downloading again", exc, _quarantine(final, spec.name))
+    part = out_dir / (spec.name + PART_SUFFIX)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    url = resolve_url(spec.url, base_dir)
+    log.info("%s <- %s%s", final, url, f" (resuming at byte {part.stat().st_size})" if part.exists() else "")
+    total = fetch(url, part, retry)
+    try:
+        record = verify_file(part, spec, expected_bytes=total)
+    except DownloadError as exc:
+        corrupt = _quarantine(part, spec.name)
+        raise DownloadError(f"{final}: {exc}; the bad download is kept as {corrupt}") from None
+    os.replace(part, final)
+    return record
+
+
+def download_dataset(dataset: str, source: dict, out_dir: Path, report: Path, base_dir: Path,
+                     data_root: Path | None = None, retry: Retry = Retry()) -> dict:
+    """Fetch (or, with ``data_root``, only verify) every file of ``source``; write ``report``."""
+    files = [SourceFile.from_config(entry) for entry in source["files"]]
+    raw_dir = Path(data_root) / dataset if data_root is not None else Path(out_dir)
+    if data_root is None:
+        raw_dir.mkdir(parents=True, exist_ok=True)
+    records = []
+    for spec in files:
+        if data_root is not None:
+            path = raw_dir / spec.name
+            if not path.is_file():
+                raise DownloadError(f"{path}: not found (data_root is read as it is, nothing is downloaded into it; "
+                                    f"the file comes from {spec.url})")
+            record = verify_file(path, spec)
+        else:
+            record = _download_file(spec, raw_dir, base_dir, retry)
+            if spec.extract:
+                extract(raw_dir / spec.name, spec.archive, (raw_dir / spec.name).parent)
+        if not record["pinned"]:
+            log.warning("%s: no sha256 pinned in the config (datasets.%s.source); computed %s. To pin it, "
+                        "set `sha256: %s` for this file (docs/data.md)", raw_dir / spec.name, dataset,
+                        record["sha256"], record["sha256"])
+        records.append(record)
+    document = {
+        "dataset": dataset,
+        "raw_dir": str(raw_dir),
+        "mode": "verified data_root" if data_root is not None else "downloaded",
+        "citation": source.get("citation"),
+        "licence": source.get("licence"),
+        "homepage": source.get("homepage"),
+        "files": records,
+    }
+    atomic_write_json(Path(report), document)
+    return document
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``--dataset NAME --source JSON --out DIR --report FILE [--data-root DIR]``."""
+    parser = argparse.ArgumentParser(prog="della-bench download", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--source", required=True, help="the dataset's `source:` config section as JSON")
+    parser.add_argument("--out", required=True, type=Path, help="folder the files are downloaded into")
+    parser.add_argument("--report", required=True, type=Path, help="download report (written last, atomically)")
+    parser.add_argument("--base-dir", type=Path, default=Path.cwd(), help="what relative file: URLs are relative to")
+    parser.add_argument("--data-root", type=Path, default=None, help="verify DATA_ROOT/<dataset>/ instead of downloading")
+    parser.add_argument("--attempts", type=int, default=Retry.attempts, help="tries per file")
+    parser.add_argument("--backoff", type=float, default=Retry.backoff_s, help="seconds before the first retry (doubles)")
+    parser.add_argument("--timeout", type=float, default=Retry.timeout_s, help="socket timeout in seconds")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    try:
+        source = json.loads(args.source)
+        document = download_dataset(args.dataset, source, args.out, args.report, args.base_dir, args.data_root,
+                                    Retry(args.attempts, args.backoff, args.timeout))
+    except json.JSONDecodeError as exc:
+        parser.error(f"--source is not valid JSON: {exc}")
+    except (DownloadError, ValueError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.dataset}: {len(document['files'])} file(s) {document['mode']} in {document['raw_dir']} -> {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
