@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 import platform
 import subprocess
 import tempfile
@@ -18,6 +20,11 @@ PROVENANCE_PACKAGES = (
 
 
 def _atomic(path: Path, write) -> None:
+    """Write to a hidden temporary file beside `path`, then rename it over `path`.
+
+    Whatever goes wrong (a kill, a full disk), `path` is either its old complete self or the new
+    complete file, and no partial file is left under a name that looks finished.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
@@ -26,6 +33,12 @@ def _atomic(path: Path, write) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+            raise OSError(error.errno, f"disk full while writing {path} ({error.strerror}); {kept}") from error
+        raise
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -47,6 +60,24 @@ def torch_save_atomic(obj, path: Path) -> None:
     import torch  # imported here so that the table and data stages do not pay for it
 
     _atomic(Path(path), lambda handle: torch.save(obj, handle))
+
+
+def keep_previous(path: Path, previous: Path) -> None:
+    """Make `previous` a copy of `path` (a hard link where the file system allows: no extra space),
+    so that a file about to be replaced survives as the last good version."""
+    if not path.exists():
+        return
+    staging = previous.with_name(f".{previous.name}.partial")
+    staging.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(path, staging)
+        except OSError:
+            shutil.copy2(path, staging)
+        os.replace(staging, previous)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
 
 
 def git_commit() -> str | None:
