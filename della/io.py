@@ -33,15 +33,25 @@ def _atomic(path: Path, write) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as error:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        full = _disk_full(error)
+        if full is not None:
             kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
-            raise OSError(error.errno, f"disk full while writing {path} ({error.strerror}); {kept}") from error
+            raise OSError(full.errno, f"disk full while writing {path} ({full.strerror}); {kept}") from error
         raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _disk_full(error: BaseException | None) -> OSError | None:
+    """The ENOSPC/EDQUOT behind `error`, if any: torch.save's zip writer, for one, reports a failed
+    write as an unrelated RuntimeError raised while handling the OSError."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
