@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -115,19 +116,38 @@ def test_kill_9_at_a_random_step_then_rerun_equals_an_uninterrupted_run(tiny_bac
     assert_same_run(uninterrupted, run)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGUSR1])
-def test_a_preemption_signal_saves_exits_75_and_the_rerun_resumes(sig, tiny_backbones, train_file, tmp_path,
-                                                                  uninterrupted):
+def test_sigterm_saves_exits_75_and_the_rerun_resumes(tiny_backbones, train_file, tmp_path, uninterrupted):
     run = tmp_path / "run"
     process = start_training(tiny_backbones, train_file, run)
     wait_for_checkpoint(process, run)
-    process.send_signal(sig)
+    process.send_signal(signal.SIGTERM)
     assert process.wait() == EX_TEMPFAIL
     log = process.stderr.read()
     stopped_at = torch.load(run / "checkpoints" / "last.pt", weights_only=False)["step"]
-    assert f"{sig.name} received: stopped {run} after step {stopped_at} " in log and "rerun to resume" in log
+    assert f"SIGTERM received: stopped {run} after step {stopped_at} " in log and "rerun to resume" in log
     assert "step/s" in log and "ETA" in log  # progress lines in the rule's log
     assert not (run / "model").exists() and not (run / "train_done.json").exists()
+    main(cli_args(tiny_backbones, SETTINGS, train_file, run))
+    assert_same_run(uninterrupted, run)
+
+
+def test_sigusr1_stops_at_a_step_boundary_and_resumes(tiny_backbones, train_file, tmp_path, uninterrupted, capsys):
+    """SIGUSR1 (sbatch --signal=USR1@<seconds>: a walltime warning), sent to this process mid-run."""
+    run = tmp_path / "run"
+    checkpoint = run / "checkpoints" / "last.pt"
+
+    def signal_after_the_first_checkpoint():
+        while not checkpoint.exists():
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    threading.Thread(target=signal_after_the_first_checkpoint, daemon=True).start()
+    with pytest.raises(SystemExit) as stop:
+        main(cli_args(tiny_backbones, SETTINGS, train_file, run))
+    assert stop.value.code == EX_TEMPFAIL
+    stopped_at = torch.load(checkpoint, weights_only=False)["step"]
+    assert f"SIGUSR1 received: stopped {run} after step {stopped_at} " in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL  # the loop's handler is gone again
     main(cli_args(tiny_backbones, SETTINGS, train_file, run))
     assert_same_run(uninterrupted, run)
 
