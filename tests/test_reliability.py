@@ -328,6 +328,7 @@ def test_the_schema_takes_the_training_options_and_rejects_bad_ones(configfile):
     TrainSettings(**training)  # every configured key is a setting
     validate({**cfg, "training": {**training, "precision": "bf16", "compile": True, "nonfinite": "skip"}},
              str(ROOT / "config" / "schema.yaml"))
-    for bad in ({"precision": "fp8"}, {"grad_accumulation_steps": 0}, {"compile": "yes"}):
-        with pytest.raises(WorkflowError):
+    for bad, named in (({"precision": "fp8"}, "'fp8'"), ({"grad_accumulation_steps": 0}, "0 is less than"),
+                       ({"compile": "yes"}, "'yes' is not of type"), ({"learning_rat": 0.1}, "'learning_rat'")):
+        with pytest.raises(WorkflowError, match=named):
             validate({**cfg, "training": {**training, **bad}}, str(ROOT / "config" / "schema.yaml"))
