@@ -162,14 +162,17 @@ def test_same_config_and_seed_twice_is_identical_and_another_seed_is_not(tiny_ba
     assert done["seed"] == 1 and done["settings"] == asdict(SHORT)
 
 
-def nan_at(monkeypatch, calls: set[int]) -> None:
-    """Fault injection: the loss of the given (0-based) forward calls becomes NaN."""
+def nan_at(monkeypatch, calls: set[int], where: str = "loss") -> None:
+    """Fault injection: the loss (or, where="gradient", only its gradient) of the given 0-based
+    forward calls becomes NaN."""
     real, count = TransformerVAE.loss, [0]
 
     def loss(self, *args, **kwargs):
         out = real(self, *args, **kwargs)
-        if count[0] in calls:
+        if count[0] in calls and where == "loss":
             out["loss"] = out["loss"] * float("nan")
+        elif count[0] in calls:  # adds 0 to the loss; d/dx sqrt(x) at 0 is inf, and 0 * inf is NaN
+            out["loss"] = out["loss"] + torch.sqrt(0 * next(self.parameters()).sum())
         count[0] += 1
         return out
 
@@ -187,6 +190,30 @@ def test_a_nan_loss_stops_naming_the_step_the_terms_and_the_last_good_checkpoint
     assert f"last good checkpoint: {run / 'checkpoints' / 'last.pt'}" in message
     assert torch.load(run / "checkpoints" / "last.pt", weights_only=False)["step"] == 10
     assert not (run / "model").exists()
+
+
+def test_a_nan_gradient_of_a_finite_loss_stops_too(tiny_backbones, train_file, tmp_path, monkeypatch):
+    nan_at(monkeypatch, {2}, where="gradient")
+    with pytest.raises(FloatingPointError, match=r"non-finite gradient at step 2 .*'loss': \d"):
+        train(config(tiny_backbones), SHORT, train_file, tmp_path / "run", seed=0)
+
+
+def test_non_finite_weights_are_never_saved(tiny_backbones, train_file, tmp_path):
+    # lr = inf: the first update makes the weights infinite while its loss and gradient were finite
+    diverging = replace(SHORT, learning_rate=float("inf"), checkpoint_every=1)
+    with pytest.raises(FloatingPointError, match=r"non-finite weights after step 1 .* \(none\)"):
+        train(config(tiny_backbones), diverging, train_file, tmp_path / "run", seed=0)
+    assert not (tmp_path / "run" / "checkpoints" / "last.pt").exists()
+
+
+def test_unusable_training_data_is_named(tiny_backbones, train_file, tmp_path):
+    bad = tmp_path / "train.jsonl"
+    bad.write_text(train_file.read_text() + '{"text": "cut off\n')
+    with pytest.raises(ValueError, match=f"{bad}:65: not a JSON object"):
+        train(config(tiny_backbones), SHORT, bad, tmp_path / "run", seed=0)
+    bad.write_text(json.dumps({"text": "one line"}) + "\n")
+    with pytest.raises(ValueError, match=f"{bad}: 1 examples, fewer than one batch of 4"):
+        train(config(tiny_backbones), SHORT, bad, tmp_path / "run", seed=0)
 
 
 def test_nonfinite_skip_skips_and_counts_the_batches_up_to_the_maximum(tiny_backbones, train_file, tmp_path,
