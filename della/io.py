@@ -5,8 +5,8 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import platform
+import shutil
 import subprocess
 import tempfile
 from importlib import metadata

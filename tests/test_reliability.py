@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import tiny_corpus
 
 import della.io
-from conftest import tiny_corpus
 from della.cli import main
 from della.train import EX_TEMPFAIL, CheckpointError, TrainSettings, train
 from della.vae import TransformerVAE, VAEConfig
