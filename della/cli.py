@@ -70,10 +70,16 @@ def cmd_create_backbone(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from della.train import TrainSettings, train
+    from della.train import EX_TEMPFAIL, Interrupted, TrainSettings, train
 
     settings = args.settings
-    final = train(vae_config(settings), TrainSettings(**settings["training"]), args.data / "train.jsonl", args.run, args.seed)
+    try:
+        final = train(vae_config(settings), TrainSettings(**settings["training"]), args.data / "train.jsonl", args.run,
+                      args.seed)
+    except Interrupted as stop:
+        # Preempted or out of walltime, checkpoint saved: a status that asks for a retry, which resumes.
+        print(f"della-bench train: {stop}", file=sys.stderr)
+        sys.exit(EX_TEMPFAIL)
     print(f"trained -> {final}")
 
 
@@ -148,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     try:
         args.func(args)
-    except (ValueError, KeyError, FileNotFoundError, FloatingPointError) as error:
+    except (ValueError, KeyError, OSError, FloatingPointError) as error:
         # A clear one-line error for the rule's log; the traceback stays available with DELLA_DEBUG=1.
         if os.environ.get("DELLA_DEBUG"):
             raise

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
+import shutil
 import subprocess
 import tempfile
 from importlib import metadata
@@ -18,6 +20,11 @@ PROVENANCE_PACKAGES = (
 
 
 def _atomic(path: Path, write) -> None:
+    """Write to a hidden temporary file beside `path`, then rename it over `path`.
+
+    Whatever goes wrong (a kill, a full disk), `path` is either its old complete self or the new
+    complete file, and no partial file is left under a name that looks finished.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
     try:
@@ -26,9 +33,25 @@ def _atomic(path: Path, write) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         Path(tmp).unlink(missing_ok=True)
+        full = _disk_full(error)
+        if full is not None:
+            kept = f"the previous {path.name} is intact" if path.exists() else f"no {path.name} was written"
+            raise OSError(full.errno, f"disk full while writing {path} ({full.strerror}); {kept}") from error
         raise
+
+
+def _disk_full(error: BaseException | None) -> OSError | None:
+    """The ENOSPC/EDQUOT behind `error`, if any: torch.save's zip writer, for one, reports a failed
+    write as an unrelated RuntimeError raised while handling the OSError."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -47,6 +70,24 @@ def torch_save_atomic(obj, path: Path) -> None:
     import torch  # imported here so that the table and data stages do not pay for it
 
     _atomic(Path(path), lambda handle: torch.save(obj, handle))
+
+
+def keep_previous(path: Path, previous: Path) -> None:
+    """Make `previous` a copy of `path` (a hard link where the file system allows: no extra space),
+    so that a file about to be replaced survives as the last good version."""
+    if not path.exists():
+        return
+    staging = previous.with_name(f".{previous.name}.partial")
+    staging.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(path, staging)
+        except OSError:
+            shutil.copy2(path, staging)
+        os.replace(staging, previous)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
 
 
 def git_commit() -> str | None:

@@ -1,32 +1,54 @@
 """One training loop for every model (DELLA and all baselines): same optimiser, schedule, annealing.
 
-Resumable: every `checkpoint_every` steps (and at the end) the model, optimiser, scheduler, step,
-data order and RNG states go to `checkpoints/last.pt` atomically; a rerun continues from there.
-A non-finite loss stops the run with an error naming the step and the loss terms, before any
-weights are written.
+Fault tolerance (docs/reliability.md lists each fault and the test that shows it):
+- Every `checkpoint_every` steps, at the end, and when SIGTERM or SIGUSR1 arrives (preemption,
+  walltime), the model, optimiser, scheduler, gradient scaler, step, data order and every RNG
+  state go to `checkpoints/last.pt` atomically; the checkpoint before it stays as `prev.pt`.
+  A rerun continues from `last.pt` and ends with the weights and log of an uninterrupted run.
+- After a signal the run saves at the next step boundary and exits with EX_TEMPFAIL (75,
+  "try again"), so the scheduler or Snakemake's `retries` resubmits it and it resumes.
+- A non-finite loss or gradient stops the run with an error naming the step, the loss terms and
+  the last good checkpoint (`nonfinite: stop`), or skips that step and counts it in the log
+  (`nonfinite: skip`, at most `max_nonfinite_skips` times). Non-finite weights are never saved.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import os
 import random
 import shutil
+import signal
 import sys
+import threading
 import time
-from dataclasses import dataclass, replace
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import torch
-from tqdm import tqdm
 
 from della.batches import load_records
-from della.io import atomic_write_text, torch_save_atomic
+from della.io import atomic_write_json, keep_previous, torch_save_atomic
 from della.vae import KL_SUM, TransformerVAE, VAEConfig
 
 # β schedules (`training.beta_schedule`): constant, or cyclical annealing (Fu et al. 2019) as
 # used by Optimus and DELLA: each cycle holds β at β_min, raises it linearly, then holds β_max.
 # DELLA (App. A.1): β_min = 1e-5 for the first half of a period, rising over the next quarter.
 CONSTANT, CYCLICAL = "constant", "cyclical"
+# `training.precision`: the autocast dtype of forward passes (weights and optimiser stay fp32).
+FP32, BF16, FP16 = "fp32", "bf16", "fp16"
+AUTOCAST_DTYPES = {FP32: None, BF16: torch.bfloat16, FP16: torch.float16}
+# `training.nonfinite`: what a non-finite loss or gradient does.
+STOP, SKIP = "stop", "skip"
+DEVICES = ("auto", "cpu", "cuda")
+# Exit status of a run stopped by a signal after saving: sysexits' "temporary failure, retry".
+EX_TEMPFAIL = 75
+PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+# Settings that may change between a checkpoint and its resumption without changing the result.
+RESUMABLE_CHANGES = {"log_every", "checkpoint_every", "max_nonfinite_skips"}
 
 
 @dataclass
@@ -52,14 +74,36 @@ class TrainSettings:
     log_every: int = 10
     checkpoint_every: int = 100
     max_train_examples: int | None = None
+    grad_accumulation_steps: int = 1  # one optimiser step per k batches: effective batch = batch_size * k
+    precision: str = FP32
+    compile: bool = False  # torch.compile the loss (forward and backward)
+    device: str = "auto"  # auto: CUDA when available
+    deterministic: bool = True  # torch.use_deterministic_algorithms: reruns and resumes repeat exactly
+    nonfinite: str = STOP
+    max_nonfinite_skips: int = 10
+
+    def __post_init__(self):
+        choices = {"precision": AUTOCAST_DTYPES, "nonfinite": (STOP, SKIP), "device": DEVICES,
+                   "beta_schedule": (CONSTANT, CYCLICAL)}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"training.{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
+        if self.grad_accumulation_steps < 1:
+            raise ValueError(f"training.grad_accumulation_steps must be >= 1, got {self.grad_accumulation_steps}")
+
+
+class Interrupted(Exception):
+    """The run saved a checkpoint and stopped because a signal asked it to; rerun to resume."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or that belongs to a different run."""
 
 
 def beta_at(step: int, s: TrainSettings) -> float:
     """The KL weight at `step` (0-based)."""
     if s.beta_schedule == CONSTANT:
         return s.beta_max
-    if s.beta_schedule != CYCLICAL:
-        raise ValueError(f"training.beta_schedule must be {CONSTANT!r} or {CYCLICAL!r}, got {s.beta_schedule!r}")
     cycle_length = s.max_steps / s.beta_cycles
     position = (step % cycle_length) / cycle_length  # in [0, 1)
     if position < s.beta_ratio_zero:
@@ -77,18 +121,137 @@ def linear_warmup_decay(s: TrainSettings):
     return factor
 
 
+def resolve_device(s: TrainSettings) -> torch.device:
+    if s.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("training.device is 'cuda' but no CUDA device is available")
+    device = torch.device("cuda" if s.device == "auto" and torch.cuda.is_available() else s.device.replace("auto", "cpu"))
+    if s.precision == FP16 and device.type != "cuda":
+        raise ValueError("training.precision 'fp16' needs a CUDA device (fp16 autocast with a gradient scaler); "
+                         "on CPU use 'bf16' or 'fp32'")
+    return device
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
-    torch.manual_seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # CPU and every CUDA device
+
+
+@contextmanager
+def determinism(enabled: bool):
+    """Deterministic kernels while training (restored afterwards: it is process-wide state).
+
+    On CPU this, a fixed thread count (`--threads`) and the saved RNG states make reruns and
+    resumed runs bit-identical. On CUDA it also needs cuBLAS' fixed workspace; an op without a
+    deterministic kernel warns instead of failing, so the run goes on.
+    """
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before[0])
+        torch.backends.cudnn.benchmark = before[1]
+
+
+@contextmanager
+def preemption_signals():
+    """SIGTERM / SIGUSR1 set a flag (the loop acts on it at a step boundary, never mid-update)."""
+    received: list[str] = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # Python only delivers signals there
+        for sig in PREEMPTION_SIGNALS:
+            previous[sig] = signal.signal(sig, lambda signum, frame: received.append(signal.Signals(signum).name))
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _rng_state() -> dict:
-    return {"python": random.getstate(), "torch": torch.get_rng_state()}
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class EpochSampler:
+    """Whole batches from shuffled epochs; its state is checkpointed so a resumed run sees the
+    batches an uninterrupted one would. The shuffle draws from Python's RNG, also checkpointed."""
+
+    def __init__(self, n_records: int, batch_size: int):
+        self.n, self.batch_size = n_records, batch_size
+        self.order: list[int] | None = None
+        self.position = 0
+
+    def next_indices(self) -> list[int]:
+        if self.order is None or self.position + self.batch_size > self.n:
+            self.order, self.position = random.sample(range(self.n), self.n), 0
+        indices = self.order[self.position:self.position + self.batch_size]
+        self.position += self.batch_size
+        return indices
+
+    def state_dict(self) -> dict:
+        return {"order": self.order, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order, self.position = state["order"], state["position"]
+
+
+class StepTerms:
+    """The loss terms of one optimiser step, averaged over its micro-batches per sentence."""
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.sentences = 0
+        self.tokens = 0
+
+    def add(self, out: dict[str, torch.Tensor], sentences: int) -> None:
+        for name, value in out.items():
+            if name != "tokens":
+                self.sums[name] = self.sums.get(name, 0) + value.detach().float() * sentences
+        self.sentences += sentences
+        self.tokens += int(out["tokens"])
+
+    def means(self) -> dict:
+        means = {name: (total / self.sentences).tolist() for name, total in self.sums.items()}
+        means["token_nll"] = self.sums["reconstruction"].item() / self.tokens
+        return means
+
+
+def load_checkpoint(path: Path, previous: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # a truncated or corrupted file fails in zip, pickle or tensor reading
+        if previous.exists():
+            advice = f"the previous checkpoint {previous} is intact: move it to {path} to resume from it"
+        else:
+            advice = f"no previous checkpoint exists: delete {path} to start over"
+        raise CheckpointError(f"checkpoint {path} is unreadable ({type(error).__name__}: {error}); {advice}") from error
+
+
+def check_same_run(state: dict, path: Path, model_config: VAEConfig, settings: TrainSettings, seed: int) -> None:
+    """A checkpoint resumes only the run that wrote it (same model, settings that change numbers, seed)."""
+    saved = {"seed": state["seed"], **{f"model.{k}": v for k, v in state["model_config"].items()},
+             **{f"training.{k}": v for k, v in state["settings"].items() if k not in RESUMABLE_CHANGES}}
+    now = {"seed": seed, **{f"model.{k}": v for k, v in asdict(model_config).items()},
+           **{f"training.{k}": v for k, v in asdict(settings).items() if k not in RESUMABLE_CHANGES}}
+    changed = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in now if k in saved and saved[k] != now[k]]
+    if changed:
+        raise CheckpointError(f"checkpoint {path} belongs to a run with other settings ({'; '.join(changed)}); "
+                              f"restore them, or delete {path.parent} to start over")
 
 
 def train(
@@ -98,85 +261,122 @@ def train(
     """Train to `settings.max_steps`, resuming from `run_dir/checkpoints/last.pt` if present.
 
     Returns the directory of the final model (`run_dir/model`), or None when `stop_after_steps`
-    ended the run early (checkpoint written; how tests stand in for a preempted job).
+    ended the run early (checkpoint written; how tests stand in for a preempted job). Raises
+    `Interrupted` after saving when SIGTERM/SIGUSR1 arrived.
     """
+    device = resolve_device(settings)
+    with determinism(settings.deterministic), preemption_signals() as received:
+        return _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received)
+
+
+def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received) -> Path | None:
     seed_everything(seed)
     # the training tricks that add modules travel in the model's config (saved with its weights)
     model_config = replace(model_config, bow_weight=settings.bow_weight, bn_vae_gamma=settings.bn_vae_gamma)
-    model = TransformerVAE(model_config).train()
+    model = TransformerVAE(model_config).to(device).train()
     records = load_records(train_file, settings.max_train_examples)
     if len(records) < settings.batch_size:
         raise ValueError(f"{train_file}: {len(records)} examples, fewer than one batch of {settings.batch_size}")
+    sampler = EpochSampler(len(records), settings.batch_size)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, linear_warmup_decay(settings))
-    checkpoint = run_dir / "checkpoints" / "last.pt"
+    scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == FP16)
+    loss_fn = torch.compile(model.loss) if settings.compile else model.loss
+    checkpoint, previous = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "prev.pt"
     log_path = run_dir / "train_log.jsonl"
-    step, order, position = 0, None, 0
+    step, skipped, log_bytes = 0, 0, 0
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = load_checkpoint(checkpoint, previous)
+        check_same_run(state, checkpoint, model_config, settings, seed)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])
-        step, order, position = state["step"], state["order"], state["position"]
+        scaler.load_state_dict(state["scaler"])
+        sampler.load_state_dict(state["data"])
+        step, skipped, log_bytes = state["step"], state["nonfinite_skipped"], state["log_bytes"]
         _set_rng_state(state["rng"])
-        print(f"resuming {run_dir} from step {step} ({checkpoint})", file=sys.stderr)
-    elif log_path.exists():
-        log_path.unlink()  # a log without a checkpoint belongs to a run that never saved
-
-    def save_checkpoint() -> None:
-        state = {
-            "model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-            "step": step, "order": order, "position": position, "rng": _rng_state(),
-        }
-        torch_save_atomic(state, checkpoint)
-
-    progress = tqdm(total=settings.max_steps, initial=step, desc=f"train {run_dir}", file=sys.stderr, mininterval=5)
-    started = time.time()
+        print(f"resuming {run_dir} from step {step} ({checkpoint})", file=sys.stderr, flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if log_path.exists():  # lines logged after the checkpoint (by a run killed before its next one) are redone
+        os.truncate(log_path, log_bytes)
     with open(log_path, "a", encoding="utf-8") as log:
+
+        def save_checkpoint() -> None:
+            if not all(torch.isfinite(p).all() for p in model.parameters()):
+                raise FloatingPointError(f"non-finite weights after step {step} of {run_dir}; not saved over the "
+                                         f"last good checkpoint {checkpoint if checkpoint.exists() else '(none)'}")
+            state = {
+                "model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(), "data": sampler.state_dict(), "rng": _rng_state(),
+                "step": step, "nonfinite_skipped": skipped, "log_bytes": log_path.stat().st_size,
+                "seed": seed, "settings": asdict(settings), "model_config": asdict(model_config),
+            }
+            keep_previous(checkpoint, previous)
+            torch_save_atomic(state, checkpoint)
+
+        started, first_step = time.time(), step
         while step < settings.max_steps:
-            if order is None or position + settings.batch_size > len(order):
-                order, position = random.sample(range(len(records)), len(records)), 0
-            batch = model.collator([records[i] for i in order[position:position + settings.batch_size]])
-            position += settings.batch_size
             beta = beta_at(step, settings)
-            out = model.loss(batch, beta, settings.kl_threshold, settings.kl_reduction)
-            if not torch.isfinite(out["loss"]):
-                terms = {k: v.tolist() for k, v in out.items()}
-                raise FloatingPointError(
-                    f"non-finite loss at step {step} of {run_dir}: {terms}; last good checkpoint: "
-                    f"{checkpoint if checkpoint.exists() else 'none'}"
-                )
             optimiser.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-            optimiser.step()
+            terms, failure = StepTerms(), None
+            for _ in range(settings.grad_accumulation_steps):
+                batch = model.collator([records[i] for i in sampler.next_indices()])
+                batch = {name: tensor.to(device) for name, tensor in batch.items()}
+                with torch.autocast(device.type, AUTOCAST_DTYPES[settings.precision], enabled=settings.precision != FP32):
+                    out = loss_fn(batch, beta, settings.kl_threshold, settings.kl_reduction)
+                if not torch.isfinite(out["loss"]):
+                    failure = "non-finite loss"
+                    break
+                scaler.scale(out["loss"] / settings.grad_accumulation_steps).backward()
+                terms.add(out, batch["dec_ids"].shape[0])
+            if failure is None:
+                scaler.unscale_(optimiser)
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+                # With fp16 the scaler itself skips steps whose gradients overflowed (and lowers its scale).
+                if not scaler.is_enabled() and not torch.isfinite(grad_norm):
+                    failure = "non-finite gradient"
+            if failure is not None:
+                skipped += 1
+                loss_terms = {name: value.tolist() for name, value in out.items()}
+                message = (f"{failure} at step {step} of {run_dir} (loss terms {loss_terms}); last good checkpoint: "
+                           f"{checkpoint if checkpoint.exists() else 'none'}")
+                if settings.nonfinite == STOP:
+                    raise FloatingPointError(message)
+                if skipped > settings.max_nonfinite_skips:
+                    raise FloatingPointError(f"{message}; more than training.max_nonfinite_skips = "
+                                             f"{settings.max_nonfinite_skips} steps skipped")
+                print(f"skipped ({skipped} so far): {message}", file=sys.stderr, flush=True)
+                continue
+            scaler.step(optimiser)
+            scaler.update()
             scheduler.step()
             step += 1
-            progress.update(1)
             if step % settings.log_every == 0 or step == settings.max_steps:
-                entry = {
-                    "step": step, "beta": beta, "lr": scheduler.get_last_lr()[0],
-                    "loss": out["loss"].item(), "reconstruction": out["reconstruction"].item(),
-                    "kl": out["kl"].item(), "kl_per_group": out["kl_per_group"].tolist(),
-                    "token_nll": out["reconstruction"].item() * batch["dec_ids"].shape[0] / out["tokens"].item(),
-                    "elapsed_s": round(time.time() - started, 2),
-                }
+                entry = {"step": step, "beta": beta, "lr": scheduler.get_last_lr()[0], **terms.means(),
+                         "nonfinite_skipped": skipped, "elapsed_s": round(time.time() - started, 2)}
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
-            if step % settings.checkpoint_every == 0:
+                rate = (step - first_step) / max(time.time() - started, 1e-9)
+                eta = datetime.timedelta(seconds=round((settings.max_steps - step) / rate))
+                print(f"step {step}/{settings.max_steps}  loss {entry['loss']:.4g}  {rate:.2f} step/s  ETA {eta}",
+                      file=sys.stderr, flush=True)
+            if step % settings.checkpoint_every == 0 or step == stop_after_steps or received:
                 save_checkpoint()
+            if received:
+                raise Interrupted(f"{received[0]} received: stopped {run_dir} after step {step} of "
+                                  f"{settings.max_steps}; checkpoint {checkpoint}; rerun to resume")
             if step == stop_after_steps:
-                save_checkpoint()
                 return None
-    progress.close()
-    save_checkpoint()
+        save_checkpoint()
     final = run_dir / "model"
     staging = run_dir / "model.partial"
     shutil.rmtree(staging, ignore_errors=True)
     model.save(staging)
     shutil.rmtree(final, ignore_errors=True)
     staging.rename(final)
-    atomic_write_text(run_dir / "train_done.json", json.dumps({"steps": step, "seed": seed, "time_s": time.time() - started}))
+    atomic_write_json(run_dir / "train_done.json", {
+        "steps": step, "seed": seed, "device": str(device), "effective_batch_size":
+        settings.batch_size * settings.grad_accumulation_steps, "nonfinite_skipped": skipped,
+        "settings": asdict(settings), "time_s": round(time.time() - started, 2),
+    })
     return final
-
