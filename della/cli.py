@@ -43,6 +43,7 @@ def vae_config(settings: dict):
         max_source_tokens=settings["max_source_tokens"],
         max_target_tokens=settings["max_target_tokens"],
         path_settings=model.get("settings", {}),
+        plugin=model.get("plugin"),
     )
 
 

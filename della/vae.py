@@ -20,6 +20,7 @@ from transformers.activations import ACT2FN
 from della.backbone import SEQ2SEQ, load_decoder, load_encoder, load_tokenizer, special_ids
 from della.batches import IGNORE_INDEX, Collator, pad
 from della.latent import FIRST_PRIOR_STANDARD, GaussianChain, get_latent_path
+from della.plugins import import_plugin
 
 # How the sentence representation x_l is read off an encoder layer's states.
 POOL_FIRST_TOKEN = "first_token"  # the paper: "the hidden state of the first token"
@@ -64,6 +65,7 @@ class VAEConfig:
     max_source_tokens: int = 64
     max_target_tokens: int = 64
     path_settings: dict = field(default_factory=dict)
+    plugin: str | None = None  # file or module that registers `path` (della/plugins.py)
 
 
 @dataclass
@@ -84,6 +86,8 @@ class TransformerVAE(nn.Module):
         # through the `encoder` property, so its weights are stored once.
         self.separate_encoder = load_encoder(config.encoder) if config.encoder is not None else None
         self.encoder_tokenizer = load_tokenizer(config.encoder) if config.encoder is not None else self.decoder_tokenizer
+        if config.plugin is not None:
+            import_plugin(config.plugin)
         path_cls = get_latent_path(config.path)
         if not path_cls.has_latent:
             self.n_groups = 0

@@ -64,9 +64,30 @@ def created_backbone_dirs(wildcards):
     return [e["name_or_path"] for e in entries if e is not None and "create" in e]
 
 
+def model_entry(model):
+    """A model's config entry with its plug-in file (if any) as an absolute path, so that a
+    job finds it whatever its working directory (della/plugins.py)."""
+    entry = dict(config["models"][model])
+    plugin = entry.get("plugin")
+    if plugin is not None and plugin.endswith(".py"):
+        path = repo_path(plugin)
+        if not path.is_file():
+            raise ValueError(
+                f"models.{model}.plugin: file {plugin!r} does not exist "
+                f"(a relative path is relative to {REPO})"
+            )
+        entry["plugin"] = str(path)
+    return entry
+
+
+# A missing plug-in file is an error before any job runs.
+for _model in config["models"]:
+    model_entry(_model)
+
+
 def train_settings(wildcards):
     dataset = config["datasets"][wildcards.dataset]
-    model = config["models"][wildcards.model]
+    model = model_entry(wildcards.model)
     return as_json(
         {
             "model": model,
