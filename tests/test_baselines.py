@@ -174,3 +174,182 @@ def test_table_renderer_gives_the_new_baseline_a_row(guide_workflow, tmp_path):
     for metric in table["columns"]:
         assert float(rows[label, metric]["ours_mean"]) == pytest.approx(sum(expected[label, metric]) / 2, abs=1e-2)
     assert label in (tmp_path / "tables" / "gated.md").read_text()
+
+
+# --------------------------------------------------------------------------------------------
+# Per paradigm: where z enters the decoder, and only there
+# --------------------------------------------------------------------------------------------
+def decoder_layers(model: TransformerVAE):
+    hf = model.decoder.model
+    return hf.model.decoder.layers if model.config.decoder_kind == "seq2seq" else hf.transformer.h
+
+
+def trace(model: TransformerVAE, batch, z: torch.Tensor | None) -> dict:
+    """What the decoder computes given z: the embeddings entering the first layer, every layer's
+    output, the backbone's final states (before any Softmax-paradigm change) and the logits."""
+    seen = {"layers": []}
+    decoder = model.decoder
+    step, head = decoder.step, decoder.logits
+
+    def traced_step(embeds, *args, **kwargs):
+        seen["embeds"] = embeds
+        seen["backbone"] = step(embeds, *args, **kwargs)
+        return seen["backbone"]
+
+    def traced_head(hidden):
+        seen["logits"] = head(hidden)
+        return seen["logits"]
+
+    hooks = [layer.register_forward_hook(lambda m, i, o: seen["layers"].append(o[0] if isinstance(o, tuple) else o))
+             for layer in decoder_layers(model)]
+    decoder.step, decoder.logits = traced_step, traced_head
+    try:
+        with torch.no_grad():
+            model._token_log_probs(batch, z)
+    finally:
+        del decoder.step, decoder.logits
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def same(a, b) -> bool:
+    return torch.allclose(a, b, atol=1e-6)
+
+
+# (path, decoder kind, conditional, separate BERT encoder): GPT-2 unconditional (Table 1), BART
+# CVAE (Table 2 CNN/DM, Table 9 Quora), Optimus with its BERT encoder.
+PARADIGM_CASES = [
+    ("embedding", "causal", False, False),
+    ("memory", "causal", False, False),
+    ("softmax", "causal", False, False),
+    ("optimus", "causal", False, True),
+    ("embedding", "seq2seq", True, False),
+    ("memory", "seq2seq", True, False),
+    ("softmax", "seq2seq", True, False),
+]
+
+
+def case_id(case) -> str:
+    return f"{case[0]}-{case[1]}"
+
+
+def build_case(dirs, case, **extra) -> TransformerVAE:
+    path, kind, conditional, separate_encoder = case
+    encoder = str(dirs["encoder"]) if separate_encoder else None
+    return build(dirs, path, kind, conditional, encoder=encoder, **extra)
+
+
+@pytest.mark.parametrize("case", PARADIGM_CASES, ids=case_id)
+def test_z_changes_the_decoder_where_its_paradigm_says_and_only_there(tiny_backbones, case):
+    model = build_case(tiny_backbones, case)
+    batch = model.collator(tiny_corpus(3, conditional=case[2]))
+    z1, z2 = torch.randn(2, 3, 1, model.latent_size, generator=torch.Generator().manual_seed(1))
+    a, b = trace(model, batch, z1), trace(model, batch, z2)
+    assert not same(a["logits"], b["logits"]), "z does not reach the logits"
+    path = case[0]
+    embeds_change = path in ("embedding", "optimus")
+    layers_change = path in ("embedding", "memory", "optimus")
+    assert same(a["embeds"], b["embeds"]) != embeds_change
+    assert len(a["layers"]) == model.decoder.n_layers
+    for layer, (la, lb) in enumerate(zip(a["layers"], b["layers"], strict=True)):
+        assert same(la, lb) != layers_change, f"layer {layer}"
+    assert same(a["backbone"], b["backbone"]) != layers_change
+    if embeds_change:  # W z is added to every token's embedding, the same vector at every position
+        shift = model.path.to_embedding.proj(z1.flatten(1)) - model.path.to_embedding.proj(z2.flatten(1))
+        assert torch.allclose(a["embeds"] - b["embeds"], shift[:, None, :].expand_as(a["embeds"]), atol=1e-6)
+    memory = model.path.memory(z1)
+    assert (memory is not None) == (path in ("memory", "optimus"))
+    if memory is not None:  # one key/value per decoder layer, one slot each
+        assert len(memory) == model.decoder.n_layers
+        assert all(k.shape == v.shape == (3, model.decoder.n_heads, 1, model.decoder.head_dim) for k, v in memory)
+
+
+def test_optimus_is_embedding_plus_memory_with_a_bert_encoder(tiny_backbones):
+    from baselines.embedding import LatentToEmbedding
+    from baselines.memory import LatentToMemory
+    from della.backbone import BertBackbone
+
+    model = build_case(tiny_backbones, PARADIGM_CASES[3])
+    assert isinstance(model.encoder, BertBackbone) and model.encoder is not model.decoder
+    assert isinstance(model.path.to_embedding, LatentToEmbedding) and isinstance(model.path.to_memory, LatentToMemory)
+    batch = model.collator(tiny_corpus(3))
+    z1, z2 = torch.randn(2, 3, 1, model.latent_size, generator=torch.Generator().manual_seed(2))
+    # either injection alone still carries z: without the embedding one it behaves as Memory ...
+    with torch.no_grad():
+        model.path.to_embedding.proj.weight.zero_()
+    a, b = trace(model, batch, z1), trace(model, batch, z2)
+    assert same(a["embeds"], b["embeds"]) and not same(a["layers"][0], b["layers"][0])
+    # ... and without the memory one, the memory slot no longer depends on z (Embedding)
+    torch.manual_seed(0)
+    model = build_case(tiny_backbones, PARADIGM_CASES[3])
+    with torch.no_grad():
+        model.path.to_memory.proj.weight.zero_()
+    a, b = trace(model, batch, z1), trace(model, batch, z2)
+    assert not same(a["embeds"], b["embeds"])
+    assert all(same(k1, k2) for (k1, _), (k2, _) in zip(model.path.memory(z1), model.path.memory(z2)))
+
+
+def zero_latent_path(model: TransformerVAE) -> None:
+    with torch.no_grad():
+        for parameter in model.path.parameters():
+            parameter.zero_()
+
+
+@pytest.mark.parametrize("case", [c for c in PARADIGM_CASES if c[0] in ("embedding", "softmax")], ids=case_id)
+def test_zeroed_latent_path_is_the_plain_backbone(tiny_backbones, case):
+    """Embedding and Softmax add W z: with W = 0 the model is the fine-tuned GPT-2 / BART exactly."""
+    model = build_case(tiny_backbones, case)
+    plain = build(tiny_backbones, "none", case[1], case[2])
+    zero_latent_path(model)
+    batch = model.collator(tiny_corpus(3, conditional=case[2]))
+    z = torch.randn(3, 1, model.latent_size)
+    with torch.no_grad():
+        assert torch.allclose(model._token_log_probs(batch, z), plain._token_log_probs(batch, None), atol=1e-5)
+
+
+@pytest.mark.parametrize("case", [c for c in PARADIGM_CASES if c[0] in ("memory", "optimus")], ids=case_id)
+def test_zeroed_memory_path_ignores_z(tiny_backbones, case):
+    """Memory and Optimus: with the projections zeroed, z has no effect. (The zero key/value slot
+    still takes attention weight, exp(q . 0) = 1, as in Optimus, so this is not the plain
+    backbone; Memory reduces to it only if the slot were masked, which is not the paradigm.)"""
+    model = build_case(tiny_backbones, case)
+    zero_latent_path(model)
+    batch = model.collator(tiny_corpus(3, conditional=case[2]))
+    z1, z2 = torch.randn(2, 3, 1, model.latent_size)
+    assert same(trace(model, batch, z1)["logits"], trace(model, batch, z2)["logits"])
+
+
+@pytest.mark.parametrize("path", ["embedding", "memory", "softmax"])
+def test_cvae_form_on_bart_uses_the_condition(tiny_backbones, path):
+    """Table 2 (CNN/DM) and Table 9 (Quora): p(z|c) and q(z|x, c) depend on the source c."""
+    model = build(tiny_backbones, path, "seq2seq", True)
+    records = tiny_corpus(3, conditional=True)
+    swapped = [{"source": records[(i + 1) % 3]["source"], "target": r["target"]} for i, r in enumerate(records)]
+    batch, other = model.collator(records), model.collator(swapped)
+    prior_mean = model.chain(3, None, model._condition(batch), sample=False).z
+    assert not same(prior_mean, model.chain(3, None, model._condition(other), sample=False).z)
+    assert not same(model.posterior_mean(model.encode(batch)), model.posterior_mean(model.encode(other)))
+    z = torch.randn(3, 2, model.latent_size)
+    assert not same(model.log_prior(batch, z), model.log_prior(other, z))
+    decoding = {"strategy": "beam", "num_beams": 2, "length_penalty": 1.0, "max_new_tokens": 5}
+    outputs = model.generate([r["source"] for r in records], decoding, torch.Generator().manual_seed(0))
+    assert len(outputs) == 3 and all(isinstance(o, str) for o in outputs)
+
+
+LATENT_384_CASES = [("embedding", "causal", False, False), ("memory", "causal", False, False),
+                    ("softmax", "causal", False, False), ("optimus", "causal", False, True),
+                    ("memory", "seq2seq", True, False)]
+
+
+@pytest.mark.parametrize("case", LATENT_384_CASES, ids=case_id)
+def test_latent_size_384(tiny_backbones, case):
+    """Table 4 uses a 384-dimensional latent for the three paradigms: larger than the hidden size."""
+    model = build_case(tiny_backbones, case, latent_size=384).train()
+    batch = model.collator(tiny_corpus(4, conditional=case[2]))
+    z, _ = model.sample_posterior(model.encode(batch), 1)
+    assert z.shape == (4, 1, 384)
+    out = model.loss(batch, beta=1.0, kl_threshold=0.0, kl_reduction="sum")
+    out["loss"].backward()
+    assert torch.isfinite(out["loss"])
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.path.parameters())
