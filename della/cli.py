@@ -44,6 +44,7 @@ def vae_config(settings: dict):
         max_target_tokens=settings["max_target_tokens"],
         path_settings=model.get("settings", {}),
         plugin=model.get("plugin"),
+        init_from=model.get("init_from"),
     )
 
 

@@ -100,6 +100,10 @@ def train(
     """
     seed_everything(seed)
     model = TransformerVAE(model_config).train()
+    if model_config.init_from is not None:  # a pre-trained Optimus VAE (a resumed run then overwrites it)
+        from baselines.optimus import load_optimus_checkpoint
+
+        load_optimus_checkpoint(model, Path(model_config.init_from))
     records = load_records(train_file, settings.max_train_examples)
     if len(records) < settings.batch_size:
         raise ValueError(f"{train_file}: {len(records)} examples, fewer than one batch of {settings.batch_size}")

@@ -26,7 +26,8 @@ from della.plugins import import_plugin
 POOL_FIRST_TOKEN = "first_token"  # the paper: "the hidden state of the first token"
 POOL_MEAN = "mean"  # mean over non-padding tokens (Fang et al. 2021)
 POOL_ATTENTION = "attention"  # the official DELLA code's learned attention pooling, per layer
-POOLINGS = (POOL_FIRST_TOKEN, POOL_MEAN, POOL_ATTENTION)
+POOL_BERT_POOLER = "bert_pooler"  # Optimus: BERT's pooler output, tanh(W h_[CLS] + b)
+POOLINGS = (POOL_FIRST_TOKEN, POOL_MEAN, POOL_ATTENTION, POOL_BERT_POOLER)
 
 
 class AttentionPooling(nn.Module):
@@ -66,6 +67,7 @@ class VAEConfig:
     max_target_tokens: int = 64
     path_settings: dict = field(default_factory=dict)
     plugin: str | None = None  # file or module that registers `path` (della/plugins.py)
+    init_from: str | None = None  # pre-trained Optimus checkpoint training starts from (baselines/optimus.py)
 
 
 @dataclass
@@ -103,6 +105,8 @@ class TransformerVAE(nn.Module):
         self.latent_size = config.latent_size
         if config.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {config.pooling!r}")
+        if config.pooling == POOL_BERT_POOLER and getattr(getattr(self.encoder, "model", None), "pooler", None) is None:
+            raise ValueError(f"pooling {POOL_BERT_POOLER!r} needs a BERT encoder with its pooler (encoder_backbone: bert)")
         backbone_config = self.decoder.model.config
         self.pools = nn.ModuleList(
             AttentionPooling(
@@ -163,6 +167,8 @@ class TransformerVAE(nn.Module):
         elif self.config.pooling == POOL_MEAN:
             weights = mask[..., None].to(states[0].dtype)
             pooled = [(s * weights).sum(1) / weights.sum(1) for s in chosen]
+        elif self.config.pooling == POOL_BERT_POOLER:
+            pooled = [self.encoder.model.pooler(s) for s in chosen]
         else:
             pooled = [pool(s, mask) for pool, s in zip(self.pools, chosen)]
         return torch.stack(pooled, 1)

@@ -353,3 +353,77 @@ def test_latent_size_384(tiny_backbones, case):
     out["loss"].backward()
     assert torch.isfinite(out["loss"])
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.path.parameters())
+
+
+# --------------------------------------------------------------------------------------------
+# Optimus: starting from a pre-trained Optimus VAE checkpoint (the official code's format)
+# --------------------------------------------------------------------------------------------
+def write_optimus_checkpoint(dirs, directory: Path, latent_size: int, step: int = 7) -> dict:
+    """A checkpoint as Optimus' save_checkpoint writes it, from fresh random weights (seeded apart
+    from the backbones on disk, so that loaded values are told from initial ones)."""
+    from transformers import AutoConfig, BertModel, GPT2LMHeadModel
+
+    torch.manual_seed(123)
+    bert = BertModel(AutoConfig.from_pretrained(dirs["encoder"])).eval()
+    gpt2 = GPT2LMHeadModel(AutoConfig.from_pretrained(dirs["causal"])).eval()
+    h, n_layers = gpt2.config.n_embd, gpt2.config.n_layer
+    parts = {
+        "linear": torch.randn(2 * latent_size, bert.config.hidden_size),  # BertForLatentConnector.linear
+        "memory": torch.randn(n_layers * h, latent_size),  # GPT2ForLatentConnector.transformer.linear
+        "embedding": torch.randn(h, latent_size),  # .transformer.linear_emb
+    }
+    encoder_state = {**bert.state_dict(), "linear.weight": parts["linear"]}
+    decoder_state = {**gpt2.state_dict(), "transformer.linear.weight": parts["memory"],
+                     "transformer.linear_emb.weight": parts["embedding"]}
+    n_ctx = gpt2.config.n_positions  # the causal-mask buffer pytorch_transformers' GPT-2 saves
+    decoder_state |= {f"transformer.h.{i}.attn.bias": torch.ones(1, 1, n_ctx, n_ctx).tril() for i in range(n_layers)}
+    for part, state, model in (("encoder", encoder_state, bert), ("decoder", decoder_state, gpt2)):
+        folder = directory / f"checkpoint-{part}-{step}"
+        folder.mkdir(parents=True)
+        torch.save(state, folder / "pytorch_model.bin")
+        model.config.to_json_file(folder / "config.json")
+    return {"bert": bert, "gpt2": gpt2, **parts}
+
+
+def test_optimus_checkpoint_lands_in_the_right_parameters(tiny_backbones, tmp_path):
+    from della.train import TrainSettings, train
+
+    p = 8
+    source = write_optimus_checkpoint(tiny_backbones, tmp_path / "optimus", p)
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(8)))
+    config = VAEConfig(path="optimus", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False,
+                       latent_size=p, encoder=str(tiny_backbones["encoder"]), pooling="bert_pooler",
+                       init_from=str(tmp_path / "optimus"))
+    # one step at learning rate 0: the trained model holds exactly what was loaded
+    train(config, TrainSettings(batch_size=4, learning_rate=0.0, max_steps=1), tmp_path / "train.jsonl", tmp_path / "run", 0)
+    model = TransformerVAE.load(tmp_path / "run" / "model")
+    for ours, theirs in ((model.separate_encoder.model, source["bert"]), (model.decoder.model, source["gpt2"])):
+        for name, parameter in theirs.named_parameters():
+            assert torch.equal(ours.get_parameter(name), parameter), name
+    assert torch.equal(model.path.to_embedding.proj.weight, source["embedding"])
+    # Memory: Optimus' vector for layer l, split into heads, is that layer's key and its value
+    z = torch.randn(3, 1, p)
+    expected = (z.flatten(1) @ source["memory"].T).view(3, model.decoder.n_layers, model.decoder.n_heads, 1, -1)
+    for layer, (key, value) in enumerate(model.path.memory(z)):
+        assert torch.allclose(key, expected[:, layer]) and torch.allclose(value, expected[:, layer])
+    # posterior: Optimus' mean = linear(BERT pooled output)[:P], from its own BERT
+    batch = model.collator(tiny_corpus(3))
+    with torch.no_grad():
+        pooled = source["bert"](input_ids=batch["x_ids"], attention_mask=batch["x_mask"]).pooler_output
+        mean, _ = (pooled @ source["linear"].T).chunk(2, -1)
+        assert torch.allclose(model.posterior_mean(model.encode(batch)), mean, atol=1e-5)
+
+
+def test_optimus_checkpoint_that_does_not_fit_is_an_error(tiny_backbones, tmp_path):
+    from baselines.optimus import load_optimus_checkpoint
+
+    write_optimus_checkpoint(tiny_backbones, tmp_path / "optimus", latent_size=8)
+    wrong_size = build(tiny_backbones, "optimus", latent_size=4, encoder=str(tiny_backbones["encoder"]), pooling="bert_pooler")
+    with pytest.raises(ValueError, match="checkpoint-decoder-7"):
+        load_optimus_checkpoint(wrong_size, tmp_path / "optimus")
+    cls_pooling = build(tiny_backbones, "optimus", latent_size=8, encoder=str(tiny_backbones["encoder"]))
+    with pytest.raises(ValueError, match="bert_pooler"):
+        load_optimus_checkpoint(cls_pooling, tmp_path / "optimus")
+    fits = build(tiny_backbones, "optimus", latent_size=8, encoder=str(tiny_backbones["encoder"]), pooling="bert_pooler")
+    with pytest.raises(FileNotFoundError, match="checkpoint-encoder"):
+        load_optimus_checkpoint(fits, tmp_path)
