@@ -7,43 +7,50 @@ from torch import nn
 
 from della.latent import LatentPath, register_latent_path
 
-# How the projection W (z -> embedding space) starts: `settings: {embedding_init: ...}` of the
-# embedding and optimus models (docs/paper-vs-code.md, "Scale of the Embedding paradigm's z").
-#   backbone:    normal(0, initializer_range), as the backbone initialises new modules; this is
-#                Optimus' `linear_emb` (built inside GPT2Model, initialised by `init_weights()`).
-#   token_scale: normal(0, std(E) / sqrt(P)), E the decoder's token embeddings: for z ~ N(0, I)
-#                each coordinate of W z then has the spread of a token embedding's coordinates.
-INIT_BACKBONE = "backbone"
-INIT_TOKEN_SCALE = "token_scale"
-EMBEDDING_INITS = (INIT_BACKBONE, INIT_TOKEN_SCALE)
+# How large W z is next to the token embeddings: `settings: {embedding_scale: ...}` of the
+# embedding and optimus models (docs/paper-vs-code.md, "Scale of z in the Embedding paradigm").
+#   none:  e + W z, W initialised normal(0, initializer_range) like every new module: Optimus'
+#          `linear_emb` exactly (the default).
+#   token: e + s W z with the constant s = std(E) / (initializer_range * sqrt(P)), E the decoder's
+#          token embeddings as the first layer receives them: for z ~ N(0, I) each coordinate of
+#          s W z starts with the spread of a token embedding's coordinates, and since s scales the
+#          output, Adam's steps on W move s W z s times as far, so it stays at that scale.
+SCALE_NONE = "none"
+SCALE_TOKEN = "token"
+EMBEDDING_SCALES = (SCALE_NONE, SCALE_TOKEN)
+
+
+def initializer_std(config) -> float:
+    """The std a HF backbone initialises new weights with (GPT-2: initializer_range; BART: init_std)."""
+    return config.initializer_range if hasattr(config, "initializer_range") else config.init_std
 
 
 class LatentToEmbedding(nn.Module):
-    """Adds W z to the embedding of every token (shared with Optimus)."""
+    """Adds (s) W z to the embedding of every token (shared with Optimus)."""
 
-    def __init__(self, decoder, latent_size: int, init: str = INIT_BACKBONE):
+    def __init__(self, decoder, latent_size: int, scale: str = SCALE_NONE):
         super().__init__()
-        if init not in EMBEDDING_INITS:
-            raise ValueError(f"embedding_init must be one of {EMBEDDING_INITS}, got {init!r}")
+        if scale not in EMBEDDING_SCALES:
+            raise ValueError(f"embedding_scale must be one of {EMBEDDING_SCALES}, got {scale!r}")
         self.proj = nn.Linear(latent_size, decoder.hidden_size, bias=False)
-        if init == INIT_TOKEN_SCALE:
+        factor = 1.0
+        if scale == SCALE_TOKEN:
             with torch.no_grad():
-                vocabulary = torch.arange(decoder.model.config.vocab_size)
-                token_std = decoder.embed(vocabulary).std().item()  # as the first layer receives them
-            nn.init.normal_(self.proj.weight, std=token_std / math.sqrt(latent_size))
-            # Keep this initialisation when TransformerVAE then applies the backbone's
-            # `_init_weights` to the path (HF's init functions skip tensors flagged so).
-            self.proj.weight._is_hf_initialized = True
+                token_std = decoder.embed(torch.arange(decoder.model.config.vocab_size)).std().item()
+            factor = token_std / (initializer_std(decoder.model.config) * math.sqrt(latent_size))
+        # A function of the backbone the model is built from (the same at training and at loading),
+        # so it is not stored with the weights.
+        self.register_buffer("scale", torch.tensor(factor), persistent=False)
 
     def forward(self, embeds: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        return embeds + self.proj(z.flatten(1))[:, None, :]
+        return embeds + self.scale * self.proj(z.flatten(1))[:, None, :]
 
 
 @register_latent_path("embedding")
 class EmbeddingPath(LatentPath):
-    def __init__(self, decoder, latent_size: int, n_groups: int, embedding_init: str = INIT_BACKBONE):
+    def __init__(self, decoder, latent_size: int, n_groups: int, embedding_scale: str = SCALE_NONE):
         super().__init__(decoder, latent_size, n_groups)
-        self.to_embedding = LatentToEmbedding(decoder, latent_size * n_groups, embedding_init)
+        self.to_embedding = LatentToEmbedding(decoder, latent_size * n_groups, embedding_scale)
 
     def embed(self, embeds, z):
         return self.to_embedding(embeds, z)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from baselines.embedding import INIT_BACKBONE, LatentToEmbedding
+from baselines.embedding import SCALE_NONE, LatentToEmbedding
 from baselines.memory import LatentToMemory
 from della.latent import LatentPath, register_latent_path
 
@@ -32,10 +32,10 @@ OLD_GPT2_BUFFERS = (".attn.bias", ".attn.masked_bias")
 
 @register_latent_path("optimus")
 class OptimusPath(LatentPath):
-    def __init__(self, decoder, latent_size: int, n_groups: int, embedding_init: str = INIT_BACKBONE):
+    def __init__(self, decoder, latent_size: int, n_groups: int, embedding_scale: str = SCALE_NONE):
         super().__init__(decoder, latent_size, n_groups)
         size = latent_size * n_groups
-        self.to_embedding = LatentToEmbedding(decoder, size, embedding_init)
+        self.to_embedding = LatentToEmbedding(decoder, size, embedding_scale)
         self.to_memory = LatentToMemory(size, self.n_layers, self.n_heads, self.head_dim)
 
     def embed(self, embeds, z):

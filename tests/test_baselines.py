@@ -355,6 +355,28 @@ def test_latent_size_384(tiny_backbones, case):
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.path.parameters())
 
 
+@pytest.mark.parametrize("path", ["embedding", "optimus"])
+def test_embedding_scale_token_starts_z_at_the_token_embeddings_scale(tiny_backbones, path):
+    """embedding_scale: token -> for z ~ N(0, I), the added vector's coordinates spread like the
+    token embeddings' (at any latent size); none (Optimus) -> W z with W ~ N(0, 0.02)."""
+    encoder = str(tiny_backbones["encoder"]) if path == "optimus" else None
+    for latent_size in (8, 384):
+        scaled = build(tiny_backbones, path, latent_size=latent_size, encoder=encoder,
+                       path_settings={"embedding_scale": "token"})
+        plain = build(tiny_backbones, path, latent_size=latent_size, encoder=encoder)
+        tokens = scaled.decoder.model.transformer.wte.weight
+        z = torch.randn(4000, 1, latent_size, generator=torch.Generator().manual_seed(0))
+        zeros = torch.zeros(4000, 1, scaled.decoder.hidden_size)
+        with torch.no_grad():
+            added = scaled.path.to_embedding(zeros, z)
+            added_plain = plain.path.to_embedding(zeros, z)
+        assert added.std().item() == pytest.approx(tokens.std().item(), rel=0.2)
+        expected_plain = plain.decoder.model.config.initializer_range * latent_size**0.5
+        assert added_plain.std().item() == pytest.approx(expected_plain, rel=0.2)
+    with pytest.raises(ValueError, match="embedding_scale"):
+        build(tiny_backbones, path, encoder=encoder, path_settings={"embedding_scale": "huge"})
+
+
 # --------------------------------------------------------------------------------------------
 # Optimus: starting from a pre-trained Optimus VAE checkpoint (the official code's format)
 # --------------------------------------------------------------------------------------------
