@@ -65,22 +65,25 @@ def created_backbone_dirs(wildcards):
 
 
 def model_entry(model):
-    """A model's config entry with its plug-in file (if any) as an absolute path, so that a
-    job finds it whatever its working directory (della/plugins.py)."""
+    """A model's config entry with its files (a plug-in .py, an Optimus checkpoint to start
+    from) as absolute paths, so that a job finds them whatever its working directory."""
     entry = dict(config["models"][model])
-    plugin = entry.get("plugin")
-    if plugin is not None and plugin.endswith(".py"):
-        path = repo_path(plugin)
-        if not path.is_file():
+    files = {
+        "plugin": entry.get("plugin", "").endswith(".py"),
+        "init_from": "init_from" in entry,
+    }
+    for key in (key for key, is_path in files.items() if is_path):
+        path = repo_path(entry[key])
+        if not path.exists():
             raise ValueError(
-                f"models.{model}.plugin: file {plugin!r} does not exist "
+                f"models.{model}.{key}: {entry[key]!r} does not exist "
                 f"(a relative path is relative to {REPO})"
             )
-        entry["plugin"] = str(path)
+        entry[key] = str(path)
     return entry
 
 
-# A missing plug-in file is an error before any job runs.
+# A missing plug-in file or checkpoint is an error before any job runs.
 for _model in config["models"]:
     model_entry(_model)
 
