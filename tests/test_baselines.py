@@ -73,6 +73,14 @@ def test_plugin_path_trains_saves_and_loads(tiny_backbones, guide_plugin, tmp_pa
     assert torch.allclose(TransformerVAE.load(tmp_path / "model").log_likelihood(batch, z), ll, atol=1e-5)
 
 
+def test_guide_forward_pass_check_runs(tiny_backbones, guide_plugin, capsys):
+    """Step 4 of the guide, as printed there (paths pointed at the test's plug-in and backbone)."""
+    snippet = guide_blocks("python")[1]
+    snippet = snippet.replace("plugins/gated_softmax.py", str(guide_plugin))
+    exec(snippet.replace("models/backbones/gpt2", str(tiny_backbones["causal"])), {})
+    assert "'loss': tensor(" in capsys.readouterr().out
+
+
 def test_plugin_as_module_name(tiny_backbones, tmp_path, monkeypatch):
     (tmp_path / "user_memory_gate.py").write_text(
         "from della.latent import register_latent_path\n"
