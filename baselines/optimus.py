@@ -83,7 +83,8 @@ def load_optimus_checkpoint(model, directory: Path) -> None:
     """Initialise an Optimus-path TransformerVAE from an official Optimus checkpoint (see above).
 
     Mapping: BERT -> the separate encoder; GPT-2 -> the decoder; `linear_emb` -> the Embedding
-    projection; `linear` -> the Memory projection, its vector for layer l copied to both the
+    projection (divided by its fixed scale s, so that the added vector is Optimus' whatever
+    `embedding_scale` is); `linear` -> the Memory projection, its vector for layer l copied to both the
     key and the value of layer l (Optimus uses one vector as both; here they are two parameters
     that start equal); the encoder's `linear` -> the posterior network's columns that read the
     text representation (zero bias; the columns reading h_0 = 0 are zeroed).
@@ -112,7 +113,8 @@ def load_optimus_checkpoint(model, directory: Path) -> None:
             f"{decoder_file}: latent connector of shape linear {tuple(memory.shape)}, linear_emb "
             f"{tuple(embedding.shape)}; the model needs {(n_layers * h, p)} and {tuple(path.to_embedding.proj.weight.shape)}"
         )
-    path.to_embedding.proj.weight.copy_(embedding)
+    # Optimus adds linear_emb z; with embedding_scale: token ours adds s W z, so W = linear_emb / s.
+    path.to_embedding.proj.weight.copy_(embedding / path.to_embedding.scale)
     per_layer = memory.view(n_layers, 1, h, p).expand(n_layers, 2, h, p)  # [L, key|value, H, P]
     path.to_memory.proj.weight.copy_(per_layer.reshape(n_layers * 2 * h, p))
 

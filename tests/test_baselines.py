@@ -444,6 +444,20 @@ def test_optimus_checkpoint_lands_in_the_right_parameters(tiny_backbones, tmp_pa
         assert torch.allclose(model.posterior_mean(model.encode(batch)), mean, atol=1e-5)
 
 
+def test_optimus_checkpoint_adds_its_own_vector_whatever_the_embedding_scale(tiny_backbones, tmp_path):
+    from baselines.optimus import load_optimus_checkpoint
+
+    source = write_optimus_checkpoint(tiny_backbones, tmp_path / "optimus", latent_size=8)
+    model = build(tiny_backbones, "optimus", latent_size=8, encoder=str(tiny_backbones["encoder"]),
+                  pooling="bert_pooler", path_settings={"embedding_scale": "token"})
+    assert model.path.to_embedding.scale != 1.0
+    load_optimus_checkpoint(model, tmp_path / "optimus")
+    z = torch.randn(5, 1, 8)
+    with torch.no_grad():
+        added = model.path.to_embedding(torch.zeros(5, 1, model.decoder.hidden_size), z)
+    assert torch.allclose(added[:, 0], z.flatten(1) @ source["embedding"].T, atol=1e-5)
+
+
 def test_optimus_checkpoint_that_does_not_fit_is_an_error(tiny_backbones, tmp_path):
     from baselines.optimus import load_optimus_checkpoint
 
