@@ -47,6 +47,8 @@ def vae_config(settings: dict):
         **{key: model[key] for key in OPTIONAL_MODEL_KEYS if key in model},
         # training tricks that add modules (see della.train.train)
         **{key: settings["training"][key] for key in MODULE_TRAINING_KEYS if key in settings.get("training", {})},
+        plugin=model.get("plugin"),
+        init_from=model.get("init_from"),
     )
 
 

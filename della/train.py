@@ -274,6 +274,10 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
     # the training tricks that add modules travel in the model's config (saved with its weights)
     model_config = replace(model_config, bow_weight=settings.bow_weight, bn_vae_gamma=settings.bn_vae_gamma)
     model = TransformerVAE(model_config).to(device).train()
+    if model_config.init_from is not None:  # a pre-trained Optimus VAE (a resumed run then overwrites it)
+        from baselines.optimus import load_optimus_checkpoint
+
+        load_optimus_checkpoint(model, Path(model_config.init_from))
     records = load_records(train_file, settings.max_train_examples)
     if len(records) < settings.batch_size:
         raise ValueError(f"{train_file}: {len(records)} examples, fewer than one batch of {settings.batch_size}")

@@ -64,9 +64,33 @@ def created_backbone_dirs(wildcards):
     return [e["name_or_path"] for e in entries if e is not None and "create" in e]
 
 
+def model_entry(model):
+    """A model's config entry with its files (a plug-in .py, an Optimus checkpoint to start
+    from) as absolute paths, so that a job finds them whatever its working directory."""
+    entry = dict(config["models"][model])
+    files = {
+        "plugin": entry.get("plugin", "").endswith(".py"),
+        "init_from": "init_from" in entry,
+    }
+    for key in (key for key, is_path in files.items() if is_path):
+        path = repo_path(entry[key])
+        if not path.exists():
+            raise ValueError(
+                f"models.{model}.{key}: {entry[key]!r} does not exist "
+                f"(a relative path is relative to {REPO})"
+            )
+        entry[key] = str(path)
+    return entry
+
+
+# A missing plug-in file or checkpoint is an error before any job runs.
+for _model in config["models"]:
+    model_entry(_model)
+
+
 def train_settings(wildcards):
     dataset = config["datasets"][wildcards.dataset]
-    model = config["models"][wildcards.model]
+    model = model_entry(wildcards.model)
     return as_json(
         {
             "model": model,
