@@ -175,7 +175,7 @@ def test_table_renderer_gives_the_new_baseline_a_row(guide_workflow, tmp_path):
             path.parent.mkdir(parents=True)
             path.write_text(json.dumps(document))
             files.append(path)
-    render_table("gated", spec, files, [], ROOT / config["paper_tables"], tmp_path / "tables")
+    render_table("gated", spec, ROOT / config["paper_tables"], tmp_path / "tables", metrics=files)
     with open(tmp_path / "tables" / "gated.csv", newline="") as handle:
         rows = {(r["model"], r["metric"]): r for r in csv.DictReader(handle)}
     label = config["models"][name]["label"]
