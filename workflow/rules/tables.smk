@@ -5,7 +5,9 @@ rule render_metrics_table:
         spec=repo_path(config["tables_spec"]),
         paper=repo_path(config["paper_tables"]),
     output:
-        multiext(f"{RESULTS}/tables/{{table}}", ".md", ".csv", ".tex"),
+        md=report(f"{RESULTS}/tables/{{table}}.md", category="Tables"),
+        csv=report(f"{RESULTS}/tables/{{table}}.csv", category="Tables"),
+        tex=f"{RESULTS}/tables/{{table}}.tex",
     log:
         "logs/tables/{table}.log",
     wildcard_constraints:
@@ -14,6 +16,8 @@ rule render_metrics_table:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,
@@ -29,7 +33,9 @@ rule render_data_table:
         spec=repo_path(config["tables_spec"]),
         paper=repo_path(config["paper_tables"]),
     output:
-        multiext(f"{RESULTS}/tables/{{table}}", ".md", ".csv", ".tex"),
+        md=report(f"{RESULTS}/tables/{{table}}.md", category="Tables"),
+        csv=report(f"{RESULTS}/tables/{{table}}.csv", category="Tables"),
+        tex=f"{RESULTS}/tables/{{table}}.tex",
     log:
         "logs/tables/{table}.log",
     wildcard_constraints:
@@ -38,6 +44,8 @@ rule render_data_table:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,
