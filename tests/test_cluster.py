@@ -10,16 +10,17 @@ configs, never written down.
 
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from test_workflow import job_stats, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_RULES = ("train", "generate", "evaluate")
@@ -43,19 +44,10 @@ def paper(tmp_path_factory):
     return workdir, config, config_file
 
 
-def snakemake(workdir: Path, config_file: Path, *args: str, targets=()) -> subprocess.CompletedProcess:
-    """Run from the repository root, as a user would type it there (so `--profile slurm` resolves)."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    command = [sys.executable, "-m", "snakemake", *targets, "--directory", str(workdir), "--configfile", str(config_file), *args]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=600)
+def run(workdir: Path, config_file: Path, *args: str, targets=()) -> subprocess.CompletedProcess:
+    result = snakemake(workdir, config_file, *args, targets=targets)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
-
-
-def job_stats(output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run: rule -> number of jobs."""
-    block = output.split("Job stats:", 1)[1].split("total", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", block, re.M)}
 
 
 def scheduled_jobs(output: str) -> list[tuple[str, dict[str, str], dict[str, str]]]:
@@ -105,7 +97,7 @@ def test_slurm_profile_is_found_by_name_from_the_repository_root():
 
 def test_profile_dry_run_requests_gpus_on_gpu_rules_only(paper):
     workdir, config, config_file = paper
-    result = snakemake(workdir, config_file, "--profile", "slurm", "-n", targets=["table5", "table7"])
+    result = run(workdir, config_file, "--profile", "slurm", "-n", targets=["table5", "table7"])
     jobs = scheduled_jobs(result.stdout + result.stderr)
     with open(ROOT / config["paper_tables"], newline="", encoding="utf-8") as handle:
         table6 = {row["dataset"]: float(row["value"]) for row in csv.DictReader(handle) if row["table"] == "table6"}
@@ -134,28 +126,25 @@ def test_paper_dry_run_schedules_every_run_of_every_table(paper):
     for target in config["experiments"]:
         runs = expected_runs(config, target)
         all_runs |= runs
-        stats = job_stats(snakemake(workdir, config_file, "-n", "--quiet", "rules", targets=[target]).stdout)
+        stats = job_stats(run(workdir, config_file, "-n", "--quiet", "rules", targets=[target]).stdout)
         for rule in GPU_RULES:
             assert stats.get(rule) == len(runs), (target, rule, stats)
         assert stats["preprocess"] == len({d for d, _, _ in runs}), (target, stats)
         assert stats.get("render_metrics_table", 0) == (target in rendered), (target, stats)
         assert "create_backbone" not in stats and "train_tokenizer" not in stats  # pretrained by name
     for target in config["data_tables"]:
-        stats = job_stats(snakemake(workdir, config_file, "-n", "--quiet", "rules", targets=[target]).stdout)
+        stats = job_stats(run(workdir, config_file, "-n", "--quiet", "rules", targets=[target]).stdout)
         assert stats == {"preprocess": len(config["datasets"]), "render_data_table": 1, target: 1}
-    everything = job_stats(snakemake(workdir, config_file, "-n", "--quiet", "rules").stdout)
+    everything = job_stats(run(workdir, config_file, "-n", "--quiet", "rules").stdout)
     assert everything["train"] == len(all_runs)
 
 
 def test_an_unknown_name_is_an_error_naming_its_key(paper, tmp_path):
     workdir, config, _ = paper
+    config = copy.deepcopy(config)
     config["experiments"]["table4"]["models"].append("della_typo")
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--directory", str(workdir), "--configfile", str(bad)],
-        cwd=ROOT, capture_output=True, text=True, env=env, timeout=600,
-    )
+    result = snakemake(workdir, bad, "-n")
     assert result.returncode != 0
     assert "experiments.table4.models: 'della_typo'" in result.stdout + result.stderr

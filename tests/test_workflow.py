@@ -42,13 +42,22 @@ def tiny_config() -> dict:
     return config
 
 
-def snakemake(workdir: Path, config_file: Path, *extra: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, config_file: Path, *extra: str, targets=()) -> subprocess.CompletedProcess:
+    """Run from the repository root, as a user would type it there (so `--profile slurm` resolves)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+        sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
         "--configfile", str(config_file), "--cores", "2", *extra,
     ]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=1500)
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1500)
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> number of jobs ({} when nothing is to be done)."""
+    if "Job stats:" not in output:
+        return {}
+    block = output.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", block, re.M)}
 
 
 @pytest.fixture(scope="module")
@@ -157,10 +166,7 @@ def rerun_rules(workdir: Path, config: dict, change) -> dict[str, int]:
     changed_file.write_text(yaml.safe_dump(changed))
     result = snakemake(workdir, changed_file, "-n", "--quiet", "rules")
     assert result.returncode == 0, result.stderr[-3000:]
-    if "Nothing to be done" in result.stdout + result.stderr:
-        return {}
-    block = result.stdout.split("Job stats:", 1)[1].split("total", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", block, re.M) if m.group(1) != "all"}
+    return {rule: n for rule, n in job_stats(result.stdout).items() if rule != "all"}
 
 
 def n_runs(config: dict, model: str | None = None) -> int:

@@ -35,33 +35,35 @@ def as_json(section):
     return json.dumps(section, sort_keys=True)
 
 
-def sweep_models(sweeps):
-    """Fig. 2's model entries, generated: {name: entry} for every start and end of every sweep."""
+def sweep_models(sweep, spec):
+    """Fig. 2's model entries, generated from one sweep: {name: entry}, one per start and end."""
+    base = config["models"].get(spec["base"])
+    if base is None:
+        raise ValueError(
+            f"latent_layer_sweeps.{sweep}.base: {spec['base']!r} is not in `models`"
+        )
+    if sweep in config["models"]:
+        raise ValueError(
+            f"latent_layer_sweeps.{sweep}: also the name of a `models` entry"
+        )
+    base_label = base["label"] or spec["base"]
+    ranges = [(f"from{s}", s, None, f"{s}-L") for s in spec["starts"]]
+    ranges += [(f"to{e}", 1, e, f"1-{e}") for e in spec["ends"]]
     models = {}
-    for sweep, spec in sweeps.items():
-        base = config["models"].get(spec["base"])
-        if base is None:
-            raise ValueError(
-                f"latent_layer_sweeps.{sweep}.base: {spec['base']!r} is not in `models`"
-            )
-        base_label = base["label"] or spec["base"]
-        ranges = [(f"from{s}", s, None, f"{s}-L") for s in spec["starts"]]
-        ranges += [(f"to{e}", 1, e, f"1-{e}") for e in spec["ends"]]
-        for suffix, start, end, shown in ranges:
-            entry = copy.deepcopy(base)
-            entry["latent_layers"] = {"start": start, "end": end}
-            entry["label"] = f"{base_label} (layers {shown})"
-            models[f"{sweep}_{suffix}"] = entry
+    for suffix, start, end, shown in ranges:
+        entry = copy.deepcopy(base)
+        entry["latent_layers"] = {"start": start, "end": end}
+        entry["label"] = f"{base_label} (layers {shown})"
+        models[f"{sweep}_{suffix}"] = entry
     return models
 
 
 def expand_model_names(names, where):
     """Model names of an experiment (or resource override), a sweep's name standing for its models."""
-    sweeps = config.get("latent_layer_sweeps", {})
     expanded = []
     for name in names:
-        if name in sweeps:
-            expanded += [m for m in SWEEP_MODELS if m.startswith(f"{name}_")]
+        if name in SWEEPS:
+            expanded += list(SWEEPS[name])
         elif name in config["models"]:
             expanded.append(name)
         else:
@@ -78,8 +80,12 @@ def check_names(names, section, where):
             raise ValueError(f"{where}: {name!r} is not in `{section}`")
 
 
-SWEEP_MODELS = sweep_models(config.get("latent_layer_sweeps", {}))
-config["models"].update(SWEEP_MODELS)
+SWEEPS = {
+    sweep: sweep_models(sweep, spec)
+    for sweep, spec in config.get("latent_layer_sweeps", {}).items()
+}
+for _models in SWEEPS.values():
+    config["models"].update(_models)
 EXPERIMENTS = {
     name: {
         "datasets": spec["datasets"],
