@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import job_stats, snakemake
+from test_workflow import job_stats, snakemake, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_RULES = ("train", "generate", "evaluate")
@@ -39,9 +39,7 @@ def paper_config() -> dict:
 def paper(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("paper")
     config = paper_config()
-    config_file = workdir / "paper.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    return workdir, config, config_file
+    return workdir, config, write_config(workdir / "paper.yaml", config)
 
 
 def run(workdir: Path, config_file: Path, *args: str, targets=()) -> subprocess.CompletedProcess:
@@ -143,8 +141,6 @@ def test_an_unknown_name_is_an_error_naming_its_key(paper, tmp_path):
     workdir, config, _ = paper
     config = copy.deepcopy(config)
     config["experiments"]["table4"]["models"].append("della_typo")
-    bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump(config))
-    result = snakemake(workdir, bad, "-n")
+    result = snakemake(workdir, write_config(tmp_path / "bad.yaml", config), "-n")
     assert result.returncode != 0
     assert "experiments.table4.models: 'della_typo'" in result.stdout + result.stderr

@@ -60,12 +60,16 @@ def job_stats(output: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", block, re.M)}
 
 
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @pytest.fixture(scope="module")
 def finished_workflow(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
     config = tiny_config()
-    config_file = workdir / "tiny.yaml"
-    config_file.write_text(yaml.safe_dump(config))
+    config_file = write_config(workdir / "tiny.yaml", config)
     result = snakemake(workdir, config_file)
     logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((workdir / "logs").rglob("*.log")) if "rror" in p.read_text())
     assert result.returncode == 0, f"{result.stderr[-4000:]}\n{logs}"
@@ -162,9 +166,7 @@ def rerun_rules(workdir: Path, config: dict, change) -> dict[str, int]:
 
     changed = copy.deepcopy(config)
     change(changed)
-    changed_file = workdir / "changed.yaml"
-    changed_file.write_text(yaml.safe_dump(changed))
-    result = snakemake(workdir, changed_file, "-n", "--quiet", "rules")
+    result = snakemake(workdir, write_config(workdir / "changed.yaml", changed), "-n", "--quiet", "rules")
     assert result.returncode == 0, result.stderr[-3000:]
     return {rule: n for rule, n in job_stats(result.stdout).items() if rule != "all"}
 
