@@ -3,8 +3,9 @@ by name from the repository root and parses, a dry run through it asks for GPUs 
 only (with the memory and walltime the config derives from the paper's Table 6), and the paper
 config's dry run schedules, for every table and figure target, the runs its experiment lists.
 
-The paper config's `raw:` directories are pointed at the shipped sample data (the real downloads
-are not here); nothing else of config/paper.yaml changes. Expected numbers are computed from the
+The paper config's download sources are replaced by the sample config's (file: URLs of the shipped
+sample data, same file layout; the real downloads are not here); nothing else of config/paper.yaml
+changes. Expected numbers are computed from the
 configs, never written down.
 """
 
@@ -29,8 +30,9 @@ CLUSTER = {"account": "lab", "partition": "cpu", "gpu_partition": "gpu", "gpu_mo
 
 def paper_config() -> dict:
     config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    sample = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     for name, dataset in config["datasets"].items():
-        dataset["raw"] = str(ROOT / "sample_data" / name)
+        dataset["source"] = sample["datasets"][name]["source"]
     config["cluster"] = dict(CLUSTER)
     return config
 
@@ -119,7 +121,14 @@ def test_profile_dry_run_requests_gpus_on_gpu_rules_only(paper):
 
 def test_paper_dry_run_schedules_every_run_of_every_table(paper):
     workdir, config, config_file = paper
-    rendered = set(yaml.safe_load((ROOT / config["tables_spec"]).read_text())["tables"])
+    tables = yaml.safe_load((ROOT / config["tables_spec"]).read_text())["tables"]
+    # what renders each kind of table (a human table: its forms, until annotators fill them)
+    render_jobs = {
+        "metrics": lambda spec: {"render_metrics_table": 1},
+        "benchmark": lambda spec: {"render_benchmark_table": 1},
+        "human": lambda spec: {"human_eval_export": len(spec["datasets"])},
+    }
+    all_render_rules = {rule for kind in render_jobs.values() for rule in kind({"datasets": []})}
     all_runs = set()
     for target in config["experiments"]:
         runs = expected_runs(config, target)
@@ -128,11 +137,13 @@ def test_paper_dry_run_schedules_every_run_of_every_table(paper):
         for rule in GPU_RULES:
             assert stats.get(rule) == len(runs), (target, rule, stats)
         assert stats["preprocess"] == len({d for d, _, _ in runs}), (target, stats)
-        assert stats.get("render_metrics_table", 0) == (target in rendered), (target, stats)
+        expected = render_jobs[tables[target]["kind"]](tables[target]) if target in tables else {}
+        assert {rule: n for rule, n in stats.items() if rule in all_render_rules} == expected, (target, stats)
         assert "create_backbone" not in stats and "train_tokenizer" not in stats  # pretrained by name
     for target in config["data_tables"]:
         stats = job_stats(run(workdir, config_file, "-n", "--quiet", "rules", targets=[target]).stdout)
-        assert stats == {"preprocess": len(config["datasets"]), "render_data_table": 1, target: 1}
+        n = len(config["datasets"])
+        assert stats == {"download": n, "preprocess": n, "render_data_table": 1, target: 1}
     everything = job_stats(run(workdir, config_file, "-n", "--quiet", "rules").stdout)
     assert everything["train"] == len(all_runs)
 
