@@ -104,6 +104,8 @@ class TransformerVAE(nn.Module):
             import_plugin(config.plugin)
         path_cls = get_latent_path(config.path)
         self.latent_layers = self._layer_range(config, path_cls.layerwise)
+        if not (isinstance(config.latent_size, int) and config.latent_size >= 1):
+            raise ValueError(f"latent_size must be a positive integer, got {config.latent_size!r}")
         if config.kl_layers not in KL_LAYERS:
             raise ValueError(f"kl_layers must be one of {sorted(KL_LAYERS)}, got {config.kl_layers!r}")
         if not path_cls.has_latent:
