@@ -19,9 +19,11 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/human_eval.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
     default_target: True
     input:
         all_table_outputs(),
+        FIGURE_OUTPUTS,

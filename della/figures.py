@@ -81,6 +81,15 @@ def case_study_files(results_dir: str) -> list[str]:
     return [f"{results_dir}/{FIGURES_DIR}/fig4.{ext}" for ext in ("md", "csv")]
 
 
+def run_files(runs: list[tuple[str, str, int]], filename: str) -> list[str]:
+    """`filename` in the directory of each (dataset, model, seed) run."""
+    return [f"runs/{dataset}/{model}/seed{seed}/{filename}" for dataset, model, seed in runs]
+
+
+def seed_runs(runs: list[tuple[str, str, int]], seed: int) -> list[tuple[str, str, int]]:
+    return [run for run in runs if run[2] == seed]
+
+
 def training_curve_files(results_dir: str, dataset: str, model: str, seed: int) -> list[str]:
     return [f"{results_dir}/{FIGURES_DIR}/training/{dataset}/{model}/seed{seed}.{ext}" for ext in PLOT_FORMATS]
 
@@ -395,11 +404,13 @@ class SampleRun:
     settings: dict
 
 
-def read_sample_run(path: Path, label: str) -> SampleRun:
+def read_sample_run(path: Path) -> SampleRun:
+    """A run's samples.jsonl, its decoding settings, and its label (the metrics.json beside it)."""
     path = Path(path)
     match = RUN_PATH.search(path.as_posix())
     if not match:
         raise FigureError(f"{path}: not at runs/{{dataset}}/{{model}}/seed{{seed}}/samples.jsonl")
+    label = read_metrics_file(path.with_name("metrics.json")).label
     rows = {}
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -424,14 +435,14 @@ def pick_prompts(runs: list[SampleRun], n: int, seed: int) -> list[str]:
     return [s for s in common if s in chosen]
 
 
-def render_case_study(spec: dict, samples: list[Path], labels: list[str], out_md: Path) -> list[Path]:
+def render_case_study(spec: dict, samples: list[Path], out_md: Path) -> list[Path]:
     """Fig. 4: the same prompts, each model's output beside the reference; out_md and .csv."""
     entry = spec["figures"]["fig4"]
-    if len(samples) != len(labels) or not samples:
-        raise FigureError(f"Fig. 4: {len(samples)} samples files but {len(labels)} labels")
+    if not samples:
+        raise FigureError("Fig. 4: no samples.jsonl given")
     by_dataset: dict[str, list[SampleRun]] = defaultdict(list)
-    for path, label in zip(samples, labels):
-        run = read_sample_run(path, label)
+    for path in samples:
+        run = read_sample_run(path)
         by_dataset[run.dataset].append(run)
     lines, csv_rows = [f"## {entry['title']}", ""], []
     for dataset, runs in by_dataset.items():
@@ -523,8 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     fig3.add_argument("--decoding", type=json.loads, required=True, help="decoding settings as JSON")
     fig3.add_argument("--out", type=Path, required=True, help="the .md; .csv and .png beside it")
     fig4 = figures.add_parser("fig4", help="case study: the models' outputs for the same prompts")
-    fig4.add_argument("--samples", type=Path, nargs="+", required=True)
-    fig4.add_argument("--labels", nargs="+", required=True, help="the model label of each samples file")
+    fig4.add_argument("--samples", type=Path, nargs="+", required=True,
+                      help="runs/{dataset}/{model}/seed{seed}/samples.jsonl, each with its run's metrics.json beside it")
     fig4.add_argument("--out", type=Path, required=True, help="the .md; .csv beside it")
     curves = figures.add_parser("training-curves", help="reconstruction, KL per layer and beta of one run")
     curves.add_argument("--log", type=Path, required=True, help="the run's train_log.jsonl")
@@ -538,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.figure == "fig3":
             written = render_interpolation(spec, args.run, args.test, args.decoding, args.out)
         elif args.figure == "fig4":
-            written = render_case_study(spec, args.samples, args.labels, args.out)
+            written = render_case_study(spec, args.samples, args.out)
         else:
             written = render_training_curves(spec, args.log, args.title, args.out)
     except (ValueError, OSError) as error:  # FigureError, TableError (metrics.json), missing files
