@@ -32,7 +32,7 @@ FIGURES_DIR = "figures"
 # Keys each figure's entry of config/figures.yaml must have.
 FIGURE_KEYS = {
     "fig2": ("title", "experiment", "metrics"),
-    "fig3": ("title", "experiment", "taus", "posterior", "seed", "max_words"),
+    "fig3": ("title", "experiment", "taus", "posterior", "seed", "among_shortest"),
     "fig4": ("title", "experiment", "n_prompts", "seed"),
     "training_curves": ("title", "panels"),
 }
@@ -322,13 +322,17 @@ def _without_run_details(settings: dict) -> dict:
 INTERPOLATION_CSV_HEADER = ["role", "tau", "text", "settings"]
 
 
-def pick_pair(texts: list[str], seed: int, max_words: int | None) -> tuple[int, int]:
-    """Indices of two different test sentences (seeded), among those of at most max_words words."""
-    candidates = [i for i, t in enumerate(texts) if t.strip() and (max_words is None or len(t.split()) <= max_words)]
-    distinct = list({texts[i]: i for i in reversed(candidates)}.values())[::-1]  # first occurrence of each text
-    if len(distinct) < 2:
-        raise FigureError(f"Fig. 3: fewer than two distinct test sentences of at most {max_words} words")
-    first, second = random.Random(seed).sample(distinct, 2)
+def pick_pair(texts: list[str], seed: int, among_shortest: int | None) -> tuple[int, int]:
+    """Indices of two different test sentences, drawn (seeded) among the `among_shortest`
+    shortest distinct ones in words (ties in test order; None: among all)."""
+    first_of = {}
+    for i, text in enumerate(texts):
+        if text.strip():
+            first_of.setdefault(text, i)
+    candidates = sorted(first_of.values(), key=lambda i: (len(texts[i].split()), i))[:among_shortest]
+    if len(candidates) < 2:
+        raise FigureError(f"Fig. 3: fewer than two distinct test sentences to interpolate between (among_shortest={among_shortest})")
+    first, second = random.Random(seed).sample(candidates, 2)
     return first, second
 
 
@@ -342,12 +346,12 @@ def render_interpolation(spec: dict, run_dir: Path, test_file: Path, decoding: d
     if model.config.conditional:
         raise FigureError(f"Fig. 3: {run_dir} is a conditional model; the interpolation is between unconditional sentences")
     texts = [target_of(r) for r in load_records(test_file)]
-    i, j = pick_pair(texts, entry["seed"], entry["max_words"])
+    i, j = pick_pair(texts, entry["seed"], entry["among_shortest"])
     taus = [float(t) for t in entry["taus"]]
     outputs = interpolate(model, texts[i], texts[j], taus, decoding, entry["seed"], posterior=entry["posterior"])
     settings = {
         "run": str(run_dir), "test_file": str(test_file), "first_test_line": i + 1, "second_test_line": j + 1,
-        "taus": taus, "posterior": entry["posterior"], "seed": entry["seed"], "max_words": entry["max_words"],
+        "taus": taus, "posterior": entry["posterior"], "seed": entry["seed"], "among_shortest": entry["among_shortest"],
         "decoding": decoding, "interpolation": "z_l = tau z_l^1 + (1 - tau) z_l^2 for every latent layer l",
     }
     rows = [("x1 (tau = 1)", 1.0, texts[i]), ("x2 (tau = 0)", 0.0, texts[j])]
@@ -487,6 +491,8 @@ def read_train_log(path: Path, fields: list[str]) -> list[dict]:
     return entries
 
 
+# More lines than this (a deep paper-scale decoder) and a legend would hide the curves.
+MAX_LEGEND_ENTRIES = 12
 # Titles of the train_log.jsonl fields (della/train.py); other fields show their own name.
 PANEL_TITLES = {
     "reconstruction": "reconstruction (nats per sentence)", "kl_per_group": "KL per latent layer (nats)",
@@ -494,11 +500,10 @@ PANEL_TITLES = {
 }
 
 
-def render_training_curves(spec: dict, log: Path, title: str, prefix: Path) -> list[Path]:
+def training_curve_figure(spec: dict, entries: list[dict], title: str):
     """One panel per field of `training_curves.panels` against the step; a list-valued field
     (kl_per_group) gets one line per latent layer."""
     panels = list(spec["figures"]["training_curves"]["panels"])
-    entries = read_train_log(Path(log), panels)
     steps = [e["step"] for e in entries]
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
@@ -507,7 +512,7 @@ def render_training_curves(spec: dict, log: Path, title: str, prefix: Path) -> l
         if isinstance(values[0], list):
             for layer in range(len(values[0])):
                 ax.plot(steps, [v[layer] for v in values], label=f"layer group {layer + 1}")
-            if len(values[0]) <= 12:
+            if len(values[0]) <= MAX_LEGEND_ENTRIES:
                 ax.legend(fontsize=6)
         else:
             ax.plot(steps, values)
@@ -515,7 +520,13 @@ def render_training_curves(spec: dict, log: Path, title: str, prefix: Path) -> l
         ax.set_title(PANEL_TITLES.get(name, name))
     fig.suptitle(f"{spec['figures']['training_curves']['title']}: {title}")
     fig.tight_layout()
-    return save_plot(fig, prefix)
+    return fig
+
+
+def render_training_curves(spec: dict, log: Path, title: str, prefix: Path) -> list[Path]:
+    """The training curves of one run's train_log.jsonl: prefix.png and prefix.pdf."""
+    entries = read_train_log(Path(log), list(spec["figures"]["training_curves"]["panels"]))
+    return save_plot(training_curve_figure(spec, entries, title), prefix)
 
 
 # ---------------------------------------------------------------------------------------- CLI
