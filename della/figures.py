@@ -94,19 +94,24 @@ def training_curve_files(results_dir: str, dataset: str, model: str, seed: int) 
     return [f"{results_dir}/{FIGURES_DIR}/training/{dataset}/{model}/seed{seed}.{ext}" for ext in PLOT_FORMATS]
 
 
+def experiment_figures(spec: dict, experiment: str, runs: list[tuple[str, str, int]], results_dir: str) -> list[str]:
+    """The figures drawn from one experiment's runs (`snakemake <experiment>` may ask for them)."""
+    figures = spec["figures"]
+    files = []
+    if figures["fig2"]["experiment"] == experiment:
+        files += latent_layer_files(results_dir)
+    if figures["fig3"]["experiment"] == experiment:
+        files += [path for run in runs for path in interpolation_files(results_dir, *run)]
+    if figures["fig4"]["experiment"] == experiment:
+        files += case_study_files(results_dir)
+    return files
+
+
 def figure_targets(spec: dict, experiment_runs: dict[str, list[tuple[str, str, int]]], results_dir: str) -> list[str]:
     """Every figure the run config asks for: those whose experiment runs, and the training
     curves of every run. `experiment_runs`: experiment -> its (dataset, model, seed) runs."""
-    figures = spec["figures"]
-    targets = []
-    if figures["fig2"]["experiment"] in experiment_runs:
-        targets += latent_layer_files(results_dir)
-    for run in experiment_runs.get(figures["fig3"]["experiment"], []):
-        targets += interpolation_files(results_dir, *run)
-    if figures["fig4"]["experiment"] in experiment_runs:
-        targets += case_study_files(results_dir)
-    runs = dict.fromkeys(run for runs in experiment_runs.values() for run in runs)
-    for run in runs:
+    targets = [path for name, runs in experiment_runs.items() for path in experiment_figures(spec, name, runs, results_dir)]
+    for run in dict.fromkeys(run for runs in experiment_runs.values() for run in runs):
         targets += training_curve_files(results_dir, *run)
     return targets
 

@@ -4,7 +4,8 @@ Each claim of ``config/findings.yaml`` is a set of comparisons between numbers (
 above that row's, more latent layers below fewer in PPL, ...), evaluated mechanically on the
 means over seeds of our runs' metrics.json, and on the paper's printed numbers beside them (a
 claim that does not hold on the paper's own numbers is mis-written). A claim holds when every
-comparison holds, does not hold when one fails, and is "not run" when a number is missing.
+comparison holds, does not hold when one fails, and is "not run" when one of our numbers is
+missing (the reason is named: experiment or dataset not run, no run with that label).
 Strict inequalities: a tie (say AU 0 against AU 0) does not hold. docs/figures.md.
 """
 
@@ -127,6 +128,7 @@ class Number:
     paper: float | None
     n_seeds: int = 0
     sources: list[str] = field(default_factory=list)
+    why_missing: str = ""  # why `ours` is None
 
 
 def mean_of(observations: list[Observation], metric: str) -> float | None:
@@ -158,15 +160,18 @@ class Numbers:
     def row(self, claim: dict, row: Row, dataset: str, metric: str) -> Number:
         name = row.label if row.experiment == claim["experiment"] else f"{row.label} ({row.experiment})"
         paper = self.paper_value(row.experiment, dataset, row.label, metric)
+        if row.experiment not in self.runs:
+            return Number(name, None, paper, why_missing=f"experiment {row.experiment} not run")
         if dataset not in self.datasets(row.experiment):
-            return Number(name, None, paper)
+            return Number(name, None, paper, why_missing=f"{row.experiment} did not run {dataset}")
         observations = self.groups[row.experiment].get((dataset, row.label))
-        if observations is None:
+        if observations is None:  # a reduced experiment, or a label that is no row (tests check the config's)
             labels = sorted(label for d, label in self.groups[row.experiment] if d == dataset)
-            raise FindingsError(f"claim {claim['id']}: experiment {row.experiment} ran {dataset} but has no run "
-                                f"labelled {row.label!r} (labels: {labels})")
-        return Number(name, mean_of(observations, metric), paper, len(observations),
-                      [str(o.path) for o in observations])
+            return Number(name, None, paper, why_missing=f"{row.experiment} has no {dataset} run labelled "
+                                                         f"{row.label!r} (it has {labels})")
+        value = mean_of(observations, metric)
+        return Number(name, value, paper, len(observations), [str(o.path) for o in observations],
+                      "" if value is not None else f"{metric} not in every metrics.json of {row.label} on {dataset}")
 
 
 # -------------------------------------------------------------------------------- comparisons
@@ -303,6 +308,9 @@ def render_markdown(findings: list[Finding], scale: str, runs: dict[str, list[Pa
         if not f.comparisons:
             lines.append(f"No runs of experiment `{f.claim['experiment']}`.")
             continue
+        missing = [n.why_missing for c in f.comparisons for n in (c.first, c.second) if n.why_missing]
+        if missing:
+            lines += [f"Numbers missing: {'; '.join(dict.fromkeys(missing))}.", ""]
         lines += ["| dataset | metric | comparison | ours | | paper | |", "|---|---|---|---|---|---|---|"]
         for c in f.comparisons:
             relation = DIRECTIONS[c.direction]

@@ -288,10 +288,13 @@ def test_findings_reverse_when_the_numbers_do(tmp_path):
     assert failing == [("layers 1..4", "layers 3..4")]
 
 
-def test_findings_name_a_row_the_experiment_lacks(tmp_path):
+def test_findings_name_what_was_not_run(tmp_path):
     claims = {"claims": [dict(CLAIMS["claims"][0], than=["Memroy"])]}
-    with pytest.raises(FindingsError, match="no run labelled 'Memroy'"):
-        findings_of(tmp_path, {"table1": table1_runs(tmp_path, {"yelp": [3.0]})}, claims)
+    found = findings_of(tmp_path, {"table1": table1_runs(tmp_path, {"yelp": [3.0]})}, claims)["kl"]
+    assert found.status == NOT_RUN
+    reasons = {c.second.why_missing for c in found.comparisons}
+    assert reasons == {"table1 has no yelp run labelled 'Memroy' (it has ['DELLA', 'Memory', 'Softmax'])",
+                       "table1 did not run yahoo"}
     with pytest.raises(FindingsError, match="exactly one of row\\+than, order, pairs"):
         findings_of(tmp_path, {}, {"claims": [dict(CLAIMS["claims"][2], row="DELLA", than=["x"])]})
 
@@ -310,6 +313,21 @@ def test_every_configured_claim_holds_on_the_papers_numbers(tmp_path):
             assert len(printed) >= len(f.comparisons) - 1  # at most one cell unreadable in the paper
 
 
+def test_configured_claims_name_rows_of_the_paper_tables():
+    """Every row a claim compares is a row of its experiment's table on each of its datasets
+    (a misspelt label would otherwise only ever be "not run")."""
+    from della.findings import row_pairs
+    from della.tables import expand_rows, load_spec as load_tables
+
+    tables = load_tables(ROOT / "config" / "tables.yaml")["tables"]
+    for claim in load_claims(ROOT / "config" / "findings.yaml"):
+        if claim.get("kind") == "latent_layers":
+            continue
+        for row in {r for pair in row_pairs(claim) for r in pair}:
+            rows = {(r.dataset, r.label) for r in expand_rows(row.experiment, tables[row.experiment])}
+            assert {(d, row.label) for d in claim["datasets"]} <= rows, (claim["id"], row)
+
+
 def test_findings_markdown_and_csv(tmp_path):
     runs = {"table1": [str(p) for p in table1_runs(tmp_path, {"yelp": [3.0], "yahoo": [0.5]})]}
     spec = tmp_path / "claims.yaml"
@@ -322,3 +340,15 @@ def test_findings_markdown_and_csv(tmp_path):
     rows = read_csv(table)
     assert {r["claim"] for r in rows} == {"kl", "ppl", "order"}  # the sweep's claims have no comparison yet
     assert all(r["status"] == FAILS for r in rows if r["claim"] == "kl")
+
+
+def test_findings_command_with_nothing_run(tmp_path):
+    from della.cli import main as cli_main
+
+    out = tmp_path / "paper" / "FINDINGS.md"
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(["findings", "--spec", str(ROOT / "config" / "findings.yaml"), "--runs", "{}", "--paper", str(PAPER),
+                  "--scale", "paper", "--out", str(out)])
+    assert exit_info.value.code == 0
+    n_claims = len(load_claims(ROOT / "config" / "findings.yaml"))
+    assert f"**0 hold, 0 do not hold, {n_claims} not run** (of {n_claims} claims)" in out.read_text()
