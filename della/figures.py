@@ -393,7 +393,7 @@ def plot_interpolation(title: str, rows: list[tuple[str, float, str]], path: Pat
     fig.text(0.01, 0.98, title, fontsize=11, weight="bold", va="top")
     fig.text(0.01, 0.98 - 1.6 / (len(wrapped) + 4), "\n".join(wrapped), fontsize=9, va="top", family="monospace")
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", metadata={"Software": None})
+    fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
     return path
