@@ -142,6 +142,37 @@ def save_plot(fig, prefix: Path) -> list[Path]:
     return written
 
 
+def read_jsonl(path: Path, unusable) -> list[dict]:
+    """The objects of a JSON-lines file; `unusable(row)` says what is wrong with a row (None:
+    nothing), and a bad line is an error naming the file and line."""
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise FigureError(f"{path}:{number}: not JSON ({error.msg})") from error
+            problem = "not a JSON object" if not isinstance(row, dict) else unusable(row)
+            if problem:
+                raise FigureError(f"{path}:{number}: {problem}")
+            rows.append(row)
+    return rows
+
+
+def list_written(command: str, render) -> int:
+    """Run a command's `render()` and print the files it wrote (exit status 0), or one line naming
+    what is wrong (exit status 1): FigureError, FindingsError, TableError of a metrics.json, a
+    missing file."""
+    try:
+        written = render()
+    except (ValueError, OSError) as error:
+        print(f"della-bench {command}: error: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
 def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -420,16 +451,14 @@ def read_sample_run(path: Path) -> SampleRun:
     if not match:
         raise FigureError(f"{path}: not at runs/{{dataset}}/{{model}}/seed{{seed}}/samples.jsonl")
     label = read_metrics_file(path.with_name("metrics.json")).label
+    def unusable(row: dict) -> str | None:
+        if not isinstance(row.get("source"), str) or "generated" not in row:
+            return "a case study needs conditional samples (source and generated)"
+        return None
+
     rows = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise FigureError(f"{path}:{number}: not JSON ({error.msg})") from error
-            if not isinstance(row, dict) or not isinstance(row.get("source"), str) or "generated" not in row:
-                raise FigureError(f"{path}:{number}: a case study needs conditional samples (source and generated)")
-            rows.setdefault(row["source"], row)
+    for row in read_jsonl(path, unusable):
+        rows.setdefault(row["source"], row)
     settings_file = path.with_suffix(".settings.json")
     settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
     return SampleRun(path, match["dataset"], label, rows, settings)
@@ -465,8 +494,8 @@ def render_case_study(spec: dict, samples: list[Path], out_md: Path) -> list[Pat
                 lines += [f"**{run.label}**: {_md_cell(generated)}", ""]
                 csv_rows.append([dataset, k, first.get("id"), source, first.get("reference"), run.label, generated,
                                  str(run.path), settings_json(run.settings)])
-    lines += ["Settings:", f"- prompts: {entry['n_prompts']} drawn with seed {entry['seed']} among the test inputs "
-              "every model generated for, shown in test order"]
+    lines += ["Settings:", (f"- prompts: {entry['n_prompts']} drawn with seed {entry['seed']} among the test inputs "
+                            "every model generated for, shown in test order")]
     lines += [f"- {run.label} ({run.dataset}): {compact(run.settings)} [{run.path}]" for runs in by_dataset.values()
               for run in runs]
     out_md = Path(out_md)
@@ -480,17 +509,11 @@ def render_case_study(spec: dict, samples: list[Path], out_md: Path) -> list[Pat
 def read_train_log(path: Path, fields: list[str]) -> list[dict]:
     """train_log.jsonl (one JSON object per logged step, della/train.py), each with `step` and
     the plotted fields; a bad line is an error naming the file and line."""
-    entries = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise FigureError(f"{path}:{number}: not JSON ({error.msg})") from error
-            missing = [key for key in ("step", *fields) if key not in entry]
-            if missing:
-                raise FigureError(f"{path}:{number}: no {missing} in the log entry")
-            entries.append(entry)
+    def unusable(entry: dict) -> str | None:
+        missing = [key for key in ("step", *fields) if key not in entry]
+        return f"no {missing} in the log entry" if missing else None
+
+    entries = read_jsonl(path, unusable)
     if not entries:
         raise FigureError(f"{path}: empty training log")
     return entries
@@ -558,22 +581,18 @@ def main(argv: list[str] | None = None) -> int:
     curves.add_argument("--title", required=True)
     curves.add_argument("--out", type=Path, required=True, help="path without extension: .png, .pdf")
     args = parser.parse_args(argv)
-    try:
+
+    def render() -> list[Path]:
         spec = load_spec(args.spec)
         if args.figure == "fig2":
-            written = render_latent_layers(spec, args.metrics, args.out)
-        elif args.figure == "fig3":
-            written = render_interpolation(spec, args.run, args.test, args.decoding, args.out)
-        elif args.figure == "fig4":
-            written = render_case_study(spec, args.samples, args.out)
-        else:
-            written = render_training_curves(spec, args.log, args.title, args.out)
-    except (ValueError, OSError) as error:  # FigureError, TableError (metrics.json), missing files
-        print(f"della-bench figure {args.figure}: error: {error}", file=sys.stderr)
-        return 1
-    for path in written:
-        print(path)
-    return 0
+            return render_latent_layers(spec, args.metrics, args.out)
+        if args.figure == "fig3":
+            return render_interpolation(spec, args.run, args.test, args.decoding, args.out)
+        if args.figure == "fig4":
+            return render_case_study(spec, args.samples, args.out)
+        return render_training_curves(spec, args.log, args.title, args.out)
+
+    return list_written(f"figure {args.figure}", render)
 
 
 if __name__ == "__main__":

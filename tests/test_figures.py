@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import tiny_corpus
+
 from della.figures import (
     END,
     START,
@@ -19,7 +19,6 @@ from della.figures import (
     figure_targets,
     layer_points,
     load_spec,
-    main as figure_main,
     read_layer_run,
     render_case_study,
     render_interpolation,
@@ -27,7 +26,20 @@ from della.figures import (
     render_training_curves,
     training_curve_figure,
 )
-from della.findings import FAILS, HOLDS, NOT_PRINTED, NOT_RUN, FindingsError, Numbers, evaluate, load_claims, write_findings
+from della.figures import (
+    main as figure_main,
+)
+from della.findings import (
+    FAILS,
+    HOLDS,
+    NOT_PRINTED,
+    NOT_RUN,
+    FindingsError,
+    Numbers,
+    evaluate,
+    load_claims,
+    write_findings,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = load_spec(ROOT / "config" / "figures.yaml")
@@ -317,7 +329,8 @@ def test_configured_claims_name_rows_of_the_paper_tables():
     """Every row a claim compares is a row of its experiment's table on each of its datasets
     (a misspelt label would otherwise only ever be "not run")."""
     from della.findings import row_pairs
-    from della.tables import expand_rows, load_spec as load_tables
+    from della.tables import expand_rows
+    from della.tables import load_spec as load_tables
 
     tables = load_tables(ROOT / "config" / "tables.yaml")["tables"]
     for claim in load_claims(ROOT / "config" / "findings.yaml"):
