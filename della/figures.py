@@ -338,11 +338,14 @@ def render_latent_layers(spec: dict, metrics_files: list[Path], prefix: Path) ->
 
 
 def _check_settings_agree(runs: list[LayerRun], metrics: list[str]) -> None:
-    """Points on one line are only comparable when each metric was measured the same way."""
-    for metric in metrics:
-        seen = {settings_json(_without_run_details(r.settings.get(metric, {}))): r.path for r in runs}
-        if len(seen) > 1:
-            raise FigureError(f"Fig. 2: metric {metric!r} measured with different settings in {sorted(map(str, seen.values()))}")
+    """Points of one dataset are only comparable when each metric was measured the same way."""
+    for dataset in {r.dataset for r in runs}:
+        for metric in metrics:
+            seen = {settings_json(_without_run_details(r.settings.get(metric, {}))): r.path
+                    for r in runs if r.dataset == dataset}
+            if len(seen) > 1:
+                raise FigureError(f"Fig. 2: metric {metric!r} on {dataset} measured with different settings in "
+                                  f"{sorted(map(str, seen.values()))}")
 
 
 # Metric settings that describe the run rather than how the metric was computed.

@@ -111,6 +111,12 @@ def test_fig2_rejects_runs_it_cannot_place(tmp_path):
     with pytest.raises(FigureError, match="latent_layers .* but 3 latent groups"):
         read_layer_run(inconsistent, ["PPL"])
     no_latent = write_metrics(tmp_path, "yelp", "gpt2", "GPT-2", 0, {"PPL": 1.0, "KL": 1.0, "ELBO": 1.0}, None)
+    other_dataset = write_metrics(tmp_path, "yahoo", "della", "DELLA", 0, {"PPL": 1.0, "KL": 1.0, "ELBO": 1.0})
+    other_dataset.write_text(other_dataset.read_text().replace('"scale": 1.0', '"scale": 2.0'))
+    assert len(render_latent_layers(SPEC, [*files, other_dataset], tmp_path / "both")) == 3  # each dataset its own
+    files[1].write_text(files[1].read_text().replace('"scale": 1.0', '"scale": 2.0'))
+    with pytest.raises(FigureError, match="metric 'PPL' on yelp measured with different settings"):
+        render_latent_layers(SPEC, files, tmp_path / "mixed")
     assert figure_main(["--spec", str(ROOT / "config/figures.yaml"), "fig2", "--metrics", str(no_latent),
                         "--out", str(tmp_path / "x")]) == 1
     assert not (tmp_path / "x.png").exists()
