@@ -24,12 +24,14 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/human_eval.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
     default_target: True
     input:
         all_table_outputs(),
+        FIGURE_OUTPUTS,
 
 
 # One target per table and figure (`snakemake table4`, `snakemake fig2`): its runs and, where

@@ -113,6 +113,8 @@ DELEGATED = {
     "preprocess": ("della.data.preprocess", "raw dataset -> processed splits and stats"),
     "render-table": ("della.tables", "metrics / stats -> results tables (Markdown, CSV, LaTeX)"),
     "human-eval-export": ("della.human_eval", "runs' samples -> blinded human-evaluation forms and their key"),
+    "figure": ("della.figures", "runs' metrics, samples, models and logs -> Fig. 2-4 and training curves"),
+    "findings": ("della.findings", "runs' metrics -> which of the paper's claims hold (FINDINGS.md)"),
 }
 
 
