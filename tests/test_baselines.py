@@ -326,6 +326,11 @@ def test_zeroed_memory_path_ignores_z(tiny_backbones, case):
     batch = model.collator(tiny_corpus(3, conditional=case[2]))
     z1, z2 = torch.randn(2, 3, 1, model.latent_size)
     assert same(trace(model, batch, z1)["logits"], trace(model, batch, z2)["logits"])
+    # without the slot (no z: the path switched off) the decoder is the plain GPT-2 / BART exactly
+    plain = build(tiny_backbones, "none", case[1], case[2])
+    plain.decoder.load_state_dict(model.decoder.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(model._token_log_probs(batch, None), plain._token_log_probs(batch, None), atol=1e-5)
 
 
 @pytest.mark.parametrize("path", ["embedding", "memory", "softmax"])
