@@ -88,12 +88,13 @@ def build_backbone(size: BenchSize, root: Path) -> Path:
     return out
 
 
-def build_model(kind: str, backbone: Path, size: BenchSize, **vae_overrides) -> TransformerVAE:
+def build_model(kind: str, backbone: Path, size: BenchSize, settings: dict | None = None) -> TransformerVAE:
+    """The plain GPT-2 or the DELLA model; `settings` override DELLA's path settings."""
     torch.manual_seed(0)
     config = VAEConfig(
         path=MODEL_PATHS[kind], decoder=str(backbone), decoder_kind=CAUSAL, conditional=False,
         latent_size=LATENT_SIZE, max_target_tokens=size.length,
-        path_settings=DELLA_SETTINGS if kind == DELLA else {}, **vae_overrides,
+        path_settings={**DELLA_SETTINGS, **(settings or {})} if kind == DELLA else {},
     )
     return TransformerVAE(config)
 

@@ -13,6 +13,9 @@ gradient clipping, AdamW. Per backbone size (bench_common.SIZES) it prints:
   (clip + AdamW). Fusion = DELLA's decoder pass minus GPT-2's; its forward part is timed directly;
 * `della, encoder no_grad`: the encoder pass under torch.no_grad (what the saving would be;
   the objective does not allow it: its gradient reaches the shared GPT-2 weights through q(z|x));
+* `della, rank 1` (memory only): with rank_sum before_product the r factor pairs sum to one
+  matrix each before the product, so rank 1 spans the same functions with a quarter of the
+  fusion parameters (the trained result differs: init scale and AdamW step of the sum);
 * peak memory: each configuration in a fresh subprocess; after the model is built, the kernel's
   peak-RSS counter is reset (`/proc/self/clear_refs` 5), three steps run, and the peak
   (VmHWM) minus the RSS before the model was built is the training peak (weights, gradients,
@@ -44,7 +47,15 @@ LEARNING_RATE = 5e-5  # config/paper.yaml training.learning_rate
 GRAD_CLIP = 1.0
 WARMUP_STEPS = 2  # AdamW allocates its state on the first step; the first steps also warm caches
 MEMORY_STEPS = 3
-ENCODER_NO_GRAD = "della, encoder no_grad"
+ENCODER_NO_GRAD, RANK_1 = "della, encoder no_grad", "della, rank 1"
+# name -> (model kind, encoder under no_grad, DELLA settings); rank 1 is measured for memory only
+CONFIGS = {
+    PLAIN: (PLAIN, False, None),
+    DELLA: (DELLA, False, None),
+    ENCODER_NO_GRAD: (DELLA, True, None),
+    RANK_1: (DELLA, False, {"rank": 1}),
+}
+TIMED = (PLAIN, DELLA, ENCODER_NO_GRAD)
 STAGES = ("encoder", "decoder", "head", "optimiser")
 
 
@@ -55,8 +66,9 @@ def rss_kib(field: str = "VmRSS") -> int:
 class Trainer:
     """One model, its AdamW and its batch; `step()` is della/train.py's step."""
 
-    def __init__(self, kind: str, backbone: Path, size, encoder_no_grad: bool = False):
-        self.model = build_model(kind, backbone, size).train()
+    def __init__(self, config: str, backbone: Path, size):
+        kind, encoder_no_grad, settings = CONFIGS[config]
+        self.model = build_model(kind, backbone, size, settings).train()
         self.batch = full_batch(self.model, size)
         self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=LEARNING_RATE)
         if encoder_no_grad:  # the encoder is the GPT-2 adapter itself: shadow its method
@@ -162,11 +174,7 @@ def check_staged_gradients(backbone: Path, size) -> float:
 
 
 def time_steps(backbone: Path, size, rounds: int) -> dict:
-    trainers = {
-        PLAIN: Trainer(PLAIN, backbone, size),
-        DELLA: Trainer(DELLA, backbone, size),
-        ENCODER_NO_GRAD: Trainer(DELLA, backbone, size, encoder_no_grad=True),
-    }
+    trainers = {name: Trainer(name, backbone, size) for name in TIMED}
     for trainer in trainers.values():
         for _ in range(WARMUP_STEPS):
             trainer.step()
@@ -179,26 +187,26 @@ def time_steps(backbone: Path, size, rounds: int) -> dict:
     breakdown = {
         name: {key: statistics.median(run[key] for run in runs) for key in runs[0]} for name, runs in stages.items()
     }
-    counts = {name: sum(p.numel() for p in t.model.parameters()) for name, t in trainers.items() if name != ENCODER_NO_GRAD}
-    return {"steps": steps, "breakdown": breakdown, "parameters": counts}
+    return {"steps": steps, "breakdown": breakdown}
 
 
-def memory_worker(size_name: str, kind: str, workdir: Path) -> None:
-    """Run in a fresh interpreter: print the training peak (KiB) as JSON."""
+def memory_worker(size_name: str, config: str, workdir: Path) -> None:
+    """Run in a fresh interpreter: print the training peak (KiB) and parameter count as JSON."""
     size = SIZES[size_name]
     backbone = build_backbone(size, workdir)
     before = rss_kib()
-    trainer = Trainer(DELLA if kind == ENCODER_NO_GRAD else kind, backbone, size, encoder_no_grad=kind == ENCODER_NO_GRAD)
+    trainer = Trainer(config, backbone, size)
     built = rss_kib()
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
     for _ in range(MEMORY_STEPS):
         trainer.step()
     peak = rss_kib("VmHWM")
-    print(json.dumps({"peak_kib": peak - before, "model_kib": built - before}))
+    parameters = sum(p.numel() for p in trainer.model.parameters())
+    print(json.dumps({"peak_kib": peak - before, "model_kib": built - before, "parameters": parameters}))
 
 
 def measure_memory(size_name: str, workdir: Path, threads: int, repeats: int) -> dict[str, list[dict]]:
-    results = {name: [] for name in (PLAIN, DELLA, ENCODER_NO_GRAD)}
+    results = {name: [] for name in CONFIGS}
     for r in range(repeats):
         for name in results if r % 2 == 0 else reversed(list(results)):
             out = subprocess.run(
@@ -214,8 +222,8 @@ def report(size, timing: dict, memory: dict) -> None:
     steps = timing["steps"]
     med = {name: statistics.median(t) for name, t in steps.items()}
     print(f"\n## {size.name}: {size.layers} layers x {size.hidden}, vocab {size.vocab}, batch {size.batch} x {size.length}")
-    params = timing["parameters"]
-    print(f"parameters: GPT-2 {params[PLAIN]:,}, DELLA {params[DELLA]:,} ({params[DELLA] / params[PLAIN]:.2f}x)")
+    params = {name: runs[0]["parameters"] for name, runs in memory.items()}
+    print("parameters: " + ", ".join(f"{name} {n:,} ({n / params[PLAIN]:.2f}x)" for name, n in params.items()))
     print(f"time per step, median of {len(steps[PLAIN])} interleaved rounds (s):")
     for name, value in med.items():
         print(f"  {name:24s} {value:8.4f}  (min {min(steps[name]):.4f}, max {max(steps[name]):.4f})")
@@ -236,8 +244,7 @@ def report(size, timing: dict, memory: dict) -> None:
     mem = {name: statistics.median(r["peak_kib"] for r in runs) / 1024 for name, runs in memory.items()}
     print(f"peak training memory (MiB above the pre-model RSS; median of {len(memory[PLAIN])} fresh processes):")
     for name, value in mem.items():
-        print(f"  {name:24s} {value:8.1f}")
-    print(f"  DELLA / GPT-2: {mem[DELLA] / mem[PLAIN]:.2f}x; encoder no_grad: {mem[ENCODER_NO_GRAD] / mem[PLAIN]:.2f}x")
+        print(f"  {name:24s} {value:8.1f}  ({value / mem[PLAIN]:.2f}x GPT-2)")
 
 
 def main() -> None:
