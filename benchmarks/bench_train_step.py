@@ -5,12 +5,13 @@
 One step is what della/train.py does: `model.loss` (beta 1, sum of per-layer KL), backward,
 gradient clipping, AdamW. Per backbone size (bench_common.SIZES) it prints:
 
-* time per step, the models run in one process, interleaved ABBA round by round, medians and
-  the median of the per-round DELLA/GPT-2 ratios (the machine's cores may be shared);
+* time per step, wall clock and this process's CPU time (which follows the work done when other
+  jobs share the cores), the models run in one process, interleaved ABBA round by round,
+  medians and the median of the per-round DELLA/GPT-2 ratios;
 * a breakdown, by cutting the autograd graph (detach + requires_grad) at the encoder's layer
   states and at the decoder's final states, so that backward runs stage by stage: encoder
   pass, decoder pass (DELLA: with the fusion and the latent chain), LM head and loss, optimiser
-  (clip + AdamW). Fusion = DELLA's decoder pass minus GPT-2's; its forward part is timed directly;
+  (clip + AdamW), in CPU seconds. Fusion = DELLA's decoder pass minus GPT-2's; its forward part is timed directly;
 * `della, encoder no_grad`: the encoder pass under torch.no_grad (what the saving would be;
   the objective does not allow it: its gradient reaches the shared GPT-2 weights through q(z|x));
 * `della, rank 1` (memory only): with rank_sum before_product the r factor pairs sum to one
@@ -57,6 +58,7 @@ CONFIGS = {
 }
 TIMED = (PLAIN, DELLA, ENCODER_NO_GRAD)
 STAGES = ("encoder", "decoder", "head", "optimiser")
+CLOCK = time.process_time  # the breakdown in CPU seconds of this process (robust to shared cores)
 
 
 def rss_kib(field: str = "VmRSS") -> int:
@@ -114,9 +116,9 @@ class StagedStep:
         original = getattr(type(owner), method).__get__(owner)
 
         def timed(*args):
-            start = time.perf_counter()
+            start = CLOCK()
             out = original(*args)
-            self.times[stage] = self.times.get(stage, 0.0) + time.perf_counter() - start
+            self.times[stage] = self.times.get(stage, 0.0) + CLOCK() - start
             if not cut:
                 return out
             outs = out if isinstance(out, list) else [out]
@@ -129,29 +131,29 @@ class StagedStep:
     def run(self) -> dict[str, float]:
         self.times, self.cuts = {}, {}
         trainer = self.trainer
-        start = time.perf_counter()
+        start = CLOCK()
         loss = trainer.loss()
-        forward = time.perf_counter() - start
+        forward = CLOCK() - start
         trainer.optimiser.zero_grad(set_to_none=True)
-        start = time.perf_counter()
+        start = CLOCK()
         # LM head, cross-entropy, KL: stops at the cuts. z and the KL share the chain's graph,
         # which the decoder stage goes through again: keep it.
         loss.backward(retain_graph=True)
-        head_backward = time.perf_counter() - start
+        head_backward = CLOCK() - start
         forwards = dict(self.times)
         for stage in ("decoder", "encoder"):  # reverse order of the forward pass
             if stage in self.cuts:
                 outs, leaves = self.cuts[stage]
-                start = time.perf_counter()
+                start = CLOCK()
                 torch.autograd.backward(outs, [leaf.grad for leaf in leaves])
-                self.times[stage] += time.perf_counter() - start
-        start = time.perf_counter()
+                self.times[stage] += CLOCK() - start
+        start = CLOCK()
         trainer.update()
         result = {
             "encoder": self.times.get("encoder", 0.0),
             "decoder": self.times["decoder"],
             "head": forward - forwards["decoder"] - forwards.get("encoder", 0.0) + head_backward,
-            "optimiser": time.perf_counter() - start,
+            "optimiser": CLOCK() - start,
         }
         if "fusion forward" in self.times:
             result["fusion forward"] = self.times["fusion forward"]
@@ -219,21 +221,22 @@ def measure_memory(size_name: str, workdir: Path, threads: int, repeats: int) ->
 
 
 def report(size, timing: dict, memory: dict) -> None:
-    steps = timing["steps"]
-    med = {name: statistics.median(t) for name, t in steps.items()}
     print(f"\n## {size.name}: {size.layers} layers x {size.hidden}, vocab {size.vocab}, batch {size.batch} x {size.length}")
-    params = {name: runs[0]["parameters"] for name, runs in memory.items()}
-    print("parameters: " + ", ".join(f"{name} {n:,} ({n / params[PLAIN]:.2f}x)" for name, n in params.items()))
-    print(f"time per step, median of {len(steps[PLAIN])} interleaved rounds (s):")
-    for name, value in med.items():
-        print(f"  {name:24s} {value:8.4f}  (min {min(steps[name]):.4f}, max {max(steps[name]):.4f})")
-    print(f"  DELLA / GPT-2: {paired_ratio(steps, DELLA, PLAIN):.2f}x (median of per-round ratios; "
-          f"ratio of medians {med[DELLA] / med[PLAIN]:.2f}x)")
-    print(f"  encoder under no_grad saves {1 - paired_ratio(steps, ENCODER_NO_GRAD, DELLA):.0%} of DELLA's step "
-          f"({paired_ratio(steps, ENCODER_NO_GRAD, PLAIN):.2f}x GPT-2)")
+    if memory:
+        params = {name: runs[0]["parameters"] for name, runs in memory.items()}
+        print("parameters: " + ", ".join(f"{name} {n:,} ({n / params[PLAIN]:.2f}x)" for name, n in params.items()))
+    for clock, steps in timing["steps"].items():
+        med = {name: statistics.median(t) for name, t in steps.items()}
+        print(f"time per step, {clock} clock, median of {len(steps[PLAIN])} interleaved rounds (s):")
+        for name, value in med.items():
+            print(f"  {name:24s} {value:8.4f}  (min {min(steps[name]):.4f}, max {max(steps[name]):.4f})")
+        print(f"  DELLA / GPT-2: {paired_ratio(steps, DELLA, PLAIN):.2f}x (median of per-round ratios; "
+              f"ratio of medians {med[DELLA] / med[PLAIN]:.2f}x)")
+        print(f"  encoder under no_grad saves {1 - paired_ratio(steps, ENCODER_NO_GRAD, DELLA):.0%} of DELLA's step "
+              f"({paired_ratio(steps, ENCODER_NO_GRAD, PLAIN):.2f}x GPT-2)")
     plain, della = timing["breakdown"][PLAIN], timing["breakdown"][DELLA]
     base = sum(plain[s] for s in STAGES)
-    print("breakdown, forward + backward per stage, median (s) and as a fraction of GPT-2's staged step:")
+    print("breakdown, forward + backward per stage, median CPU seconds and as a fraction of GPT-2's staged step:")
     for stage in STAGES:
         print(f"  {stage:10s} GPT-2 {plain[stage]:8.4f} ({plain[stage] / base:.2f})  DELLA {della[stage]:8.4f} "
               f"({della[stage] / base:.2f})")
@@ -241,6 +244,8 @@ def report(size, timing: dict, memory: dict) -> None:
     print(f"  fusion + chain (DELLA decoder - GPT-2 decoder) {fusion:.4f} ({fusion / base:.2f}); "
           f"fusion forward alone {della['fusion forward']:.4f}")
     print(f"  staged step total: GPT-2 {base:.4f}, DELLA {sum(della[s] for s in STAGES):.4f}")
+    if not memory:
+        return
     mem = {name: statistics.median(r["peak_kib"] for r in runs) / 1024 for name, runs in memory.items()}
     print(f"peak training memory (MiB above the pre-model RSS; median of {len(memory[PLAIN])} fresh processes):")
     for name, value in mem.items():
@@ -251,7 +256,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--rounds", type=int, default=9, help="interleaved timing rounds per model")
-    parser.add_argument("--memory-repeats", type=int, default=2, help="fresh processes per model for peak memory")
+    parser.add_argument("--memory-repeats", type=int, default=2, help="fresh processes per model for peak memory (0: skip)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=None, help="where the backbones are written (default: a temp dir)")
     parser.add_argument("--memory-worker", nargs=2, metavar=("SIZE", "MODEL"), help=argparse.SUPPRESS)
@@ -268,7 +273,7 @@ def main() -> None:
             backbone = build_backbone(size, workdir)
             print(f"\n[{name}] staged vs plain DELLA gradients differ by at most {check_staged_gradients(backbone, size):.2e}")
             timing = time_steps(backbone, size, args.rounds)
-            memory = measure_memory(name, workdir, args.threads, args.memory_repeats)
+            memory = measure_memory(name, workdir, args.threads, args.memory_repeats) if args.memory_repeats else {}
             report(size, timing, memory)
         print(f"\nfinished {machine_header(args.threads)}")
 
