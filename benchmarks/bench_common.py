@@ -15,20 +15,20 @@ import random
 import statistics
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import torch  # noqa: E402
-import transformers  # noqa: E402
-from transformers import GPT2Config, GPT2LMHeadModel  # noqa: E402
+import torch
+import transformers
+from transformers import GPT2Config, GPT2LMHeadModel
 
-from della.backbone import CAUSAL, load_tokenizer, special_ids  # noqa: E402
-from della.batches import IGNORE_INDEX  # noqa: E402
-from della.tokenizer import train_tokenizer  # noqa: E402
-from della.vae import TransformerVAE, VAEConfig  # noqa: E402
+from della.backbone import CAUSAL, load_tokenizer, special_ids
+from della.batches import IGNORE_INDEX
+from della.tokenizer import train_tokenizer
+from della.vae import TransformerVAE, VAEConfig
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ DELLA_SETTINGS = {"rank": 4, "rank_sum": "before_product"}
 LATENT_SIZE = 32
 MAX_POSITIONS = 1024  # GPT2Config()'s n_positions
 
-_WORDS = "the food was great service slow staff pizza coffee place we loved it is very good bad price menu".split()
+_WORDS = ["the", "food", "was", "great", "service", "slow", "staff", "pizza", "coffee", "place", "we", "loved", "it", "is", "very", "good", "bad", "price", "menu"]
 
 
 def build_backbone(size: BenchSize, root: Path) -> Path:
@@ -151,7 +151,7 @@ def paired_ratio(times: dict[str, list[float]], numerator: str, denominator: str
 def machine_header(threads: int) -> str:
     load = os.getloadavg()
     return (
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {cpu_name()}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {cpu_name()}, "
         f"{os.cpu_count()} CPUs, torch.set_num_threads({threads}); load average {load[0]:.1f} "
         f"(1 min); python {platform.python_version()}, torch {torch.__version__}, "
         f"transformers {transformers.__version__}"

@@ -18,14 +18,24 @@ import contextlib
 import statistics
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import CLOCKS, DELLA, PLAIN, SIZES, build_backbone, build_model, machine_header, timed  # noqa: E402
+from bench_common import (
+    CLOCKS,
+    DELLA,
+    PLAIN,
+    SIZES,
+    build_backbone,
+    build_model,
+    machine_header,
+    timed,
+)
 
-from della.vae import BEAM, DecodingState, beam_search, sample  # noqa: E402
+from della.vae import BEAM, DecodingState, beam_search, sample
 
 NEW_TOKENS = 32
 ROWS = {"sample": 16, "gpt2-small": 4}  # sentences per call (each beam search keeps 10 per row)
@@ -76,7 +86,7 @@ def measure(size_name: str, workdir: Path, rounds: int) -> dict:
             for r in range(rounds + 1):  # round 0 warms up
                 for kind in models if r % 2 == 0 else reversed(list(models)):
                     widths[kind].widths.clear()
-                    n_tokens, seconds = timed(lambda: generate_tokens(models[kind], ROWS[size_name], decoding, seed=r))
+                    n_tokens, seconds = timed(partial(generate_tokens, models[kind], ROWS[size_name], decoding, seed=r))
                     if set(widths[kind].widths[1:]) != {1}:
                         raise RuntimeError(f"{kind}: decoder calls after the prompt got {widths[kind].widths} tokens")
                     for clock, elapsed in seconds.items():

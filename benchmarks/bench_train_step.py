@@ -39,8 +39,16 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import (  # noqa: E402
-    DELLA, PLAIN, SIZES, build_backbone, build_model, full_batch, interleaved_times, machine_header, paired_ratio,
+from bench_common import (
+    DELLA,
+    PLAIN,
+    SIZES,
+    build_backbone,
+    build_model,
+    full_batch,
+    interleaved_times,
+    machine_header,
+    paired_ratio,
 )
 
 BETA = 1.0  # the KL weight at the end of an annealing cycle: the full ELBO
