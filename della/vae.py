@@ -293,9 +293,13 @@ class TransformerVAE(nn.Module):
         def hook(module, inputs, output):
             if self._z is None:  # encoding with shared weights, or a model without latent
                 return output
-            fused = output.clone()
-            fused[..., span] = self.path.fuse_value(layer, output[..., span], self._z)
-            return fused
+            # Keep for backward only what it needs: the values alone (a view would keep the whole
+            # q/k/v projection alive) and one output tensor (clone + in-place assignment kept two).
+            start, stop, _ = span.indices(output.shape[-1])
+            fused = self.path.fuse_value(layer, output[..., start:stop].contiguous(), self._z)
+            if stop - start == output.shape[-1]:  # the module outputs the values only (BART)
+                return fused
+            return torch.cat([output[..., :start], fused, output[..., stop:]], -1)
 
         return hook
 
