@@ -1,0 +1,150 @@
+"""Data parallelism on CPU (gloo, 2 ranks): training follows the one-process trajectory of the same
+global batch and its checkpoint resumes on one rank; sharded IW-PPL/ELBO/KL/MI/AU and sharded
+generation give exactly the one-process numbers and samples. docs/distributed.md.
+
+The ranks run for real: training through `della-bench train --nproc 2` (torchrun's launcher, as
+the rule runs it), evaluation through the same launcher with a Python function as the ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_corpus
+from test_reliability import dropout_free_backbone, logged_metrics, weights
+
+from della.batches import batches
+from della.cli import vae_config
+from della.distributed import process_group
+from della.generate import generate_samples
+from della.train import TrainSettings, train
+from della.vae import TransformerVAE, VAEConfig
+from metrics.representation import representation_metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+RANKS = 2
+# batch_size is the global batch: 8 = 2 ranks x 2 sentences x 2 accumulated micro-batches
+SETTINGS = TrainSettings(batch_size=4, grad_accumulation_steps=2, learning_rate=3e-3, max_steps=6, warmup_steps=1,
+                         log_every=1, checkpoint_every=4, beta_schedule="constant")
+REPRESENTATION = {"iw_samples": 4, "iw_chunk": 3, "mi_samples": 2, "mi_chunk": 3, "seed": 5}
+GENERATION = {"batch_size": 2, "num_unconditional": 7, "max_conditional": 0,
+              "decoding": {"strategy": "sample", "temperature": 1.0, "top_k": 0, "top_p": 0.9, "num_beams": 1,
+                           "length_penalty": 1.0, "repetition_penalty": 1.0, "max_new_tokens": 8}}
+
+
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(64)))
+    return path
+
+
+def rule_settings(decoder: Path, path: str, settings: TrainSettings) -> dict:
+    """The train rule's --settings (cli.vae_config turns them into the model's config)."""
+    return {
+        "model": {"path": path, "latent_size": 8, "pooling": "first_token", "first_prior": "standard"},
+        "decoder": {"kind": "causal", "name_or_path": str(decoder)},
+        "conditional": False, "max_source_tokens": 0, "max_target_tokens": 64, "training": asdict(settings),
+    }
+
+
+def train_on_ranks(decoder: Path, path: str, settings: TrainSettings, train_file: Path, run: Path) -> None:
+    """`della-bench train --nproc 2`, the train rule's command with the job's GPU count."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "della.cli", "train", "--nproc", str(RANKS), "--threads", str(RANKS * torch.get_num_threads()),
+         "--data", str(train_file.parent), "--run", str(run), "--seed", "0", "--settings", json.dumps(rule_settings(decoder, path, settings))],
+        env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_two_ranks_follow_the_one_process_trajectory_and_resume_on_one_rank(tiny_backbones, train_file, tmp_path):
+    # the plain fine-tune without dropout: no per-rank noise, so ranks and one process must agree
+    decoder = dropout_free_backbone(tiny_backbones, tmp_path / "backbone")
+    model = vae_config(rule_settings(decoder, "none", SETTINGS))
+    train_on_ranks(decoder, "none", SETTINGS, train_file, tmp_path / "ranks")
+    # one process, the same global batch of 8 in one go
+    train(model, replace(SETTINGS, batch_size=8, grad_accumulation_steps=1), train_file, tmp_path / "one", seed=0)
+    ranks, one = logged_metrics(tmp_path / "ranks"), logged_metrics(tmp_path / "one")
+    assert [row["step"] for row in ranks] == list(range(1, SETTINGS.max_steps + 1))
+    for name in ("loss", "reconstruction", "token_nll", "lr"):
+        assert [row[name] for row in ranks] == pytest.approx([row[name] for row in one], rel=1e-5), name
+    w_ranks, w_one = weights(tmp_path / "ranks" / "model"), weights(tmp_path / "one" / "model")
+    for name in w_one:
+        assert torch.allclose(w_ranks[name], w_one[name], atol=1e-5), name
+    done = json.loads((tmp_path / "ranks" / "train_done.json").read_text())
+    assert done["world_size"] == RANKS and done["effective_batch_size"] == 8
+
+    # the 2-rank checkpoint of step 4 (prev.pt; last.pt is the final one) resumed on one rank
+    state = torch.load(tmp_path / "ranks" / "checkpoints" / "prev.pt", weights_only=False)
+    assert state["step"] == 4 and state["world_size"] == RANKS and len(state["rng"]) == RANKS
+    assert not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])  # each rank its own stream
+    resumed = tmp_path / "resumed"
+    (resumed / "checkpoints").mkdir(parents=True)
+    shutil.copy(tmp_path / "ranks" / "checkpoints" / "prev.pt", resumed / "checkpoints" / "last.pt")
+    shutil.copy(tmp_path / "ranks" / "train_log.jsonl", resumed / "train_log.jsonl")  # lines after step 4 are redone
+    train(model, SETTINGS, train_file, resumed, seed=0)
+    assert [row["loss"] for row in logged_metrics(resumed)] == pytest.approx([row["loss"] for row in ranks], rel=1e-5)
+    w_resumed = weights(resumed / "model")
+    for name in w_one:
+        assert torch.allclose(w_resumed[name], w_ranks[name], atol=1e-5), name
+
+
+def test_della_trains_on_two_ranks_close_to_one_process(tiny_backbones, train_file, tmp_path):
+    """With latents (and dropout) each rank draws its own noise: the same batches and weights, so
+    the trajectory stays close to one process's, but not equal."""
+    settings = replace(SETTINGS, max_steps=3)
+    train_on_ranks(tiny_backbones["causal"], "della", settings, train_file, tmp_path / "ranks")
+    model = vae_config(rule_settings(tiny_backbones["causal"], "della", settings))
+    train(model, settings, train_file, tmp_path / "one", seed=0)
+    ranks, one = logged_metrics(tmp_path / "ranks"), logged_metrics(tmp_path / "one")
+    assert [row["reconstruction"] for row in ranks] == pytest.approx([row["reconstruction"] for row in one], rel=0.05)
+    assert [row["reconstruction"] for row in ranks] != [row["reconstruction"] for row in one]
+    assert len(ranks[-1]["kl_per_group"]) == 2
+
+
+# -----------------------------------------------------------------------------
+# sharded evaluation and generation
+
+def evaluate_on_this_rank(model_dir: Path, records: list[dict], test_file: Path, threads: int) -> tuple:
+    """One rank's view of the representation metrics and the samples (the launcher's entry point)."""
+    torch.set_num_threads(threads)  # the thread count of the one-process reference: the same kernels
+    with process_group() as world:
+        model = TransformerVAE.load(model_dir)
+        metrics = representation_metrics(model, batches(records, model.collator, 3), REPRESENTATION)
+        samples = generate_samples(model, test_file, GENERATION, seed=3)
+        return world.size, {name: value.to_dict() for name, value in metrics.items()}, samples
+
+
+def test_sharded_iw_ppl_and_generation_equal_one_process(tiny_backbones, tmp_path):
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    torch.manual_seed(0)
+    model = TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
+                                     conditional=False, latent_size=8))
+    model.save(tmp_path / "model")
+    records = tiny_corpus(11, seed=4)  # 4 batches of 3 (the last of 2): uneven shares for the ranks
+    test_file = tmp_path / "test.jsonl"
+    test_file.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    one = evaluate_on_this_rank(tmp_path / "model", records, test_file, torch.get_num_threads())
+    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=RANKS, run_id=str(uuid.uuid4()),
+                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
+    ranks = elastic_launch(config, evaluate_on_this_rank)(tmp_path / "model", records, test_file,
+                                                            torch.get_num_threads())
+    assert one[0] == 1 and sorted(ranks) == list(range(RANKS))
+    assert one[1]["PPL"]["value"] > 1 and one[1]["MI"]["details"]["per_group"]  # a latent model's full set
+    for size, metrics, samples in ranks.values():
+        assert size == RANKS
+        assert metrics == one[1]  # every value, setting and detail, exactly
+        assert samples == one[2]
+    assert len({row["generated"] for row in one[2]}) > 1
