@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -20,13 +21,13 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import tiny_corpus
-from test_reliability import dropout_free_backbone, logged_metrics, weights
+from test_reliability import dropout_free_backbone, logged_metrics, wait_for_checkpoint, weights
 
 from della.batches import batches
 from della.cli import vae_config
 from della.distributed import process_group
 from della.generate import generate_samples
-from della.train import TrainSettings, train
+from della.train import EX_TEMPFAIL, TrainSettings, train
 from della.vae import TransformerVAE, VAEConfig
 from metrics.representation import representation_metrics
 
@@ -57,13 +58,19 @@ def rule_settings(decoder: Path, path: str, settings: TrainSettings) -> dict:
     }
 
 
-def train_on_ranks(decoder: Path, path: str, settings: TrainSettings, train_file: Path, run: Path) -> None:
+def train_command(decoder: Path, path: str, settings: TrainSettings, train_file: Path, run: Path) -> list[str]:
     """`della-bench train --nproc 2`, the train rule's command with the job's GPU count."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    done = subprocess.run(
-        [sys.executable, "-m", "della.cli", "train", "--nproc", str(RANKS), "--threads", str(RANKS * torch.get_num_threads()),
-         "--data", str(train_file.parent), "--run", str(run), "--seed", "0", "--settings", json.dumps(rule_settings(decoder, path, settings))],
-        env=env, capture_output=True, text=True, timeout=600)
+    return [sys.executable, "-m", "della.cli", "train", "--nproc", str(RANKS),
+            "--threads", str(RANKS * torch.get_num_threads()), "--data", str(train_file.parent), "--run", str(run),
+            "--seed", "0", "--settings", json.dumps(rule_settings(decoder, path, settings))]
+
+
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+
+
+def train_on_ranks(decoder: Path, path: str, settings: TrainSettings, train_file: Path, run: Path) -> None:
+    done = subprocess.run(train_command(decoder, path, settings, train_file, run), env=ENV, capture_output=True,
+                          text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -110,6 +117,23 @@ def test_della_trains_on_two_ranks_close_to_one_process(tiny_backbones, train_fi
     assert [row["reconstruction"] for row in ranks] == pytest.approx([row["reconstruction"] for row in one], rel=0.05)
     assert [row["reconstruction"] for row in ranks] != [row["reconstruction"] for row in one]
     assert len(ranks[-1]["kl_per_group"]) == 2
+
+
+def test_sigusr1_to_the_launcher_stops_every_rank_with_a_checkpoint_and_exit_75(tiny_backbones, train_file, tmp_path):
+    """SLURM's `--signal=USR1@...` warning reaches the job's process, the launcher: it forwards
+    the signal, the ranks agree on a step, rank 0 checkpoints, and the job asks for a retry."""
+    settings = replace(SETTINGS, max_steps=2000, log_every=10, checkpoint_every=5)
+    run = tmp_path / "run"
+    launcher = subprocess.Popen(train_command(tiny_backbones["causal"], "della", settings, train_file, run), env=ENV,
+                                stderr=subprocess.PIPE, text=True)
+    wait_for_checkpoint(launcher, run)
+    launcher.send_signal(signal.SIGUSR1)
+    _, stderr = launcher.communicate(timeout=300)
+    assert launcher.returncode == EX_TEMPFAIL, stderr[-3000:]
+    assert "SIGUSR1 received" in stderr and "rerun to resume" in stderr
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=False)
+    assert 0 < state["step"] < settings.max_steps and state["world_size"] == RANKS
+    assert not (run / "model").exists()
 
 
 # -----------------------------------------------------------------------------
