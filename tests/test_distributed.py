@@ -2,8 +2,8 @@
 global batch and its checkpoint resumes on one rank; sharded IW-PPL/ELBO/KL/MI/AU and sharded
 generation give exactly the one-process numbers and samples. docs/distributed.md.
 
-The ranks run for real: training through `della-bench train --nproc 2` (torchrun's launcher, as
-the rule runs it), evaluation through the same launcher with a Python function as the ranks.
+The ranks run for real, in subprocesses: training through `della-bench train --nproc 2`
+(torchrun's launcher, as the rule runs it), evaluation through `torchrun` running this file.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -139,19 +138,18 @@ def test_sigusr1_to_the_launcher_stops_every_rank_with_a_checkpoint_and_exit_75(
 # -----------------------------------------------------------------------------
 # sharded evaluation and generation
 
-def evaluate_on_this_rank(model_dir: Path, records: list[dict], test_file: Path, threads: int) -> tuple:
-    """One rank's view of the representation metrics and the samples (the launcher's entry point)."""
-    torch.set_num_threads(threads)  # the thread count of the one-process reference: the same kernels
+def evaluate_on_this_rank(model_dir: Path, test_file: Path) -> dict:
+    """One rank's view of the representation metrics and the samples."""
     with process_group() as world:
         model = TransformerVAE.load(model_dir)
+        records = [json.loads(line) for line in test_file.read_text().splitlines()]
         metrics = representation_metrics(model, batches(records, model.collator, 3), REPRESENTATION)
         samples = generate_samples(model, test_file, GENERATION, seed=3)
-        return world.size, {name: value.to_dict() for name, value in metrics.items()}, samples
+        return {"world_size": world.size, "rank": world.rank, "samples": samples,
+                "metrics": {name: value.to_dict() for name, value in metrics.items()}}
 
 
 def test_sharded_iw_ppl_and_generation_equal_one_process(tiny_backbones, tmp_path):
-    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
-
     torch.manual_seed(0)
     model = TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
                                      conditional=False, latent_size=8))
@@ -160,15 +158,25 @@ def test_sharded_iw_ppl_and_generation_equal_one_process(tiny_backbones, tmp_pat
     test_file = tmp_path / "test.jsonl"
     test_file.write_text("".join(json.dumps(r) + "\n" for r in records))
 
-    one = evaluate_on_this_rank(tmp_path / "model", records, test_file, torch.get_num_threads())
-    config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=RANKS, run_id=str(uuid.uuid4()),
-                          rdzv_backend="c10d", rdzv_endpoint="localhost:0", max_restarts=0, start_method="spawn")
-    ranks = elastic_launch(config, evaluate_on_this_rank)(tmp_path / "model", records, test_file,
-                                                            torch.get_num_threads())
-    assert one[0] == 1 and sorted(ranks) == list(range(RANKS))
-    assert one[1]["PPL"]["value"] > 1 and one[1]["MI"]["details"]["per_group"]  # a latent model's full set
-    for size, metrics, samples in ranks.values():
-        assert size == RANKS
-        assert metrics == one[1]  # every value, setting and detail, exactly
-        assert samples == one[2]
-    assert len({row["generated"] for row in one[2]}) > 1
+    one = evaluate_on_this_rank(tmp_path / "model", test_file)
+    # each rank with the thread count of the one-process reference: the same kernels
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={RANKS}",
+                           __file__, str(tmp_path / "model"), str(test_file), str(torch.get_num_threads()),
+                           str(tmp_path / "ranks")], env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / "ranks" / f"{rank}.pt", weights_only=False) for rank in range(RANKS)]
+    assert one["world_size"] == 1 and [r["rank"] for r in ranks] == list(range(RANKS))
+    assert one["metrics"]["PPL"]["value"] > 1 and one["metrics"]["MI"]["details"]["per_group"]  # a latent model's
+    for rank in ranks:
+        assert rank["world_size"] == RANKS
+        assert rank["metrics"] == one["metrics"]  # every value, setting and detail, exactly
+        assert rank["samples"] == one["samples"]
+    assert len({row["generated"] for row in one["samples"]}) > 1
+
+
+if __name__ == "__main__":  # one rank of the test above, started by torchrun
+    model_dir, test_file, threads, out = sys.argv[1:]
+    torch.set_num_threads(int(threads))
+    result = evaluate_on_this_rank(Path(model_dir), Path(test_file))
+    Path(out).mkdir(exist_ok=True)
+    torch.save(result, Path(out) / f"{result['rank']}.pt")
