@@ -1,7 +1,9 @@
 # della-bench: the paper's evidence from one command.
-#   snakemake --cores 2                                   sample scale (config/config.yaml)
+#   snakemake --cores 2                                        sample scale (config/config.yaml)
 #   snakemake --profile slurm --configfile config/paper.yaml   paper scale on a SLURM cluster
+#   snakemake table4 [--configfile ...]                        one table (or figure) and its runs
 # Stages, one file each under workflow/rules/: data -> backbones -> train -> generate -> evaluate -> tables.
+# docs/workflow.md: targets, which settings rerun what; docs/cluster.md: SLURM.
 
 
 # The sample scale is the default; a --configfile REPLACES it (no deep merge), so that e.g.
@@ -9,6 +11,9 @@
 if not workflow.config_settings.configfiles:
 
     configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
@@ -19,9 +24,22 @@ include: "workflow/rules/generate.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/human_eval.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:
     default_target: True
     input:
         all_table_outputs(),
+        FIGURE_OUTPUTS,
+
+
+# One target per table and figure (`snakemake table4`, `snakemake fig2`): its runs and, where
+# config/tables.yaml defines it, its rendered files.
+for _target in target_names():
+
+    rule:
+        name:
+            _target
+        input:
+            target_outputs(_target),

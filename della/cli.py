@@ -49,6 +49,8 @@ def vae_config(settings: dict):
         **{key: model[key] for key in OPTIONAL_MODEL_KEYS if key in model},
         # training tricks that add modules (see della.train.train)
         **{key: settings["training"][key] for key in MODULE_TRAINING_KEYS if key in settings.get("training", {})},
+        plugin=model.get("plugin"),
+        init_from=model.get("init_from"),
     )
 
 
@@ -121,6 +123,8 @@ DELEGATED = {
     "preprocess": ("della.data.preprocess", "raw dataset -> processed splits and stats"),
     "render-table": ("della.tables", "metrics / stats -> results tables (Markdown, CSV, LaTeX)"),
     "human-eval-export": ("della.human_eval", "runs' samples -> blinded human-evaluation forms and their key"),
+    "figure": ("della.figures", "runs' metrics, samples, models and logs -> Fig. 2-4 and training curves"),
+    "findings": ("della.findings", "runs' metrics -> which of the paper's claims hold (FINDINGS.md)"),
 }
 
 

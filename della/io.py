@@ -58,6 +58,10 @@ def atomic_write_text(path: Path, text: str) -> None:
     _atomic(Path(path), lambda handle: handle.write(text.encode("utf-8")))
 
 
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    _atomic(Path(path), lambda handle: handle.write(data))
+
+
 def atomic_write_json(path: Path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
 

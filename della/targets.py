@@ -90,11 +90,15 @@ def human_exports(config: dict, results_dir: str, table_id: str, spec: dict) -> 
     return [forms_dir(results_dir, table_id, d) for d in datasets] + [key_file(results_dir, table_id, d) for d in datasets]
 
 
-def workflow_targets(config: dict, tables: dict, results_dir: str, workdir: Path = Path(".")) -> list[str]:
-    """The default target: every asked-for table, and for human tables the forms (plus the
-    table once every filled form exists under `workdir`)."""
+def workflow_targets(
+    config: dict, tables: dict, results_dir: str, workdir: Path = Path("."), only: str | None = None
+) -> list[str]:
+    """Every asked-for table (or only the table `only`), and for human tables the forms (plus
+    the table once every filled form exists under `workdir`)."""
     targets = []
     for table_id, kind in tables_to_render(config, tables).items():
+        if only is not None and table_id != only:
+            continue
         if kind != "human":
             targets += table_outputs(results_dir, table_id)
             continue

@@ -299,16 +299,27 @@ def load_checkpoint(path: Path, previous: Path) -> dict:
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(error).__name__}: {error}); {advice}") from error
 
 
-def check_same_run(state: dict, path: Path, model_config: VAEConfig, settings: TrainSettings, seed: int) -> None:
-    """A checkpoint resumes only the run that wrote it (same model, settings that change numbers, seed)."""
+def settings_changed(state: dict, model_config: VAEConfig, settings: TrainSettings, seed: int) -> list[str]:
+    """What differs between a checkpoint's run and this one (model, settings that change numbers, seed)."""
     saved = {"seed": state["seed"], **{f"model.{k}": v for k, v in state["model_config"].items()},
              **{f"training.{k}": v for k, v in state["settings"].items() if k not in RESUMABLE_CHANGES}}
     now = {"seed": seed, **{f"model.{k}": v for k, v in asdict(model_config).items()},
            **{f"training.{k}": v for k, v in asdict(settings).items() if k not in RESUMABLE_CHANGES}}
-    changed = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in now if k in saved and saved[k] != now[k]]
-    if changed:
-        raise CheckpointError(f"checkpoint {path} belongs to a run with other settings ({'; '.join(changed)}); "
-                              f"restore them, or delete {path.parent} to start over")
+    return [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in now if k in saved and saved[k] != now[k]]
+
+
+def supersede(run_dir: Path, changed: list[str]) -> Path:
+    """A checkpoint resumes only the run that wrote it. One of other settings means the config changed
+    (Snakemake reruns training when its params do): its checkpoints and log move aside, kept, and
+    training starts over."""
+    aside = run_dir / f"superseded-{datetime.datetime.now():%Y%m%dT%H%M%S%f}"
+    aside.mkdir(parents=True)
+    for name in ("checkpoints", "train_log.jsonl"):
+        if (run_dir / name).exists():
+            (run_dir / name).rename(aside / name)
+    print(f"{run_dir}: the checkpoint belongs to other settings ({'; '.join(changed)}); moved it to {aside} "
+          "and starting over", file=sys.stderr, flush=True)
+    return aside
 
 
 def train(
@@ -335,6 +346,10 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
     # the training tricks that add modules travel in the model's config (saved with its weights)
     model_config = replace(model_config, bow_weight=settings.bow_weight, bn_vae_gamma=settings.bn_vae_gamma)
     model = TransformerVAE(model_config).to(device).train()
+    if model_config.init_from is not None:  # a pre-trained Optimus VAE (a resumed run then overwrites it)
+        from baselines.optimus import load_optimus_checkpoint
+
+        load_optimus_checkpoint(model, Path(model_config.init_from))
     if not w.main:  # rank 0 keeps the one-process stream; the others draw their own dropout and latent noise
         seed_everything(derived_seed(seed, w.rank))
     records = load_records(train_file, settings.max_train_examples)
@@ -356,9 +371,13 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
     checkpoint, previous = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "prev.pt"
     log_path = run_dir / "train_log.jsonl"
     step, skipped, log_bytes = 0, 0, 0
-    if checkpoint.exists():
-        state = load_checkpoint(checkpoint, previous)
-        check_same_run(state, checkpoint, model_config, settings, seed)
+    state = load_checkpoint(checkpoint, previous) if checkpoint.exists() else None
+    barrier()  # every rank has read the checkpoint before rank 0 may move it aside
+    if state is not None and (changed := settings_changed(state, model_config, settings, seed)):
+        if w.main:
+            supersede(run_dir, changed)
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         scheduler.load_state_dict(state["scheduler"])

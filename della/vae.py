@@ -20,12 +20,14 @@ from transformers.activations import ACT2FN
 from della.backbone import SEQ2SEQ, load_decoder, load_encoder, load_tokenizer, special_ids
 from della.batches import IGNORE_INDEX, Collator, pad
 from della.latent import FIRST_PRIOR_STANDARD, GaussianChain, get_latent_path
+from della.plugins import import_plugin
 
 # How the sentence representation x_l is read off an encoder layer's states.
 POOL_FIRST_TOKEN = "first_token"  # the paper: "the hidden state of the first token"
 POOL_MEAN = "mean"  # mean over non-padding tokens (Fang et al. 2021)
 POOL_ATTENTION = "attention"  # the official DELLA code's learned attention pooling, per layer
-POOLINGS = (POOL_FIRST_TOKEN, POOL_MEAN, POOL_ATTENTION)
+POOL_BERT_POOLER = "bert_pooler"  # Optimus: BERT's pooler output, tanh(W h_[CLS] + b)
+POOLINGS = (POOL_FIRST_TOKEN, POOL_MEAN, POOL_ATTENTION, POOL_BERT_POOLER)
 
 
 class AttentionPooling(nn.Module):
@@ -76,6 +78,8 @@ class VAEConfig:
     # Training tricks (Table 5) that add modules, copied here from the `training` section:
     bow_weight: float = 0.0  # weight of the bag-of-words loss from z_L (0: no BOW head)
     bn_vae_gamma: float | None = None  # BN-VAE's fixed gamma on the posterior means (None: off)
+    plugin: str | None = None  # file or module that registers `path` (della/plugins.py)
+    init_from: str | None = None  # pre-trained Optimus checkpoint training starts from (baselines/optimus.py)
 
 
 @dataclass
@@ -96,8 +100,12 @@ class TransformerVAE(nn.Module):
         # through the `encoder` property, so its weights are stored once.
         self.separate_encoder = load_encoder(config.encoder) if config.encoder is not None else None
         self.encoder_tokenizer = load_tokenizer(config.encoder) if config.encoder is not None else self.decoder_tokenizer
+        if config.plugin is not None:
+            import_plugin(config.plugin)
         path_cls = get_latent_path(config.path)
         self.latent_layers = self._layer_range(config, path_cls.layerwise)
+        if not (isinstance(config.latent_size, int) and config.latent_size >= 1):
+            raise ValueError(f"latent_size must be a positive integer, got {config.latent_size!r}")
         if config.kl_layers not in KL_LAYERS:
             raise ValueError(f"kl_layers must be one of {sorted(KL_LAYERS)}, got {config.kl_layers!r}")
         if not path_cls.has_latent:
@@ -116,6 +124,8 @@ class TransformerVAE(nn.Module):
         self.latent_size = config.latent_size
         if config.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {config.pooling!r}")
+        if config.pooling == POOL_BERT_POOLER and getattr(getattr(self.encoder, "model", None), "pooler", None) is None:
+            raise ValueError(f"pooling {POOL_BERT_POOLER!r} needs a BERT encoder with its pooler (encoder_backbone: bert)")
         backbone_config = self.decoder.model.config
         self.pools = nn.ModuleList(
             AttentionPooling(
@@ -198,6 +208,8 @@ class TransformerVAE(nn.Module):
         elif self.config.pooling == POOL_MEAN:
             weights = mask[..., None].to(states[0].dtype)
             pooled = [(s * weights).sum(1) / weights.sum(1) for s in chosen]
+        elif self.config.pooling == POOL_BERT_POOLER:
+            pooled = [self.encoder.model.pooler(s) for s in chosen]
         else:
             pooled = [pool(s, mask) for pool, s in zip(self.pools, chosen)]
         return torch.stack(pooled, 1)

@@ -250,12 +250,17 @@ def test_a_truncated_checkpoint_is_named_and_the_previous_one_resumes(tiny_backb
     assert_same_run(tmp_path / "straight", run)
 
 
-def test_a_checkpoint_of_other_settings_is_refused(tiny_backbones, train_file, tmp_path):
-    train(config(tiny_backbones), SHORT, train_file, tmp_path / "run", seed=0, stop_after_steps=5)
-    with pytest.raises(CheckpointError, match=r"training.learning_rate: 0.003 -> 0.001"):
-        train(config(tiny_backbones), replace(SHORT, learning_rate=1e-3), train_file, tmp_path / "run", seed=0)
-    with pytest.raises(CheckpointError, match=r"seed: 0 -> 1"):
-        train(config(tiny_backbones), SHORT, train_file, tmp_path / "run", seed=1)
+def test_a_checkpoint_of_other_settings_is_kept_aside_and_training_starts_over(tiny_backbones, train_file, tmp_path):
+    """A changed config reruns training (Snakemake): the old checkpoint must not be resumed, nor lost."""
+    run, other = tmp_path / "run", replace(SHORT, learning_rate=1e-3)
+    train(config(tiny_backbones), SHORT, train_file, run, seed=0, stop_after_steps=5)
+    old_checkpoint = (run / "checkpoints" / "last.pt").read_bytes()
+    train(config(tiny_backbones), other, train_file, run, seed=0)
+    (aside,) = run.glob("superseded-*")
+    assert (aside / "checkpoints" / "last.pt").read_bytes() == old_checkpoint
+    assert (aside / "train_log.jsonl").exists()
+    train(config(tiny_backbones), other, train_file, tmp_path / "fresh", seed=0)
+    assert_same_run(tmp_path / "fresh", run)
 
 
 class FullDisk:

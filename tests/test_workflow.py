@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -41,21 +42,34 @@ def tiny_config() -> dict:
     return config
 
 
-def snakemake(workdir: Path, config_file: Path, *extra: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, config_file: Path, *extra: str, targets=()) -> subprocess.CompletedProcess:
+    """Run from the repository root, as a user would type it there (so `--profile slurm` resolves)."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+        sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
         "--configfile", str(config_file), "--cores", "2", *extra,
     ]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=1500)
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1500)
+
+
+def job_stats(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule -> number of jobs ({} when nothing is to be done)."""
+    if "Job stats:" not in output:
+        return {}
+    block = output.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", block, re.M)}
+
+
+def write_config(path: Path, config: dict) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 @pytest.fixture(scope="module")
 def finished_workflow(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
     config = tiny_config()
-    config_file = workdir / "tiny.yaml"
-    config_file.write_text(yaml.safe_dump(config))
+    config_file = write_config(workdir / "tiny.yaml", config)
     result = snakemake(workdir, config_file)
     logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((workdir / "logs").rglob("*.log")) if "rror" in p.read_text())
     assert result.returncode == 0, f"{result.stderr[-4000:]}\n{logs}"
@@ -133,6 +147,63 @@ def test_second_run_has_nothing_to_do(finished_workflow):
     result = snakemake(workdir, config_file, "-n")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_every_run_stage_has_a_benchmark_record(finished_workflow):
+    """`benchmark:` files (Table 6): wall time and memory of each stage of each run."""
+    workdir, config, _ = finished_workflow
+    runs = {(d, m) for spec in config["experiments"].values() for d in spec["datasets"] for m in spec["models"]}
+    for stage in ("train", "generate", "evaluate"):
+        for dataset, model in runs:
+            path = workdir / config["results_dir"] / "benchmarks" / stage / dataset / model / "seed0.tsv"
+            rows = list(csv.DictReader(path.open(encoding="utf-8"), delimiter="\t"))
+            assert len(rows) == 1 and float(rows[0]["s"]) > 0, path
+
+
+def rerun_rules(workdir: Path, config: dict, change) -> dict[str, int]:
+    """Rules (and job counts) a dry run schedules after `change` edits a copy of the config."""
+    import copy
+
+    changed = copy.deepcopy(config)
+    change(changed)
+    result = snakemake(workdir, write_config(workdir / "changed.yaml", changed), "-n", "--quiet", "rules")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return {rule: n for rule, n in job_stats(result.stdout).items() if rule != "all"}
+
+
+def n_runs(config: dict, model: str | None = None) -> int:
+    return len({(d, m) for spec in config["experiments"].values() for d in spec["datasets"] for m in spec["models"]
+                if model in (None, m)})
+
+
+def test_a_setting_reruns_only_the_rules_that_use_it(finished_workflow):
+    """Each rule's params hold only its own config section (docs/workflow.md)."""
+    workdir, config, _ = finished_workflow
+    tables = len(config["experiments"])
+    evaluation = rerun_rules(workdir, config, lambda c: c["evaluation"]["representation"].update(iw_samples=3))
+    assert evaluation == {"evaluate": n_runs(config), "render_metrics_table": tables}
+    generation = rerun_rules(workdir, config, lambda c: c["generation"].update(num_unconditional=15))
+    assert generation == {"generate": n_runs(config), "evaluate": n_runs(config), "render_metrics_table": tables}
+    # a model's decoding is a generation setting: that model is re-sampled, not retrained
+    decoding = rerun_rules(workdir, config, lambda c: c["models"]["della"]["decoding"].update(num_beams=2))
+    della_tables = sum("della" in spec["models"] for spec in config["experiments"].values())
+    assert decoding == {"generate": n_runs(config, "della"), "evaluate": n_runs(config, "della"),
+                        "render_metrics_table": della_tables}
+    resources = rerun_rules(workdir, config, lambda c: c["resources"].update(mem_mb=1234, runtime_factor=7))
+    assert resources == {}
+    training = rerun_rules(workdir, config, lambda c: c["training"].update(learning_rate=0.001))
+    assert training["train"] == n_runs(config) and training["evaluate"] == n_runs(config)
+    assert "preprocess" not in training
+
+
+def test_report_has_the_tables(finished_workflow):
+    workdir, config, config_file = finished_workflow
+    report = workdir / "report.html"
+    result = snakemake(workdir, config_file, "--report", str(report))
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = report.read_text(encoding="utf-8")
+    for table in (*config["experiments"], *config["data_tables"]):
+        assert f"{table}.csv" in html and f"{table}.md" in html, table
 
 
 def test_workflow_is_lint_and_snakefmt_clean():

@@ -10,6 +10,8 @@ rule train_tokenizer:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         settings=as_json(config.get("tokenizer", {})),
         version=PACKAGE_VERSION,
@@ -30,6 +32,8 @@ rule create_backbone:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         settings=lambda w: as_json(
             {**config["backbones"][w.backbone], "seed": config["backbone_seed"]}

@@ -1,5 +1,10 @@
-# Shared helpers: config validation, paths, and the one place each rule's settings are built.
+# Shared helpers: config validation, paths, and the one place each rule's settings (params) and
+# cluster resources are built. A rule's params hold only the config it uses: a changed param
+# reruns that rule and what depends on it (docs/workflow.md), resources rerun nothing.
+import csv
+import copy
 import json
+import math
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -9,6 +14,7 @@ validate(config, "../../config/schema.yaml")
 REPO = Path(workflow.basedir)
 RESULTS = config["results_dir"]
 RUN = "runs/{dataset}/{model}/seed{seed}"
+STAGES = ("train", "generate", "evaluate")
 # Outputs depend on the package too: bumping its version reruns the jobs whose params name it.
 PACKAGE_VERSION = __import__("della").__version__
 
@@ -28,12 +34,77 @@ def as_json(section):
     return json.dumps(section, sort_keys=True)
 
 
+def sweep_models(sweep, spec):
+    """Fig. 2's model entries, generated from one sweep: {name: entry}, one per start and end."""
+    base = config["models"].get(spec["base"])
+    if base is None:
+        raise ValueError(
+            f"latent_layer_sweeps.{sweep}.base: {spec['base']!r} is not in `models`"
+        )
+    if sweep in config["models"]:
+        raise ValueError(
+            f"latent_layer_sweeps.{sweep}: also the name of a `models` entry"
+        )
+    base_label = base["label"] or spec["base"]
+    ranges = [(f"from{s}", s, None, f"{s}-L") for s in spec["starts"]]
+    ranges += [(f"to{e}", 1, e, f"1-{e}") for e in spec["ends"]]
+    models = {}
+    for suffix, start, end, shown in ranges:
+        entry = copy.deepcopy(base)
+        entry["latent_layers"] = {"start": start, "end": end}
+        entry["label"] = f"{base_label} (layers {shown})"
+        models[f"{sweep}_{suffix}"] = entry
+    return models
+
+
+def expand_model_names(names, where):
+    """Model names of an experiment (or resource override), a sweep's name standing for its models."""
+    expanded = []
+    for name in names:
+        if name in SWEEPS:
+            expanded += list(SWEEPS[name])
+        elif name in config["models"]:
+            expanded.append(name)
+        else:
+            raise ValueError(
+                f"{where}: {name!r} is neither in `models` nor in `latent_layer_sweeps`"
+            )
+    return expanded
+
+
+def check_names(names, section, where):
+    """Every name is an entry of config[section], else an error naming the offending key."""
+    for name in names:
+        if name not in config[section]:
+            raise ValueError(f"{where}: {name!r} is not in `{section}`")
+
+
+SWEEPS = {
+    sweep: sweep_models(sweep, spec)
+    for sweep, spec in config.get("latent_layer_sweeps", {}).items()
+}
+for _models in SWEEPS.values():
+    config["models"].update(_models)
+EXPERIMENTS = {
+    name: {
+        "datasets": spec["datasets"],
+        "models": expand_model_names(spec["models"], f"experiments.{name}.models"),
+    }
+    for name, spec in config["experiments"].items()
+}
+for _name, _spec in EXPERIMENTS.items():
+    check_names(_spec["datasets"], "datasets", f"experiments.{_name}.datasets")
+for _name, _entry in config["models"].items():
+    if "backbone" in _entry:
+        check_names([_entry["backbone"]], "backbones", f"models.{_name}.backbone")
+
+
 def experiment_runs(table=None):
-    """(dataset, model, seed) of every run, or of one table's runs."""
-    tables = [table] if table else list(config["experiments"])
+    """(dataset, model, seed) of every run, or of one table's (or figure's) runs."""
+    tables = [table] if table else list(EXPERIMENTS)
     runs = []
     for name in tables:
-        spec = config["experiments"][name]
+        spec = EXPERIMENTS[name]
         for dataset in spec["datasets"]:
             for model in spec["models"]:
                 for seed in config["seeds"]:
@@ -49,8 +120,12 @@ def used_datasets():
     return sorted(set(names))
 
 
-def backbone_of(dataset):
-    return config["backbones"][config["datasets"][dataset]["backbone"]]
+def backbone_of(dataset, model=None):
+    """The dataset's backbone, unless the model names its own (`backbone:`, Table 5)."""
+    name = config["datasets"][dataset]["backbone"]
+    if model is not None:
+        name = config["models"][model].get("backbone", name)
+    return config["backbones"][name]
 
 
 def encoder_backbone_of(model):
@@ -60,17 +135,49 @@ def encoder_backbone_of(model):
 
 def created_backbone_dirs(wildcards):
     """Backbone directories to wait for: those that create_backbone writes (sample scale)."""
-    entries = [backbone_of(wildcards.dataset), encoder_backbone_of(wildcards.model)]
+    entries = [
+        backbone_of(wildcards.dataset, wildcards.model),
+        encoder_backbone_of(wildcards.model),
+    ]
     return [e["name_or_path"] for e in entries if e is not None and "create" in e]
+
+
+def model_entry(model):
+    """A model's config entry with its files (a plug-in .py, an Optimus checkpoint to start
+    from) as absolute paths, so that a job finds them whatever its working directory."""
+    entry = dict(config["models"][model])
+    files = {
+        "plugin": entry.get("plugin", "").endswith(".py"),
+        "init_from": "init_from" in entry,
+    }
+    for key in (key for key, is_path in files.items() if is_path):
+        path = repo_path(entry[key])
+        if not path.exists():
+            raise ValueError(
+                f"models.{model}.{key}: {entry[key]!r} does not exist "
+                f"(a relative path is relative to {REPO})"
+            )
+        entry[key] = str(path)
+    return entry
+
+
+# A missing plug-in file or checkpoint is an error before any job runs.
+for _model in config["models"]:
+    model_entry(_model)
+
+
+# Model-entry keys that do not change the trained weights: kept out of the train rule's params
+# (`train` enters merged into `training`, `backbone` as `decoder`).
+NOT_TRAINING_KEYS = ("label", "decoding", "train", "backbone")
 
 
 def train_settings(wildcards):
     dataset = config["datasets"][wildcards.dataset]
-    model = config["models"][wildcards.model]
+    model = model_entry(wildcards.model)
     return as_json(
         {
-            "model": model,
-            "decoder": backbone_of(wildcards.dataset),
+            "model": {k: v for k, v in model.items() if k not in NOT_TRAINING_KEYS},
+            "decoder": backbone_of(wildcards.dataset, wildcards.model),
             "encoder": encoder_backbone_of(wildcards.model),
             "conditional": dataset["preprocess"]["task"] == "conditional",
             "max_source_tokens": dataset["max_source_tokens"],
@@ -94,7 +201,9 @@ def generation_settings(wildcards):
 
 def model_label(wildcards):
     label = config["models"][wildcards.model]["label"]
-    return label if label is not None else backbone_of(wildcards.dataset)["label"]
+    if label is not None:
+        return label
+    return backbone_of(wildcards.dataset, wildcards.model)["label"]
 
 
 def evaluation_settings(wildcards):
@@ -116,8 +225,145 @@ def table_metrics_files(wildcards):
     ]
 
 
-def all_table_outputs():
-    """The tables the config asks for (della/targets.py; human tables: their forms)."""
+def run_outputs(dataset, model, seed):
+    """A run's final files: its metrics and its benchmark records (Table 6)."""
+    stage_files = [
+        benchmark_file(stage).format(dataset=dataset, model=model, seed=seed)
+        for stage in STAGES
+    ]
+    return [
+        f"{RUN.format(dataset=dataset, model=model, seed=seed)}/metrics.json",
+        *stage_files,
+    ]
+
+
+def target_outputs(name):
+    """What `snakemake <name>` builds: the rendered table where config/tables.yaml defines it,
+    and every run the table (or figure) needs."""
     from della.targets import workflow_targets
 
-    return workflow_targets(config, TABLES, RESULTS)
+    # TABLES: config/tables.yaml, loaded by tables.smk
+    files = workflow_targets(config, TABLES, RESULTS, only=name)
+    if name in EXPERIMENTS:
+        for run in experiment_runs(name):
+            files += run_outputs(*run)
+        # FIGURES: config/figures.yaml, loaded by figures.smk
+        files += experiment_figures(
+            {"figures": FIGURES}, name, experiment_runs(name), RESULTS
+        )
+    return files
+
+
+def target_names():
+    return list(EXPERIMENTS) + list(config.get("data_tables", []))
+
+
+def all_table_outputs():
+    """The default target: every table and figure the config asks for."""
+    return [f for name in target_names() for f in target_outputs(name)]
+
+
+# Cluster resources (docs/cluster.md). Only train/generate/evaluate request GPUs.
+
+
+def benchmark_file(stage):
+    """Wall time, memory and CPU time of one stage of one run (`benchmark:`; Table 6)."""
+    return f"{RESULTS}/benchmarks/{stage}/{{dataset}}/{{model}}/seed{{seed}}.tsv"
+
+
+def paper_gpu_hours():
+    """dataset -> training GPU-hours printed in the paper's Table 6 (DELLA, RTX 3090)."""
+    with open(
+        repo_path(config["paper_tables"]), newline="", encoding="utf-8"
+    ) as handle:
+        return {
+            row["dataset"]: float(row["value"])
+            for row in csv.DictReader(handle)
+            if row["table"] == "table6"
+        }
+
+
+PAPER_GPU_HOURS = paper_gpu_hours()
+
+
+def run_resources(dataset, model):
+    """gpus, mem_mb, gpu_hours, runtime_factor of one (dataset, model): the `resources` section,
+    the dataset's GPU-hours (config, else Table 6), then the matching `resources.runs` entries.
+    """
+    section = config["resources"]
+    gpu_hours = section.get("gpu_hours", {}).get(dataset, PAPER_GPU_HOURS.get(dataset))
+    if gpu_hours is None:
+        raise ValueError(
+            f"resources.gpu_hours: no entry for dataset {dataset!r} and none in Table 6 of "
+            f"{config['paper_tables']}"
+        )
+    values = {
+        "gpus": section["gpus"],
+        "mem_mb": section["mem_mb"],
+        "gpu_hours": gpu_hours,
+        "runtime_factor": section["runtime_factor"],
+    }
+    for i, entry in enumerate(section.get("runs", [])):
+        where = f"resources.runs[{i}]"
+        datasets = entry.get("datasets", [dataset])
+        check_names(datasets, "datasets", f"{where}.datasets")
+        models = expand_model_names(entry.get("models", [model]), f"{where}.models")
+        if dataset in datasets and model in models:
+            values.update({k: v for k, v in entry.items() if k in values})
+    return values
+
+
+def runtime_minutes(stage, dataset, model, attempt):
+    values = run_resources(dataset, model)
+    hours = (
+        values["gpu_hours"]
+        * values["runtime_factor"]
+        * config["resources"]["stage_share"][stage]
+    )
+    # A resubmitted training job resumes from its checkpoint; more time per attempt still
+    # lets a job whose estimate was too short finish.
+    minutes = math.ceil(hours * 60 * attempt)
+    limits = config["resources"]
+    return min(
+        max(minutes, limits["min_runtime_minutes"]), limits["max_runtime_minutes"]
+    )
+
+
+def cluster_setting(key):
+    return config.get("cluster", {}).get(key)
+
+
+def cpu_resources():
+    """CPU rules: the account and CPU partition, if set (else the cluster's defaults)."""
+    keys = {"slurm_account": "account", "slurm_partition": "partition"}
+    return {
+        res: cluster_setting(key) for res, key in keys.items() if cluster_setting(key)
+    }
+
+
+def gpu_resources(stage):
+    """Resources of a train/generate/evaluate job: GPUs (the plugin's `gpu`, with `gpu_model`),
+    memory and walltime per (dataset, model), the GPU partition and constraint."""
+    resources = {
+        "gpu": lambda w: run_resources(w.dataset, w.model)["gpus"],
+        "mem_mb": lambda w, attempt: run_resources(w.dataset, w.model)["mem_mb"]
+        * attempt,
+        "runtime": lambda w, attempt: runtime_minutes(
+            stage, w.dataset, w.model, attempt
+        ),
+    }
+    keys = {
+        "slurm_account": "account",
+        "slurm_partition": "gpu_partition",
+        "constraint": "constraint",
+    }
+    resources.update(
+        {res: cluster_setting(key) for res, key in keys.items() if cluster_setting(key)}
+    )
+    # --gpus=<model>:N only for jobs with GPUs (None drops the resource).
+    resources["gpu_model"] = lambda w: (
+        cluster_setting("gpu_model")
+        if run_resources(w.dataset, w.model)["gpus"] > 0
+        else None
+    )
+    return resources

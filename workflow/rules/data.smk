@@ -47,6 +47,8 @@ rule preprocess:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         settings=lambda w: as_json(config["datasets"][w.dataset]["preprocess"]),
         version=PACKAGE_VERSION,

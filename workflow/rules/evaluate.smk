@@ -9,11 +9,15 @@ rule evaluate:
         f"{RUN}/metrics.json",
     log:
         f"logs/{RUN}/evaluate.log",
+    benchmark:
+        benchmark_file("evaluate")
     conda:
         "../../environment.yml"
     container:
         config["container_image"]
     threads: config["job_threads"]
+    resources:
+        **gpu_resources("evaluate"),
     params:
         settings=evaluation_settings,
         run=lambda w, input: parent(input.model),

@@ -8,11 +8,15 @@ rule generate:
         settings=f"{RUN}/samples.settings.json",
     log:
         f"logs/{RUN}/generate.log",
+    benchmark:
+        benchmark_file("generate")
     conda:
         "../../environment.yml"
     container:
         config["container_image"]
     threads: config["job_threads"]
+    resources:
+        **gpu_resources("generate"),
     params:
         settings=generation_settings,
         run=lambda w, input: parent(input.model),

@@ -24,6 +24,8 @@ rule human_eval_export:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         version=PACKAGE_VERSION,
     shell:

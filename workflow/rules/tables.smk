@@ -20,7 +20,9 @@ rule render_metrics_table:
         spec=repo_path(config["tables_spec"]),
         paper=repo_path(config["paper_tables"]),
     output:
-        multiext(f"{RESULTS}/tables/{{table}}", ".md", ".csv", ".tex"),
+        md=report(f"{RESULTS}/tables/{{table}}.md", category="Tables"),
+        csv=report(f"{RESULTS}/tables/{{table}}.csv", category="Tables"),
+        tex=f"{RESULTS}/tables/{{table}}.tex",
     log:
         "logs/tables/{table}.log",
     wildcard_constraints:
@@ -29,6 +31,8 @@ rule render_metrics_table:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,
@@ -44,7 +48,9 @@ rule render_data_table:
         spec=repo_path(config["tables_spec"]),
         paper=repo_path(config["paper_tables"]),
     output:
-        multiext(f"{RESULTS}/tables/{{table}}", ".md", ".csv", ".tex"),
+        md=report(f"{RESULTS}/tables/{{table}}.md", category="Tables"),
+        csv=report(f"{RESULTS}/tables/{{table}}.csv", category="Tables"),
+        tex=f"{RESULTS}/tables/{{table}}.tex",
     log:
         "logs/tables/{table}.log",
     wildcard_constraints:
@@ -53,6 +59,8 @@ rule render_data_table:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,
@@ -81,6 +89,8 @@ rule render_benchmark_table:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,
@@ -112,6 +122,8 @@ rule render_human_table:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,

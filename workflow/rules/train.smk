@@ -8,11 +8,15 @@ rule train:
         done=f"{RUN}/train_done.json",
     log:
         f"logs/{RUN}/train.log",
+    benchmark:
+        benchmark_file("train")
     conda:
         "../../environment.yml"
     container:
         config["container_image"]
     threads: config["job_threads"]
+    resources:
+        **gpu_resources("train"),
     params:
         settings=train_settings,
         run=lambda w, output: parent(output.done),

@@ -1,0 +1,602 @@
+"""The paper's figures from our run outputs: Fig. 2 (PPL, KL and ELBO against the number of latent
+layers), Fig. 3 (sentences decoded along an interpolation between two posteriors), Fig. 4 (DELLA
+and Memory on the same prompts) and the training curves of every run. docs/figures.md.
+
+What each figure shows is data in ``config/figures.yaml``; every setting that changes a figure is
+written beside it (a CSV with the plotted numbers and their settings, or a settings section in
+the Markdown). Plots are matplotlib PNG + PDF, written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import random
+import re
+import statistics
+import sys
+import textwrap
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from della.io import atomic_write_bytes, atomic_write_text
+from della.tables import compact, read_metrics_file
+
+PLOT_FORMATS = ("png", "pdf")
+FIGURES_DIR = "figures"
+# Keys each figure's entry of config/figures.yaml must have.
+FIGURE_KEYS = {
+    "fig2": ("title", "experiment", "metrics"),
+    "fig3": ("title", "experiment", "taus", "posterior", "seed", "among_shortest"),
+    "fig4": ("title", "experiment", "n_prompts", "seed"),
+    "training_curves": ("title", "panels"),
+}
+# A run directory as the workflow names it (runs/{dataset}/{model}/seed{seed}/...).
+RUN_PATH = re.compile(r"(?:^|/)runs/(?P<dataset>[^/]+)/(?P<model>[^/]+)/seed(?P<seed>\d+)/[^/]+$")
+
+
+class FigureError(ValueError):
+    """Input that would make a figure wrong; the message names the file or the setting."""
+
+
+# --------------------------------------------------------------------------------------- spec
+
+
+def load_spec(path: Path) -> dict:
+    """config/figures.yaml, each figure's entry checked for the keys its renderer reads."""
+    with open(path, encoding="utf-8") as handle:
+        spec = yaml.safe_load(handle)
+    figures = spec.get("figures") if isinstance(spec, dict) else None
+    if not isinstance(figures, dict):
+        raise FigureError(f"{path}: expected a mapping with a 'figures' section")
+    for name, keys in FIGURE_KEYS.items():
+        if name not in figures:
+            raise FigureError(f"{path}: no entry for figure {name!r}")
+        missing = [key for key in keys if key not in figures[name]]
+        if missing:
+            raise FigureError(f"{path}: figure {name!r} lacks {missing}")
+    unknown = sorted(set(figures) - set(FIGURE_KEYS))
+    if unknown:
+        raise FigureError(f"{path}: unknown figures {unknown}; known: {sorted(FIGURE_KEYS)}")
+    return spec
+
+
+# ------------------------------------------------------------------------------------ targets
+
+
+def latent_layer_files(results_dir: str) -> list[str]:
+    return [f"{results_dir}/{FIGURES_DIR}/fig2.{ext}" for ext in (*PLOT_FORMATS, "csv")]
+
+
+def interpolation_files(results_dir: str, dataset: str, model: str, seed: int) -> list[str]:
+    return [f"{results_dir}/{FIGURES_DIR}/fig3/{dataset}/{model}/seed{seed}.{ext}" for ext in ("md", "csv", "png")]
+
+
+def case_study_files(results_dir: str) -> list[str]:
+    return [f"{results_dir}/{FIGURES_DIR}/fig4.{ext}" for ext in ("md", "csv")]
+
+
+def run_files(runs: list[tuple[str, str, int]], filename: str) -> list[str]:
+    """`filename` in the directory of each (dataset, model, seed) run."""
+    return [f"runs/{dataset}/{model}/seed{seed}/{filename}" for dataset, model, seed in runs]
+
+
+def seed_runs(runs: list[tuple[str, str, int]], seed: int) -> list[tuple[str, str, int]]:
+    return [run for run in runs if run[2] == seed]
+
+
+def training_curve_files(results_dir: str, dataset: str, model: str, seed: int) -> list[str]:
+    return [f"{results_dir}/{FIGURES_DIR}/training/{dataset}/{model}/seed{seed}.{ext}" for ext in PLOT_FORMATS]
+
+
+def experiment_figures(spec: dict, experiment: str, runs: list[tuple[str, str, int]], results_dir: str) -> list[str]:
+    """The figures drawn from one experiment's runs (`snakemake <experiment>` may ask for them)."""
+    figures = spec["figures"]
+    files = []
+    if figures["fig2"]["experiment"] == experiment:
+        files += latent_layer_files(results_dir)
+    if figures["fig3"]["experiment"] == experiment:
+        files += [path for run in runs for path in interpolation_files(results_dir, *run)]
+    if figures["fig4"]["experiment"] == experiment:
+        files += case_study_files(results_dir)
+    return files
+
+
+def figure_targets(spec: dict, experiment_runs: dict[str, list[tuple[str, str, int]]], results_dir: str) -> list[str]:
+    """Every figure the run config asks for: those whose experiment runs, and the training
+    curves of every run. `experiment_runs`: experiment -> its (dataset, model, seed) runs."""
+    targets = [path for name, runs in experiment_runs.items() for path in experiment_figures(spec, name, runs, results_dir)]
+    for run in dict.fromkeys(run for runs in experiment_runs.values() for run in runs):
+        targets += training_curve_files(results_dir, *run)
+    return targets
+
+
+# ------------------------------------------------------------------------------------ drawing
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_plot(fig, prefix: Path) -> list[Path]:
+    """prefix.png and prefix.pdf; no timestamps in them, so a rerun writes the same bytes."""
+    written = []
+    for ext in PLOT_FORMATS:
+        buffer = io.BytesIO()
+        metadata = {"CreationDate": None} if ext == "pdf" else {"Software": None}
+        fig.savefig(buffer, format=ext, bbox_inches="tight", metadata=metadata)
+        path = Path(f"{prefix}.{ext}")
+        atomic_write_bytes(path, buffer.getvalue())
+        written.append(path)
+    pyplot().close(fig)
+    return written
+
+
+def read_jsonl(path: Path, unusable) -> list[dict]:
+    """The objects of a JSON-lines file; `unusable(row)` says what is wrong with a row (None:
+    nothing), and a bad line is an error naming the file and line."""
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise FigureError(f"{path}:{number}: not JSON ({error.msg})") from error
+            problem = "not a JSON object" if not isinstance(row, dict) else unusable(row)
+            if problem:
+                raise FigureError(f"{path}:{number}: {problem}")
+            rows.append(row)
+    return rows
+
+
+def list_written(command: str, render) -> int:
+    """Run a command's `render()` and print the files it wrote (exit status 0), or one line naming
+    what is wrong (exit status 1): FigureError, FindingsError, TableError of a metrics.json, a
+    missing file."""
+    try:
+        written = render()
+    except (ValueError, OSError) as error:
+        print(f"della-bench {command}: error: {error}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0
+
+
+def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(path, out.getvalue())
+    return path
+
+
+def settings_json(settings: dict) -> str:
+    return json.dumps(settings, sort_keys=True, default=str)
+
+
+# ------------------------------------------------------------------ Fig. 2: latent layers
+
+START, END = "start", "end"
+SERIES = {
+    START: "latents on layers s..L (starting at layer s)",
+    END: "latents on layers 1..e (ending at layer e)",
+}
+LAYER_CSV_HEADER = [
+    "figure", "dataset", "series", "first_layer", "last_layer", "n_latent_layers", "metric", "mean", "std", "n_seeds",
+    "seeds", "settings", "sources",
+]
+
+
+@dataclass
+class LayerRun:
+    """One metrics.json of a latent-layer sweep: which decoder layers carried latents."""
+
+    path: Path
+    dataset: str
+    label: str
+    seed: int
+    first: int  # 1-based first latent layer
+    n_latent: int
+    values: dict[str, float]
+    settings: dict[str, dict]
+
+    @property
+    def last(self) -> int:
+        return self.first + self.n_latent - 1
+
+
+def read_layer_run(path: Path, metrics: list[str]) -> LayerRun:
+    """The layer range from the run's model settings (`latent_layers`, absent = all layers) and
+    the number of latent layers from its AU settings (`n_groups`: one latent group per layer)."""
+    obs = read_metrics_file(path)
+    layers = obs.run_settings.get("model", {}).get("latent_layers") or {"start": 1, "end": None}
+    n_latent = obs.settings.get("AU", {}).get("n_groups")
+    if not isinstance(n_latent, int) or n_latent < 1:
+        raise FigureError(f"{path}: no latent layer count (metrics.AU.settings.n_groups); Fig. 2 needs latent models")
+    if layers.get("end") is not None and layers["end"] - layers["start"] + 1 != n_latent:
+        raise FigureError(f"{path}: latent_layers {layers} but {n_latent} latent groups")
+    missing = [m for m in metrics if m not in obs.values]
+    if missing:
+        raise FigureError(f"{path}: metrics {missing} missing (config/figures.yaml fig2.metrics)")
+    return LayerRun(path, obs.dataset, obs.label, obs.seed, layers["start"], n_latent, obs.values, obs.settings)
+
+
+@dataclass
+class LayerPoint:
+    """One plotted point: a series, its number of latent layers and one metric over seeds."""
+
+    dataset: str
+    series: str
+    first: int
+    last: int
+    metric: str
+    runs: list[LayerRun] = field(default_factory=list)
+
+    @property
+    def n_latent(self) -> int:
+        return self.last - self.first + 1
+
+    @property
+    def values(self) -> list[float]:
+        return [run.values[self.metric] for run in self.runs]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+
+def layer_points(runs: list[LayerRun], metrics: list[str]) -> list[LayerPoint]:
+    """Points of the two series per dataset. L (the decoder's depth) is the deepest layer any run
+    reaches; a run on layers s..L is in the `start` series, one on 1..e in the `end` series (the
+    run on every layer, 1..L, in both). Seeds of the same range are averaged."""
+    by_range: dict[tuple[str, int, int], list[LayerRun]] = defaultdict(list)
+    for run in runs:
+        clash = [r for r in by_range[run.dataset, run.first, run.last] if r.seed == run.seed]
+        if clash:
+            raise FigureError(f"{run.path}: seed {run.seed} of layers {run.first}..{run.last} also in {clash[0].path}")
+        by_range[run.dataset, run.first, run.last].append(run)
+    depth = {dataset: max(last for d, _, last in by_range if d == dataset) for dataset, _, _ in by_range}
+    points = []
+    for (dataset, first, last), group in sorted(by_range.items()):
+        series = ([START] if last == depth[dataset] else []) + ([END] if first == 1 else [])
+        if not series:
+            raise FigureError(
+                f"{group[0].path}: latents on layers {first}..{last} neither start at layer 1 nor end at the last "
+                f"layer ({depth[dataset]}), so the run is in no series of Fig. 2"
+            )
+        points += [LayerPoint(dataset, s, first, last, m, group) for s in series for m in metrics]
+    order = list(SERIES)
+    return sorted(points, key=lambda p: (p.dataset, order.index(p.series), p.n_latent, metrics.index(p.metric)))
+
+
+def plot_latent_layers(points: list[LayerPoint], metrics: list[str], title: str, prefix: Path) -> list[Path]:
+    plt = pyplot()
+    datasets = sorted({p.dataset for p in points})
+    fig, axes = plt.subplots(len(datasets), len(metrics), figsize=(4 * len(metrics), 3.2 * len(datasets)), squeeze=False)
+    for row, dataset in enumerate(datasets):
+        for col, metric in enumerate(metrics):
+            ax = axes[row][col]
+            for series, marker in zip(SERIES, "os"):
+                shown = sorted((p for p in points if (p.dataset, p.series, p.metric) == (dataset, series, metric)),
+                               key=lambda p: p.n_latent)
+                if not shown:
+                    continue
+                xs = [p.n_latent for p in shown]
+                errors = [p.std or 0.0 for p in shown]
+                ax.errorbar(xs, [p.mean for p in shown], yerr=errors, marker=marker, capsize=3, label=SERIES[series])
+                for p in shown:
+                    layer = p.first if series == START else p.last
+                    ax.annotate(f"{'s' if series == START else 'e'}={layer}", (p.n_latent, p.mean), fontsize=7,
+                                textcoords="offset points", xytext=(4, 4) if series == START else (4, -10))
+            ax.set_xlabel("number of latent layers")
+            ax.set_ylabel(metric)
+            ax.set_title(f"{dataset}: {metric}")
+            ax.xaxis.get_major_locator().set_params(integer=True)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_plot(fig, prefix)
+
+
+def latent_layer_csv(points: list[LayerPoint], path: Path) -> Path:
+    rows = [
+        ["fig2", p.dataset, p.series, p.first, p.last, p.n_latent, p.metric, repr(p.mean),
+         "" if p.std is None else repr(p.std), len(p.runs), " ".join(str(r.seed) for r in p.runs),
+         settings_json(p.runs[0].settings.get(p.metric, {})), " ".join(str(r.path) for r in p.runs)]
+        for p in points
+    ]
+    return write_csv(path, LAYER_CSV_HEADER, rows)
+
+
+def render_latent_layers(spec: dict, metrics_files: list[Path], prefix: Path) -> list[Path]:
+    """Fig. 2: prefix.png/.pdf and prefix.csv (every plotted number with its seeds, settings and
+    source files)."""
+    entry = spec["figures"]["fig2"]
+    metrics = list(entry["metrics"])
+    if not metrics_files:
+        raise FigureError("Fig. 2: no metrics.json given")
+    runs = [read_layer_run(Path(p), metrics) for p in metrics_files]
+    _check_settings_agree(runs, metrics)
+    points = layer_points(runs, metrics)
+    return [*plot_latent_layers(points, metrics, entry["title"], prefix), latent_layer_csv(points, Path(f"{prefix}.csv"))]
+
+
+def _check_settings_agree(runs: list[LayerRun], metrics: list[str]) -> None:
+    """Points of one dataset are only comparable when each metric was measured the same way."""
+    for dataset in {r.dataset for r in runs}:
+        for metric in metrics:
+            seen = {settings_json(_without_run_details(r.settings.get(metric, {}))): r.path
+                    for r in runs if r.dataset == dataset}
+            if len(seen) > 1:
+                raise FigureError(f"Fig. 2: metric {metric!r} on {dataset} measured with different settings in "
+                                  f"{sorted(map(str, seen.values()))}")
+
+
+# Metric settings that describe the run rather than how the metric was computed.
+RUN_DETAILS = ("n_groups",)
+
+
+def _without_run_details(settings: dict) -> dict:
+    return {k: v for k, v in settings.items() if k not in RUN_DETAILS}
+
+
+# -------------------------------------------------------------------- Fig. 3: interpolation
+
+INTERPOLATION_CSV_HEADER = ["role", "tau", "text", "settings"]
+
+
+def pick_pair(texts: list[str], seed: int, among_shortest: int | None) -> tuple[int, int]:
+    """Indices of two different test sentences, drawn (seeded) among the `among_shortest`
+    shortest distinct ones in words (ties in test order; None: among all)."""
+    first_of = {}
+    for i, text in enumerate(texts):
+        if text.strip():
+            first_of.setdefault(text, i)
+    candidates = sorted(first_of.values(), key=lambda i: (len(texts[i].split()), i))[:among_shortest]
+    if len(candidates) < 2:
+        raise FigureError(f"Fig. 3: fewer than two distinct test sentences to interpolate between (among_shortest={among_shortest})")
+    first, second = random.Random(seed).sample(candidates, 2)
+    return first, second
+
+
+def render_interpolation(spec: dict, run_dir: Path, test_file: Path, decoding: dict, out_md: Path) -> list[Path]:
+    """Fig. 3 for one run: out_md (.md), and beside it .csv and a .png rendering of the table."""
+    from della.batches import load_records, target_of
+    from della.generate import interpolate, load_model
+
+    entry = spec["figures"]["fig3"]
+    model = load_model(Path(run_dir))
+    if model.config.conditional:
+        raise FigureError(f"Fig. 3: {run_dir} is a conditional model; the interpolation is between unconditional sentences")
+    texts = [target_of(r) for r in load_records(test_file)]
+    i, j = pick_pair(texts, entry["seed"], entry["among_shortest"])
+    taus = [float(t) for t in entry["taus"]]
+    outputs = interpolate(model, texts[i], texts[j], taus, decoding, entry["seed"], posterior=entry["posterior"])
+    settings = {
+        "run": str(run_dir), "test_file": str(test_file), "first_test_line": i + 1, "second_test_line": j + 1,
+        "taus": taus, "posterior": entry["posterior"], "seed": entry["seed"], "among_shortest": entry["among_shortest"],
+        "decoding": decoding, "interpolation": "z_l = tau z_l^1 + (1 - tau) z_l^2 for every latent layer l",
+    }
+    rows = [("x1 (tau = 1)", 1.0, texts[i]), ("x2 (tau = 0)", 0.0, texts[j])]
+    rows += [("generated", tau, text) for tau, text in zip(taus, outputs)]
+    out_md = Path(out_md)
+    atomic_write_text(out_md, interpolation_markdown(entry["title"], rows, settings))
+    csv_path = write_csv(out_md.with_suffix(".csv"), INTERPOLATION_CSV_HEADER,
+                         [[role, repr(tau), text, settings_json(settings)] for role, tau, text in rows])
+    return [out_md, csv_path, plot_interpolation(entry["title"], rows, out_md.with_suffix(".png"))]
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ") or "(empty)"
+
+
+def interpolation_markdown(title: str, rows: list[tuple[str, float, str]], settings: dict) -> str:
+    lines = [f"## {title}", ""]
+    lines += [f"- **{role}** (test line {settings['first_test_line' if k == 0 else 'second_test_line']}): "
+              f"{_md_cell(text)}" for k, (role, _, text) in enumerate(rows[:2])]
+    lines += ["", "| τ | generated |", "|---:|---|"]
+    lines += [f"| {tau:.2f} | {_md_cell(text)} |" for _, tau, text in rows[2:]]
+    lines += ["", "Settings:"] + [f"- {key}: {compact(value) if isinstance(value, dict) else value}"
+                                  for key, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot_interpolation(title: str, rows: list[tuple[str, float, str]], path: Path) -> Path:
+    """The Markdown table drawn as a PNG (endpoints first, then one line per tau)."""
+    plt = pyplot()
+    lines = [f"{role}: {text}" for role, _, text in rows[:2]] + [""]
+    lines += [f"τ = {tau:.2f}   {text or '(empty)'}" for _, tau, text in rows[2:]]
+    wrapped = [part for line in lines for part in (textwrap.wrap(line, 110, subsequent_indent="            ") or [""])]
+    fig = plt.figure(figsize=(11, 0.6 + 0.24 * (len(wrapped) + 2)))
+    fig.text(0.01, 0.98, title, fontsize=11, weight="bold", va="top")
+    fig.text(0.01, 0.98 - 1.6 / (len(wrapped) + 4), "\n".join(wrapped), fontsize=9, va="top", family="monospace")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+# -------------------------------------------------------------------- Fig. 4: case study
+
+CASE_CSV_HEADER = ["dataset", "prompt", "test_id", "source", "reference", "model", "generated", "samples", "settings"]
+
+
+@dataclass
+class SampleRun:
+    path: Path
+    dataset: str
+    label: str
+    rows: dict[str, dict]  # source -> samples.jsonl row
+    settings: dict
+
+
+def read_sample_run(path: Path) -> SampleRun:
+    """A run's samples.jsonl, its decoding settings, and its label (the metrics.json beside it)."""
+    path = Path(path)
+    match = RUN_PATH.search(path.as_posix())
+    if not match:
+        raise FigureError(f"{path}: not at runs/{{dataset}}/{{model}}/seed{{seed}}/samples.jsonl")
+    label = read_metrics_file(path.with_name("metrics.json")).label
+    def unusable(row: dict) -> str | None:
+        if not isinstance(row.get("source"), str) or "generated" not in row:
+            return "a case study needs conditional samples (source and generated)"
+        return None
+
+    rows = {}
+    for row in read_jsonl(path, unusable):
+        rows.setdefault(row["source"], row)
+    settings_file = path.with_suffix(".settings.json")
+    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    return SampleRun(path, match["dataset"], label, rows, settings)
+
+
+def pick_prompts(runs: list[SampleRun], n: int, seed: int) -> list[str]:
+    """n prompts (seeded) among the sources every run generated for, in test order."""
+    common = [s for s in runs[0].rows if all(s in r.rows for r in runs[1:])]
+    if not common:
+        raise FigureError(f"Fig. 4: no test input shared by {[str(r.path) for r in runs]}")
+    chosen = set(random.Random(seed).sample(common, min(n, len(common))))
+    return [s for s in common if s in chosen]
+
+
+def render_case_study(spec: dict, samples: list[Path], out_md: Path) -> list[Path]:
+    """Fig. 4: the same prompts, each model's output beside the reference; out_md and .csv."""
+    entry = spec["figures"]["fig4"]
+    if not samples:
+        raise FigureError("Fig. 4: no samples.jsonl given")
+    by_dataset: dict[str, list[SampleRun]] = defaultdict(list)
+    for path in samples:
+        run = read_sample_run(path)
+        by_dataset[run.dataset].append(run)
+    lines, csv_rows = [f"## {entry['title']}", ""], []
+    for dataset, runs in by_dataset.items():
+        lines += [f"### {dataset}", ""]
+        for k, source in enumerate(pick_prompts(runs, entry["n_prompts"], entry["seed"]), 1):
+            first = runs[0].rows[source]
+            lines += [f"#### Prompt {k} (test input {first.get('id')})", "", f"> {_md_cell(source)}", "",
+                      f"**Reference**: {_md_cell(first.get('reference') or '')}", ""]
+            for run in runs:
+                generated = run.rows[source]["generated"]
+                lines += [f"**{run.label}**: {_md_cell(generated)}", ""]
+                csv_rows.append([dataset, k, first.get("id"), source, first.get("reference"), run.label, generated,
+                                 str(run.path), settings_json(run.settings)])
+    lines += ["Settings:", (f"- prompts: {entry['n_prompts']} drawn with seed {entry['seed']} among the test inputs "
+                            "every model generated for, shown in test order")]
+    lines += [f"- {run.label} ({run.dataset}): {compact(run.settings)} [{run.path}]" for runs in by_dataset.values()
+              for run in runs]
+    out_md = Path(out_md)
+    atomic_write_text(out_md, "\n".join(lines) + "\n")
+    return [out_md, write_csv(out_md.with_suffix(".csv"), CASE_CSV_HEADER, csv_rows)]
+
+
+# ------------------------------------------------------------------------- training curves
+
+
+def read_train_log(path: Path, fields: list[str]) -> list[dict]:
+    """train_log.jsonl (one JSON object per logged step, della/train.py), each with `step` and
+    the plotted fields; a bad line is an error naming the file and line."""
+    def unusable(entry: dict) -> str | None:
+        missing = [key for key in ("step", *fields) if key not in entry]
+        return f"no {missing} in the log entry" if missing else None
+
+    entries = read_jsonl(path, unusable)
+    if not entries:
+        raise FigureError(f"{path}: empty training log")
+    return entries
+
+
+# More lines than this (a deep paper-scale decoder) and a legend would hide the curves.
+MAX_LEGEND_ENTRIES = 12
+# Titles of the train_log.jsonl fields (della/train.py); other fields show their own name.
+PANEL_TITLES = {
+    "reconstruction": "reconstruction (nats per sentence)", "kl_per_group": "KL per latent layer (nats)",
+    "kl": "KL (nats, all layers)", "beta": "β (KL weight)", "token_nll": "NLL per token", "loss": "loss",
+}
+
+
+def training_curve_figure(spec: dict, entries: list[dict], title: str):
+    """One panel per field of `training_curves.panels` against the step; a list-valued field
+    (kl_per_group) gets one line per latent layer."""
+    panels = list(spec["figures"]["training_curves"]["panels"])
+    steps = [e["step"] for e in entries]
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
+    for ax, name in zip(axes[0], panels):
+        values = [e[name] for e in entries]
+        if isinstance(values[0], list):
+            for layer in range(len(values[0])):
+                ax.plot(steps, [v[layer] for v in values], label=f"layer group {layer + 1}")
+            if len(values[0]) <= MAX_LEGEND_ENTRIES:
+                ax.legend(fontsize=6)
+        else:
+            ax.plot(steps, values)
+        ax.set_xlabel("step")
+        ax.set_title(PANEL_TITLES.get(name, name))
+    fig.suptitle(f"{spec['figures']['training_curves']['title']}: {title}")
+    fig.tight_layout()
+    return fig
+
+
+def render_training_curves(spec: dict, log: Path, title: str, prefix: Path) -> list[Path]:
+    """The training curves of one run's train_log.jsonl: prefix.png and prefix.pdf."""
+    entries = read_train_log(Path(log), list(spec["figures"]["training_curves"]["panels"]))
+    return save_plot(training_curve_figure(spec, entries, title), prefix)
+
+
+# ---------------------------------------------------------------------------------------- CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="della-bench figure", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spec", type=Path, default=Path("config/figures.yaml"))
+    figures = parser.add_subparsers(dest="figure", required=True)
+    fig2 = figures.add_parser("fig2", help="PPL, KL and ELBO against the number of latent layers")
+    fig2.add_argument("--metrics", type=Path, nargs="+", required=True, help="metrics.json of the sweep's runs")
+    fig2.add_argument("--out", type=Path, required=True, help="path without extension: .png, .pdf, .csv")
+    fig3 = figures.add_parser("fig3", help="interpolation between two test sentences' posteriors")
+    fig3.add_argument("--run", type=Path, required=True, help="run (or model) directory")
+    fig3.add_argument("--test", type=Path, required=True, help="the test split (test.jsonl)")
+    fig3.add_argument("--decoding", type=json.loads, required=True, help="decoding settings as JSON")
+    fig3.add_argument("--out", type=Path, required=True, help="the .md; .csv and .png beside it")
+    fig4 = figures.add_parser("fig4", help="case study: the models' outputs for the same prompts")
+    fig4.add_argument("--samples", type=Path, nargs="+", required=True,
+                      help="runs/{dataset}/{model}/seed{seed}/samples.jsonl, each with its run's metrics.json beside it")
+    fig4.add_argument("--out", type=Path, required=True, help="the .md; .csv beside it")
+    curves = figures.add_parser("training-curves", help="reconstruction, KL per layer and beta of one run")
+    curves.add_argument("--log", type=Path, required=True, help="the run's train_log.jsonl")
+    curves.add_argument("--title", required=True)
+    curves.add_argument("--out", type=Path, required=True, help="path without extension: .png, .pdf")
+    args = parser.parse_args(argv)
+
+    def render() -> list[Path]:
+        spec = load_spec(args.spec)
+        if args.figure == "fig2":
+            return render_latent_layers(spec, args.metrics, args.out)
+        if args.figure == "fig3":
+            return render_interpolation(spec, args.run, args.test, args.decoding, args.out)
+        if args.figure == "fig4":
+            return render_case_study(spec, args.samples, args.out)
+        return render_training_curves(spec, args.log, args.title, args.out)
+
+    return list_written(f"figure {args.figure}", render)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

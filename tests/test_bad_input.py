@@ -1,0 +1,66 @@
+"""Bad input a user can give the pipeline, each met with an error that names what is wrong, before
+any work is lost: config keys and types (the JSON schema), a latent layer range or latent size the
+backbone cannot take, and an empty dataset. (Other faults: docs/reliability.md.)"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+from test_data import _tar_gz
+
+from della.data import preprocess as pp
+from della.data import raw
+from della.vae import TransformerVAE, VAEConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "config" / "schema.yaml")
+SAMPLE_CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+
+
+@pytest.mark.parametrize("where, change, named", [
+    ("top level", lambda c: c.update(seed=[0]), "'seed'"),
+    ("model key", lambda c: c["models"]["della"].update(latnet_size=32), "'latnet_size'"),
+    ("model type", lambda c: c["models"]["della"].update(latent_size="32"), "'32' is not of type 'integer'"),
+    ("latent size 0", lambda c: c["models"]["della"].update(latent_size=0), "0 is less than the minimum of 1"),
+    ("layer range", lambda c: c["models"]["della"].update(latent_layers={"start": 0, "end": None}),
+     "0 is less than the minimum of 1"),
+    ("decoding", lambda c: c["generation"]["decoding"].update(strategy="nucleus"), "'nucleus' is not one of"),
+])
+def test_the_schema_names_a_wrong_key_or_type(where, change, named):
+    config = copy.deepcopy(SAMPLE_CONFIG)
+    validate(copy.deepcopy(config), SCHEMA)  # the shipped config itself is valid
+    change(config)
+    with pytest.raises(WorkflowError, match=named):
+        validate(config, SCHEMA)
+
+
+def vae(tiny_backbones, **overrides) -> TransformerVAE:
+    config = VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
+                       conditional=False, latent_size=8)
+    return TransformerVAE(VAEConfig(**{**config.__dict__, **overrides}))
+
+
+@pytest.mark.parametrize("latent_layers", [{"start": 1, "end": 3}, {"start": 3, "end": None}, {"start": 2, "end": 1}])
+def test_a_layer_range_the_backbone_cannot_take_is_named(tiny_backbones, latent_layers):
+    # the tiny backbone has 2 layers
+    with pytest.raises(ValueError, match=r"latent_layers .* is not a range within the decoder's 2 layers"):
+        vae(tiny_backbones, latent_layers=latent_layers)
+
+
+def test_a_latent_size_the_model_cannot_take_is_named(tiny_backbones):
+    with pytest.raises(ValueError, match="latent_size must be a positive integer, got 0"):
+        vae(tiny_backbones, latent_size=0)
+
+
+def test_an_empty_dataset_is_an_error_and_writes_nothing(tmp_path):
+    members = {f"./simple-examples/data/ptb.{split}.txt": b"" if split == "train" else b" a b c \n"
+               for split in ("train", "valid", "test")}
+    _tar_gz(tmp_path / "raw" / raw.PTB_ARCHIVE, members)
+    with pytest.raises(ValueError, match="ptb: split train is empty after preprocessing"):
+        pp.preprocess_dataset("ptb", tmp_path / "raw", tmp_path / "out", {"format": "ptb_mikolov", "task": "unconditional"})
+    assert not (tmp_path / "out" / "stats.json").exists()

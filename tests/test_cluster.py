@@ -1,0 +1,157 @@
+"""The paper-scale workflow as a SLURM cluster sees it, without SLURM: the `slurm` profile is found
+by name from the repository root and parses, a dry run through it asks for GPUs on the GPU rules
+only (with the memory and walltime the config derives from the paper's Table 6), and the paper
+config's dry run schedules, for every table and figure target, the runs its experiment lists.
+
+The paper config's download sources are replaced by the sample config's (file: URLs of the shipped
+sample data, same file layout; the real downloads are not here); nothing else of config/paper.yaml
+changes. Expected numbers are computed from the
+configs, never written down.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from test_workflow import job_stats, snakemake, write_config
+
+ROOT = Path(__file__).resolve().parents[1]
+GPU_RULES = ("train", "generate", "evaluate")
+CLUSTER = {"account": "lab", "partition": "cpu", "gpu_partition": "gpu", "gpu_model": "a100", "constraint": None}
+
+
+def paper_config() -> dict:
+    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    sample = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    for name, dataset in config["datasets"].items():
+        dataset["source"] = sample["datasets"][name]["source"]
+    config["cluster"] = dict(CLUSTER)
+    return config
+
+
+@pytest.fixture(scope="module")
+def paper(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("paper")
+    config = paper_config()
+    return workdir, config, write_config(workdir / "paper.yaml", config)
+
+
+def run(workdir: Path, config_file: Path, *args: str, targets=()) -> subprocess.CompletedProcess:
+    result = snakemake(workdir, config_file, *args, targets=targets)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def scheduled_jobs(output: str) -> list[tuple[str, dict[str, str], dict[str, str]]]:
+    """(rule, wildcards, resources) of every job a dry run prints."""
+    jobs = []
+    for block in re.split(r"^rule ", output, flags=re.M)[1:]:
+        rule = block.split(":", 1)[0]
+        fields = dict(re.findall(r"^    (\w+): (.*)$", block, re.M))
+        wildcards = dict(item.split("=", 1) for item in fields.get("wildcards", "").split(", ") if item)
+        resources = dict(item.split("=", 1) for item in fields["resources"].split(", "))
+        jobs.append((rule, wildcards, resources))
+    return jobs
+
+
+def sweep_names(config: dict) -> dict[str, list[str]]:
+    return {
+        sweep: [f"{sweep}_from{s}" for s in spec["starts"]] + [f"{sweep}_to{e}" for e in spec["ends"]]
+        for sweep, spec in config.get("latent_layer_sweeps", {}).items()
+    }
+
+
+def expected_runs(config: dict, experiment: str) -> set[tuple[str, str, int]]:
+    spec = config["experiments"][experiment]
+    sweeps = sweep_names(config)
+    models = [m for name in spec["models"] for m in sweeps.get(name, [name])]
+    return {(d, m, s) for d in spec["datasets"] for m in models for s in config["seeds"]}
+
+
+def test_slurm_profile_is_found_by_name_from_the_repository_root():
+    from snakemake.cli import get_profile_dir
+
+    import snakemake_executor_plugin_slurm  # noqa: F401  (the executor the profile names is installed)
+
+    cwd = Path.cwd()
+    os.chdir(ROOT)
+    try:
+        profile_dir, profile_file = (Path(p).resolve() for p in get_profile_dir("slurm"))
+    finally:
+        os.chdir(cwd)
+    assert profile_dir == ROOT / "slurm"
+    profile = yaml.safe_load(profile_file.read_text())
+    assert profile["executor"] == "slurm"
+    assert profile["retries"] >= 1
+    # account/partition/GPU type are config values (`cluster:`), not profile edits
+    assert not {"slurm_account", "slurm_partition", "gpu_model"} & set(profile.get("default-resources", {}))
+
+
+def test_profile_dry_run_requests_gpus_on_gpu_rules_only(paper):
+    workdir, config, config_file = paper
+    result = run(workdir, config_file, "--profile", "slurm", "-n", targets=["table5", "table7"])
+    jobs = scheduled_jobs(result.stdout + result.stderr)
+    with open(ROOT / config["paper_tables"], newline="", encoding="utf-8") as handle:
+        table6 = {row["dataset"]: float(row["value"]) for row in csv.DictReader(handle) if row["table"] == "table6"}
+    limits = config["resources"]
+    medium = config["resources"]["runs"][0]
+    assert {rule for rule, _, _ in jobs} >= {*GPU_RULES, "preprocess", "render_data_table"}
+    for rule, wildcards, resources in jobs:
+        if rule in GPU_RULES:
+            assert resources["gpu"] == "1" and resources["gpu_model"] == CLUSTER["gpu_model"], (rule, resources)
+            assert resources["slurm_partition"] == CLUSTER["gpu_partition"]
+            entry = medium if wildcards["model"] in medium["models"] else limits
+            hours = table6[wildcards["dataset"]] * entry["runtime_factor"] * limits["stage_share"][rule]
+            minutes = min(max(math.ceil(hours * 60), limits["min_runtime_minutes"]), limits["max_runtime_minutes"])
+            assert int(resources["runtime"]) == minutes, (rule, wildcards, resources)
+            assert int(resources["mem_mb"]) == entry["mem_mb"]
+        elif rule in ("preprocess", "render_data_table", "render_metrics_table"):
+            assert "gpu" not in resources and "gpu_model" not in resources, (rule, resources)
+            assert resources["slurm_partition"] == CLUSTER["partition"]
+        assert resources.get("slurm_account", CLUSTER["account"]) == CLUSTER["account"]
+
+
+def test_paper_dry_run_schedules_every_run_of_every_table(paper):
+    workdir, config, config_file = paper
+    tables = yaml.safe_load((ROOT / config["tables_spec"]).read_text())["tables"]
+    # what renders each kind of table (a human table: its forms, until annotators fill them)
+    render_jobs = {
+        "metrics": lambda spec: {"render_metrics_table": 1},
+        "benchmark": lambda spec: {"render_benchmark_table": 1},
+        "human": lambda spec: {"human_eval_export": len(spec["datasets"])},
+    }
+    all_render_rules = {rule for kind in render_jobs.values() for rule in kind({"datasets": []})}
+    all_runs = set()
+    for target in config["experiments"]:
+        runs = expected_runs(config, target)
+        all_runs |= runs
+        stats = job_stats(run(workdir, config_file, "-n", "--quiet", "rules", targets=[target]).stdout)
+        for rule in GPU_RULES:
+            assert stats.get(rule) == len(runs), (target, rule, stats)
+        assert stats["preprocess"] == len({d for d, _, _ in runs}), (target, stats)
+        expected = render_jobs[tables[target]["kind"]](tables[target]) if target in tables else {}
+        assert {rule: n for rule, n in stats.items() if rule in all_render_rules} == expected, (target, stats)
+        assert "create_backbone" not in stats and "train_tokenizer" not in stats  # pretrained by name
+    for target in config["data_tables"]:
+        stats = job_stats(run(workdir, config_file, "-n", "--quiet", "rules", targets=[target]).stdout)
+        n = len(config["datasets"])
+        assert stats == {"download": n, "preprocess": n, "render_data_table": 1, target: 1}
+    everything = job_stats(run(workdir, config_file, "-n", "--quiet", "rules").stdout)
+    assert everything["train"] == len(all_runs)
+
+
+def test_an_unknown_name_is_an_error_naming_its_key(paper, tmp_path):
+    workdir, config, _ = paper
+    config = copy.deepcopy(config)
+    config["experiments"]["table4"]["models"].append("della_typo")
+    result = snakemake(workdir, write_config(tmp_path / "bad.yaml", config), "-n")
+    assert result.returncode != 0
+    assert "experiments.table4.models: 'della_typo'" in result.stdout + result.stderr

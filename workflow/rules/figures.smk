@@ -1,0 +1,161 @@
+# Figures (della/figures.py; what each shows: config/figures.yaml) into {results_dir}/figures/,
+# and which of the paper's claims hold on this scale's numbers (della/findings.py;
+# config/findings.yaml) into {results_dir}/FINDINGS.md. docs/figures.md.
+from della.figures import (
+    experiment_figures,
+    figure_targets,
+    load_spec as load_figures_spec,
+    run_files,
+    seed_runs,
+)
+from della.findings import claim_experiments, findings_files, load_claims
+
+FIGURES_SPEC = repo_path(config["figures_spec"])
+FINDINGS_SPEC = repo_path(config["findings_spec"])
+FIGURES = load_figures_spec(FIGURES_SPEC)["figures"]
+# experiment -> metrics.json of its runs, for every experiment a claim reads that the config runs
+FINDINGS_RUNS = {
+    name: run_files(experiment_runs(name), "metrics.json")
+    for name in claim_experiments(load_claims(FINDINGS_SPEC))
+    if name in config["experiments"]
+}
+# What the default target adds (Snakefile `rule all`).
+FIGURE_OUTPUTS = figure_targets(
+    {"figures": FIGURES},
+    {name: experiment_runs(name) for name in config["experiments"]},
+    RESULTS,
+) + findings_files(RESULTS)
+
+
+rule figure_latent_layers:
+    """Fig. 2: PPL, KL and ELBO against the number of latent layers, from the sweep's metrics."""
+    input:
+        metrics=lambda w: run_files(
+            experiment_runs(FIGURES["fig2"]["experiment"]), "metrics.json"
+        ),
+        spec=FIGURES_SPEC,
+    output:
+        multiext(f"{RESULTS}/figures/fig2", ".png", ".pdf", ".csv"),
+    log:
+        "logs/figures/fig2.log",
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    params:
+        out=lambda w, output: str(Path(output[0]).with_suffix("")),
+        version=PACKAGE_VERSION,
+    shell:
+        "della-bench figure --spec {input.spec} fig2 --metrics {input.metrics} "
+        "--out {params.out} > {log} 2>&1"
+
+
+rule figure_interpolation:
+    """Fig. 3: sentences decoded along the interpolation between two test sentences' posteriors,
+    with the run's own decoding."""
+    input:
+        model=f"{RUN}/model",
+        test="data/{dataset}/test.jsonl",
+        spec=FIGURES_SPEC,
+    output:
+        multiext(
+            f"{RESULTS}/figures/fig3/{{dataset}}/{{model}}/seed{{seed}}",
+            md=".md",
+            csv=".csv",
+            png=".png",
+        ),
+    log:
+        f"logs/figures/fig3/{RUN}.log",
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    params:
+        decoding=lambda w: as_json(json.loads(generation_settings(w))["decoding"]),
+        run=lambda w, input: parent(input.model),
+        version=PACKAGE_VERSION,
+    shell:
+        "della-bench figure --spec {input.spec} fig3 --run {params.run} --test {input.test} "
+        "--decoding {params.decoding:q} --out {output.md} > {log} 2>&1"
+
+
+rule figure_case_study:
+    """Fig. 4: the experiment's models on the same prompts (first seed), from their samples."""
+    input:
+        samples=lambda w: run_files(
+            seed_runs(
+                experiment_runs(FIGURES["fig4"]["experiment"]), config["seeds"][0]
+            ),
+            "samples.jsonl",
+        ),
+        metrics=lambda w: run_files(
+            seed_runs(
+                experiment_runs(FIGURES["fig4"]["experiment"]), config["seeds"][0]
+            ),
+            "metrics.json",
+        ),
+        spec=FIGURES_SPEC,
+    output:
+        multiext(f"{RESULTS}/figures/fig4", md=".md", csv=".csv"),
+    log:
+        "logs/figures/fig4.log",
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    params:
+        version=PACKAGE_VERSION,
+    shell:
+        "della-bench figure --spec {input.spec} fig4 --samples {input.samples} "
+        "--out {output.md} > {log} 2>&1"
+
+
+rule training_curves:
+    """Reconstruction, KL per latent layer and beta against the step, from the run's train log."""
+    input:
+        done=f"{RUN}/train_done.json",
+        spec=FIGURES_SPEC,
+    output:
+        multiext(
+            f"{RESULTS}/figures/training/{{dataset}}/{{model}}/seed{{seed}}",
+            ".png",
+            ".pdf",
+        ),
+    log:
+        f"logs/figures/training/{RUN}.log",
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    params:
+        train_log=lambda w, input: str(Path(input.done).with_name("train_log.jsonl")),
+        out=lambda w, output: str(Path(output[0]).with_suffix("")),
+        version=PACKAGE_VERSION,
+    shell:
+        "della-bench figure --spec {input.spec} training-curves --log {params.train_log} "
+        "--title {wildcards.dataset}/{wildcards.model}/seed{wildcards.seed} "
+        "--out {params.out} > {log} 2>&1"
+
+
+rule findings:
+    """Which of the paper's claims hold on this scale's numbers (and on the paper's own)."""
+    input:
+        metrics=[path for paths in FINDINGS_RUNS.values() for path in paths],
+        spec=FINDINGS_SPEC,
+        paper=repo_path(config["paper_tables"]),
+    output:
+        md=findings_files(RESULTS)[0],
+        csv=findings_files(RESULTS)[1],
+    log:
+        "logs/findings.log",
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    params:
+        runs=as_json(FINDINGS_RUNS),
+        scale=config["scale"],
+        version=PACKAGE_VERSION,
+    shell:
+        "della-bench findings --spec {input.spec} --runs {params.runs:q} --paper {input.paper} "
+        "--scale {params.scale} --out {output.md} > {log} 2>&1"
