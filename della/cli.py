@@ -2,7 +2,8 @@
 
 Each command takes `--settings` as JSON: the rule passes exactly its own config section(s), so a
 changed setting reruns just the rules that use it. Every step can run (and be tested) without
-Snakemake.
+Snakemake. train, generate and evaluate take `--nproc N`: N > 1 runs N data-parallel ranks on this
+node under torchrun (della/distributed.py, docs/distributed.md); N <= 1 runs in this process.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 # Quiet the libraries' own progress bars and advice; our loops log their own progress.
@@ -82,7 +84,15 @@ def cmd_train(args) -> None:
         # Preempted or out of walltime, checkpoint saved: a status that asks for a retry, which resumes.
         print(f"della-bench train: {stop}", file=sys.stderr)
         sys.exit(EX_TEMPFAIL)
-    print(f"trained -> {final}")
+    _report(f"trained -> {final}")
+
+
+def _report(line: str) -> None:
+    """A command's last line, printed once (by rank 0 of a data-parallel run)."""
+    from della.distributed import world
+
+    if world().main:
+        print(line)
 
 
 def cmd_count_parameters(args) -> None:
@@ -97,14 +107,14 @@ def cmd_generate(args) -> None:
     from della.generate import run
 
     run(args.run / "model", args.data / "test.jsonl", args.settings, args.seed, args.out)
-    print(f"samples -> {args.out}")
+    _report(f"samples -> {args.out}")
 
 
 def cmd_evaluate(args) -> None:
     from della.evaluate import run
 
     run(args.run / "model", args.data / "test.jsonl", args.samples, args.settings, args.seed, args.out)
-    print(f"metrics -> {args.out}")
+    _report(f"metrics -> {args.out}")
 
 
 # Commands whose module parses its own arguments (`della-bench preprocess --help`).
@@ -138,7 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
         command("evaluate", cmd_evaluate, "compute every metric", data=Path, run=Path, samples=Path, out=Path,
                 settings=_json, seed=int),
     ):
-        sub.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's)")
+        sub.add_argument("--threads", type=int, default=None,
+                         help="CPU threads for torch (default: torch's); shared among the ranks of --nproc")
+        sub.add_argument("--nproc", type=int, default=1,
+                         help="data-parallel ranks on this node (the job's GPUs); > 1 launches them with torchrun")
     command("count-parameters", cmd_count_parameters, "print the parameter count of a model configuration "
             "(the train rule's --settings)", settings=_json)
     for name, (_, help_text) in DELEGATED.items():
@@ -152,18 +165,26 @@ def main(argv: list[str] | None = None) -> None:
         module = __import__(DELEGATED[argv[0]][0], fromlist=["main"])
         sys.exit(module.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
-    if getattr(args, "threads", None):
-        import torch
+    ranks = nullcontext()
+    if hasattr(args, "nproc"):
+        from della import distributed
 
-        torch.set_num_threads(args.threads)
-    try:
-        args.func(args)
-    except (ValueError, KeyError, OSError, FloatingPointError) as error:
-        # A clear one-line error for the rule's log; the traceback stays available with DELLA_DEBUG=1.
-        if os.environ.get("DELLA_DEBUG"):
-            raise
-        print(f"della-bench {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)
-        sys.exit(1)
+        if args.nproc > 1 and not distributed.launched():
+            sys.exit(distributed.launch(args.nproc, argv))  # this same command, as args.nproc ranks
+        ranks = distributed.process_group()
+    with ranks as world:
+        if getattr(args, "threads", None):
+            import torch
+
+            torch.set_num_threads(max(1, args.threads // (world.size if world else 1)))
+        try:
+            args.func(args)
+        except (ValueError, KeyError, OSError, FloatingPointError) as error:
+            # A clear one-line error for the rule's log; the traceback stays available with DELLA_DEBUG=1.
+            if os.environ.get("DELLA_DEBUG"):
+                raise
+            print(f"della-bench {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)
+            sys.exit(1)
 
 
 if __name__ == "__main__":

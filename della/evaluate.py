@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from della.batches import batches, load_records, target_of
+from della.distributed import world
 from della.io import atomic_write_json, provenance
 from della.vae import TransformerVAE
 
@@ -30,14 +31,17 @@ def read_samples(path: Path) -> list[dict]:
 
 def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], evaluation: dict, seed: int) -> dict:
     """name -> MetricValue for every metric of the paper's tables that applies to this model,
-    on the test `records` and the model's `samples`."""
+    on the test `records` and the model's `samples`. In a data-parallel run the ranks share the
+    representation metrics; the generation metrics run on rank 0 (the others return without them)."""
     from metrics import generation_metrics
     from metrics.representation import representation_metrics
 
     torch.manual_seed(seed)
     metric_settings = {k: v for k, v in evaluation.items() if k not in RUN_KEYS}
     test_batches = list(batches(records, model.collator, evaluation["batch_size"]))
-    results = representation_metrics(model, test_batches, metric_settings["representation"])
+    results = representation_metrics(model, test_batches, metric_settings["representation"])  # shared by the ranks
+    if not world().main:  # the generation metrics run once, on rank 0
+        return results
     if not model.n_groups:  # no latent: PPL is exact, and ELBO/KL/MI/AU do not exist
         results = {name: results[name] for name in NO_LATENT_METRICS}
     generated = [s["generated"] for s in samples]
@@ -59,6 +63,8 @@ def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, se
         results = evaluate(model, records, samples, settings["evaluation"], seed)
     except FloatingPointError as error:  # name the run, so the log says which one
         raise FloatingPointError(f"{out_file}: {error}") from error
+    if not world().main:
+        return
     document = {
         "dataset": settings["dataset"],
         "model": settings["model"],

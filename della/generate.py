@@ -1,7 +1,9 @@
 """Generate samples from a trained model: z from the prior (p(z) or p(z|c)), then decode.
 
 Unconditional datasets: `num_unconditional` samples. Conditional datasets: one output for each
-of the first `max_conditional` test inputs, with the reference beside it.
+of the first `max_conditional` test inputs, with the reference beside it. Batch i draws from a
+generator seeded by (seed, i): in a data-parallel run each rank generates every N-th batch and
+the rows are gathered in order, the same rows as one process generates.
 
 Also the library functions a figure rule uses: reconstruction from a sentence's posterior and
 interpolation between two sentences' posteriors (Fig. 3, App. A.6).
@@ -16,13 +18,13 @@ import torch
 from tqdm import tqdm
 
 from della.batches import load_records
+from della.distributed import derived_seed, gather_in_order, shard, world
 from della.io import atomic_write_json, atomic_write_jsonl
 from della.vae import TransformerVAE
 
 
 def generate_samples(model: TransformerVAE, test_file: Path, settings: dict, seed: int) -> list[dict]:
-    """`settings` is the `generation` config section; returns samples.jsonl rows."""
-    generator = torch.Generator().manual_seed(seed)
+    """`settings` is the `generation` config section; returns samples.jsonl rows (on every rank)."""
     conditional = model.config.conditional
     if conditional:
         records = load_records(test_file, settings["max_conditional"])
@@ -31,10 +33,13 @@ def generate_samples(model: TransformerVAE, test_file: Path, settings: dict, see
     else:
         sources = [None] * settings["num_unconditional"]
         references = [None] * len(sources)
-    outputs: list[str] = []
     size = settings["batch_size"]
-    for start in tqdm(range(0, len(sources), size), desc="generate", file=sys.stderr, mininterval=5):
-        outputs += model.generate(sources[start:start + size], settings["decoding"], generator)
+    starts = range(0, len(sources), size)
+    parts = []
+    for i in tqdm(shard(len(starts)), desc="generate", file=sys.stderr, mininterval=5, disable=not world().main):
+        generator = torch.Generator().manual_seed(derived_seed(seed, i))
+        parts.append((i, model.generate(sources[starts[i]:starts[i] + size], settings["decoding"], generator)))
+    outputs = [text for part in gather_in_order(parts) for text in part]
     return [
         {"id": i, "source": s, "reference": r, "generated": g}
         for i, (s, r, g) in enumerate(zip(sources, references, outputs))
@@ -45,8 +50,9 @@ def run(model_dir: Path, test_file: Path, settings: dict, seed: int, out_file: P
     torch.manual_seed(seed)
     model = TransformerVAE.load(model_dir)
     rows = generate_samples(model, test_file, settings, seed)
-    atomic_write_jsonl(out_file, rows)
-    atomic_write_json(out_file.with_suffix(".settings.json"), {"generation": settings, "seed": seed})
+    if world().main:
+        atomic_write_jsonl(out_file, rows)
+        atomic_write_json(out_file.with_suffix(".settings.json"), {"generation": settings, "seed": seed})
 
 
 def load_model(path: Path) -> TransformerVAE:

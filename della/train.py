@@ -10,6 +10,12 @@ Fault tolerance (docs/reliability.md lists each fault and the test that shows it
 - A non-finite loss or gradient stops the run with an error naming the step, the loss terms and
   the last good checkpoint (`nonfinite: stop`), or skips that step and counts it in the log
   (`nonfinite: skip`, at most `max_nonfinite_skips` times). Non-finite weights are never saved.
+
+Data parallel (launched by torchrun, della/distributed.py; docs/distributed.md): DDP over
+`world_size` ranks. `batch_size` stays the global batch: every rank draws the same global order
+and takes its slice of each batch, so the optimiser sees the gradient of the same batch as one
+process. Rank 0 writes the log, the checkpoints and the model; the checkpoint holds the global
+data position and every rank's RNG states, so it resumes on any number of ranks.
 """
 
 from __future__ import annotations
@@ -31,6 +37,15 @@ import numpy as np
 import torch
 
 from della.batches import load_records
+from della.distributed import (
+    EX_TEMPFAIL,
+    any_rank,
+    barrier,
+    derived_seed,
+    gather_in_order,
+    sum_over_ranks,
+    world,
+)
 from della.io import atomic_write_json, keep_previous, torch_save_atomic
 from della.vae import KL_SUM, TransformerVAE, VAEConfig
 
@@ -44,8 +59,6 @@ AUTOCAST_DTYPES = {FP32: None, BF16: torch.bfloat16, FP16: torch.float16}
 # `training.nonfinite`: what a non-finite loss or gradient does.
 STOP, SKIP = "stop", "skip"
 DEVICES = ("auto", "cpu", "cuda")
-# Exit status of a run stopped by a signal after saving: sysexits' "temporary failure, retry".
-EX_TEMPFAIL = 75
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 # Settings that may change between a checkpoint and its resumption without changing the result.
 RESUMABLE_CHANGES = {"log_every", "checkpoint_every", "max_nonfinite_skips"}
@@ -92,6 +105,9 @@ class TrainSettings:
             raise ValueError(f"training.grad_accumulation_steps must be >= 1, got {self.grad_accumulation_steps}")
 
 
+__all__ = ["EX_TEMPFAIL", "CheckpointError", "Interrupted", "TrainSettings", "train"]
+
+
 class Interrupted(Exception):
     """The run saved a checkpoint and stopped because a signal asked it to; rerun to resume."""
 
@@ -125,6 +141,8 @@ def resolve_device(s: TrainSettings) -> torch.device:
     if s.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("training.device is 'cuda' but no CUDA device is available")
     device = torch.device("cuda" if s.device == "auto" and torch.cuda.is_available() else s.device.replace("auto", "cpu"))
+    if device.type == "cuda":  # a rank's own GPU (torchrun: LOCAL_RANK, set by della.distributed)
+        device = torch.device("cuda", torch.cuda.current_device())
     if s.precision == FP16 and device.type != "cuda":
         raise ValueError("training.precision 'fp16' needs a CUDA device (fp16 autocast with a gradient scaler); "
                          "on CPU use 'bf16' or 'fp32'")
@@ -188,26 +206,47 @@ def _set_rng_state(state: dict) -> None:
 
 
 class EpochSampler:
-    """Whole batches from shuffled epochs; its state is checkpointed so a resumed run sees the
-    batches an uninterrupted one would. The shuffle draws from Python's RNG, also checkpointed."""
+    """Whole global batches from shuffled epochs; its state is checkpointed so a resumed run sees
+    the batches an uninterrupted one would. The shuffle has its own RNG, seeded by the run's seed:
+    every rank draws the same order and takes its slice of each batch (`rank_slice`)."""
 
-    def __init__(self, n_records: int, batch_size: int):
+    def __init__(self, n_records: int, batch_size: int, seed: int):
         self.n, self.batch_size = n_records, batch_size
+        self.rng = random.Random(seed)
         self.order: list[int] | None = None
         self.position = 0
 
     def next_indices(self) -> list[int]:
         if self.order is None or self.position + self.batch_size > self.n:
-            self.order, self.position = random.sample(range(self.n), self.n), 0
+            self.order, self.position = self.rng.sample(range(self.n), self.n), 0
         indices = self.order[self.position:self.position + self.batch_size]
         self.position += self.batch_size
         return indices
 
     def state_dict(self) -> dict:
-        return {"order": self.order, "position": self.position}
+        return {"order": self.order, "position": self.position, "rng": self.rng.getstate()}
 
     def load_state_dict(self, state: dict) -> None:
         self.order, self.position = state["order"], state["position"]
+        self.rng.setstate(state["rng"])
+
+
+def rank_slice(indices: list[int]) -> list[int]:
+    """This rank's contiguous share of a global batch (all of it in one process)."""
+    w = world()
+    share = len(indices) // w.size
+    return indices[w.rank * share:(w.rank + 1) * share]
+
+
+class LossModule(torch.nn.Module):
+    """`model.loss` as forward(): DDP synchronises gradients of what runs through its forward."""
+
+    def __init__(self, model: TransformerVAE):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch, beta: float, kl_threshold: float, kl_reduction: str) -> dict[str, torch.Tensor]:
+        return self.model.loss(batch, beta, kl_threshold, kl_reduction)
 
 
 class StepTerms:
@@ -226,9 +265,27 @@ class StepTerms:
         self.tokens += int(out["tokens"])
 
     def means(self) -> dict:
-        means = {name: (total / self.sentences).tolist() for name, total in self.sums.items()}
-        means["token_nll"] = self.sums["reconstruction"].item() / self.tokens
+        """The means over the global batch (every rank calls this: it sums over the ranks)."""
+        sums = {name: sum_over_ranks(total) for name, total in self.sums.items()}
+        counts = sum_over_ranks(torch.tensor([self.sentences, self.tokens], dtype=torch.float64,
+                                             device=sums["loss"].device)).tolist()
+        means = {name: (total / counts[0]).tolist() for name, total in sums.items()}
+        means["token_nll"] = sums["reconstruction"].item() / counts[1]
         return means
+
+
+def restore_rng(state: dict, seed: int) -> None:
+    """Every rank continues its own RNG streams where the checkpoint's run had the same number of
+    ranks; otherwise the streams (dropout, latent noise) start afresh from (seed, rank, step)."""
+    w = world()
+    if state.get("world_size", 1) == w.size:
+        _set_rng_state(state["rng"][w.rank])
+    else:
+        seed_everything(derived_seed(seed, w.rank, state["step"]))
+        if w.main:
+            print(f"checkpoint of {state.get('world_size', 1)} ranks resumed on {w.size}: weights, optimiser and "
+                  f"data order continue; the ranks' random streams restart from (seed, rank, step)",
+                  file=sys.stderr, flush=True)
 
 
 def load_checkpoint(path: Path, previous: Path) -> dict:
@@ -281,7 +338,11 @@ def train(
 
 
 def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received) -> Path | None:
-    seed_everything(seed)
+    w = world()
+    if settings.batch_size % w.size:
+        raise ValueError(f"training.batch_size {settings.batch_size} is the global batch and must divide among "
+                         f"the {w.size} ranks")
+    seed_everything(seed)  # the same initial weights on every rank
     # the training tricks that add modules travel in the model's config (saved with its weights)
     model_config = replace(model_config, bow_weight=settings.bow_weight, bn_vae_gamma=settings.bn_vae_gamma)
     model = TransformerVAE(model_config).to(device).train()
@@ -289,20 +350,32 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
         from baselines.optimus import load_optimus_checkpoint
 
         load_optimus_checkpoint(model, Path(model_config.init_from))
+    if not w.main:  # rank 0 keeps the one-process stream; the others draw their own dropout and latent noise
+        seed_everything(derived_seed(seed, w.rank))
     records = load_records(train_file, settings.max_train_examples)
     if len(records) < settings.batch_size:
         raise ValueError(f"{train_file}: {len(records)} examples, fewer than one batch of {settings.batch_size}")
-    sampler = EpochSampler(len(records), settings.batch_size)
+    sampler = EpochSampler(len(records), settings.batch_size, seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, linear_warmup_decay(settings))
     scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == FP16)
-    loss_fn = torch.compile(model.loss) if settings.compile else model.loss
+    loss_module = LossModule(model)
+    if w.size > 1:
+        # static_graph: the set of parameters a loss uses never changes, so DDP finds the unused
+        # ones (Optimus' BERT pooler) once instead of searching the graph every step. Gradients
+        # are averaged over the ranks after every micro-batch (DDP's no_sync, which would save
+        # all but the last, does not combine with static_graph).
+        loss_module = torch.nn.parallel.DistributedDataParallel(
+            loss_module, device_ids=[device.index] if device.type == "cuda" else None, static_graph=True)
+    loss_fn = torch.compile(loss_module) if settings.compile else loss_module
     checkpoint, previous = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "prev.pt"
     log_path = run_dir / "train_log.jsonl"
     step, skipped, log_bytes = 0, 0, 0
     state = load_checkpoint(checkpoint, previous) if checkpoint.exists() else None
+    barrier()  # every rank has read the checkpoint before rank 0 may move it aside
     if state is not None and (changed := settings_changed(state, model_config, settings, seed)):
-        supersede(run_dir, changed)
+        if w.main:
+            supersede(run_dir, changed)
         state = None
     if state is not None:
         model.load_state_dict(state["model"])
@@ -311,25 +384,30 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
         scaler.load_state_dict(state["scaler"])
         sampler.load_state_dict(state["data"])
         step, skipped, log_bytes = state["step"], state["nonfinite_skipped"], state["log_bytes"]
-        _set_rng_state(state["rng"])
-        print(f"resuming {run_dir} from step {step} ({checkpoint})", file=sys.stderr, flush=True)
+        restore_rng(state, seed)
+        if w.main:
+            print(f"resuming {run_dir} from step {step} ({checkpoint})", file=sys.stderr, flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if log_path.exists():  # lines logged after the checkpoint (by a run killed before its next one) are redone
+    if log_path.exists() and w.main:  # lines logged after the checkpoint (by a run killed before its next one) are redone
         os.truncate(log_path, log_bytes)
-    with open(log_path, "a", encoding="utf-8") as log:
+    with open(log_path if w.main else os.devnull, "a", encoding="utf-8") as log:
 
         def save_checkpoint() -> None:
             if not all(torch.isfinite(p).all() for p in model.parameters()):
                 raise FloatingPointError(f"non-finite weights after step {step} of {run_dir}; not saved over the "
                                          f"last good checkpoint {checkpoint if checkpoint.exists() else '(none)'}")
-            state = {
-                "model": model.state_dict(), "optimiser": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "data": sampler.state_dict(), "rng": _rng_state(),
-                "step": step, "nonfinite_skipped": skipped, "log_bytes": log_path.stat().st_size,
-                "seed": seed, "settings": asdict(settings), "model_config": asdict(model_config),
-            }
-            keep_previous(checkpoint, previous)
-            torch_save_atomic(state, checkpoint)
+            rng = gather_in_order([(w.rank, _rng_state())])  # every rank's streams (all ranks take part)
+            if w.main:
+                state = {
+                    "model": model.state_dict(), "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "data": sampler.state_dict(),
+                    "rng": rng, "world_size": w.size, "step": step, "nonfinite_skipped": skipped,
+                    "log_bytes": log_path.stat().st_size, "seed": seed, "settings": asdict(settings),
+                    "model_config": asdict(model_config),
+                }
+                keep_previous(checkpoint, previous)
+                torch_save_atomic(state, checkpoint)
+            barrier()  # no rank moves on (or exits) before the checkpoint is complete
 
         started, first_step = time.time(), step
         while step < settings.max_steps:
@@ -337,11 +415,11 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
             optimiser.zero_grad(set_to_none=True)
             terms, failure = StepTerms(), None
             for _ in range(settings.grad_accumulation_steps):
-                batch = model.collator([records[i] for i in sampler.next_indices()])
+                batch = model.collator([records[i] for i in rank_slice(sampler.next_indices())])
                 batch = {name: tensor.to(device) for name, tensor in batch.items()}
                 with torch.autocast(device.type, AUTOCAST_DTYPES[settings.precision], enabled=settings.precision != FP32):
                     out = loss_fn(batch, beta, settings.kl_threshold, settings.kl_reduction)
-                if not torch.isfinite(out["loss"]):
+                if any_rank(not torch.isfinite(out["loss"]), device):  # every rank skips, or none
                     failure = "non-finite loss"
                     break
                 scaler.scale(out["loss"] / settings.grad_accumulation_steps).backward()
@@ -362,7 +440,8 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
                 if skipped > settings.max_nonfinite_skips:
                     raise FloatingPointError(f"{message}; more than training.max_nonfinite_skips = "
                                              f"{settings.max_nonfinite_skips} steps skipped")
-                print(f"skipped ({skipped} so far): {message}", file=sys.stderr, flush=True)
+                if w.main:
+                    print(f"skipped ({skipped} so far): {message}", file=sys.stderr, flush=True)
                 continue
             scaler.step(optimiser)
             scaler.update()
@@ -375,25 +454,31 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
                 log.flush()
                 rate = (step - first_step) / max(time.time() - started, 1e-9)
                 eta = datetime.timedelta(seconds=round((settings.max_steps - step) / rate))
-                print(f"step {step}/{settings.max_steps}  loss {entry['loss']:.4g}  {rate:.2f} step/s  ETA {eta}",
-                      file=sys.stderr, flush=True)
-            if step % settings.checkpoint_every == 0 or step == stop_after_steps or received:
+                if w.main:
+                    print(f"step {step}/{settings.max_steps}  loss {entry['loss']:.4g}  {rate:.2f} step/s  ETA {eta}",
+                          file=sys.stderr, flush=True)
+            # a signal may reach one rank only, or the ranks at different steps: they stop together
+            stop = any_rank(bool(received), device)
+            if step % settings.checkpoint_every == 0 or step == stop_after_steps or stop:
                 save_checkpoint()
-            if received:
-                raise Interrupted(f"{received[0]} received: stopped {run_dir} after step {step} of "
+            if stop:
+                cause = received[0] if received else "a signal on another rank"
+                raise Interrupted(f"{cause} received: stopped {run_dir} after step {step} of "
                                   f"{settings.max_steps}; checkpoint {checkpoint}; rerun to resume")
             if step == stop_after_steps:
                 return None
         save_checkpoint()
     final = run_dir / "model"
-    staging = run_dir / "model.partial"
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save(staging)
-    shutil.rmtree(final, ignore_errors=True)
-    staging.rename(final)
-    atomic_write_json(run_dir / "train_done.json", {
-        "steps": step, "seed": seed, "device": str(device), "effective_batch_size":
-        settings.batch_size * settings.grad_accumulation_steps, "nonfinite_skipped": skipped,
-        "settings": asdict(settings), "time_s": round(time.time() - started, 2),
-    })
+    if w.main:
+        staging = run_dir / "model.partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        model.save(staging)
+        shutil.rmtree(final, ignore_errors=True)
+        staging.rename(final)
+        atomic_write_json(run_dir / "train_done.json", {
+            "steps": step, "seed": seed, "device": str(device), "world_size": w.size, "effective_batch_size":
+            settings.batch_size * settings.grad_accumulation_steps, "nonfinite_skipped": skipped,
+            "settings": asdict(settings), "time_s": round(time.time() - started, 2),
+        })
+    barrier()
     return final

@@ -36,6 +36,12 @@ the same code.
   over groups (the paper: "we calculate AU for the latent variable in each layer and then
   report the average"); for one group that is the count. delta = `au_threshold` (0.2, the
   paper's) gives "AU"; each of `au_extra_thresholds` (0.01, the usual one) gives "AU@delta".
+
+Randomness and ranks: the draws for batch i come from a generator seeded by (seed, i), so a
+batch's numbers do not depend on which batches came before it. Inside a data-parallel run
+(della/distributed.py) each rank takes every N-th batch in the first pass and every N-th chunk of
+MI samples in the second; the per-batch and per-chunk results are gathered and summed in the
+original order, so the numbers equal those of one process.
 """
 
 import contextlib
@@ -43,6 +49,8 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+
+from della.distributed import derived_seed, gather_in_order, shard
 
 from .registry import MetricValue, metric_value, register_metric
 
@@ -92,52 +100,77 @@ def importance_samples(model, batch, enc, k: int, chunk: int):
         yield z, log_q, log_lik, log_lik + model.log_prior(batch, z) - log_q
 
 
-def first_pass(model, batches, cfg: dict) -> Totals:
-    t = Totals()
+def batch_pass(model, batch, cfg: dict) -> dict:
+    """One batch's share of the totals (its own sums and tensors)."""
     k, mi_samples = cfg["iw_samples"], cfg["mi_samples"]
-    for batch in batches:
-        enc = model.encode(batch)
-        log_w, log_lik, mi_z = [], [], []
-        for z, log_q, ll, lw in importance_samples(model, batch, enc, k, cfg["iw_chunk"]):
-            log_w.append(lw.double())
-            log_lik.append(ll.double())
-            missing = mi_samples - sum(zz.shape[1] for zz in mi_z)
-            if missing > 0:  # MI reuses the first importance samples
-                mi_z.append(z[:, :missing])
-        t.log_px += _sum(torch.logsumexp(torch.cat(log_w, dim=1), dim=1) - math.log(k))
-        t.recon_nll -= _sum(torch.cat(log_lik, dim=1).mean(dim=1))
+    enc = model.encode(batch)
+    log_w, log_lik, mi_z = [], [], []
+    for z, _, ll, lw in importance_samples(model, batch, enc, k, cfg["iw_chunk"]):
+        log_w.append(lw.double())
+        log_lik.append(ll.double())
+        missing = mi_samples - sum(zz.shape[1] for zz in mi_z)
+        if missing > 0:  # MI reuses the first importance samples
+            mi_z.append(z[:, :missing])
+    kl = model.kl(enc, batch).double()  # [B, G]
+    z = torch.cat(mi_z, dim=1)  # [B, mi_samples, D]
+    part = {
+        "log_px": _sum(torch.logsumexp(torch.cat(log_w, dim=1), dim=1) - math.log(k)),
+        "recon_nll": -_sum(torch.cat(log_lik, dim=1).mean(dim=1)),
+        "kl": {"sum": _sum(kl.sum(dim=1)), "mean": _sum(kl.mean(dim=1))},
+        "n_examples": kl.shape[0],
+        "n_tokens": _sum(model.num_target_tokens(batch)),
+        "posterior_means": model.posterior_mean(enc).double().cpu(),
+        "mi_z": z.reshape(z.shape[0] * z.shape[1], z.shape[2]),  # explicit: D may be 0
+    }
+    if model.n_groups:
+        log_q_groups = model.log_posterior_groups(enc, z).double()  # [B, mi_samples, G]
+        part["mi_log_q"] = log_q_groups.reshape(-1, log_q_groups.shape[-1])
+    return part
 
-        kl = model.kl(enc, batch).double()  # [B, G]
-        t.kl["sum"] += _sum(kl.sum(dim=1))
-        t.kl["mean"] += _sum(kl.mean(dim=1))
 
-        t.n_examples += kl.shape[0]
-        t.n_tokens += _sum(model.num_target_tokens(batch))
-        t.posterior_means.append(model.posterior_mean(enc).double().cpu())
-        z = torch.cat(mi_z, dim=1)  # [B, mi_samples, D]
-        t.mi_z.append(z.reshape(z.shape[0] * z.shape[1], z.shape[2]))  # explicit: D may be 0
-        if model.n_groups:
-            log_q_groups = model.log_posterior_groups(enc, z).double()  # [B, mi_samples, G]
-            t.mi_log_q.append(log_q_groups.reshape(-1, log_q_groups.shape[-1]))
+def first_pass(model, batches, cfg: dict) -> Totals:
+    """The totals over `batches` (a list): this rank's batches, each seeded by its index, then
+    every rank's results added up in batch order."""
+    parts = []
+    for i in shard(len(batches)):
+        torch.manual_seed(derived_seed(cfg["seed"], i))
+        parts.append((i, batch_pass(model, batches[i], cfg)))
+    t = Totals()
+    for part in gather_in_order(parts):
+        t.log_px += part["log_px"]
+        t.recon_nll += part["recon_nll"]
+        for reduction in KL_REDUCTIONS:
+            t.kl[reduction] += part["kl"][reduction]
+        t.n_examples += part["n_examples"]
+        t.n_tokens += part["n_tokens"]
+        t.posterior_means.append(part["posterior_means"])
+        t.mi_z.append(part["mi_z"])
+        if "mi_log_q" in part:
+            t.mi_log_q.append(part["mi_log_q"])
     return t
 
 
 def aggregate_log_posterior(model, batches, z: torch.Tensor, chunk: int) -> torch.Tensor:
     """log q(z_m,<=g) ~= logsumexp_j log q(z_m,<=g | x_j) - log N for every sample z_m [M, D]
-    and every prefix of groups g = 1..G: [M, G]."""
-    log_q_agg = torch.full((z.shape[0], model.n_groups), -math.inf, dtype=torch.float64, device=z.device)
+    and every prefix of groups g = 1..G: [M, G]. Each rank computes its chunks of samples over
+    all the examples."""
+    starts = range(0, z.shape[0], chunk)
+    mine = [starts[c] for c in shard(len(starts))]
+    log_q_agg = {start: torch.full((len(z[start:start + chunk]), model.n_groups), -math.inf, dtype=torch.float64,
+                                   device=z.device) for start in mine}
     n_x = 0
     for batch in batches:
-        enc = model.encode(batch)
+        enc = model.encode(batch) if mine else None
         batch_size = len(model.num_target_tokens(batch))
-        for start in range(0, z.shape[0], chunk):
+        for start in mine:
             z_chunk = z[start:start + chunk]
             z_rows = z_chunk.unsqueeze(0).expand(batch_size, -1, -1).contiguous()  # [B, c, D]
             log_q = model.log_posterior_groups(enc, z_rows).double().cumsum(-1)  # [B, c, G]: log q(z_m,<=g | x_j)
-            part = log_q_agg[start:start + chunk]
-            log_q_agg[start:start + chunk] = torch.logaddexp(part, torch.logsumexp(log_q, dim=0).to(part.device))
+            part = log_q_agg[start]
+            log_q_agg[start] = torch.logaddexp(part, torch.logsumexp(log_q, dim=0).to(part.device))
         n_x += batch_size
-    return log_q_agg - math.log(n_x)
+    gathered = gather_in_order([(start, part.cpu()) for start, part in log_q_agg.items()])
+    return torch.cat(gathered).to(z.device) - math.log(n_x)
 
 
 # -----------------------------------------------------------------------------
@@ -232,7 +265,8 @@ def evaluation_mode(model, seed: int):
 def representation_metrics(model, batches, settings: dict | None = None) -> dict[str, MetricValue]:
     """IW-PPL, ELBO, KL, MI, AU (and NLL, Recon, the other KL reduction, AU at extra
     thresholds) of `model` on `batches`: an iterable of whatever the model's collate function
-    returns; it is iterated twice (a one-shot iterator is materialised first).
+    returns (materialised as a list). Inside a data-parallel run the ranks share the work
+    and every rank returns the numbers of one process.
     A model without latent variables (n_groups == 0) gets its exact PPL and NLL only."""
     cfg = {**DEFAULTS, **(settings or {})}
     unknown = set(cfg) - set(DEFAULTS)
@@ -242,8 +276,7 @@ def representation_metrics(model, batches, settings: dict | None = None) -> dict
         raise ValueError(f"kl_reduction must be one of {KL_REDUCTIONS}")
     if not 1 <= cfg["mi_samples"] <= cfg["iw_samples"]:
         raise ValueError("mi_samples reuses importance samples: need 1 <= mi_samples <= iw_samples")
-    if iter(batches) is batches:
-        batches = list(batches)
+    batches = list(batches)
     cfg["no_latent"] = model.n_groups == 0
     if cfg["no_latent"]:  # a plain LM: one "sample" gives log p(x) exactly; nothing latent to measure
         cfg.update(iw_samples=1, iw_chunk=1, mi_samples=1)
