@@ -181,14 +181,16 @@ def test_a_setting_reruns_only_the_rules_that_use_it(finished_workflow):
     workdir, config, _ = finished_workflow
     tables = len(config["experiments"])
     evaluation = rerun_rules(workdir, config, lambda c: c["evaluation"]["representation"].update(iw_samples=3))
-    assert evaluation == {"evaluate": n_runs(config), "render_metrics_table": tables}
+    # FINDINGS.md reads every table's numbers, so it follows any change to them
+    assert evaluation == {"evaluate": n_runs(config), "render_metrics_table": tables, "findings": 1}
     generation = rerun_rules(workdir, config, lambda c: c["generation"].update(num_unconditional=15))
-    assert generation == {"generate": n_runs(config), "evaluate": n_runs(config), "render_metrics_table": tables}
+    assert generation == {"generate": n_runs(config), "evaluate": n_runs(config), "render_metrics_table": tables,
+                          "findings": 1}
     # a model's decoding is a generation setting: that model is re-sampled, not retrained
     decoding = rerun_rules(workdir, config, lambda c: c["models"]["della"]["decoding"].update(num_beams=2))
     della_tables = sum("della" in spec["models"] for spec in config["experiments"].values())
     assert decoding == {"generate": n_runs(config, "della"), "evaluate": n_runs(config, "della"),
-                        "render_metrics_table": della_tables}
+                        "render_metrics_table": della_tables, "findings": 1}
     resources = rerun_rules(workdir, config, lambda c: c["resources"].update(mem_mb=1234, runtime_factor=7))
     assert resources == {}
     training = rerun_rules(workdir, config, lambda c: c["training"].update(learning_rate=0.001))

@@ -23,6 +23,6 @@ rule evaluate:
         run=lambda w, input: parent(input.model),
         data=lambda w, input: parent(input.test),
     shell:
-        "della-bench evaluate --threads {threads} --data {params.data} --run {params.run} "
+        "della-bench evaluate --threads {threads} --nproc {resources.gpu} --data {params.data} --run {params.run} "
         "--samples {input.samples} --out {output} --seed {wildcards.seed} "
         "--settings {params.settings:q} > {log} 2>&1"
