@@ -8,32 +8,26 @@ the encoder's tokenizer; the decoder sees
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from della.backbone import CAUSAL, SEQ2SEQ, special_ids
+from della.io import read_jsonl
 
 IGNORE_INDEX = -100  # label of positions without loss (prefix, padding)
 
 
 def load_records(path: Path, limit: int | None = None) -> list[dict]:
     """Read a processed split; an unreadable line is an error naming the file and line."""
-    records = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not a JSON object ({error.msg})") from error
-            if "text" not in record and not {"source", "target"} <= record.keys():
-                raise ValueError(f"{path}:{number}: needs 'text' or 'source' and 'target', has {sorted(record)}")
-            records.append(record)
-            if limit is not None and len(records) >= limit:
-                break
-    return records
+
+    def unusable(record: dict) -> str | None:
+        if "text" not in record and not {"source", "target"} <= record.keys():
+            return f"needs 'text' or 'source' and 'target', has {sorted(record)}"
+        return None
+
+    return read_jsonl(path, unusable, limit=limit)
 
 
 def target_of(record: dict) -> str:

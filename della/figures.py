@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from della.io import atomic_write_bytes, atomic_write_text
+from della.io import read_jsonl as io_read_jsonl
 from della.tables import compact, read_metrics_file
 
 PLOT_FORMATS = ("png", "pdf")
@@ -144,19 +145,8 @@ def save_plot(fig, prefix: Path) -> list[Path]:
 
 def read_jsonl(path: Path, unusable) -> list[dict]:
     """The objects of a JSON-lines file; `unusable(row)` says what is wrong with a row (None:
-    nothing), and a bad line is an error naming the file and line."""
-    rows = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise FigureError(f"{path}:{number}: not JSON ({error.msg})") from error
-            problem = "not a JSON object" if not isinstance(row, dict) else unusable(row)
-            if problem:
-                raise FigureError(f"{path}:{number}: {problem}")
-            rows.append(row)
-    return rows
+    nothing), and a bad line is a FigureError naming the file and line."""
+    return io_read_jsonl(path, unusable, error=FigureError)
 
 
 def list_written(command: str, render) -> int:

@@ -121,3 +121,22 @@ def provenance() -> dict:
         "git_commit": git_commit(),
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or platform.machine()})",
     }
+
+
+def read_jsonl(path: Path, unusable=None, error: type[Exception] = ValueError, limit: int | None = None) -> list[dict]:
+    """The objects of a JSON-lines file (the first `limit`). `unusable(row)` says what is wrong with
+    a row (None: nothing); a bad line raises `error` naming the file and line."""
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as cause:
+                raise error(f"{path}:{number}: not a JSON object ({cause.msg})") from cause
+            problem = "not a JSON object" if not isinstance(row, dict) else unusable and unusable(row)
+            if problem:
+                raise error(f"{path}:{number}: {problem}")
+            rows.append(row)
+            if limit is not None and len(rows) >= limit:
+                break
+    return rows
