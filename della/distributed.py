@@ -82,7 +82,8 @@ def launch(nproc: int, argv: list[str]) -> int:
 
     A rank that stopped for a signal after checkpointing exits EX_TEMPFAIL, and so does the
     whole launch then (Snakemake's retries resume it); a signal to the launcher itself is
-    forwarded to the ranks, which checkpoint and stop at their next step boundary.
+    forwarded to the ranks, which checkpoint and stop at their next step boundary, and then the
+    launcher process exits with EX_TEMPFAIL itself (it does not return: see below).
     """
     from torch.distributed import run as torchrun
     from torch.distributed.elastic.multiprocessing.api import SignalException
@@ -98,7 +99,13 @@ def launch(nproc: int, argv: list[str]) -> int:
     except SignalException as stop:
         print(f"della-bench: {signal.Signals(stop.sigval).name} received, forwarded to the {nproc} ranks",
               file=sys.stderr)
-        return EX_TEMPFAIL
+        # The agent has already waited for the ranks (they checkpointed and exited). On a signal
+        # torchrun deliberately leaves its rendezvous store open, and the store's C++ thread
+        # then aborts interpreter shutdown at random ("terminate called without an active
+        # exception", exit -6). Nothing is left to clean up in this process: leave at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EX_TEMPFAIL)
     except ChildFailedError as failed:
         codes = {rank: failure.exitcode for rank, failure in failed.failures.items()}
         print(f"della-bench: ranks exited with {codes} (rank: status; negative: killed by that signal)",
