@@ -119,6 +119,26 @@ def launch(nproc: int, argv: list[str]) -> int:
 
 
 # -----------------------------------------------------------------------------
+# devices
+
+# The `device` setting of training, generation and evaluation (and of the metrics' feature models).
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(setting: str, owner: str = "device") -> torch.device:
+    """The device a `device` setting names: "auto" is CUDA when available; under torchrun a CUDA
+    rank gets its own GPU (LOCAL_RANK, selected by `process_group`). `owner` names the setting
+    in errors, e.g. "generation.device"."""
+    if setting not in DEVICES:
+        raise ValueError(f"{owner} must be one of {list(DEVICES)}, got {setting!r}")
+    if setting == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{owner} is 'cuda' but no CUDA device is available")
+    if setting == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda", torch.cuda.current_device())
+
+
+# -----------------------------------------------------------------------------
 # seeds that do not depend on the number of ranks
 
 def derived_seed(seed: int, *keys: int) -> int:

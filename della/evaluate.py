@@ -14,13 +14,14 @@ from pathlib import Path
 import torch
 
 from della.batches import batches, load_records, target_of
-from della.distributed import world
+from della.distributed import resolve_device, world
+from della.generate import DEVICE_DEFAULT, load_model
 from della.io import atomic_write_json, provenance
 from della.vae import TransformerVAE
 
 
 # Keys of the `evaluation` section this module uses itself (the rest go to `metrics`).
-RUN_KEYS = ("batch_size", "max_test_examples")
+RUN_KEYS = ("batch_size", "max_test_examples", "device")
 NO_LATENT_METRICS = ("PPL", "NLL")
 
 
@@ -38,7 +39,7 @@ def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], ev
 
     torch.manual_seed(seed)
     metric_settings = {k: v for k, v in evaluation.items() if k not in RUN_KEYS}
-    test_batches = list(batches(records, model.collator, evaluation["batch_size"]))
+    test_batches = [model.to_device(batch) for batch in batches(records, model.collator, evaluation["batch_size"])]
     results = representation_metrics(model, test_batches, metric_settings["representation"])  # shared by the ranks
     if not world().main:  # the generation metrics run once, on rank 0
         return results
@@ -55,7 +56,8 @@ def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], ev
 
 
 def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, seed: int, out_file: Path) -> None:
-    model = TransformerVAE.load(model_dir)
+    device = resolve_device(settings["evaluation"].get("device", DEVICE_DEFAULT), "evaluation.device")
+    model = load_model(model_dir, device)
     samples = read_samples(samples_file)
     generation_settings = json.loads(samples_file.with_suffix(".settings.json").read_text())
     records = load_records(test_file, settings["evaluation"]["max_test_examples"])
@@ -76,7 +78,7 @@ def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, se
             "model": json.loads((model_dir / "config.json").read_text()),
             "n_test_examples": len(records),
         },
-        **provenance(),
+        **provenance(model.device),
     }
     atomic_write_json(out_file, document)
     print(json.dumps({k: round(v.value, 4) for k, v in results.items()}), file=sys.stderr)

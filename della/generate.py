@@ -18,9 +18,18 @@ import torch
 from tqdm import tqdm
 
 from della.batches import load_records
-from della.distributed import derived_seed, gather_in_order, shard, world
+from della.distributed import derived_seed, gather_in_order, resolve_device, shard, world
 from della.io import atomic_write_json, atomic_write_jsonl
 from della.vae import TransformerVAE
+
+# generation.device (and evaluation.device): where the model runs; "auto" is CUDA when available.
+DEVICE_DEFAULT = "auto"
+
+
+def seeded_generator(model: TransformerVAE, seed: int) -> torch.Generator:
+    """A random stream on the model's device (sampling there needs a generator of that device).
+    CPU and CUDA streams differ: samples drawn on a GPU are not those drawn on the CPU."""
+    return torch.Generator(device=model.device).manual_seed(seed)
 
 
 def generate_samples(model: TransformerVAE, test_file: Path, settings: dict, seed: int) -> list[dict]:
@@ -37,7 +46,7 @@ def generate_samples(model: TransformerVAE, test_file: Path, settings: dict, see
     starts = range(0, len(sources), size)
     parts = []
     for i in tqdm(shard(len(starts)), desc="generate", file=sys.stderr, mininterval=5, disable=not world().main):
-        generator = torch.Generator().manual_seed(derived_seed(seed, i))
+        generator = seeded_generator(model, derived_seed(seed, i))
         parts.append((i, model.generate(sources[starts[i]:starts[i] + size], settings["decoding"], generator)))
     outputs = [text for part in gather_in_order(parts) for text in part]
     return [
@@ -48,16 +57,18 @@ def generate_samples(model: TransformerVAE, test_file: Path, settings: dict, see
 
 def run(model_dir: Path, test_file: Path, settings: dict, seed: int, out_file: Path) -> None:
     torch.manual_seed(seed)
-    model = TransformerVAE.load(model_dir)
+    model = load_model(model_dir, resolve_device(settings.get("device", DEVICE_DEFAULT), "generation.device"))
     rows = generate_samples(model, test_file, settings, seed)
     if world().main:
         atomic_write_jsonl(out_file, rows)
         atomic_write_json(out_file.with_suffix(".settings.json"), {"generation": settings, "seed": seed})
 
 
-def load_model(path: Path) -> TransformerVAE:
-    """A trained model from its directory or from its run directory (which holds `model/`)."""
-    return TransformerVAE.load(path / "model" if (path / "model" / "config.json").exists() else path)
+def load_model(path: Path, device: torch.device | None = None) -> TransformerVAE:
+    """A trained model from its directory or from its run directory (which holds `model/`), on
+    `device` (default: CUDA when available)."""
+    model = TransformerVAE.load(path / "model" if (path / "model" / "config.json").exists() else path)
+    return model.to(device or resolve_device(DEVICE_DEFAULT))
 
 
 # Which latent of a sentence's posterior reconstruction and interpolation decode: a draw (App.
@@ -79,7 +90,7 @@ def reconstruct(
 ) -> list[str]:
     """Decode each text from its posterior (given its source, for a CVAE)."""
     sources = [None] * len(texts) if sources is None else sources
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(model, seed)
     z = _posterior_latents(model, texts, sources, posterior, generator)
     return model.decode(z, sources, decoding, generator)
 
@@ -91,7 +102,7 @@ def interpolated_latents(
     """z_hat_l = tau z_l^1 + (1 - tau) z_l^2 for every layer l and tau, [len(taus), G, P], where
     z^1, z^2 come from the two sentences' posteriors (Fig. 3, App. A.6)."""
     ends = _posterior_latents(model, [first, second], [source, source], posterior, generator)  # [2, G, P]
-    weights = torch.tensor(taus, dtype=ends.dtype)[:, None, None]
+    weights = torch.tensor(taus, dtype=ends.dtype, device=ends.device)[:, None, None]
     return weights * ends[0] + (1 - weights) * ends[1]
 
 
@@ -103,6 +114,6 @@ def interpolate(
     latents (tau = 1: the first sentence's, tau = 0: the second's). `model` may be a model or a
     (run or model) directory."""
     model = load_model(model) if isinstance(model, Path) else model
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(model, seed)
     z = interpolated_latents(model, first, second, taus, source, posterior, generator)
     return model.decode(z, [source] * len(taus), decoding, generator)

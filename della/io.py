@@ -105,9 +105,13 @@ def git_commit() -> str | None:
     return out.stdout.strip()
 
 
-def provenance() -> dict:
-    """Versions of what produced a number, the pipeline's commit and the device."""
+def provenance(device=None) -> dict:
+    """Versions of what produced a number, the pipeline's commit and the device (`device`, a
+    torch.device, is the one the numbers were computed on; None: this machine's first GPU if any)."""
     import torch
+
+    if device is None:
+        device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
 
     versions = {}
     for name in PROVENANCE_PACKAGES:
@@ -119,7 +123,7 @@ def provenance() -> dict:
         "versions": versions,
         "python": platform.python_version(),
         "git_commit": git_commit(),
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"cpu ({platform.processor() or platform.machine()})",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
     }
 
 

@@ -38,11 +38,13 @@ import torch
 
 from della.batches import load_records
 from della.distributed import (
+    DEVICES,
     EX_TEMPFAIL,
     any_rank,
     barrier,
     derived_seed,
     gather_in_order,
+    resolve_device,
     sum_over_ranks,
     world,
 )
@@ -58,7 +60,6 @@ FP32, BF16, FP16 = "fp32", "bf16", "fp16"
 AUTOCAST_DTYPES = {FP32: None, BF16: torch.bfloat16, FP16: torch.float16}
 # `training.nonfinite`: what a non-finite loss or gradient does.
 STOP, SKIP = "stop", "skip"
-DEVICES = ("auto", "cpu", "cuda")
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 # Settings that may change between a checkpoint and its resumption without changing the result.
 RESUMABLE_CHANGES = {"log_every", "checkpoint_every", "max_nonfinite_skips"}
@@ -137,12 +138,8 @@ def linear_warmup_decay(s: TrainSettings):
     return factor
 
 
-def resolve_device(s: TrainSettings) -> torch.device:
-    if s.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("training.device is 'cuda' but no CUDA device is available")
-    device = torch.device("cuda" if s.device == "auto" and torch.cuda.is_available() else s.device.replace("auto", "cpu"))
-    if device.type == "cuda":  # a rank's own GPU (torchrun: LOCAL_RANK, set by della.distributed)
-        device = torch.device("cuda", torch.cuda.current_device())
+def training_device(s: TrainSettings) -> torch.device:
+    device = resolve_device(s.device, "training.device")
     if s.precision == FP16 and device.type != "cuda":
         raise ValueError("training.precision 'fp16' needs a CUDA device (fp16 autocast with a gradient scaler); "
                          "on CPU use 'bf16' or 'fp32'")
@@ -332,7 +329,7 @@ def train(
     ended the run early (checkpoint written; how tests stand in for a preempted job). Raises
     `Interrupted` after saving when SIGTERM/SIGUSR1 arrived.
     """
-    device = resolve_device(settings)
+    device = training_device(settings)
     with determinism(settings.deterministic), preemption_signals() as received:
         return _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received)
 

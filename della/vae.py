@@ -174,6 +174,15 @@ class TransformerVAE(nn.Module):
         return layers
 
     @property
+    def device(self) -> torch.device:
+        """Where the parameters are: batches, latents and generators go there."""
+        return next(self.parameters()).device
+
+    def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A collated batch (the collator builds CPU tensors) on the model's device."""
+        return {name: tensor.to(self.device) for name, tensor in batch.items()}
+
+    @property
     def encoder(self):
         """The posterior network's encoder: Optimus' BERT, BART's encoder, or GPT-2 itself."""
         if self.separate_encoder is not None:
@@ -394,7 +403,7 @@ class TransformerVAE(nn.Module):
         return self.decode(z, sources, decoding, generator)
 
     def _source_batch(self, sources: list[str | None]):
-        return self.collator([{"source": s, "target": ""} for s in sources])
+        return self.to_device(self.collator([{"source": s, "target": ""} for s in sources]))
 
     @torch.no_grad()
     def posterior_latents(
@@ -408,7 +417,7 @@ class TransformerVAE(nn.Module):
             records = [{"source": s, "target": t} for s, t in zip(sources, texts, strict=True)]
         else:
             records = [{"text": t} for t in texts]
-        enc = self.encode(self.collator(records))
+        enc = self.encode(self.to_device(self.collator(records)))
         return self.chain(len(texts), enc.xs, enc.cs, sample=sample, generator=generator).z
 
     @torch.no_grad()
@@ -420,6 +429,7 @@ class TransformerVAE(nn.Module):
         if self.config.conditional and self.config.decoder_kind == SEQ2SEQ:
             source_states = self._source(self._source_batch(sources))
         prompts, prompt_mask = pad([self.collator.prompt(s) for s in sources], self.pad, left=True)
+        prompts, prompt_mask = prompts.to(self.device), prompt_mask.to(self.device)
         # every beam of a row shares the row's z, source and prompt
         state = DecodingState(
             self,
@@ -460,7 +470,7 @@ class DecodingState:
             self.source = None if self.source is None else tuple(t[order] for t in self.source)
             self.sequence = self.sequence[order]
         self.sequence = torch.cat([self.sequence, next_ids[:, None]], -1)
-        ones = torch.ones(next_ids.shape[0], 1, dtype=torch.long)
+        ones = torch.ones(next_ids.shape[0], 1, dtype=torch.long, device=next_ids.device)
         self.mask, self.token_mask = torch.cat([self.mask, ones], -1), torch.cat([self.token_mask, ones], -1)
         self.ids = next_ids[:, None]
 
@@ -468,7 +478,7 @@ class DecodingState:
 def sample(state: DecodingState, decoding: dict, generator: torch.Generator, eos: int, pad_id: int) -> list[list[int]]:
     """Greedy or sampled decoding until every row has produced </s> or max_new_tokens."""
     n = state.ids.shape[0]
-    finished = torch.zeros(n, dtype=torch.bool)
+    finished = torch.zeros(n, dtype=torch.bool, device=state.ids.device)
     generated = []
     for _ in range(decoding["max_new_tokens"]):
         logits = penalise_repetitions(state.next_logits(), state, decoding)
@@ -491,7 +501,8 @@ def beam_search(state: DecodingState, n: int, beams: int, decoding: dict, eos: i
     once it has k hypotheses and its best running beam cannot beat the worst of them.
     """
     penalty = decoding["length_penalty"]
-    scores = torch.full((n, beams), float("-inf"))
+    device = state.ids.device
+    scores = torch.full((n, beams), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: let only the first one expand
     scores = scores.view(-1)
     histories: list[list[int]] = [[] for _ in range(n * beams)]
@@ -508,6 +519,7 @@ def beam_search(state: DecodingState, n: int, beams: int, decoding: dict, eos: i
         logp = penalise_repetitions(state.next_logits().log_softmax(-1), state, decoding)  # [n * k, V]
         vocab = logp.shape[-1]
         top_scores, top_index = (scores[:, None] + logp).view(n, beams * vocab).topk(2 * beams, -1)
+        top_scores, top_index = top_scores.cpu(), top_index.cpu()  # read one by one below: one copy, not 4k
         order, next_ids, next_scores = [], [], []
         for row in range(n):
             kept = 0
@@ -530,15 +542,16 @@ def beam_search(state: DecodingState, n: int, beams: int, decoding: dict, eos: i
                 best_running = max(next_scores[-beams:]) / (step + 1) ** penalty
                 done[row] = finished[row][-1][0] >= best_running
         histories = [histories[o] + [t] for o, t in zip(order, next_ids)]
-        scores = torch.tensor(next_scores)
+        scores = torch.tensor(next_scores, device=device)
         if all(done):
             break
-        state.advance(torch.tensor(next_ids), torch.tensor(order))
+        state.advance(torch.tensor(next_ids, device=device), torch.tensor(order, device=device))
+    scores = scores.tolist()
     for row in range(n):  # rows cut off by max_new_tokens: their running beams compete too
         if not done[row]:
             for flat in range(row * beams, (row + 1) * beams):
                 if histories[flat] and scores[flat] > float("-inf"):
-                    add(row, float(scores[flat]), histories[flat])
+                    add(row, scores[flat], histories[flat])
     return [finished[row][0][1] if finished[row] else [] for row in range(n)]
 
 

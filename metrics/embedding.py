@@ -19,6 +19,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from della import distributed
+
 from .registry import PERCENT, register_metric
 
 DEFAULTS = {
@@ -49,9 +51,8 @@ def resolve_model(name_or_path: str) -> str:
 
 
 def resolve_device(device: str) -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    """The feature model's device ("auto": CUDA when available), as the libraries take it."""
+    return str(distributed.resolve_device(device, "evaluation.<metric>.device"))
 
 
 def is_causal_lm(config) -> bool:

@@ -120,11 +120,11 @@ def batch_pass(model, batch, cfg: dict) -> dict:
         "n_examples": kl.shape[0],
         "n_tokens": _sum(model.num_target_tokens(batch)),
         "posterior_means": model.posterior_mean(enc).double().cpu(),
-        "mi_z": z.reshape(z.shape[0] * z.shape[1], z.shape[2]),  # explicit: D may be 0
+        "mi_z": z.reshape(z.shape[0] * z.shape[1], z.shape[2]).cpu(),  # explicit: D may be 0
     }
     if model.n_groups:
         log_q_groups = model.log_posterior_groups(enc, z).double()  # [B, mi_samples, G]
-        part["mi_log_q"] = log_q_groups.reshape(-1, log_q_groups.shape[-1])
+        part["mi_log_q"] = log_q_groups.reshape(-1, log_q_groups.shape[-1]).cpu()
     return part
 
 
@@ -153,17 +153,18 @@ def first_pass(model, batches, cfg: dict) -> Totals:
 def aggregate_log_posterior(model, batches, z: torch.Tensor, chunk: int) -> torch.Tensor:
     """log q(z_m,<=g) ~= logsumexp_j log q(z_m,<=g | x_j) - log N for every sample z_m [M, D]
     and every prefix of groups g = 1..G: [M, G]. Each rank computes its chunks of samples over
-    all the examples."""
+    all the examples, on the model's device (`model.device`, CPU for a model without one)."""
+    device = getattr(model, "device", torch.device("cpu"))
     starts = range(0, z.shape[0], chunk)
     mine = [starts[c] for c in shard(len(starts))]
     log_q_agg = {start: torch.full((len(z[start:start + chunk]), model.n_groups), -math.inf, dtype=torch.float64,
-                                   device=z.device) for start in mine}
+                                   device=device) for start in mine}
     n_x = 0
     for batch in batches:
         enc = model.encode(batch) if mine else None
         batch_size = len(model.num_target_tokens(batch))
         for start in mine:
-            z_chunk = z[start:start + chunk]
+            z_chunk = z[start:start + chunk].to(device)
             z_rows = z_chunk.unsqueeze(0).expand(batch_size, -1, -1).contiguous()  # [B, c, D]
             log_q = model.log_posterior_groups(enc, z_rows).double().cumsum(-1)  # [B, c, G]: log q(z_m,<=g | x_j)
             part = log_q_agg[start]
