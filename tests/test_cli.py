@@ -28,3 +28,21 @@ def test_settings_must_be_json(capsys):
         main(["generate", "--data", "d", "--run", "r", "--out", "o", "--seed", "0", "--settings", "{not json"])
     assert exit_info.value.code == 2
     assert "--settings is not valid JSON" in capsys.readouterr().err
+
+
+def test_device_settings_resolve_to_this_machine_or_name_the_setting():
+    """`device` of training, generation and evaluation: auto follows CUDA's availability, cpu is
+    the CPU, an unknown value or cuda on a machine without CUDA is an error naming the setting."""
+    import torch
+
+    from della.distributed import resolve_device
+
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match=r"generation\.device must be one of \['auto', 'cpu', 'cuda'\], got 'gpu'"):
+        resolve_device("gpu", "generation.device")
+    if torch.cuda.is_available():
+        assert resolve_device("cuda", "evaluation.device") == torch.device("cuda", torch.cuda.current_device())
+    else:
+        with pytest.raises(ValueError, match=r"evaluation\.device is 'cuda' but no CUDA device is available"):
+            resolve_device("cuda", "evaluation.device")
