@@ -141,7 +141,10 @@ class GaussianChain(nn.Module):
             if z is not None:
                 z_g = z[:, g]
             elif sample:
-                noise = torch.randn(mu_q.shape, generator=generator, device=mu_q.device)
+                # randn_like (the same draws from the default generator) keeps the shape symbolic
+                # under torch.compile(dynamic=True); torch.randn(shape) does not
+                noise = (torch.randn_like(mu_q, dtype=torch.float32) if generator is None
+                         else torch.randn(mu_q.shape, generator=generator, device=mu_q.device))
                 z_g = mu_q + (0.5 * logvar_q).exp() * noise
             else:
                 z_g = mu_q

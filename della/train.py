@@ -364,7 +364,8 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
         # all but the last, does not combine with static_graph).
         loss_module = torch.nn.parallel.DistributedDataParallel(
             loss_module, device_ids=[device.index] if device.type == "cuda" else None, static_graph=True)
-    loss_fn = torch.compile(loss_module) if settings.compile else loss_module
+    # dynamic: padded lengths change from batch to batch; one graph instead of one per length
+    loss_fn = torch.compile(loss_module, dynamic=True) if settings.compile else loss_module
     checkpoint, previous = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "prev.pt"
     log_path = run_dir / "train_log.jsonl"
     step, skipped, log_bytes = 0, 0, 0
