@@ -3,7 +3,7 @@
     PYTHONPATH=$PWD python benchmarks/bench_train_step.py [--sizes sample gpt2-small] [--rounds 9]
 
 One step is what della/train.py does: `model.loss` (beta 1, sum of per-layer KL), backward,
-gradient clipping, AdamW. Per backbone size (bench_common.SIZES) it prints:
+gradient clipping and AdamW (della/train.py's `clip_gradients` and `adamw`). Per backbone size (bench_common.SIZES) it prints:
 
 * time per step, wall clock and this process's CPU time (which follows the work done when other
   jobs share the cores), the models run in one process, interleaved ABBA round by round,
@@ -17,6 +17,9 @@ gradient clipping, AdamW. Per backbone size (bench_common.SIZES) it prints:
 * `della, rank 1` (memory only): with rank_sum before_product the r factor pairs sum to one
   matrix each before the product, so rank 1 spans the same functions with a quarter of the
   fusion parameters (the trained result differs: init scale and AdamW step of the sum);
+* `della, summed factors` (time and memory): `factor_storage: summed`, the rank-4 model stored
+  as the factors' sums, trained exactly as the factors (AdamW at 4x the learning rate and 1/4
+  the weight decay on the sums, clipping counting them 4 times; tests/test_ablations.py);
 * peak memory: each configuration in a fresh subprocess; after the model is built, the kernel's
   peak-RSS counter is reset (`/proc/self/clear_refs` 5), three steps run, and the peak
   (VmHWM) minus the RSS before the model was built is the training peak (weights, gradients,
@@ -38,6 +41,9 @@ from pathlib import Path
 
 import torch
 
+from della.train import adamw, clip_gradients
+from della.vae import weighted_parameters
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (
     DELLA,
@@ -53,18 +59,20 @@ from bench_common import (
 
 BETA = 1.0  # the KL weight at the end of an annealing cycle: the full ELBO
 LEARNING_RATE = 5e-5  # config/paper.yaml training.learning_rate
+WEIGHT_DECAY = 0.0  # config/paper.yaml training.weight_decay
 GRAD_CLIP = 1.0
 WARMUP_STEPS = 2  # AdamW allocates its state on the first step; the first steps also warm caches
 MEMORY_STEPS = 3
-ENCODER_NO_GRAD, RANK_1 = "della, encoder no_grad", "della, rank 1"
+ENCODER_NO_GRAD, RANK_1, SUMMED = "della, encoder no_grad", "della, rank 1", "della, summed factors"
 # name -> (model kind, encoder under no_grad, DELLA settings); rank 1 is measured for memory only
 CONFIGS = {
     PLAIN: (PLAIN, False, None),
     DELLA: (DELLA, False, None),
     ENCODER_NO_GRAD: (DELLA, True, None),
     RANK_1: (DELLA, False, {"rank": 1}),
+    SUMMED: (DELLA, False, {"factor_storage": "summed"}),
 }
-TIMED = (PLAIN, DELLA, ENCODER_NO_GRAD)
+TIMED = (PLAIN, DELLA, ENCODER_NO_GRAD, SUMMED)
 STAGES = ("encoder", "decoder", "head", "optimiser")
 CLOCK = time.process_time  # the breakdown in CPU seconds of this process (robust to shared cores)
 
@@ -80,7 +88,8 @@ class Trainer:
         kind, encoder_no_grad, settings = CONFIGS[config]
         self.model = build_model(kind, backbone, size, settings).train()
         self.batch = full_batch(self.model, size)
-        self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=LEARNING_RATE)
+        self.weighted = weighted_parameters(self.model)
+        self.optimiser = adamw(self.weighted, LEARNING_RATE, WEIGHT_DECAY)
         if encoder_no_grad:  # the encoder is the GPT-2 adapter itself: shadow its method
             self.model.encoder.layer_states = _no_grad(self.model.encoder.layer_states)
 
@@ -88,7 +97,7 @@ class Trainer:
         return self.model.loss(self.batch, BETA, 0.0, "sum")["loss"]
 
     def update(self) -> None:
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), GRAD_CLIP)
+        clip_gradients(self.weighted, GRAD_CLIP)
         self.optimiser.step()
 
     def step(self) -> None:
@@ -211,8 +220,10 @@ def memory_worker(size_name: str, config: str, workdir: Path) -> None:
     for _ in range(MEMORY_STEPS):
         trainer.step()
     peak = rss_kib("VmHWM")
-    parameters = sum(p.numel() for p in trainer.model.parameters())
-    print(json.dumps({"peak_kib": peak - before, "model_kib": built - before, "parameters": parameters}))
+    parameters = sum(p.numel() for p, _ in trainer.weighted)
+    paper_parameters = sum(p.numel() * m for p, m in trainer.weighted)
+    print(json.dumps({"peak_kib": peak - before, "model_kib": built - before, "parameters": parameters,
+                      "paper_parameters": paper_parameters}))
 
 
 def measure_memory(size_name: str, workdir: Path, threads: int, repeats: int) -> dict[str, list[dict]]:
@@ -232,7 +243,10 @@ def report(size, timing: dict, memory: dict) -> None:
     print(f"\n## {size.name}: {size.layers} layers x {size.hidden}, vocab {size.vocab}, batch {size.batch} x {size.length}")
     if memory:
         params = {name: runs[0]["parameters"] for name, runs in memory.items()}
-        print("parameters: " + ", ".join(f"{name} {n:,} ({n / params[PLAIN]:.2f}x)" for name, n in params.items()))
+        paper = {name: runs[0]["paper_parameters"] for name, runs in memory.items()}
+        print("parameters stored: " + ", ".join(
+            f"{name} {n:,} ({n / params[PLAIN]:.2f}x" + (f"; stands for {paper[name]:,})" if paper[name] != n else ")")
+            for name, n in params.items()))
     for clock, steps in timing["steps"].items():
         med = {name: statistics.median(t) for name, t in steps.items()}
         print(f"time per step, {clock} clock, median of {len(steps[PLAIN])} interleaved rounds (s):")
@@ -242,6 +256,8 @@ def report(size, timing: dict, memory: dict) -> None:
               f"ratio of medians {med[DELLA] / med[PLAIN]:.2f}x)")
         print(f"  encoder under no_grad saves {1 - paired_ratio(steps, ENCODER_NO_GRAD, DELLA):.0%} of DELLA's step "
               f"({paired_ratio(steps, ENCODER_NO_GRAD, PLAIN):.2f}x GPT-2)")
+        print(f"  summed factors: {paired_ratio(steps, SUMMED, PLAIN):.2f}x GPT-2, "
+              f"{paired_ratio(steps, SUMMED, DELLA):.2f}x DELLA's step")
     plain, della = timing["breakdown"][PLAIN], timing["breakdown"][DELLA]
     base = sum(plain[s] for s in STAGES)
     print("breakdown, forward + backward per stage, median CPU seconds and as a fraction of GPT-2's staged step:")

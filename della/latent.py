@@ -188,6 +188,12 @@ class LatentPath(nn.Module):
         # the decoder layers (0-based) that carry latents; a layer-wise path is given a range
         self.layers = range(self.n_layers) if layers is None else layers
 
+    def initialise(self, init) -> None:
+        """Initialise the new modules with `init`, the backbone's `_init_weights` (called once,
+        after the constructor). A path whose stored parameters derive from initialised ones
+        (DELLA's `factor_storage: summed`) overrides it."""
+        self.apply(init)
+
     def embed(self, embeds: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return embeds
 

@@ -8,6 +8,8 @@ of z_l with the value vectors of decoder layer l (Eq. 9, after Liu et al. 2018),
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -28,31 +30,82 @@ FUSION_TENSOR_PRODUCT = "tensor_product"
 FUSION_MEMORY = "memory"
 
 
+# How the r factor pairs are stored (`settings.factor_storage`). With the sum before the product,
+# Eq. 9 only uses S_v = sum_i W_v^i and S_z = sum_i W_z^i (weights and biases), so every factor of
+# a sum gets the same gradient dL/dS, and under AdamW the same moments and the same update. The
+# paper's parameterisation keeps the r factors (`factors`, the default); `summed` stores S alone,
+# which AdamW moves exactly as the r factors move their sum when its learning rate is r times
+# and its weight decay 1/r times theirs and the gradient clipping counts it r times (della/train.py
+# does both for every parameter a module lists in `parameter_multiplicity`). Same training, a
+# quarter of the fusion's weights, gradients and AdamW moments at r = 4; docs/paper-vs-code.md.
+FACTOR_STORAGE_FACTORS = "factors"
+FACTOR_STORAGE_SUMMED = "summed"
+SUMMED_PARAMETERS = ("value_weight", "value_bias", "latent_weight", "latent_bias")
+
+
 class LowRankFusion(nn.Module):
     """Low-rank tensor product of a value vector v [N, T, H] and a latent z [N, P] -> [N, T, H].
 
     Each factor is an nn.Linear, whose bias plays the role of the appended 1 in v~ = [v; 1] and
     z~ = [z; 1] (the official code appends the 1 *and* keeps a bias, one redundant column each).
+    With `factor_storage: summed` the factors only exist until they are initialised (the path's
+    `initialise`); then their sums replace them (`value_weight`, `value_bias`, `latent_weight`,
+    `latent_bias`).
     """
 
-    def __init__(self, hidden_size: int, latent_size: int, rank: int, rank_sum: str):
+    def __init__(
+        self, hidden_size: int, latent_size: int, rank: int, rank_sum: str,
+        factor_storage: str = FACTOR_STORAGE_FACTORS,
+    ):
         super().__init__()
         if rank_sum not in (SUM_BEFORE_PRODUCT, SUM_AFTER_PRODUCT):
             raise ValueError(f"rank_sum must be {SUM_BEFORE_PRODUCT!r} or {SUM_AFTER_PRODUCT!r}, got {rank_sum!r}")
-        self.rank_sum = rank_sum
+        if factor_storage not in (FACTOR_STORAGE_FACTORS, FACTOR_STORAGE_SUMMED):
+            raise ValueError(f"DELLA settings.factor_storage must be {FACTOR_STORAGE_FACTORS!r} or "
+                             f"{FACTOR_STORAGE_SUMMED!r}, got {factor_storage!r}")
+        if factor_storage == FACTOR_STORAGE_SUMMED and rank_sum != SUM_BEFORE_PRODUCT:
+            raise ValueError(f"DELLA settings.factor_storage: {FACTOR_STORAGE_SUMMED} keeps only the sums of the factors, "
+                             f"all Eq. 9 uses with settings.rank_sum: {SUM_BEFORE_PRODUCT}; got rank_sum: {rank_sum}, "
+                             f"which needs every factor (use factor_storage: {FACTOR_STORAGE_FACTORS})")
+        self.rank, self.rank_sum, self.factor_storage = rank, rank_sum, factor_storage
+        # Summed storage builds and initialises the factors too: the same random draws as factor
+        # storage, so its sums start equal to factor storage's, and so does every module after it.
         self.value_factors = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(rank))
         self.latent_factors = nn.ModuleList(nn.Linear(latent_size, hidden_size) for _ in range(rank))
+        self.stores_sums = False
+        # how many parameters of the paper's parameterisation each stored one stands for (default 1)
+        self.parameter_multiplicity: dict[str, int] = {}
+
+    def replace_factors_by_sums(self) -> None:
+        """Summed storage, once the factors are initialised: keep only their sums, each standing
+        for the r factors it sums."""
+        with torch.no_grad():
+            sums = (*self._sums(self.value_factors), *self._sums(self.latent_factors))
+        del self.value_factors, self.latent_factors
+        for name, tensor in zip(SUMMED_PARAMETERS, sums, strict=True):
+            self.register_parameter(name, nn.Parameter(tensor))
+        self.stores_sums = True
+        self.parameter_multiplicity = dict.fromkeys(SUMMED_PARAMETERS, self.rank)
 
     @staticmethod
-    def _summed(factors: nn.ModuleList, inputs: torch.Tensor) -> torch.Tensor:
-        """sum_i W^i x + b^i as one matmul with the summed weights (same output and gradients)."""
-        weight = torch.stack([f.weight for f in factors]).sum(0)
-        bias = torch.stack([f.bias for f in factors]).sum(0)
-        return F.linear(inputs, weight, bias)
+    def _sums(factors: nn.ModuleList) -> tuple[torch.Tensor, torch.Tensor]:
+        """(sum_i W^i, sum_i b^i): sum_i W^i x + b^i is one matmul with these (same output and gradients).
+
+        Added one by one, not stacked and summed: the backward of stack + sum hands the r factors
+        views of one expanded gradient, which autograd keeps as their .grad, all r in one storage;
+        every in-place change of a .grad (clipping, gradient accumulation, the fp16 scaler's
+        unscaling) then happened r times (tests/test_ablations.py checks the gradients are apart).
+        """
+        return (functools.reduce(torch.add, (f.weight for f in factors)),
+                functools.reduce(torch.add, (f.bias for f in factors)))
 
     def forward(self, values: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         if self.rank_sum == SUM_BEFORE_PRODUCT:
-            return self._summed(self.value_factors, values) * self._summed(self.latent_factors, z)[:, None, :]
+            if self.stores_sums:
+                value_map, latent_map = (self.value_weight, self.value_bias), (self.latent_weight, self.latent_bias)
+            else:
+                value_map, latent_map = self._sums(self.value_factors), self._sums(self.latent_factors)
+            return F.linear(values, *value_map) * F.linear(z, *latent_map)[:, None, :]
         value_parts = torch.stack([f(values) for f in self.value_factors])  # [r, N, T, H]
         latent_parts = torch.stack([f(z) for f in self.latent_factors])[:, :, None, :]  # [r, N, 1, H]
         return (value_parts * latent_parts).sum(0)
@@ -72,6 +125,7 @@ class DellaPath(LatentPath):
     def __init__(
         self, decoder, latent_size: int, n_groups: int, layers: range | None = None,
         fusion: str = FUSION_TENSOR_PRODUCT, rank: int = 4, rank_sum: str = SUM_BEFORE_PRODUCT,
+        factor_storage: str = FACTOR_STORAGE_FACTORS,
     ):
         super().__init__(decoder, latent_size, n_groups, layers)
         if n_groups not in (1, len(self.layers)):
@@ -80,7 +134,7 @@ class DellaPath(LatentPath):
         if fusion == FUSION_TENSOR_PRODUCT:
             self.fuses_values = True
             self.fusions = nn.ModuleList(
-                LowRankFusion(self.hidden_size, latent_size, rank, rank_sum) for _ in self.layers
+                LowRankFusion(self.hidden_size, latent_size, rank, rank_sum, factor_storage) for _ in self.layers
             )
         elif fusion == FUSION_MEMORY:
             if self.layers != range(self.n_layers):
@@ -94,6 +148,12 @@ class DellaPath(LatentPath):
             )
         else:
             raise ValueError(f"DELLA settings.fusion must be {FUSION_TENSOR_PRODUCT!r} or {FUSION_MEMORY!r}, got {fusion!r}")
+
+    def initialise(self, init) -> None:
+        super().initialise(init)
+        for fusion in self.fusions if self.fuses_values else ():
+            if fusion.factor_storage == FACTOR_STORAGE_SUMMED:
+                fusion.replace_factors_by_sums()
 
     def _latent_of(self, layer: int, z: torch.Tensor) -> torch.Tensor:
         """z_l [N, P] of decoder layer `layer` (the one shared z without layer-wise latents)."""

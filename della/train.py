@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import random
 import shutil
@@ -49,7 +50,7 @@ from della.distributed import (
     world,
 )
 from della.io import atomic_write_json, keep_previous, torch_save_atomic
-from della.vae import KL_SUM, TransformerVAE, VAEConfig
+from della.vae import KL_SUM, TransformerVAE, VAEConfig, weighted_parameters
 
 # β schedules (`training.beta_schedule`): constant, or cyclical annealing (Fu et al. 2019) as
 # used by Optimus and DELLA: each cycle holds β at β_min, raises it linearly, then holds β_max.
@@ -136,6 +137,30 @@ def linear_warmup_decay(s: TrainSettings):
         return max(0.0, (s.max_steps - step) / max(1, s.max_steps - s.warmup_steps))
 
     return factor
+
+
+def adamw(weighted: list[tuple[torch.nn.Parameter, int]], learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW on the paper's parameterisation, given each stored parameter's multiplicity m
+    (`della.vae.weighted_parameters`). m parameters that always get the same gradient get the same
+    AdamW moments and update u, so their sum S moves as S <- S (1 - lr wd) - m lr u: that is AdamW
+    on S itself with learning rate m lr and weight decay wd / m. One param group per multiplicity,
+    the plain parameters (m = 1) first: the LR schedule scales each group's rate alike."""
+    groups: dict[int, list[torch.nn.Parameter]] = {}
+    for parameter, m in weighted:
+        groups.setdefault(m, []).append(parameter)
+    return torch.optim.AdamW(
+        [{"params": params, "lr": learning_rate * m, "weight_decay": weight_decay / m} for m, params in sorted(groups.items())],
+        lr=learning_rate, weight_decay=weight_decay,
+    )
+
+
+def clip_gradients(weighted: list[tuple[torch.nn.Parameter, int]], max_norm: float) -> torch.Tensor:
+    """`clip_grad_norm_` over the paper's parameterisation: a stored parameter standing for m with
+    the same gradient counts m times in the total norm (its norm times sqrt(m)). Returns the norm."""
+    norms = [p.grad if m == 1 else p.grad.norm() * math.sqrt(m) for p, m in weighted if p.grad is not None]
+    total = torch.nn.utils.get_total_norm(norms)
+    torch.nn.utils.clip_grads_with_norm_([p for p, _ in weighted], max_norm, total)
+    return total
 
 
 def training_device(s: TrainSettings) -> torch.device:
@@ -353,7 +378,8 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
     if len(records) < settings.batch_size:
         raise ValueError(f"{train_file}: {len(records)} examples, fewer than one batch of {settings.batch_size}")
     sampler = EpochSampler(len(records), settings.batch_size, seed)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    weighted = weighted_parameters(model)  # multiplicities: DELLA's summed fusion factors (della/model.py)
+    optimiser = adamw(weighted, settings.learning_rate, settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, linear_warmup_decay(settings))
     scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == FP16)
     loss_module = LossModule(model)
@@ -424,7 +450,7 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
                 terms.add(out, batch["dec_ids"].shape[0])
             if failure is None:
                 scaler.unscale_(optimiser)
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+                grad_norm = clip_gradients(weighted, settings.grad_clip)
                 # With fp16 the scaler itself skips steps whose gradients overflowed (and lowers its scale).
                 if not scaler.is_enabled() and not torch.isfinite(grad_norm):
                     failure = "non-finite gradient"

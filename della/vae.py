@@ -145,7 +145,7 @@ class TransformerVAE(nn.Module):
         self.bow_head = nn.Linear(config.latent_size, self.decoder.hidden_size) if config.bow_weight else None
         # New modules start as the backbone initialises its own (normal(0, initializer_range), zero
         # bias), as in both official codes, where they live inside a HF model and get init_weights().
-        self.path.apply(self.decoder.model._init_weights)
+        self.path.initialise(self.decoder.model._init_weights)
         self.chain.apply(self.decoder.model._init_weights)
         if self.bow_head is not None:
             self.bow_head.apply(self.decoder.model._init_weights)
@@ -570,8 +570,23 @@ def penalise_repetitions(scores: torch.Tensor, state: DecodingState, decoding: d
     return repetition_penalty(scores, state.sequence, state.token_mask, penalty)
 
 
+def weighted_parameters(model: nn.Module) -> list[tuple[nn.Parameter, int]]:
+    """Every parameter of `model` (once) with its multiplicity: how many parameters of the paper's
+    parameterisation it stands for. 1 unless the module holding it lists it in its
+    `parameter_multiplicity` ({attribute name: m}): one stored tensor standing for m parameters
+    that always receive the same gradient (DELLA's `factor_storage: summed`, the sum of r factors).
+    Training treats it as those m (della/train.py: `adamw`, `clip_gradients`)."""
+    multiplicity = {}
+    for module in model.modules():
+        for name, m in getattr(module, "parameter_multiplicity", {}).items():
+            multiplicity[id(getattr(module, name))] = m
+    return [(p, multiplicity.get(id(p), 1)) for p in model.parameters()]
+
+
 def count_parameters(model: TransformerVAE) -> dict[str, int]:
-    """Parameters of the backbone(s) and of what the VAE adds (chain, latent path, pooling, BOW)."""
+    """Stored parameters of the backbone(s) and of what the VAE adds (chain, latent path, pooling,
+    BOW head), their total, and `paper_total`: the parameters of the paper's parameterisation they
+    stand for (more than `total` with DELLA's `factor_storage: summed`)."""
     backbone = {id(p): p for p in model.decoder.parameters()}
     if model.separate_encoder is not None:
         backbone.update({id(p): p for p in model.separate_encoder.parameters()})
@@ -582,6 +597,7 @@ def count_parameters(model: TransformerVAE) -> dict[str, int]:
     counts["bow_head"] = sum(p.numel() for p in model.bow_head.parameters()) if model.bow_head is not None else 0
     counts["backbone"] = sum(p.numel() for p in backbone.values())
     counts["total"] = sum(p.numel() for p in everything.values())
+    counts["paper_total"] = sum(p.numel() * m for p, m in weighted_parameters(model))
     return counts
 
 

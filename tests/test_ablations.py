@@ -199,6 +199,98 @@ def test_fused_and_per_factor_fusion_agree_in_outputs_and_gradients(rank_sum):
 
 
 # --------------------------------------------------------------------------------------------
+# factor_storage: summed, the r factor pairs stored as their sums
+# --------------------------------------------------------------------------------------------
+SUMMED = {"factor_storage": "summed"}
+
+
+def factor_sums(fusion) -> list[torch.Tensor]:
+    """S_v, its bias, S_z, its bias of a factor-storage fusion, added in factor order as its forward adds them."""
+    return [sum((getattr(f, name) for f in factors[1:]), getattr(factors[0], name))
+            for factors in (fusion.value_factors, fusion.latent_factors) for name in ("weight", "bias")]
+
+
+def stored_sums(fusion) -> list[torch.Tensor]:
+    return [fusion.value_weight, fusion.value_bias, fusion.latent_weight, fusion.latent_bias]
+
+
+def test_every_parameter_has_a_gradient_of_its_own(tiny_backbones):
+    """No two .grad tensors share storage (the factors' did, when their sum was stack + sum), so an
+    in-place change of the gradients (clipping, accumulation, the fp16 scaler's unscaling) applies
+    to each parameter once."""
+    model = della(tiny_backbones).train()
+    model.loss(model.collator(tiny_corpus(4)), beta=1.0, kl_threshold=0.0, kl_reduction="sum")["loss"].backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert len({g.untyped_storage().data_ptr() for g in grads}) == len(grads)
+    before = [g.clone() for g in grads]
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1e-3)
+    assert norm > 1e-3  # clipping is active
+    assert all(torch.allclose(g, b * (1e-3 / (norm + 1e-6)), rtol=1e-5, atol=0) for g, b in zip(grads, before))
+
+
+def test_summed_storage_starts_as_the_sum_of_the_factors_with_the_same_outputs(tiny_backbones):
+    factors, summed = della(tiny_backbones), della(tiny_backbones, settings=SUMMED)
+    for by_factor, by_sum in zip(factors.path.fusions, summed.path.fusions, strict=True):
+        assert all(torch.equal(a, b) for a, b in zip(factor_sums(by_factor), stored_sums(by_sum), strict=True))
+    # the same random draws: every other parameter (the chain, built and initialised after the path) is equal
+    a, b = factors.state_dict(), summed.state_dict()
+    others = {name for name in a if ".fusions." not in name}
+    assert others == {name for name in b if ".fusions." not in name}
+    assert all(torch.equal(a[name], b[name]) for name in others)
+    assert not any("factors" in name for name in b)
+    batch = factors.collator(tiny_corpus(3))
+    z = factors._flat(factors.chain(3, None).z)[:, None]
+    assert torch.equal(factors.log_likelihood(batch, z), summed.log_likelihood(batch, z))
+    # a quarter of the fusion parameters stored, standing for the paper's count
+    stored, paper = count_parameters(summed), count_parameters(factors)
+    assert 4 * stored["latent_path"] == paper["latent_path"] and stored["total"] < paper["total"]
+    assert stored["paper_total"] == paper["paper_total"] == paper["total"]
+
+
+def test_summed_storage_needs_the_sum_before_the_product(tiny_backbones):
+    with pytest.raises(ValueError, match="factor_storage: summed .* rank_sum: after_product"):
+        della(tiny_backbones, settings={**SUMMED, "rank_sum": "after_product"})
+    with pytest.raises(ValueError, match="factor_storage must be 'factors' or 'summed', got 'sums'"):
+        della(tiny_backbones, settings={"factor_storage": "sums"})
+
+
+def test_summed_storage_trains_as_the_factors(tiny_backbones, tmp_path):
+    """AdamW with weight decay, active gradient clipping, a warm-up schedule, two accumulated
+    batches, and (summed) a stop and resume: the same losses and the same sums as the factors."""
+    import json
+    from dataclasses import replace
+
+    from della.train import TrainSettings, train
+
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(32)))
+    settings = TrainSettings(batch_size=4, grad_accumulation_steps=2, learning_rate=3e-3, max_steps=6,
+                             warmup_steps=2, weight_decay=0.5, grad_clip=0.05, log_every=1, beta_schedule="constant")
+    factors_config = VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
+                               conditional=False, latent_size=8)
+    summed_config = replace(factors_config, path_settings=SUMMED)
+    factors = TransformerVAE.load(train(factors_config, settings, data, tmp_path / "factors", seed=0))
+    assert train(summed_config, settings, data, tmp_path / "summed", seed=0, stop_after_steps=3) is None
+    summed = TransformerVAE.load(train(summed_config, settings, data, tmp_path / "summed", seed=0))
+
+    def log(run):
+        return [json.loads(line) for line in (tmp_path / run / "train_log.jsonl").read_text().splitlines()]
+
+    assert [row["loss"] for row in log("summed")] == pytest.approx([row["loss"] for row in log("factors")], rel=1e-5)
+    assert [row["lr"] for row in log("summed")] == [row["lr"] for row in log("factors")]
+    for by_factor, by_sum in zip(factors.path.fusions, summed.path.fusions, strict=True):
+        for a, b in zip(factor_sums(by_factor), stored_sums(by_sum), strict=True):
+            assert torch.allclose(a, b, rtol=1e-5, atol=1e-7)
+    a, b = factors.state_dict(), summed.state_dict()
+    for name in (name for name in a if ".fusions." not in name):
+        assert torch.allclose(a[name], b[name], rtol=1e-5, atol=1e-7), name
+    # the comparison can fail: clipping was active (without it the sums end elsewhere)
+    unclipped = TransformerVAE.load(train(factors_config, replace(settings, grad_clip=1e9), data, tmp_path / "u", seed=0))
+    assert not torch.allclose(factor_sums(unclipped.path.fusions[0])[0], factor_sums(factors.path.fusions[0])[0],
+                              rtol=1e-5, atol=1e-7)
+
+
+# --------------------------------------------------------------------------------------------
 # Training tricks (Table 5)
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("path", ["della", "memory"])
