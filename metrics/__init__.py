@@ -18,6 +18,9 @@ test_texts  the human texts the generations are compared with as a distribution 
 
 Settings: the `evaluation` config section (every key optional; defaults below are the sample scale)
 ---------------------------------------------------------------------------------------------------
+batch_size, max_test_examples, device
+                        how della/evaluate.py runs the model (test batch size, how many test
+                        examples, and where: auto | cpu | cuda); not passed to the metrics.
 max_examples            use only the first N generations (with their references) and the first N
                         test texts; null: all.
 skip                    metric names not to compute (e.g. [MAUVE] on a machine without the model).
