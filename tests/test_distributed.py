@@ -118,6 +118,36 @@ def test_della_trains_on_two_ranks_close_to_one_process(tiny_backbones, train_fi
     assert len(ranks[-1]["kl_per_group"]) == 2
 
 
+def test_summed_factor_storage_trains_on_two_ranks_and_its_checkpoint_resumes_on_one(tiny_backbones, train_file, tmp_path):
+    """DELLA with `factor_storage: summed` under DDP: the per-multiplicity AdamW groups (4x the
+    learning rate, 1/4 of the weight decay on the fusion sums) survive the 2-rank checkpoint, the
+    trajectory stays close to one process's, and the checkpoint resumes on one rank."""
+    settings = replace(SETTINGS, max_steps=6, weight_decay=0.1, grad_clip=0.05)  # clipping active
+    rule = rule_settings(tiny_backbones["causal"], "della", settings)
+    rule["model"]["settings"] = {"factor_storage": "summed"}
+    done = subprocess.run([*train_command(tiny_backbones["causal"], "della", settings, train_file, tmp_path / "ranks")[:-1],
+                           json.dumps(rule)], env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = torch.load(tmp_path / "ranks" / "checkpoints" / "prev.pt", weights_only=False)
+    groups = state["optimiser"]["param_groups"]
+    ratios = [ratio for g in groups for ratio in (g["initial_lr"] / settings.learning_rate, g["weight_decay"] / settings.weight_decay)]
+    assert ratios == pytest.approx([1.0, 1.0, 4.0, 0.25])  # (lr, weight decay) of the m = 1 and m = 4 groups
+
+    model = vae_config(rule)
+    train(model, settings, train_file, tmp_path / "one", seed=0)
+    ranks, one = logged_metrics(tmp_path / "ranks"), logged_metrics(tmp_path / "one")
+    assert [row["reconstruction"] for row in ranks] == pytest.approx([row["reconstruction"] for row in one], rel=0.05)
+
+    resumed = tmp_path / "resumed"
+    (resumed / "checkpoints").mkdir(parents=True)
+    shutil.copy(tmp_path / "ranks" / "checkpoints" / "prev.pt", resumed / "checkpoints" / "last.pt")
+    shutil.copy(tmp_path / "ranks" / "train_log.jsonl", resumed / "train_log.jsonl")
+    train(model, settings, train_file, resumed, seed=0)
+    assert [row["step"] for row in logged_metrics(resumed)] == [row["step"] for row in ranks]
+    fusion_sums = [name for name in weights(resumed / "model") if name.endswith("value_weight")]
+    assert fusion_sums and not any("value_factors" in name for name in weights(resumed / "model"))
+
+
 def test_sigusr1_to_the_launcher_stops_every_rank_with_a_checkpoint_and_exit_75(tiny_backbones, train_file, tmp_path):
     """SLURM's `--signal=USR1@...` warning reaches the job's process, the launcher: it forwards
     the signal, the ranks agree on a step, rank 0 checkpoints, and the job asks for a retry."""
