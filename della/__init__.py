@@ -1,3 +1,3 @@
 """della-bench: DELLA (Hu et al., NAACL 2022) and the Transformer-VAE baselines, one framework."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
