@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from della.batches import batches, load_records, target_of
-from della.distributed import resolve_device, world
+from della.distributed import world
 from della.generate import DEVICE_DEFAULT, load_model
 from della.io import atomic_write_json, provenance
 from della.vae import TransformerVAE
@@ -56,8 +56,7 @@ def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], ev
 
 
 def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, seed: int, out_file: Path) -> None:
-    device = resolve_device(settings["evaluation"].get("device", DEVICE_DEFAULT), "evaluation.device")
-    model = load_model(model_dir, device)
+    model = load_model(model_dir, settings["evaluation"].get("device", DEVICE_DEFAULT), "evaluation.device")
     samples = read_samples(samples_file)
     generation_settings = json.loads(samples_file.with_suffix(".settings.json").read_text())
     records = load_records(test_file, settings["evaluation"]["max_test_examples"])

@@ -57,18 +57,19 @@ def generate_samples(model: TransformerVAE, test_file: Path, settings: dict, see
 
 def run(model_dir: Path, test_file: Path, settings: dict, seed: int, out_file: Path) -> None:
     torch.manual_seed(seed)
-    model = load_model(model_dir, resolve_device(settings.get("device", DEVICE_DEFAULT), "generation.device"))
+    model = load_model(model_dir, settings.get("device", DEVICE_DEFAULT), "generation.device")
     rows = generate_samples(model, test_file, settings, seed)
     if world().main:
         atomic_write_jsonl(out_file, rows)
         atomic_write_json(out_file.with_suffix(".settings.json"), {"generation": settings, "seed": seed})
 
 
-def load_model(path: Path, device: torch.device | None = None) -> TransformerVAE:
+def load_model(path: Path, device: str = DEVICE_DEFAULT, setting: str = "device") -> TransformerVAE:
     """A trained model from its directory or from its run directory (which holds `model/`), on
-    `device` (default: CUDA when available)."""
+    the device the `device` setting names (`setting`: its name in errors)."""
+    device = resolve_device(device, setting)  # before loading: a bad setting fails fast
     model = TransformerVAE.load(path / "model" if (path / "model" / "config.json").exists() else path)
-    return model.to(device or resolve_device(DEVICE_DEFAULT))
+    return model.to(device)
 
 
 # Which latent of a sentence's posterior reconstruction and interpolation decode: a draw (App.

@@ -72,7 +72,6 @@ class LowRankFusion(nn.Module):
         # storage, so its sums start equal to factor storage's, and so does every module after it.
         self.value_factors = nn.ModuleList(nn.Linear(hidden_size, hidden_size) for _ in range(rank))
         self.latent_factors = nn.ModuleList(nn.Linear(latent_size, hidden_size) for _ in range(rank))
-        self.stores_sums = False
         # how many parameters of the paper's parameterisation each stored one stands for (default 1)
         self.parameter_multiplicity: dict[str, int] = {}
 
@@ -84,8 +83,12 @@ class LowRankFusion(nn.Module):
         del self.value_factors, self.latent_factors
         for name, tensor in zip(SUMMED_PARAMETERS, sums, strict=True):
             self.register_parameter(name, nn.Parameter(tensor))
-        self.stores_sums = True
         self.parameter_multiplicity = dict.fromkeys(SUMMED_PARAMETERS, self.rank)
+
+    @property
+    def stores_sums(self) -> bool:
+        """Whether the factors were replaced by their sums (summed storage, after initialisation)."""
+        return "value_factors" not in self._modules
 
     @staticmethod
     def _sums(factors: nn.ModuleList) -> tuple[torch.Tensor, torch.Tensor]:

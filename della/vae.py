@@ -180,7 +180,8 @@ class TransformerVAE(nn.Module):
 
     def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A collated batch (the collator builds CPU tensors) on the model's device."""
-        return {name: tensor.to(self.device) for name, tensor in batch.items()}
+        device = self.device
+        return {name: tensor.to(device) for name, tensor in batch.items()}
 
     @property
     def encoder(self):
