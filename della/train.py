@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from della.batches import load_records
+from della.batches import batches, load_records
 from della.distributed import (
     DEVICES,
     EX_TEMPFAIL,
@@ -62,8 +62,15 @@ AUTOCAST_DTYPES = {FP32: None, BF16: torch.bfloat16, FP16: torch.float16}
 # `training.nonfinite`: what a non-finite loss or gradient does.
 STOP, SKIP = "stop", "skip"
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
-# Settings that may change between a checkpoint and its resumption without changing the result.
-RESUMABLE_CHANGES = {"log_every", "checkpoint_every", "max_nonfinite_skips"}
+# Settings that may change between a checkpoint and its resumption without changing the weights
+# (validation runs on a random stream of its own).
+RESUMABLE_CHANGES = {"log_every", "checkpoint_every", "max_nonfinite_skips", "valid_every", "max_valid_examples",
+                     "convergence"}
+CONVERGENCE_KEYS = ("last_fraction", "min_relative_improvement")
+# What the validation pass reports: the negative ELBO at beta = 1 per sentence (for a model without
+# a latent, its NLL), the reconstruction and KL per sentence, the NLL per token, the KL per group.
+VALID_LOSS = "valid_loss"
+VALID_SEED_OFFSET = 7919  # the validation stream's seed: seed + this, apart from the training streams
 
 
 @dataclass
@@ -88,6 +95,14 @@ class TrainSettings:
     bn_vae_gamma: float | None = None  # BN-VAE on the posterior means (None: off); Table 5
     log_every: int = 10
     checkpoint_every: int = 100
+    # Validation loss every `valid_every` steps and at the end (None: never), on the first
+    # `max_valid_examples` validation examples (None: all), logged beside the training terms.
+    valid_every: int | None = None
+    max_valid_examples: int | None = None
+    # The convergence rule checked at the end (needs valid_every): the validation loss of the last
+    # `last_fraction` of training improved by less than `min_relative_improvement`. Recorded in
+    # train_done.json; it never stops or extends a run (the budget is max_steps, fixed in advance).
+    convergence: dict | None = None
     max_train_examples: int | None = None
     grad_accumulation_steps: int = 1  # one optimiser step per k batches: effective batch = batch_size * k
     precision: str = FP32
@@ -105,6 +120,15 @@ class TrainSettings:
                 raise ValueError(f"training.{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
         if self.grad_accumulation_steps < 1:
             raise ValueError(f"training.grad_accumulation_steps must be >= 1, got {self.grad_accumulation_steps}")
+        if self.convergence is not None:
+            if self.valid_every is None:
+                raise ValueError("training.convergence needs training.valid_every (the rule reads the validation loss)")
+            if set(self.convergence) != set(CONVERGENCE_KEYS):
+                raise ValueError(f"training.convergence must have exactly the keys {list(CONVERGENCE_KEYS)}, "
+                                 f"got {sorted(self.convergence)}")
+            if not 0 < self.convergence["last_fraction"] < 1:
+                raise ValueError(f"training.convergence.last_fraction must be in (0, 1), "
+                                 f"got {self.convergence['last_fraction']}")
 
 
 __all__ = ["EX_TEMPFAIL", "CheckpointError", "Interrupted", "TrainSettings", "train"]
@@ -296,6 +320,52 @@ class StepTerms:
         return means
 
 
+@torch.no_grad()
+def validation_terms(model: TransformerVAE, valid_batches: list[dict], seed: int) -> dict:
+    """Loss terms on the validation batches at beta = 1, without free bits, in eval mode. Its z
+    draws come from a forked random stream seeded by `seed`, so the training streams (and with them
+    the trained weights) are the same whether or not a run validates. Every rank computes the same
+    numbers (the full validation set each), so the means are those of one process."""
+    devices = [model.device] if model.device.type == "cuda" else []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            terms = StepTerms()
+            for batch in valid_batches:
+                terms.add(model.loss(batch, 1.0, 0.0, KL_SUM), batch["dec_ids"].shape[0])
+            means = terms.means()
+    finally:
+        model.train(was_training)
+    return {VALID_LOSS: means["reconstruction"] + means["kl"], "valid_reconstruction": means["reconstruction"],
+            "valid_kl": means["kl"], "valid_token_nll": means["token_nll"], "valid_kl_per_group": means["kl_per_group"]}
+
+
+def convergence_check(log_path: Path, settings: TrainSettings) -> dict | None:
+    """The convergence rule on the run's logged validation losses: the relative improvement of
+    the validation loss from the validation point nearest the start of the last `last_fraction`
+    of training to the last one. Met when it is below `min_relative_improvement` (a loss that got
+    worse has stopped improving too)."""
+    if settings.convergence is None:
+        return None
+    curve = [(e["step"], e[VALID_LOSS]) for e in read_log(log_path) if VALID_LOSS in e]
+    rule = dict(settings.convergence, metric=VALID_LOSS)
+    start = (1 - settings.convergence["last_fraction"]) * settings.max_steps
+    earlier = [point for point in curve[:-1] if point[0] <= start] or curve[:1]
+    if len(curve) < 2 or earlier[-1] == curve[-1]:
+        return {**rule, "met": False, "reason": f"fewer than two validation points ({len(curve)}) to compare"}
+    (from_step, before), (to_step, after) = earlier[-1], curve[-1]
+    improvement = (before - after) / abs(before)
+    return {**rule, "from_step": from_step, "to_step": to_step, "from": before, "to": after,
+            "relative_improvement": improvement, "met": improvement < settings.convergence["min_relative_improvement"]}
+
+
+def read_log(log_path: Path) -> list[dict]:
+    with open(log_path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
 def restore_rng(state: dict, seed: int) -> None:
     """Every rank continues its own RNG streams where the checkpoint's run had the same number of
     ranks; otherwise the streams (dropout, latent noise) start afresh from (seed, rank, step)."""
@@ -346,9 +416,10 @@ def supersede(run_dir: Path, changed: list[str]) -> Path:
 
 def train(
     model_config: VAEConfig, settings: TrainSettings, train_file: Path, run_dir: Path, seed: int,
-    stop_after_steps: int | None = None,
+    stop_after_steps: int | None = None, valid_file: Path | None = None,
 ) -> Path | None:
-    """Train to `settings.max_steps`, resuming from `run_dir/checkpoints/last.pt` if present.
+    """Train to `settings.max_steps`, resuming from `run_dir/checkpoints/last.pt` if present;
+    with `settings.valid_every`, validate on `valid_file` (default: valid.jsonl beside `train_file`).
 
     Returns the directory of the final model (`run_dir/model`), or None when `stop_after_steps`
     ended the run early (checkpoint written; how tests stand in for a preempted job). Raises
@@ -356,10 +427,12 @@ def train(
     """
     device = training_device(settings)
     with determinism(settings.deterministic), preemption_signals() as received:
-        return _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received)
+        return _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received,
+                      valid_file or train_file.with_name("valid.jsonl"))
 
 
-def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received) -> Path | None:
+def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received,
+           valid_file) -> Path | None:
     w = world()
     if settings.batch_size % w.size:
         raise ValueError(f"training.batch_size {settings.batch_size} is the global batch and must divide among "
@@ -378,6 +451,10 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
     if len(records) < settings.batch_size:
         raise ValueError(f"{train_file}: {len(records)} examples, fewer than one batch of {settings.batch_size}")
     sampler = EpochSampler(len(records), settings.batch_size, seed)
+    valid_batches = []
+    if settings.valid_every is not None:
+        valid_records = load_records(valid_file, settings.max_valid_examples)
+        valid_batches = [model.to_device(batch) for batch in batches(valid_records, model.collator, settings.batch_size)]
     weighted = weighted_parameters(model)  # multiplicities: DELLA's summed fusion factors (della/model.py)
     optimiser = adamw(weighted, settings.learning_rate, settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, linear_warmup_decay(settings))
@@ -471,9 +548,12 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
             scaler.update()
             scheduler.step()
             step += 1
-            if step % settings.log_every == 0 or step == settings.max_steps:
+            validate = settings.valid_every is not None and (step % settings.valid_every == 0 or step == settings.max_steps)
+            if step % settings.log_every == 0 or step == settings.max_steps or validate:
                 entry = {"step": step, "beta": beta, "lr": scheduler.get_last_lr()[0], **terms.means(),
                          "nonfinite_skipped": skipped, "elapsed_s": round(time.time() - started, 2)}
+                if validate:
+                    entry.update(validation_terms(model, valid_batches, seed + VALID_SEED_OFFSET))
                 log.write(json.dumps(entry) + "\n")
                 log.flush()
                 rate = (step - first_step) / max(time.time() - started, 1e-9)
@@ -503,6 +583,7 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
             "steps": step, "seed": seed, "device": str(device), "world_size": w.size, "effective_batch_size":
             settings.batch_size * settings.grad_accumulation_steps, "nonfinite_skipped": skipped,
             "settings": asdict(settings), "time_s": round(time.time() - started, 2),
+            "convergence": convergence_check(log_path, settings),
         })
     barrier()
     return final

@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import re
 import tarfile
 import zipfile
@@ -26,8 +27,8 @@ SAMPLE = ROOT / "sample_data"
 
 #: The sample-scale settings of each dataset (what the config's datasets section holds).
 SETTINGS = {
-    "yelp": {"format": "yelp_he2019", "task": "unconditional"},
-    "yahoo": {"format": "yahoo_he2019", "task": "unconditional"},
+    "yelp": {"format": "yelp_he2019", "task": "unconditional", "factors": True},
+    "yahoo": {"format": "yahoo_he2019", "task": "unconditional", "factors": True},
     "ptb": {"format": "ptb_mikolov", "task": "unconditional"},
     "snli": {"format": "snli_1.0", "task": "unconditional"},
     "cnn_dailymail": {"format": "cnn_dailymail_see2017", "task": "conditional"},
@@ -35,6 +36,8 @@ SETTINGS = {
     "quora": {"format": "quora_qqp", "task": "conditional", "split_sizes": {"valid": 100, "test": 100}},
 }
 CONDITIONAL = {"cnn_dailymail", "writingprompts", "quora"}
+#: The probe's labels each sample dataset's records carry (the others carry none).
+LABELS = {"yelp": {"review_label", "business"}, "yahoo": {"topic"}}
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -132,10 +135,14 @@ def test_sample_archives_have_the_real_layout():
 def test_each_dataset_preprocesses(name, tmp_path):
     stats = _run(name, tmp_path)
     keys = {"source", "target"} if name in CONDITIONAL else {"text"}
+    labelled = name in LABELS
     for split in pp.SPLITS:
         rows = _read_jsonl(tmp_path / f"{split}.jsonl")
         assert rows, f"{name} {split} is empty"
-        assert all(set(row) == keys and all(isinstance(v, str) and v.strip() for v in row.values()) for row in rows)
+        assert all(set(row) == keys | ({pp.LABELS_KEY} if labelled else set()) for row in rows)
+        assert all(isinstance(row[k], str) and row[k].strip() for row in rows for k in keys)
+        if labelled:
+            assert all(set(row[pp.LABELS_KEY]) == LABELS[name] for row in rows)
         assert stats["splits"][split] == len(rows)
     assert json.loads((tmp_path / "stats.json").read_text()) == stats
     assert stats["dataset"] == name and stats["length_unit"] == "whitespace tokens" and stats["seed"] == 0
@@ -308,6 +315,71 @@ def test_non_utf8_line_is_reported_with_file_and_line(tmp_path):
     with pytest.raises(DataFormatError) as info:
         _run("yelp", tmp_path / "out", tmp_path / "raw")
     assert f"{archive}[{member}]:3:" in str(info.value) and "UTF-8" in str(info.value)
+
+
+def _yelp_with_factors(raw_dir: Path, train_lines: bytes, train_factors: bytes) -> Path:
+    members = {}
+    for split in pp.SPLITS:
+        members[f"yelp_data/yelp.{split}.txt"] = b"4\tgood food .\n"
+        members[f"yelp_data/yelp.{split}.factors.jsonl"] = b'{"business": "bar"}\n'
+    members["yelp_data/yelp.train.txt"], members["yelp_data/yelp.train.factors.jsonl"] = train_lines, train_factors
+    return _tar_gz(raw_dir / raw.HE2019_ARCHIVE, members)
+
+
+def test_labels_follow_their_lines_through_skips_and_subsampling(tmp_path):
+    lines = b"4\tgood food .\n\n0\tbad food .\nno tab here\n2\tok food .\n"
+    factors = b'{"business": "bar"}\n{"business": "gym"}\n{"business": "hotel"}\n{"business": "salon"}\n{"business": "spa"}\n'
+    _yelp_with_factors(tmp_path / "raw", lines, factors)
+    _run("yelp", tmp_path / "out", tmp_path / "raw", max_examples={"train": 3}, seed=1)
+    rows = {r["text"]: r.get(pp.LABELS_KEY) for r in _read_jsonl(tmp_path / "out" / "train.jsonl")}
+    expected = {"good food .": {"review_label": 4, "business": "bar"},  # the empty line 2 is skipped
+                "bad food .": {"review_label": 0, "business": "hotel"},
+                "no tab here": {"business": "salon"}, "ok food .": {"review_label": 2, "business": "spa"}}
+    assert len(rows) == 3 and all(expected[text] == labels for text, labels in rows.items())
+    stats = json.loads((tmp_path / "out" / "stats.json").read_text())
+    assert sum(stats["labels"]["business"].values()) == 3
+
+
+def test_labels_off_keeps_only_the_review_label(tmp_path):
+    _yelp_with_factors(tmp_path / "raw", b"3\tfine .\n", b"not json\n")  # factors: false never reads them
+    _run("yelp", tmp_path / "out", tmp_path / "raw", factors=False)
+    assert _read_jsonl(tmp_path / "out" / "train.jsonl") == [{"text": "fine .", pp.LABELS_KEY: {"review_label": 3}}]
+
+
+@pytest.mark.parametrize(("lines", "factors", "message"), [
+    (b"7\tgood .\n", b'{"business": "bar"}\n', "yelp.train.txt]:1: Yelp label '7' is not one of 0..4"),
+    (b"4\tgood .\n4\tbad .\n", b'{"business": "bar"}\n', "yelp.train.factors.jsonl]: 1 lines of factors for the 2"),
+    (b"4\tgood .\n", b'{"business": [1]}\n', "yelp.train.factors.jsonl]:1: expected a JSON object"),
+    (b"4\tgood .\n", b'{"business": \n', "yelp.train.factors.jsonl]:1: invalid JSON"),
+])
+def test_bad_labels_name_file_and_line(tmp_path, lines, factors, message):
+    _yelp_with_factors(tmp_path / "raw", lines, factors)
+    with pytest.raises(DataFormatError, match=re.escape(message)):
+        _run("yelp", tmp_path / "out", tmp_path / "raw")
+    assert not (tmp_path / "out").exists()
+
+
+def test_factors_only_for_the_he2019_formats(tmp_path):
+    with pytest.raises(ValueError, match="factors applies to yelp_he2019 and yahoo_he2019 only"):
+        _run("ptb", tmp_path / "out", factors=True)
+
+
+def test_small_scale_data_has_more_entropy_and_its_factors():
+    """The small scale's texts carry a persona the sample's lack, and are more varied per word."""
+    def entropy(lines: list[str]) -> float:
+        counts = Counter(word for line in lines for word in line.split("\t")[-1].split())
+        total = sum(counts.values())
+        return -sum(c / total * math.log(c / total) for c in counts.values())
+
+    for dataset in ("yelp", "yahoo"):
+        sample = [line for _, line in raw.read_he2019(SAMPLE / dataset, dataset, ["train"])["train"][1]]
+        small_lines = raw.read_he2019(SAMPLE / "small" / dataset, dataset, pp.SPLITS)
+        small_factors = raw.read_he2019_factors(SAMPLE / "small" / dataset, dataset, pp.SPLITS)
+        assert {s: len(small_lines[s][1]) for s in pp.SPLITS} == {"train": 10000, "valid": 1000, "test": 1000}
+        factors = [f for _, f in small_factors["train"][1]]
+        assert {len({f["persona"] for f in factors})} == {4}
+        small = [line for _, line in small_lines["train"][1]][:len(sample)]
+        assert entropy(small) > entropy(sample), dataset
 
 
 def test_wp_line_count_mismatch(tmp_path):

@@ -63,3 +63,54 @@ def test_non_finite_loss_stops_with_the_step_named(tiny_backbones, train_file, t
     with pytest.raises(FloatingPointError, match=r"step \d"):
         train(config(tiny_backbones), bad, train_file, tmp_path / "run", seed=0)
     assert not (tmp_path / "run" / "model").exists()
+
+
+def _log(run_dir):
+    return [json.loads(line) for line in (run_dir / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_validation_is_logged_and_leaves_the_trained_weights_unchanged(tiny_backbones, train_file, tmp_path):
+    valid = tmp_path / "valid.jsonl"
+    valid.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(20, seed=1)))
+    validating = replace(SETTINGS, valid_every=15, max_valid_examples=12,
+                         convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005})
+    plain = train(config(tiny_backbones), SETTINGS, train_file, tmp_path / "plain", seed=0)
+    checked = train(config(tiny_backbones), validating, train_file, tmp_path / "valid", seed=0, valid_file=valid)
+    a, b = TransformerVAE.load(plain).state_dict(), TransformerVAE.load(checked).state_dict()
+    assert all(torch.equal(a[name], b[name]) for name in a)  # validation draws on a stream of its own
+    validated = [e for e in _log(tmp_path / "valid") if "valid_loss" in e]
+    assert [e["step"] for e in validated] == [15, 30, 40]  # every valid_every steps and at the end
+    for entry in validated:
+        assert entry["valid_loss"] == pytest.approx(entry["valid_reconstruction"] + entry["valid_kl"])
+        assert len(entry["valid_kl_per_group"]) == 2 and entry["valid_token_nll"] > 0
+    assert validated[-1]["valid_loss"] < validated[0]["valid_loss"]  # it learns, on held-out text too
+    done = json.loads((tmp_path / "valid" / "train_done.json").read_text())
+    rule = done["convergence"]
+    assert (rule["from_step"], rule["to_step"]) == (30, 40)  # the point nearest 0.75 x 40 = 30 steps, and the end
+    improvement = (rule["from"] - rule["to"]) / abs(rule["from"])
+    assert rule["relative_improvement"] == pytest.approx(improvement)
+    assert rule["met"] == (improvement < 0.005)
+    assert json.loads((tmp_path / "plain" / "train_done.json").read_text())["convergence"] is None
+
+
+@pytest.mark.parametrize(("losses", "met"), [
+    ([5.0, 3.0, 2.0, 1.992], True),  # 0.4 % better over the last quarter: below 0.5 %
+    ([5.0, 3.0, 2.0, 1.98], False),  # 1 % better: still improving
+    ([5.0, 3.0, 1.9, 1.895], True),  # compared with step 75 (0.26 %), not with step 50 (37 %)
+    ([5.0, 3.0, 2.0, 2.5], True),  # worse: no longer improving
+])
+def test_convergence_rule_on_a_known_curve(tmp_path, losses, met):
+    from della.train import convergence_check
+
+    log = tmp_path / "train_log.jsonl"
+    log.write_text("".join(json.dumps({"step": 25 * (i + 1), "valid_loss": v}) + "\n" for i, v in enumerate(losses)))
+    settings = replace(SETTINGS, max_steps=100, valid_every=25,
+                       convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005})
+    result = convergence_check(log, settings)
+    assert (result["from_step"], result["to_step"]) == (75, 100)
+    assert result["met"] is met
+
+
+def test_convergence_rule_needs_validation():
+    with pytest.raises(ValueError, match="needs training.valid_every"):
+        replace(SETTINGS, convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005})

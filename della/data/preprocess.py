@@ -27,6 +27,10 @@ Settings (the dataset's section of the config; unknown keys are rejected)
                   ..., test: ...}`` per split (the paper filters WritingPrompts "for
                   training" only, Sec. 5.1; docs/paper-vs-code.md). Dropped examples are
                   counted as ``too_long``.
+``factors``       optional, default false; yelp_he2019 / yahoo_he2019 only. Read the
+                  generated data's ground-truth factors (the latent probe's labels) from the
+                  archive's ``{dataset}_data/{dataset}.{split}.factors.jsonl`` members, line i
+                  of which belongs to text line i; real downloads have no such members.
 ``split_sizes``   quora_qqp only, required there. ``{valid: int, test: int}`` (a ``train``
                   key may be present, as null): Quora has no official split, so the duplicate
                   pairs are shuffled with ``seed`` and the first ``valid`` go to valid, the
@@ -35,7 +39,10 @@ Settings (the dataset's section of the config; unknown keys are rejected)
 Cleaning per format (following the pipelines the paper's numbers come from)
 -------------------------------------------------------------------------
 * yelp_he2019 / yahoo_he2019: DELLA's ``VAEDataset``: ``line.strip()``, empty lines skipped,
-  ``line.split('\\t')[-1]`` (Yelp's star label is dropped; a line without a tab is kept whole).
+  ``line.split('\\t')[-1]`` (a line without a tab is kept whole). Yelp's star label (the field
+  before the tab, validated as 0-4) is kept as the record's ``labels.review_label``; with
+  ``factors: true`` the generated data's ``{dataset}.{split}.factors.jsonl`` members add the
+  generator's factors (``business``, ``topic``, ``persona``) to ``labels`` line by line.
 * ptb_mikolov: each line stripped of the leading/trailing space Mikolov's files carry.
 * snli_1.0: ``dev`` is used as valid. The language-modelling sentences are the premise and
   hypothesis of every pair whose gold_label is not ``-`` (no annotator majority), de-duplicated
@@ -96,7 +103,7 @@ STATS_FILE = "stats.json"
 #: Digits kept in the average lengths of stats.json.
 STATS_DECIMALS = 2
 
-Example = dict[str, str]
+Example = dict[str, str | dict]  # text fields, and `labels` where the data has them
 Splits = dict[str, list[Example]]
 Loader = Callable[[Path, dict, Counter], Splits]
 
@@ -148,8 +155,52 @@ def _della_line(line: str) -> str:
     return line.strip().split("\t")[-1].strip()
 
 
+#: He et al.'s Yelp star labels (``label<TAB>text``): 0-4.
+YELP_REVIEW_LABELS = range(5)
+#: Where the probe's labels go in a processed record (docs/interfaces.md).
+LABELS_KEY = "labels"
+
+
+def _review_label(label: str, number: int, line: str) -> int | None:
+    """Yelp's star label from ``label<TAB>text`` (None for a line without a tab, kept whole)."""
+    fields = line.strip().split("\t")
+    if len(fields) < 2:
+        return None
+    value = fields[0].strip()
+    if not (value.isdigit() and int(value) in YELP_REVIEW_LABELS):
+        raise DataFormatError(f"{label}:{number}: Yelp label {value!r} is not one of "
+                              f"{YELP_REVIEW_LABELS.start}..{YELP_REVIEW_LABELS.stop - 1}")
+    return int(value)
+
+
 def _load_he2019(dataset: str, raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
-    return _load_lines(raw.read_he2019(raw_dir, dataset, SPLITS), _della_line, skipped)
+    """DELLA's cleaning of each line; every record keeps its labels: Yelp's star label as
+    ``review_label``, and with ``factors: true`` the generator's factors of the line."""
+    files = raw.read_he2019(raw_dir, dataset, SPLITS)
+    factors = raw.read_he2019_factors(raw_dir, dataset, SPLITS) if settings["factors"] else {}
+    splits: Splits = {}
+    for split, (label, lines) in files.items():
+        line_labels: list[dict] = [{} for _ in lines]
+        if dataset == "yelp":
+            for labels, (number, line) in zip(line_labels, lines, strict=True):
+                if (review_label := _review_label(label, number, line)) is not None:
+                    labels["review_label"] = review_label
+        if split in factors:
+            factors_label, records = factors[split]
+            if len(records) != len(lines):
+                raise DataFormatError(f"{factors_label}: {len(records)} lines of factors for the {len(lines)} "
+                                      f"lines of {label}; line i must hold the factors of text line i")
+            for labels, (_, record) in zip(line_labels, records, strict=True):
+                labels.update(record)
+        examples = []
+        for labels, (_, line) in zip(line_labels, lines, strict=True):
+            text = _della_line(line)
+            if not text:
+                skipped["empty_line"] += 1
+                continue
+            examples.append({"text": text, LABELS_KEY: labels} if labels else {"text": text})
+        splits[split] = examples
+    return splits
 
 
 def _load_ptb(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
@@ -287,7 +338,8 @@ FORMATS: dict[str, FormatSpec] = {
 
 # --- settings -----------------------------------------------------------------------------------
 
-SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes")
+SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes", "factors")
+HE2019_FORMATS = ("yelp_he2019", "yahoo_he2019")
 QUORA_FORMAT = "quora_qqp"
 
 
@@ -331,6 +383,12 @@ def _validate_settings(name: str, settings: dict) -> dict:
                "max_examples": _per_split(name, "max_examples", settings.get("max_examples"), scalar=False),
                "max_length": _per_split(name, "max_length", settings.get("max_length"), scalar=True)}
     _check_count(checked["seed"], f"{name}: seed", allow_none=False)
+    checked["factors"] = settings.get("factors", False)
+    if not isinstance(checked["factors"], bool):
+        raise ValueError(f"{name}: factors must be true or false, got {checked['factors']!r}")
+    if checked["factors"] and fmt not in HE2019_FORMATS:
+        raise ValueError(f"{name}: factors applies to {' and '.join(HE2019_FORMATS)} only (the generated data's "
+                         f"factor files), not {fmt}")
     if fmt == QUORA_FORMAT:
         sizes = settings.get("split_sizes")
         # train may be named only as null: it is whatever valid and test leave over.
@@ -348,8 +406,11 @@ def _validate_settings(name: str, settings: dict) -> dict:
 
 # --- the common tail: filter, subsample, stats, atomic write --------------------------------
 
+TEXT_KEYS = ("text", "source", "target")
+
+
 def _num_tokens(example: Example) -> int:
-    return sum(len(value.split()) for value in example.values())
+    return sum(len(example[key].split()) for key in TEXT_KEYS if key in example)
 
 
 def _subsample(examples: list[Example], limit: int | None, seed: int, split: str) -> list[Example]:
@@ -362,6 +423,15 @@ def _subsample(examples: list[Example], limit: int | None, seed: int, split: str
 
 def _average(values: list[int]) -> float:
     return round(sum(values) / len(values), STATS_DECIMALS)
+
+
+def _label_counts(examples: list[Example]) -> dict[str, dict[str, int]]:
+    """``{label name: {value: count}}`` over `examples` (the probe's classes; empty without labels)."""
+    counts: dict[str, Counter] = {}
+    for example in examples:
+        for name, value in example.get(LABELS_KEY, {}).items():
+            counts.setdefault(name, Counter())[str(value)] += 1
+    return {name: dict(sorted(c.items())) for name, c in sorted(counts.items())}
 
 
 def _stats(name: str, splits: Splits, task: str, skipped: Counter, checked: dict, available: dict) -> dict:
@@ -378,6 +448,7 @@ def _stats(name: str, splits: Splits, task: str, skipped: Counter, checked: dict
         "length_unit": LENGTH_UNIT,
         "skipped": {reason: n for reason, n in sorted(skipped.items()) if n},
         "seed": checked["seed"],
+        "labels": _label_counts(splits["train"]),
         "subsample": {"available": available, "max_examples": checked["max_examples"],
                       "max_length": checked["max_length"], "seed": checked["seed"]},
     }

@@ -46,6 +46,7 @@ __all__ = [
     "CNN_DM_ARCHIVES",
     "CNN_DM_URL_LIST",
     "HE2019_ARCHIVE",
+    "read_he2019_factors",
     "Lines",
     "PTB_ARCHIVE",
     "QUORA_COLUMNS",
@@ -219,6 +220,28 @@ def read_he2019(raw_dir: Path, dataset: str, splits: Iterable[str]) -> dict[str,
     """
     members = {split: f"{dataset}_data/{dataset}.{split}.txt" for split in splits}
     return _read_line_members(raw_dir / HE2019_ARCHIVE, members)
+
+
+def read_he2019_factors(raw_dir: Path, dataset: str, splits: Iterable[str]) -> dict[str, tuple[str, list[tuple[int, dict]]]]:
+    """The generated data's ground-truth factors: ``{dataset}_data/{dataset}.{split}.factors.jsonl``
+    in ``datasets.tar.gz``, line i a JSON object ``{factor: str|int}`` for text line i (the sample
+    generator writes them; no real download has them). Returns ``{split: (member label,
+    [(line_number, factors), ...])}``."""
+    members = {split: f"{dataset}_data/{dataset}.{split}.factors.jsonl" for split in splits}
+    result = {}
+    for split, (label, lines) in _read_line_members(raw_dir / HE2019_ARCHIVE, members).items():
+        records = []
+        for number, line in lines:
+            try:
+                factors = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(f"{label}:{number}: invalid JSON ({exc.msg})") from None
+            if not isinstance(factors, dict) or not all(
+                    isinstance(v, (str, int)) and not isinstance(v, bool) for v in factors.values()):
+                raise DataFormatError(f"{label}:{number}: expected a JSON object of string or integer factors")
+            records.append((number, factors))
+        result[split] = (label, records)
+    return result
 
 
 # --- PTB -------------------------------------------------------------------------------------

@@ -140,6 +140,67 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
+# --- Yelp / Yahoo at two scales --------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Persona:
+    """A writer's habits, kept through a whole review or question: a sentence-level factor that a
+    latent can carry and a decoder cannot guess from the first words (small scale only)."""
+
+    name: str
+    prefixes: tuple[str, ...]  # some sentences start with one of these
+    sign_offs: tuple[str, ...]  # some texts end with one of these
+
+
+PERSONAS = (
+    Persona("enthusiast", ("honestly ,", "oh my gosh ,", "wow ,", "seriously ,"),
+            ("love this place !", "ca n't wait to come back !", "you 'll thank me later !")),
+    Persona("analyst", ("in terms of value ,", "to be fair ,", "objectively ,", "for context ,"),
+            ("my rating reflects value for money .", "i judge on consistency , not hype .")),
+    Persona("casual", ("so", "ok so", "anyway ,", "lol"), ("whatever .", "just saying .", "lol .")),
+    Persona("formal", ("i must say ,", "in my opinion ,", "frankly ,", "i regret to say ,"),
+            ("kind regards .", "thank you for reading .", "respectfully submitted .")),
+)
+INTENSIFIERS = ("really", "very", "truly", "quite", "pretty", "so")
+
+
+@dataclass(frozen=True)
+class He2019Profile:
+    """How Yelp reviews and Yahoo documents are drawn. `SAMPLE` is the shipped sample data (its
+    bytes must not change); `SMALL` is the small scale's: more texts, shorter ones (a 2-core
+    budget), and more sentence-level entropy (writer personas, intensifiers), so that a trained
+    decoder's perplexity stays well above 1 and a latent has something to carry."""
+
+    lines_per_split: dict[str, int]
+    yelp_body_sentences: tuple[int, ...]  # drawn uniformly
+    yelp_opening_rate: float
+    yahoo_answer_sentences: tuple[int, ...]
+    yahoo_max_details: int
+    yahoo_min_tokens: int  # answers grow until a line has this many tokens
+    personas: bool = False  # each text has a persona (a `persona` factor)
+    intensifier_rate: float = 0.0  # P(an adjective gets an intensifier)
+    persona_prefix_rate: float = 0.0  # P(a sentence starts with the persona's prefix)
+    persona_sign_off_rate: float = 0.0  # P(a text ends with the persona's sign-off)
+
+
+def _intensified(rng: random.Random, adjective: str, profile: He2019Profile) -> str:
+    if profile.intensifier_rate and rng.random() < profile.intensifier_rate:
+        return f"{rng.choice(INTENSIFIERS)} {adjective}"
+    return adjective
+
+
+def _in_persona(rng: random.Random, sentence: str, persona: Persona | None, profile: He2019Profile) -> str:
+    if persona is None or rng.random() >= profile.persona_prefix_rate:
+        return sentence
+    return f"{rng.choice(persona.prefixes)} {sentence}"
+
+
+def _signed_off(rng: random.Random, persona: Persona | None, profile: He2019Profile) -> list[str]:
+    if persona is None or rng.random() >= profile.persona_sign_off_rate:
+        return []
+    return [rng.choice(persona.sign_offs)]
+
+
 # =================================================================================================
 # Yelp (He et al. 2019): datasets.tar.gz -> yelp_data/yelp.{split}.txt, "label<TAB>text"
 # =================================================================================================
@@ -246,42 +307,50 @@ def _is_plural(noun: str) -> bool:
     return last.endswith("s") and not last.endswith(("ss", "us"))
 
 
-def _yelp_review(rng: random.Random, label: int) -> str:
+def _yelp_review(rng: random.Random, label: int, profile: He2019Profile) -> tuple[str, dict]:
+    """One review of star `label` and its generator factors (business type, and the writer's
+    persona at the small scale)."""
     business = rng.choice(YELP_BUSINESSES)
+    persona = rng.choice(PERSONAS) if profile.personas else None
 
     def sentence(template: str, polarity: int) -> str:
         item, item2 = rng.sample(business.items, 2)
-        adj = rng.choice(YELP_ADJ[polarity])
-        return template.format(
+        adj = _intensified(rng, rng.choice(YELP_ADJ[polarity]), profile)
+        text = template.format(
             item=item, item2=item2, be="were" if _is_plural(item) else "was",
             be2="were" if _is_plural(item2) else "was", adj=adj, an_adj=f"{_an(adj)} {adj}",
             staff=rng.choice(business.staff), sadj=rng.choice(YELP_STAFF_ADJ[polarity]), noun=business.noun,
             visit=business.visit, years=rng.randint(2, 15), minutes=rng.choice((20, 30, 45, 60, 90)),
             price=rng.randint(12, 80), day=rng.choice(DAYS), company=rng.choice(YELP_COMPANY),
             name=HE2019_UNK, occasion=rng.choice(YELP_OCCASIONS))
+        return _in_persona(rng, text, persona, profile)
 
     sentences = []
-    if rng.random() < YELP_OPENING_RATE:
+    if rng.random() < profile.yelp_opening_rate:
         sentences.append(sentence(rng.choice(YELP_OPENINGS), 0))
     used: set[str] = set()
-    for _ in range(rng.choice(YELP_BODY_SENTENCES)):
+    for _ in range(rng.choice(profile.yelp_body_sentences)):
         polarity = rng.choices(POLARITIES, weights=YELP_LABEL_POLARITY[label])[0]
         fresh = [t for t in YELP_SENTENCES[polarity] if t not in used]  # a review does not repeat itself
         if fresh:
             template = rng.choice(fresh)
             used.add(template)
             sentences.append(sentence(template, polarity))
-    return _unk_rare(" ".join(sentences), rng, YELP_UNK_RATE, HE2019_UNK, UNK_MIN_WORD_LEN)
+    sentences += _signed_off(rng, persona, profile)
+    factors = {"business": business.noun, **({"persona": persona.name} if persona else {})}
+    return _unk_rare(" ".join(sentences), rng, YELP_UNK_RATE, HE2019_UNK, UNK_MIN_WORD_LEN), factors
 
 
-def _yelp_lines(rng: random.Random) -> dict[str, list[str]]:
+def _yelp_lines(rng: random.Random, profile: He2019Profile) -> dict[str, list[tuple[str, dict]]]:
+    """{split: [(raw line, factors)]}; the star label is the line's own `label<TAB>` field."""
     labels = sorted(YELP_LABEL_POLARITY)
     result = {}
-    for split, n in LINES_PER_SPLIT.items():
+    for split, n in profile.lines_per_split.items():
         lines = []
         for _ in range(n):
             label = rng.choice(labels)
-            lines.append(f"{label}\t{_yelp_review(rng, label)}")
+            text, factors = _yelp_review(rng, label, profile)
+            lines.append((f"{label}\t{text}", factors))
         result[split] = lines
     return result
 
@@ -399,31 +468,52 @@ YAHOO_MIN_TOKENS = 20
 YAHOO_UNK_RATE = 0.04
 
 
-def _yahoo_document(rng: random.Random, topic: Topic) -> str:
+#: The shipped sample data (sample_data/); its bytes are checked against this generator.
+SAMPLE = He2019Profile(LINES_PER_SPLIT, YELP_BODY_SENTENCES, YELP_OPENING_RATE, YAHOO_ANSWER_SENTENCES,
+                       YAHOO_MAX_DETAILS, YAHOO_MIN_TOKENS)
+#: The small scale (sample_data/small/, config/small.yaml): 10,000 / 1,000 / 1,000 texts.
+SMALL = He2019Profile(
+    {"train": 10000, "valid": 1000, "test": 1000}, yelp_body_sentences=(1, 2, 2, 3, 3, 4), yelp_opening_rate=0.5,
+    yahoo_answer_sentences=(1, 2, 2, 3), yahoo_max_details=1, yahoo_min_tokens=12, personas=True,
+    intensifier_rate=0.3, persona_prefix_rate=0.4, persona_sign_off_rate=0.5)
+
+
+def _yahoo_document(rng: random.Random, topic_name: str, topic: Topic, profile: He2019Profile) -> tuple[str, dict]:
+    persona = rng.choice(PERSONAS) if profile.personas else None
+
     def fill(template: str) -> str:
         n, n2 = rng.sample(topic.nouns, 2)
-        return template.format(n=n, n2=n2, num=rng.randint(2, 50), year=rng.randint(1970, 2007),
-                               lyric=rng.choice(YAHOO_LYRICS), age=rng.randint(13, 60))
+        return _in_persona(rng, template.format(n=n, n2=n2, num=rng.randint(2, 50), year=rng.randint(1970, 2007),
+                                                lyric=rng.choice(YAHOO_LYRICS), age=rng.randint(13, 60)), persona, profile)
 
     parts = [fill(rng.choice(topic.questions))]
-    parts += [fill(t) for t in rng.sample(YAHOO_DETAILS, rng.randint(0, YAHOO_MAX_DETAILS))]
-    answers = rng.sample(topic.answers, min(rng.choice(YAHOO_ANSWER_SENTENCES), len(topic.answers)))
+    parts += [fill(t) for t in rng.sample(YAHOO_DETAILS, rng.randint(0, profile.yahoo_max_details))]
+    answers = rng.sample(topic.answers, min(rng.choice(profile.yahoo_answer_sentences), len(topic.answers)))
     parts += [fill(t) for t in answers]
     if rng.random() < YAHOO_CLOSER_RATE:
         parts.append(rng.choice(YAHOO_CLOSERS))
-    while len(" ".join(parts).split()) < YAHOO_MIN_TOKENS:
+    while len(" ".join(parts).split()) < profile.yahoo_min_tokens:
         parts.append(fill(rng.choice(topic.answers)))
-    return _unk_rare(" ".join(parts), rng, YAHOO_UNK_RATE, HE2019_UNK, UNK_MIN_WORD_LEN)
+    parts += _signed_off(rng, persona, profile)
+    factors = {"topic": topic_name, **({"persona": persona.name} if persona else {})}
+    return _unk_rare(" ".join(parts), rng, YAHOO_UNK_RATE, HE2019_UNK, UNK_MIN_WORD_LEN), factors
 
 
-def _yahoo_lines(rng: random.Random) -> dict[str, list[str]]:
-    topics = list(YAHOO_TOPICS.values())
-    return {split: [_yahoo_document(rng, rng.choice(topics)) for _ in range(n)]
-            for split, n in LINES_PER_SPLIT.items()}
+def _yahoo_lines(rng: random.Random, profile: He2019Profile) -> dict[str, list[tuple[str, dict]]]:
+    topics = list(YAHOO_TOPICS.items())
+    return {split: [_yahoo_document(rng, *rng.choice(topics), profile) for _ in range(n)]
+            for split, n in profile.lines_per_split.items()}
 
 
-def _he2019_archive(dataset: str, lines: dict[str, list[str]]) -> bytes:
-    return _tar_gz({f"{dataset}_data/{dataset}.{split}.txt": _lines_bytes(lines[split]) for split in SPLITS})
+def _he2019_archive(dataset: str, lines: dict[str, list[tuple[str, dict]]]) -> bytes:
+    """He et al.'s archive, plus one ``{dataset}.{split}.factors.jsonl`` per split: line i holds the
+    generator's factors of text line i (the probe's labels; no real download has these members)."""
+    files = {}
+    for split in SPLITS:
+        files[f"{dataset}_data/{dataset}.{split}.txt"] = _lines_bytes([text for text, _ in lines[split]])
+        files[f"{dataset}_data/{dataset}.{split}.factors.jsonl"] = _lines_bytes(
+            [json.dumps(factors, sort_keys=True) for _, factors in lines[split]])
+    return _tar_gz(files)
 
 
 # =================================================================================================
@@ -1413,8 +1503,11 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
         return random.Random(f"{seed}:{dataset}")  # independent streams: one dataset's edits leave the others alone
 
     files: dict[str, bytes] = {
-        "yelp/datasets.tar.gz": _he2019_archive("yelp", _yelp_lines(rng("yelp"))),
-        "yahoo/datasets.tar.gz": _he2019_archive("yahoo", _yahoo_lines(rng("yahoo"))),
+        "yelp/datasets.tar.gz": _he2019_archive("yelp", _yelp_lines(rng("yelp"), SAMPLE)),
+        "yahoo/datasets.tar.gz": _he2019_archive("yahoo", _yahoo_lines(rng("yahoo"), SAMPLE)),
+        # the small scale's Yelp and Yahoo (config/small.yaml), from streams of their own
+        "small/yelp/datasets.tar.gz": _he2019_archive("yelp", _yelp_lines(rng("small:yelp"), SMALL)),
+        "small/yahoo/datasets.tar.gz": _he2019_archive("yahoo", _yahoo_lines(rng("small:yahoo"), SMALL)),
         "ptb/simple-examples.tgz": _tar_gz({f"./simple-examples/data/ptb.{split}.txt": _lines_bytes(lines)
                                             for split, lines in _ptb_lines(rng("ptb")).items()}),
     }

@@ -2,6 +2,7 @@ rule train:
     """Train one (dataset, model, seed); resumes from the run's last checkpoint."""
     input:
         train="data/{dataset}/train.jsonl",
+        valid="data/{dataset}/valid.jsonl",
         backbones=created_backbone_dirs,
     output:
         model=directory(f"{RUN}/model"),
