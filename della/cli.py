@@ -113,7 +113,9 @@ def cmd_generate(args) -> None:
 def cmd_evaluate(args) -> None:
     from della.evaluate import run
 
-    run(args.run / "model", args.data / "test.jsonl", args.samples, args.settings, args.seed, args.out)
+    # the training split is what the latent probe is fitted on (metrics/probe.py)
+    run(args.run / "model", args.data / "test.jsonl", args.samples, args.settings, args.seed, args.out,
+        train_file=args.data / "train.jsonl")
     _report(f"metrics -> {args.out}")
 
 

@@ -1,4 +1,5 @@
-"""Evaluate one run: representation metrics on the test set, generation metrics on its samples.
+"""Evaluate one run: representation metrics on the test set, the latent probe (fitted on the
+training split, scored on the test set), generation metrics on its samples.
 
 Writes metrics.json (docs/interfaces.md): every value with the settings that produced it, the
 decoding settings of the samples, the seed, and the versions/commit/device behind the numbers.
@@ -18,6 +19,7 @@ from della.distributed import world
 from della.generate import DEVICE_DEFAULT, load_model
 from della.io import atomic_write_json, provenance
 from della.vae import TransformerVAE
+from metrics.probe import LabelledSplits, labelled_splits
 
 
 # Keys of the `evaluation` section this module uses itself (the rest go to `metrics`).
@@ -30,21 +32,32 @@ def read_samples(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle]
 
 
-def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], evaluation: dict, seed: int) -> dict:
+def device_batches(model: TransformerVAE, records: list[dict], batch_size: int):
+    """The model's collated batches of `records`, each on the model's device, one at a time."""
+    return (model.to_device(batch) for batch in batches(records, model.collator, batch_size))
+
+
+def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], evaluation: dict, seed: int,
+             labelled: LabelledSplits | None = None) -> dict:
     """name -> MetricValue for every metric of the paper's tables that applies to this model,
-    on the test `records` and the model's `samples`. In a data-parallel run the ranks share the
-    representation metrics; the generation metrics run on rank 0 (the others return without them)."""
-    from metrics import generation_metrics
+    on the test `records` and the model's `samples`, and the latent probe where `labelled` gives
+    the labels (and training records) of a model with latents. In a data-parallel run the ranks
+    share the representation metrics; the probe and the generation metrics run on rank 0 (the
+    others return without them)."""
+    from metrics import generation_metrics, probe_metrics
     from metrics.representation import representation_metrics
 
     torch.manual_seed(seed)
     metric_settings = {k: v for k, v in evaluation.items() if k not in RUN_KEYS}
-    test_batches = [model.to_device(batch) for batch in batches(records, model.collator, evaluation["batch_size"])]
+    test_batches = list(device_batches(model, records, evaluation["batch_size"]))
     results = representation_metrics(model, test_batches, metric_settings["representation"])  # shared by the ranks
-    if not world().main:  # the generation metrics run once, on rank 0
+    if not world().main:  # the probe and the generation metrics run once, on rank 0
         return results
-    if not model.n_groups:  # no latent: PPL is exact, and ELBO/KL/MI/AU do not exist
+    if not model.n_groups:  # no latent: PPL is exact, and ELBO/KL/MI/AU and the probe do not exist
         results = {name: results[name] for name in NO_LATENT_METRICS}
+    elif labelled is not None:
+        train_batches = device_batches(model, labelled.train_records, evaluation["batch_size"])
+        results.update(probe_metrics(model, train_batches, test_batches, labelled, metric_settings.get("probe")))
     generated = [s["generated"] for s in samples]
     references = [s["reference"] for s in samples] if model.config.conditional else None
     test_texts = [target_of(r) for r in records]
@@ -55,13 +68,20 @@ def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], ev
     return results
 
 
-def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, seed: int, out_file: Path) -> None:
+def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, seed: int, out_file: Path,
+        train_file: Path | None = None) -> None:
+    """Write out_file (metrics.json). `train_file` (the training split) is what the latent probe
+    is fitted on; without it, or without `labels` in its records, there is no probe."""
     model = load_model(model_dir, settings["evaluation"].get("device", DEVICE_DEFAULT), "evaluation.device")
     samples = read_samples(samples_file)
     generation_settings = json.loads(samples_file.with_suffix(".settings.json").read_text())
     records = load_records(test_file, settings["evaluation"]["max_test_examples"])
+    labelled = None
+    if train_file is not None and model.n_groups and world().main:  # where the probe runs
+        labelled = labelled_splits(load_records(train_file), records, settings["evaluation"].get("probe"),
+                                   train_file, test_file)
     try:
-        results = evaluate(model, records, samples, settings["evaluation"], seed)
+        results = evaluate(model, records, samples, settings["evaluation"], seed, labelled)
     except FloatingPointError as error:  # name the run, so the log says which one
         raise FloatingPointError(f"{out_file}: {error}") from error
     if not world().main:

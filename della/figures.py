@@ -1,6 +1,8 @@
 """The paper's figures from our run outputs: Fig. 2 (PPL, KL and ELBO against the number of latent
 layers), Fig. 3 (sentences decoded along an interpolation between two posteriors), Fig. 4 (DELLA
-and Memory on the same prompts) and the training curves of every run. docs/figures.md.
+and Memory on the same prompts) and the training curves of every run; and one figure the paper
+does not have, the latent probe's accuracy by layer (which layer knows which label).
+docs/figures.md.
 
 What each figure shows is data in ``config/figures.yaml``; every setting that changes a figure is
 written beside it (a CSV with the plotted numbers and their settings, or a settings section in
@@ -35,7 +37,8 @@ FIGURE_KEYS = {
     "fig2": ("title", "experiment", "metrics"),
     "fig3": ("title", "experiment", "taus", "posterior", "seed", "among_shortest"),
     "fig4": ("title", "experiment", "n_prompts", "seed"),
-    "training_curves": ("title", "panels"),
+    "probe": ("title", "experiment", "models"),
+    "training_curves": ("title", "panels", "validation_panels"),
 }
 # A run directory as the workflow names it (runs/{dataset}/{model}/seed{seed}/...).
 RUN_PATH = re.compile(r"(?:^|/)runs/(?P<dataset>[^/]+)/(?P<model>[^/]+)/seed(?P<seed>\d+)/[^/]+$")
@@ -82,6 +85,15 @@ def case_study_files(results_dir: str) -> list[str]:
     return [f"{results_dir}/{FIGURES_DIR}/fig4.{ext}" for ext in ("md", "csv")]
 
 
+def probe_files(results_dir: str) -> list[str]:
+    return [f"{results_dir}/{FIGURES_DIR}/probe.{ext}" for ext in (*PLOT_FORMATS, "csv")]
+
+
+def model_runs(runs: list[tuple[str, str, int]], models: list[str]) -> list[tuple[str, str, int]]:
+    """The runs of the given models (`models` entries of the run config)."""
+    return [run for run in runs if run[1] in models]
+
+
 def run_files(runs: list[tuple[str, str, int]], filename: str) -> list[str]:
     """`filename` in the directory of each (dataset, model, seed) run."""
     return [f"runs/{dataset}/{model}/seed{seed}/{filename}" for dataset, model, seed in runs]
@@ -105,6 +117,8 @@ def experiment_figures(spec: dict, experiment: str, runs: list[tuple[str, str, i
         files += [path for run in runs for path in interpolation_files(results_dir, *run)]
     if figures["fig4"]["experiment"] == experiment:
         files += case_study_files(results_dir)
+    if figures["probe"]["experiment"] == experiment:
+        files += probe_files(results_dir)
     return files
 
 
@@ -496,6 +510,130 @@ def render_case_study(spec: dict, samples: list[Path], out_md: Path) -> list[Pat
     return [out_md, write_csv(out_md.with_suffix(".csv"), CASE_CSV_HEADER, csv_rows)]
 
 
+# ------------------------------------------------------------------- latent probe by layer
+
+ALL_GROUPS = "all"  # the probe on every latent group together
+PROBE_CSV_HEADER = ["figure", "dataset", "model", "label", "features", "metric", "mean", "std", "n_seeds", "seeds",
+                    "settings", "sources"]
+NO_PROBE_NOTE = "no probe values: the datasets' records carry no labels (docs/interfaces.md)"
+PERCENT_MAX = 100.0  # accuracies are percentages
+
+
+@dataclass
+class ProbePoint:
+    """One plotted number over seeds: a label's probe accuracy on one latent group (or all of
+    them), or its majority-class rate, for one (dataset, model)."""
+
+    dataset: str
+    model: str  # the run's label (the table row)
+    label: str
+    features: int | str  # latent group g (1-based) or ALL_GROUPS
+    metric: str  # Probe or Majority
+    values: list[float] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    paths: list[Path] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+
+def probe_points(metrics_files: list[Path]) -> list[ProbePoint]:
+    """The probe accuracies (each group and all) and majority rates of the runs, seeds averaged.
+    The seeds of a (dataset, model) must report the same probe values with the same settings."""
+    from metrics.probe import MAJORITY, PROBE, parse_metric_key
+
+    points: dict[tuple, ProbePoint] = {}
+    keys_of: dict[tuple[str, str], tuple[set, Path]] = {}
+    for path in map(Path, metrics_files):
+        obs = read_metrics_file(path)
+        parsed = {name: parse_metric_key(name) for name in obs.values}
+        shown = {name: key for name, key in parsed.items() if key is not None and key[0] in (PROBE, MAJORITY)}
+        seen, first = keys_of.setdefault((obs.dataset, obs.label), (set(shown), path))
+        if seen != set(shown):
+            raise FigureError(f"{path}: probe values {sorted(set(shown) ^ seen)} differ from those of {first}")
+        for name, (metric, label, group) in shown.items():
+            features = ALL_GROUPS if group is None else group
+            point = points.setdefault((obs.dataset, obs.label, label, features, metric),
+                                      ProbePoint(obs.dataset, obs.label, label, features, metric,
+                                                 settings=obs.settings.get(name, {})))
+            if settings_json(point.settings) != settings_json(obs.settings.get(name, {})):
+                raise FigureError(f"{path}: {name} measured with other settings than in {point.paths[0]}")
+            point.values.append(obs.values[name])
+            point.seeds.append(obs.seed)
+            point.paths.append(path)
+    return sorted(points.values(), key=lambda p: (p.dataset, p.model, p.label, p.metric, *_feature_order(p.features)))
+
+
+def _feature_order(features: int | str) -> tuple[bool, int]:
+    """Latent groups in order, all groups together last."""
+    return (True, 0) if features == ALL_GROUPS else (False, features)
+
+
+def plot_probe(points: list[ProbePoint], title: str, prefix: Path) -> list[Path]:
+    """One panel per (dataset, model): each label's accuracy on latent group g (x = g) and on all
+    groups together (x = G + 1), its majority rate a dashed line of the same colour."""
+    from metrics.probe import MAJORITY, PROBE
+
+    plt = pyplot()
+    panels = list(dict.fromkeys((p.dataset, p.model) for p in points))
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(4.5 * max(len(panels), 1), 3.4), squeeze=False)
+    if not panels:
+        axes[0][0].text(0.5, 0.5, NO_PROBE_NOTE, ha="center", va="center", wrap=True)
+        axes[0][0].set_axis_off()
+    for ax, (dataset, model) in zip(axes[0], panels):
+        shown = [p for p in points if (p.dataset, p.model) == (dataset, model)]
+        groups = sorted({p.features for p in shown if p.features != ALL_GROUPS})
+        x_all = (groups[-1] if groups else 0) + 1
+        for colour, label in enumerate(dict.fromkeys(p.label for p in shown)):
+            style = {"color": f"C{colour}", "capsize": 3}
+            probe = [p for p in shown if (p.label, p.metric) == (label, PROBE)]
+            by_group = [p for p in probe if p.features != ALL_GROUPS]
+            together = [p for p in probe if p.features == ALL_GROUPS]
+            # the groups are one line; all groups together is another quantity: a point apart
+            ax.errorbar([p.features for p in by_group], [p.mean for p in by_group],
+                        yerr=[p.std or 0.0 for p in by_group], marker="o", label=f"{label}: probe", **style)
+            ax.errorbar([x_all] * len(together), [p.mean for p in together], yerr=[p.std or 0.0 for p in together],
+                        marker="*", markersize=9, linestyle="none", **style)
+            for majority in (p for p in shown if (p.label, p.metric) == (label, MAJORITY)):
+                ax.axhline(majority.mean, linestyle="--", linewidth=1, color=f"C{colour}", label=f"{label}: majority")
+        ax.set_xticks(groups + [x_all], [f"z{g}" for g in groups] + [ALL_GROUPS])
+        ax.set_ylim(0, PERCENT_MAX)  # one scale for every panel: accuracies and rates are comparable
+        ax.set_xlabel("latent group (one per decoder layer)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_title(f"{dataset}: {model}")
+        ax.legend(fontsize=6)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return save_plot(fig, prefix)
+
+
+def probe_csv(points: list[ProbePoint], path: Path) -> Path:
+    rows = [
+        ["probe", p.dataset, p.model, p.label, p.features if p.features == ALL_GROUPS else f"z{p.features}", p.metric,
+         repr(p.mean), "" if p.std is None else repr(p.std), len(p.values), " ".join(map(str, p.seeds)),
+         settings_json(p.settings), " ".join(map(str, p.paths))]
+        for p in points
+    ]
+    return write_csv(path, PROBE_CSV_HEADER, rows)
+
+
+def render_probe(spec: dict, metrics_files: list[Path], prefix: Path) -> list[Path]:
+    """The latent probe by layer: prefix.png/.pdf and prefix.csv (every plotted number with its
+    seeds, settings and source files). Runs without probe values (no labels in their data) add
+    nothing; with none at all the plot says so."""
+    if not metrics_files:
+        raise FigureError("probe figure: no metrics.json given")
+    points = probe_points(metrics_files)
+    entry = spec["figures"]["probe"]
+    return [*plot_probe(points, entry["title"], prefix), probe_csv(points, Path(f"{prefix}.csv"))]
+
+
 # ------------------------------------------------------------------------- training curves
 
 
@@ -518,28 +656,34 @@ MAX_LEGEND_ENTRIES = 12
 PANEL_TITLES = {
     "reconstruction": "reconstruction (nats per sentence)", "kl_per_group": "KL per latent layer (nats)",
     "kl": "KL (nats, all layers)", "beta": "β (KL weight)", "token_nll": "NLL per token", "loss": "loss",
+    "valid_loss": "validation -ELBO at β = 1 (nats per sentence)", "valid_token_nll": "validation NLL per token",
+    "valid_kl": "validation KL (nats)", "valid_kl_per_group": "validation KL per latent layer (nats)",
 }
 
 
 def training_curve_figure(spec: dict, entries: list[dict], title: str):
-    """One panel per field of `training_curves.panels` against the step; a list-valued field
-    (kl_per_group) gets one line per latent layer."""
-    panels = list(spec["figures"]["training_curves"]["panels"])
-    steps = [e["step"] for e in entries]
+    """One panel per field of `training_curves.panels` against the step, then one per field of
+    `validation_panels` at the steps the run validated (absent when it never did: training.
+    valid_every null); a list-valued field (kl_per_group) gets one line per latent layer."""
+    curves = spec["figures"]["training_curves"]
+    validated = [e for e in entries if all(name in e for name in curves["validation_panels"])]
+    panels = [(name, entries) for name in curves["panels"]]
+    panels += [(name, validated) for name in curves["validation_panels"] if validated]
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], panels):
-        values = [e[name] for e in entries]
+    for ax, (name, shown) in zip(axes[0], panels):
+        steps, values = [e["step"] for e in shown], [e[name] for e in shown]
+        marker = "o" if shown is validated else None
         if isinstance(values[0], list):
             for layer in range(len(values[0])):
-                ax.plot(steps, [v[layer] for v in values], label=f"layer group {layer + 1}")
+                ax.plot(steps, [v[layer] for v in values], marker=marker, markersize=3, label=f"layer group {layer + 1}")
             if len(values[0]) <= MAX_LEGEND_ENTRIES:
                 ax.legend(fontsize=6)
         else:
-            ax.plot(steps, values)
+            ax.plot(steps, values, marker=marker, markersize=3)
         ax.set_xlabel("step")
-        ax.set_title(PANEL_TITLES.get(name, name))
-    fig.suptitle(f"{spec['figures']['training_curves']['title']}: {title}")
+        ax.set_title(PANEL_TITLES.get(name, name), fontsize=9)
+    fig.suptitle(f"{curves['title']}: {title}")
     fig.tight_layout()
     return fig
 
@@ -569,6 +713,9 @@ def main(argv: list[str] | None = None) -> int:
     fig4.add_argument("--samples", type=Path, nargs="+", required=True,
                       help="runs/{dataset}/{model}/seed{seed}/samples.jsonl, each with its run's metrics.json beside it")
     fig4.add_argument("--out", type=Path, required=True, help="the .md; .csv beside it")
+    probe = figures.add_parser("probe", help="latent probe accuracy by layer, with the majority rate")
+    probe.add_argument("--metrics", type=Path, nargs="+", required=True, help="metrics.json of the runs drawn")
+    probe.add_argument("--out", type=Path, required=True, help="path without extension: .png, .pdf, .csv")
     curves = figures.add_parser("training-curves", help="reconstruction, KL per layer and beta of one run")
     curves.add_argument("--log", type=Path, required=True, help="the run's train_log.jsonl")
     curves.add_argument("--title", required=True)
@@ -583,6 +730,8 @@ def main(argv: list[str] | None = None) -> int:
             return render_interpolation(spec, args.run, args.test, args.decoding, args.out)
         if args.figure == "fig4":
             return render_case_study(spec, args.samples, args.out)
+        if args.figure == "probe":
+            return render_probe(spec, args.metrics, args.out)
         return render_training_curves(spec, args.log, args.title, args.out)
 
     return list_written(f"figure {args.figure}", render)

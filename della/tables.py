@@ -10,6 +10,11 @@ cannot be compared. `collect` gives the same cells unformatted, for figures. doc
 
 Strictness is deliberate: a metric missing from our files, a row without files or a non-finite
 value stops the render with the file named, so a table never silently shows a gap or a NaN.
+
+A column may be a pattern holding `{label}` (`Probe[{label}]`, the latent probe): it stands for
+every metric of a dataset's files that matches it, one column per name found, because which
+labels a dataset carries is the data's business, not the table's. A dataset whose files match
+none of a table's patterns shows no such column, and the footer says so.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import itertools
 import json
 import math
 import os
@@ -38,7 +44,9 @@ KINDS = ("metrics", "data", "benchmark", "human")
 SINGLE_BLOCK_KINDS = ("data", "benchmark")
 # What the ± of a cell runs over, per kind.
 REPLICATES = {"metrics": "seeds", "data": "seeds", "benchmark": "seeds", "human": "annotators"}
-DIRECTIONS = {"lower": False, "higher": True}  # value: higher_is_better
+# value: higher_is_better; a reference column (the probe's majority-class rate) is not a score
+REFERENCE = "reference"
+DIRECTIONS = {"lower": False, "higher": True, REFERENCE: None}
 MISSING = "–"  # no paper number / no difference
 NOT_APPLICABLE = "n/a"  # the model has no such metric (e.g. KL of a model without latent)
 NOT_RUN = "not run"  # an optional row without input files
@@ -49,6 +57,39 @@ CSV_HEADER = [
 
 class TableError(ValueError):
     """Input that would make a table wrong or incomplete; the message names the file."""
+
+
+# ------------------------------------------------------------------------------ column patterns
+
+# A column name (or a key of metric_directions, footer_settings, decimals, or a not_applicable
+# entry) holding this placeholder is a pattern: it matches every metric name with a label put in.
+PLACEHOLDER = "{label}"
+# What a label may be: the characters that delimit it in a metric name (`Probe[x]@z3`) excluded.
+LABEL_CHARS = r"[^\[\]@]+"
+
+
+def is_pattern(name: str) -> bool:
+    return PLACEHOLDER in name
+
+
+def pattern_label(pattern: str, metric: str) -> str | None:
+    """The label that makes `pattern` read `metric` (None: no label does)."""
+    before, after = pattern.split(PLACEHOLDER, 1)
+    match = re.fullmatch(re.escape(before) + f"({LABEL_CHARS})" + re.escape(after), metric)
+    return match[1] if match else None
+
+
+def matches(name: str, metric: str) -> bool:
+    """Is `name` the metric itself, or a pattern that matches it?"""
+    return name == metric or (is_pattern(name) and pattern_label(name, metric) is not None)
+
+
+def lookup(mapping: dict, metric: str):
+    """The entry of `metric` in a per-metric mapping of the config: its own key, else the
+    pattern key that matches it; None when neither is there."""
+    if metric in mapping:
+        return mapping[metric]
+    return next((value for key, value in mapping.items() if matches(key, metric)), None)
 
 
 # --------------------------------------------------------------------------------------- spec
@@ -130,9 +171,9 @@ def table_spec(config: dict, table_id: str) -> dict:
             raise TableError(f"table {table_id}: no stats_fields entry for {unmapped}")
         return spec
     directions = config.get("metric_directions", {})
-    undirected = [c for c in columns if directions.get(c) not in DIRECTIONS]
+    undirected = [c for c in columns if lookup(directions, c) not in DIRECTIONS]
     if undirected and not single_block(spec):
-        raise TableError(f"table {table_id}: no direction (lower/higher) in metric_directions for {undirected}")
+        raise TableError(f"table {table_id}: no direction ({'/'.join(DIRECTIONS)}) in metric_directions for {undirected}")
     if spec["kind"] == "benchmark":
         unmapped = [c for c in columns if c not in spec["stages"]]
         if unmapped:
@@ -203,7 +244,7 @@ class Observation:
     settings: dict[str, dict] = field(default_factory=dict)  # per metric
     run_settings: dict = field(default_factory=dict)
     versions: dict = field(default_factory=dict)
-    higher_is_better: dict[str, bool] = field(default_factory=dict)
+    higher_is_better: dict[str, bool | None] = field(default_factory=dict)
     sources: list[Path] = field(default_factory=list)  # every file behind the values (default: path)
 
     @property
@@ -255,8 +296,9 @@ def read_metrics_file(path: Path) -> Observation:
             raise TableError(f"{path}: metric {name!r} has no 'value'")
         values[name] = check_number(entry["value"], path, f"metric {name!r}")
         settings[name] = entry.get("settings") or {}
-        if "higher_is_better" in entry:
-            directions[name] = bool(entry["higher_is_better"])
+        if "higher_is_better" in entry:  # null: a reference value (DIRECTIONS)
+            higher = entry["higher_is_better"]
+            directions[name] = None if higher is None else bool(higher)
     return Observation(
         path=path,
         dataset=_require(data, "dataset", path),
@@ -451,7 +493,7 @@ def build_cells(spec: dict, rows: list[RowSpec], groups: dict, paper: dict) -> l
 
 def _observed_value(obs: Observation, metric: str, row: RowSpec) -> float | None:
     value = obs.values.get(metric)
-    if value is None and metric not in row.not_applicable:
+    if value is None and not any(matches(name, metric) for name in row.not_applicable):
         raise TableError(f"{obs.path}: metric {metric!r} is missing (needed by row {row.name})")
     return value
 
@@ -467,7 +509,7 @@ def check_directions(observations: Iterable[Observation], directions: dict[str, 
     """The config is the one place for directions; a metrics.json that disagrees is an error."""
     for obs in observations:
         for metric, higher in obs.higher_is_better.items():
-            declared = directions.get(metric)
+            declared = lookup(directions, metric)
             if declared in DIRECTIONS and DIRECTIONS[declared] != higher:
                 raise TableError(
                     f"{obs.path}: metric {metric!r} has higher_is_better={higher}, "
@@ -512,6 +554,7 @@ class Collected:
     cells: list[Cell]
     groups: dict[tuple[str, str], list[Observation]]
     summaries: list[Summary] = field(default_factory=list)
+    unmatched: dict[str, list[str]] = field(default_factory=dict)  # dataset -> patterns nothing matched
 
 
 def read_observations(tspec: dict, config: dict, sources: dict[str, list[Path]]) -> tuple[list[Observation], list[Summary]]:
@@ -530,6 +573,29 @@ def read_observations(tspec: dict, config: dict, sources: dict[str, list[Path]])
     return table_observations(tspec, sources.get("keys", []), sources.get("annotations", []))
 
 
+def expand_columns(spec: dict, observations: list[Observation]) -> tuple[dict, dict[str, list[str]]]:
+    """The spec with every run of adjacent pattern columns replaced, per dataset, by the metrics
+    of that dataset's files they match: for each label found (sorted), the run's patterns in
+    order (Probe[a], Majority[a], Probe[b], Majority[b]). Also dataset -> the patterns that
+    matched nothing there."""
+    if not any(is_pattern(column) for column in all_columns(spec)):
+        return spec, {}
+    columns, unmatched = {}, {}
+    for dataset in _dataset_names(spec):
+        metrics = {metric for obs in observations if obs.dataset == dataset for metric in obs.values}
+        columns[dataset] = []
+        for patterns, run in itertools.groupby(columns_of(spec, dataset), key=is_pattern):
+            run = list(run)
+            if not patterns:
+                columns[dataset] += run
+                continue
+            labels = sorted({pattern_label(p, m) for p in run for m in metrics} - {None})
+            columns[dataset] += [p.replace(PLACEHOLDER, label) for label in labels for p in run]
+            if not labels:
+                unmatched.setdefault(dataset, []).extend(run)
+    return {**spec, "columns": columns}, unmatched
+
+
 def collect(table_id: str, config: dict, paper_csv: Path, sources: dict[str, list[Path]]) -> Collected:
     """Read and check one table's inputs. `sources` maps metrics / stats / benchmarks / keys /
     annotations to file lists; a table reads those of its kind (metrics.json for benchmark
@@ -541,18 +607,21 @@ def collect(table_id: str, config: dict, paper_csv: Path, sources: dict[str, lis
     if uncovered:
         raise TableError(f"table {table_id}: paper values not shown by the spec: {uncovered}")
     observations, summaries = read_observations(tspec, config, sources)
+    tspec, unmatched = expand_columns(tspec, observations)
     warn_unused(observations, rows)
     groups = group_observations(observations)
-    return Collected(table_id, tspec, rows, build_cells(tspec, rows, groups, paper), groups, summaries)
+    return Collected(table_id, tspec, rows, build_cells(tspec, rows, groups, paper), groups, summaries, unmatched)
 
 
 # --------------------------------------------------------------------------------- formatting
 
 
 def _decimals(config: dict, metric: str) -> int:
-    if metric in config.get("decimals", {}):
-        return int(config["decimals"][metric])
-    return 0 if metric in config.get("integer_columns", ()) else int(config.get("default_decimals", 2))
+    decimals = lookup(config.get("decimals", {}), metric)
+    if decimals is not None:
+        return int(decimals)
+    integer = any(matches(name, metric) for name in config.get("integer_columns", ()))
+    return 0 if integer else int(config.get("default_decimals", 2))
 
 
 def fmt_number(value: float | None, decimals: int, signed: bool = False) -> str:
@@ -603,7 +672,7 @@ def make_blocks(spec: dict, config: dict, cells: list[Cell]) -> list[Block]:
         for metric in block.columns:
             column = [block.cells[row, metric] for row in block.rows]
             # a best value only among models; the rows of a single-block table are datasets
-            direction = None if single_block(spec) else DIRECTIONS.get(directions.get(metric))
+            direction = None if single_block(spec) else DIRECTIONS.get(lookup(directions, metric))
             block.best |= best_cells(column, direction)
     return list(blocks.values())
 
@@ -623,7 +692,7 @@ def _header(spec: dict, config: dict, columns: list[str]) -> list[str]:
     directions = config.get("metric_directions", {})
     if single_block(spec):
         return list(columns)
-    return [m + arrows.get(directions.get(m), "") for m in columns]
+    return [m + arrows.get(lookup(directions, m), "") for m in columns]
 
 
 def _first_header(spec: dict) -> str:
@@ -662,7 +731,7 @@ def _tex_escape(text: str) -> str:
 def render_tex(spec: dict, config: dict, blocks: list[Block], footer: list[str]) -> str:
     """A booktabs tabular fragment; a block whose columns differ gets its own header line; the
     footer goes along as comments."""
-    n = max(len(block.columns) for block in blocks)
+    n = max((len(block.columns) for block in blocks), default=0)
     lines = [f"% {spec['title']}", r"\begin{tabular}{ll" + "r" * n + "}", r"\toprule"]
     previous = None
     for block in blocks:
@@ -729,7 +798,7 @@ def portable_bertscore_hash(settings: dict) -> str | None:
 
 def key_settings(metric: str, settings: dict, config: dict) -> dict:
     """The settings of `metric` named in the config's footer_settings (all of them if unnamed)."""
-    keys = config.get("footer_settings", {}).get(metric)
+    keys = lookup(config.get("footer_settings", {}), metric)
     if keys is None:
         return settings
     chosen = {key: settings[key] for key in keys if key in settings}
@@ -789,6 +858,9 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
     replicates = REPLICATES[spec["kind"]]
     ours = f"mean ± sample std (ddof=1) over {replicates}, or the value of a single one"
     best = "" if single_block(spec) else "**bold** = best of ours per column (↓ lower / ↑ higher is better); "
+    directions = config.get("metric_directions", {})
+    if best and any(lookup(directions, metric) == REFERENCE for metric in all_columns(spec)):
+        best += "no arrow = a reference value, not a score; "
     if spec["kind"] == "data":
         ours = "our stats.json"
     lines = [
@@ -799,6 +871,8 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
         "Settings (all of them per cell in the CSV's settings column):",
     ]
     lines += [f"- {', '.join(metrics)}: {text}" for text, metrics in metrics_by_text.items()]
+    lines += [f"- {dataset}: no metric of its files matches {', '.join(patterns)}, so no such column"
+              for dataset, patterns in collected.unmatched.items()]
     lines += run_setting_lines(config, observed)
     seeds = {row: ", ".join(str(o.seed) for o in obs) for row, obs in observed.items()}
     lines += ["", f"{replicates.capitalize()}: {by_rows(seeds) if seeds else '(none)'}"]

@@ -3,10 +3,12 @@ and writes. Kept out of the rule files (Snakemake's linter wants rules and funct
 kept in one place, so the rules, the default target and the docs agree on every path.
 
 A table is rendered when the run config asks for its inputs: a `metrics` or `benchmark` table
-when `experiments.<table>` lists its runs, a `data` table when it is in `data_tables`, a `human`
-table when the experiment it rates (`human_eval.runs_from`) runs. A human table's forms are
-always exported then; the table itself is only a default target once every annotator's filled
-form is in place (`filled_form`), since those come from people, not from a rule.
+when the experiment whose runs it reads runs (`experiments.<table>`, or for a companion table the
+experiment its `runs_from` names: the latent probe's table reads Table 1's runs), a `data` table
+when it is in `data_tables`, a `human` table when the experiment it rates (`human_eval.runs_from`)
+runs. A human table's forms are always exported then; the table itself is only a default target
+once every annotator's filled form is in place (`filled_form`), since those come from people, not
+from a rule.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 
 TABLE_EXTENSIONS = ("md", "csv", "tex")
+
+
+def runs_experiment(table_id: str, spec: dict) -> str:
+    """The experiment whose runs a metrics or benchmark table reads: its own, or `runs_from`'s."""
+    return spec.get("runs_from", table_id)
 
 
 def tables_to_render(config: dict, tables: dict) -> dict[str, str]:
@@ -27,7 +34,7 @@ def tables_to_render(config: dict, tables: dict) -> dict[str, str]:
         elif kind == "human":
             wanted = spec["human_eval"]["runs_from"] in experiments
         else:
-            wanted = table_id in experiments
+            wanted = runs_experiment(table_id, spec) in experiments
         if wanted:
             chosen[table_id] = kind
     return chosen
@@ -93,11 +100,11 @@ def human_exports(config: dict, results_dir: str, table_id: str, spec: dict) -> 
 def workflow_targets(
     config: dict, tables: dict, results_dir: str, workdir: Path = Path("."), only: str | None = None
 ) -> list[str]:
-    """Every asked-for table (or only the table `only`), and for human tables the forms (plus
-    the table once every filled form exists under `workdir`)."""
+    """Every asked-for table (or only the table `only` and its companions, which read its runs),
+    and for human tables the forms (plus the table once every filled form exists under `workdir`)."""
     targets = []
     for table_id, kind in tables_to_render(config, tables).items():
-        if only is not None and table_id != only:
+        if only is not None and only not in (table_id, tables["tables"][table_id].get("runs_from")):
             continue
         if kind != "human":
             targets += table_outputs(results_dir, table_id)

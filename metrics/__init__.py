@@ -2,10 +2,12 @@
 
     generation_metrics(generated, references, test_texts, settings, conditional) -> {name: MetricValue}
     representation_metrics(model, batches, settings["representation"])          -> {name: MetricValue}
+    probe_metrics(model, train_batches, test_batches, labelled, settings["probe"]) -> {name: MetricValue}
 
 `MetricValue.to_dict()` is the `metrics.json` entry (docs/interfaces.md). Modules, one per family:
 `ngram` (BLEU, Self-BLEU, Dist, JS, CND, ROUGE), `embedding` (MAUVE, BERTScore),
-`representation` (IW-PPL, ELBO, KL, MI, AU), `registry` (names, directions, scales).
+`representation` (IW-PPL, ELBO, KL, MI, AU), `probe` (what the posterior means know about the
+data's labels: Probe, Probe-F1, Majority), `registry` (names, directions, scales).
 
 Inputs of `generation_metrics`
 ------------------------------
@@ -58,6 +60,14 @@ bertscore.idf, bertscore.rescale_with_baseline, bertscore.batch_size, bertscore.
                         bert-score's options (baseline files are absent offline).
 representation.*        see `metrics/representation.py`: iw_samples, iw_chunk, kl_reduction,
                         au_threshold, au_extra_thresholds, mi_samples, mi_chunk, seed.
+probe.max_train_examples
+                        the latent probe (`metrics/probe.py`) is fitted on a seeded uniform subset
+                        of this many training sentences' posterior means; null: all of them.
+probe.C                 inverse strength of the logistic regression's L2 penalty.
+probe.max_iter          lbfgs iterations (whether it converged is in each value's details).
+probe.standardize       z-score every latent dimension with the training subset's statistics
+                        before fitting (latent scales differ between models and layers).
+probe.seed              the training subset, the solver's random_state, torch's RNG while encoding.
 
 Sample scale (config/config.yaml):
 
@@ -78,23 +88,26 @@ Sample scale (config/config.yaml):
                   rescale_with_baseline: false, batch_size: 64, device: auto}
       representation: {iw_samples: 10, iw_chunk: 10, kl_reduction: sum, au_threshold: 0.2,
                        au_extra_thresholds: [0.01], mi_samples: 1, mi_chunk: 1024, seed: 0}
+      probe: {max_train_examples: 2000, C: 1.0, max_iter: 1000, standardize: true, seed: 0}
 
 Paper scale (config/paper.yaml): the same with
 
       mauve: {feature_model: gpt2-large, max_length: 1024, ...}       # MAUVE's default features
       bertscore: {model: roberta-large, num_layers: 17, ...}          # bert-score 0.3.10's English default
       representation: {iw_samples: 30, ...}                           # DELLA's official evaluation
+      probe: {max_train_examples: 10000, ...}                         # of Yelp's 100k training reviews
 """
 
 import copy
 
-from . import embedding, ngram, representation
+from . import embedding, ngram, probe, representation
+from .probe import probe_metrics
 from .registry import METRICS, PAPER_METRICS, MetricValue, compute_metric
 from .representation import representation_metrics
 
 __all__ = [
     "DEFAULT_SETTINGS", "METRICS", "PAPER_METRICS", "MetricValue",
-    "generation_metrics", "representation_metrics", "resolve_settings",
+    "generation_metrics", "probe_metrics", "representation_metrics", "resolve_settings",
 ]
 
 DEFAULT_SETTINGS = {
@@ -103,6 +116,7 @@ DEFAULT_SETTINGS = {
     **ngram.DEFAULTS,
     **embedding.DEFAULTS,
     "representation": representation.DEFAULTS,
+    "probe": probe.DEFAULTS,
 }
 
 CONDITIONAL_ONLY = ("ROUGE-1", "ROUGE-2", "ROUGE-L", "BERTScore")

@@ -13,7 +13,9 @@ a dict of details (per-group breakdowns); the registry multiplies by `scale`.
 The names of the paper's metrics are exactly the `metric` column of `paper_tables.csv`
 (`PAPER_METRICS`). Two auxiliary estimates have names of their own (NLL, Recon); variants of a
 paper metric (the other KL reduction, AU at a second threshold) are reported under their own
-keys with the spec of the metric they vary, their settings telling them apart.
+keys with the spec of the metric they vary, their settings telling them apart. A reference
+value that is not a score (the latent probe's majority-class rate) has no direction:
+`higher_is_better=None`, written as null.
 """
 
 from dataclasses import dataclass, field
@@ -32,7 +34,7 @@ PERCENT = 100.0  # scale of the metrics the paper prints x100
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
-    higher_is_better: bool
+    higher_is_better: bool | None  # None: a reference value, not a score
     scale: float  # reported value = raw value * scale
     fn: Callable  # returns (raw_value, settings) or (raw_value, settings, details)
 
@@ -46,7 +48,7 @@ class MetricValue:
     """
 
     value: float
-    higher_is_better: bool
+    higher_is_better: bool | None
     settings: dict
     details: dict = field(default_factory=dict)
 
@@ -60,7 +62,7 @@ class MetricValue:
 METRICS: dict[str, MetricSpec] = {}
 
 
-def register_metric(name: str, higher_is_better: bool, scale: float = 1.0):
+def register_metric(name: str, higher_is_better: bool | None, scale: float = 1.0):
     """Decorator: register the function that computes metric `name` from its inputs."""
 
     def decorator(fn):

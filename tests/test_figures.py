@@ -185,6 +185,18 @@ def test_training_curves_from_the_train_rule_log(trained_run, tmp_path):
     assert [p.read_bytes()[:4] for p in written] == [PNG_MAGIC, PDF_MAGIC]
 
 
+def test_training_curves_draw_validation_at_the_steps_it_ran():
+    entries = [{"step": step, "beta": 1.0, "reconstruction": 50.0 - step, "kl_per_group": [1.0, 2.0]}
+               for step in (10, 20, 30, 40)]
+    assert "valid_loss" not in {ax.get_title().split()[0] for ax in training_curve_figure(SPEC, entries, "t").axes}
+    for entry, loss in zip(entries[1::2], (40.0, 35.0)):  # validated at steps 20 and 40 only
+        entry.update(valid_loss=loss, valid_kl_per_group=[0.5, 0.25])
+    panels = {ax.get_title(): ax for ax in training_curve_figure(SPEC, entries, "t").axes}
+    valid = panels["validation -ELBO at β = 1 (nats per sentence)"].get_lines()[0]
+    assert list(valid.get_xdata()) == [20, 40] and list(valid.get_ydata()) == [40.0, 35.0]
+    assert len(panels["validation KL per latent layer (nats)"].get_lines()) == 2
+
+
 def test_training_curves_name_a_bad_log_line(tmp_path):
     log = tmp_path / "train_log.jsonl"
     entry = {"step": 1, "beta": 0.0, "reconstruction": 5.0, "kl_per_group": [1.0], "nonfinite_skipped": 0}

@@ -369,10 +369,13 @@ def test_workflow_targets_follow_the_config(tmp_path):
     config = {"experiments": {"table1": {}, "table6": {}, "table2": {"datasets": ["writingprompts"], "models": ["m"]},
                               "fig2": {}},
               "data_tables": ["table7"], "seeds": [3]}
-    assert tables_to_render(config, tables) == {"table1": "metrics", "table2": "metrics", "table3": "human",
-                                                 "table6": "benchmark", "table7": "data"}
+    assert tables_to_render(config, tables) == {"table1": "metrics", "table1_probe": "metrics", "table2": "metrics",
+                                                 "table3": "human", "table6": "benchmark", "table7": "data"}
     targets = workflow_targets(config, tables, "res", workdir=tmp_path)
     assert "res/tables/table1.tex" in targets and "res/tables/table6.md" in targets
+    # a companion table reads its `runs_from` experiment's runs: `snakemake table1` renders it too
+    assert workflow_targets(config, tables, "res", only="table1") == [
+        f"res/tables/{table}.{ext}" for table in ("table1", "table1_probe") for ext in ("md", "csv", "tex")]
     assert "res/human_eval/table3/writingprompts/forms" in targets and "res/human_eval/table3/keys/writingprompts.json" in targets
     assert not any("cnn_dailymail" in t or "table3.md" in t for t in targets)  # not run / not filled yet
     for annotator in tables["tables"]["table3"]["human_eval"]["annotators"]:

@@ -86,7 +86,8 @@ def test_validation_is_logged_and_leaves_the_trained_weights_unchanged(tiny_back
     assert validated[-1]["valid_loss"] < validated[0]["valid_loss"]  # it learns, on held-out text too
     done = json.loads((tmp_path / "valid" / "train_done.json").read_text())
     rule = done["convergence"]
-    assert (rule["from_step"], rule["to_step"]) == (30, 40)  # the point nearest 0.75 x 40 = 30 steps, and the end
+    assert rule["to_step"] == 40 and rule["from_step"] in (15, 30)  # points at beta = beta_max only
+    assert rule["points"] == "beta = beta_max"
     improvement = (rule["from"] - rule["to"]) / abs(rule["from"])
     assert rule["relative_improvement"] == pytest.approx(improvement)
     assert rule["met"] == (improvement < 0.005)
@@ -106,9 +107,24 @@ def test_convergence_rule_on_a_known_curve(tmp_path, losses, met):
     log.write_text("".join(json.dumps({"step": 25 * (i + 1), "valid_loss": v}) + "\n" for i, v in enumerate(losses)))
     settings = replace(SETTINGS, max_steps=100, valid_every=25,
                        convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005})
-    result = convergence_check(log, settings)
+    result = convergence_check(log, settings, has_latent=False)
     assert (result["from_step"], result["to_step"]) == (75, 100)
     assert result["met"] is met
+
+
+def test_convergence_rule_of_a_latent_model_compares_beta_max_points_only(tmp_path):
+    """Under the cyclical schedule the loss while beta is held low is not comparable: the rule
+    skips those points (here step 75) and compares the ends of the two beta = 1 plateaus."""
+    from della.train import convergence_check
+
+    points = [(25, 0.5, 60.0), (50, 1.0, 30.0), (75, 1e-5, 150.0), (100, 1.0, 29.9)]
+    log = tmp_path / "train_log.jsonl"
+    log.write_text("".join(json.dumps({"step": s, "beta": b, "valid_loss": v}) + "\n" for s, b, v in points))
+    settings = replace(SETTINGS, max_steps=100, valid_every=25, beta_max=1.0,
+                       convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005})
+    result = convergence_check(log, settings, has_latent=True)
+    assert (result["from_step"], result["to_step"], result["met"]) == (50, 100, True)
+    assert convergence_check(log, settings, has_latent=False)["from_step"] == 75
 
 
 def test_convergence_rule_needs_validation():

@@ -10,6 +10,7 @@ the data table (Table 7).
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import re
@@ -22,6 +23,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_TABLES = ("table1", "table9")
+TABLES = yaml.safe_load((ROOT / "config" / "tables.yaml").read_text())
 
 
 def tiny_config() -> dict:
@@ -119,10 +121,29 @@ def test_every_metric_table_has_finite_numbers_for_every_run(finished_workflow, 
 
 def test_a_configfile_replaces_the_default_config(finished_workflow):
     """--configfile must not be deep-merged into config/config.yaml (a paper config would inherit
-    sample-scale settings): only the tiny config's tables exist."""
+    sample-scale settings): only the tiny config's tables (and their companions) exist."""
     workdir, config, _ = finished_workflow
     rendered = {p.stem for p in (workdir / config["results_dir"] / "tables").glob("*.md")}
-    assert rendered == set(TINY_TABLES) | set(config["data_tables"])
+    companions = {t for t, spec in TABLES["tables"].items() if spec.get("runs_from") in TINY_TABLES}
+    assert rendered == set(TINY_TABLES) | companions | set(config["data_tables"])
+
+
+def test_probe_table_and_figure_show_every_label_of_the_data(finished_workflow):
+    """The latent probe's companion of Table 1 and its figure: a column per label of each dataset
+    whose records carry `labels`, none for the others (named in the footer)."""
+    workdir, config, _ = finished_workflow
+    results = workdir / config["results_dir"]
+    rows = read_csv(results / "tables" / "table1_probe.csv")
+    md = (results / "tables" / "table1_probe.md").read_text()
+    for dataset in config["experiments"]["table1"]["datasets"]:
+        first = json.loads((workdir / "data" / dataset / "train.jsonl").read_text().splitlines()[0])
+        della = {row["metric"]: row["ours_mean"] for row in rows if (row["dataset"], row["model"]) == (dataset, "DELLA")}
+        expected = {f"{m}[{label}]" for label in first.get("labels", {}) for m in ("Probe", "Probe-F1", "Majority")}
+        assert set(della) == expected, dataset
+        assert all(0 <= float(value) <= 100 for value in della.values()), della
+        assert (f"{dataset}: no metric of its files matches" in md) == (not expected), dataset
+    for ext in ("png", "pdf", "csv"):
+        assert (results / "figures" / f"probe.{ext}").stat().st_size > 0
 
 
 def test_data_table_lists_every_dataset(finished_workflow):
@@ -176,21 +197,38 @@ def n_runs(config: dict, model: str | None = None) -> int:
                 if model in (None, m)})
 
 
+def metric_tables(config: dict, model: str | None = None) -> int:
+    """Metrics tables the config renders (that read runs of `model`), companions included."""
+    from della.targets import of_kind, runs_experiment
+
+    experiments = config["experiments"]
+    return sum(model in (None, *experiments[runs_experiment(t, TABLES["tables"][t])]["models"])
+               for t in of_kind(config, TABLES, "metrics"))
+
+
+def probe_figure(config: dict, model: str | None = None) -> dict[str, int]:
+    """The probe figure's job, where it reads runs of `model` (all models: None)."""
+    figure = yaml.safe_load((ROOT / "config" / "figures.yaml").read_text())["figures"]["probe"]
+    drawn = figure["experiment"] in config["experiments"] and model in (None, *figure["models"])
+    return {"figure_probe": 1} if drawn else {}
+
+
 def test_a_setting_reruns_only_the_rules_that_use_it(finished_workflow):
     """Each rule's params hold only its own config section (docs/workflow.md)."""
     workdir, config, _ = finished_workflow
-    tables = len(config["experiments"])
+    tables = metric_tables(config)
     evaluation = rerun_rules(workdir, config, lambda c: c["evaluation"]["representation"].update(iw_samples=3))
     # FINDINGS.md reads every table's numbers, so it follows any change to them
-    assert evaluation == {"evaluate": n_runs(config), "render_metrics_table": tables, "findings": 1}
+    assert evaluation == {"evaluate": n_runs(config), "render_metrics_table": tables, "findings": 1,
+                          **probe_figure(config)}
     generation = rerun_rules(workdir, config, lambda c: c["generation"].update(num_unconditional=15))
     assert generation == {"generate": n_runs(config), "evaluate": n_runs(config), "render_metrics_table": tables,
-                          "findings": 1}
+                          "findings": 1, **probe_figure(config)}
     # a model's decoding is a generation setting: that model is re-sampled, not retrained
     decoding = rerun_rules(workdir, config, lambda c: c["models"]["della"]["decoding"].update(num_beams=2))
-    della_tables = sum("della" in spec["models"] for spec in config["experiments"].values())
     assert decoding == {"generate": n_runs(config, "della"), "evaluate": n_runs(config, "della"),
-                        "render_metrics_table": della_tables, "findings": 1}
+                        "render_metrics_table": metric_tables(config, "della"), "findings": 1,
+                        **probe_figure(config, "della")}
     resources = rerun_rules(workdir, config, lambda c: c["resources"].update(mem_mb=1234, runtime_factor=7))
     assert resources == {}
     training = rerun_rules(workdir, config, lambda c: c["training"].update(learning_rate=0.001))

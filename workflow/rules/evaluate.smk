@@ -1,10 +1,13 @@
 rule evaluate:
-    """Every metric of the paper's tables for one run, each with the settings behind it."""
+    """Every metric of the paper's tables for one run, each with the settings behind it, and
+    the latent probe, fitted on the training split (`train`, read from --data beside `test`).
+    """
     input:
         model=f"{RUN}/model",
         samples=f"{RUN}/samples.jsonl",
         generation_settings=f"{RUN}/samples.settings.json",
         test="data/{dataset}/test.jsonl",
+        train="data/{dataset}/train.jsonl",
     output:
         f"{RUN}/metrics.json",
     log:

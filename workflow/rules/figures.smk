@@ -5,6 +5,7 @@ from della.figures import (
     experiment_figures,
     figure_targets,
     load_spec as load_figures_spec,
+    model_runs,
     run_files,
     seed_runs,
 )
@@ -108,6 +109,34 @@ rule figure_case_study:
     shell:
         "della-bench figure --spec {input.spec} fig4 --samples {input.samples} "
         "--out {output.md} > {log} 2>&1"
+
+
+rule figure_probe:
+    """The latent probe's test accuracy by latent layer, with the majority-class rate, from the
+    metrics.json of the figure's models' runs (docs/figures.md)."""
+    input:
+        metrics=lambda w: run_files(
+            model_runs(
+                experiment_runs(FIGURES["probe"]["experiment"]),
+                FIGURES["probe"]["models"],
+            ),
+            "metrics.json",
+        ),
+        spec=FIGURES_SPEC,
+    output:
+        multiext(f"{RESULTS}/figures/probe", ".png", ".pdf", ".csv"),
+    log:
+        "logs/figures/probe.log",
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    params:
+        out=lambda w, output: str(Path(output[0]).with_suffix("")),
+        version=PACKAGE_VERSION,
+    shell:
+        "della-bench figure --spec {input.spec} probe --metrics {input.metrics} "
+        "--out {params.out} > {log} 2>&1"
 
 
 rule training_curves:

@@ -1,0 +1,97 @@
+"""The small scale (config/small.yaml): its DAG schedules every run of its experiments, its data is
+the shipped archive its checksum names, and one of its training runs takes its first steps on the
+real small data, tokenizer and backbone with exactly the config's settings.
+
+The full small run takes over an hour on 2 cores; its outputs are committed under results/small/.
+Expected numbers come from the config, never written down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from test_cluster import expected_runs, run
+from test_workflow import job_stats
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ROOT / "config" / "small.yaml"
+GPU_RULES = ("train", "generate", "evaluate")
+
+
+@pytest.fixture(scope="module")
+def small() -> dict:
+    return yaml.safe_load(SMALL.read_text())
+
+
+def test_small_dry_run_schedules_every_run_of_its_experiments(small, tmp_path):
+    all_runs = set()
+    for target in small["experiments"]:
+        runs = expected_runs(small, target)
+        all_runs |= runs
+        stats = job_stats(run(tmp_path, SMALL, "-n", "--quiet", "rules", targets=[target]).stdout)
+        for rule in GPU_RULES:
+            assert stats.get(rule) == len(runs), (target, rule, stats)
+    everything = job_stats(run(tmp_path, SMALL, "-n", "--quiet", "rules").stdout)
+    assert everything["train"] == len(all_runs)
+    assert everything["create_backbone"] == len(small["backbones"]) and everything["train_tokenizer"] == 1
+    assert everything["preprocess"] == len(small["datasets"])
+    # the experiments the small scale exists for (issue 17): never fewer
+    assert {"table1", "table4", "fig2"} <= set(small["experiments"])
+
+
+def test_small_data_is_the_shipped_archive_its_config_pins(small):
+    for name, dataset in small["datasets"].items():
+        for entry in dataset["source"]["files"]:
+            path = ROOT / entry["url"].removeprefix("file:")
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], name
+
+
+def _settings(config: dict, dataset: str, model: str) -> dict:
+    """The train rule's settings of (dataset, model), as workflow/rules/common.smk builds them."""
+    entry = config["models"][model]
+    backbone = config["backbones"][config["datasets"][dataset]["backbone"]]
+    return {
+        "model": {k: v for k, v in entry.items() if k not in ("label", "decoding", "train", "backbone")},
+        "decoder": backbone, "encoder": None, "conditional": False,
+        "max_source_tokens": config["datasets"][dataset]["max_source_tokens"],
+        "max_target_tokens": config["datasets"][dataset]["max_target_tokens"],
+        "training": {**config["training"], **entry.get("train", {})},
+    }
+
+
+def test_a_small_training_run_takes_its_first_steps(small, tmp_path):
+    from della.backbone import BackboneSize, create_backbone
+    from della.cli import vae_config
+    from della.data.preprocess import preprocess_dataset
+    from della.tokenizer import train_tokenizer
+    from della.train import TrainSettings, train
+
+    dataset = small["datasets"]["yelp"]
+    raw_dir = ROOT / Path(dataset["source"]["files"][0]["url"].removeprefix("file:")).parent
+    stats = preprocess_dataset("yelp", raw_dir, tmp_path / "data", dataset["preprocess"])
+    assert stats["splits"] == {"train": 10000, "valid": 1000, "test": 1000}
+    assert set(stats["labels"]) == {"review_label", "business", "persona"}
+    train_tokenizer([tmp_path / "data" / "train.jsonl"], small["tokenizer"]["vocab_size"],
+                    small["tokenizer"]["min_frequency"], tmp_path / "tokenizer")
+    backbone = small["backbones"]["gpt2"]
+    create_backbone(backbone["kind"], BackboneSize(**backbone["create"]), tmp_path / "tokenizer",
+                    tmp_path / "gpt2", small["backbone_seed"])
+    settings = _settings(small, "yelp", "della")
+    settings["decoder"] = {**backbone, "name_or_path": str(tmp_path / "gpt2")}
+    steps = 3
+    # log every step: a setting that leaves the weights alone (della.train.RESUMABLE_CHANGES)
+    training = TrainSettings(**{**settings["training"], "log_every": 1})
+    assert train(vae_config(settings), training, tmp_path / "data" / "train.jsonl", tmp_path / "run", seed=0,
+                 stop_after_steps=steps) is None  # stopped after a checkpoint, as if preempted
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
+    assert state["step"] == steps and state["settings"]["max_steps"] == small["training"]["max_steps"]
+    log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in log] == [1, 2, 3]
+    n_layers = backbone["create"]["layers"]
+    assert all(torch.isfinite(torch.tensor(e["loss"])) and len(e["kl_per_group"]) == n_layers for e in log)
+    assert log[0]["beta"] == small["training"]["beta_min"]  # the cyclical schedule starts low
