@@ -237,8 +237,22 @@ def read_layer_run(path: Path, metrics: list[str]) -> LayerRun:
     return LayerRun(path, obs.dataset, obs.label, obs.seed, layers["start"], n_latent, obs.values, obs.settings)
 
 
+class OverSeeds:
+    """A plotted value's mean and sample standard deviation (ddof 1) over the seeds in `values`."""
+
+    values: list[float]
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values)
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+
 @dataclass
-class LayerPoint:
+class LayerPoint(OverSeeds):
     """One plotted point: a series, its number of latent layers and one metric over seeds."""
 
     dataset: str
@@ -255,14 +269,6 @@ class LayerPoint:
     @property
     def values(self) -> list[float]:
         return [run.values[self.metric] for run in self.runs]
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.values)
-
-    @property
-    def std(self) -> float | None:
-        return statistics.stdev(self.values) if len(self.values) > 1 else None
 
 
 def layer_points(runs: list[LayerRun], metrics: list[str]) -> list[LayerPoint]:
@@ -520,7 +526,7 @@ PERCENT_MAX = 100.0  # accuracies are percentages
 
 
 @dataclass
-class ProbePoint:
+class ProbePoint(OverSeeds):
     """One plotted number over seeds: a label's probe accuracy on one latent group (or all of
     them), or its majority-class rate, for one (dataset, model)."""
 
@@ -533,14 +539,6 @@ class ProbePoint:
     seeds: list[int] = field(default_factory=list)
     paths: list[Path] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
-
-    @property
-    def mean(self) -> float:
-        return statistics.fmean(self.values)
-
-    @property
-    def std(self) -> float | None:
-        return statistics.stdev(self.values) if len(self.values) > 1 else None
 
 
 def probe_points(metrics_files: list[Path]) -> list[ProbePoint]:

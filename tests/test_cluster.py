@@ -76,6 +76,16 @@ def expected_runs(config: dict, experiment: str) -> set[tuple[str, str, int]]:
     return {(d, m, s) for d in spec["datasets"] for m in models for s in config["seeds"]}
 
 
+def target_dry_run(workdir: Path, config: dict, config_file: Path, target: str) -> tuple[set, dict[str, int]]:
+    """The runs `experiments.<target>` lists and the job counts of the target's dry run, checked to
+    train, generate and evaluate each run once."""
+    runs = expected_runs(config, target)
+    stats = job_stats(run(workdir, config_file, "-n", "--quiet", "rules", targets=[target]).stdout)
+    for rule in GPU_RULES:
+        assert stats.get(rule) == len(runs), (target, rule, stats)
+    return runs, stats
+
+
 def test_slurm_profile_is_found_by_name_from_the_repository_root():
     from snakemake.cli import get_profile_dir
 
@@ -131,11 +141,8 @@ def test_paper_dry_run_schedules_every_run_of_every_table(paper):
     all_render_rules = {rule for kind in render_jobs.values() for rule in kind({"datasets": []})}
     all_runs = set()
     for target in config["experiments"]:
-        runs = expected_runs(config, target)
+        runs, stats = target_dry_run(workdir, config, config_file, target)
         all_runs |= runs
-        stats = job_stats(run(workdir, config_file, "-n", "--quiet", "rules", targets=[target]).stdout)
-        for rule in GPU_RULES:
-            assert stats.get(rule) == len(runs), (target, rule, stats)
         assert stats["preprocess"] == len({d for d, _, _ in runs}), (target, stats)
         expected = render_jobs[tables[target]["kind"]](tables[target]) if target in tables else {}
         # companion tables (`runs_from`) show other metrics of the same runs: rendered with it

@@ -1475,6 +1475,19 @@ built from templates, so numbers measured on it say nothing about the paper's nu
 
 Sizes are train / valid / test (SNLI: train / dev / test; CNN/DM: train / val / test). Only
 the files the pipeline reads are included (e.g. not Mikolov's `ptb.char.*` or rnnlm tools).
+
+**Ground-truth factors.** Beside each Yelp and Yahoo split the archives hold one member no real
+download has, `{{yelp,yahoo}}_data/{{name}}.{{split}}.factors.jsonl`: line i is a JSON object with the
+generator's factors of text line i (Yelp: `business`; Yahoo: `topic`; at the small scale also the
+writer's `persona`). With the dataset's `preprocess.factors: true` they become the records'
+`labels`, which the latent probe predicts from the latents (docs/metrics.md); Yelp's star label
+comes from its own `label<TAB>` field at every scale.
+
+**The small scale** (`small/`, config/small.yaml): Yelp and Yahoo again, from streams of their own,
+at {small_lines} texts, shorter (1-4 body sentences) and with more entropy per sentence: each text
+has a writer persona (4 kinds: enthusiast, analyst, casual, formal) that adds its own sentence
+prefixes and sign-offs throughout, and adjectives take intensifiers. The persona is a factor the
+decoder cannot guess from a text's first words, and one a latent can carry.
 The archives were compressed with zlib {zlib} (another zlib may compress the same content to
 other bytes); `SHA256SUMS` lists every file here.
 
@@ -1523,6 +1536,7 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
         dailymail=cnn_dm_counts["dailymail"], empty_article=cnn_dm_counts["empty_article"],
         wp=_split_sizes(WP_PAIRS, SPLITS), quora_rows=quora_counts["rows"], quora_duplicates=quora_counts["duplicates"],
         quora_empty=quora_counts["empty_question"], zlib=zlib.ZLIB_RUNTIME_VERSION,
+        small_lines=_split_sizes(SMALL.lines_per_split, SPLITS),
     ).encode("utf-8")
 
     sums = {}
