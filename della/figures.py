@@ -107,6 +107,13 @@ def training_curve_files(results_dir: str, dataset: str, model: str, seed: int) 
     return [f"{results_dir}/{FIGURES_DIR}/training/{dataset}/{model}/seed{seed}.{ext}" for ext in PLOT_FORMATS]
 
 
+CONVERGENCE_FILES = tuple(f"convergence.{ext}" for ext in ("md", "csv"))
+
+
+def convergence_files(results_dir: str) -> list[str]:
+    return [f"{results_dir}/{FIGURES_DIR}/training/{name}" for name in CONVERGENCE_FILES]
+
+
 def experiment_figures(spec: dict, experiment: str, runs: list[tuple[str, str, int]], results_dir: str) -> list[str]:
     """The figures drawn from one experiment's runs (`snakemake <experiment>` may ask for them)."""
     figures = spec["figures"]
@@ -126,9 +133,10 @@ def figure_targets(spec: dict, experiment_runs: dict[str, list[tuple[str, str, i
     """Every figure the run config asks for: those whose experiment runs, and the training
     curves of every run. `experiment_runs`: experiment -> its (dataset, model, seed) runs."""
     targets = [path for name, runs in experiment_runs.items() for path in experiment_figures(spec, name, runs, results_dir)]
-    for run in dict.fromkeys(run for runs in experiment_runs.values() for run in runs):
+    runs = dict.fromkeys(run for runs in experiment_runs.values() for run in runs)
+    for run in runs:
         targets += training_curve_files(results_dir, *run)
-    return targets
+    return targets + (convergence_files(results_dir) if runs else [])
 
 
 # ------------------------------------------------------------------------------------ drawing
@@ -692,6 +700,68 @@ def render_training_curves(spec: dict, log: Path, title: str, prefix: Path) -> l
     return save_plot(training_curve_figure(spec, entries, title), prefix)
 
 
+# ------------------------------------------------------------------------- convergence record
+
+CONVERGENCE_COLUMNS = ("dataset", "model", "seed", "steps", "metric", "points", "from_step", "to_step", "from", "to",
+                       "relative_improvement", "threshold", "met")
+
+
+def convergence_rows(done_files: list[Path]) -> list[dict]:
+    """One row per run from its train_done.json: the convergence rule it recorded (della/train.py,
+    `training.convergence`), or `met` = "not checked" when its settings had no rule."""
+    rows = []
+    for path in sorted({Path(p) for p in done_files}):
+        match = RUN_PATH.search(path.as_posix())
+        if not match:
+            raise FigureError(f"{path}: not at runs/{{dataset}}/{{model}}/seed{{seed}}/train_done.json")
+        try:
+            done = json.loads(path.read_text(encoding="utf-8"))
+            rule, steps = done.get("convergence"), done["steps"]
+        except (OSError, json.JSONDecodeError, KeyError, AttributeError) as error:
+            raise FigureError(f"{path}: not a train_done.json ({type(error).__name__}: {error})") from None
+        row = {"dataset": match["dataset"], "model": match["model"], "seed": int(match["seed"]), "steps": steps}
+        if rule is None:
+            rows.append({**row, "met": "not checked (training.convergence null)"})
+            continue
+        rows.append({**row, "metric": rule["metric"], "points": rule.get("points", "all"), "from_step": rule.get("from_step"),
+                     "to_step": rule.get("to_step"), "from": rule.get("from"), "to": rule.get("to"),
+                     "relative_improvement": rule.get("relative_improvement"),
+                     "threshold": rule["min_relative_improvement"], "met": rule["met"]})
+    return rows
+
+
+def render_convergence(done_files: list[Path], out_md: Path) -> list[Path]:
+    """Every run's convergence record: out_md (readable) and the .csv beside it (full precision)."""
+    rows = convergence_rows(done_files)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, CONVERGENCE_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    out_csv = out_md.with_suffix(".csv")
+
+    def cell(row: dict, key: str) -> str:
+        value = row.get(key)
+        if value is None:
+            return ""
+        if key == "relative_improvement" or key == "threshold":
+            return f"{100 * value:.2f} %"
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+    met = [row for row in rows if row["met"] is True]
+    checked = [row for row in rows if isinstance(row["met"], bool)]
+    lines = ["# Convergence of every run", "",
+             "The rule (`training.convergence`, della/train.py): the validation loss (negative ELBO at beta = 1; "
+             "for a model without a latent, its NLL) improved by less than the threshold from `from_step` (the "
+             "validation point nearest the start of the last quarter of training; with a latent, among points at "
+             "beta = beta_max only) to the end. Reported, never acted on: the budget (`steps`) was fixed in advance.",
+             "", f"Rule met by {len(met)} of {len(checked)} checked runs.", "",
+             "| " + " | ".join(CONVERGENCE_COLUMNS) + " |", "|" + " --- |" * len(CONVERGENCE_COLUMNS)]
+    lines += ["| " + " | ".join(cell(row, key) for key in CONVERGENCE_COLUMNS) + " |" for row in rows]
+    atomic_write_text(out_md, "\n".join(lines) + "\n")
+    atomic_write_text(out_csv, buffer.getvalue())
+    return [out_md, out_csv]
+
+
 # ---------------------------------------------------------------------------------------- CLI
 
 
@@ -714,6 +784,9 @@ def main(argv: list[str] | None = None) -> int:
     probe = figures.add_parser("probe", help="latent probe accuracy by layer, with the majority rate")
     probe.add_argument("--metrics", type=Path, nargs="+", required=True, help="metrics.json of the runs drawn")
     probe.add_argument("--out", type=Path, required=True, help="path without extension: .png, .pdf, .csv")
+    convergence = figures.add_parser("convergence", help="every run's convergence record (train_done.json)")
+    convergence.add_argument("--done", type=Path, nargs="+", required=True, help="the runs' train_done.json")
+    convergence.add_argument("--out", type=Path, required=True, help="the .md; .csv beside it")
     curves = figures.add_parser("training-curves", help="reconstruction, KL per layer and beta of one run")
     curves.add_argument("--log", type=Path, required=True, help="the run's train_log.jsonl")
     curves.add_argument("--title", required=True)
@@ -730,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
             return render_case_study(spec, args.samples, args.out)
         if args.figure == "probe":
             return render_probe(spec, args.metrics, args.out)
+        if args.figure == "convergence":
+            return render_convergence(args.done, args.out)
         return render_training_curves(spec, args.log, args.title, args.out)
 
     return list_written(f"figure {args.figure}", render)

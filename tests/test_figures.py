@@ -383,3 +383,28 @@ def test_findings_command_with_nothing_run(tmp_path):
     assert exit_info.value.code == 0
     n_claims = len(load_claims(ROOT / "config" / "findings.yaml"))
     assert f"**0 hold, 0 do not hold, {n_claims} not run** (of {n_claims} claims)" in out.read_text()
+
+
+def test_convergence_record_lists_every_run_once_with_its_rule(tmp_path):
+    from della.figures import convergence_rows, render_convergence
+
+    rule = {"last_fraction": 0.25, "min_relative_improvement": 0.005, "metric": "valid_loss",
+            "points": "beta = beta_max", "from_step": 75, "to_step": 100, "from": 30.0, "to": 29.97,
+            "relative_improvement": 0.001, "met": True}
+    done = []
+    for model, convergence in (("della", rule), ("finetune", None)):
+        path = tmp_path / "runs" / "yelp" / model / "seed0" / "train_done.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"steps": 100, "convergence": convergence}))
+        done.append(path)
+    rows = convergence_rows(done + done[:1])  # a run shared by two experiments is listed once
+    assert [(r["model"], r["met"]) for r in rows] == [("della", True), ("finetune", "not checked (training.convergence null)")]
+    assert rows[0]["from_step"] == 75 and rows[0]["relative_improvement"] == 0.001
+    md, csv_path = render_convergence(done, tmp_path / "convergence.md")
+    assert "Rule met by 1 of 1 checked runs." in md.read_text()
+    assert [row["met"] for row in read_csv(csv_path)] == ["True", "not checked (training.convergence null)"]
+    (tmp_path / "bad" / "runs" / "yelp" / "x" / "seed0").mkdir(parents=True)
+    bad = tmp_path / "bad" / "runs" / "yelp" / "x" / "seed0" / "train_done.json"
+    bad.write_text("{")
+    with pytest.raises(FigureError, match="not a train_done.json"):
+        convergence_rows([bad])

@@ -166,6 +166,34 @@ rule training_curves:
         "--out {params.out} > {log} 2>&1"
 
 
+rule convergence:
+    """Every run's convergence record (the rule training.convergence names) in one table."""
+    input:
+        done=lambda w: run_files(
+            list(
+                dict.fromkeys(
+                    run
+                    for name in config["experiments"]
+                    for run in experiment_runs(name)
+                )
+            ),
+            "train_done.json",
+        ),
+    output:
+        md=f"{RESULTS}/figures/training/convergence.md",
+        csv=f"{RESULTS}/figures/training/convergence.csv",
+    log:
+        "logs/figures/convergence.log",
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    params:
+        version=PACKAGE_VERSION,
+    shell:
+        "della-bench figure convergence --done {input.done} --out {output.md} > {log} 2>&1"
+
+
 rule findings:
     """Which of the paper's claims hold on this scale's numbers (and on the paper's own)."""
     input:
