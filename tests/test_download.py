@@ -406,12 +406,19 @@ def test_every_sample_source_downloads_and_verifies(tmp_path):
 
 def test_sample_sources_mirror_the_paper_layout():
     """Same file names, archive kinds and members at both scales: the same readers see the same
-    layout; only the URLs and checksums differ."""
+    layout; only the URLs and checksums differ, and the generated Yelp/Yahoo archives add their
+    ground-truth factors (one member per split, read with `preprocess.factors: true`)."""
     sample, paper = _config("config.yaml")["datasets"], _config("paper.yaml")["datasets"]
     assert sample.keys() == paper.keys()
     for dataset in sample:
-        def layout(section):
-            return [(f["name"], f["archive"], f.get("members")) for f in section["source"]["files"]]
-        assert layout(sample[dataset]) == layout(paper[dataset]), dataset
+        def layout(section, extra=()):
+            return [(f["name"], f["archive"], [m for m in f.get("members", []) if m not in extra] or None)
+                    for f in section["source"]["files"]]
+        factors = ([f"{dataset}_data/{dataset}.{split}.factors.jsonl" for split in ("train", "valid", "test")]
+                   if sample[dataset]["preprocess"].get("factors") else [])
+        members = [m for f in sample[dataset]["source"]["files"] for m in f.get("members", [])]
+        assert set(factors) <= set(members), dataset
+        assert layout(sample[dataset], factors) == layout(paper[dataset]), dataset
+        assert not paper[dataset]["preprocess"].get("factors"), dataset  # no real download has them
         for entry in paper[dataset]["source"]["files"]:
             assert entry["url"].startswith(("https://", "http://")), entry

@@ -250,9 +250,12 @@ def test_figure_targets_follow_the_experiments():
     targets = figure_targets(SPEC, runs, "results/x")
     assert "results/x/figures/fig3/yelp/della/seed0.md" in targets
     assert not any("fig2" in t or "fig4" in t for t in targets)
-    curves = [t for t in targets if "/training/" in t]
+    curves = [t for t in targets if "/training/yelp/" in t]
     assert sorted(curves) == sorted(f"results/x/figures/training/yelp/{m}/seed0.{e}" for m in ("della", "memory")
                                     for e in ("png", "pdf"))  # each run once, though two experiments share one
+    convergence = ["results/x/figures/training/convergence.md", "results/x/figures/training/convergence.csv"]
+    assert [t for t in targets if "/training/convergence" in t] == convergence  # one record of every run
+    assert not any("convergence" in t for t in figure_targets(SPEC, {}, "results/x"))  # no runs, no record
 
 
 # --------------------------------------------------------------------------------------------
