@@ -794,6 +794,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     def render() -> list[Path]:
+        if args.figure == "convergence":  # reads the runs only, no figure spec
+            return render_convergence(args.done, args.out)
         spec = load_spec(args.spec)
         if args.figure == "fig2":
             return render_latent_layers(spec, args.metrics, args.out)
@@ -803,8 +805,6 @@ def main(argv: list[str] | None = None) -> int:
             return render_case_study(spec, args.samples, args.out)
         if args.figure == "probe":
             return render_probe(spec, args.metrics, args.out)
-        if args.figure == "convergence":
-            return render_convergence(args.done, args.out)
         return render_training_curves(spec, args.log, args.title, args.out)
 
     return list_written(f"figure {args.figure}", render)
