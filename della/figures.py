@@ -743,7 +743,7 @@ def render_convergence(done_files: list[Path], out_md: Path) -> list[Path]:
         value = row.get(key)
         if value is None:
             return ""
-        if key == "relative_improvement" or key == "threshold":
+        if key in ("relative_improvement", "threshold"):
             return f"{100 * value:.2f} %"
         return f"{value:.2f}" if isinstance(value, float) else str(value)
 

@@ -49,7 +49,7 @@ from della.distributed import (
     sum_over_ranks,
     world,
 )
-from della.io import atomic_write_json, keep_previous, torch_save_atomic
+from della.io import atomic_write_json, keep_previous, read_jsonl, torch_save_atomic
 from della.vae import KL_SUM, TransformerVAE, VAEConfig, weighted_parameters
 
 # β schedules (`training.beta_schedule`): constant, or cyclical annealing (Fu et al. 2019) as
@@ -353,7 +353,7 @@ def convergence_check(log_path: Path, settings: TrainSettings, has_latent: bool)
     if settings.convergence is None:
         return None
     comparable = (lambda e: True) if not has_latent else (lambda e: e["beta"] == settings.beta_max)
-    curve = [(e["step"], e[VALID_LOSS]) for e in read_log(log_path) if VALID_LOSS in e and comparable(e)]
+    curve = [(e["step"], e[VALID_LOSS]) for e in read_jsonl(log_path) if VALID_LOSS in e and comparable(e)]
     rule = dict(settings.convergence, metric=VALID_LOSS, points="all" if not has_latent else "beta = beta_max")
     start = (1 - settings.convergence["last_fraction"]) * settings.max_steps
     earlier = [point for point in curve[:-1] if point[0] <= start] or curve[:1]
@@ -363,11 +363,6 @@ def convergence_check(log_path: Path, settings: TrainSettings, has_latent: bool)
     improvement = (before - after) / abs(before)
     return {**rule, "from_step": from_step, "to_step": to_step, "from": before, "to": after,
             "relative_improvement": improvement, "met": improvement < settings.convergence["min_relative_improvement"]}
-
-
-def read_log(log_path: Path) -> list[dict]:
-    with open(log_path, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def restore_rng(state: dict, seed: int) -> None:
