@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import tiny_corpus
-from della.train import TrainSettings, beta_at, train
+from della.train import EpochSampler, TrainSettings, beta_at, train
 from della.vae import TransformerVAE, VAEConfig
 
 SETTINGS = TrainSettings(batch_size=8, learning_rate=3e-3, max_steps=40, warmup_steps=2, log_every=5,
@@ -46,16 +46,48 @@ def test_training_reduces_the_loss(tiny_backbones, train_file, tmp_path):
     assert len(log[-1]["kl_per_group"]) == 2  # one KL term per layer for DELLA
 
 
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_backbones, train_file, tmp_path):
-    straight = train(config(tiny_backbones), SETTINGS, train_file, tmp_path / "a", seed=0)
+@pytest.mark.parametrize("length_grouped_batches", [None, 2])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_backbones, train_file, tmp_path,
+                                                                length_grouped_batches):
+    settings = replace(SETTINGS, length_grouped_batches=length_grouped_batches)
+    straight = train(config(tiny_backbones), settings, train_file, tmp_path / "a", seed=0)
     # stop half way through an epoch (as if preempted after a checkpoint), then rerun to the end
-    assert train(config(tiny_backbones), SETTINGS, train_file, tmp_path / "b", seed=0, stop_after_steps=13) is None
+    assert train(config(tiny_backbones), settings, train_file, tmp_path / "b", seed=0, stop_after_steps=13) is None
     state = torch.load(tmp_path / "b" / "checkpoints" / "last.pt", weights_only=False)
     assert state["step"] == 13
-    resumed = train(config(tiny_backbones), SETTINGS, train_file, tmp_path / "b", seed=0)
+    resumed = train(config(tiny_backbones), settings, train_file, tmp_path / "b", seed=0)
     a, b = TransformerVAE.load(straight).state_dict(), TransformerVAE.load(resumed).state_dict()
     for name in a:
         assert torch.allclose(a[name], b[name], atol=1e-6), name
+
+
+def _epoch_batches(sampler: EpochSampler, n_batches: int) -> list[list[int]]:
+    return [sampler.next_indices() for _ in range(n_batches)]
+
+
+def test_length_grouped_batches_cover_each_epoch_once_with_less_padding():
+    import random
+
+    n, batch = 1003, 10  # a short last batch, dropped in both modes
+    lengths = [random.Random(i).randint(1, 200) for i in range(n)]
+    plain = EpochSampler(n, batch, seed=3)
+    grouped = EpochSampler(n, batch, seed=3, lengths=lengths, group_batches=5)
+    epoch_plain, epoch_grouped = _epoch_batches(plain, n // batch), _epoch_batches(grouped, n // batch)
+    for epoch in (epoch_plain, epoch_grouped):
+        seen = [i for b in epoch for i in b]
+        assert len(seen) == len(set(seen)) == n - n % batch and all(len(b) == batch for b in epoch)
+
+    def padded(epoch):  # tokens a batch padded to its longest text holds
+        return sum(batch * max(lengths[i] for i in b) for b in epoch)
+
+    assert padded(epoch_grouped) < 0.8 * padded(epoch_plain)
+    # the grouped order is not sorted overall: the batches are shuffled
+    maxima = [max(lengths[i] for i in b) for b in epoch_grouped]
+    assert maxima != sorted(maxima) and maxima != sorted(maxima, reverse=True)
+    assert _epoch_batches(grouped, 1) != _epoch_batches(EpochSampler(n, batch, seed=3, lengths=lengths,
+                                                                     group_batches=5), 1)  # a new epoch, a new order
+    with pytest.raises(ValueError, match="length_grouped_batches"):
+        TrainSettings(batch_size=1, learning_rate=1.0, max_steps=1, length_grouped_batches=0)
 
 
 def test_non_finite_loss_stops_with_the_step_named(tiny_backbones, train_file, tmp_path):
