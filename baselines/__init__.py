@@ -1,7 +1,7 @@
-"""The baselines of the paper, one module each; importing this package registers them all.
+"""The baselines of the paper, one module each.
 
 A new baseline is one module here (a `LatentPath` subclass decorated with
-`@register_latent_path("name")`) plus one entry under `models:` in the config.
+`@register_latent_path("name")`) plus one entry under `models:` in the config. Nothing imports
+the modules by name: `della.plugins.load_builtin_paths` imports every module of this package
+before a model is built.
 """
-
-from baselines import embedding, finetune, memory, optimus, softmax  # noqa: F401

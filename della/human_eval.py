@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from della.io import atomic_write_json, atomic_write_text
-from della.tables import Observation, Summary, TableError, columns_of, expand_rows, load_spec, provenance_of, table_spec
+from della.table_spec import Observation, Summary, TableError, columns_of, expand_rows, load_spec, provenance_of, table_spec
 
 # App. A.4, word for word where the paper gives the wording.
 CRITERIA = {

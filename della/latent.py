@@ -7,6 +7,8 @@ A Transformer-VAE here differs from another in two places only:
      final hidden state).
 (1) is `GaussianChain`, written once; (2) is a `LatentPath` subclass registered by name. The
 baselines live in `baselines/`, one module each; DELLA's path lives in `della/model.py`.
+This module knows none of them: `della.plugins` imports them (and a model's `plugin:`) to fill
+the registry before a model is built.
 """
 
 from __future__ import annotations
@@ -223,10 +225,8 @@ def register_latent_path(name: str):
 
 
 def get_latent_path(name: str) -> type[LatentPath]:
-    # Importing the modules registers their paths; kept here so that a config name always resolves.
-    import baselines  # noqa: F401
-    import della.model  # noqa: F401
-
+    """The registered class of `name`. The registry is filled by importing the modules that
+    define paths: `della.plugins.latent_path_class` does that before it asks."""
     if name not in LATENT_PATHS:
         raise KeyError(f"unknown latent path {name!r}; registered: {sorted(LATENT_PATHS)}")
     return LATENT_PATHS[name]

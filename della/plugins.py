@@ -1,4 +1,7 @@
-"""User plug-ins: a model entry's `plugin:` names the code that registers its latent path.
+"""Where latent paths come from: the built-in ones (DELLA's in `della/model.py`, and every module
+of the `baselines` package, found by listing the package, so a new baseline module needs no
+import added anywhere), and user plug-ins: a model entry's `plugin:` names the code that
+registers its latent path.
 
 A baseline that lives outside this repository's packages (`baselines/`, `della/`) is one Python
 file or importable module that defines a `LatentPath` subclass decorated with
@@ -18,11 +21,17 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import pkgutil
 import sys
 from pathlib import Path
 from types import ModuleType
 
+from della.latent import LatentPath, get_latent_path
+
 PLUGIN_FILE_SUFFIX = ".py"
+# Modules, and packages all of whose modules, define the built-in latent paths.
+BUILTIN_PATH_MODULES = ("della.model",)
+BUILTIN_PATH_PACKAGES = ("baselines",)
 
 _loaded_files: dict[Path, ModuleType] = {}
 
@@ -59,3 +68,22 @@ def import_plugin(plugin: str) -> ModuleType:
         raise
     _loaded_files[path] = module
     return module
+
+
+def load_builtin_paths() -> None:
+    """Import every module that defines a built-in latent path (their decorators register them)."""
+    for name in BUILTIN_PATH_MODULES:
+        importlib.import_module(name)
+    for package_name in BUILTIN_PATH_PACKAGES:
+        package = importlib.import_module(package_name)
+        for module in pkgutil.iter_modules(package.__path__, prefix=f"{package_name}."):
+            importlib.import_module(module.name)
+
+
+def latent_path_class(name: str, plugin: str | None = None) -> type[LatentPath]:
+    """The latent path class a model entry's `path:` names, after importing the built-in paths
+    and the entry's `plugin:` (if any)."""
+    load_builtin_paths()
+    if plugin is not None:
+        import_plugin(plugin)
+    return get_latent_path(name)

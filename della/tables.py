@@ -36,220 +36,39 @@ from typing import Iterable
 
 import yaml
 
+from della.human_eval import table_observations
 from della.io import atomic_write_text
+from della.table_spec import (
+    DIRECTIONS,
+    Observation,
+    PLACEHOLDER,
+    REFERENCE,
+    RowSpec,
+    Summary,
+    TableError,
+    all_columns,
+    block_title,
+    columns_of,
+    dataset_names,
+    expand_rows,
+    is_pattern,
+    load_spec,
+    lookup,
+    matches,
+    pattern_label,
+    provenance_of,
+    single_block,
+    table_spec,
+)
 
-# What a table reads: run metrics, dataset statistics, benchmark timings, or human ratings.
-KINDS = ("metrics", "data", "benchmark", "human")
-# Tables whose rows all sit in one block (one row per dataset); the others get a block per dataset.
-SINGLE_BLOCK_KINDS = ("data", "benchmark")
 # What the ± of a cell runs over, per kind.
 REPLICATES = {"metrics": "seeds", "data": "seeds", "benchmark": "seeds", "human": "annotators"}
-# value: higher_is_better; a reference column (the probe's majority-class rate) is not a score
-REFERENCE = "reference"
-DIRECTIONS = {"lower": False, "higher": True, REFERENCE: None}
 MISSING = "–"  # no paper number / no difference
 NOT_APPLICABLE = "n/a"  # the model has no such metric (e.g. KL of a model without latent)
 NOT_RUN = "not run"  # an optional row without input files
 CSV_HEADER = [
     "table", "dataset", "model", "metric", "ours_mean", "ours_std", "n_seeds", "paper", "diff", "settings", "sources",
 ]
-
-
-class TableError(ValueError):
-    """Input that would make a table wrong or incomplete; the message names the file."""
-
-
-# ------------------------------------------------------------------------------ column patterns
-
-# A column name (or a key of metric_directions, footer_settings, decimals, or a not_applicable
-# entry) holding this placeholder is a pattern: it matches every metric name with a label put in.
-PLACEHOLDER = "{label}"
-# What a label may be: the characters that delimit it in a metric name (`Probe[x]@z3`) excluded.
-LABEL_CHARS = r"[^\[\]@]+"
-
-
-def is_pattern(name: str) -> bool:
-    return PLACEHOLDER in name
-
-
-def pattern_label(pattern: str, metric: str) -> str | None:
-    """The label that makes `pattern` read `metric` (None: no label does)."""
-    before, after = pattern.split(PLACEHOLDER, 1)
-    match = re.fullmatch(re.escape(before) + f"({LABEL_CHARS})" + re.escape(after), metric)
-    return match[1] if match else None
-
-
-def matches(name: str, metric: str) -> bool:
-    """Is `name` the metric itself, or a pattern that matches it?"""
-    return name == metric or (is_pattern(name) and pattern_label(name, metric) is not None)
-
-
-def lookup(mapping: dict, metric: str):
-    """The entry of `metric` in a per-metric mapping of the config: its own key, else the
-    pattern key that matches it; None when neither is there."""
-    if metric in mapping:
-        return mapping[metric]
-    return next((value for key, value in mapping.items() if matches(key, metric)), None)
-
-
-# --------------------------------------------------------------------------------------- spec
-
-
-@dataclass(frozen=True)
-class RowSpec:
-    """One row of a table: which observations fill it and which paper row it is compared to."""
-
-    dataset: str
-    label: str  # matched to metrics.json `label` (for data tables: the dataset id)
-    paper_model: str  # the `model` column of paper_tables.csv
-    optional: bool = False
-    not_applicable: frozenset[str] = frozenset()
-    display: str = ""  # the row's name in the rendered table ("" = the label)
-
-    @property
-    def name(self) -> str:
-        """Short name for footers and error messages."""
-        return self.label if self.label == self.dataset else f"{self.dataset}/{self.label}"
-
-    @property
-    def shown(self) -> str:
-        return self.display or self.label
-
-
-def load_spec(path: Path) -> dict:
-    """Read the tables config (the whole file: directions, formats and all tables)."""
-    with open(path, encoding="utf-8") as f:
-        config = yaml.safe_load(f)
-    if not isinstance(config, dict) or not isinstance(config.get("tables"), dict):
-        raise TableError(f"{path}: expected a mapping with a 'tables' section")
-    return config
-
-
-def columns_of(spec: dict, dataset: str) -> list[str]:
-    """A table's columns are one list, or a mapping dataset -> list (Table 3's criteria differ)."""
-    columns = spec["columns"]
-    return list(columns[dataset]) if isinstance(columns, dict) else list(columns)
-
-
-def all_columns(spec: dict) -> list[str]:
-    """Every column of a table, each once, in first-seen order."""
-    seen = [c for dataset in _dataset_names(spec) for c in columns_of(spec, dataset)]
-    return list(dict.fromkeys(seen))
-
-
-def _dataset_names(spec: dict) -> list[str]:
-    return [entry if isinstance(entry, str) else entry["name"] for entry in spec["datasets"]]
-
-
-# Keys a table of each kind needs besides title, kind, datasets and columns.
-KIND_KEYS = {
-    "metrics": ("rows",),
-    "data": ("paper_model", "stats_fields"),
-    "benchmark": ("rows", "stages"),
-    "human": ("rows", "human_eval"),
-}
-
-
-def table_spec(config: dict, table_id: str) -> dict:
-    """The spec of one table, checked so that later code can trust its shape."""
-    tables = config["tables"]
-    if table_id not in tables:
-        raise TableError(f"unknown table {table_id!r}; the spec defines {sorted(tables)}")
-    spec = tables[table_id]
-    for key in ("title", "kind", "datasets", "columns"):
-        if key not in spec:
-            raise TableError(f"table {table_id}: missing key {key!r}")
-    if spec["kind"] not in KINDS:
-        raise TableError(f"table {table_id}: kind must be one of {KINDS}, not {spec['kind']!r}")
-    missing = [key for key in KIND_KEYS[spec["kind"]] if key not in spec]
-    if missing:
-        raise TableError(f"table {table_id}: a {spec['kind']} table needs {missing}")
-    columns = all_columns(spec)
-    if spec["kind"] == "data":
-        unmapped = [c for c in columns if c not in spec["stats_fields"]]
-        if unmapped:
-            raise TableError(f"table {table_id}: no stats_fields entry for {unmapped}")
-        return spec
-    directions = config.get("metric_directions", {})
-    undirected = [c for c in columns if lookup(directions, c) not in DIRECTIONS]
-    if undirected and not single_block(spec):
-        raise TableError(f"table {table_id}: no direction ({'/'.join(DIRECTIONS)}) in metric_directions for {undirected}")
-    if spec["kind"] == "benchmark":
-        unmapped = [c for c in columns if c not in spec["stages"]]
-        if unmapped:
-            raise TableError(f"table {table_id}: no stage in 'stages' for {unmapped}")
-    return spec
-
-
-def _row_entry(entry, table_id: str) -> tuple[str, bool, frozenset[str]]:
-    """A row entry is a plain name or a mapping {name, optional, not_applicable}."""
-    if isinstance(entry, str):
-        return entry, False, frozenset()
-    if isinstance(entry, dict) and isinstance(entry.get("name"), str):
-        return entry["name"], bool(entry.get("optional", False)), frozenset(entry.get("not_applicable", ()))
-    raise TableError(f"table {table_id}: bad row entry {entry!r}")
-
-
-def expand_rows(table_id: str, spec: dict) -> list[RowSpec]:
-    """All rows of a table in display order, one per (dataset, label)."""
-    if spec["kind"] == "data":
-        rows = []
-        for entry in spec["datasets"]:
-            name, optional, na = _row_entry(entry, table_id)
-            rows.append(RowSpec(name, name, spec["paper_model"], optional, na))
-        return rows
-    rows = []
-    for dataset in spec["datasets"]:
-        entries = spec["rows"][dataset] if isinstance(spec["rows"], dict) else spec["rows"]
-        for entry in entries:
-            label, optional, na = _row_entry(entry, table_id)
-            # one block for all datasets: the row is named by its dataset (and label, if several)
-            display = (dataset if len(entries) == 1 else f"{dataset} / {label}") if single_block(spec) else ""
-            rows.append(RowSpec(dataset, label, label, optional, na, display))
-    return rows
-
-
-def single_block(spec: dict) -> bool:
-    return spec["kind"] in SINGLE_BLOCK_KINDS
-
-
-def block_title(spec: dict, row: RowSpec) -> str | None:
-    """One block per dataset, or a single block of datasets (data and benchmark tables)."""
-    return None if single_block(spec) else row.dataset
-
-
-# ------------------------------------------------------------------------------------ readers
-
-
-# Provenance fields of metrics.json (della/io.py `provenance`) shown beside the package versions.
-PROVENANCE_FIELDS = {"python": "python", "git_commit": "della-bench commit", "device": "device"}
-
-
-def provenance_of(data: dict) -> dict:
-    """Package versions plus the Python version, the pipeline's commit and the device."""
-    found = dict(data.get("versions") or {})
-    found.update({label: data[key] for key, label in PROVENANCE_FIELDS.items() if data.get(key)})
-    return found
-
-
-@dataclass
-class Observation:
-    """What one metrics.json or stats.json contributes: one seed of one (dataset, label)."""
-
-    path: Path
-    dataset: str
-    label: str
-    seed: int | str  # str: an annotator (human tables)
-    values: dict[str, float | None]
-    settings: dict[str, dict] = field(default_factory=dict)  # per metric
-    run_settings: dict = field(default_factory=dict)
-    versions: dict = field(default_factory=dict)
-    higher_is_better: dict[str, bool | None] = field(default_factory=dict)
-    sources: list[Path] = field(default_factory=list)  # every file behind the values (default: path)
-
-    @property
-    def files(self) -> list[Path]:
-        return self.sources or [self.path]
 
 
 def _read_json(path: Path) -> dict:
@@ -523,25 +342,43 @@ def uncovered_paper_cells(spec: dict, rows: list[RowSpec], paper: dict) -> list[
     return sorted(key for key in paper if key[2] in all_columns(spec) and key not in shown)
 
 
+# Kinds whose rows are models of the table's experiment: a model with results gets a row.
+MODEL_ROW_KINDS = ("metrics", "benchmark")
+
+
+def rows_from_data(spec: dict, rows: list[RowSpec], observations: Iterable[Observation]) -> list[RowSpec]:
+    """The spec's rows, then a row for every (dataset, label) of the table's datasets that has
+    results and no row, in the order the inputs list them: a new model of the experiment is
+    shown, never dropped. The spec's rows only order the table and mark special cases. Such a
+    row has no paper number; a column none of its files has is not applicable to it (a model
+    without a latent has no KL), and its footer line says so."""
+    if spec["kind"] not in MODEL_ROW_KINDS:
+        return rows
+    declared = {(row.dataset, row.label) for row in rows}
+    added: dict[tuple[str, str], set[str]] = {}
+    for obs in observations:
+        key = (obs.dataset, obs.label)
+        if obs.dataset in dataset_names(spec) and key not in declared:
+            added.setdefault(key, set()).update(name for name, value in obs.values.items() if value is not None)
+    new_rows = []
+    for (dataset, label), metrics in added.items():
+        missing = frozenset(column for column in columns_of(spec, dataset) if column not in metrics)
+        display = f"{dataset} / {label}" if single_block(spec) else ""
+        new_rows.append(RowSpec(dataset, label, label, not_applicable=missing, display=display, from_data=True))
+        print(f"note: row {dataset}/{label} added from the data (no row in the spec); "
+              f"not applicable: {sorted(missing) or 'none'}", file=sys.stderr)
+    # keep each dataset's rows together: the added ones after that dataset's declared rows
+    order = {dataset: i for i, dataset in enumerate(dataset_names(spec))}
+    return sorted(rows + new_rows, key=lambda row: order.get(row.dataset, len(order)))
+
+
 def warn_unused(observations: Iterable[Observation], rows: list[RowSpec]) -> None:
-    """Files of this table's datasets that match no row: usually fine (ablations), maybe a typo."""
+    """Files of this table's datasets that match no row (tables whose rows are not models)."""
     datasets = {row.dataset for row in rows}
     wanted = {(row.dataset, row.label) for row in rows}
     for obs in observations:
         if obs.dataset in datasets and (obs.dataset, obs.label) not in wanted:
             print(f"note: {obs.path}: label {obs.label!r} is not a row of this table", file=sys.stderr)
-
-
-@dataclass
-class Summary:
-    """A per-dataset number about the table as a whole (e.g. inter-annotator agreement)."""
-
-    dataset: str
-    name: str
-    metric: str
-    value: float | None  # None: undefined (e.g. agreement when nobody's scores vary)
-    n: int  # how many replicates it is computed over
-    settings: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -568,8 +405,6 @@ def read_observations(tspec: dict, config: dict, sources: dict[str, list[Path]])
         return [read_stats_file(Path(p), tspec) for p in sources.get("stats", ())], []
     if kind == "benchmark":
         return read_benchmarks(sources.get("benchmarks", []), sources.get("metrics", []), tspec), []
-    from della.human_eval import table_observations  # the human-evaluation protocol lives there
-
     return table_observations(tspec, sources.get("keys", []), sources.get("annotations", []))
 
 
@@ -581,7 +416,7 @@ def expand_columns(spec: dict, observations: list[Observation]) -> tuple[dict, d
     if not any(is_pattern(column) for column in all_columns(spec)):
         return spec, {}
     columns, unmatched = {}, {}
-    for dataset in _dataset_names(spec):
+    for dataset in dataset_names(spec):
         metrics = {metric for obs in observations if obs.dataset == dataset for metric in obs.values}
         columns[dataset] = []
         for patterns, run in itertools.groupby(columns_of(spec, dataset), key=is_pattern):
@@ -608,6 +443,7 @@ def collect(table_id: str, config: dict, paper_csv: Path, sources: dict[str, lis
         raise TableError(f"table {table_id}: paper values not shown by the spec: {uncovered}")
     observations, summaries = read_observations(tspec, config, sources)
     tspec, unmatched = expand_columns(tspec, observations)
+    rows = rows_from_data(tspec, rows, observations)
     warn_unused(observations, rows)
     groups = group_observations(observations)
     return Collected(table_id, tspec, rows, build_cells(tspec, rows, groups, paper), groups, summaries, unmatched)
@@ -873,6 +709,10 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
     lines += [f"- {', '.join(metrics)}: {text}" for text, metrics in metrics_by_text.items()]
     lines += [f"- {dataset}: no metric of its files matches {', '.join(patterns)}, so no such column"
               for dataset, patterns in collected.unmatched.items()]
+    added = [row.name for row in rows if row.from_data]
+    if added:
+        lines.append(f"- rows from the data, not in config/tables.yaml (no paper numbers; {NOT_APPLICABLE} = a "
+                     f"column none of its files has): {', '.join(added)}")
     lines += run_setting_lines(config, observed)
     seeds = {row: ", ".join(str(o.seed) for o in obs) for row, obs in observed.items()}
     lines += ["", f"{replicates.capitalize()}: {by_rows(seeds) if seeds else '(none)'}"]

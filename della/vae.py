@@ -19,8 +19,8 @@ from transformers.activations import ACT2FN
 
 from della.backbone import SEQ2SEQ, load_decoder, load_encoder, load_tokenizer, special_ids
 from della.batches import IGNORE_INDEX, Collator, pad
-from della.latent import FIRST_PRIOR_STANDARD, GaussianChain, get_latent_path
-from della.plugins import import_plugin
+from della.latent import FIRST_PRIOR_STANDARD, GaussianChain
+from della.plugins import latent_path_class
 
 # How the sentence representation x_l is read off an encoder layer's states.
 POOL_FIRST_TOKEN = "first_token"  # the paper: "the hidden state of the first token"
@@ -100,9 +100,7 @@ class TransformerVAE(nn.Module):
         # through the `encoder` property, so its weights are stored once.
         self.separate_encoder = load_encoder(config.encoder) if config.encoder is not None else None
         self.encoder_tokenizer = load_tokenizer(config.encoder) if config.encoder is not None else self.decoder_tokenizer
-        if config.plugin is not None:
-            import_plugin(config.plugin)
-        path_cls = get_latent_path(config.path)
+        path_cls = latent_path_class(config.path, config.plugin)
         self.latent_layers = self._layer_range(config, path_cls.layerwise)
         if not (isinstance(config.latent_size, int) and config.latent_size >= 1):
             raise ValueError(f"latent_size must be a positive integer, got {config.latent_size!r}")

@@ -126,8 +126,9 @@ def guide_workflow(tmp_path_factory, guide_plugin):
     config["experiments"] = {"gated": {"datasets": ["yelp"], "models": ["finetune", name]}}
     config["data_tables"] = []
     spec = load_spec(ROOT / config["tables_spec"])
+    # the new model has no row in the spec: its row comes from its results
     spec["tables"] = {"gated": {**spec["tables"]["table1"], "title": "Gated Softmax on Yelp", "datasets": ["yelp"],
-                                "rows": [{"name": "GPT-2", "not_applicable": ["ELBO", "KL", "MI", "AU"]}, entry["label"]]}}
+                                "rows": [{"name": "GPT-2", "not_applicable": ["ELBO", "KL", "MI", "AU"]}]}}
     workdir = tmp_path_factory.mktemp("guide_workflow")
     config["tables_spec"] = str(workdir / "tables.yaml")
     (workdir / "tables.yaml").write_text(yaml.safe_dump(spec))
@@ -153,35 +154,89 @@ def test_missing_plugin_file_stops_the_workflow_at_start(guide_workflow, tmp_pat
     assert f"models.{name}.plugin" in output and "plugins/nope.py" in output
 
 
-def test_table_renderer_gives_the_new_baseline_a_row(guide_workflow, tmp_path):
-    """metrics.json files as evaluate writes them (docs/interfaces.md) -> the new row, ours = their mean."""
-    workdir, config, name = guide_workflow
-    spec = load_spec(Path(config["tables_spec"]))
-    table = spec["tables"]["gated"]
+def write_run_metrics(runs_dir: Path, dataset: str, model: str, label: str, seed: int, values: dict,
+                      directions: dict) -> Path:
+    """A metrics.json as the evaluate rule writes it (docs/interfaces.md)."""
+    document = {
+        "dataset": dataset, "model": model, "label": label, "seed": seed,
+        "metrics": {m: {"value": v, "higher_is_better": directions[m] == "higher", "settings": {}} for m, v in values.items()},
+        "settings": {}, "versions": {"torch": torch.__version__},
+    }
+    path = runs_dir / dataset / model / f"seed{seed}" / "metrics.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_the_readme_steps_put_the_new_baseline_into_table1(guide_plugin, tmp_path):
+    """README "Adding a baseline", to the letter: the module, its `models:` entry and its id in
+    `table1`'s experiment; config/tables.yaml untouched. Table 1 rendered from metrics.json files
+    of every run of that experiment has the new model's row, ours = the mean over its seeds."""
+    name, entry = guide_model_entry(guide_plugin)
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config["models"][name] = entry
+    config["experiments"]["table1"]["models"].append(name)
+    spec = load_spec(ROOT / config["tables_spec"])
+    table = spec["tables"]["table1"]
     directions = spec["metric_directions"]
+    assert entry["label"] not in str(table["rows"])  # no row written by hand
+    latent_free = {"ELBO", "KL", "MI", "AU"}
     rng = torch.Generator().manual_seed(0)
     files, expected = [], {}
-    for model, label, skip in (("finetune", "GPT-2", {"ELBO", "KL", "MI", "AU"}), (name, config["models"][name]["label"], set())):
-        for seed in (0, 1):
-            values = {m: float(torch.rand(1, generator=rng)) * 10 for m in table["columns"] if m not in skip}
-            for metric, value in values.items():
-                expected.setdefault((label, metric), []).append(value)
-            document = {
-                "dataset": "yelp", "model": model, "label": label, "seed": seed,
-                "metrics": {m: {"value": v, "higher_is_better": directions[m] == "higher", "settings": {}} for m, v in values.items()},
-                "settings": {}, "versions": {"torch": torch.__version__},
-            }
-            path = tmp_path / "runs" / "yelp" / model / f"seed{seed}" / "metrics.json"
-            path.parent.mkdir(parents=True)
-            path.write_text(json.dumps(document))
-            files.append(path)
-    render_table("gated", spec, ROOT / config["paper_tables"], tmp_path / "tables", metrics=files)
-    with open(tmp_path / "tables" / "gated.csv", newline="") as handle:
-        rows = {(r["model"], r["metric"]): r for r in csv.DictReader(handle)}
-    label = config["models"][name]["label"]
-    for metric in table["columns"]:
-        assert float(rows[label, metric]["ours_mean"]) == pytest.approx(sum(expected[label, metric]) / 2, abs=1e-2)
-    assert label in (tmp_path / "tables" / "gated.md").read_text()
+    experiment = config["experiments"]["table1"]
+    for dataset in experiment["datasets"]:
+        backbone_label = config["backbones"][config["datasets"][dataset]["backbone"]]["label"]
+        for model in experiment["models"]:
+            label = config["models"][model]["label"] or backbone_label
+            for seed in (0, 1):
+                values = {m: float(torch.rand(1, generator=rng)) * 10 for m in table["columns"]
+                          if not (model == "finetune" and m in latent_free)}
+                for metric, value in values.items():
+                    expected.setdefault((dataset, label, metric), []).append(value)
+                files.append(write_run_metrics(tmp_path / "runs", dataset, model, label, seed, values, directions))
+    render_table("table1", spec, ROOT / config["paper_tables"], tmp_path / "tables", metrics=files)
+    with open(tmp_path / "tables" / "table1.csv", newline="") as handle:
+        rows = {(r["dataset"], r["model"], r["metric"]): r for r in csv.DictReader(handle)}
+    label = entry["label"]
+    for dataset in experiment["datasets"]:
+        for metric in table["columns"]:
+            mean = sum(expected[dataset, label, metric]) / 2
+            assert float(rows[dataset, label, metric]["ours_mean"]) == pytest.approx(mean, abs=1e-2)
+            assert rows[dataset, label, metric]["paper"] == ""  # the paper has no such row
+    markdown = (tmp_path / "tables" / "table1.md").read_text()
+    # the new row follows the paper's rows in each dataset's block, and the footer names it
+    blocks = markdown.split("\n### ")[1:]
+    assert len(blocks) == len(experiment["datasets"])
+    for block in blocks:
+        shown = re.findall(r"^\| ([^|]+?) \| ours \|", block, re.M)
+        assert shown[-1] == label and shown[:-1] == [r if isinstance(r, str) else r["name"] for r in table["rows"]]
+    assert "rows from the data" in markdown and f"yelp/{label}" in markdown
+
+
+def test_every_module_of_a_builtin_package_is_registered_without_an_import(tmp_path, monkeypatch):
+    """A module dropped into a built-in package (as a new one in baselines/) is found by listing."""
+    from della import plugins
+    from della.latent import LATENT_PATHS
+
+    package = tmp_path / "more_baselines"
+    package.mkdir()
+    (package / "__init__.py").write_text('"""No imports here."""\n')
+    (package / "doubled_softmax.py").write_text(
+        "from baselines.softmax import SoftmaxPath\n"
+        "from della.latent import register_latent_path\n\n\n"
+        "@register_latent_path('doubled_softmax_test')\n"
+        "class Doubled(SoftmaxPath):\n"
+        "    pass\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(plugins, "BUILTIN_PATH_PACKAGES", (*plugins.BUILTIN_PATH_PACKAGES, "more_baselines"))
+    monkeypatch.delitem(LATENT_PATHS, "doubled_softmax_test", raising=False)
+    try:
+        assert plugins.latent_path_class("doubled_softmax_test").__name__ == "Doubled"
+        # and the paper's own: every module of baselines/ registered its path
+        assert {"none", "embedding", "memory", "softmax", "optimus", "della"} <= set(LATENT_PATHS)
+    finally:
+        LATENT_PATHS.pop("doubled_softmax_test", None)
 
 
 # --------------------------------------------------------------------------------------------
