@@ -32,6 +32,7 @@ rule all:
     input:
         all_table_outputs(),
         FIGURE_OUTPUTS,
+        rules.tidy_metrics.output,
 
 
 # One target per table and figure (`snakemake table4`, `snakemake fig2`): its runs and, where

@@ -236,6 +236,27 @@ def test_a_setting_reruns_only_the_rules_that_use_it(finished_workflow):
     assert "preprocess" not in training
 
 
+def test_every_table_cell_is_a_mean_of_rows_of_metrics_csv(finished_workflow):
+    """results/{scale}/metrics.csv holds every number of every rendered table (issue 20)."""
+    import pandas as pd
+
+    from della.targets import runs_experiment
+    from test_tidy import assert_table_cells_come_from_tidy
+
+    workdir, config, _ = finished_workflow
+    results = workdir / config["results_dir"]
+    tidy = pd.read_csv(results / "metrics.csv")
+    assert set(json.loads((results / "run_settings.json").read_text())) == set(tidy.run_settings_hash.dropna())
+    rendered = sorted(p.stem for p in (results / "tables").glob("*.csv"))
+    assert {"table1", "table1_probe", "table9", *config["data_tables"]} <= set(rendered)
+    checked = 0
+    for table in rendered:
+        spec = TABLES["tables"][table]
+        checked += assert_table_cells_come_from_tidy(results / "tables" / f"{table}.csv", tidy,
+                                                     runs_experiment(table, spec), spec)
+    assert checked > 100
+
+
 def test_report_has_the_tables(finished_workflow):
     workdir, config, config_file = finished_workflow
     report = workdir / "report.html"

@@ -131,3 +131,31 @@ rule render_human_table:
         "della-bench render-table --table {wildcards.table} --spec {input.spec} "
         "--keys {input.key_files} --annotations {input.annotations} "
         "--paper {input.paper} --out {params.out} > {log} 2>&1"
+
+
+rule tidy_metrics:
+    """Every number of this scale in one long table (della/tidy.py): each run's metrics under
+    every experiment it belongs to, its stage timings, and the datasets' statistics."""
+    input:
+        runs=[f for d, m, s in experiment_runs() for f in run_outputs(d, m, s)],
+        stats=expand("data/{dataset}/stats.json", dataset=used_datasets()),
+    output:
+        csv=report(f"{RESULTS}/metrics.csv", category="Data"),
+        run_settings=f"{RESULTS}/run_settings.json",
+    log:
+        "logs/tables/metrics.log",
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    resources:
+        **cpu_resources(),
+    params:
+        experiments=lambda w: as_json(
+            {name: experiment_runs(name) for name in config["experiments"]}
+        ),
+        version=PACKAGE_VERSION,
+    shell:
+        "della-bench tidy --experiments {params.experiments:q} --runs {input.runs} "
+        "--stats {input.stats} --out {output.csv} "
+        "--run-settings {output.run_settings} > {log} 2>&1"
