@@ -52,3 +52,12 @@ def test_the_lock_file_agrees_with_the_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     for name, version in pins(project).items():
         assert locked.get(name.replace("_", "-")) == version, f"requirements.lock: {name} {locked.get(name)} != {version}"
+
+
+def test_ci_runs_the_readmes_test_command():
+    """README: two set-up commands; the second is exactly what .ci/run runs on a clean clone."""
+    section = (ROOT / "README.md").read_text().split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)\n```", section, re.S)
+    assert len(commands) == 2, commands
+    ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    assert ci_lines == [commands[1]]

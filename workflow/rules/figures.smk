@@ -14,6 +14,8 @@ from della.findings import claim_experiments, findings_files, load_claims
 FIGURES_SPEC = repo_path(config["figures_spec"])
 FINDINGS_SPEC = repo_path(config["findings_spec"])
 FIGURES = load_figures_spec(FIGURES_SPEC)["figures"]
+# How the report names a run's figure (snakemake --report)
+RUN_LABELS = {"dataset": "{dataset}", "model": "{model}", "seed": "{seed}"}
 # experiment -> metrics.json of its runs, for every experiment a claim reads that the config runs
 FINDINGS_RUNS = {
     name: run_files(experiment_runs(name), "metrics.json")
@@ -36,7 +38,14 @@ rule figure_latent_layers:
         ),
         spec=FIGURES_SPEC,
     output:
-        multiext(f"{RESULTS}/figures/fig2", ".png", ".pdf", ".csv"),
+        png=report(
+            f"{RESULTS}/figures/fig2.png",
+            caption="../report/fig2.rst",
+            category="Figures",
+            subcategory="Fig. 2",
+        ),
+        pdf=f"{RESULTS}/figures/fig2.pdf",
+        csv=f"{RESULTS}/figures/fig2.csv",
     log:
         "logs/figures/fig2.log",
     conda:
@@ -59,11 +68,20 @@ rule figure_interpolation:
         test="data/{dataset}/test.jsonl",
         spec=FIGURES_SPEC,
     output:
-        multiext(
-            f"{RESULTS}/figures/fig3/{{dataset}}/{{model}}/seed{{seed}}",
-            md=".md",
-            csv=".csv",
-            png=".png",
+        md=report(
+            f"{RESULTS}/figures/fig3/{{dataset}}/{{model}}/seed{{seed}}.md",
+            caption="../report/fig3.rst",
+            category="Figures",
+            subcategory="Fig. 3",
+            labels=RUN_LABELS,
+        ),
+        csv=f"{RESULTS}/figures/fig3/{{dataset}}/{{model}}/seed{{seed}}.csv",
+        png=report(
+            f"{RESULTS}/figures/fig3/{{dataset}}/{{model}}/seed{{seed}}.png",
+            caption="../report/fig3.rst",
+            category="Figures",
+            subcategory="Fig. 3",
+            labels=RUN_LABELS,
         ),
     log:
         f"logs/figures/fig3/{RUN}.log",
@@ -97,7 +115,13 @@ rule figure_case_study:
         ),
         spec=FIGURES_SPEC,
     output:
-        multiext(f"{RESULTS}/figures/fig4", md=".md", csv=".csv"),
+        md=report(
+            f"{RESULTS}/figures/fig4.md",
+            caption="../report/fig4.rst",
+            category="Figures",
+            subcategory="Fig. 4",
+        ),
+        csv=f"{RESULTS}/figures/fig4.csv",
     log:
         "logs/figures/fig4.log",
     conda:
@@ -124,7 +148,14 @@ rule figure_probe:
         ),
         spec=FIGURES_SPEC,
     output:
-        multiext(f"{RESULTS}/figures/probe", ".png", ".pdf", ".csv"),
+        png=report(
+            f"{RESULTS}/figures/probe.png",
+            caption="../report/probe.rst",
+            category="Figures",
+            subcategory="Latent probe",
+        ),
+        pdf=f"{RESULTS}/figures/probe.pdf",
+        csv=f"{RESULTS}/figures/probe.csv",
     log:
         "logs/figures/probe.log",
     conda:
@@ -145,11 +176,14 @@ rule training_curves:
         done=f"{RUN}/train_done.json",
         spec=FIGURES_SPEC,
     output:
-        multiext(
-            f"{RESULTS}/figures/training/{{dataset}}/{{model}}/seed{{seed}}",
-            ".png",
-            ".pdf",
+        png=report(
+            f"{RESULTS}/figures/training/{{dataset}}/{{model}}/seed{{seed}}.png",
+            caption="../report/training_curves.rst",
+            category="Training curves",
+            subcategory="{dataset}",
+            labels=RUN_LABELS,
         ),
+        pdf=f"{RESULTS}/figures/training/{{dataset}}/{{model}}/seed{{seed}}.pdf",
     log:
         f"logs/figures/training/{RUN}.log",
     conda:
@@ -180,7 +214,12 @@ rule convergence:
             "train_done.json",
         ),
     output:
-        md=f"{RESULTS}/figures/training/convergence.md",
+        md=report(
+            f"{RESULTS}/figures/training/convergence.md",
+            caption="../report/convergence.rst",
+            category="Training curves",
+            subcategory="Convergence",
+        ),
         csv=f"{RESULTS}/figures/training/convergence.csv",
     log:
         "logs/figures/convergence.log",
@@ -201,7 +240,11 @@ rule findings:
         spec=FINDINGS_SPEC,
         paper=repo_path(config["paper_tables"]),
     output:
-        md=findings_files(RESULTS)[0],
+        md=report(
+            findings_files(RESULTS)[0],
+            caption="../report/findings.rst",
+            category="Findings",
+        ),
         csv=findings_files(RESULTS)[1],
     log:
         "logs/findings.log",
