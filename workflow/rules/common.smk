@@ -9,6 +9,8 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+import della.targets as della_targets
+
 validate(config, "../../config/schema.yaml")
 
 REPO = Path(workflow.basedir)
@@ -121,16 +123,11 @@ def used_datasets():
 
 
 def backbone_of(dataset, model=None):
-    """The dataset's backbone, unless the model names its own (`backbone:`, Table 5)."""
-    name = config["datasets"][dataset]["backbone"]
-    if model is not None:
-        name = config["models"][model].get("backbone", name)
-    return config["backbones"][name]
+    return della_targets.backbone_of(config, dataset, model)
 
 
 def encoder_backbone_of(model):
-    name = config["models"][model].get("encoder_backbone")
-    return config["backbones"][name] if name else None
+    return della_targets.encoder_backbone_of(config, model)
 
 
 def created_backbone_dirs(wildcards):
@@ -168,24 +165,11 @@ for _model in config["models"]:
 
 # Model-entry keys that do not change the trained weights: kept out of the train rule's params
 # (`train` enters merged into `training`, `backbone` as `decoder`).
-NOT_TRAINING_KEYS = ("label", "decoding", "train", "backbone")
-
-
 def train_settings(wildcards):
-    dataset = config["datasets"][wildcards.dataset]
-    model = model_entry(wildcards.model)
-    return as_json(
-        {
-            "model": {k: v for k, v in model.items() if k not in NOT_TRAINING_KEYS},
-            "decoder": backbone_of(wildcards.dataset, wildcards.model),
-            "encoder": encoder_backbone_of(wildcards.model),
-            "conditional": dataset["preprocess"]["task"] == "conditional",
-            "max_source_tokens": dataset["max_source_tokens"],
-            "max_target_tokens": dataset["max_target_tokens"],
-            "training": {**config["training"], **model.get("train", {})},
-            "package_version": PACKAGE_VERSION,
-        }
+    settings = della_targets.train_settings(
+        config, wildcards.dataset, wildcards.model, model_entry(wildcards.model)
     )
+    return as_json({**settings, "package_version": PACKAGE_VERSION})
 
 
 def generation_settings(wildcards):
