@@ -30,6 +30,7 @@ SAMPLE_CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     ("layer range", lambda c: c["models"]["della"].update(latent_layers={"start": 0, "end": None}),
      "0 is less than the minimum of 1"),
     ("decoding", lambda c: c["generation"]["decoding"].update(strategy="nucleus"), "'nucleus' is not one of"),
+    ("bad_labels", lambda c: c["datasets"]["yelp"]["preprocess"].update(bad_labels="ignore"), "'ignore' is not one of"),
 ])
 def test_the_schema_names_a_wrong_key_or_type(where, change, named):
     config = copy.deepcopy(SAMPLE_CONFIG)

@@ -327,17 +327,19 @@ def _yelp_with_factors(raw_dir: Path, train_lines: bytes, train_factors: bytes) 
 
 
 def test_labels_follow_their_lines_through_skips_and_subsampling(tmp_path):
-    lines = b"4\tgood food .\n\n0\tbad food .\nno tab here\n2\tok food .\n"
-    factors = b'{"business": "bar"}\n{"business": "gym"}\n{"business": "hotel"}\n{"business": "salon"}\n{"business": "spa"}\n'
+    lines = b"4\tgood food .\n\n0\tbad food .\nno tab here\n2\tok food .\n9\tnine stars .\n3\tfine food .\n"
+    factors = b"".join(b'{"business": "%s"}\n' % name for name in (b"bar", b"gym", b"hotel", b"salon", b"spa",
+                                                                    b"pub", b"cafe"))
     _yelp_with_factors(tmp_path / "raw", lines, factors)
-    _run("yelp", tmp_path / "out", tmp_path / "raw", max_examples={"train": 3}, seed=1)
+    _run("yelp", tmp_path / "out", tmp_path / "raw", max_examples={"train": 3}, seed=1, bad_labels="skip")
     rows = {r["text"]: r.get(pp.LABELS_KEY) for r in _read_jsonl(tmp_path / "out" / "train.jsonl")}
     expected = {"good food .": {"review_label": 4, "business": "bar"},  # the empty line 2 is skipped
-                "bad food .": {"review_label": 0, "business": "hotel"},
-                "no tab here": {"business": "salon"}, "ok food .": {"review_label": 2, "business": "spa"}}
+                "bad food .": {"review_label": 0, "business": "hotel"},  # so are lines 4 and 6 (no valid label)
+                "ok food .": {"review_label": 2, "business": "spa"}, "fine food .": {"review_label": 3, "business": "cafe"}}
     assert len(rows) == 3 and all(expected[text] == labels for text, labels in rows.items())
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert sum(stats["labels"]["business"].values()) == 3
+    assert stats["skipped"] == {"empty_line": 1, "bad_label": 2}
 
 
 def test_labels_off_keeps_only_the_review_label(tmp_path):
@@ -348,6 +350,10 @@ def test_labels_off_keeps_only_the_review_label(tmp_path):
 
 @pytest.mark.parametrize(("lines", "factors", "message"), [
     (b"7\tgood .\n", b'{"business": "bar"}\n', "yelp.train.txt]:1: Yelp label '7' is not one of 0..4"),
+    (b"4\tgood .\nno label here\n", b'{"business": "bar"}\n{"business": "gym"}\n',
+     "yelp.train.txt]:2: no label: expected '<label>\\t<text>'"),
+    (b"4\tgood .\n\tempty label\n", b'{"business": "bar"}\n{"business": "gym"}\n', "yelp.train.txt]:2: no label"),
+    (b"-1\tgood .\n", b'{"business": "bar"}\n', "yelp.train.txt]:1: Yelp label '-1' is not one of 0..4"),
     (b"4\tgood .\n4\tbad .\n", b'{"business": "bar"}\n', "yelp.train.factors.jsonl]: 1 lines of factors for the 2"),
     (b"4\tgood .\n", b'{"business": [1]}\n', "yelp.train.factors.jsonl]:1: expected a JSON object"),
     (b"4\tgood .\n", b'{"business": \n', "yelp.train.factors.jsonl]:1: invalid JSON"),
@@ -362,6 +368,13 @@ def test_bad_labels_name_file_and_line(tmp_path, lines, factors, message):
 def test_factors_only_for_the_he2019_formats(tmp_path):
     with pytest.raises(ValueError, match="factors applies to yelp_he2019 and yahoo_he2019 only"):
         _run("ptb", tmp_path / "out", factors=True)
+
+
+def test_bad_labels_is_a_yelp_setting_of_two_values(tmp_path):
+    with pytest.raises(ValueError, match="bad_labels applies to yelp_he2019 only"):
+        _run("yahoo", tmp_path / "out", bad_labels="skip")
+    with pytest.raises(ValueError, match="bad_labels must be one of error, skip, got 'ignore'"):
+        _run("yelp", tmp_path / "out", bad_labels="ignore")
 
 
 def test_small_scale_data_has_more_entropy_and_its_factors():

@@ -31,6 +31,10 @@ Settings (the dataset's section of the config; unknown keys are rejected)
                   generated data's ground-truth factors (the latent probe's labels) from the
                   archive's ``{dataset}_data/{dataset}.{split}.factors.jsonl`` members, line i
                   of which belongs to text line i; real downloads have no such members.
+``bad_labels``    optional, default ``error``; yelp_he2019 only. A non-empty line without a
+                  valid ``<label><TAB>`` prefix (no tab, or a label outside 0-4) is an error
+                  naming file and line; ``skip`` skips such lines and counts them as
+                  ``bad_label`` in stats.json. Never is such a line read as text.
 ``split_sizes``   quora_qqp only, required there. ``{valid: int, test: int}`` (a ``train``
                   key may be present, as null): Quora has no official split, so the duplicate
                   pairs are shuffled with ``seed`` and the first ``valid`` go to valid, the
@@ -39,10 +43,11 @@ Settings (the dataset's section of the config; unknown keys are rejected)
 Cleaning per format (following the pipelines the paper's numbers come from)
 -------------------------------------------------------------------------
 * yelp_he2019 / yahoo_he2019: DELLA's ``VAEDataset``: ``line.strip()``, empty lines skipped,
-  ``line.split('\\t')[-1]`` (a line without a tab is kept whole). Yelp's star label (the field
-  before the tab, validated as 0-4) is kept as the record's ``labels.review_label``; with
-  ``factors: true`` the generated data's ``{dataset}.{split}.factors.jsonl`` members add the
-  generator's factors (``business``, ``topic``, ``persona``) to ``labels`` line by line.
+  ``line.split('\\t')[-1]`` (a Yahoo line without a tab is kept whole). Yelp's star label (the
+  field before the tab, validated as 0-4; see ``bad_labels``) is kept as the record's
+  ``labels.review_label``; with ``factors: true`` the generated data's
+  ``{dataset}.{split}.factors.jsonl`` members add the generator's factors (``business``,
+  ``topic``, ``persona``) to ``labels`` line by line.
 * ptb_mikolov: each line stripped of the leading/trailing space Mikolov's files carry.
 * snli_1.0: ``dev`` is used as valid. The language-modelling sentences are the premise and
   hypothesis of every pair whose gold_label is not ``-`` (no annotator majority), de-duplicated
@@ -67,7 +72,7 @@ subsample -> write. ``stats.json`` counts what was written; its average lengths
 (whitespace tokens; ``avg_len_text`` is the source length for conditional data) are over the
 three splits together, and ``skipped`` maps each reason that occurred (empty_line,
 no_gold_label, empty_sentence, duplicate_sentence, empty_article, empty_highlights, empty_pair,
-empty_question, not_duplicate, too_long) to its count over all splits; ``subsample`` records the
+empty_question, not_duplicate, too_long, bad_label) to its count over all splits; ``subsample`` records the
 examples available per split before the subsample, ``max_examples``, ``max_length`` and the seed,
 and ``raw_files`` (with ``--download-report``) each raw file's SHA-256 and whether the config
 pinned it. Malformed raw data raises
@@ -159,32 +164,32 @@ def _della_line(line: str) -> str:
 YELP_REVIEW_LABELS = range(5)
 #: Where the probe's labels go in a processed record (docs/interfaces.md).
 LABELS_KEY = "labels"
+#: ``bad_labels``: what a Yelp line without a valid ``label<TAB>`` prefix does.
+BAD_LABEL_ACTIONS = ("error", "skip")
 
 
-def _review_label(label: str, number: int, line: str) -> int | None:
-    """Yelp's star label from ``label<TAB>text`` (None for a line without a tab, kept whole)."""
-    fields = line.strip().split("\t")
-    if len(fields) < 2:
-        return None
-    value = fields[0].strip()
+def _review_label(line: str) -> tuple[int | None, str]:
+    """Yelp's star label from ``label<TAB>text``: ``(label, "")``, or ``(None, what is wrong)``
+    for a line without a tab or with a label outside 0-4."""
+    value, tab, _ = line.strip().partition("\t")
+    if not tab:
+        return None, "no label: expected '<label>\\t<text>'"
+    value = value.strip()
     if not (value.isdigit() and int(value) in YELP_REVIEW_LABELS):
-        raise DataFormatError(f"{label}:{number}: Yelp label {value!r} is not one of "
-                              f"{YELP_REVIEW_LABELS.start}..{YELP_REVIEW_LABELS.stop - 1}")
-    return int(value)
+        return None, (f"Yelp label {value!r} is not one of "
+                      f"{YELP_REVIEW_LABELS.start}..{YELP_REVIEW_LABELS.stop - 1}")
+    return int(value), ""
 
 
 def _load_he2019(dataset: str, raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
     """DELLA's cleaning of each line; every record keeps its labels: Yelp's star label as
-    ``review_label``, and with ``factors: true`` the generator's factors of the line."""
+    ``review_label``, and with ``factors: true`` the generator's factors of the line. A Yelp line
+    without a valid label is an error, or with ``bad_labels: skip`` skipped and counted."""
     files = raw.read_he2019(raw_dir, dataset, SPLITS)
     factors = raw.read_he2019_factors(raw_dir, dataset, SPLITS) if settings["factors"] else {}
     splits: Splits = {}
     for split, (label, lines) in files.items():
         line_labels: list[dict] = [{} for _ in lines]
-        if dataset == "yelp":
-            for labels, (number, line) in zip(line_labels, lines, strict=True):
-                if (review_label := _review_label(label, number, line)) is not None:
-                    labels["review_label"] = review_label
         if split in factors:
             factors_label, records = factors[split]
             if len(records) != len(lines):
@@ -193,11 +198,20 @@ def _load_he2019(dataset: str, raw_dir: Path, settings: dict, skipped: Counter) 
             for labels, (_, record) in zip(line_labels, records, strict=True):
                 labels.update(record)
         examples = []
-        for labels, (_, line) in zip(line_labels, lines, strict=True):
+        for labels, (number, line) in zip(line_labels, lines, strict=True):
             text = _della_line(line)
             if not text:
                 skipped["empty_line"] += 1
                 continue
+            if dataset == "yelp":
+                review_label, problem = _review_label(line)
+                if review_label is None and settings["bad_labels"] == "skip":
+                    skipped["bad_label"] += 1
+                    continue
+                if review_label is None:
+                    raise DataFormatError(f"{label}:{number}: {problem} (preprocess.bad_labels: skip "
+                                          "skips and counts such lines)")
+                labels["review_label"] = review_label
             examples.append({"text": text, LABELS_KEY: labels} if labels else {"text": text})
         splits[split] = examples
     return splits
@@ -338,7 +352,8 @@ FORMATS: dict[str, FormatSpec] = {
 
 # --- settings -----------------------------------------------------------------------------------
 
-SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes", "factors")
+SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes", "factors", "bad_labels")
+YELP_FORMAT = "yelp_he2019"
 HE2019_FORMATS = ("yelp_he2019", "yahoo_he2019")
 QUORA_FORMAT = "quora_qqp"
 
@@ -389,6 +404,11 @@ def _validate_settings(name: str, settings: dict) -> dict:
     if checked["factors"] and fmt not in HE2019_FORMATS:
         raise ValueError(f"{name}: factors applies to {' and '.join(HE2019_FORMATS)} only (the generated data's "
                          f"factor files), not {fmt}")
+    checked["bad_labels"] = settings.get("bad_labels", "error")
+    if checked["bad_labels"] not in BAD_LABEL_ACTIONS:
+        raise ValueError(f"{name}: bad_labels must be one of {', '.join(BAD_LABEL_ACTIONS)}, got {checked['bad_labels']!r}")
+    if "bad_labels" in settings and fmt != YELP_FORMAT:
+        raise ValueError(f"{name}: bad_labels applies to {YELP_FORMAT} only (the format with labels), not {fmt}")
     if fmt == QUORA_FORMAT:
         sizes = settings.get("split_sizes")
         # train may be named only as null: it is whatever valid and test leave over.
