@@ -273,7 +273,7 @@ def _load_cnn_dm(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
     wanted = {story_id for ids in story_ids.values() for story_id, _ in ids}
     stories = {story.story_id: _story_to_example(story.lines)
                for story in raw.iter_cnn_dm_stories(raw_dir, wanted)}
-    archives = " or ".join(str(raw_dir / name) for name, _ in raw.CNN_DM_ARCHIVES.values())
+    archives = " or ".join(raw.Packed(raw_dir, name).where(folder) for name, folder in raw.CNN_DM_ARCHIVES.values())
     splits: Splits = {}
     for split, ids in story_ids.items():
         label = url_lists[split][0]
@@ -474,13 +474,21 @@ def _stats(name: str, splits: Splits, task: str, skipped: Counter, checked: dict
     }
 
 
+#: What stats.json records of each raw file; ``layout`` (archive, file or extracted) is in the
+#: reports written since extracted data is read, so an older report may lack it.
+RAW_FILE_KEYS, RAW_FILE_LAYOUT_KEY = ("name", "sha256", "pinned"), "layout"
+
+
 def _raw_files(download_report: Path | None) -> list[dict] | None:
-    """Name, SHA-256 and pinned flag of each raw file, from the download report."""
+    """Name, SHA-256, pinned flag and layout of each raw file, from the download report (the
+    SHA-256 of an extracted archive is its tree digest, della.data.download.tree_digest)."""
     if download_report is None:
         return None
     try:
         report = json.loads(Path(download_report).read_text(encoding="utf-8"))
-        return [{key: entry[key] for key in ("name", "sha256", "pinned")} for entry in report["files"]]
+        return [{key: entry[key] for key in RAW_FILE_KEYS}
+                | ({RAW_FILE_LAYOUT_KEY: entry[RAW_FILE_LAYOUT_KEY]} if RAW_FILE_LAYOUT_KEY in entry else {})
+                for entry in report["files"]]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"{download_report}: not a download report ({type(exc).__name__}: {exc})") from None
 
