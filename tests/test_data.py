@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
@@ -61,13 +62,18 @@ def _tar_gz(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def _wp_archive(raw_dir: Path, split_lines: dict[str, tuple[list[str], list[str]]]) -> None:
+def _wp_members(split_lines: dict[str, tuple[list[str], list[str]]]) -> dict[str, bytes]:
+    """WritingPrompts' six members; a split not in ``split_lines`` gets one pair."""
     members = {}
     for split in pp.SPLITS:
         sources, targets = split_lines.get(split, (["[ WP ] p"], ["s"]))
         members[f"writingPrompts/{split}.wp_source"] = "".join(s + "\n" for s in sources).encode()
         members[f"writingPrompts/{split}.wp_target"] = "".join(t + "\n" for t in targets).encode()
-    _tar_gz(raw_dir / raw.WP_ARCHIVE, members)
+    return members
+
+
+def _wp_archive(raw_dir: Path, split_lines: dict[str, tuple[list[str], list[str]]]) -> None:
+    _tar_gz(raw_dir / raw.WP_ARCHIVE, _wp_members(split_lines))
 
 
 QUORA_HEADER = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
@@ -315,6 +321,42 @@ def test_non_utf8_line_is_reported_with_file_and_line(tmp_path):
     with pytest.raises(DataFormatError) as info:
         _run("yelp", tmp_path / "out", tmp_path / "raw")
     assert f"{archive}[{member}]:3:" in str(info.value) and "UTF-8" in str(info.value)
+
+
+@pytest.mark.parametrize(("encoding", "what"), [("utf-16-le", "UTF-16 LE text (byte-order mark FF FE)"),
+                                               ("utf-16-be", "UTF-16 BE text (byte-order mark FE FF)"),
+                                               ("utf-32-le", "UTF-32 LE text (byte-order mark FF FE 00 00)")])
+def test_a_utf16_or_utf32_file_says_what_it_is_and_how_to_convert_it(tmp_path, encoding, what):
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE, "utf-32-le": codecs.BOM_UTF32_LE}
+    (tmp_path / "raw").mkdir()
+    path = tmp_path / "raw" / raw.QUORA_FILE
+    path.write_bytes(bom[encoding] + (QUORA_HEADER + "0\t1\t2\tQ one?\tQ two?\t1\n").encode(encoding))
+    iconv = "UTF-32" if "32" in encoding else "UTF-16"
+    with pytest.raises(DataFormatError, match=rf"^{re.escape(str(path))}:1: {re.escape(what)}, not UTF-8: "
+                                              rf"convert it with `iconv -f {iconv} -t UTF-8 FILE > FILE.utf8`"):
+        raw.read_quora(tmp_path / "raw")
+    member = "writingPrompts/valid.wp_target"
+    members = _wp_members({})
+    members[member] = bom[encoding] + "a story\n".encode(encoding)
+    _tar_gz(tmp_path / "wp" / raw.WP_ARCHIVE, members)
+    with pytest.raises(DataFormatError, match=rf"{re.escape(member)}\]:1: {re.escape(what)}"):
+        raw.read_writingprompts(tmp_path / "wp", pp.SPLITS)
+
+
+def test_a_utf8_byte_order_mark_is_read_as_utf8(tmp_path):
+    """An editor's UTF-8 BOM is not text: the records equal those of the file without it."""
+    lines = "4\tgood food .\n0\tbad food .\n"
+    factors = b'{"business": "bar"}\n{"business": "gym"}\n'
+    _yelp_with_factors(tmp_path / "plain", lines.encode(), factors)
+    _yelp_with_factors(tmp_path / "bom", codecs.BOM_UTF8 + lines.encode(), codecs.BOM_UTF8 + factors)
+    _run("yelp", tmp_path / "out-plain", tmp_path / "plain")
+    _run("yelp", tmp_path / "out-bom", tmp_path / "bom")
+    rows = _read_jsonl(tmp_path / "out-bom" / "train.jsonl")
+    assert rows == _read_jsonl(tmp_path / "out-plain" / "train.jsonl")
+    assert rows[0] == {"text": "good food .", pp.LABELS_KEY: {"review_label": 4, "business": "bar"}}
+    (tmp_path / "quora").mkdir()
+    (tmp_path / "quora" / raw.QUORA_FILE).write_bytes(codecs.BOM_UTF8 + QUORA_HEADER.encode() + b"0\t1\t2\tQ?\tR?\t1\n")
+    assert raw.read_quora(tmp_path / "quora")[1] == [(2, dict(zip(raw.QUORA_COLUMNS, ["0", "1", "2", "Q?", "R?", "1"])))]
 
 
 def _yelp_with_factors(raw_dir: Path, train_lines: bytes, train_factors: bytes) -> Path:

@@ -28,11 +28,14 @@ Readers only *parse*: they decode, split lines/columns and check the structure. 
 which records to keep (labels, empty articles, duplicates, ...) belong to
 :mod:`della.data.preprocess`. Every structural problem raises :class:`DataFormatError` whose
 message starts with the file (``archive[member]`` for archive members) and, where there is
-one, the 1-based line number, so a broken download points at the exact place.
+one, the 1-based line number, so a broken download points at the exact place. Text is UTF-8: a
+file starting with a UTF-8 byte-order mark is read without it, one starting with a UTF-16 or
+UTF-32 mark is an error that says so and how to convert it.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
@@ -126,14 +129,40 @@ def _normalise_member(name: str) -> str:
 
 # --- generic line decoding ----------------------------------------------------------------
 
+#: Byte-order marks of encodings the readers do not take, longest first (UTF-32 LE's starts
+#: with UTF-16 LE's): ``(mark, what the file is, iconv's name for it)``.
+WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32 LE", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32 BE", "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16 LE", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16 BE", "UTF-16"),
+)
+
+
+def _without_bom(first_line: bytes, label: str) -> bytes:
+    """The first line without a UTF-8 byte-order mark (some editors write one; the text is UTF-8
+    all the same, so it is accepted); a UTF-16 or UTF-32 one is an error saying what to do."""
+    for mark, encoding, iconv_name in WIDE_BOMS:
+        if first_line.startswith(mark):
+            raise DataFormatError(
+                f"{label}:1: {encoding} text (byte-order mark {mark.hex(' ').upper()}), not UTF-8: convert it with "
+                f"`iconv -f {iconv_name} -t UTF-8 FILE > FILE.utf8` (a member of an archive: extract the archive, "
+                "convert the file in place and keep the extracted files, docs/data.md)"
+            )
+    return first_line.removeprefix(codecs.BOM_UTF8)
+
+
 def iter_decoded_lines(stream: Iterable[bytes], label: str) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for each line, decoded strictly as UTF-8.
 
     Lines keep their terminator so that csv can see quoted newlines. Decoding line by line
     (rather than opening the file in text mode) is what lets a bad byte be reported with its
-    line number.
+    line number. A UTF-8 byte-order mark is dropped; a UTF-16/32 one is an error naming the
+    encoding (:func:`_without_bom`).
     """
     for number, line in enumerate(stream, start=1):
+        if number == 1:
+            line = _without_bom(line, label)
         try:
             yield number, line.decode("utf-8")
         except UnicodeDecodeError as exc:
