@@ -5,6 +5,7 @@ backbone cannot take, and an empty dataset. (Other faults: docs/reliability.md.)
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,11 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from test_data import _tar_gz
+from test_data_layouts import SAMPLE, extracted_sample
+from test_workflow import snakemake, write_config
 
 from della.data import preprocess as pp
+from della.data.download import DownloadError, check_data_root
 from della.data import raw
 from della.vae import TransformerVAE, VAEConfig
 
@@ -65,3 +69,42 @@ def test_an_empty_dataset_is_an_error_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="ptb: split train is empty after preprocessing"):
         pp.preprocess_dataset("ptb", tmp_path / "raw", tmp_path / "out", {"format": "ptb_mikolov", "task": "unconditional"})
     assert not (tmp_path / "out" / "stats.json").exists()
+
+
+# --- data_root, checked when the workflow starts ------------------------------------------------------
+
+def dry_run_with_data_root(tmp_path: Path, data_root: Path, *targets: str) -> str:
+    """``snakemake -n`` of the sample config reading ``data_root``: its output if it failed."""
+    config = {**copy.deepcopy(SAMPLE_CONFIG), "data_root": str(data_root)}
+    (tmp_path / "work").mkdir(exist_ok=True)
+    result = snakemake(tmp_path / "work", write_config(tmp_path / "config.yaml", config), "-n", "--quiet", "rules",
+                       targets=targets)
+    return "" if result.returncode == 0 else result.stdout + result.stderr
+
+
+def test_the_dry_run_checks_data_root(tmp_path):
+    """Wired into the workflow's start-up: a missing data_root stops `snakemake -n` with one line,
+    an extracted one resolves (the messages of every case: the test below)."""
+    missing = tmp_path / "no-such-folder"
+    output = dry_run_with_data_root(tmp_path, missing, "data/snli/stats.json")
+    assert any(line.strip().startswith(f"data_root {missing} is not a directory") for line in output.splitlines()), output
+    root = extracted_sample(tmp_path / "root")
+    assert dry_run_with_data_root(tmp_path, root, "data/snli/stats.json") == ""
+
+
+def test_a_dataset_or_file_missing_from_data_root_is_named_in_one_line(tmp_path):
+    root = extracted_sample(tmp_path / "root")
+    sources = {name: section["source"] for name, section in SAMPLE_CONFIG["datasets"].items()}
+    check_data_root(root, sources)
+    check_data_root(SAMPLE, sources)  # the archives
+    valid = root / "ptb" / "simple-examples" / "data" / "ptb.valid.txt"
+    valid.rename(root / "ptb" / "elsewhere.txt")
+    with pytest.raises(DownloadError, match=rf"^data_root, dataset ptb: {valid}: not found, and no "
+                                            rf"{root / 'ptb' / raw.PTB_ARCHIVE}: the other members"):
+        check_data_root(root, sources)
+    shutil.rmtree(root / "ptb")
+    with pytest.raises(DownloadError, match=rf"^data_root {root} has no folder ptb/ for dataset ptb \(it must hold "
+                                            rf"{raw.PTB_ARCHIVE}, or their extracted files"):
+        check_data_root(root, sources)
+    with pytest.raises(DownloadError, match=rf"^data_root {root / 'nope'} is not a directory"):
+        check_data_root(root / "nope", sources)

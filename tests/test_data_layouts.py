@@ -50,13 +50,17 @@ def extract_everything(archive_root: Path, tree_root: Path) -> None:
             shutil.copy(path, target)
 
 
+def extracted_sample(root: Path) -> Path:
+    """The sample data of every dataset of the sample config, extracted into ``root/<dataset>/``."""
+    for dataset in SOURCES:
+        extract_everything(SAMPLE / dataset, root / dataset)
+    return root
+
+
 @pytest.fixture(scope="module")
 def layouts(tmp_path_factory) -> dict[str, Path]:
     """``{"archives": root, "extracted": root}``, each with one folder per dataset."""
-    extracted = tmp_path_factory.mktemp("extracted")
-    for dataset in SOURCES:
-        extract_everything(SAMPLE / dataset, extracted / dataset)
-    return {"archives": SAMPLE, "extracted": extracted}
+    return {"archives": SAMPLE, "extracted": extracted_sample(tmp_path_factory.mktemp("extracted"))}
 
 
 def sha256sum_of(root: Path, members: list[str]) -> str:

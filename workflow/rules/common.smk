@@ -9,6 +9,8 @@ from pathlib import Path
 
 from snakemake.utils import validate
 
+from della.data.download import check_data_root
+
 validate(config, "../../config/schema.yaml")
 
 REPO = Path(workflow.basedir)
@@ -118,6 +120,17 @@ def used_datasets():
     if config.get("data_tables"):
         names += list(config["datasets"])
     return sorted(set(names))
+
+
+# null data_root: raw files are downloaded into raw/{dataset}/; otherwise they are read where they
+# are, and each dataset the run uses must be there (its files, or its archives extracted) before
+# any job starts: else one line naming the folder and the dataset (docs/data.md).
+DATA_ROOT = repo_path(config["data_root"]) if config.get("data_root") else None
+if DATA_ROOT:
+    check_data_root(
+        DATA_ROOT,
+        {name: config["datasets"][name]["source"] for name in used_datasets()},
+    )
 
 
 def backbone_of(dataset, model=None):

@@ -1,7 +1,6 @@
 import shlex
 
-# null data_root: raw files are downloaded into raw/{dataset}/; otherwise read where they are.
-DATA_ROOT = repo_path(config["data_root"]) if config.get("data_root") else None
+# DATA_ROOT (common.smk): null, or the checked folder the raw files are read from.
 
 
 # Downloads run where the workflow is started (a cluster's login node has the internet access
