@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 from test_data import _tar_gz
 from test_data_layouts import SAMPLE, extracted_sample
 from test_workflow import snakemake, write_config
 
+from della.config_errors import schema_error_message
 from della.data import preprocess as pp
 from della.data.download import DownloadError, check_data_root
 from della.data import raw
@@ -42,6 +44,45 @@ def test_the_schema_names_a_wrong_key_or_type(where, change, named):
     change(config)
     with pytest.raises(WorkflowError, match=named):
         validate(config, SCHEMA)
+
+
+def schema_message(change) -> str:
+    """What the workflow says of the sample config after ``change``: Snakemake's validation
+    failing, then della.config_errors, as workflow/rules/common.smk does."""
+    config = copy.deepcopy(SAMPLE_CONFIG)
+    change(config)
+    with pytest.raises(WorkflowError) as failed:
+        validate(config, SCHEMA)
+    assert isinstance(failed.value.__context__, ValidationError)
+    return schema_error_message(failed.value.__context__)
+
+
+@pytest.mark.parametrize("change, first_line", [
+    (lambda c: c["datasets"]["yelp"].update(colour=1),
+     "config datasets.yelp: unknown key 'colour' (allowed there: backbone, decoding, max_source_tokens, "
+     "max_target_tokens, preprocess, source)"),
+    (lambda c: c.update(seed=[0], zz=1), "config (top level): unknown keys 'seed', 'zz' (allowed there: backbone_seed,"),
+    (lambda c: c["datasets"]["snli"]["source"]["files"][0].update(sha=None), "config datasets.snli.source.files[0]: "
+     "unknown key 'sha' (allowed there: archive, extract, members, name, sha256, url)"),
+    (lambda c: c["models"]["della"].update(latent_size="32"), "config models.della.latent_size: '32' is not of type"),
+    (lambda c: c["datasets"]["writingprompts"]["preprocess"].update(max_length={"training": 9}),
+     "config datasets.writingprompts.preprocess.max_length: unknown key 'training' (allowed there: test, train, valid)"),
+])
+def test_a_schema_error_names_the_key_path_and_key_first(change, first_line):
+    message = schema_message(change)
+    assert message.splitlines()[0].startswith(first_line), message
+    assert len(message.splitlines()) == 2 and message.splitlines()[1].startswith("(config/schema.yaml rule ")
+
+
+def test_the_workflow_reports_a_schema_error_key_first(tmp_path):
+    config = copy.deepcopy(SAMPLE_CONFIG)
+    config["datasets"]["yelp"]["colour"] = 1
+    result = snakemake(tmp_path, write_config(tmp_path / "bad.yaml", config), "-n")
+    lines = [line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode != 0
+    assert lines[0].startswith("WorkflowError in file") and "common.smk" in lines[0], lines[:3]  # Snakemake's
+    assert lines[1].startswith("config datasets.yelp: unknown key 'colour'"), lines[:3]
+    assert len(lines) < 10, lines  # not jsonschema's dump of the schema and the config
 
 
 def vae(tiny_backbones, **overrides) -> TransformerVAE:

@@ -7,11 +7,21 @@ import json
 import math
 from pathlib import Path
 
+from jsonschema.exceptions import ValidationError
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from della.config_errors import schema_error_message
 from della.data.download import check_data_root
 
-validate(config, "../../config/schema.yaml")
+try:
+    validate(config, "../../config/schema.yaml")
+except WorkflowError as error:
+    # Snakemake raises it while handling jsonschema's error, whose 85-line dump names the key's
+    # path near its end: say the path and the key first (della/config_errors.py).
+    if not isinstance(error.__context__, ValidationError):
+        raise
+    raise WorkflowError(schema_error_message(error.__context__)) from None
 
 REPO = Path(workflow.basedir)
 RESULTS = config["results_dir"]
