@@ -303,6 +303,52 @@ def test_quora_quoting_and_empty_questions(tmp_path):
     assert {"source": "A question\non two lines?", "target": "Another one?"} in everything
 
 
+def _quora_with_ids(tmp_path: Path, valid: str, test: str) -> dict:
+    """Rows 0-9 duplicate pairs, 10 a non-duplicate, 11 an empty question; the id files given."""
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir(exist_ok=True)
+    rows = [QUORA_HEADER] + [f"{i}\t{2 * i}\t{2 * i + 1}\tQuestion {i}?\tAsked as {i}?\t1\n" for i in range(10)]
+    rows += ["10\t20\t21\tNot a duplicate?\tReally not?\t0\n", "11\t22\t23\t\tEmpty?\t1\n"]
+    (raw_dir / raw.QUORA_FILE).write_text("".join(rows), encoding="utf-8")
+    (tmp_path / "valid_ids.txt").write_text(valid)
+    (tmp_path / "test_ids.txt").write_text(test)
+    split_ids = {"valid": str(tmp_path / "valid_ids.txt"), "test": str(tmp_path / "test_ids.txt")}
+    settings = {"format": "quora_qqp", "task": "conditional", "split_ids": split_ids}
+    return pp.preprocess_dataset("quora", raw_dir, tmp_path / "out", settings)
+
+
+def test_quora_split_by_row_ids(tmp_path):
+    stats = _quora_with_ids(tmp_path, valid="7\n3\n\n", test="5\n")
+    sources = {split: [r["source"] for r in _read_jsonl(tmp_path / "out" / f"{split}.jsonl")] for split in pp.SPLITS}
+    assert sources == {"valid": ["Question 3?", "Question 7?"], "test": ["Question 5?"],
+                       "train": [f"Question {i}?" for i in (0, 1, 2, 4, 6, 8, 9)]}
+    assert stats["split_ids"]["valid"] == {"file": str(tmp_path / "valid_ids.txt"),
+                                           "sha256": hashlib.sha256(b"7\n3\n\n").hexdigest()}
+
+
+@pytest.mark.parametrize("valid, test, message", [
+    ("3\n99\n", "5\n", r"valid_ids\.txt:2: row id 99: .*quora_duplicate_questions\.tsv has no row with this id$"),
+    ("3\n", "10\n", r"test_ids\.txt:1: row id 10: .*quora_duplicate_questions\.tsv:12 is no duplicate pair"),
+    ("3\n", "11\n", r"test_ids\.txt:1: row id 11: .*quora_duplicate_questions\.tsv:13 is no duplicate pair"),
+    ("3\n4\n", "5\n4\n", r"test_ids\.txt:2: row id 4 is listed already \(.*valid_ids\.txt:2\)$"),
+])
+def test_a_bad_quora_split_id_names_the_id_file_and_line(tmp_path, valid, test, message):
+    with pytest.raises(DataFormatError, match=message):
+        _quora_with_ids(tmp_path, valid, test)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"split_ids": {"valid": "v.txt", "test": "t.txt"}, "split_sizes": {"valid": 1, "test": 1}},
+     "split_ids and split_sizes are two ways to split quora_qqp; give one"),
+    ({"split_ids": {"valid": "v.txt"}}, r"split_ids must be \{valid: FILE, test: FILE\}"),
+])
+def test_quora_takes_split_ids_or_split_sizes(tmp_path, settings, message):
+    with pytest.raises(ValueError, match=message):
+        pp.preprocess_dataset("quora", SAMPLE / "quora", tmp_path, {"format": "quora_qqp", "task": "conditional",
+                                                                   **settings})
+
+
 def test_quora_sample_has_quotes_and_duplicate_rate():
     _, rows = raw.read_quora(SAMPLE / "quora")
     assert any('"' in r["question1"] + r["question2"] for _, r in rows)
@@ -507,7 +553,8 @@ def test_missing_member_is_reported(tmp_path):
     ({"format": "yelp"}, "format must be one of"),
     ({"max_examples": {"training": 5}}, "max_examples"),
     ({"max_examples": {"train": -1}}, "max_examples.train"),
-    ({"split_sizes": {"valid": 1, "test": 1}}, "split_sizes only applies"),
+    ({"split_sizes": {"valid": 1, "test": 1}}, "split_sizes and split_ids only apply to quora_qqp"),
+    ({"split_ids": {"valid": "v.txt", "test": "t.txt"}}, "split_sizes and split_ids only apply to quora_qqp"),
 ])
 def test_bad_settings_are_rejected(tmp_path, bad, message):
     with pytest.raises(ValueError, match=message):

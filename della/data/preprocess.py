@@ -35,10 +35,16 @@ Settings (the dataset's section of the config; unknown keys are rejected)
                   valid ``<label><TAB>`` prefix (no tab, or a label outside 0-4) is an error
                   naming file and line; ``skip`` skips such lines and counts them as
                   ``bad_label`` in stats.json. Never is such a line read as text.
-``split_sizes``   quora_qqp only, required there. ``{valid: int, test: int}`` (a ``train``
-                  key may be present, as null): Quora has no official split, so the duplicate
-                  pairs are shuffled with ``seed`` and the first ``valid`` go to valid, the
-                  next ``test`` to test, the rest to train.
+``split_sizes``   quora_qqp only; it or ``split_ids`` is required there. ``{valid: int,
+                  test: int}`` (a ``train`` key may be present, as null): Quora has no
+                  official split, so the duplicate pairs are shuffled with ``seed`` and the
+                  first ``valid`` go to valid, the next ``test`` to test, the rest to train.
+``split_ids``     quora_qqp only, instead of ``split_sizes``: a given split (the paper's is
+                  not published), ``{valid: FILE, test: FILE}``, each file one row id (the
+                  TSV's ``id`` column) a line; the pairs they list form valid and test, the
+                  other pairs train. An id of no kept pair (unknown, not a duplicate, an empty
+                  question) or listed twice is an error naming the id file and line. The files'
+                  SHA-256 go to stats.json as ``split_ids``.
 
 Cleaning per format (following the pipelines the paper's numbers come from)
 -------------------------------------------------------------------------
@@ -310,9 +316,51 @@ def _load_writingprompts(raw_dir: Path, settings: dict, skipped: Counter) -> Spl
     return splits
 
 
+QUORA_HELD_OUT = ("valid", "test")
+
+
+def _quora_split_by_sizes(label: str, n_pairs: int, settings: dict) -> dict[str, list[int]]:
+    """The pipeline's own split: the pairs shuffled with the seed, the first ``valid`` to valid,
+    the next ``test`` to test, the rest to train."""
+    sizes = settings["split_sizes"]
+    n_held_out = sizes["valid"] + sizes["test"]
+    if n_held_out >= n_pairs:
+        raise ValueError(f"quora split_sizes {sizes} leave no training pairs: {label} has {n_pairs} duplicate pairs")
+    order = list(range(n_pairs))
+    random.Random(f"{settings['seed']}:quora-split").shuffle(order)
+    return {"valid": order[: sizes["valid"]], "test": order[sizes["valid"]: n_held_out], "train": order[n_held_out:]}
+
+
+def _quora_split_by_ids(label: str, rows: list[tuple[int, dict]], pair_ids: list[str],
+                        id_files: dict[str, str]) -> dict[str, list[int]]:
+    """A given split: the valid and test files list row ids (the TSV's ``id`` column), the
+    other pairs are train. An id that is no kept pair, or listed twice, is an error naming the
+    id file and line."""
+    pair_of_id = {row_id: i for i, row_id in enumerate(pair_ids)}
+    line_of_id = {row["id"]: line for line, row in rows}
+    listed: dict[str, str] = {}  # row id -> where it is listed
+    held: dict[str, list[int]] = {}
+    for split in QUORA_HELD_OUT:
+        id_label, ids = raw.read_item_list(Path(id_files[split]))
+        held[split] = []
+        for number, row_id in ids:
+            if row_id in listed:
+                raise DataFormatError(f"{id_label}:{number}: row id {row_id} is listed already ({listed[row_id]})")
+            if row_id not in pair_of_id:
+                why = (f"{label}:{line_of_id[row_id]} is no duplicate pair with two questions"
+                       if row_id in line_of_id else f"{label} has no row with this id")
+                raise DataFormatError(f"{id_label}:{number}: row id {row_id}: {why}")
+            listed[row_id] = f"{id_label}:{number}"
+            held[split].append(pair_of_id[row_id])
+    held["train"] = sorted(set(range(len(pair_ids))) - {i for split in QUORA_HELD_OUT for i in held[split]})
+    if not held["train"]:
+        raise ValueError(f"quora split_ids leave no training pairs: they list all {len(pair_ids)} pairs of {label}")
+    return held
+
+
 def _load_quora(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
     label, rows = raw.read_quora(raw_dir)
-    duplicates = []
+    duplicates, pair_ids = [], []
     for _, row in rows:
         if not row["question1"].strip() or not row["question2"].strip():
             skipped["empty_question"] += 1
@@ -320,15 +368,11 @@ def _load_quora(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
             skipped["not_duplicate"] += 1
         else:
             duplicates.append({"source": row["question1"], "target": row["question2"]})
-    sizes = settings["split_sizes"]
-    n_held_out = sizes["valid"] + sizes["test"]
-    if n_held_out >= len(duplicates):
-        raise ValueError(f"quora split_sizes {sizes} leave no training pairs: {label} has "
-                         f"{len(duplicates)} duplicate pairs")
-    order = list(range(len(duplicates)))
-    random.Random(f"{settings['seed']}:quora-split").shuffle(order)
-    held = {"valid": order[: sizes["valid"]], "test": order[sizes["valid"]: n_held_out],
-            "train": order[n_held_out:]}
+            pair_ids.append(row["id"])
+    if settings["split_ids"] is not None:
+        held = _quora_split_by_ids(label, rows, pair_ids, settings["split_ids"])
+    else:
+        held = _quora_split_by_sizes(label, len(duplicates), settings)
     # Each split keeps the file order, so a split does not depend on how it was drawn.
     return {split: [duplicates[i] for i in sorted(held[split])] for split in SPLITS}
 
@@ -352,7 +396,8 @@ FORMATS: dict[str, FormatSpec] = {
 
 # --- settings -----------------------------------------------------------------------------------
 
-SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes", "factors", "bad_labels")
+SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes", "split_ids", "factors",
+                 "bad_labels")
 YELP_FORMAT = "yelp_he2019"
 HE2019_FORMATS = ("yelp_he2019", "yahoo_he2019")
 QUORA_FORMAT = "quora_qqp"
@@ -409,18 +454,28 @@ def _validate_settings(name: str, settings: dict) -> dict:
         raise ValueError(f"{name}: bad_labels must be one of {', '.join(BAD_LABEL_ACTIONS)}, got {checked['bad_labels']!r}")
     if "bad_labels" in settings and fmt != YELP_FORMAT:
         raise ValueError(f"{name}: bad_labels applies to {YELP_FORMAT} only (the format with labels), not {fmt}")
-    if fmt == QUORA_FORMAT:
+    checked["split_ids"] = None
+    if fmt == QUORA_FORMAT and "split_ids" in settings:
+        id_files = settings["split_ids"]
+        if "split_sizes" in settings:
+            raise ValueError(f"{name}: split_ids and split_sizes are two ways to split {QUORA_FORMAT}; give one")
+        if (not isinstance(id_files, dict) or set(id_files) != set(QUORA_HELD_OUT)
+                or not all(isinstance(path, str) for path in id_files.values())):
+            raise ValueError(f"{name}: split_ids must be {{valid: FILE, test: FILE}} (files of row ids, one a "
+                             f"line; train: the rest), got {id_files!r}")
+        checked["split_ids"] = dict(id_files)
+    elif fmt == QUORA_FORMAT:
         sizes = settings.get("split_sizes")
         # train may be named only as null: it is whatever valid and test leave over.
-        if (not isinstance(sizes, dict) or not {"valid", "test"} <= set(sizes) <= set(SPLITS)
+        if (not isinstance(sizes, dict) or not set(QUORA_HELD_OUT) <= set(sizes) <= set(SPLITS)
                 or sizes.get("train") is not None):
             raise ValueError(f"{name}: {QUORA_FORMAT} needs split_sizes: {{valid: int, test: int}} "
-                             f"(train: the rest), got {sizes!r}")
-        for split in ("valid", "test"):
+                             f"(train: the rest), or split_ids: {{valid: FILE, test: FILE}}, got {sizes!r}")
+        for split in QUORA_HELD_OUT:
             _check_count(sizes[split], f"{name}: split_sizes.{split}", allow_none=False)
         checked["split_sizes"] = {"valid": sizes["valid"], "test": sizes["test"]}
-    elif "split_sizes" in settings:
-        raise ValueError(f"{name}: split_sizes only applies to {QUORA_FORMAT} (there is an official split)")
+    elif "split_sizes" in settings or "split_ids" in settings:
+        raise ValueError(f"{name}: split_sizes and split_ids only apply to {QUORA_FORMAT} (there is an official split)")
     return checked
 
 
@@ -479,6 +534,10 @@ def _stats(name: str, splits: Splits, task: str, skipped: Counter, checked: dict
 RAW_FILE_KEYS, RAW_FILE_LAYOUT_KEY = ("name", "sha256", "pinned"), "layout"
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _raw_files(download_report: Path | None) -> list[dict] | None:
     """Name, SHA-256, pinned flag and layout of each raw file, from the download report (the
     SHA-256 of an extracted archive is its tree digest, della.data.download.tree_digest)."""
@@ -527,6 +586,9 @@ def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict,
     stats = _stats(name, splits, spec.task, skipped, checked, available)
     if raw_files is not None:
         stats["raw_files"] = raw_files
+    if checked["split_ids"] is not None:
+        stats["split_ids"] = {split: {"file": path, "sha256": _sha256(Path(path))}
+                              for split, path in checked["split_ids"].items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     # A stats.json from an earlier run goes first: while it is absent the folder is known to be
     # incomplete, and once written again every split beside it is from this run.

@@ -66,6 +66,7 @@ __all__ = [
     "iter_cnn_dm_stories",
     "member_label",
     "read_cnn_dm_url_list",
+    "read_item_list",
     "read_he2019",
     "read_ptb",
     "read_quora",
@@ -385,14 +386,19 @@ class Story:
     lines: list[str]
 
 
-def read_cnn_dm_url_list(raw_dir: Path, split: str) -> tuple[str, list[tuple[int, str]]]:
-    """``(line_number, url)`` of ``url_lists/all_{split}.txt`` (``split`` in train/val/test)."""
-    path = raw_dir / CNN_DM_URL_LIST.format(split=split)
+def read_item_list(path: Path) -> tuple[str, list[tuple[int, str]]]:
+    """``(label, [(line_number, item), ...])`` of a file with one item per line (edge spaces
+    stripped, blank lines left out): CNN/DM's url lists, Quora's split id lists."""
     if not path.is_file():
         raise DataFormatError(f"{path}: file not found")
     with path.open("rb") as handle:
         lines = [(n, line.strip()) for n, line in iter_decoded_lines(handle, str(path))]
-    return str(path), [(n, url) for n, url in lines if url]
+    return str(path), [(n, item) for n, item in lines if item]
+
+
+def read_cnn_dm_url_list(raw_dir: Path, split: str) -> tuple[str, list[tuple[int, str]]]:
+    """``(line_number, url)`` of ``url_lists/all_{split}.txt`` (``split`` in train/val/test)."""
+    return read_item_list(raw_dir / CNN_DM_URL_LIST.format(split=split))
 
 
 def iter_cnn_dm_stories(raw_dir: Path, wanted_ids: set[str] | None = None) -> Iterator[Story]:

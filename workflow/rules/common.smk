@@ -5,6 +5,7 @@ import csv
 import copy
 import json
 import math
+import os
 from pathlib import Path
 
 from jsonschema.exceptions import ValidationError
@@ -141,6 +142,21 @@ if DATA_ROOT:
         DATA_ROOT,
         {name: config["datasets"][name]["source"] for name in used_datasets()},
     )
+
+
+def split_id_files(dataset):
+    """Quora's split_ids files ({split: absolute path}; relative ones are relative to the
+    repository root), or {} for a dataset split otherwise."""
+    paths = config["datasets"][dataset]["preprocess"].get("split_ids", {})
+    return {split: os.path.normpath(repo_path(path)) for split, path in paths.items()}
+
+
+def preprocess_settings(dataset):
+    """The dataset's preprocess section, with the files it names as absolute paths."""
+    settings = dict(config["datasets"][dataset]["preprocess"])
+    if "split_ids" in settings:
+        settings["split_ids"] = split_id_files(dataset)
+    return settings
 
 
 def backbone_of(dataset, model=None):

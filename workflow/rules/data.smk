@@ -35,6 +35,7 @@ rule preprocess:
     """Raw dataset (as downloaded) -> data/{dataset}/{split}.jsonl + stats (Table 7)."""
     input:
         report="raw/{dataset}/download.json",
+        split_ids=lambda w: split_id_files(w.dataset).values(),
     output:
         train="data/{dataset}/train.jsonl",
         valid="data/{dataset}/valid.jsonl",
@@ -49,7 +50,7 @@ rule preprocess:
     resources:
         **cpu_resources(),
     params:
-        settings=lambda w: as_json(config["datasets"][w.dataset]["preprocess"]),
+        settings=lambda w: as_json(preprocess_settings(w.dataset)),
         version=PACKAGE_VERSION,
         raw=lambda w, input: (
             DATA_ROOT / w.dataset if DATA_ROOT else parent(input.report)
