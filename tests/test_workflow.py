@@ -307,3 +307,22 @@ def test_workflow_is_lint_and_snakefmt_clean():
     files = [str(ROOT / "Snakefile"), str(ROOT / "workflow")]
     fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", *files], capture_output=True, text=True, env=env)
     assert fmt.returncode == 0, fmt.stderr[-3000:]
+
+
+def test_quora_split_ids_are_inputs_relative_to_the_repository_root(tmp_path):
+    """The preprocess rule gets Quora's id files as absolute paths and waits for them."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    quora = config["datasets"]["quora"]["preprocess"]
+    del quora["split_sizes"]
+    ids = {split: tmp_path / f"{split}_ids.txt" for split in ("valid", "test")}
+    quora["split_ids"] = {split: os.path.relpath(path, ROOT) for split, path in ids.items()}
+    ids["valid"].write_text("1\n")
+    config_file = write_config(tmp_path / "config.yaml", config)
+    (tmp_path / "work").mkdir()
+    result = snakemake(tmp_path / "work", config_file, "-n", "-p", targets=["data/quora/stats.json"])
+    assert result.returncode != 0 and "Missing input files for rule preprocess" in result.stdout + result.stderr
+    assert str(ids["test"]) in result.stdout + result.stderr
+    ids["test"].write_text("2\n")
+    result = snakemake(tmp_path / "work", config_file, "-n", "-p", targets=["data/quora/stats.json"])
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert json.dumps({"test": str(ids["test"]), "valid": str(ids["valid"])}) in result.stdout

@@ -5,13 +5,25 @@ import csv
 import copy
 import json
 import math
+import os
 from pathlib import Path
 
+from jsonschema.exceptions import ValidationError
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 import della.targets as della_targets
+from della.config_errors import schema_error_message
+from della.data.download import check_data_root
 
-validate(config, "../../config/schema.yaml")
+try:
+    validate(config, "../../config/schema.yaml")
+except WorkflowError as error:
+    # Snakemake raises it while handling jsonschema's error, whose 85-line dump names the key's
+    # path near its end: say the path and the key first (della/config_errors.py).
+    if not isinstance(error.__context__, ValidationError):
+        raise
+    raise WorkflowError(schema_error_message(error.__context__)) from None
 
 REPO = Path(workflow.basedir)
 RESULTS = config["results_dir"]
@@ -120,6 +132,32 @@ def used_datasets():
     if config.get("data_tables"):
         names += list(config["datasets"])
     return sorted(set(names))
+
+
+# null data_root: raw files are downloaded into raw/{dataset}/; otherwise they are read where they
+# are, and each dataset the run uses must be there (its files, or its archives extracted) before
+# any job starts: else one line naming the folder and the dataset (docs/data.md).
+DATA_ROOT = repo_path(config["data_root"]) if config.get("data_root") else None
+if DATA_ROOT:
+    check_data_root(
+        DATA_ROOT,
+        {name: config["datasets"][name]["source"] for name in used_datasets()},
+    )
+
+
+def split_id_files(dataset):
+    """Quora's split_ids files ({split: absolute path}; relative ones are relative to the
+    repository root), or {} for a dataset split otherwise."""
+    paths = config["datasets"][dataset]["preprocess"].get("split_ids", {})
+    return {split: os.path.normpath(repo_path(path)) for split, path in paths.items()}
+
+
+def preprocess_settings(dataset):
+    """The dataset's preprocess section, with the files it names as absolute paths."""
+    settings = dict(config["datasets"][dataset]["preprocess"])
+    if "split_ids" in settings:
+        settings["split_ids"] = split_id_files(dataset)
+    return settings
 
 
 def backbone_of(dataset, model=None):
