@@ -218,16 +218,16 @@ def test_a_setting_reruns_only_the_rules_that_use_it(finished_workflow):
     workdir, config, _ = finished_workflow
     tables = metric_tables(config)
     evaluation = rerun_rules(workdir, config, lambda c: c["evaluation"]["representation"].update(iw_samples=3))
-    # FINDINGS.md reads every table's numbers, so it follows any change to them
+    # FINDINGS.md and metrics.csv read every run's numbers, so they follow any change to them
     assert evaluation == {"evaluate": n_runs(config), "render_metrics_table": tables, "findings": 1,
-                          **probe_figure(config)}
+                          "tidy_metrics": 1, **probe_figure(config)}
     generation = rerun_rules(workdir, config, lambda c: c["generation"].update(num_unconditional=15))
     assert generation == {"generate": n_runs(config), "evaluate": n_runs(config), "render_metrics_table": tables,
-                          "findings": 1, **probe_figure(config)}
+                          "findings": 1, "tidy_metrics": 1, **probe_figure(config)}
     # a model's decoding is a generation setting: that model is re-sampled, not retrained
     decoding = rerun_rules(workdir, config, lambda c: c["models"]["della"]["decoding"].update(num_beams=2))
     assert decoding == {"generate": n_runs(config, "della"), "evaluate": n_runs(config, "della"),
-                        "render_metrics_table": metric_tables(config, "della"), "findings": 1,
+                        "render_metrics_table": metric_tables(config, "della"), "findings": 1, "tidy_metrics": 1,
                         **probe_figure(config, "della")}
     resources = rerun_rules(workdir, config, lambda c: c["resources"].update(mem_mb=1234, runtime_factor=7))
     assert resources == {}
