@@ -185,6 +185,10 @@ CPU_COMPILE_SKIP = ("skipped on CPU: Inductor compiles a model for 80 s or more 
                     "(bench_compile.py), over --tiny's 3 minutes; this ran torch.compile(backend='eager') "
                     "(Dynamo tracing only) to check the compiled path")
 
+# fp16 autocast (and its gradient scaler) runs on the CPU in torch 2.x, so --tiny measures it to run
+# the code path; training itself refuses it there (della/train.py training_device).
+CPU_FP16_NOTE = "CPU fp16 autocast runs only here: training.precision fp16 refuses the CPU"
+
 
 @dataclass
 class Row:
@@ -384,6 +388,8 @@ class TrainingStepCheck:
             parts.append(f"{ratio:.2f}x GPT-2's step")
         if precision == FP32 and compiled == EAGER:
             parts.append(f"{self.flops[kind] / 1e9:,.1f} GFLOP/step")
+        if precision == FP16 and self.device.type != "cuda":
+            parts.append(CPU_FP16_NOTE)
         if compiled == COMPILED:
             parts.append(f"first {self.mode.warmup_steps} steps {outcome['warmup_s'][kind]:.1f} s (compilation)")
             if self.device.type != "cuda":

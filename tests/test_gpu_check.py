@@ -75,6 +75,8 @@ def test_rows_say_what_the_cpu_could_not_measure_and_why(tiny_run):
         assert "tokens/s" in row["result"] and "MFU: unknown peak (cpu)" in row["result"], row
         if "torch.compile" in configuration:
             assert row["result"].startswith("skipped on CPU: Inductor"), row
+        if configuration.startswith("fp16"):
+            assert "training.precision fp16 refuses the CPU" in row["result"], row
     della_bf16 = rows[("training step", "bf16, eager, DELLA")]
     assert "MFU >= 40%" in della_bf16["target"] and della_bf16["verdict"].startswith("MFU no peak; time ")
     for configuration in END_TO_END_ROWS:
