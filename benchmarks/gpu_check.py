@@ -6,7 +6,8 @@ the machine, the versions and the date, to FILE (results/benchmarks.md):
     PYTHONPATH=$PWD python benchmarks/gpu_check.py --tiny      # CPU, tiny sizes, <= 3 min on one core
 
 `--tiny` runs every part at tiny sizes (tests/test_gpu_check.py runs it, so the script cannot rot);
-the full sizes need a GPU. The rows:
+the full sizes need a GPU. On the CPU, torch.compile's rows run Dynamo only (Inductor's compilation
+takes minutes there) and MFU has no peak; the rows say so. The rows:
 
 1. Training step, DELLA vs GPT-2 fine-tuning (the `finetune` entry: no latent) at the GPT-2-small
    size (random init, 12 layers x 768, vocab 50257, batch 8 x 128), in fp32, bf16 and fp16
@@ -22,8 +23,9 @@ the full sizes need a GPU. The rows:
      freed memory that the allocator reuses makes the second model's figure a lower bound
      (bench_train_step.py measures CPU memory in fresh processes).
    - targets (issue 21): DELLA in bf16 at least 40 % MFU and at most 1.6x GPT-2's step time.
-   Compiled configurations run last, bf16 first, each only if the time left allows it (the first
-   compilation is guessed at COMPILE_GUESS_S, later ones at the last one's time); a row says so when not.
+   On a GPU the compiled configurations run last, bf16 first, each only if the 8-minute budget
+   allows it (the first compiled pair is guessed at COMPILE_GUESS_S, later ones at the last one's
+   time); a row says so when not.
 2. Generation tokens/s with the key/value cache, beam 10 and nucleus, DELLA vs GPT-2:
    bench_generation.py's measurement on the device.
 3. IW log p(x) at k = 100 on a DELLA model (the sample scale's backbone size): metrics/
@@ -34,8 +36,9 @@ the full sizes need a GPU. The rows:
    the device (CUDA when present), at the sample scale (config/config.yaml) on synthetic text;
    then `della-bench evaluate` of the same weights and samples on the CPU. Training's random
    streams (dropout, latent noise) differ between devices, so the metrics compared are those
-   that depend on none (COMPARED): exact on the same samples, or to a relative tolerance where
-   only float rounding differs. Without CUDA this part runs CPU against CPU and says so.
+   that depend on none (TEXT_COMPARED, LATENT_COMPARED, NO_LATENT_COMPARED): exact on the same
+   samples, or to a relative tolerance where only float rounding differs. Without CUDA this part
+   runs CPU against CPU and says so.
 
 Progress goes to stderr; stdout is the table. Exit status 1 if a check failed (FAILED in a row).
 """
@@ -618,6 +621,7 @@ def main(argv: list[str] | None = None) -> None:
     started = time.perf_counter()
     with contextlib.ExitStack() as stack:
         workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu_check_")))
+        workdir.mkdir(parents=True, exist_ok=True)
         training = TrainingStepCheck(build_backbone(mode.train_size, workdir), mode, device)
         training.run_eager()
         log("generation")
