@@ -1,6 +1,6 @@
 """Generation throughput, DELLA vs GPT-2: tokens/s for beam search (10 beams) and nucleus sampling.
 
-    PYTHONPATH=$PWD python benchmarks/bench_generation.py [--sizes sample gpt2-small] [--rounds 5]
+    PYTHONPATH=$PWD python benchmarks/bench_generation.py [--sizes sample gpt2-small] [--rounds 5] [--device cuda]
 
 Both models decode through `della.vae`'s own loops (`sample`, `beam_search`) from a prior draw
 of z, with the key/value cache: after the prompt, every decoder call gets one new token per row
@@ -9,6 +9,8 @@ and values of earlier tokens already carry it (tests/test_model.py checks that c
 equals teacher forcing). Throughput counts the tokens returned (up to and including </s>), per
 second of decoding (wall clock, and this process's CPU time, which follows the work done when
 other jobs share the cores); the models are interleaved round by round (ABBA) and medians reported.
+On a GPU the wall clock is the one to read: each call ends by copying its tokens to the host, which
+waits for the GPU.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from bench_common import (
     timed,
 )
 
+from della.generate import seeded_generator
 from della.vae import BEAM, DecodingState, beam_search, sample
 
 NEW_TOKENS = 32
@@ -62,10 +65,10 @@ class StepWidths:
 
 def generate_tokens(model, rows: int, decoding: dict, seed: int) -> int:
     """Draw z from the prior for `rows` unconditional sentences, decode; number of tokens made."""
-    generator = torch.Generator().manual_seed(seed)
+    generator = seeded_generator(model, seed)
     beams = decoding["num_beams"] if decoding["strategy"] == BEAM else 1
     z = model.chain(rows, None, None, generator=generator).z if model.n_groups else None
-    prompts = torch.full((rows * beams, 1), model.bos)
+    prompts = torch.full((rows * beams, 1), model.bos, device=model.device)
     state = DecodingState(model, model._repeat(z, beams), None, prompts, torch.ones_like(prompts))
     if decoding["strategy"] == BEAM:
         tokens = beam_search(state, rows, beams, decoding, model.eos)
@@ -74,10 +77,11 @@ def generate_tokens(model, rows: int, decoding: dict, seed: int) -> int:
     return sum(row.index(model.eos) + 1 if model.eos in row else len(row) for row in tokens)
 
 
-def measure(size_name: str, workdir: Path, rounds: int) -> dict:
+def measure(size_name: str, workdir: Path, rounds: int, device: str = "cpu") -> dict:
+    """{decoding: {clock: {model: [tokens per second, one per round]}}}."""
     size = SIZES[size_name]
     backbone = build_backbone(size, workdir)
-    models = {kind: build_model(kind, backbone, size).eval() for kind in (PLAIN, DELLA)}
+    models = {kind: build_model(kind, backbone, size).to(device).eval() for kind in (PLAIN, DELLA)}
     widths = {kind: StepWidths(model) for kind, model in models.items()}
     results = {}
     with torch.no_grad():
@@ -113,14 +117,15 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--workdir", type=Path, default=None, help="where the backbones are written (default: a temp dir)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with contextlib.ExitStack() as stack:
         workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench_generation_")))
-        print(f"# Generation: DELLA vs GPT-2, key/value cache\n{machine_header(args.threads)}")
+        print(f"# Generation: DELLA vs GPT-2, key/value cache, on {args.device}\n{machine_header(args.threads)}")
         for name in args.sizes:
-            report(name, measure(name, workdir, args.rounds))
+            report(name, measure(name, workdir, args.rounds, args.device))
         print(f"\nfinished {machine_header(args.threads)}")
 
 
