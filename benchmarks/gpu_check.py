@@ -88,6 +88,7 @@ from bench_common import (
 )
 
 from della.backbone import CAUSAL, BackboneSize, create_backbone
+from della.targets import train_settings
 from della.tokenizer import train_tokenizer
 from della.train import BF16, FP16, FP32, LossModule, adamw, autocast, clip_gradients, compile_loss, gradient_scaler
 from della.vae import KL_SUM, weighted_parameters
@@ -451,7 +452,6 @@ def importance_weighted(workdir: Path, mode: Mode, device: torch.device) -> list
 # -----------------------------------------------------------------------------
 # 4. end to end: della-bench train, generate, evaluate
 
-NOT_TRAINING_KEYS = ("label", "decoding", "train", "backbone")  # as workflow/rules/common.smk's train rule
 
 
 def della_bench(command: str, *args: str, threads: int | None) -> float:
@@ -473,12 +473,10 @@ def run_settings(config: dict, name: str, backbone: Path, mode: Mode, device: st
                   "representation": {**config["evaluation"]["representation"], **changed.get("representation", {})},
                   "mauve": {**config["evaluation"]["mauve"], "device": device}}
     return {
-        "train": {
-            "model": {k: v for k, v in entry.items() if k not in NOT_TRAINING_KEYS},
-            "decoder": {**config["backbones"]["gpt2"], "name_or_path": str(backbone)},
-            "encoder": None, "conditional": False, "max_source_tokens": 0,
-            "max_target_tokens": config["datasets"]["yelp"]["max_target_tokens"],
-            "training": {**config["training"], **entry.get("train", {}), **changed.get("training", {}), "device": device},
+        "train": {  # the train rule's settings for (yelp, name), on this backbone, device and sizes
+            **(rule := train_settings(config, "yelp", name)),
+            "decoder": {**rule["decoder"], "name_or_path": str(backbone)},
+            "training": {**rule["training"], **changed.get("training", {}), "device": device},
         },
         "generate": {**config["generation"], **changed.get("generation", {}), "device": device,
                      "decoding": {**config["generation"]["decoding"], **entry.get("decoding", {}),

@@ -708,3 +708,20 @@ def test_della_per_layer_mi_and_au_through_the_model_interface(tiny_backbones):
     assert len(mi.details["per_group"]) == model.n_groups == len(out["AU"].details["per_group"])
     assert sum(mi.details["per_group"]) == pytest.approx(mi.value, rel=1e-9)
     assert 0 <= mi.value <= math.log(12) + 1e-6  # the estimator is capped by log N
+
+
+def test_cnd_is_the_same_to_the_bit_whatever_the_hash_seed():
+    """Two processes hash strings differently, so they walk the n-gram sets in different orders;
+    the JS sum must not depend on that (gpu_check compares CND exactly across processes)."""
+    import subprocess
+    import sys
+
+    code = ("from metrics.ngram import jensen_shannon, corpus_ngram_counts\n"
+            "texts = [f'w{i} w{i * 7 % 13} w{i * 5 % 11} the a of' for i in range(300)]\n"
+            "other = [f'w{i * 3 % 17} w{i} and the w{i % 7}' for i in range(300)]\n"
+            "print(repr(jensen_shannon(corpus_ngram_counts([t.split() for t in texts], 2),"
+            " corpus_ngram_counts([t.split() for t in other], 2))))")
+    values = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
+              for seed in range(6)}
+    assert len(values) == 1, values
