@@ -31,7 +31,7 @@ from della.tables import load_spec, render_table, table_spec
 from test_baselines import write_run_metrics
 from test_human_eval import export_forms, keys_of, simulate
 from test_probe import table_runs
-from test_tables import TOY_SPEC, write_paper, write_table6_runs, write_table7_stats, write_toy_runs
+from test_tables import TOY_SPEC, row_cells, write_paper, write_table6_runs, write_table7_stats, write_toy_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -172,7 +172,7 @@ def markdown_cells(markdown: str) -> dict[tuple[str, str, str, str], str]:
         if not line.startswith("|"):
             header = None
             continue
-        texts = [text.strip() for text in line.strip().strip("|").split("|")]
+        texts = row_cells(line)
         if header is None:
             header = [re.sub(r" [↑↓]$", "", text) for text in texts]
             continue
@@ -213,10 +213,9 @@ def markdown_row(shown: dict, block: str, dataset: str, model: str) -> str:
     return next((r for r in (model, dataset, f"{dataset} / {model}") if r in rows), model)
 
 
-def rendered(scenario: Scenario, out_dir: Path) -> list[dict]:
+def numbers_of(scenario: Scenario, out_dir: Path) -> list[dict]:
     """Reference records of one rendered table: per cell of its CSV (and per table-wide summary,
     such as the agreement), the CSV's numbers and what the Markdown shows in each sub-row."""
-    render_table(scenario.table, scenario.config, scenario.paper, out_dir, **scenario.sources)
     with open(out_dir / f"{scenario.table}.csv", newline="", encoding="utf-8") as f:
         numbers = list(csv.DictReader(f))
     shown = markdown_cells((out_dir / f"{scenario.table}.md").read_text(encoding="utf-8"))
@@ -233,9 +232,14 @@ def rendered(scenario: Scenario, out_dir: Path) -> list[dict]:
     return records
 
 
-def render_all(root: Path) -> list[dict]:
-    return [record for k, scenario in enumerate(scenarios(root / "inputs"))
-            for record in rendered(scenario, root / "out" / str(k))]
+def render_all(root: Path) -> list[tuple[Scenario, Path]]:
+    """Every scenario rendered, each into its own folder."""
+    done = []
+    for k, scenario in enumerate(scenarios(root / "inputs")):
+        out_dir = root / "out" / str(k)
+        render_table(scenario.table, scenario.config, scenario.paper, out_dir, **scenario.sources)
+        done.append((scenario, out_dir))
+    return done
 
 
 def read_reference() -> list[dict]:
@@ -262,12 +266,13 @@ def same_number(ours: str, reference: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def current(tmp_path_factory) -> list[dict]:
+def rendered(tmp_path_factory) -> list[tuple[Scenario, Path]]:
     return render_all(tmp_path_factory.mktemp("table_numbers"))
 
 
-def test_every_rendered_table_has_the_reference_numbers(current):
-    reference, now = keyed(read_reference()), keyed(current)
+def test_every_rendered_table_has_the_reference_numbers(rendered):
+    reference = keyed(read_reference())
+    now = keyed([record for scenario, out_dir in rendered for record in numbers_of(scenario, out_dir)])
     assert sorted(now) == sorted(reference), "cells added or lost"
     differing = [
         (key, name, now[key][name], ref[name])
@@ -288,12 +293,10 @@ def test_the_reference_covers_every_kind_of_table_and_cell():
     assert any(r["model"].startswith("Krippendorff") for r in reference)  # Table 3's agreement
 
 
-def test_latex_shows_what_markdown_shows(tmp_path):
-    for k, scenario in enumerate(scenarios(tmp_path / "inputs")):
-        out = tmp_path / "out" / str(k)
-        render_table(scenario.table, scenario.config, scenario.paper, out, **scenario.sources)
-        markdown = markdown_cells((out / f"{scenario.table}.md").read_text(encoding="utf-8"))
-        latex = latex_cells((out / f"{scenario.table}.tex").read_text(encoding="utf-8"))
+def test_latex_shows_what_markdown_shows(rendered):
+    for scenario, out_dir in rendered:
+        markdown = markdown_cells((out_dir / f"{scenario.table}.md").read_text(encoding="utf-8"))
+        latex = latex_cells((out_dir / f"{scenario.table}.tex").read_text(encoding="utf-8"))
         assert latex == list(markdown.values()), scenario.name
 
 
@@ -301,7 +304,7 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write-reference"]:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        records = render_all(Path(tmp))
+        records = [record for scenario, out_dir in render_all(Path(tmp)) for record in numbers_of(scenario, out_dir)]
     with open(REFERENCE, "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=REFERENCE_FIELDS, lineterminator="\n")
         writer.writeheader()
