@@ -2,26 +2,20 @@
 
 One renderer serves every table: what a table shows (datasets, columns, rows in the paper's
 order, which metrics a model does not have) and what it reads (its `kind`: run metrics, dataset
-statistics, benchmark timings or human ratings) is data in ``config/tables.yaml``, so adding or
-changing a table never means another copy of this code. Every cell shows our number (mean ± std
-over seeds, or annotators), the paper's number and the difference, and a footer records the
-settings, seeds, software and device behind our numbers, because a number without its settings
-cannot be compared. docs/tables.md.
+statistics, benchmark timings or human ratings) is data in ``config/tables.yaml``. Every cell
+shows our number (mean ± std over seeds, or annotators), the paper's number and the difference,
+and a footer records the settings, seeds, software and device behind our numbers, because a
+number without its settings cannot be compared. docs/tables.md.
 
-The numbers go through pandas: the inputs become a long frame (one record per dataset, row
-label, seed or annotator and metric, with the value and its settings), a group-by gives each
-cell's mean ± sample std, a pivot gives the layout, and pandas writes the Markdown (tabulate),
-the LaTeX (`Styler.to_latex`, best values bold) and the CSV. `collect` gives the same frames
-unformatted, for figures.
+pandas does the work: the inputs become a long frame (one record per dataset, row label, seed
+or annotator and metric), a group-by gives each cell's mean ± sample std, a pivot the layout, and
+pandas writes the Markdown (tabulate), the LaTeX (`Styler.to_latex`) and the CSV. `collect` gives
+the frames unformatted. Strictness is deliberate: a metric missing from our files, a row without
+files, a non-finite value or seeds with different settings stop the render with the file named.
 
-Strictness is deliberate: a metric missing from our files, a row without files, a non-finite
-value or seeds with different settings stop the render with the file named, so a table never
-silently shows a gap or a NaN.
-
-A column may be a pattern holding `{label}` (`Probe[{label}]`, the latent probe): it stands for
-every metric of a dataset's files that matches it, one column per name found, because which
-labels a dataset carries is the data's business, not the table's. A dataset whose files match
-none of a table's patterns shows no such column, and the footer says so.
+A column may be a pattern holding `{label}` (`Probe[{label}]`, the latent probe): one column per
+metric of a dataset's files that matches it, because which labels a dataset carries is the
+data's business, not the table's; a dataset whose files match none shows none (footer says so).
 """
 
 from __future__ import annotations
@@ -44,25 +38,8 @@ import pandas as pd
 from della.human_eval import table_observations
 from della.io import atomic_write_text
 from della.table_spec import (
-    DIRECTIONS,
-    Observation,
-    PLACEHOLDER,
-    REFERENCE,
-    RowSpec,
-    Summary,
-    TableError,
-    all_columns,
-    block_title,
-    columns_of,
-    dataset_names,
-    expand_rows,
-    is_pattern,
-    load_spec,
-    lookup,
-    matches,
-    pattern_label,
-    provenance_of,
-    single_block,
+    DIRECTIONS, PLACEHOLDER, REFERENCE, Observation, RowSpec, Summary, TableError, all_columns, block_title, columns_of,
+    dataset_names, expand_rows, is_pattern, load_spec, lookup, matches, pattern_label, provenance_of, single_block,
     table_spec,
 )
 
@@ -347,8 +324,8 @@ def cell_frame(spec: dict, config: dict, rows: list[RowSpec], observations: list
     # Best: the highest mean x (+1 or -1 by the metric's direction) of a block's column; none in a
     # reference column (no direction) or in a table whose rows are datasets (single block).
     directions = config.get("metric_directions", {})
-    sign = cells.metric.map(lambda metric: {True: 1.0, False: -1.0}.get(DIRECTIONS.get(lookup(directions, metric))))
-    score = cells["mean"] * sign
+    higher = cells.metric.map(lambda metric: DIRECTIONS.get(lookup(directions, metric)))
+    score = cells["mean"] * higher.map({True: 1.0, False: -1.0})  # NaN in a reference column
     cells["best"] = score.eq(score.groupby([cells.block.fillna(""), cells.metric]).transform("max"))
     cells["best"] &= not single_block(spec)
     return cells

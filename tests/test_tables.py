@@ -184,6 +184,26 @@ def test_nan_is_an_error(tmp_path, toy):
     assert str(bad) in str(err.value)
 
 
+def test_seeds_with_different_settings_are_an_error(tmp_path, toy):
+    files, _ = toy
+    della_seed1 = files[1]
+    doc = json.loads(della_seed1.read_text())
+    doc["metrics"]["PPL"]["settings"] = {"iw_samples": 5}
+    della_seed1.write_text(json.dumps(doc))
+    with pytest.raises(TableError, match="'PPL': different settings across seeds") as err:
+        render_toy(tmp_path, files)
+    assert str(della_seed1) in str(err.value)
+
+
+def test_a_not_applicable_metric_in_some_seeds_only_is_an_error(tmp_path, toy):
+    files, _ = toy
+    gpt2_seed0 = files[2]
+    with_au = write_metrics(tmp_path, "GPT-2", 1, {"PPL": 24.0, "BLEU": 69.0, "AU": 3})
+    with pytest.raises(TableError, match="'AU' is missing from .* \\(other seeds have it\\)") as err:
+        render_toy(tmp_path, files + [with_au])
+    assert str(gpt2_seed0) in str(err.value)
+
+
 def test_paper_number_without_a_row_is_an_error(tmp_path, toy):
     files, _ = toy
     paper = write_paper(tmp_path / "paper.csv")
