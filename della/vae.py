@@ -324,13 +324,16 @@ class TransformerVAE(nn.Module):
             return None
         return self.decoder.encode_source(batch["src_ids"], batch["src_mask"]), batch["src_mask"]
 
-    def _decode(self, ids, mask, z, cache, source, positions) -> torch.Tensor:
-        """One decoder pass over `ids` continuing `cache`; returns logits [N, T, V]."""
+    def _decode(self, ids, mask, z, cache, source, positions, keep: int = 0) -> torch.Tensor:
+        """One decoder pass over `ids` continuing `cache`; returns logits [N, T, V] (of the last
+        `keep` positions only if keep > 0: generation needs the last one)."""
         embeds = self.decoder.embed(ids)
         if z is not None:
             embeds = self.path.embed(embeds, z)
         with self._injecting(z):
             hidden = self.decoder.step(embeds, mask, positions, cache, source)
+        if keep:
+            hidden = hidden[:, -keep:]
         if z is not None:
             hidden = self.path.final_hidden(hidden, z)
         return self.decoder.logits(hidden)
@@ -418,6 +421,18 @@ class TransformerVAE(nn.Module):
             records = [{"text": t} for t in texts]
         enc = self.encode(self.to_device(self.collator(records)))
         return self.chain(len(texts), enc.xs, enc.cs, sample=sample, generator=generator).z
+
+    def generation_inputs(self, z: torch.Tensor | None, sources: list[str | None]) -> dict[str, torch.Tensor]:
+        """The inputs of `LatentConditionedLM.generate` for one text per row of the latents z
+        [N, G, P] (None: a model without latent): the decoder prompts (left-padded) and their
+        mask, the latent, and for a seq2seq decoder the encoded source (della/decoding.py)."""
+        prompts, prompt_mask = pad([self.collator.prompt(s) for s in sources], self.pad, left=True)
+        inputs = {"input_ids": prompts.to(self.device), "attention_mask": prompt_mask.to(self.device)}
+        if z is not None:
+            inputs["latent"] = z
+        if self.config.conditional and self.config.decoder_kind == SEQ2SEQ:
+            inputs["source_states"], inputs["source_mask"] = self._source(self._source_batch(sources))
+        return inputs
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator) -> list[str]:
@@ -614,6 +629,12 @@ def choose_next_token(logits: torch.Tensor, decoding: dict, generator: torch.Gen
         return logits.argmax(-1)
     if decoding["strategy"] != SAMPLE:
         raise ValueError(f"decoding.strategy must be {GREEDY!r} or {SAMPLE!r}, got {decoding['strategy']!r}")
+    return torch.multinomial(sampling_logits(logits, decoding).softmax(-1), 1, generator=generator).squeeze(-1)
+
+
+def sampling_logits(logits: torch.Tensor, decoding: dict) -> torch.Tensor:
+    """The logits sampling draws from: scaled by the temperature, then truncated to the top k
+    and to the nucleus (top p) by setting the others to -inf."""
     logits = logits / decoding["temperature"]
     top_k = decoding.get("top_k") or 0
     if top_k > 0:
@@ -626,4 +647,4 @@ def choose_next_token(logits: torch.Tensor, decoding: dict, generator: torch.Gen
         # drop a token once the mass before it already reaches top_p (the first is always kept)
         drop = (cumulative - sorted_logits.softmax(-1)) >= top_p
         logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)
+    return logits
