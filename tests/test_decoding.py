@@ -51,11 +51,11 @@ SAMPLING = {
     "all": {"strategy": "sample", "temperature": 0.7, "top_k": 20, "top_p": 0.9, "repetition_penalty": 1.3,
             "max_new_tokens": NEW_TOKENS},
 }
-# Weights drawn with this spread, and </s> favoured by this much in the LM head: at the
+# Weights drawn with this spread, and </s> made likelier by this much per generated token: at the
 # backbones' own initialisation (std 0.02) every row and every z decode to the same repeated
-# token and no beam ever finishes, so an error in how z, the cache or a finished beam is
-# handled would go unseen.
-WEIGHT_STD, EOS_BOOST = 0.3, 3.0
+# token and no sentence ends, so an error in how z, the cache or a finished beam is handled
+# would go unseen. Here rows differ and end after 4 to 8 tokens.
+WEIGHT_STD, EOS_PER_TOKEN = 0.15, 1.0
 
 
 def case_id(case) -> str:
@@ -64,8 +64,9 @@ def case_id(case) -> str:
                     + [f"{k}={v}" for k, v in settings.items()])
 
 
-def decisive_model(dirs, path, kind, conditional, separate_encoder, settings) -> TransformerVAE:
-    """A tiny model whose outputs depend on z and the source, and whose sentences end."""
+def decisive_setup(dirs, path, kind, conditional, separate_encoder, settings):
+    """A tiny model whose outputs depend on z and the source and whose sentences end, with a
+    latent from the prior and a source (or None) for each of ROWS rows."""
     torch.manual_seed(0)
     config = VAEConfig(path=path, decoder=str(dirs[kind]), decoder_kind=kind, conditional=conditional, latent_size=8,
                        encoder=str(dirs["encoder"]) if separate_encoder else None, path_settings=settings)
@@ -75,18 +76,37 @@ def decisive_model(dirs, path, kind, conditional, separate_encoder, settings) ->
         for parameter in model.parameters():
             if parameter.dim() > 1:
                 parameter.normal_(0.0, WEIGHT_STD, generator=weights)
-    eos_bias = torch.zeros(model.decoder.model.config.vocab_size)
-    eos_bias[model.eos] = EOS_BOOST
-    model.decoder.model.lm_head.register_forward_hook(lambda module, inputs, logits: logits + eos_bias)
-    return model
+    sources = [r.get("source") for r in tiny_corpus(ROWS, seed=5, conditional=conditional)]
+    z = None
+    if model.n_groups:
+        condition = model._condition(model._source_batch(sources)) if conditional else None
+        z = model.chain(ROWS, None, condition, generator=torch.Generator().manual_seed(7)).z
+    favour_ending_with_length(model, sources)
+    return model, z, sources
 
 
-def latents_and_sources(model: TransformerVAE):
-    sources = [r.get("source") for r in tiny_corpus(ROWS, seed=5, conditional=model.config.conditional)]
-    if not model.n_groups:
-        return None, sources
-    condition = model._condition(model._source_batch(sources)) if model.config.conditional else None
-    return model.chain(ROWS, None, condition, generator=torch.Generator().manual_seed(7)).z, sources
+def favour_ending_with_length(model: TransformerVAE, sources: list[str | None]) -> None:
+    """Add EOS_PER_TOKEN * (tokens generated so far) to the </s> logit, as a trained LM's end
+    grows likelier with length. The decoder's step records the positions each call computes
+    logits for; generated tokens start after the prompt's last position (rows in the order
+    both decoders keep them: each source's row, or its beams, one after another)."""
+    prompt_end = model.generation_inputs(None, sources)["attention_mask"].sum(-1) - 1
+    decoder = model.decoder
+    step, logits = decoder.step, decoder.logits
+    last_call = {}
+
+    def step_recording_positions(embeds, attention_mask, position_ids, cache, source=None):
+        last_call["positions"] = position_ids
+        return step(embeds, attention_mask, position_ids, cache, source)
+
+    def logits_favouring_the_end(hidden):
+        scores = logits(hidden)
+        positions = last_call["positions"][:, -hidden.shape[1]:]
+        row_prompt_end = prompt_end.repeat_interleave(scores.shape[0] // len(sources))[:, None]
+        scores[..., model.eos] += EOS_PER_TOKEN * (positions - row_prompt_end).clamp(min=0)
+        return scores
+
+    decoder.step, decoder.logits = step_recording_positions, logits_favouring_the_end
 
 
 def through_transformers(model, z, sources, decoding, **outputs):
@@ -132,24 +152,29 @@ def assert_same_tokens(model, z, sources, decoding) -> list[list[int]]:
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 @pytest.mark.parametrize("decoding", [GREEDY, BEAMS], ids=["greedy", "beam"])
 def test_transformers_decodes_the_reference_tokens(tiny_backbones, case, decoding):
-    model = decisive_model(tiny_backbones, *case)
-    z, sources = latents_and_sources(model)
+    model, z, sources = decisive_setup(tiny_backbones, *case)
     tokens = assert_same_tokens(model, z, sources, decoding)
-    # the comparison is only worth something if rows differ and sentences end
+    # the comparison is only worth something if rows differ (rows without z or source share one
+    # prompt) and sentences end
     if model.n_groups or model.config.conditional:
         assert len({tuple(row) for row in tokens}) > 1, "every row decoded the same: z (or the source) has no effect"
-    if decoding is BEAMS:
-        assert any(row[-1] == model.eos for row in tokens), "no beam finished: the stopping rules went untested"
+    assert any(row[-1] == model.eos for row in tokens), "no sentence ended: the stopping rules went untested"
+
+
+PENALISED = {
+    "greedy-repetition": {**GREEDY, "repetition_penalty": 2.0},
+    "beam-repetition": {**BEAMS, "repetition_penalty": 2.0},
+    "beam-length": {**BEAMS, "length_penalty": 0.0},  # sum of log-probabilities: shorter wins
+}
 
 
 @pytest.mark.parametrize("case", [PADDED_PROMPTS, SEQ2SEQ_MEMORY], ids=case_id)
-@pytest.mark.parametrize("decoding", [GREEDY, BEAMS], ids=["greedy", "beam"])
-def test_repetition_penalty_decodes_the_reference_tokens(tiny_backbones, case, decoding):
-    model = decisive_model(tiny_backbones, *case)
-    z, sources = latents_and_sources(model)
-    plain = assert_same_tokens(model, z, sources, decoding)
-    penalised = assert_same_tokens(model, z, sources, {**decoding, "repetition_penalty": 2.0})
-    assert penalised != plain
+@pytest.mark.parametrize("penalised", PENALISED)
+def test_penalties_decode_the_reference_tokens(tiny_backbones, case, penalised):
+    model, z, sources = decisive_setup(tiny_backbones, *case)
+    decoding = PENALISED[penalised]
+    plain = assert_same_tokens(model, z, sources, GREEDY if decoding["strategy"] == "greedy" else BEAMS)
+    assert assert_same_tokens(model, z, sources, decoding) != plain, "the penalty changed nothing: untested"
 
 
 def assert_same_sampling_distributions(model, z, sources, decoding) -> None:
@@ -171,22 +196,19 @@ def assert_same_sampling_distributions(model, z, sources, decoding) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_sampling_draws_from_the_reference_distribution(tiny_backbones, case):
-    model = decisive_model(tiny_backbones, *case)
-    z, sources = latents_and_sources(model)
+    model, z, sources = decisive_setup(tiny_backbones, *case)
     assert_same_sampling_distributions(model, z, sources, SAMPLING["all"])
 
 
 @pytest.mark.parametrize("decoding", ["temperature", "top_k", "top_p"])
 @pytest.mark.parametrize("case", [CASES[5], PADDED_PROMPTS, SEQ2SEQ_MEMORY], ids=case_id)
 def test_each_sampling_setting_matches_the_reference(tiny_backbones, case, decoding):
-    model = decisive_model(tiny_backbones, *case)
-    z, sources = latents_and_sources(model)
+    model, z, sources = decisive_setup(tiny_backbones, *case)
     assert_same_sampling_distributions(model, z, sources, SAMPLING[decoding])
 
 
 def test_sampling_follows_the_generator_and_leaves_the_global_stream_alone(tiny_backbones):
-    model = decisive_model(tiny_backbones, *CASES[5])
-    z, sources = latents_and_sources(model)
+    model, z, sources = decisive_setup(tiny_backbones, *CASES[5])
     inputs, config = model.generation_inputs(z, sources), generation_config(SAMPLING["temperature"], model.bos, model.eos, model.pad)
 
     def draw(seed: int) -> list[list[int]]:
