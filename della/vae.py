@@ -19,6 +19,7 @@ from transformers.activations import ACT2FN
 
 from della.backbone import SEQ2SEQ, load_decoder, load_encoder, load_tokenizer, special_ids
 from della.batches import IGNORE_INDEX, Collator, pad
+from della.decoding import LatentConditionedLM, generation_config, sampling_seeded_by
 from della.latent import FIRST_PRIOR_STANDARD, GaussianChain
 from della.plugins import latent_path_class
 
@@ -435,28 +436,23 @@ class TransformerVAE(nn.Module):
         return inputs
 
     @torch.no_grad()
+    def decode_tokens(
+        self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator,
+    ) -> list[list[int]]:
+        """Token ids of one text per row of the latents z [N, G, P] (None: a model without latent),
+        each up to and including its </s>, decoded by transformers' generate() as `decoding`
+        says; sampling draws from a stream seeded by `generator` (della/decoding.py)."""
+        inputs = self.generation_inputs(z, sources)
+        config = generation_config(decoding, self.bos, self.eos, self.pad)
+        with sampling_seeded_by(generator):
+            sequences = LatentConditionedLM(self).generate(**inputs, generation_config=config)
+        generated = sequences[:, inputs["input_ids"].shape[1]:].tolist()  # after the prompt
+        return [row[: row.index(self.eos) + 1] if self.eos in row else row for row in generated]
+
     def decode(self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator) -> list[str]:
         """Decode one text per row of the latents z [N, G, P] (None: a model without latent)."""
-        beams = decoding["num_beams"] if decoding["strategy"] == BEAM else 1
-        n = len(sources)
-        source_states = None
-        if self.config.conditional and self.config.decoder_kind == SEQ2SEQ:
-            source_states = self._source(self._source_batch(sources))
-        prompts, prompt_mask = pad([self.collator.prompt(s) for s in sources], self.pad, left=True)
-        prompts, prompt_mask = prompts.to(self.device), prompt_mask.to(self.device)
-        # every beam of a row shares the row's z, source and prompt
-        state = DecodingState(
-            self,
-            self._repeat(z, beams),
-            None if source_states is None else tuple(t.repeat_interleave(beams, 0) for t in source_states),
-            prompts.repeat_interleave(beams, 0),
-            prompt_mask.repeat_interleave(beams, 0),
-        )
-        if decoding["strategy"] == BEAM:
-            tokens = beam_search(state, n, beams, decoding, self.eos)
-        else:
-            tokens = sample(state, decoding, generator, self.eos, self.pad)
-        return [self.decoder_tokenizer.decode(_until(row, self.eos), skip_special_tokens=True).strip() for row in tokens]
+        return [self.decoder_tokenizer.decode(_until(row, self.eos), skip_special_tokens=True).strip()
+                for row in self.decode_tokens(z, sources, decoding, generator)]
 
 
 class DecodingState:
