@@ -42,30 +42,29 @@ MAX_SEED = 2**63 - 1
 
 
 def generation_config(decoding: dict, bos: int, eos: int, pad: int) -> GenerationConfig:
-    """The `GenerationConfig` of a `decoding` section (docs/interfaces.md): every setting that
-    selects a logits processor is given explicitly, so transformers' defaults (top_k 50) and a
-    backbone's own generation defaults (BART's forced </s>) never apply."""
+    """The `GenerationConfig` of a `decoding` section (docs/interfaces.md). Fields left unset take
+    transformers' global defaults, none of which selects a logits processor but `top_k` (50),
+    set here; a backbone's own generation defaults (BART's forced </s>) never reach `generate`
+    (`LatentConditionedLM` has an empty `generation_config` of its own)."""
     strategy = decoding["strategy"]
     common = {
         "max_new_tokens": decoding["max_new_tokens"],
         "repetition_penalty": float(decoding.get("repetition_penalty", NO_REPETITION_PENALTY)),
         "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad,
-        "top_k": 0, "top_p": 1.0, "temperature": 1.0, "length_penalty": 1.0,
-        "forced_bos_token_id": None, "forced_eos_token_id": None, "no_repeat_ngram_size": 0, "min_length": 0,
     }
     if strategy == GREEDY:
         return GenerationConfig(do_sample=False, num_beams=1, **common)
     if strategy == SAMPLE:
-        return GenerationConfig(**{
-            **common, "do_sample": True, "num_beams": 1, "temperature": float(decoding["temperature"]),
-            "top_k": decoding.get("top_k") or 0, "top_p": float(decoding.get("top_p") or 1.0),
-        })
+        return GenerationConfig(
+            do_sample=True, num_beams=1, temperature=float(decoding["temperature"]),
+            top_k=decoding.get("top_k") or 0, top_p=float(decoding.get("top_p") or 1.0), **common,
+        )
     if strategy == BEAM:
         # early_stopping=False: a row stops once no running beam can beat its worst finished one
-        return GenerationConfig(**{
-            **common, "do_sample": False, "num_beams": decoding["num_beams"],
-            "length_penalty": float(decoding["length_penalty"]), "early_stopping": False,
-        })
+        return GenerationConfig(
+            do_sample=False, num_beams=decoding["num_beams"], length_penalty=float(decoding["length_penalty"]),
+            early_stopping=False, **common,
+        )
     raise ValueError(f"decoding.strategy must be one of {STRATEGIES}, got {strategy!r}")
 
 

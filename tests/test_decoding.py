@@ -1,7 +1,7 @@
 """Decoding by transformers' `generate()` (della/decoding.py) against the hand-written decoder it
-replaces (the reference): identical tokens for greedy decoding and beam search on every latent
-path, causal (GPT-2) and seq2seq (BART), and the same next-token distribution for sampling,
-compared step by step given the same prefix."""
+replaced (the reference, kept at the end of this file): identical tokens for greedy decoding and
+beam search on every latent path, causal (GPT-2) and seq2seq (BART), and the same next-token
+distribution for sampling, compared step by step given the same prefix."""
 
 from __future__ import annotations
 
@@ -9,17 +9,8 @@ import pytest
 import torch
 
 from conftest import tiny_corpus
-from della.decoding import LatentConditionedLM, generation_config, sampling_seeded_by
-from della.vae import (
-    BEAM,
-    DecodingState,
-    TransformerVAE,
-    VAEConfig,
-    beam_search,
-    penalise_repetitions,
-    sample,
-    sampling_logits,
-)
+from della.decoding import BEAM, NO_REPETITION_PENALTY, LatentConditionedLM, generation_config, sampling_seeded_by
+from della.vae import TransformerVAE, VAEConfig
 
 ROWS, NEW_TOKENS = 4, 10
 
@@ -144,7 +135,7 @@ def assert_same_tokens(model, z, sources, decoding) -> list[list[int]]:
         if beams > 1:
             reference = beam_search(state, len(sources), beams, decoding, model.eos)
         else:
-            reference = sample(state, decoding, None, model.eos, model.pad)
+            reference = greedy(state, decoding, model.eos, model.pad)
     assert ours == [up_to_eos(row, model.eos) for row in reference]
     return ours
 
@@ -173,7 +164,7 @@ PENALISED = {
 def test_penalties_decode_the_reference_tokens(tiny_backbones, case, penalised):
     model, z, sources = decisive_setup(tiny_backbones, *case)
     decoding = PENALISED[penalised]
-    plain = assert_same_tokens(model, z, sources, GREEDY if decoding["strategy"] == "greedy" else BEAMS)
+    plain = assert_same_tokens(model, z, sources, BEAMS if decoding["strategy"] == BEAM else GREEDY)
     assert assert_same_tokens(model, z, sources, decoding) != plain, "the penalty changed nothing: untested"
 
 
@@ -224,3 +215,146 @@ def test_sampling_follows_the_generator_and_leaves_the_global_stream_alone(tiny_
 def test_an_unknown_strategy_is_an_error():
     with pytest.raises(ValueError, match="decoding.strategy must be one of .*'nucleus'"):
         generation_config({"strategy": "nucleus", "max_new_tokens": 4}, 1, 2, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# The reference: the decoder della/vae.py had before decoding went through transformers, written
+# after HF's BeamSearchScorer (early_stopping=False), RepetitionPenaltyLogitsProcessor and
+# top-k / top-p warpers, with Python loops over rows and ranks. An implementation of its own,
+# kept as what generate() and its processors are checked against.
+# --------------------------------------------------------------------------------------------
+class DecodingState:
+    """What one generation step needs: the latent, the source, the key/value cache, the masks."""
+
+    def __init__(self, model: TransformerVAE, z, source, prompts, prompt_mask):
+        self.model, self.z, self.source = model, z, source
+        self.cache, prefix = model._start(z, prompts.shape[0], prompts.device)
+        self.mask = torch.cat([prefix, prompt_mask], -1)  # memory slot (if any) + tokens
+        self.token_mask = prompt_mask  # tokens only: positions count these
+        self.ids = prompts
+        self.sequence = prompts  # every token so far (prompt included): what repetition penalises
+
+    def next_logits(self) -> torch.Tensor:
+        """Logits [N, V] of the token after the current ones."""
+        positions = (self.token_mask.cumsum(-1) - 1).clamp(min=0)[:, -self.ids.shape[1]:]
+        return self.model._decode(self.ids, self.mask, self.z, self.cache, self.source, positions)[:, -1]
+
+    def advance(self, next_ids: torch.Tensor, order: torch.Tensor | None = None) -> None:
+        """Append `next_ids` [N]; with `order`, row i continues the hypothesis of row order[i]."""
+        if order is not None:
+            self.cache.reorder_cache(order)
+            self.mask, self.token_mask = self.mask[order], self.token_mask[order]
+            self.z = None if self.z is None else self.z[order]
+            self.source = None if self.source is None else tuple(t[order] for t in self.source)
+            self.sequence = self.sequence[order]
+        self.sequence = torch.cat([self.sequence, next_ids[:, None]], -1)
+        ones = torch.ones(next_ids.shape[0], 1, dtype=torch.long, device=next_ids.device)
+        self.mask, self.token_mask = torch.cat([self.mask, ones], -1), torch.cat([self.token_mask, ones], -1)
+        self.ids = next_ids[:, None]
+
+
+def greedy(state: DecodingState, decoding: dict, eos: int, pad_id: int) -> list[list[int]]:
+    """Greedy decoding until every row has produced </s> or max_new_tokens."""
+    n = state.ids.shape[0]
+    finished = torch.zeros(n, dtype=torch.bool, device=state.ids.device)
+    generated = []
+    for _ in range(decoding["max_new_tokens"]):
+        next_ids = penalise_repetitions(state.next_logits(), state, decoding).argmax(-1)
+        next_ids = torch.where(finished, torch.full_like(next_ids, pad_id), next_ids)
+        generated.append(next_ids)
+        finished |= next_ids == eos
+        if finished.all():
+            break
+        state.advance(next_ids)
+    return torch.stack(generated, 1).tolist() if generated else [[] for _ in range(n)]
+
+
+def beam_search(state: DecodingState, n: int, beams: int, decoding: dict, eos: int) -> list[list[int]]:
+    """Beam search as in HF transformers' BeamSearchScorer (early_stopping=False).
+
+    Each step ranks the 2k best continuations of a row's k beams; a continuation ending in </s>
+    among the top k becomes a finished hypothesis scored sum log p / length ** length_penalty
+    (length = generated tokens, </s> included), the others refill the k beams. A row is done
+    once it has k hypotheses and its best running beam cannot beat the worst of them.
+    """
+    penalty = decoding["length_penalty"]
+    device = state.ids.device
+    scores = torch.full((n, beams), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # all beams start identical: let only the first one expand
+    scores = scores.view(-1)
+    histories: list[list[int]] = [[] for _ in range(n * beams)]
+    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
+    done = [False] * n
+
+    def add(row: int, score: float, tokens: list[int]) -> None:
+        finished[row].append((score / len(tokens) ** penalty, tokens))
+        finished[row].sort(key=lambda hyp: -hyp[0])
+        del finished[row][beams:]
+
+    for step in range(decoding["max_new_tokens"]):
+        # HF applies its logits processors to the log-probabilities in beam search
+        logp = penalise_repetitions(state.next_logits().log_softmax(-1), state, decoding)  # [n * k, V]
+        vocab = logp.shape[-1]
+        top_scores, top_index = (scores[:, None] + logp).view(n, beams * vocab).topk(2 * beams, -1)
+        order, next_ids, next_scores = [], [], []
+        for row in range(n):
+            kept = 0
+            for rank in range(2 * beams):
+                if done[row] or kept == beams:
+                    break
+                origin = row * beams + int(top_index[row, rank]) // vocab
+                token, score = int(top_index[row, rank]) % vocab, float(top_scores[row, rank])
+                if token == eos:
+                    if rank < beams:
+                        add(row, score, histories[origin] + [eos])
+                    continue
+                order.append(origin), next_ids.append(token), next_scores.append(score)
+                kept += 1
+            if done[row]:  # keep the tensor shape: dead beams, never chosen again
+                order += [row * beams] * beams
+                next_ids += [eos] * beams
+                next_scores += [float("-inf")] * beams
+            elif len(finished[row]) == beams:
+                best_running = max(next_scores[-beams:]) / (step + 1) ** penalty
+                done[row] = finished[row][-1][0] >= best_running
+        histories = [histories[o] + [t] for o, t in zip(order, next_ids)]
+        scores = torch.tensor(next_scores, device=device)
+        if all(done):
+            break
+        state.advance(torch.tensor(next_ids, device=device), torch.tensor(order, device=device))
+    scores = scores.tolist()
+    for row in range(n):  # rows cut off by max_new_tokens: their running beams compete too
+        if not done[row]:
+            for flat in range(row * beams, (row + 1) * beams):
+                if histories[flat] and scores[flat] > float("-inf"):
+                    add(row, scores[flat], histories[flat])
+    return [finished[row][0][1] if finished[row] else [] for row in range(n)]
+
+
+def penalise_repetitions(scores: torch.Tensor, state: DecodingState, decoding: dict) -> torch.Tensor:
+    """The repetition penalty (Keskar et al. 2019): the score of every token that occurs in the
+    sequence so far (prompt included, left padding not) is divided by the penalty if positive
+    and multiplied by it if negative."""
+    penalty = decoding.get("repetition_penalty", NO_REPETITION_PENALTY)
+    if penalty == NO_REPETITION_PENALTY:
+        return scores
+    occurrences = scores.new_zeros(scores.shape).scatter_add(-1, state.sequence, state.token_mask.to(scores.dtype))
+    return torch.where(occurrences > 0, torch.where(scores < 0, scores * penalty, scores / penalty), scores)
+
+
+def sampling_logits(logits: torch.Tensor, decoding: dict) -> torch.Tensor:
+    """The logits sampling draws from: scaled by the temperature, then truncated to the top k
+    and to the nucleus (top p) by setting the others to -inf."""
+    logits = logits / decoding["temperature"]
+    top_k = decoding.get("top_k") or 0
+    if top_k > 0:
+        kth = logits.topk(min(top_k, logits.shape[-1]), -1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    top_p = decoding.get("top_p") or 1.0
+    if top_p < 1.0:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        # drop a token once the mass before it already reaches top_p (the first is always kept)
+        drop = (cumulative - sorted_logits.softmax(-1)) >= top_p
+        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
+    return logits

@@ -10,7 +10,7 @@ import torch
 from conftest import tiny_corpus
 from della.batches import IGNORE_INDEX
 from della.latent import GaussianChain, gaussian_kl, gaussian_log_prob
-from della.vae import TransformerVAE, VAEConfig, choose_next_token
+from della.vae import TransformerVAE, VAEConfig
 
 # (latent path, decoder kind, conditional, separate encoder)
 CASES = [
@@ -150,20 +150,6 @@ def test_generation_is_seeded_and_stops(tiny_backbones):
     again = model.generate([None] * 4, decoding, torch.Generator().manual_seed(1))
     other = model.generate([None] * 4, decoding, torch.Generator().manual_seed(2))
     assert first == again and first != other and len(first) == 4
-
-
-def test_top_k_and_top_p_truncate():
-    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0, -1.0]]).expand(2000, 5)
-    g = torch.Generator().manual_seed(0)
-    top_k = choose_next_token(logits, {"strategy": "sample", "temperature": 1.0, "top_k": 2}, g)
-    assert set(top_k.tolist()) == {0, 1}
-    probs = logits[0].softmax(-1)
-    # smallest prefix of the sorted distribution with mass >= 0.8
-    keep = int((probs.cumsum(-1) < 0.8).sum().item()) + 1
-    top_p = choose_next_token(logits, {"strategy": "sample", "temperature": 1.0, "top_p": 0.8}, g)
-    assert set(top_p.tolist()) == set(range(keep))
-    greedy = choose_next_token(logits, {"strategy": "greedy"}, g)
-    assert (greedy == 0).all()
 
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
