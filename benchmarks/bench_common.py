@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import random
+import re
 import statistics
 import time
 from dataclasses import dataclass
@@ -70,11 +71,8 @@ def build_backbone(size: BenchSize, root: Path) -> Path:
         return out
     tokenizer_dir = root / "tokenizer"
     if not (tokenizer_dir / "tokenizer.json").exists():
-        rng = random.Random(0)
         corpus = root / "corpus.jsonl"
-        corpus.write_text("".join(
-            json.dumps({"text": " ".join(rng.choice(_WORDS) for _ in range(12))}) + "\n" for _ in range(200)
-        ))
+        write_jsonl_texts(corpus, word_texts(200, seed=0))
         train_tokenizer([corpus], vocab_size=300, min_frequency=2, out_dir=tokenizer_dir)
     tokenizer = load_tokenizer(str(tokenizer_dir))
     bos, eos, pad = special_ids(tokenizer)
@@ -86,6 +84,17 @@ def build_backbone(size: BenchSize, root: Path) -> Path:
     GPT2LMHeadModel(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
+
+
+def word_texts(n: int, seed: int, min_words: int = 12, max_words: int = 12) -> list[str]:
+    """`n` seeded sentences of `min_words` to `max_words` words drawn from a small vocabulary."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(min_words, max_words))) for _ in range(n)]
+
+
+def write_jsonl_texts(path: Path, texts: list[str]) -> None:
+    """`texts` as the pipeline's processed-split format ({"text": ...} per line)."""
+    path.write_text("".join(json.dumps({"text": text}) + "\n" for text in texts))
 
 
 def build_model(kind: str, backbone: Path, size: BenchSize, settings: dict | None = None) -> TransformerVAE:
@@ -127,6 +136,17 @@ def timed(function) -> tuple[object, dict[str, float]]:
     start = {name: clock() for name, clock in CLOCKS.items()}
     result = function()
     return result, {name: clock() - start[name] for name, clock in CLOCKS.items()}
+
+
+def rss_kib(field: str = "VmRSS") -> int:
+    """This process's resident memory (`VmRSS`) or its high-water mark (`VmHWM`), KiB."""
+    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
+
+
+def reset_rss_peak() -> None:
+    """Set the kernel's high-water mark (VmHWM) to the current RSS, so that VmHWM read later is the
+    peak since now (tracemalloc cannot see torch's C++ allocations)."""
+    Path("/proc/self/clear_refs").write_text("5")
 
 
 def interleaved_times(runs: dict, rounds: int) -> dict[str, dict[str, list[float]]]:

@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import DELLA, SIZES, build_backbone, build_model, full_batch, machine_header
 
-from della.train import AUTOCAST_DTYPES, LossModule
+from della.train import LossModule, autocast, compile_loss
 
 LENGTH_CYCLE = (1.0, 0.83, 0.92, 0.75)  # padded batch lengths, as fractions of the size's length
 WARMUP_STEPS = 8  # two passes over the length cycle: the compiled graph has seen every shape
@@ -46,7 +46,7 @@ class Trainer:
         self.size, self.device = size, device
         self.model = build_model(DELLA, backbone, size).to(device).train()
         loss_module = LossModule(self.model)
-        self.loss_fn = torch.compile(loss_module, dynamic=True) if compiled else loss_module
+        self.loss_fn = compile_loss(loss_module) if compiled else loss_module
         self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=LEARNING_RATE)
         self.generator_state = torch.random.get_rng_state()  # the same latent noise and dropout everywhere
         self.loss = float("nan")
@@ -57,7 +57,7 @@ class Trainer:
         batch = {k: v.to(self.device) for k, v in full_batch(self.model, replace(self.size, length=length), seed=step).items()}
         torch.random.set_rng_state(self.generator_state)
         start = time.perf_counter()
-        with torch.autocast(self.device.type, AUTOCAST_DTYPES[self.precision], enabled=self.precision != "fp32"):
+        with autocast(self.device, self.precision):
             out = self.loss_fn(batch, 1.0, 0.0, "sum")
         self.optimiser.zero_grad(set_to_none=True)
         out["loss"].backward()

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import re
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,8 @@ from bench_common import (
     interleaved_times,
     machine_header,
     paired_ratio,
+    reset_rss_peak,
+    rss_kib,
 )
 
 BETA = 1.0  # the KL weight at the end of an annealing cycle: the full ELBO
@@ -75,10 +76,6 @@ CONFIGS = {
 TIMED = (PLAIN, DELLA, ENCODER_NO_GRAD, SUMMED)
 STAGES = ("encoder", "decoder", "head", "optimiser")
 CLOCK = time.process_time  # the breakdown in CPU seconds of this process (robust to shared cores)
-
-
-def rss_kib(field: str = "VmRSS") -> int:
-    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1))
 
 
 class Trainer:
@@ -216,7 +213,7 @@ def memory_worker(size_name: str, config: str, workdir: Path) -> None:
     before = rss_kib()
     trainer = Trainer(config, backbone, size)
     built = rss_kib()
-    Path("/proc/self/clear_refs").write_text("5")  # reset the peak (VmHWM) to the current RSS
+    reset_rss_peak()
     for _ in range(MEMORY_STEPS):
         trainer.step()
     peak = rss_kib("VmHWM")

@@ -55,7 +55,7 @@ def markdown(durations: dict[str, list[float]], wall: float, cores: int) -> str:
     for rule, times in sorted(durations.items(), key=lambda item: -sum(item[1])):
         lines.append(f"| {rule} | {len(times)} | {sum(times) / 60:.1f} | {100 * sum(times) / total:.1f} % "
                      f"| {sum(times) / len(times):.0f} |")
-    lines.append(f"| all | {sum(len(t) for t in durations.values())} | {total / 60:.1f} | 100 % | |")
+    lines.append(f"| **total** | {sum(len(t) for t in durations.values())} | {total / 60:.1f} | 100 % | |")
     busy = total / (wall * cores) if wall else float("nan")
     lines.append("")
     lines.append(f"Wall clock {wall / 60:.1f} min on {cores} cores: the jobs kept the cores {100 * busy:.0f} % busy.")

@@ -2,62 +2,44 @@
 
 One renderer serves every table: what a table shows (datasets, columns, rows in the paper's
 order, which metrics a model does not have) and what it reads (its `kind`: run metrics, dataset
-statistics, benchmark timings or human ratings) is data in ``config/tables.yaml``, so adding or
-changing a table never means another copy of this code. Every cell shows our number (mean ± std
-over seeds, or annotators), the paper's number and the difference, and a footer records the
-settings, seeds, software and device behind our numbers, because a number without its settings
-cannot be compared. `collect` gives the same cells unformatted, for figures. docs/tables.md.
+statistics, benchmark timings or human ratings) is data in ``config/tables.yaml``. Every cell
+shows our number (mean ± std over seeds, or annotators), the paper's number and the difference,
+and a footer records the settings, seeds, software and device behind our numbers, because a
+number without its settings cannot be compared. docs/tables.md.
 
-Strictness is deliberate: a metric missing from our files, a row without files or a non-finite
-value stops the render with the file named, so a table never silently shows a gap or a NaN.
+pandas does the work: the inputs become a long frame (one record per dataset, row label, seed
+or annotator and metric), a group-by gives each cell's mean ± sample std, a pivot the layout, and
+pandas writes the Markdown (tabulate), the LaTeX (`Styler.to_latex`) and the CSV. `collect` gives
+the frames unformatted. Strictness is deliberate: a metric missing from our files, a row without
+files, a non-finite value or seeds with different settings stop the render with the file named.
 
-A column may be a pattern holding `{label}` (`Probe[{label}]`, the latent probe): it stands for
-every metric of a dataset's files that matches it, one column per name found, because which
-labels a dataset carries is the data's business, not the table's. A dataset whose files match
-none of a table's patterns shows no such column, and the footer says so.
+A column may be a pattern holding `{label}` (`Probe[{label}]`, the latent probe): one column per
+metric of a dataset's files that matches it, because which labels a dataset carries is the
+data's business, not the table's; a dataset whose files match none shows none (footer says so).
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import itertools
 import json
 import math
 import os
 import re
-import statistics
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-import yaml
+import numpy as np
+import pandas as pd
 
 from della.human_eval import table_observations
 from della.io import atomic_write_text
 from della.table_spec import (
-    DIRECTIONS,
-    Observation,
-    PLACEHOLDER,
-    REFERENCE,
-    RowSpec,
-    Summary,
-    TableError,
-    all_columns,
-    block_title,
-    columns_of,
-    dataset_names,
-    expand_rows,
-    is_pattern,
-    load_spec,
-    lookup,
-    matches,
-    pattern_label,
-    provenance_of,
-    single_block,
+    DIRECTIONS, PLACEHOLDER, REFERENCE, Observation, RowSpec, Summary, TableError, all_columns, block_title, columns_of,
+    dataset_names, expand_rows, is_pattern, load_spec, lookup, matches, pattern_label, provenance_of, single_block,
     table_spec,
 )
 
@@ -166,24 +148,28 @@ def read_stats_file(path: Path, spec: dict) -> Observation:
 # `benchmark:` files of the workflow: {results_dir}/benchmarks/{stage}/{dataset}/{model}/seed{seed}.tsv
 BENCHMARK_PATH = re.compile(r"(?:^|/)benchmarks/(?P<stage>[^/]+)/(?P<dataset>[^/]+)/(?P<model>[^/]+)/seed(?P<seed>\d+)\.tsv$")
 SECONDS_PER_HOUR = 3600.0
+LINE_OFFSET = 2  # a frame's row 0 is line 2 of its file (line 1: the header)
+
+
+def first_non_finite(values: pd.Series) -> int | None:
+    """The index of the first value that is not a finite number (None: all are)."""
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    bad = values.index[~np.isfinite(numbers)]
+    return bad[0] if len(bad) else None
 
 
 def benchmark_seconds(path: Path) -> float:
     """Wall-clock seconds of a snakemake benchmark file (`s` column; mean over repeats)."""
     try:
-        with open(path, encoding="utf-8", newline="") as f:
-            records = list(csv.DictReader(f, delimiter="\t"))
-    except OSError as e:
+        records = pd.read_csv(path, sep="\t", dtype=str)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
         raise TableError(f"{path}: cannot read benchmark file: {e}") from e
-    if not records or "s" not in records[0]:
+    if records.empty or "s" not in records:
         raise TableError(f"{path}: not a snakemake benchmark file (no 's' column or no rows)")
-    seconds = []
-    for line_no, rec in enumerate(records, start=2):
-        try:
-            seconds.append(check_number(float(rec["s"]), Path(f"{path}:{line_no}"), "'s'"))
-        except ValueError as e:
-            raise TableError(f"{path}:{line_no}: 's' is not a number: {rec['s']!r}") from e
-    return statistics.fmean(seconds)
+    bad = first_non_finite(records["s"])
+    if bad is not None:
+        raise TableError(f"{path}:{bad + LINE_OFFSET}: 's' is not a finite number: {records['s'][bad]!r}")
+    return float(records["s"].astype(float).mean())
 
 
 def read_benchmarks(benchmark_files: list[Path], metrics_files: list[Path], spec: dict) -> list[Observation]:
@@ -225,49 +211,20 @@ def read_benchmarks(benchmark_files: list[Path], metrics_files: list[Path], spec
 
 def read_paper(paper_csv: Path, table_id: str) -> dict[tuple[str, str, str], float]:
     """The paper's printed numbers of one table, keyed by (dataset, model, metric)."""
-    paper = {}
-    with open(paper_csv, encoding="utf-8", newline="") as f:
-        for line_no, rec in enumerate(csv.DictReader(f), start=2):
-            if rec["table"] != table_id:
-                continue
-            key = (rec["dataset"], rec["model"], rec["metric"])
-            if key in paper:
-                raise TableError(f"{paper_csv}:{line_no}: duplicate paper value for {key}")
-            try:
-                value = float(rec["value"])
-            except ValueError as e:
-                raise TableError(f"{paper_csv}:{line_no}: value is not a number: {rec['value']!r}") from e
-            paper[key] = check_number(value, Path(f"{paper_csv}:{line_no}"), "value")
-    return paper
+    printed = pd.read_csv(paper_csv, dtype=str, keep_default_na=False)
+    printed.index += LINE_OFFSET
+    printed = printed[printed["table"] == table_id]
+    twice = printed.index[printed.duplicated(["dataset", "model", "metric"])]
+    if len(twice):
+        key = tuple(printed.loc[twice[0], ["dataset", "model", "metric"]])
+        raise TableError(f"{paper_csv}:{twice[0]}: duplicate paper value for {key}")
+    bad = first_non_finite(printed["value"])
+    if bad is not None:
+        raise TableError(f"{paper_csv}:{bad}: value is not a finite number: {printed['value'][bad]!r}")
+    return {(d, m, k): float(v) for d, m, k, v in zip(printed.dataset, printed.model, printed.metric, printed["value"])}
 
 
-# --------------------------------------------------------------------------------- assembling
-
-
-@dataclass
-class Cell:
-    """One (row, metric): our per-replicate values, the paper's value, and their comparison."""
-
-    row: RowSpec
-    metric: str
-    values: list[float]
-    paper: float | None
-    run: bool = True  # False: an optional row whose files are absent
-    settings: dict = field(default_factory=dict)  # the metric's settings (the same for every replicate)
-    sources: list[Path] = field(default_factory=list)
-
-    @property
-    def mean(self) -> float | None:
-        return statistics.fmean(self.values) if self.values else None
-
-    @property
-    def std(self) -> float | None:
-        """Sample standard deviation (ddof=1) over replicates; None for a single one."""
-        return statistics.stdev(self.values) if len(self.values) > 1 else None
-
-    @property
-    def diff(self) -> float | None:
-        return None if self.mean is None or self.paper is None else self.mean - self.paper
+# ---------------------------------------------------------------------------- the long frame
 
 
 def group_observations(observations: Iterable[Observation]) -> dict[tuple[str, str], list[Observation]]:
@@ -283,45 +240,95 @@ def group_observations(observations: Iterable[Observation]) -> dict[tuple[str, s
     return dict(groups)
 
 
-def _settings_key(settings: dict) -> str:
+def settings_json(settings: dict) -> str:
+    """A metric's settings as one comparable, printable string (the CSV's settings column)."""
     return json.dumps(settings, sort_keys=True, default=str)
 
 
-def build_cells(spec: dict, rows: list[RowSpec], groups: dict, paper: dict) -> list[Cell]:
-    """Every (row, column) cell; a required row or metric without our numbers is an error."""
-    cells = []
-    for row in rows:
-        observations = groups.get((row.dataset, row.label), [])
-        if not observations and not row.optional:
-            raise TableError(f"row {row.name}: no input file with dataset={row.dataset!r}, label={row.label!r}")
-        for metric in columns_of(spec, row.dataset):
-            values = [_observed_value(obs, metric, row) for obs in observations]
-            present = [v for v in values if v is not None]
-            if 0 < len(present) < len(values):
-                lacking = [str(o.path) for o, v in zip(observations, values) if v is None]
-                raise TableError(f"row {row.name}: metric {metric!r} is missing from {lacking} (other seeds have it)")
-            _check_same_settings(observations, metric)
-            having = [o for o in observations if metric in o.values]
-            cells.append(Cell(
-                row, metric, present, paper.get((row.dataset, row.paper_model, metric)), run=bool(observations),
-                settings=having[0].settings.get(metric, {}) if having else {},
-                sources=list(dict.fromkeys(p for o in having for p in o.files)),
-            ))
+# The long frame of a table's inputs: one record per (dataset, row label, seed or annotator, metric).
+OBSERVATION_COLUMNS = ["table", "dataset", "label", "seed", "metric", "value", "settings", "sources"]
+
+
+def observation_frame(table_id: str, observations: Iterable[Observation]) -> pd.DataFrame:
+    """Every number of the table's input files, long form; `value` is NaN where a file has null
+    (a stats.json's target length of unconditional data), `sources` the files behind it."""
+    records = [
+        (table_id, obs.dataset, obs.label, obs.seed, metric, np.nan if value is None else value,
+         settings_json(obs.settings.get(metric, {})), tuple(map(str, obs.files)))
+        for obs in observations for metric, value in obs.values.items()
+    ]
+    return pd.DataFrame(records, columns=OBSERVATION_COLUMNS).astype({"value": float})
+
+
+def layout_frame(spec: dict, rows: list[RowSpec]) -> pd.DataFrame:
+    """One record per cell the table shows, (row, column) in display order: `position`."""
+    return pd.DataFrame([
+        {"row": row, "dataset": row.dataset, "label": row.label, "paper_model": row.paper_model, "metric": metric,
+         "block": block_title(spec, row), "optional": row.optional,
+         "not_applicable": any(matches(name, metric) for name in row.not_applicable)}
+        for row in rows for metric in columns_of(spec, row.dataset)
+    ]).rename_axis("position").reset_index()
+
+
+def check_cells(layout: pd.DataFrame, grid: pd.DataFrame) -> None:
+    """Our numbers are complete (every required row has runs, every run has each metric its row
+    needs, a metric is in all of a row's runs or in none) and comparable (one setting per cell).
+    `grid`: each cell of the layout once per run of its row (`seed`, `path`), with the run's value."""
+    not_run = layout[~layout.run & ~layout.optional]
+    if len(not_run):
+        row = not_run.row.iloc[0]
+        raise TableError(f"row {row.name}: no input file with dataset={row.dataset!r}, label={row.label!r}")
+    lacking = grid[grid.value.isna()]
+    needed = lacking[~lacking.not_applicable]
+    if len(needed):
+        first = needed.iloc[0]
+        raise TableError(f"{first.path}: metric {first.metric!r} is missing (needed by row {first.row.name})")
+    measured = grid.dropna(subset=["value"])
+    partly = lacking[lacking.position.isin(measured.position)]
+    if len(partly):
+        cell = partly[partly.position == partly.position.iloc[0]]
+        raise TableError(f"row {cell.row.iloc[0].name}: metric {cell.metric.iloc[0]!r} is missing from "
+                         f"{list(cell.path)} (other seeds have it)")
+    settings = measured.drop_duplicates(["position", "settings"])
+    differing = settings[settings.duplicated("position", keep=False)]
+    if len(differing):
+        cell = differing[differing.position == differing.position.iloc[0]]
+        raise TableError(f"metric {cell.metric.iloc[0]!r}: different settings across seeds in {sorted(cell.path)}")
+
+
+def joined_sources(sources: pd.Series) -> str:
+    """The files behind a cell, each once, in the order of its seeds."""
+    return " ".join(dict.fromkeys(path for files in sources for path in files))
+
+
+def cell_frame(spec: dict, config: dict, rows: list[RowSpec], observations: list[Observation],
+               long: pd.DataFrame, paper: dict) -> pd.DataFrame:
+    """One record per shown cell: the layout, our mean, sample std (ddof=1) and count over the
+    seeds (annotators), the settings and files behind it, the paper's value, the difference, and
+    whether ours is the best of its block's column (by the metric's direction)."""
+    runs = pd.DataFrame([(o.dataset, o.label, o.seed, str(o.path)) for o in observations],
+                        columns=["dataset", "label", "seed", "path"])
+    layout = layout_frame(spec, rows)
+    grid = layout.merge(runs, on=["dataset", "label"]).merge(
+        long.drop(columns="table"), on=["dataset", "label", "seed", "metric"], how="left")
+    layout["run"] = layout.position.isin(grid.position)
+    check_cells(layout, grid)
+    numbers = grid.dropna(subset=["value"]).groupby("position").agg(
+        mean=("value", "mean"), std=("value", "std"), n_seeds=("value", "count"), settings=("settings", "first"),
+        sources=("sources", joined_sources))
+    printed = pd.DataFrame([(*key, value) for key, value in paper.items()],
+                           columns=["dataset", "paper_model", "metric", "paper"]).astype({"paper": float})
+    cells = (layout.join(numbers, on="position").merge(printed, on=["dataset", "paper_model", "metric"], how="left")
+             .fillna({"n_seeds": 0, "settings": settings_json({}), "sources": ""}).astype({"n_seeds": int}))
+    cells["diff"] = cells["mean"] - cells["paper"]
+    # Best: the highest mean x (+1 or -1 by the metric's direction) of a block's column; none in a
+    # reference column (no direction) or in a table whose rows are datasets (single block).
+    directions = config.get("metric_directions", {})
+    higher = cells.metric.map(lambda metric: DIRECTIONS.get(lookup(directions, metric)))
+    score = cells["mean"] * higher.map({True: 1.0, False: -1.0})  # NaN in a reference column
+    cells["best"] = score.eq(score.groupby([cells.block.fillna(""), cells.metric]).transform("max"))
+    cells["best"] &= not single_block(spec)
     return cells
-
-
-def _observed_value(obs: Observation, metric: str, row: RowSpec) -> float | None:
-    value = obs.values.get(metric)
-    if value is None and not any(matches(name, metric) for name in row.not_applicable):
-        raise TableError(f"{obs.path}: metric {metric!r} is missing (needed by row {row.name})")
-    return value
-
-
-def _check_same_settings(observations: list[Observation], metric: str) -> None:
-    """Averaging over seeds only makes sense when every seed used the same settings."""
-    seen = {_settings_key(o.settings.get(metric, {})): o.path for o in observations if metric in o.values}
-    if len(seen) > 1:
-        raise TableError(f"metric {metric!r}: different settings across seeds in {sorted(map(str, seen.values()))}")
 
 
 def check_directions(observations: Iterable[Observation], directions: dict[str, str]) -> None:
@@ -381,19 +388,6 @@ def warn_unused(observations: Iterable[Observation], rows: list[RowSpec]) -> Non
             print(f"note: {obs.path}: label {obs.label!r} is not a row of this table", file=sys.stderr)
 
 
-@dataclass
-class Collected:
-    """Everything a table shows, before formatting: figures read this too (`collect`)."""
-
-    table_id: str
-    spec: dict
-    rows: list[RowSpec]
-    cells: list[Cell]
-    groups: dict[tuple[str, str], list[Observation]]
-    summaries: list[Summary] = field(default_factory=list)
-    unmatched: dict[str, list[str]] = field(default_factory=dict)  # dataset -> patterns nothing matched
-
-
 def read_observations(tspec: dict, config: dict, sources: dict[str, list[Path]]) -> tuple[list[Observation], list[Summary]]:
     """The observations of one table from the source files its kind reads."""
     kind = tspec["kind"]
@@ -431,6 +425,20 @@ def expand_columns(spec: dict, observations: list[Observation]) -> tuple[dict, d
     return {**spec, "columns": columns}, unmatched
 
 
+@dataclass
+class Collected:
+    """Everything a table shows, before formatting: figures may read this too (`collect`)."""
+
+    table_id: str
+    spec: dict  # with pattern columns expanded
+    rows: list[RowSpec]
+    observations: pd.DataFrame  # long form, one record per (dataset, label, seed, metric): OBSERVATION_COLUMNS
+    cells: pd.DataFrame  # one record per shown (row, column): `cell_frame`
+    groups: dict[tuple[str, str], list[Observation]]
+    summaries: list[Summary] = field(default_factory=list)
+    unmatched: dict[str, list[str]] = field(default_factory=dict)  # dataset -> patterns nothing matched
+
+
 def collect(table_id: str, config: dict, paper_csv: Path, sources: dict[str, list[Path]]) -> Collected:
     """Read and check one table's inputs. `sources` maps metrics / stats / benchmarks / keys /
     annotations to file lists; a table reads those of its kind (metrics.json for benchmark
@@ -446,7 +454,9 @@ def collect(table_id: str, config: dict, paper_csv: Path, sources: dict[str, lis
     rows = rows_from_data(tspec, rows, observations)
     warn_unused(observations, rows)
     groups = group_observations(observations)
-    return Collected(table_id, tspec, rows, build_cells(tspec, rows, groups, paper), groups, summaries, unmatched)
+    long = observation_frame(table_id, observations)
+    cells = cell_frame(tspec, config, rows, observations, long, paper)
+    return Collected(table_id, tspec, rows, long, cells, groups, summaries, unmatched)
 
 
 # --------------------------------------------------------------------------------- formatting
@@ -460,70 +470,76 @@ def _decimals(config: dict, metric: str) -> int:
     return 0 if integer else int(config.get("default_decimals", 2))
 
 
-def fmt_number(value: float | None, decimals: int, signed: bool = False) -> str:
-    if value is None:
+def fmt_number(value: float, decimals: int, signed: bool = False) -> str:
+    if math.isnan(value):
         return MISSING
     return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
 
 
-def fmt_ours(cell: Cell, decimals: int) -> str:
+def fmt_ours(cell, decimals: int) -> str:
     if not cell.run:
         return NOT_RUN
-    if not cell.values:
+    if cell.n_seeds == 0:
         return NOT_APPLICABLE
     text = fmt_number(cell.mean, decimals)
-    return text if cell.std is None else f"{text} ± {fmt_number(cell.std, decimals)}"
+    return text if math.isnan(cell.std) else f"{text} ± {fmt_number(cell.std, decimals)}"
 
 
-def best_cells(cells: list[Cell], higher_is_better: bool | None) -> set[tuple[RowSpec, str]]:
-    """(row, metric) of the cells holding the best of our means in one block column (ties: all)."""
-    means = [c.mean for c in cells if c.mean is not None]
-    if higher_is_better is None or not means:
-        return set()
-    best = max(means) if higher_is_better else min(means)
-    return {(c.row, c.metric) for c in cells if c.mean == best}
+SUB_ROWS = ["ours", "paper", "Δ"]  # each row of a table shows ours, the paper's number and the difference
+
+
+def shown_frame(cells: pd.DataFrame, config: dict) -> pd.DataFrame:
+    """Long form of what the table shows: one record per (cell, sub-row) with its text."""
+    decimals = cells.metric.map(lambda metric: _decimals(config, metric))
+    texts = cells.assign(
+        ours=[fmt_ours(cell, d) for cell, d in zip(cells.itertuples(), decimals)],
+        paper=[fmt_number(value, d) for value, d in zip(cells.paper, decimals)],
+        **{"Δ": [fmt_number(value, d, signed=True) for value, d in zip(cells["diff"], decimals)]},
+    )
+    shown = texts.melt(id_vars=["position", "row", "block", "metric", "best"], value_vars=SUB_ROWS,
+                       var_name="sub_row", value_name="text")
+    shown["best"] &= shown.sub_row == "ours"
+    shown["sub_row"] = pd.Categorical(shown.sub_row, categories=SUB_ROWS, ordered=True)
+    return shown
 
 
 @dataclass
 class Block:
-    """A group of rows rendered together (one dataset of a metrics table, or a whole data table)."""
+    """The rows rendered together under one header (one dataset, or a whole table of datasets):
+    their texts, a row's label and the sub-row's name first, and which of them are bold."""
 
     title: str | None
-    columns: list[str]
-    rows: list[RowSpec]
-    cells: dict[tuple[RowSpec, str], Cell]
-    best: set[tuple[RowSpec, str]]
+    texts: pd.DataFrame
+    best: pd.DataFrame
 
 
-def make_blocks(spec: dict, config: dict, cells: list[Cell]) -> list[Block]:
-    directions = config.get("metric_directions", {})
-    blocks: dict[str | None, Block] = {}
-    for cell in cells:
-        title = block_title(spec, cell.row)
-        block = blocks.setdefault(title, Block(title, columns_of(spec, cell.row.dataset), [], {}, set()))
-        if cell.row not in block.rows:
-            block.rows.append(cell.row)
-        block.cells[cell.row, cell.metric] = cell
-    for block in blocks.values():
-        for metric in block.columns:
-            column = [block.cells[row, metric] for row in block.rows]
-            # a best value only among models; the rows of a single-block table are datasets
-            direction = None if single_block(spec) else DIRECTIONS.get(lookup(directions, metric))
-            block.best |= best_cells(column, direction)
-    return list(blocks.values())
+LABEL_COLUMNS = 2  # a row's label (on its `ours` line) and the sub-row's name precede the values
 
 
-def _sub_rows(block: Block, config: dict):
-    """(row label, sub-row name, [(text, is_best)]) for ours, paper and difference."""
-    for row in block.rows:
-        cells = [block.cells[row, m] for m in block.columns]
-        dec = [_decimals(config, m) for m in block.columns]
-        yield row.shown, "ours", [(fmt_ours(c, d), (row, c.metric) in block.best) for c, d in zip(cells, dec)]
-        yield "", "paper", [(fmt_number(c.paper, d), False) for c, d in zip(cells, dec)]
-        yield "", "Δ", [(fmt_number(c.diff, d, signed=True), False) for c, d in zip(cells, dec)]
+def make_blocks(collected: Collected, config: dict) -> list[Block]:
+    """Each block's cells pivoted to (row, sub-row) x the block's columns in the spec's order,
+    headed with their direction."""
+    shown = shown_frame(collected.cells, config)
+    shown["order"] = shown.row.map({row: i for i, row in enumerate(collected.rows)})
+    blocks = []
+    for title, part in shown.groupby(shown.block.fillna(""), sort=False):
+        wide = part.pivot(index=["order", "sub_row"], columns="metric", values=["text", "best"])
+        lines = wide.index.to_frame(index=False)
+        labels = pd.DataFrame({
+            "Dataset" if single_block(collected.spec) else "Model":
+                [collected.rows[o].shown if sub == "ours" else "" for o, sub in zip(lines.order, lines.sub_row)],
+            "": lines.sub_row.astype(str),
+        })
+        columns = list(dict.fromkeys(part.metric))
+        headers = header(collected.spec, config, columns)
+        values = {name: wide[name][columns].set_axis(headers, axis=1).reset_index(drop=True) for name in ("text", "best")}
+        blocks.append(Block(title or None, pd.concat([labels, values["text"]], axis=1),
+                            pd.concat([labels.map(lambda _: False), values["best"].astype(bool)], axis=1)))
+    return blocks
 
 
-def _header(spec: dict, config: dict, columns: list[str]) -> list[str]:
+def header(spec: dict, config: dict, columns: list[str]) -> list[str]:
+    """Column names with the direction that makes a value best (none in a table of datasets)."""
     arrows = {"lower": " ↓", "higher": " ↑"}
     directions = config.get("metric_directions", {})
     if single_block(spec):
@@ -531,80 +547,71 @@ def _header(spec: dict, config: dict, columns: list[str]) -> list[str]:
     return [m + arrows.get(lookup(directions, m), "") for m in columns]
 
 
-def _first_header(spec: dict) -> str:
-    return "Dataset" if single_block(spec) else "Model"
+# ------------------------------------------------------------------------------------ writers
 
 
-def render_markdown(spec: dict, config: dict, blocks: list[Block], footer: list[str]) -> str:
+def render_markdown(spec: dict, blocks: list[Block], footer: list[str]) -> str:
     lines = [f"## {spec['title']}", ""]
     for block in blocks:
         if block.title:
             lines += [f"### {block.title}", ""]
-        header = [_first_header(spec), ""] + _header(spec, config, block.columns)
-        lines.append("| " + " | ".join(header) + " |")
-        lines.append("|---|---|" + "---:|" * len(block.columns))
-        for label, sub, texts in _sub_rows(block, config):
-            shown = [f"**{t}**" if best else t for t, best in texts]
-            lines.append("| " + " | ".join([label, sub] + shown) + " |")
-        lines.append("")
+        marked = block.texts.mask(block.best, "**" + block.texts + "**")
+        align = ["left", "left"] + ["right"] * (marked.shape[1] - 2)
+        lines += [marked.to_markdown(index=False, disable_numparse=True, colalign=align), ""]
     lines += footer
     return "\n".join(lines) + "\n"
 
 
-TEX_REPLACEMENTS = (
-    ("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-    ("–", "--"), ("−", "-"), ("±", r"$\pm$"), ("Δ", r"$\Delta$"), ("α", r"$\alpha$"),
-    ("↓", r"$\downarrow$"), ("↑", r"$\uparrow$"),
-)
+# Characters of our texts that LaTeX needs as math (Styler escapes LaTeX's special characters).
+TEX_SYMBOLS = {"–": "--", "−": "-", "±": r"$\pm$", "Δ": r"$\Delta$", "α": r"$\alpha$", "↓": r"$\downarrow$",
+               "↑": r"$\uparrow$"}
 
 
-def _tex_escape(text: str) -> str:
-    for char, repl in TEX_REPLACEMENTS:  # backslash first, before the others add some
-        text = text.replace(char, repl)
-    return text
+def tex_symbols(text: str) -> str:
+    return text.translate(str.maketrans(TEX_SYMBOLS))
 
 
-def render_tex(spec: dict, config: dict, blocks: list[Block], footer: list[str]) -> str:
-    """A booktabs tabular fragment; a block whose columns differ gets its own header line; the
-    footer goes along as comments."""
-    n = max((len(block.columns) for block in blocks), default=0)
-    lines = [f"% {spec['title']}", r"\begin{tabular}{ll" + "r" * n + "}", r"\toprule"]
-    previous = None
-    for block in blocks:
-        if block.columns != previous:
-            if previous is not None:
-                lines.append(r"\midrule")
-            header = [_first_header(spec) if single_block(spec) else "", ""] + _header(spec, config, block.columns)
-            lines.append(" & ".join(_tex_escape(h) for h in header) + r" \\")
-            previous = block.columns
-        lines.append(r"\midrule")
-        if block.title:
-            lines.append(rf"\multicolumn{{{n + 2}}}{{l}}{{\textit{{{_tex_escape(block.title)}}}}} \\")
-        for label, sub, texts in _sub_rows(block, config):
-            shown = [rf"\textbf{{{_tex_escape(t)}}}" if best else _tex_escape(t) for t, best in texts]
-            lines.append(" & ".join([_tex_escape(label), _tex_escape(sub)] + shown) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}"]
-    lines += ["% " + line for line in footer if line]
-    return "\n".join(lines) + "\n"
+def render_tex(spec: dict, blocks: list[Block], footer: list[str]) -> str:
+    """booktabs tabulars by pandas' Styler, one per run of blocks with the same columns, a block's
+    title (its dataset) opening its first line, best values bold; the title and footer go along
+    as comments."""
+    parts = [f"% {spec['title']}"]
+    for _, run in itertools.groupby(blocks, key=lambda block: list(block.texts.columns)):
+        run = list(run)
+        texts = pd.concat([titled(b.texts, b.title, "") if b.title else b.texts for b in run], ignore_index=True)
+        best = pd.concat([titled(b.best, False, False) if b.title else b.best for b in run], ignore_index=True)
+        labels = LABEL_COLUMNS + bool(run[0].title)
+        styler = (texts.style.hide(axis="index")
+                  .format(tex_symbols, escape="latex")
+                  .format_index(tex_symbols, escape="latex", axis="columns")
+                  .apply(lambda _: best.map({True: "textbf:--rwrap;", False: ""}.get), axis=None))
+        parts.append(styler.to_latex(hrules=True, column_format="l" * labels + "r" * (len(texts.columns) - labels)))
+    parts += ["% " + line for line in footer if line]
+    return "\n".join(part.rstrip("\n") for part in parts) + "\n"
+
+
+def titled(frame: pd.DataFrame, first, rest) -> pd.DataFrame:
+    """A block's frame behind a `Dataset` column: `first` (its title) on the first line, `rest` below."""
+    return pd.concat([pd.DataFrame({"Dataset": [first] + [rest] * (len(frame) - 1)}), frame], axis=1)
 
 
 def render_csv(collected: Collected) -> str:
     """Long form with full precision, the metric's settings and the source files, so numbers can
     be checked and re-plotted; table-wide summaries (agreement) follow as their own rows."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_HEADER)
-    for c in collected.cells:
-        mean, std, paper, diff = ("" if v is None else repr(v) for v in (c.mean, c.std, c.paper, c.diff))
-        writer.writerow([
-            collected.table_id, c.row.dataset, c.row.paper_model, c.metric, mean, std, len(c.values), paper, diff,
-            _settings_key(c.settings), " ".join(str(p) for p in c.sources),
-        ])
-    for s in collected.summaries:
-        value = "" if s.value is None else repr(s.value)
-        writer.writerow([collected.table_id, s.dataset, s.name, s.metric, value, "", s.n, "", "",
-                         _settings_key(s.settings), ""])
-    return out.getvalue()
+    cells = collected.cells
+    frame = pd.DataFrame({
+        "table": collected.table_id, "dataset": cells.dataset, "model": cells.paper_model, "metric": cells.metric,
+        "ours_mean": cells["mean"], "ours_std": cells["std"], "n_seeds": cells.n_seeds, "paper": cells.paper,
+        "diff": cells["diff"], "settings": cells.settings, "sources": cells.sources,
+    })
+    summaries = pd.DataFrame([
+        {"table": collected.table_id, "dataset": s.dataset, "model": s.name, "metric": s.metric, "ours_mean": s.value,
+         "n_seeds": s.n, "settings": settings_json(s.settings)}
+        for s in collected.summaries
+    ], columns=CSV_HEADER)
+    if len(summaries):
+        frame = pd.concat([frame, summaries], ignore_index=True)
+    return frame.to_csv(index=False, columns=CSV_HEADER, lineterminator="\n")
 
 
 # ------------------------------------------------------------------------------------- footer
@@ -679,15 +686,16 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
     """Key settings per metric (metrics sharing a description merged), run settings, replicates,
     table-wide summaries, software and device."""
     spec, cells = collected.spec, collected.cells
-    rows = list(dict.fromkeys(c.row for c in cells))
+    rows = list(dict.fromkeys(cells.row))
     observed = {row: collected.groups.get((row.dataset, row.label), []) for row in rows}
     observed = {row: obs for row, obs in observed.items() if obs}
 
     metrics_by_text: dict[str, list[str]] = defaultdict(list)
+    measured = cells[cells.n_seeds > 0]
     for metric in all_columns(spec):
-        described = {
-            c.row: compact(key_settings(metric, c.settings, config)) for c in cells if c.metric == metric and c.values
-        }
+        of_metric = measured[measured.metric == metric]
+        described = {row: compact(key_settings(metric, json.loads(settings), config))
+                     for row, settings in zip(of_metric.row, of_metric.settings)}
         if described:
             metrics_by_text[by_rows(described)].append(metric)
 
@@ -747,13 +755,13 @@ def render_table(
     shared metric directions, number formats and footer choices. `sources` as in `collect`.
     """
     collected = collect(table_id, config, paper_csv, sources)
-    blocks = make_blocks(collected.spec, config, collected.cells)
+    blocks = make_blocks(collected, config)
     footer = footer_lines(collected, config)
     out_dir = Path(out_dir)
     outputs = {
-        out_dir / f"{table_id}.md": render_markdown(collected.spec, config, blocks, footer),
+        out_dir / f"{table_id}.md": render_markdown(collected.spec, blocks, footer),
         out_dir / f"{table_id}.csv": render_csv(collected),
-        out_dir / f"{table_id}.tex": render_tex(collected.spec, config, blocks, footer),
+        out_dir / f"{table_id}.tex": render_tex(collected.spec, blocks, footer),
     }
     for path, text in outputs.items():
         atomic_write_text(path, text)

@@ -18,6 +18,42 @@ from pathlib import Path
 TABLE_EXTENSIONS = ("md", "csv", "tex")
 
 
+# ------------------------------------------------------------------------------ a run's settings
+
+# Model entry keys that are not the model's (the train rule passes the rest to the VAE config).
+NOT_TRAINING_KEYS = ("label", "decoding", "train", "backbone")
+
+
+def backbone_of(config: dict, dataset: str, model: str | None = None) -> dict:
+    """The dataset's backbone, unless the model names its own (`backbone:`, Table 5)."""
+    name = config["datasets"][dataset]["backbone"]
+    if model is not None:
+        name = config["models"][model].get("backbone", name)
+    return config["backbones"][name]
+
+
+def encoder_backbone_of(config: dict, model: str) -> dict | None:
+    name = config["models"][model].get("encoder_backbone")
+    return config["backbones"][name] if name else None
+
+
+def train_settings(config: dict, dataset: str, model: str, entry: dict | None = None) -> dict:
+    """What the train rule passes to `della-bench train --settings` for (dataset, model): the
+    model entry (`entry`: the workflow's copy with absolute file paths), its backbones, the
+    dataset's task and lengths, and the training section with the model's `train:` overrides."""
+    entry = config["models"][model] if entry is None else entry
+    data = config["datasets"][dataset]
+    return {
+        "model": {k: v for k, v in entry.items() if k not in NOT_TRAINING_KEYS},
+        "decoder": backbone_of(config, dataset, model),
+        "encoder": encoder_backbone_of(config, model),
+        "conditional": data["preprocess"]["task"] == "conditional",
+        "max_source_tokens": data["max_source_tokens"],
+        "max_target_tokens": data["max_target_tokens"],
+        "training": {**config["training"], **entry.get("train", {})},
+    }
+
+
 def runs_experiment(table_id: str, spec: dict) -> str:
     """The experiment whose runs a metrics or benchmark table reads: its own, or `runs_from`'s."""
     return spec.get("runs_from", table_id)

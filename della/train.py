@@ -195,6 +195,22 @@ def clip_gradients(weighted: list[tuple[torch.nn.Parameter, int]], max_norm: flo
     return total
 
 
+def autocast(device: torch.device, precision: str):
+    """The autocast of the forward passes for `training.precision` (fp32: none)."""
+    return torch.autocast(device.type, AUTOCAST_DTYPES[precision], enabled=precision != FP32)
+
+
+def gradient_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler:
+    """fp16 gradients underflow without loss scaling; bf16 and fp32 need none (a no-op scaler)."""
+    return torch.amp.GradScaler(device.type, enabled=precision == FP16)
+
+
+def compile_loss(loss_module: torch.nn.Module, backend: str = "inductor"):
+    """`training.compile`: the loss (forward and backward) through torch.compile. dynamic: padded
+    lengths change from batch to batch, so one graph serves them all instead of one per length."""
+    return torch.compile(loss_module, dynamic=True, backend=backend)
+
+
 def training_device(s: TrainSettings) -> torch.device:
     device = resolve_device(s.device, "training.device")
     if s.precision == FP16 and device.type != "cuda":
@@ -491,7 +507,7 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
     weighted = weighted_parameters(model)  # multiplicities: DELLA's summed fusion factors (della/model.py)
     optimiser = adamw(weighted, settings.learning_rate, settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, linear_warmup_decay(settings))
-    scaler = torch.amp.GradScaler(device.type, enabled=settings.precision == FP16)
+    scaler = gradient_scaler(device, settings.precision)
     loss_module = LossModule(model)
     if w.size > 1:
         # static_graph: the set of parameters a loss uses never changes, so DDP finds the unused
@@ -500,8 +516,7 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
         # all but the last, does not combine with static_graph).
         loss_module = torch.nn.parallel.DistributedDataParallel(
             loss_module, device_ids=[device.index] if device.type == "cuda" else None, static_graph=True)
-    # dynamic: padded lengths change from batch to batch; one graph instead of one per length
-    loss_fn = torch.compile(loss_module, dynamic=True) if settings.compile else loss_module
+    loss_fn = compile_loss(loss_module) if settings.compile else loss_module
     checkpoint, previous = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "prev.pt"
     log_path = run_dir / "train_log.jsonl"
     step, skipped, log_bytes = 0, 0, 0
@@ -551,7 +566,7 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
             for _ in range(settings.grad_accumulation_steps):
                 batch = model.collator([records[i] for i in rank_slice(sampler.next_indices())])
                 batch = {name: tensor.to(device) for name, tensor in batch.items()}
-                with torch.autocast(device.type, AUTOCAST_DTYPES[settings.precision], enabled=settings.precision != FP32):
+                with autocast(device, settings.precision):
                     out = loss_fn(batch, beta, settings.kl_threshold, settings.kl_reduction)
                 if any_rank(not torch.isfinite(out["loss"]), device):  # every rank skips, or none
                     failure = "non-finite loss"

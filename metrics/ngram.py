@@ -335,15 +335,17 @@ def jensen_shannon(p: Counter, q: Counter) -> float:
     p_total, q_total = sum(p.values()), sum(q.values())
     if not p_total or not q_total:
         return 0.0 if p_total == q_total else MAX_JSD_BITS
-    divergence = 0.0
+    terms = []
     for gram in p.keys() | q.keys():
         a, b = p.get(gram, 0) / p_total, q.get(gram, 0) / q_total
         mid = (a + b) / 2
         if a:
-            divergence += a * math.log2(a / mid)
+            terms.append(a * math.log2(a / mid))
         if b:
-            divergence += b * math.log2(b / mid)
-    return divergence / 2
+            terms.append(b * math.log2(b / mid))
+    # fsum: exactly rounded, so the value does not depend on the set's order, which follows
+    # Python's per-process string hash seed (two evaluations of the same texts agree to the bit)
+    return math.fsum(terms) / 2
 
 
 def corpus_ngram_counts(token_lists: list[list[str]], n: int) -> Counter:

@@ -8,7 +8,8 @@ the same code.
 * IW log p(x) (Burda et al. 2016; He et al. 2019):
       log p(x) ~= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x),
   a lower bound that tightens as k grows and is exact for every k when q is the true posterior.
-  The k samples are drawn `iw_chunk` at a time, each chunk one batched model call.
+  The k samples are drawn in one call and scored `iw_chunk` at a time, each chunk one batched
+  model call: `iw_chunk` trades speed for memory and does not change the estimate.
   IW-PPL = exp(-sum_x log p(x) / sum_x num_target_tokens(x)).
 * ELBO, reported as the loss -ELBO per sentence (mean over sentences):
       -ELBO = -E_q log p(x|z) + KL,
@@ -93,9 +94,12 @@ def _sum(x: torch.Tensor) -> float:
 # the passes over the data
 
 def importance_samples(model, batch, enc, k: int, chunk: int):
-    """Yield (z [B, c, D], log q [B, c], log p(x|z) [B, c], log weight [B, c]) chunk by chunk."""
+    """Yield (z [B, c, D], log q [B, c], log p(x|z) [B, c], log weight [B, c]) chunk by chunk.
+    All k draws come first (z is small; the scoring's [B * c, T, vocab] logits are not), so the
+    same seed gives the same samples, and the same estimate, whatever the chunk size."""
+    z_all, log_q_all = model.sample_posterior(enc, k)
     for start in range(0, k, chunk):
-        z, log_q = model.sample_posterior(enc, min(chunk, k - start))
+        z, log_q = z_all[:, start:start + chunk], log_q_all[:, start:start + chunk]
         log_lik = model.log_likelihood(batch, z)
         yield z, log_q, log_lik, log_lik + model.log_prior(batch, z) - log_q
 

@@ -208,7 +208,7 @@ def test_the_readme_steps_put_the_new_baseline_into_table1(guide_plugin, tmp_pat
     blocks = markdown.split("\n### ")[1:]
     assert len(blocks) == len(experiment["datasets"])
     for block in blocks:
-        shown = re.findall(r"^\| ([^|]+?) \| ours \|", block, re.M)
+        shown = re.findall(r"^\| ([^|]+?) +\| ours +\|", block, re.M)
         assert shown[-1] == label and shown[:-1] == [r if isinstance(r, str) else r["name"] for r in table["rows"]]
     assert "rows from the data" in markdown and f"yelp/{label}" in markdown
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
@@ -61,13 +62,18 @@ def _tar_gz(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def _wp_archive(raw_dir: Path, split_lines: dict[str, tuple[list[str], list[str]]]) -> None:
+def _wp_members(split_lines: dict[str, tuple[list[str], list[str]]]) -> dict[str, bytes]:
+    """WritingPrompts' six members; a split not in ``split_lines`` gets one pair."""
     members = {}
     for split in pp.SPLITS:
         sources, targets = split_lines.get(split, (["[ WP ] p"], ["s"]))
         members[f"writingPrompts/{split}.wp_source"] = "".join(s + "\n" for s in sources).encode()
         members[f"writingPrompts/{split}.wp_target"] = "".join(t + "\n" for t in targets).encode()
-    _tar_gz(raw_dir / raw.WP_ARCHIVE, members)
+    return members
+
+
+def _wp_archive(raw_dir: Path, split_lines: dict[str, tuple[list[str], list[str]]]) -> None:
+    _tar_gz(raw_dir / raw.WP_ARCHIVE, _wp_members(split_lines))
 
 
 QUORA_HEADER = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
@@ -297,6 +303,52 @@ def test_quora_quoting_and_empty_questions(tmp_path):
     assert {"source": "A question\non two lines?", "target": "Another one?"} in everything
 
 
+def _quora_with_ids(tmp_path: Path, valid: str, test: str) -> dict:
+    """Rows 0-9 duplicate pairs, 10 a non-duplicate, 11 an empty question; the id files given."""
+    raw_dir = tmp_path / "raw"
+    raw_dir.mkdir(exist_ok=True)
+    rows = [QUORA_HEADER] + [f"{i}\t{2 * i}\t{2 * i + 1}\tQuestion {i}?\tAsked as {i}?\t1\n" for i in range(10)]
+    rows += ["10\t20\t21\tNot a duplicate?\tReally not?\t0\n", "11\t22\t23\t\tEmpty?\t1\n"]
+    (raw_dir / raw.QUORA_FILE).write_text("".join(rows), encoding="utf-8")
+    (tmp_path / "valid_ids.txt").write_text(valid)
+    (tmp_path / "test_ids.txt").write_text(test)
+    split_ids = {"valid": str(tmp_path / "valid_ids.txt"), "test": str(tmp_path / "test_ids.txt")}
+    settings = {"format": "quora_qqp", "task": "conditional", "split_ids": split_ids}
+    return pp.preprocess_dataset("quora", raw_dir, tmp_path / "out", settings)
+
+
+def test_quora_split_by_row_ids(tmp_path):
+    stats = _quora_with_ids(tmp_path, valid="7\n3\n\n", test="5\n")
+    sources = {split: [r["source"] for r in _read_jsonl(tmp_path / "out" / f"{split}.jsonl")] for split in pp.SPLITS}
+    assert sources == {"valid": ["Question 3?", "Question 7?"], "test": ["Question 5?"],
+                       "train": [f"Question {i}?" for i in (0, 1, 2, 4, 6, 8, 9)]}
+    assert stats["split_ids"]["valid"] == {"file": str(tmp_path / "valid_ids.txt"),
+                                           "sha256": hashlib.sha256(b"7\n3\n\n").hexdigest()}
+
+
+@pytest.mark.parametrize("valid, test, message", [
+    ("3\n99\n", "5\n", r"valid_ids\.txt:2: row id 99: .*quora_duplicate_questions\.tsv has no row with this id$"),
+    ("3\n", "10\n", r"test_ids\.txt:1: row id 10: .*quora_duplicate_questions\.tsv:12 is no duplicate pair"),
+    ("3\n", "11\n", r"test_ids\.txt:1: row id 11: .*quora_duplicate_questions\.tsv:13 is no duplicate pair"),
+    ("3\n4\n", "5\n4\n", r"test_ids\.txt:2: row id 4 is listed already \(.*valid_ids\.txt:2\)$"),
+])
+def test_a_bad_quora_split_id_names_the_id_file_and_line(tmp_path, valid, test, message):
+    with pytest.raises(DataFormatError, match=message):
+        _quora_with_ids(tmp_path, valid, test)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"split_ids": {"valid": "v.txt", "test": "t.txt"}, "split_sizes": {"valid": 1, "test": 1}},
+     "split_ids and split_sizes are two ways to split quora_qqp; give one"),
+    ({"split_ids": {"valid": "v.txt"}}, r"split_ids must be \{valid: FILE, test: FILE\}"),
+])
+def test_quora_takes_split_ids_or_split_sizes(tmp_path, settings, message):
+    with pytest.raises(ValueError, match=message):
+        pp.preprocess_dataset("quora", SAMPLE / "quora", tmp_path, {"format": "quora_qqp", "task": "conditional",
+                                                                   **settings})
+
+
 def test_quora_sample_has_quotes_and_duplicate_rate():
     _, rows = raw.read_quora(SAMPLE / "quora")
     assert any('"' in r["question1"] + r["question2"] for _, r in rows)
@@ -317,6 +369,42 @@ def test_non_utf8_line_is_reported_with_file_and_line(tmp_path):
     assert f"{archive}[{member}]:3:" in str(info.value) and "UTF-8" in str(info.value)
 
 
+@pytest.mark.parametrize(("encoding", "what"), [("utf-16-le", "UTF-16 LE text (byte-order mark FF FE)"),
+                                               ("utf-16-be", "UTF-16 BE text (byte-order mark FE FF)"),
+                                               ("utf-32-le", "UTF-32 LE text (byte-order mark FF FE 00 00)")])
+def test_a_utf16_or_utf32_file_says_what_it_is_and_how_to_convert_it(tmp_path, encoding, what):
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE, "utf-32-le": codecs.BOM_UTF32_LE}
+    (tmp_path / "raw").mkdir()
+    path = tmp_path / "raw" / raw.QUORA_FILE
+    path.write_bytes(bom[encoding] + (QUORA_HEADER + "0\t1\t2\tQ one?\tQ two?\t1\n").encode(encoding))
+    iconv = "UTF-32" if "32" in encoding else "UTF-16"
+    with pytest.raises(DataFormatError, match=rf"^{re.escape(str(path))}:1: {re.escape(what)}, not UTF-8: "
+                                              rf"convert it with `iconv -f {iconv} -t UTF-8 FILE > FILE.utf8`"):
+        raw.read_quora(tmp_path / "raw")
+    member = "writingPrompts/valid.wp_target"
+    members = _wp_members({})
+    members[member] = bom[encoding] + "a story\n".encode(encoding)
+    _tar_gz(tmp_path / "wp" / raw.WP_ARCHIVE, members)
+    with pytest.raises(DataFormatError, match=rf"{re.escape(member)}\]:1: {re.escape(what)}"):
+        raw.read_writingprompts(tmp_path / "wp", pp.SPLITS)
+
+
+def test_a_utf8_byte_order_mark_is_read_as_utf8(tmp_path):
+    """An editor's UTF-8 BOM is not text: the records equal those of the file without it."""
+    lines = "4\tgood food .\n0\tbad food .\n"
+    factors = b'{"business": "bar"}\n{"business": "gym"}\n'
+    _yelp_with_factors(tmp_path / "plain", lines.encode(), factors)
+    _yelp_with_factors(tmp_path / "bom", codecs.BOM_UTF8 + lines.encode(), codecs.BOM_UTF8 + factors)
+    _run("yelp", tmp_path / "out-plain", tmp_path / "plain")
+    _run("yelp", tmp_path / "out-bom", tmp_path / "bom")
+    rows = _read_jsonl(tmp_path / "out-bom" / "train.jsonl")
+    assert rows == _read_jsonl(tmp_path / "out-plain" / "train.jsonl")
+    assert rows[0] == {"text": "good food .", pp.LABELS_KEY: {"review_label": 4, "business": "bar"}}
+    (tmp_path / "quora").mkdir()
+    (tmp_path / "quora" / raw.QUORA_FILE).write_bytes(codecs.BOM_UTF8 + QUORA_HEADER.encode() + b"0\t1\t2\tQ?\tR?\t1\n")
+    assert raw.read_quora(tmp_path / "quora")[1] == [(2, dict(zip(raw.QUORA_COLUMNS, ["0", "1", "2", "Q?", "R?", "1"])))]
+
+
 def _yelp_with_factors(raw_dir: Path, train_lines: bytes, train_factors: bytes) -> Path:
     members = {}
     for split in pp.SPLITS:
@@ -327,17 +415,19 @@ def _yelp_with_factors(raw_dir: Path, train_lines: bytes, train_factors: bytes) 
 
 
 def test_labels_follow_their_lines_through_skips_and_subsampling(tmp_path):
-    lines = b"4\tgood food .\n\n0\tbad food .\nno tab here\n2\tok food .\n"
-    factors = b'{"business": "bar"}\n{"business": "gym"}\n{"business": "hotel"}\n{"business": "salon"}\n{"business": "spa"}\n'
+    lines = b"4\tgood food .\n\n0\tbad food .\nno tab here\n2\tok food .\n9\tnine stars .\n3\tfine food .\n"
+    factors = b"".join(b'{"business": "%s"}\n' % name for name in (b"bar", b"gym", b"hotel", b"salon", b"spa",
+                                                                    b"pub", b"cafe"))
     _yelp_with_factors(tmp_path / "raw", lines, factors)
-    _run("yelp", tmp_path / "out", tmp_path / "raw", max_examples={"train": 3}, seed=1)
+    _run("yelp", tmp_path / "out", tmp_path / "raw", max_examples={"train": 3}, seed=1, bad_labels="skip")
     rows = {r["text"]: r.get(pp.LABELS_KEY) for r in _read_jsonl(tmp_path / "out" / "train.jsonl")}
     expected = {"good food .": {"review_label": 4, "business": "bar"},  # the empty line 2 is skipped
-                "bad food .": {"review_label": 0, "business": "hotel"},
-                "no tab here": {"business": "salon"}, "ok food .": {"review_label": 2, "business": "spa"}}
+                "bad food .": {"review_label": 0, "business": "hotel"},  # so are lines 4 and 6 (no valid label)
+                "ok food .": {"review_label": 2, "business": "spa"}, "fine food .": {"review_label": 3, "business": "cafe"}}
     assert len(rows) == 3 and all(expected[text] == labels for text, labels in rows.items())
     stats = json.loads((tmp_path / "out" / "stats.json").read_text())
     assert sum(stats["labels"]["business"].values()) == 3
+    assert stats["skipped"] == {"empty_line": 1, "bad_label": 2}
 
 
 def test_labels_off_keeps_only_the_review_label(tmp_path):
@@ -348,6 +438,10 @@ def test_labels_off_keeps_only_the_review_label(tmp_path):
 
 @pytest.mark.parametrize(("lines", "factors", "message"), [
     (b"7\tgood .\n", b'{"business": "bar"}\n', "yelp.train.txt]:1: Yelp label '7' is not one of 0..4"),
+    (b"4\tgood .\nno label here\n", b'{"business": "bar"}\n{"business": "gym"}\n',
+     "yelp.train.txt]:2: no label: expected '<label>\\t<text>'"),
+    (b"4\tgood .\n\tempty label\n", b'{"business": "bar"}\n{"business": "gym"}\n', "yelp.train.txt]:2: no label"),
+    (b"-1\tgood .\n", b'{"business": "bar"}\n', "yelp.train.txt]:1: Yelp label '-1' is not one of 0..4"),
     (b"4\tgood .\n4\tbad .\n", b'{"business": "bar"}\n', "yelp.train.factors.jsonl]: 1 lines of factors for the 2"),
     (b"4\tgood .\n", b'{"business": [1]}\n', "yelp.train.factors.jsonl]:1: expected a JSON object"),
     (b"4\tgood .\n", b'{"business": \n', "yelp.train.factors.jsonl]:1: invalid JSON"),
@@ -362,6 +456,13 @@ def test_bad_labels_name_file_and_line(tmp_path, lines, factors, message):
 def test_factors_only_for_the_he2019_formats(tmp_path):
     with pytest.raises(ValueError, match="factors applies to yelp_he2019 and yahoo_he2019 only"):
         _run("ptb", tmp_path / "out", factors=True)
+
+
+def test_bad_labels_is_a_yelp_setting_of_two_values(tmp_path):
+    with pytest.raises(ValueError, match="bad_labels applies to yelp_he2019 only"):
+        _run("yahoo", tmp_path / "out", bad_labels="skip")
+    with pytest.raises(ValueError, match="bad_labels must be one of error, skip, got 'ignore'"):
+        _run("yelp", tmp_path / "out", bad_labels="ignore")
 
 
 def test_small_scale_data_has_more_entropy_and_its_factors():
@@ -452,7 +553,8 @@ def test_missing_member_is_reported(tmp_path):
     ({"format": "yelp"}, "format must be one of"),
     ({"max_examples": {"training": 5}}, "max_examples"),
     ({"max_examples": {"train": -1}}, "max_examples.train"),
-    ({"split_sizes": {"valid": 1, "test": 1}}, "split_sizes only applies"),
+    ({"split_sizes": {"valid": 1, "test": 1}}, "split_sizes and split_ids only apply to quora_qqp"),
+    ({"split_ids": {"valid": "v.txt", "test": "t.txt"}}, "split_sizes and split_ids only apply to quora_qqp"),
 ])
 def test_bad_settings_are_rejected(tmp_path, bad, message):
     with pytest.raises(ValueError, match=message):

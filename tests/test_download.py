@@ -129,7 +129,7 @@ def test_file_download_verifies_and_reports(tmp_path):
     assert (tmp_path / "raw" / "file.bin").read_bytes() == PAYLOAD
     assert not (tmp_path / "raw" / "file.bin.part").exists()
     assert report["files"] == [{"name": "file.bin", "url": url, "sha256": sha(PAYLOAD), "pinned": True,
-                                "bytes": len(PAYLOAD)}]
+                                "bytes": len(PAYLOAD), "layout": "file"}]
     assert json.loads((tmp_path / "raw" / "download.json").read_text()) == report
 
 
@@ -189,6 +189,14 @@ def test_missing_archive_member_is_an_error(tmp_path):
     url = serve_file(tmp_path, tar_gz({"d/a.txt": b"a\n"}))
     with pytest.raises(DownloadError, match=r"lacks member\(s\) d/b\.txt"):
         run(tmp_path, source(url, archive="tar", members=["./d/a.txt", "d/b.txt"]))
+
+
+def test_a_member_may_be_a_folder_the_archive_does_not_list(tmp_path):
+    """CNN/DM's members are the folders of .story files; a tar need not list its folders."""
+    url = serve_file(tmp_path, tar_gz({"cnn/stories/a.story": b"a\n"}))
+    run(tmp_path, source(url, archive="tar", members=["cnn/stories"]))
+    with pytest.raises(DownloadError, match=r"lacks member\(s\) cnn/stor;"):
+        run(tmp_path / "again", source(url, archive="tar", members=["cnn/stor"]))
 
 
 def test_unpinned_checksum_is_logged_and_reported(tmp_path, caplog):

@@ -104,10 +104,8 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def export_forms(root: Path):
     """Forms and keys for both datasets; returns (root, {dataset: (forms dir, key, writer_of)})."""
-    root = tmp_path_factory.mktemp("human")
     out = {}
     for dataset in SPEC["datasets"]:
         files, writer_of = make_runs(root / "runs", dataset)
@@ -115,6 +113,11 @@ def exported(tmp_path_factory):
         export(SPEC, TABLE, dataset, files, forms, key)
         out[dataset] = (forms, key, writer_of)
     return root, out
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return export_forms(tmp_path_factory.mktemp("human"))
 
 
 def simulate(exported, noise: int, seed: int = 0):

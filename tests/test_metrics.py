@@ -546,6 +546,27 @@ def test_iw_ppl_is_below_the_elbo_ppl():
     assert out["NLL"].value < out["ELBO"].value
 
 
+def test_iw_estimate_does_not_depend_on_the_chunk_size(tiny_backbones):
+    """iw_chunk is a speed/memory setting: one model call per sample and one call for all k
+    samples score the same draws of the real DELLA model (whose posterior rows are batch-major,
+    so drawing chunk by chunk would give other draws). The estimate does depend on the draws:
+    another seed gives another value."""
+    from conftest import tiny_corpus
+    from della.batches import batches
+    from della.vae import TransformerVAE, VAEConfig
+
+    torch.manual_seed(0)
+    model = TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
+                                     conditional=False, latent_size=4)).eval()
+    data = list(batches(tiny_corpus(8), model.collator, 4))
+
+    def nll(chunk: int, seed: int = 0) -> float:
+        return representation_metrics(model, data, {"iw_samples": 6, "iw_chunk": chunk, "seed": seed})["NLL"].value
+
+    assert nll(1) == pytest.approx(nll(6), rel=1e-6) and nll(4) == pytest.approx(nll(6), rel=1e-6)
+    assert nll(6, seed=1) != pytest.approx(nll(6), rel=1e-6)
+
+
 def test_iw_bound_tightens_with_k_for_a_wrong_posterior():
     model = LinearGaussianVAE([3], x_dim=5, mean_scale=0.6, cov_scale=2.0)
     x = model.sample_data(300, seed=3)
@@ -687,3 +708,20 @@ def test_della_per_layer_mi_and_au_through_the_model_interface(tiny_backbones):
     assert len(mi.details["per_group"]) == model.n_groups == len(out["AU"].details["per_group"])
     assert sum(mi.details["per_group"]) == pytest.approx(mi.value, rel=1e-9)
     assert 0 <= mi.value <= math.log(12) + 1e-6  # the estimator is capped by log N
+
+
+def test_cnd_is_the_same_to_the_bit_whatever_the_hash_seed():
+    """Two processes hash strings differently, so they walk the n-gram sets in different orders;
+    the JS sum must not depend on that (gpu_check compares CND exactly across processes)."""
+    import subprocess
+    import sys
+
+    code = ("from metrics.ngram import jensen_shannon, corpus_ngram_counts\n"
+            "texts = [f'w{i} w{i * 7 % 13} w{i * 5 % 11} the a of' for i in range(300)]\n"
+            "other = [f'w{i * 3 % 17} w{i} and the w{i % 7}' for i in range(300)]\n"
+            "print(repr(jensen_shannon(corpus_ngram_counts([t.split() for t in texts], 2),"
+            " corpus_ngram_counts([t.split() for t in other], 2))))")
+    values = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
+              for seed in range(6)}
+    assert len(values) == 1, values

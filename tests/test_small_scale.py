@@ -47,22 +47,10 @@ def test_small_data_is_the_shipped_archive_its_config_pins(small):
             assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], name
 
 
-def _settings(config: dict, dataset: str, model: str) -> dict:
-    """The train rule's settings of (dataset, model), as workflow/rules/common.smk builds them."""
-    entry = config["models"][model]
-    backbone = config["backbones"][config["datasets"][dataset]["backbone"]]
-    return {
-        "model": {k: v for k, v in entry.items() if k not in ("label", "decoding", "train", "backbone")},
-        "decoder": backbone, "encoder": None, "conditional": False,
-        "max_source_tokens": config["datasets"][dataset]["max_source_tokens"],
-        "max_target_tokens": config["datasets"][dataset]["max_target_tokens"],
-        "training": {**config["training"], **entry.get("train", {})},
-    }
-
-
 def test_a_small_training_run_takes_its_first_steps(small, tmp_path):
     from della.backbone import BackboneSize, create_backbone
     from della.cli import vae_config
+    from della.targets import train_settings
     from della.data.preprocess import preprocess_dataset
     from della.tokenizer import train_tokenizer
     from della.train import TrainSettings, train
@@ -77,7 +65,7 @@ def test_a_small_training_run_takes_its_first_steps(small, tmp_path):
     backbone = small["backbones"]["gpt2"]
     create_backbone(backbone["kind"], BackboneSize(**backbone["create"]), tmp_path / "tokenizer",
                     tmp_path / "gpt2", small["backbone_seed"])
-    settings = _settings(small, "yelp", "della")
+    settings = train_settings(small, "yelp", "della")  # what the train rule passes
     settings["decoder"] = {**backbone, "name_or_path": str(tmp_path / "gpt2")}
     steps = 3
     # log every step: a setting that leaves the weights alone (della.train.RESUMABLE_CHANGES)

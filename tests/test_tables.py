@@ -79,8 +79,7 @@ def num(text: str) -> float | None:
     return float(text) if text else None
 
 
-@pytest.fixture
-def toy(tmp_path):
+def write_toy_runs(dir_: Path) -> tuple[list[Path], dict[str, list[dict]]]:
     """Two DELLA seeds, one GPT-2 seed; returns (files, the values that went in)."""
     rng = np.random.default_rng(0)
     della = [
@@ -89,9 +88,14 @@ def toy(tmp_path):
         for _ in range(2)
     ]
     gpt2 = {"PPL": 25.0, "BLEU": 70.0}  # BLEU above DELLA's: it must be bolded; PPL worse: not
-    files = [write_metrics(tmp_path, "DELLA", s, v) for s, v in enumerate(della)]
-    files.append(write_metrics(tmp_path, "GPT-2", 0, gpt2))
+    files = [write_metrics(dir_, "DELLA", s, v) for s, v in enumerate(della)]
+    files.append(write_metrics(dir_, "GPT-2", 0, gpt2))
     return files, {"DELLA": della, "GPT-2": [gpt2]}
+
+
+@pytest.fixture
+def toy(tmp_path):
+    return write_toy_runs(tmp_path)
 
 
 def render_toy(tmp_path, files, spec=TOY_SPEC):
@@ -132,9 +136,14 @@ def test_mean_and_std_over_two_seeds_match_numpy(tmp_path, toy):
     assert read_csv(tmp_path / "out" / "toy.csv")["GPT-2", "PPL"]["ours_std"] == ""
 
 
+def row_cells(line: str) -> list[str]:
+    """The cells of one line of a Markdown table, without their padding."""
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
 def ours_line(md: str, label: str) -> list[str]:
-    line = next(l for l in md.splitlines() if l.startswith(f"| {label} | ours |"))
-    return [c.strip() for c in line.strip("|").split("|")][2:]
+    """The value cells of a row's `ours` line in a rendered Markdown table."""
+    return next(cells[2:] for cells in map(row_cells, md.splitlines()) if cells[:2] == [label, "ours"])
 
 
 def test_best_marking_follows_direction(tmp_path, toy):
@@ -173,6 +182,26 @@ def test_nan_is_an_error(tmp_path, toy):
     with pytest.raises(TableError) as err:
         render_toy(tmp_path, files + [bad])
     assert str(bad) in str(err.value)
+
+
+def test_seeds_with_different_settings_are_an_error(tmp_path, toy):
+    files, _ = toy
+    della_seed1 = files[1]
+    doc = json.loads(della_seed1.read_text())
+    doc["metrics"]["PPL"]["settings"] = {"iw_samples": 5}
+    della_seed1.write_text(json.dumps(doc))
+    with pytest.raises(TableError, match="'PPL': different settings across seeds") as err:
+        render_toy(tmp_path, files)
+    assert str(della_seed1) in str(err.value)
+
+
+def test_a_not_applicable_metric_in_some_seeds_only_is_an_error(tmp_path, toy):
+    files, _ = toy
+    gpt2_seed0 = files[2]
+    with_au = write_metrics(tmp_path, "GPT-2", 1, {"PPL": 24.0, "BLEU": 69.0, "AU": 3})
+    with pytest.raises(TableError, match="'AU' is missing from .* \\(other seeds have it\\)") as err:
+        render_toy(tmp_path, files + [with_au])
+    assert str(gpt2_seed0) in str(err.value)
 
 
 def test_paper_number_without_a_row_is_an_error(tmp_path, toy):
@@ -235,17 +264,24 @@ def write_stats(dir_: Path, dataset: str, splits: dict, avg_text: float, avg_tar
     return path
 
 
+def write_table7_stats(dir_: Path, spec: dict) -> tuple[list[Path], dict[str, dict]]:
+    """A stats.json per dataset of Table 7 (no target length where it is not applicable);
+    returns the files and each dataset's values by column."""
+    files, inputs = [], {}
+    for i, row in enumerate(expand_rows("table7", spec)):
+        splits = {"train": 1000 + i, "valid": 100 + i, "test": 50 + i}
+        target = None if row.not_applicable else 20.5 + i
+        files.append(write_stats(dir_, row.dataset, splits, 10.25 + i, target))
+        inputs[row.dataset] = {**splits, "avg length (source/text)": 10.25 + i, "avg length (target)": target}
+    return files, inputs
+
+
 def test_table7_renders_from_stats_files(tmp_path):
     config = load_spec(SPEC_PATH)
     spec = table_spec(config, "table7")
     with open(PAPER_PATH, newline="") as f:
         paper = {(r["dataset"], r["metric"]): float(r["value"]) for r in csv.DictReader(f) if r["table"] == "table7"}
-    files, inputs = [], {}
-    for i, row in enumerate(expand_rows("table7", spec)):
-        splits = {"train": 1000 + i, "valid": 100 + i, "test": 50 + i}
-        target = None if row.not_applicable else 20.5 + i
-        files.append(write_stats(tmp_path, row.dataset, splits, 10.25 + i, target))
-        inputs[row.dataset] = {**splits, "avg length (source/text)": 10.25 + i, "avg length (target)": target}
+    files, inputs = write_table7_stats(tmp_path, spec)
     render_table("table7", config, PAPER_PATH, tmp_path / "out", stats=files)
     with open(tmp_path / "out" / "table7.csv", newline="") as f:
         out = {(r["dataset"], r["metric"]): r for r in csv.DictReader(f)}
@@ -258,7 +294,7 @@ def test_table7_renders_from_stats_files(tmp_path):
             expected_diff = None if ours is None or (dataset, metric) not in paper else ours - paper[dataset, metric]
             assert num(r["diff"]) == (None if expected_diff is None else pytest.approx(expected_diff))
     md = (tmp_path / "out" / "table7.md").read_text()
-    assert "| yelp | ours | 1000 | 100 | 50 | 10.25 | n/a |" in md
+    assert ours_line(md, "yelp") == ["1000", "100", "50", "10.25", "n/a"]
     assert "length_unit=whitespace tokens" in md
 
 
@@ -305,20 +341,28 @@ def write_run(root: Path, dataset: str, seed: int, seconds: dict[str, list[float
     return metrics
 
 
-def test_table6_hours_from_benchmark_files_with_the_device(tmp_path):
-    config = load_spec(SPEC_PATH)
-    spec = table_spec(config, "table6")
+def write_table6_runs(root: Path, spec: dict) -> tuple[list[Path], list[str], dict[tuple[str, str], list[float]]]:
+    """DELLA's runs of every Table 6 dataset (two seeds, the second with two benchmark repeats,
+    on the first); returns the metrics.json files, the benchmark files and the hours expected
+    per (dataset, column), one per seed."""
     stages = spec["stages"]
     rng = np.random.default_rng(1)
     metrics, expected = [], {}
     for i, dataset in enumerate(spec["datasets"]):
         seeds = [0, 1] if i == 0 else [0]  # two seeds on the first dataset: mean ± std
         for seed in seeds:
-            seconds = {stage: rng.uniform(10, 5000, size=1 + seed).tolist() for stage in set(stages.values())}
-            metrics.append(write_run(tmp_path, dataset, seed, seconds, device=f"GPU-{i % 2}"))
+            seconds = {stage: rng.uniform(10, 5000, size=1 + seed).tolist() for stage in sorted(set(stages.values()))}
+            metrics.append(write_run(root, dataset, seed, seconds, device=f"GPU-{i % 2}"))
             for column, stage in stages.items():
                 expected.setdefault((dataset, column), []).append(np.mean(seconds[stage]) / 3600)
-    benchmarks = sorted(str(p) for p in (tmp_path / "results" / "benchmarks").rglob("*.tsv"))
+    benchmarks = sorted(str(p) for p in (root / "results" / "benchmarks").rglob("*.tsv"))
+    return metrics, benchmarks, expected
+
+
+def test_table6_hours_from_benchmark_files_with_the_device(tmp_path):
+    config = load_spec(SPEC_PATH)
+    spec = table_spec(config, "table6")
+    metrics, benchmarks, expected = write_table6_runs(tmp_path, spec)
     render_table("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=metrics)
     with open(PAPER_PATH, newline="") as f:
         paper = {(r["dataset"], r["metric"]): float(r["value"]) for r in csv.DictReader(f) if r["table"] == "table6"}
@@ -333,7 +377,7 @@ def test_table6_hours_from_benchmark_files_with_the_device(tmp_path):
         assert num(r["paper"]) == paper.get((dataset, column))
         assert json.loads(r["settings"])["device"] == f"GPU-{spec['datasets'].index(dataset) % 2}"
     md = (tmp_path / "out" / "table6.md").read_text()
-    assert "GPU-0" in md and "GPU-1" in md and "| yelp | ours |" in md
+    assert "GPU-0" in md and "GPU-1" in md and len(ours_line(md, "yelp")) == len(spec["columns"])
 
 
 def test_table6_benchmark_without_its_run_is_an_error(tmp_path):

@@ -29,7 +29,10 @@ sizes, source and licence.
 
 ``--data-root DIR`` reads ``DIR/<dataset>/<name>`` as it is (clusters whose nodes have no
 internet): nothing is downloaded, written or moved there; the files are verified the same way
-and a missing or bad file is an error.
+and a missing or bad file is an error. There an archive (tar or zip with ``members``) may also be
+present as its extracted layout, each member a file (or a folder of files) under
+``DIR/<dataset>/``: the archive is used when it is there, else its extracted files, whose
+record's ``sha256`` is the tree digest (:func:`tree_digest`) and ``layout`` is ``extracted``.
 """
 
 from __future__ import annotations
@@ -57,11 +60,16 @@ from tqdm import tqdm
 
 from della.io import atomic_write_json
 
-__all__ = ["DownloadError", "SourceFile", "Retry", "download_dataset", "main", "sha256_file", "verify_file"]
+__all__ = ["DownloadError", "SourceFile", "Retry", "check_data_root", "download_dataset", "locate", "main",
+           "sha256_file", "tree_digest", "verify_extracted", "verify_file"]
 
 log = logging.getLogger("della.download")
 
 ARCHIVE_KINDS = ("tar", "zip", "gz", "none")
+#: Archive kinds whose listed members may be on disk extracted instead (data_root only).
+EXTRACTABLE_KINDS = ("tar", "zip")
+#: How a file of a source is present: the archive itself, a plain file, or the archive's members extracted.
+LAYOUT_ARCHIVE, LAYOUT_FILE, LAYOUT_EXTRACTED = "archive", "file", "extracted"
 PART_SUFFIX = ".part"
 CORRUPT_SUFFIX = ".corrupt"
 CHUNK_BYTES = 1 << 20
@@ -131,6 +139,18 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _member_path(member: str) -> str:
+    """A member's name without a ``./`` prefix or trailing slash (tar writes both)."""
+    return os.path.normpath(member)
+
+
+def _has_member(names: set[str], member: str) -> bool:
+    """``member`` is one of the archive's names or a folder holding some of them (an archive need
+    not list its folders)."""
+    member = _member_path(member)
+    return member in names or any(name.startswith(member + "/") for name in names)
+
+
 def _archive_names(path: Path, kind: str) -> set[str]:
     """Read the whole archive (so a truncated or corrupt one fails here) and return its member
     names without a ``./`` prefix."""
@@ -138,7 +158,7 @@ def _archive_names(path: Path, kind: str) -> set[str]:
         names = set()
         with tarfile.open(path, mode="r:*") as tar:
             for info in tar:
-                names.add(os.path.normpath(info.name))
+                names.add(_member_path(info.name))
                 if info.isfile():
                     handle = tar.extractfile(info)
                     while handle.read(CHUNK_BYTES):
@@ -149,7 +169,7 @@ def _archive_names(path: Path, kind: str) -> set[str]:
             bad = archive.testzip()  # reads every member and checks its CRC
             if bad is not None:
                 raise zipfile.BadZipFile(f"bad CRC in member {bad}")
-            return {os.path.normpath(n) for n in archive.namelist()}
+            return {_member_path(n) for n in archive.namelist()}
     if kind == "gz":
         with gzip.open(path, "rb") as handle:
             while handle.read(CHUNK_BYTES):
@@ -171,10 +191,86 @@ def verify_file(path: Path, spec: SourceFile, expected_bytes: int | None = None)
             names = _archive_names(path, spec.archive)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
             raise DownloadError(f"{path}: truncated or corrupt {spec.archive} archive ({type(exc).__name__}: {exc})") from None
-        missing = [m for m in spec.members if os.path.normpath(m) not in names]
+        missing = [m for m in spec.members if not _has_member(names, m)]
         if missing:
             raise DownloadError(f"{path}: archive lacks member(s) {', '.join(missing)}")
-    return {"name": spec.name, "url": spec.url, "sha256": digest, "pinned": spec.sha256 is not None, "bytes": size}
+    layout = LAYOUT_FILE if spec.archive == "none" else LAYOUT_ARCHIVE
+    return {"name": spec.name, "url": spec.url, "sha256": digest, "pinned": spec.sha256 is not None, "bytes": size,
+            "layout": layout}
+
+
+# --- the extracted layout (data_root) -------------------------------------------------------------
+
+def locate(raw_dir: Path, spec: SourceFile) -> str:
+    """Which layout of ``spec`` ``raw_dir`` holds, without reading it: the file itself
+    (``archive`` or ``file``) or, for an archive with ``members``, every member extracted
+    (``extracted``). Raises a one-line DownloadError naming what is missing."""
+    path = raw_dir / spec.name
+    if path.is_file():
+        return LAYOUT_FILE if spec.archive == "none" else LAYOUT_ARCHIVE
+    extractable = spec.archive in EXTRACTABLE_KINDS and spec.members
+    if extractable:
+        missing = [m for m in spec.members if not (raw_dir / _member_path(m)).exists()]
+        if not missing:
+            return LAYOUT_EXTRACTED
+        if len(missing) < len(spec.members):
+            raise DownloadError(f"{raw_dir / _member_path(missing[0])}: not found, and no {path}: the other members "
+                                f"of {spec.name} are there extracted, so this one must be too")
+    extracted = f", nor its extracted members (e.g. {raw_dir / _member_path(spec.members[0])})" if extractable else ""
+    raise DownloadError(f"{path}: not found{extracted} (data_root is read as it is, nothing is downloaded into it; "
+                        f"the file comes from {spec.url})")
+
+
+def _extracted_files(raw_dir: Path, spec: SourceFile) -> list[str]:
+    """The regular files of the extracted layout, relative to ``raw_dir``: each member that is a
+    file, and every file below each member that is a folder."""
+    files = set()
+    for member in spec.members:
+        path = raw_dir / _member_path(member)
+        below = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+        if not below:
+            raise DownloadError(f"{path}: an empty folder where the extracted files of {spec.name} belong")
+        files.update(p.relative_to(raw_dir).as_posix() for p in below)
+    return sorted(files)
+
+
+def tree_digest(root: Path, files: list[str]) -> str:
+    """SHA-256 of the lines ``<sha256 of the file>  <path>`` of the sorted relative paths: what
+    ``sha256sum`` prints for them, hashed again (``cd ROOT && LC_ALL=C sort LIST | xargs
+    sha256sum | sha256sum``)."""
+    listing = "".join(f"{sha256_file(root / name)}  {name}\n" for name in sorted(files))
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest()
+
+
+def verify_extracted(raw_dir: Path, spec: SourceFile) -> dict:
+    """The record of an archive read as its extracted members: the tree digest of the files,
+    their number and bytes. A pinned sha256 is the archive's and cannot check them."""
+    locate(raw_dir, spec)
+    files = _extracted_files(raw_dir, spec)
+    return {"name": spec.name, "url": spec.url, "sha256": tree_digest(raw_dir, files), "pinned": False,
+            "bytes": sum((raw_dir / name).stat().st_size for name in files), "layout": LAYOUT_EXTRACTED,
+            "files": len(files)}
+
+
+def check_data_root(data_root: Path, sources: dict[str, dict]) -> None:
+    """Every dataset of ``sources`` (``{dataset: source section}``) is in ``data_root``, as its
+    files or archives' extracted members, before any job runs; else a one-line DownloadError
+    naming the folder and the dataset. Reads no file."""
+    data_root = Path(data_root)
+    if not data_root.is_dir():
+        raise DownloadError(f"data_root {data_root} is not a directory (it must hold one folder per dataset: "
+                            f"{', '.join(sources)}; docs/data.md)")
+    for dataset, source in sources.items():
+        raw_dir = data_root / dataset
+        if not raw_dir.is_dir():
+            raise DownloadError(f"data_root {data_root} has no folder {dataset}/ for dataset {dataset} "
+                                f"(it must hold {', '.join(entry['name'] for entry in source['files'])}, "
+                                "or their extracted files; docs/data.md)")
+        for entry in source["files"]:
+            try:
+                locate(raw_dir, SourceFile.from_config(entry))
+            except DownloadError as exc:
+                raise DownloadError(f"data_root, dataset {dataset}: {exc}") from None
 
 
 # --- transfer ----------------------------------------------------------------------------------
@@ -368,17 +464,19 @@ def download_dataset(dataset: str, source: dict, out_dir: Path, report: Path, ba
         raw_dir.mkdir(parents=True, exist_ok=True)
     records = []
     for spec in files:
-        if data_root is not None:
-            path = raw_dir / spec.name
-            if not path.is_file():
-                raise DownloadError(f"{path}: not found (data_root is read as it is, nothing is downloaded into it; "
-                                    f"the file comes from {spec.url})")
-            record = verify_file(path, spec)
+        if data_root is not None and locate(raw_dir, spec) == LAYOUT_EXTRACTED:
+            record = verify_extracted(raw_dir, spec)
+        elif data_root is not None:
+            record = verify_file(raw_dir / spec.name, spec)
         else:
             record = _download_file(spec, raw_dir, base_dir, retry)
             if spec.extract:
                 extract(raw_dir / spec.name, spec.archive, (raw_dir / spec.name).parent)
-        if not record["pinned"]:
+        if record["layout"] == LAYOUT_EXTRACTED:
+            log.warning("%s: not there, its %d extracted files are read instead; their tree digest is %s (the "
+                        "config's sha256, if any, is the archive's and cannot check them; docs/data.md)",
+                        raw_dir / spec.name, record["files"], record["sha256"])
+        elif not record["pinned"]:
             log.warning("%s: no sha256 pinned in the config (datasets.%s.source); computed %s. To pin it, "
                         "set `sha256: %s` for this file (docs/data.md)", raw_dir / spec.name, dataset,
                         record["sha256"], record["sha256"])

@@ -31,18 +31,29 @@ Settings (the dataset's section of the config; unknown keys are rejected)
                   generated data's ground-truth factors (the latent probe's labels) from the
                   archive's ``{dataset}_data/{dataset}.{split}.factors.jsonl`` members, line i
                   of which belongs to text line i; real downloads have no such members.
-``split_sizes``   quora_qqp only, required there. ``{valid: int, test: int}`` (a ``train``
-                  key may be present, as null): Quora has no official split, so the duplicate
-                  pairs are shuffled with ``seed`` and the first ``valid`` go to valid, the
-                  next ``test`` to test, the rest to train.
+``bad_labels``    optional, default ``error``; yelp_he2019 only. A non-empty line without a
+                  valid ``<label><TAB>`` prefix (no tab, or a label outside 0-4) is an error
+                  naming file and line; ``skip`` skips such lines and counts them as
+                  ``bad_label`` in stats.json. Never is such a line read as text.
+``split_sizes``   quora_qqp only; it or ``split_ids`` is required there. ``{valid: int,
+                  test: int}`` (a ``train`` key may be present, as null): Quora has no
+                  official split, so the duplicate pairs are shuffled with ``seed`` and the
+                  first ``valid`` go to valid, the next ``test`` to test, the rest to train.
+``split_ids``     quora_qqp only, instead of ``split_sizes``: a given split (the paper's is
+                  not published), ``{valid: FILE, test: FILE}``, each file one row id (the
+                  TSV's ``id`` column) a line; the pairs they list form valid and test, the
+                  other pairs train. An id of no kept pair (unknown, not a duplicate, an empty
+                  question) or listed twice is an error naming the id file and line. The files'
+                  SHA-256 go to stats.json as ``split_ids``.
 
 Cleaning per format (following the pipelines the paper's numbers come from)
 -------------------------------------------------------------------------
 * yelp_he2019 / yahoo_he2019: DELLA's ``VAEDataset``: ``line.strip()``, empty lines skipped,
-  ``line.split('\\t')[-1]`` (a line without a tab is kept whole). Yelp's star label (the field
-  before the tab, validated as 0-4) is kept as the record's ``labels.review_label``; with
-  ``factors: true`` the generated data's ``{dataset}.{split}.factors.jsonl`` members add the
-  generator's factors (``business``, ``topic``, ``persona``) to ``labels`` line by line.
+  ``line.split('\\t')[-1]`` (a Yahoo line without a tab is kept whole). Yelp's star label (the
+  field before the tab, validated as 0-4; see ``bad_labels``) is kept as the record's
+  ``labels.review_label``; with ``factors: true`` the generated data's
+  ``{dataset}.{split}.factors.jsonl`` members add the generator's factors (``business``,
+  ``topic``, ``persona``) to ``labels`` line by line.
 * ptb_mikolov: each line stripped of the leading/trailing space Mikolov's files carry.
 * snli_1.0: ``dev`` is used as valid. The language-modelling sentences are the premise and
   hypothesis of every pair whose gold_label is not ``-`` (no annotator majority), de-duplicated
@@ -67,7 +78,7 @@ subsample -> write. ``stats.json`` counts what was written; its average lengths
 (whitespace tokens; ``avg_len_text`` is the source length for conditional data) are over the
 three splits together, and ``skipped`` maps each reason that occurred (empty_line,
 no_gold_label, empty_sentence, duplicate_sentence, empty_article, empty_highlights, empty_pair,
-empty_question, not_duplicate, too_long) to its count over all splits; ``subsample`` records the
+empty_question, not_duplicate, too_long, bad_label) to its count over all splits; ``subsample`` records the
 examples available per split before the subsample, ``max_examples``, ``max_length`` and the seed,
 and ``raw_files`` (with ``--download-report``) each raw file's SHA-256 and whether the config
 pinned it. Malformed raw data raises
@@ -159,32 +170,32 @@ def _della_line(line: str) -> str:
 YELP_REVIEW_LABELS = range(5)
 #: Where the probe's labels go in a processed record (docs/interfaces.md).
 LABELS_KEY = "labels"
+#: ``bad_labels``: what a Yelp line without a valid ``label<TAB>`` prefix does.
+BAD_LABEL_ACTIONS = ("error", "skip")
 
 
-def _review_label(label: str, number: int, line: str) -> int | None:
-    """Yelp's star label from ``label<TAB>text`` (None for a line without a tab, kept whole)."""
-    fields = line.strip().split("\t")
-    if len(fields) < 2:
-        return None
-    value = fields[0].strip()
+def _review_label(line: str) -> tuple[int | None, str]:
+    """Yelp's star label from ``label<TAB>text``: ``(label, "")``, or ``(None, what is wrong)``
+    for a line without a tab or with a label outside 0-4."""
+    value, tab, _ = line.strip().partition("\t")
+    if not tab:
+        return None, "no label: expected '<label>\\t<text>'"
+    value = value.strip()
     if not (value.isdigit() and int(value) in YELP_REVIEW_LABELS):
-        raise DataFormatError(f"{label}:{number}: Yelp label {value!r} is not one of "
-                              f"{YELP_REVIEW_LABELS.start}..{YELP_REVIEW_LABELS.stop - 1}")
-    return int(value)
+        return None, (f"Yelp label {value!r} is not one of "
+                      f"{YELP_REVIEW_LABELS.start}..{YELP_REVIEW_LABELS.stop - 1}")
+    return int(value), ""
 
 
 def _load_he2019(dataset: str, raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
     """DELLA's cleaning of each line; every record keeps its labels: Yelp's star label as
-    ``review_label``, and with ``factors: true`` the generator's factors of the line."""
+    ``review_label``, and with ``factors: true`` the generator's factors of the line. A Yelp line
+    without a valid label is an error, or with ``bad_labels: skip`` skipped and counted."""
     files = raw.read_he2019(raw_dir, dataset, SPLITS)
     factors = raw.read_he2019_factors(raw_dir, dataset, SPLITS) if settings["factors"] else {}
     splits: Splits = {}
     for split, (label, lines) in files.items():
         line_labels: list[dict] = [{} for _ in lines]
-        if dataset == "yelp":
-            for labels, (number, line) in zip(line_labels, lines, strict=True):
-                if (review_label := _review_label(label, number, line)) is not None:
-                    labels["review_label"] = review_label
         if split in factors:
             factors_label, records = factors[split]
             if len(records) != len(lines):
@@ -193,11 +204,20 @@ def _load_he2019(dataset: str, raw_dir: Path, settings: dict, skipped: Counter) 
             for labels, (_, record) in zip(line_labels, records, strict=True):
                 labels.update(record)
         examples = []
-        for labels, (_, line) in zip(line_labels, lines, strict=True):
+        for labels, (number, line) in zip(line_labels, lines, strict=True):
             text = _della_line(line)
             if not text:
                 skipped["empty_line"] += 1
                 continue
+            if dataset == "yelp":
+                review_label, problem = _review_label(line)
+                if review_label is None and settings["bad_labels"] == "skip":
+                    skipped["bad_label"] += 1
+                    continue
+                if review_label is None:
+                    raise DataFormatError(f"{label}:{number}: {problem} (preprocess.bad_labels: skip "
+                                          "skips and counts such lines)")
+                labels["review_label"] = review_label
             examples.append({"text": text, LABELS_KEY: labels} if labels else {"text": text})
         splits[split] = examples
     return splits
@@ -259,7 +279,7 @@ def _load_cnn_dm(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
     wanted = {story_id for ids in story_ids.values() for story_id, _ in ids}
     stories = {story.story_id: _story_to_example(story.lines)
                for story in raw.iter_cnn_dm_stories(raw_dir, wanted)}
-    archives = " or ".join(str(raw_dir / name) for name, _ in raw.CNN_DM_ARCHIVES.values())
+    archives = " or ".join(raw.Packed(raw_dir, name).where(folder) for name, folder in raw.CNN_DM_ARCHIVES.values())
     splits: Splits = {}
     for split, ids in story_ids.items():
         label = url_lists[split][0]
@@ -296,9 +316,51 @@ def _load_writingprompts(raw_dir: Path, settings: dict, skipped: Counter) -> Spl
     return splits
 
 
+QUORA_HELD_OUT = ("valid", "test")
+
+
+def _quora_split_by_sizes(label: str, n_pairs: int, settings: dict) -> dict[str, list[int]]:
+    """The pipeline's own split: the pairs shuffled with the seed, the first ``valid`` to valid,
+    the next ``test`` to test, the rest to train."""
+    sizes = settings["split_sizes"]
+    n_held_out = sizes["valid"] + sizes["test"]
+    if n_held_out >= n_pairs:
+        raise ValueError(f"quora split_sizes {sizes} leave no training pairs: {label} has {n_pairs} duplicate pairs")
+    order = list(range(n_pairs))
+    random.Random(f"{settings['seed']}:quora-split").shuffle(order)
+    return {"valid": order[: sizes["valid"]], "test": order[sizes["valid"]: n_held_out], "train": order[n_held_out:]}
+
+
+def _quora_split_by_ids(label: str, rows: list[tuple[int, dict]], pair_ids: list[str],
+                        id_files: dict[str, str]) -> dict[str, list[int]]:
+    """A given split: the valid and test files list row ids (the TSV's ``id`` column), the
+    other pairs are train. An id that is no kept pair, or listed twice, is an error naming the
+    id file and line."""
+    pair_of_id = {row_id: i for i, row_id in enumerate(pair_ids)}
+    line_of_id = {row["id"]: line for line, row in rows}
+    listed: dict[str, str] = {}  # row id -> where it is listed
+    held: dict[str, list[int]] = {}
+    for split in QUORA_HELD_OUT:
+        id_label, ids = raw.read_item_list(Path(id_files[split]))
+        held[split] = []
+        for number, row_id in ids:
+            if row_id in listed:
+                raise DataFormatError(f"{id_label}:{number}: row id {row_id} is listed already ({listed[row_id]})")
+            if row_id not in pair_of_id:
+                why = (f"{label}:{line_of_id[row_id]} is no duplicate pair with two questions"
+                       if row_id in line_of_id else f"{label} has no row with this id")
+                raise DataFormatError(f"{id_label}:{number}: row id {row_id}: {why}")
+            listed[row_id] = f"{id_label}:{number}"
+            held[split].append(pair_of_id[row_id])
+    held["train"] = sorted(set(range(len(pair_ids))) - {i for split in QUORA_HELD_OUT for i in held[split]})
+    if not held["train"]:
+        raise ValueError(f"quora split_ids leave no training pairs: they list all {len(pair_ids)} pairs of {label}")
+    return held
+
+
 def _load_quora(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
     label, rows = raw.read_quora(raw_dir)
-    duplicates = []
+    duplicates, pair_ids = [], []
     for _, row in rows:
         if not row["question1"].strip() or not row["question2"].strip():
             skipped["empty_question"] += 1
@@ -306,15 +368,11 @@ def _load_quora(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
             skipped["not_duplicate"] += 1
         else:
             duplicates.append({"source": row["question1"], "target": row["question2"]})
-    sizes = settings["split_sizes"]
-    n_held_out = sizes["valid"] + sizes["test"]
-    if n_held_out >= len(duplicates):
-        raise ValueError(f"quora split_sizes {sizes} leave no training pairs: {label} has "
-                         f"{len(duplicates)} duplicate pairs")
-    order = list(range(len(duplicates)))
-    random.Random(f"{settings['seed']}:quora-split").shuffle(order)
-    held = {"valid": order[: sizes["valid"]], "test": order[sizes["valid"]: n_held_out],
-            "train": order[n_held_out:]}
+            pair_ids.append(row["id"])
+    if settings["split_ids"] is not None:
+        held = _quora_split_by_ids(label, rows, pair_ids, settings["split_ids"])
+    else:
+        held = _quora_split_by_sizes(label, len(duplicates), settings)
     # Each split keeps the file order, so a split does not depend on how it was drawn.
     return {split: [duplicates[i] for i in sorted(held[split])] for split in SPLITS}
 
@@ -338,7 +396,9 @@ FORMATS: dict[str, FormatSpec] = {
 
 # --- settings -----------------------------------------------------------------------------------
 
-SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes", "factors")
+SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes", "split_ids", "factors",
+                 "bad_labels")
+YELP_FORMAT = "yelp_he2019"
 HE2019_FORMATS = ("yelp_he2019", "yahoo_he2019")
 QUORA_FORMAT = "quora_qqp"
 
@@ -389,18 +449,33 @@ def _validate_settings(name: str, settings: dict) -> dict:
     if checked["factors"] and fmt not in HE2019_FORMATS:
         raise ValueError(f"{name}: factors applies to {' and '.join(HE2019_FORMATS)} only (the generated data's "
                          f"factor files), not {fmt}")
-    if fmt == QUORA_FORMAT:
+    checked["bad_labels"] = settings.get("bad_labels", "error")
+    if checked["bad_labels"] not in BAD_LABEL_ACTIONS:
+        raise ValueError(f"{name}: bad_labels must be one of {', '.join(BAD_LABEL_ACTIONS)}, got {checked['bad_labels']!r}")
+    if "bad_labels" in settings and fmt != YELP_FORMAT:
+        raise ValueError(f"{name}: bad_labels applies to {YELP_FORMAT} only (the format with labels), not {fmt}")
+    checked["split_ids"] = None
+    if fmt == QUORA_FORMAT and "split_ids" in settings:
+        id_files = settings["split_ids"]
+        if "split_sizes" in settings:
+            raise ValueError(f"{name}: split_ids and split_sizes are two ways to split {QUORA_FORMAT}; give one")
+        if (not isinstance(id_files, dict) or set(id_files) != set(QUORA_HELD_OUT)
+                or not all(isinstance(path, str) for path in id_files.values())):
+            raise ValueError(f"{name}: split_ids must be {{valid: FILE, test: FILE}} (files of row ids, one a "
+                             f"line; train: the rest), got {id_files!r}")
+        checked["split_ids"] = dict(id_files)
+    elif fmt == QUORA_FORMAT:
         sizes = settings.get("split_sizes")
         # train may be named only as null: it is whatever valid and test leave over.
-        if (not isinstance(sizes, dict) or not {"valid", "test"} <= set(sizes) <= set(SPLITS)
+        if (not isinstance(sizes, dict) or not set(QUORA_HELD_OUT) <= set(sizes) <= set(SPLITS)
                 or sizes.get("train") is not None):
             raise ValueError(f"{name}: {QUORA_FORMAT} needs split_sizes: {{valid: int, test: int}} "
-                             f"(train: the rest), got {sizes!r}")
-        for split in ("valid", "test"):
+                             f"(train: the rest), or split_ids: {{valid: FILE, test: FILE}}, got {sizes!r}")
+        for split in QUORA_HELD_OUT:
             _check_count(sizes[split], f"{name}: split_sizes.{split}", allow_none=False)
         checked["split_sizes"] = {"valid": sizes["valid"], "test": sizes["test"]}
-    elif "split_sizes" in settings:
-        raise ValueError(f"{name}: split_sizes only applies to {QUORA_FORMAT} (there is an official split)")
+    elif "split_sizes" in settings or "split_ids" in settings:
+        raise ValueError(f"{name}: split_sizes and split_ids only apply to {QUORA_FORMAT} (there is an official split)")
     return checked
 
 
@@ -454,13 +529,25 @@ def _stats(name: str, splits: Splits, task: str, skipped: Counter, checked: dict
     }
 
 
+#: What stats.json records of each raw file; ``layout`` (archive, file or extracted) is in the
+#: reports written since extracted data is read, so an older report may lack it.
+RAW_FILE_KEYS, RAW_FILE_LAYOUT_KEY = ("name", "sha256", "pinned"), "layout"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _raw_files(download_report: Path | None) -> list[dict] | None:
-    """Name, SHA-256 and pinned flag of each raw file, from the download report."""
+    """Name, SHA-256, pinned flag and layout of each raw file, from the download report (the
+    SHA-256 of an extracted archive is its tree digest, della.data.download.tree_digest)."""
     if download_report is None:
         return None
     try:
         report = json.loads(Path(download_report).read_text(encoding="utf-8"))
-        return [{key: entry[key] for key in ("name", "sha256", "pinned")} for entry in report["files"]]
+        return [{key: entry[key] for key in RAW_FILE_KEYS}
+                | ({RAW_FILE_LAYOUT_KEY: entry[RAW_FILE_LAYOUT_KEY]} if RAW_FILE_LAYOUT_KEY in entry else {})
+                for entry in report["files"]]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"{download_report}: not a download report ({type(exc).__name__}: {exc})") from None
 
@@ -499,6 +586,9 @@ def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict,
     stats = _stats(name, splits, spec.task, skipped, checked, available)
     if raw_files is not None:
         stats["raw_files"] = raw_files
+    if checked["split_ids"] is not None:
+        stats["split_ids"] = {split: {"file": path, "sha256": _sha256(Path(path))}
+                              for split, path in checked["split_ids"].items()}
     out_dir.mkdir(parents=True, exist_ok=True)
     # A stats.json from an earlier run goes first: while it is absent the folder is known to be
     # incomplete, and once written again every split beside it is from this run.

@@ -3,7 +3,9 @@
 Each reader takes the files exactly as a download puts them on disk and reads the members
 straight out of the archives with :mod:`tarfile`, :mod:`zipfile` and :mod:`csv`: nothing is
 extracted, so a preprocessing run cannot leave half-extracted trees behind and the archive
-checksum is the only thing that needs checking.
+checksum is the only thing that needs checking. Data extracted long ago is read too: where an
+archive is absent, its members are read from the tree it extracts to, ``raw_dir/<member>``
+(:class:`Packed`), and the records are the same.
 
 The formats (researched in the project's design note ``dataset-formats.md``):
 
@@ -26,13 +28,17 @@ Readers only *parse*: they decode, split lines/columns and check the structure. 
 which records to keep (labels, empty articles, duplicates, ...) belong to
 :mod:`della.data.preprocess`. Every structural problem raises :class:`DataFormatError` whose
 message starts with the file (``archive[member]`` for archive members) and, where there is
-one, the 1-based line number, so a broken download points at the exact place.
+one, the 1-based line number, so a broken download points at the exact place. Text is UTF-8: a
+file starting with a UTF-8 byte-order mark is read without it, one starting with a UTF-16 or
+UTF-32 mark is an error that says so and how to convert it.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
+import os
 import posixpath
 import tarfile
 import zipfile
@@ -48,6 +54,7 @@ __all__ = [
     "HE2019_ARCHIVE",
     "read_he2019_factors",
     "Lines",
+    "Packed",
     "PTB_ARCHIVE",
     "QUORA_COLUMNS",
     "QUORA_FILE",
@@ -59,6 +66,7 @@ __all__ = [
     "iter_cnn_dm_stories",
     "member_label",
     "read_cnn_dm_url_list",
+    "read_item_list",
     "read_he2019",
     "read_ptb",
     "read_quora",
@@ -122,14 +130,40 @@ def _normalise_member(name: str) -> str:
 
 # --- generic line decoding ----------------------------------------------------------------
 
+#: Byte-order marks of encodings the readers do not take, longest first (UTF-32 LE's starts
+#: with UTF-16 LE's): ``(mark, what the file is, iconv's name for it)``.
+WIDE_BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32 LE", "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32 BE", "UTF-32"),
+    (codecs.BOM_UTF16_LE, "UTF-16 LE", "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16 BE", "UTF-16"),
+)
+
+
+def _without_bom(first_line: bytes, label: str) -> bytes:
+    """The first line without a UTF-8 byte-order mark (some editors write one; the text is UTF-8
+    all the same, so it is accepted); a UTF-16 or UTF-32 one is an error saying what to do."""
+    for mark, encoding, iconv_name in WIDE_BOMS:
+        if first_line.startswith(mark):
+            raise DataFormatError(
+                f"{label}:1: {encoding} text (byte-order mark {mark.hex(' ').upper()}), not UTF-8: convert it with "
+                f"`iconv -f {iconv_name} -t UTF-8 FILE > FILE.utf8` (a member of an archive: extract the archive, "
+                "convert the file in place and keep the extracted files, docs/data.md)"
+            )
+    return first_line.removeprefix(codecs.BOM_UTF8)
+
+
 def iter_decoded_lines(stream: Iterable[bytes], label: str) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, text)`` for each line, decoded strictly as UTF-8.
 
     Lines keep their terminator so that csv can see quoted newlines. Decoding line by line
     (rather than opening the file in text mode) is what lets a bad byte be reported with its
-    line number.
+    line number. A UTF-8 byte-order mark is dropped; a UTF-16/32 one is an error naming the
+    encoding (:func:`_without_bom`).
     """
     for number, line in enumerate(stream, start=1):
+        if number == 1:
+            line = _without_bom(line, label)
         try:
             yield number, line.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -159,8 +193,6 @@ def _iter_tar(archive: Path, wanted: Callable[[str], bool]) -> Iterator[tuple[st
     than seeked in. Any damage (truncation, a corrupt gzip stream) becomes a DataFormatError
     naming the archive.
     """
-    if not archive.is_file():
-        raise DataFormatError(f"{archive}: file not found")
     try:
         with tarfile.open(archive, mode="r:*") as tar:
             for info in tar:
@@ -183,17 +215,79 @@ def _read_tar_members(archive: Path, members: Iterable[str]) -> dict[str, bytes]
     return found
 
 
-def _read_zip_member(archive: Path, member: str) -> bytes:
-    if not archive.is_file():
-        raise DataFormatError(f"{archive}: file not found")
+def _read_zip_members(archive: Path, members: Iterable[str]) -> dict[str, bytes]:
     try:
         with zipfile.ZipFile(archive) as zf:
-            try:
-                return zf.read(member)
-            except KeyError:
-                raise DataFormatError(f"{archive}: missing member {member}") from None
+            found = {}
+            for member in members:
+                try:
+                    found[member] = zf.read(member)
+                except KeyError:
+                    raise DataFormatError(f"{archive}: missing member {member}") from None
+            return found
     except _ARCHIVE_ERRORS as exc:
         raise DataFormatError(f"{archive}: cannot read archive ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class Packed:
+    """The members of one archive in either of its layouts: the archive ``raw_dir/archive_name``
+    when that file exists, else the tree it extracts to (member ``a/b.txt`` is the file
+    ``raw_dir/a/b.txt``). Both give the same bytes, so the records cannot depend on the layout;
+    messages name the archive member (``archive[member]``) or the extracted file."""
+
+    raw_dir: Path
+    archive_name: str
+
+    @property
+    def archive(self) -> Path:
+        return self.raw_dir / self.archive_name
+
+    @property
+    def extracted(self) -> bool:
+        return not self.archive.is_file()
+
+    def path(self, member: str) -> Path:
+        """Where the extracted layout keeps ``member``."""
+        return self.raw_dir / _normalise_member(member)
+
+    def label(self, member: str) -> str:
+        return str(self.path(member)) if self.extracted else member_label(self.archive, member)
+
+    def where(self, folder: str) -> str:
+        """The archive, or the extracted folder: where a member of ``folder`` is looked for."""
+        return str(self.path(folder)) if self.extracted else str(self.archive)
+
+    def _not_found(self, path: Path, kind: str) -> DataFormatError:
+        return DataFormatError(f"{path}: {kind} not found, and no archive {self.archive} to read it from "
+                               "(a dataset is read as its archives or as their extracted files; docs/data.md)")
+
+    def read(self, members: Iterable[str]) -> dict[str, bytes]:
+        """``{member: content}``; a missing member (or extracted file) is an error naming it."""
+        if not self.extracted:
+            read_archive = _read_zip_members if self.archive_name.endswith(".zip") else _read_tar_members
+            return read_archive(self.archive, members)
+        found = {}
+        for member in members:
+            path = self.path(member)
+            if not path.is_file():
+                raise self._not_found(path, "file")
+            found[member] = path.read_bytes()
+        return found
+
+    def iter_folder(self, folder: str, wanted: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
+        """``(member name, content)`` of the regular files directly in ``folder`` that
+        ``wanted`` (given the member name) accepts, in archive order or sorted by name."""
+        if not self.extracted:
+            yield from _iter_tar(self.archive, lambda name: posixpath.dirname(name) == folder and wanted(name))
+            return
+        directory = self.path(folder)
+        if not directory.is_dir():
+            raise self._not_found(directory, "folder")
+        for name in sorted(entry.name for entry in os.scandir(directory) if entry.is_file()):
+            member = f"{folder}/{name}"
+            if wanted(member):
+                yield member, (directory / name).read_bytes()
 
 
 # --- He et al. (2019) Yelp / Yahoo ---------------------------------------------------------
@@ -201,12 +295,12 @@ def _read_zip_member(archive: Path, member: str) -> bytes:
 Lines = list[tuple[int, str]]
 
 
-def _read_line_members(archive: Path, members: dict) -> dict:
+def _read_line_members(packed: Packed, members: dict) -> dict:
     """``{key: (label, lines)}`` for ``{key: member}``, read in one pass over the archive."""
-    data = _read_tar_members(archive, members.values())
+    data = packed.read(members.values())
     result = {}
     for split, member in members.items():
-        label = member_label(archive, member)
+        label = packed.label(member)
         result[split] = (label, _split_lines(data[member], label))
     return result
 
@@ -219,7 +313,7 @@ def read_he2019(raw_dir: Path, dataset: str, splits: Iterable[str]) -> dict[str,
     text.
     """
     members = {split: f"{dataset}_data/{dataset}.{split}.txt" for split in splits}
-    return _read_line_members(raw_dir / HE2019_ARCHIVE, members)
+    return _read_line_members(Packed(raw_dir, HE2019_ARCHIVE), members)
 
 
 def read_he2019_factors(raw_dir: Path, dataset: str, splits: Iterable[str]) -> dict[str, tuple[str, list[tuple[int, dict]]]]:
@@ -229,7 +323,7 @@ def read_he2019_factors(raw_dir: Path, dataset: str, splits: Iterable[str]) -> d
     [(line_number, factors), ...])}``."""
     members = {split: f"{dataset}_data/{dataset}.{split}.factors.jsonl" for split in splits}
     result = {}
-    for split, (label, lines) in _read_line_members(raw_dir / HE2019_ARCHIVE, members).items():
+    for split, (label, lines) in _read_line_members(Packed(raw_dir, HE2019_ARCHIVE), members).items():
         records = []
         for number, line in lines:
             try:
@@ -249,7 +343,7 @@ def read_he2019_factors(raw_dir: Path, dataset: str, splits: Iterable[str]) -> d
 def read_ptb(raw_dir: Path, splits: Iterable[str]) -> dict[str, tuple[str, Lines]]:
     """Lines of Mikolov's ``ptb.{split}.txt`` (with their leading/trailing space kept)."""
     members = {split: PTB_MEMBER.format(split=split) for split in splits}
-    return _read_line_members(raw_dir / PTB_ARCHIVE, members)
+    return _read_line_members(Packed(raw_dir, PTB_ARCHIVE), members)
 
 
 # --- SNLI ------------------------------------------------------------------------------------
@@ -261,11 +355,11 @@ def read_snli(raw_dir: Path, split: str) -> tuple[str, list[tuple[int, dict]]]:
     pairs. Each record must be a JSON object with at least ``gold_label``, ``sentence1`` and
     ``sentence2`` as strings.
     """
-    archive = raw_dir / SNLI_ARCHIVE
+    packed = Packed(raw_dir, SNLI_ARCHIVE)
     member = SNLI_MEMBER.format(split=split)
-    label = member_label(archive, member)
+    label = packed.label(member)
     records = []
-    for number, line in _split_lines(_read_zip_member(archive, member), label):
+    for number, line in _split_lines(packed.read([member])[member], label):
         if not line.strip():
             continue
         try:
@@ -292,33 +386,38 @@ class Story:
     lines: list[str]
 
 
-def read_cnn_dm_url_list(raw_dir: Path, split: str) -> tuple[str, list[tuple[int, str]]]:
-    """``(line_number, url)`` of ``url_lists/all_{split}.txt`` (``split`` in train/val/test)."""
-    path = raw_dir / CNN_DM_URL_LIST.format(split=split)
+def read_item_list(path: Path) -> tuple[str, list[tuple[int, str]]]:
+    """``(label, [(line_number, item), ...])`` of a file with one item per line (edge spaces
+    stripped, blank lines left out): CNN/DM's url lists, Quora's split id lists."""
     if not path.is_file():
         raise DataFormatError(f"{path}: file not found")
     with path.open("rb") as handle:
         lines = [(n, line.strip()) for n, line in iter_decoded_lines(handle, str(path))]
-    return str(path), [(n, url) for n, url in lines if url]
+    return str(path), [(n, item) for n, item in lines if item]
+
+
+def read_cnn_dm_url_list(raw_dir: Path, split: str) -> tuple[str, list[tuple[int, str]]]:
+    """``(line_number, url)`` of ``url_lists/all_{split}.txt`` (``split`` in train/val/test)."""
+    return read_item_list(raw_dir / CNN_DM_URL_LIST.format(split=split))
 
 
 def iter_cnn_dm_stories(raw_dir: Path, wanted_ids: set[str] | None = None) -> Iterator[Story]:
-    """Stream the ``.story`` files of both archives (CNN first).
+    """Stream the ``.story`` files of both archives, or of their extracted folders (CNN first).
 
     ``wanted_ids`` limits decoding to the stories a caller needs (the url lists name every
     story in the real data, but a subsample needs far fewer).
     """
     suffix = ".story"
+
+    def wanted(name: str) -> bool:
+        if not name.endswith(suffix):
+            return False
+        return wanted_ids is None or posixpath.basename(name)[: -len(suffix)] in wanted_ids
+
     for archive_name, folder in CNN_DM_ARCHIVES.values():
-        archive = raw_dir / archive_name
-
-        def wanted(name: str, folder: str = folder) -> bool:
-            if posixpath.dirname(name) != folder or not name.endswith(suffix):
-                return False
-            return wanted_ids is None or posixpath.basename(name)[: -len(suffix)] in wanted_ids
-
-        for name, data in _iter_tar(archive, wanted):
-            label = member_label(archive, name)
+        packed = Packed(raw_dir, archive_name)
+        for name, data in packed.iter_folder(folder, wanted):
+            label = packed.label(name)
             lines = [line for _, line in _split_lines(data, label)]
             yield Story(posixpath.basename(name)[: -len(suffix)], label, lines)
 
@@ -335,7 +434,7 @@ def read_writingprompts(raw_dir: Path, splits: Sequence[str]) -> dict[str, list[
     for split in splits:
         for side in ("wp_source", "wp_target"):
             members[(split, side)] = WP_MEMBER.format(split=split, side=side)
-    files = _read_line_members(raw_dir / WP_ARCHIVE, members)
+    files = _read_line_members(Packed(raw_dir, WP_ARCHIVE), members)
     result = {}
     for split in splits:
         (source_label, sources), (target_label, targets) = files[(split, "wp_source")], files[(split, "wp_target")]

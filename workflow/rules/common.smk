@@ -5,11 +5,25 @@ import csv
 import copy
 import json
 import math
+import os
 from pathlib import Path
 
+from jsonschema.exceptions import ValidationError
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-validate(config, "../../config/schema.yaml")
+import della.targets as della_targets
+from della.config_errors import schema_error_message
+from della.data.download import check_data_root
+
+try:
+    validate(config, "../../config/schema.yaml")
+except WorkflowError as error:
+    # Snakemake raises it while handling jsonschema's error, whose 85-line dump names the key's
+    # path near its end: say the path and the key first (della/config_errors.py).
+    if not isinstance(error.__context__, ValidationError):
+        raise
+    raise WorkflowError(schema_error_message(error.__context__)) from None
 
 REPO = Path(workflow.basedir)
 RESULTS = config["results_dir"]
@@ -120,17 +134,38 @@ def used_datasets():
     return sorted(set(names))
 
 
+# null data_root: raw files are downloaded into raw/{dataset}/; otherwise they are read where they
+# are, and each dataset the run uses must be there (its files, or its archives extracted) before
+# any job starts: else one line naming the folder and the dataset (docs/data.md).
+DATA_ROOT = repo_path(config["data_root"]) if config.get("data_root") else None
+if DATA_ROOT:
+    check_data_root(
+        DATA_ROOT,
+        {name: config["datasets"][name]["source"] for name in used_datasets()},
+    )
+
+
+def split_id_files(dataset):
+    """Quora's split_ids files ({split: absolute path}; relative ones are relative to the
+    repository root), or {} for a dataset split otherwise."""
+    paths = config["datasets"][dataset]["preprocess"].get("split_ids", {})
+    return {split: os.path.normpath(repo_path(path)) for split, path in paths.items()}
+
+
+def preprocess_settings(dataset):
+    """The dataset's preprocess section, with the files it names as absolute paths."""
+    settings = dict(config["datasets"][dataset]["preprocess"])
+    if "split_ids" in settings:
+        settings["split_ids"] = split_id_files(dataset)
+    return settings
+
+
 def backbone_of(dataset, model=None):
-    """The dataset's backbone, unless the model names its own (`backbone:`, Table 5)."""
-    name = config["datasets"][dataset]["backbone"]
-    if model is not None:
-        name = config["models"][model].get("backbone", name)
-    return config["backbones"][name]
+    return della_targets.backbone_of(config, dataset, model)
 
 
 def encoder_backbone_of(model):
-    name = config["models"][model].get("encoder_backbone")
-    return config["backbones"][name] if name else None
+    return della_targets.encoder_backbone_of(config, model)
 
 
 def created_backbone_dirs(wildcards):
@@ -168,24 +203,11 @@ for _model in config["models"]:
 
 # Model-entry keys that do not change the trained weights: kept out of the train rule's params
 # (`train` enters merged into `training`, `backbone` as `decoder`).
-NOT_TRAINING_KEYS = ("label", "decoding", "train", "backbone")
-
-
 def train_settings(wildcards):
-    dataset = config["datasets"][wildcards.dataset]
-    model = model_entry(wildcards.model)
-    return as_json(
-        {
-            "model": {k: v for k, v in model.items() if k not in NOT_TRAINING_KEYS},
-            "decoder": backbone_of(wildcards.dataset, wildcards.model),
-            "encoder": encoder_backbone_of(wildcards.model),
-            "conditional": dataset["preprocess"]["task"] == "conditional",
-            "max_source_tokens": dataset["max_source_tokens"],
-            "max_target_tokens": dataset["max_target_tokens"],
-            "training": {**config["training"], **model.get("train", {})},
-            "package_version": PACKAGE_VERSION,
-        }
+    settings = della_targets.train_settings(
+        config, wildcards.dataset, wildcards.model, model_entry(wildcards.model)
     )
+    return as_json({**settings, "package_version": PACKAGE_VERSION})
 
 
 def generation_settings(wildcards):

@@ -1,7 +1,6 @@
 import shlex
 
-# null data_root: raw files are downloaded into raw/{dataset}/; otherwise read where they are.
-DATA_ROOT = repo_path(config["data_root"]) if config.get("data_root") else None
+# DATA_ROOT (common.smk): null, or the checked folder the raw files are read from.
 
 
 # Downloads run where the workflow is started (a cluster's login node has the internet access
@@ -36,6 +35,7 @@ rule preprocess:
     """Raw dataset (as downloaded) -> data/{dataset}/{split}.jsonl + stats (Table 7)."""
     input:
         report="raw/{dataset}/download.json",
+        split_ids=lambda w: split_id_files(w.dataset).values(),
     output:
         train="data/{dataset}/train.jsonl",
         valid="data/{dataset}/valid.jsonl",
@@ -50,7 +50,7 @@ rule preprocess:
     resources:
         **cpu_resources(),
     params:
-        settings=lambda w: as_json(config["datasets"][w.dataset]["preprocess"]),
+        settings=lambda w: as_json(preprocess_settings(w.dataset)),
         version=PACKAGE_VERSION,
         raw=lambda w, input: (
             DATA_ROOT / w.dataset if DATA_ROOT else parent(input.report)

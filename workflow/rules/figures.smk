@@ -203,16 +203,7 @@ rule training_curves:
 rule convergence:
     """Every run's convergence record (the rule training.convergence names) in one table."""
     input:
-        done=lambda w: run_files(
-            list(
-                dict.fromkeys(
-                    run
-                    for name in config["experiments"]
-                    for run in experiment_runs(name)
-                )
-            ),
-            "train_done.json",
-        ),
+        done=lambda w: run_files(experiment_runs(), "train_done.json"),
     output:
         md=report(
             f"{RESULTS}/figures/training/convergence.md",
