@@ -2,11 +2,12 @@
 
     PYTHONPATH=$PWD python benchmarks/bench_generation.py [--sizes sample gpt2-small] [--rounds 5] [--device cuda]
 
-Both models decode through `della.vae`'s own loops (`sample`, `beam_search`) from a prior draw
-of z, with the key/value cache: after the prompt, every decoder call gets one new token per row
-(checked here on every run) and DELLA fuses z_l into that token's values only; the cached keys
-and values of earlier tokens already carry it (tests/test_model.py checks that cached decoding
-equals teacher forcing). Throughput counts the tokens returned (up to and including </s>), per
+Both models decode as the pipeline does, through transformers' `generate()`
+(`TransformerVAE.decode_tokens`, della/decoding.py) from a prior draw of z, with the key/value
+cache: after the prompt, every decoder call gets one new token per row (checked here on every
+run) and DELLA fuses z_l into that token's values only; the cached keys and values of earlier
+tokens already carry it (tests/test_model.py checks that cached decoding equals teacher
+forcing). Throughput counts the tokens returned (up to and including </s>), per
 second of decoding (wall clock, and this process's CPU time, which follows the work done when
 other jobs share the cores); the models are interleaved round by round (ABBA) and medians reported.
 On a GPU the wall clock is the one to read: each call ends by copying its tokens to the host, which
@@ -37,14 +38,14 @@ from bench_common import (
     timed,
 )
 
+from della.decoding import BEAM, SAMPLE
 from della.generate import seeded_generator
-from della.vae import BEAM, DecodingState, beam_search, sample
 
 NEW_TOKENS = 32
 ROWS = {"sample": 16, "gpt2-small": 4}  # sentences per call (each beam search keeps 10 per row)
 DECODINGS = {
     "beam 10": {"strategy": BEAM, "num_beams": 10, "length_penalty": 1.0, "max_new_tokens": NEW_TOKENS},
-    "nucleus p=0.9": {"strategy": "sample", "temperature": 1.0, "top_k": 0, "top_p": 0.9, "max_new_tokens": NEW_TOKENS},
+    "nucleus p=0.9": {"strategy": SAMPLE, "temperature": 1.0, "top_k": 0, "top_p": 0.9, "max_new_tokens": NEW_TOKENS},
 }
 
 
@@ -66,15 +67,8 @@ class StepWidths:
 def generate_tokens(model, rows: int, decoding: dict, seed: int) -> int:
     """Draw z from the prior for `rows` unconditional sentences, decode; number of tokens made."""
     generator = seeded_generator(model, seed)
-    beams = decoding["num_beams"] if decoding["strategy"] == BEAM else 1
     z = model.chain(rows, None, None, generator=generator).z if model.n_groups else None
-    prompts = torch.full((rows * beams, 1), model.bos, device=model.device)
-    state = DecodingState(model, model._repeat(z, beams), None, prompts, torch.ones_like(prompts))
-    if decoding["strategy"] == BEAM:
-        tokens = beam_search(state, rows, beams, decoding, model.eos)
-    else:
-        tokens = sample(state, decoding, generator, model.eos, model.pad)
-    return sum(row.index(model.eos) + 1 if model.eos in row else len(row) for row in tokens)
+    return sum(len(row) for row in model.decode_tokens(z, [None] * rows, decoding, generator))
 
 
 def measure(size_name: str, workdir: Path, rounds: int, device: str = "cpu") -> dict:

@@ -2,8 +2,10 @@
 
 Unconditional datasets: `num_unconditional` samples. Conditional datasets: one output for each
 of the first `max_conditional` test inputs, with the reference beside it. Batch i draws from a
-generator seeded by (seed, i): in a data-parallel run each rank generates every N-th batch and
-the rows are gathered in order, the same rows as one process generates.
+generator seeded by (seed, i): its z, and the seed of the random stream transformers' generate()
+samples tokens with (torch's global stream, forked for the call: della/decoding.py). In a
+data-parallel run each rank generates every N-th batch and the rows are gathered in order, the
+same rows as one process generates.
 
 Also the library functions a figure rule uses: reconstruction from a sentence's posterior and
 interpolation between two sentences' posteriors (Fig. 3, App. A.6).
@@ -27,7 +29,7 @@ DEVICE_DEFAULT = "auto"
 
 
 def seeded_generator(model: TransformerVAE, seed: int) -> torch.Generator:
-    """A random stream on the model's device (sampling there needs a generator of that device).
+    """A random stream on the model's device (z is drawn there; token sampling is seeded from it).
     CPU and CUDA streams differ: samples drawn on a GPU are not those drawn on the CPU."""
     return torch.Generator(device=model.device).manual_seed(seed)
 

@@ -19,6 +19,7 @@ from transformers.activations import ACT2FN
 
 from della.backbone import SEQ2SEQ, load_decoder, load_encoder, load_tokenizer, special_ids
 from della.batches import IGNORE_INDEX, Collator, pad
+from della.decoding import LatentConditionedLM, generation_config, sampling_seeded_by
 from della.latent import FIRST_PRIOR_STANDARD, GaussianChain
 from della.plugins import latent_path_class
 
@@ -51,8 +52,6 @@ class AttentionPooling(nn.Module):
 KL_SUM, KL_MEAN = "sum", "mean"
 # Which groups' KL terms enter the training loss (`kl_layers`; Table 4's "KL only on z_1 / z_L").
 KL_LAYERS = {"all": slice(None), "first": slice(0, 1), "last": slice(-1, None)}
-# HF's "no penalty" value of `decoding.repetition_penalty`.
-NO_REPETITION_PENALTY = 1.0
 
 
 @dataclass
@@ -324,13 +323,16 @@ class TransformerVAE(nn.Module):
             return None
         return self.decoder.encode_source(batch["src_ids"], batch["src_mask"]), batch["src_mask"]
 
-    def _decode(self, ids, mask, z, cache, source, positions) -> torch.Tensor:
-        """One decoder pass over `ids` continuing `cache`; returns logits [N, T, V]."""
+    def _decode(self, ids, mask, z, cache, source, positions, keep: int = 0) -> torch.Tensor:
+        """One decoder pass over `ids` continuing `cache`; returns logits [N, T, V] (of the last
+        `keep` positions only if keep > 0: generation needs the last one)."""
         embeds = self.decoder.embed(ids)
         if z is not None:
             embeds = self.path.embed(embeds, z)
         with self._injecting(z):
             hidden = self.decoder.step(embeds, mask, positions, cache, source)
+        if keep:
+            hidden = hidden[:, -keep:]
         if z is not None:
             hidden = self.path.final_hidden(hidden, z)
         return self.decoder.logits(hidden)
@@ -419,154 +421,36 @@ class TransformerVAE(nn.Module):
         enc = self.encode(self.to_device(self.collator(records)))
         return self.chain(len(texts), enc.xs, enc.cs, sample=sample, generator=generator).z
 
+    def generation_inputs(self, z: torch.Tensor | None, sources: list[str | None]) -> dict[str, torch.Tensor]:
+        """The inputs of `LatentConditionedLM.generate` for one text per row of the latents z
+        [N, G, P] (None: a model without latent): the decoder prompts (left-padded) and their
+        mask, the latent, and for a seq2seq decoder the encoded source (della/decoding.py)."""
+        prompts, prompt_mask = pad([self.collator.prompt(s) for s in sources], self.pad, left=True)
+        inputs = {"input_ids": prompts.to(self.device), "attention_mask": prompt_mask.to(self.device)}
+        if z is not None:
+            inputs["latent"] = z
+        if self.config.conditional and self.config.decoder_kind == SEQ2SEQ:
+            inputs["source_states"], inputs["source_mask"] = self._source(self._source_batch(sources))
+        return inputs
+
     @torch.no_grad()
+    def decode_tokens(
+        self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator,
+    ) -> list[list[int]]:
+        """Token ids of one text per row of the latents z [N, G, P] (None: a model without latent),
+        each up to and including its </s>, decoded by transformers' generate() as `decoding`
+        says; sampling draws from a stream seeded by `generator` (della/decoding.py)."""
+        inputs = self.generation_inputs(z, sources)
+        config = generation_config(decoding, self.bos, self.eos, self.pad)
+        with sampling_seeded_by(generator):
+            sequences = LatentConditionedLM(self).generate(**inputs, generation_config=config)
+        generated = sequences[:, inputs["input_ids"].shape[1]:].tolist()  # after the prompt
+        return [row[: row.index(self.eos) + 1] if self.eos in row else row for row in generated]
+
     def decode(self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator) -> list[str]:
         """Decode one text per row of the latents z [N, G, P] (None: a model without latent)."""
-        beams = decoding["num_beams"] if decoding["strategy"] == BEAM else 1
-        n = len(sources)
-        source_states = None
-        if self.config.conditional and self.config.decoder_kind == SEQ2SEQ:
-            source_states = self._source(self._source_batch(sources))
-        prompts, prompt_mask = pad([self.collator.prompt(s) for s in sources], self.pad, left=True)
-        prompts, prompt_mask = prompts.to(self.device), prompt_mask.to(self.device)
-        # every beam of a row shares the row's z, source and prompt
-        state = DecodingState(
-            self,
-            self._repeat(z, beams),
-            None if source_states is None else tuple(t.repeat_interleave(beams, 0) for t in source_states),
-            prompts.repeat_interleave(beams, 0),
-            prompt_mask.repeat_interleave(beams, 0),
-        )
-        if decoding["strategy"] == BEAM:
-            tokens = beam_search(state, n, beams, decoding, self.eos)
-        else:
-            tokens = sample(state, decoding, generator, self.eos, self.pad)
-        return [self.decoder_tokenizer.decode(_until(row, self.eos), skip_special_tokens=True).strip() for row in tokens]
-
-
-class DecodingState:
-    """What one generation step needs: the latent, the source, the key/value cache, the masks."""
-
-    def __init__(self, model: TransformerVAE, z, source, prompts, prompt_mask):
-        self.model, self.z, self.source = model, z, source
-        self.cache, prefix = model._start(z, prompts.shape[0], prompts.device)
-        self.mask = torch.cat([prefix, prompt_mask], -1)  # memory slot (if any) + tokens
-        self.token_mask = prompt_mask  # tokens only: positions count these
-        self.ids = prompts
-        self.sequence = prompts  # every token so far (prompt included): what repetition penalises
-
-    def next_logits(self) -> torch.Tensor:
-        """Logits [N, V] of the token after the current ones."""
-        positions = (self.token_mask.cumsum(-1) - 1).clamp(min=0)[:, -self.ids.shape[1]:]
-        return self.model._decode(self.ids, self.mask, self.z, self.cache, self.source, positions)[:, -1]
-
-    def advance(self, next_ids: torch.Tensor, order: torch.Tensor | None = None) -> None:
-        """Append `next_ids` [N]; with `order`, row i continues the hypothesis of row order[i]."""
-        if order is not None:
-            self.cache.reorder_cache(order)
-            self.mask, self.token_mask = self.mask[order], self.token_mask[order]
-            self.z = None if self.z is None else self.z[order]
-            self.source = None if self.source is None else tuple(t[order] for t in self.source)
-            self.sequence = self.sequence[order]
-        self.sequence = torch.cat([self.sequence, next_ids[:, None]], -1)
-        ones = torch.ones(next_ids.shape[0], 1, dtype=torch.long, device=next_ids.device)
-        self.mask, self.token_mask = torch.cat([self.mask, ones], -1), torch.cat([self.token_mask, ones], -1)
-        self.ids = next_ids[:, None]
-
-
-def sample(state: DecodingState, decoding: dict, generator: torch.Generator, eos: int, pad_id: int) -> list[list[int]]:
-    """Greedy or sampled decoding until every row has produced </s> or max_new_tokens."""
-    n = state.ids.shape[0]
-    finished = torch.zeros(n, dtype=torch.bool, device=state.ids.device)
-    generated = []
-    for _ in range(decoding["max_new_tokens"]):
-        logits = penalise_repetitions(state.next_logits(), state, decoding)
-        next_ids = choose_next_token(logits, decoding, generator)
-        next_ids = torch.where(finished, torch.full_like(next_ids, pad_id), next_ids)
-        generated.append(next_ids)
-        finished |= next_ids == eos
-        if finished.all():
-            break
-        state.advance(next_ids)
-    return torch.stack(generated, 1).tolist() if generated else [[] for _ in range(n)]
-
-
-def beam_search(state: DecodingState, n: int, beams: int, decoding: dict, eos: int) -> list[list[int]]:
-    """Beam search as in HF transformers' BeamSearchScorer (early_stopping=False).
-
-    Each step ranks the 2k best continuations of a row's k beams; a continuation ending in </s>
-    among the top k becomes a finished hypothesis scored sum log p / length ** length_penalty
-    (length = generated tokens, </s> included), the others refill the k beams. A row is done
-    once it has k hypotheses and its best running beam cannot beat the worst of them.
-    """
-    penalty = decoding["length_penalty"]
-    device = state.ids.device
-    scores = torch.full((n, beams), float("-inf"), device=device)
-    scores[:, 0] = 0.0  # all beams start identical: let only the first one expand
-    scores = scores.view(-1)
-    histories: list[list[int]] = [[] for _ in range(n * beams)]
-    finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(n)]
-    done = [False] * n
-
-    def add(row: int, score: float, tokens: list[int]) -> None:
-        finished[row].append((score / len(tokens) ** penalty, tokens))
-        finished[row].sort(key=lambda hyp: -hyp[0])
-        del finished[row][beams:]
-
-    for step in range(decoding["max_new_tokens"]):
-        # HF applies its logits processors to the log-probabilities in beam search
-        logp = penalise_repetitions(state.next_logits().log_softmax(-1), state, decoding)  # [n * k, V]
-        vocab = logp.shape[-1]
-        top_scores, top_index = (scores[:, None] + logp).view(n, beams * vocab).topk(2 * beams, -1)
-        top_scores, top_index = top_scores.cpu(), top_index.cpu()  # read one by one below: one copy, not 4k
-        order, next_ids, next_scores = [], [], []
-        for row in range(n):
-            kept = 0
-            for rank in range(2 * beams):
-                if done[row] or kept == beams:
-                    break
-                origin = row * beams + int(top_index[row, rank]) // vocab
-                token, score = int(top_index[row, rank]) % vocab, float(top_scores[row, rank])
-                if token == eos:
-                    if rank < beams:
-                        add(row, score, histories[origin] + [eos])
-                    continue
-                order.append(origin), next_ids.append(token), next_scores.append(score)
-                kept += 1
-            if done[row]:  # keep the tensor shape: dead beams, never chosen again
-                order += [row * beams] * beams
-                next_ids += [eos] * beams
-                next_scores += [float("-inf")] * beams
-            elif len(finished[row]) == beams:
-                best_running = max(next_scores[-beams:]) / (step + 1) ** penalty
-                done[row] = finished[row][-1][0] >= best_running
-        histories = [histories[o] + [t] for o, t in zip(order, next_ids)]
-        scores = torch.tensor(next_scores, device=device)
-        if all(done):
-            break
-        state.advance(torch.tensor(next_ids, device=device), torch.tensor(order, device=device))
-    scores = scores.tolist()
-    for row in range(n):  # rows cut off by max_new_tokens: their running beams compete too
-        if not done[row]:
-            for flat in range(row * beams, (row + 1) * beams):
-                if histories[flat] and scores[flat] > float("-inf"):
-                    add(row, scores[flat], histories[flat])
-    return [finished[row][0][1] if finished[row] else [] for row in range(n)]
-
-
-def repetition_penalty(scores: torch.Tensor, sequence: torch.Tensor, mask: torch.Tensor, penalty: float) -> torch.Tensor:
-    """HF's RepetitionPenaltyLogitsProcessor (Keskar et al. 2019): the score of every token that
-    occurs in `sequence` [N, T] where `mask` is 1 is divided by `penalty` if positive and
-    multiplied by it if negative. Padding (mask 0) does not count as an occurrence."""
-    if penalty == NO_REPETITION_PENALTY:
-        return scores
-    seen = scores.new_zeros(scores.shape).scatter_add(-1, sequence, mask.to(scores.dtype)) > 0  # [N, V]
-    return torch.where(seen, torch.where(scores < 0, scores * penalty, scores / penalty), scores)
-
-
-def penalise_repetitions(scores: torch.Tensor, state: DecodingState, decoding: dict) -> torch.Tensor:
-    penalty = decoding.get("repetition_penalty", NO_REPETITION_PENALTY)
-    return repetition_penalty(scores, state.sequence, state.token_mask, penalty)
+        return [self.decoder_tokenizer.decode(_until(row, self.eos), skip_special_tokens=True).strip()
+                for row in self.decode_tokens(z, sources, decoding, generator)]
 
 
 def weighted_parameters(model: nn.Module) -> list[tuple[nn.Parameter, int]]:
@@ -602,28 +486,3 @@ def count_parameters(model: TransformerVAE) -> dict[str, int]:
 
 def _until(tokens: list[int], eos: int) -> list[int]:
     return tokens[: tokens.index(eos)] if eos in tokens else tokens
-
-
-# Decoding strategies (the `decoding.strategy` setting).
-GREEDY, SAMPLE, BEAM = "greedy", "sample", "beam"
-
-
-def choose_next_token(logits: torch.Tensor, decoding: dict, generator: torch.Generator) -> torch.Tensor:
-    """Greedy, or sampling with temperature, top-k and nucleus (top-p) truncation."""
-    if decoding["strategy"] == GREEDY:
-        return logits.argmax(-1)
-    if decoding["strategy"] != SAMPLE:
-        raise ValueError(f"decoding.strategy must be {GREEDY!r} or {SAMPLE!r}, got {decoding['strategy']!r}")
-    logits = logits / decoding["temperature"]
-    top_k = decoding.get("top_k") or 0
-    if top_k > 0:
-        kth = logits.topk(min(top_k, logits.shape[-1]), -1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    top_p = decoding.get("top_p") or 1.0
-    if top_p < 1.0:
-        sorted_logits, order = logits.sort(-1, descending=True)
-        cumulative = sorted_logits.softmax(-1).cumsum(-1)
-        # drop a token once the mass before it already reaches top_p (the first is always kept)
-        drop = (cumulative - sorted_logits.softmax(-1)) >= top_p
-        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)

@@ -11,7 +11,7 @@ from conftest import tiny_corpus
 from della.generate import interpolate, interpolated_latents, reconstruct
 from della.latent import GaussianChain
 from della.model import LowRankFusion
-from della.vae import TransformerVAE, VAEConfig, count_parameters, repetition_penalty
+from della.vae import TransformerVAE, VAEConfig, count_parameters
 
 GREEDY = {"strategy": "greedy", "max_new_tokens": 6}
 
@@ -336,18 +336,6 @@ def test_tricks_need_a_latent(tiny_backbones):
 # --------------------------------------------------------------------------------------------
 # Decoding
 # --------------------------------------------------------------------------------------------
-def test_repetition_penalty_is_hf_semantics():
-    torch.manual_seed(0)
-    scores, sequence = torch.randn(3, 11), torch.randint(0, 11, (3, 7))
-    expected = RepetitionPenaltyLogitsProcessor(1.7)(sequence, scores.clone())
-    assert torch.allclose(repetition_penalty(scores, sequence, torch.ones_like(sequence), 1.7), expected)
-    # left padding is not an occurrence: a padded row is penalised as it is alone
-    padded = torch.cat([torch.full((1, 2), 10), sequence[:1]], -1)
-    mask = torch.cat([torch.zeros(1, 2, dtype=torch.long), torch.ones(1, 7, dtype=torch.long)], -1)
-    alone = RepetitionPenaltyLogitsProcessor(1.7)(sequence[:1], scores[:1].clone())
-    assert torch.allclose(repetition_penalty(scores[:1], padded, mask, 1.7), alone)
-
-
 def test_greedy_decoding_with_repetition_penalty_follows_hf(tiny_backbones):
     """Greedy decoding with a penalty equals a step-by-step teacher-forced reference that applies
     HF's processor to the full token history (prompt included)."""
@@ -370,8 +358,11 @@ def test_greedy_decoding_with_repetition_penalty_follows_hf(tiny_backbones):
     assert ours != model.decode(z, [None], GREEDY, torch.Generator()) or len(set(history)) == len(history)
 
 
+# At the tiny backbones' initialisation the next-token distribution is nearly flat: sampling at
+# temperature 1 rarely draws a token that was already there, whatever the penalty. At 0.1 it
+# keeps repeating the likeliest token, as greedy decoding does, and the penalty has work to do.
 @pytest.mark.parametrize("strategy", [{"strategy": "beam", "num_beams": 3, "length_penalty": 1.0},
-                                      {"strategy": "sample", "temperature": 1.0, "top_p": 0.9}])
+                                      {"strategy": "sample", "temperature": 0.1, "top_p": 0.9}])
 def test_repetition_penalty_reaches_beam_search_and_sampling(tiny_backbones, strategy):
     model = della(tiny_backbones)
     decoding = {**strategy, "max_new_tokens": 8}

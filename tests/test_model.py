@@ -10,7 +10,7 @@ import torch
 from conftest import tiny_corpus
 from della.batches import IGNORE_INDEX
 from della.latent import GaussianChain, gaussian_kl, gaussian_log_prob
-from della.vae import TransformerVAE, VAEConfig, choose_next_token
+from della.vae import TransformerVAE, VAEConfig
 
 # (latent path, decoder kind, conditional, separate encoder)
 CASES = [
@@ -152,20 +152,6 @@ def test_generation_is_seeded_and_stops(tiny_backbones):
     assert first == again and first != other and len(first) == 4
 
 
-def test_top_k_and_top_p_truncate():
-    logits = torch.tensor([[3.0, 2.0, 1.0, 0.0, -1.0]]).expand(2000, 5)
-    g = torch.Generator().manual_seed(0)
-    top_k = choose_next_token(logits, {"strategy": "sample", "temperature": 1.0, "top_k": 2}, g)
-    assert set(top_k.tolist()) == {0, 1}
-    probs = logits[0].softmax(-1)
-    # smallest prefix of the sorted distribution with mass >= 0.8
-    keep = int((probs.cumsum(-1) < 0.8).sum().item()) + 1
-    top_p = choose_next_token(logits, {"strategy": "sample", "temperature": 1.0, "top_p": 0.8}, g)
-    assert set(top_p.tolist()) == set(range(keep))
-    greedy = choose_next_token(logits, {"strategy": "greedy"}, g)
-    assert (greedy == 0).all()
-
-
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
 def test_shared_encoder_weights_are_stored_once(tiny_backbones, kind):
     model = build(tiny_backbones, "della", kind, kind == "seq2seq", False)
@@ -217,25 +203,14 @@ def sequence_score(model, z, tokens, penalty):
     return model._token_log_probs(batch, z).sum().item() / len(tokens) ** penalty
 
 
-def test_beam_search_finds_the_best_sequence_when_it_can_see_them_all(tiny_backbones, monkeypatch):
+def test_beam_search_finds_the_best_sequence_when_it_can_see_them_all(tiny_backbones):
     """With as many beams as the vocabulary and two steps, beam search is exhaustive: its
     result must score at least as well as every one- and two-token sequence."""
-    import della.vae as vae
-
     model = build(tiny_backbones, "della", "causal", False, False)
     vocab = len(model.decoder_tokenizer)
     decoding = {"strategy": "beam", "num_beams": vocab, "length_penalty": 1.0, "max_new_tokens": 2}
-    captured = {}
-    original = vae.beam_search
-
-    def spy(state, n, beams, decoding, eos):
-        captured["z"] = state.z[:1].clone()
-        captured["tokens"] = original(state, n, beams, decoding, eos)
-        return captured["tokens"]
-
-    monkeypatch.setattr(vae, "beam_search", spy)
-    model.generate([None], decoding, torch.Generator().manual_seed(0))
-    z, best = captured["z"], captured["tokens"][0]
+    z = model.chain(1, None, generator=torch.Generator().manual_seed(0)).z
+    (best,) = model.decode_tokens(z, [None], decoding, torch.Generator().manual_seed(0))
     best_score = sequence_score(model, z, best, 1.0)
     # every alternative: one token then </s> is covered by scoring all first tokens
     first = model._decode(torch.tensor([[model.bos]]), torch.ones(1, 1, dtype=torch.long), z,
