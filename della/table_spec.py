@@ -215,6 +215,7 @@ class Observation:
     versions: dict = field(default_factory=dict)
     higher_is_better: dict[str, bool | None] = field(default_factory=dict)
     sources: list[Path] = field(default_factory=list)  # every file behind the values (default: path)
+    model: str = ""  # the run's model id (metrics.json `model`), where the input names one
 
     @property
     def files(self) -> list[Path]:

@@ -110,6 +110,7 @@ def read_metrics_file(path: Path) -> Observation:
         run_settings=data.get("settings") or {},
         versions=provenance_of(data),
         higher_is_better=directions,
+        model=data.get("model", ""),
     )
 
 

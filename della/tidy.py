@@ -69,9 +69,8 @@ def experiments_of(experiments: dict[str, list]) -> dict[tuple[str, str, str], l
 def metrics_rows(paths: list[Path], belongs: dict, run_settings: dict) -> list[dict]:
     rows, seen = [], set()
     for path in paths:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
         obs = read_metrics_file(Path(path))  # the tables' reader: the same checks, the same values
-        key = run_key(obs.dataset, document.get("model", obs.label), obs.seed)
+        key = run_key(obs.dataset, obs.model or obs.label, obs.seed)
         if key not in belongs:
             raise TableError(f"{path}: run {'/'.join(key)} belongs to no experiment of the config")
         seen.add(key)
