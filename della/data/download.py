@@ -33,6 +33,9 @@ and a missing or bad file is an error. There an archive (tar or zip with ``membe
 present as its extracted layout, each member a file (or a folder of files) under
 ``DIR/<dataset>/``: the archive is used when it is there, else its extracted files, whose
 record's ``sha256`` is the tree digest (:func:`tree_digest`) and ``layout`` is ``extracted``.
+Where neither is there, a Hugging Face parquet copy that holds the same records
+(:mod:`della.data.hf_parquet`) stands in for the files it replaces: one record for the copy,
+``layout`` ``parquet``, ``sha256`` the tree digest of its parquet files.
 """
 
 from __future__ import annotations
@@ -58,18 +61,21 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from della.data import hf_parquet
+from della.data.raw import DataFormatError
 from della.io import atomic_write_json
 
 __all__ = ["DownloadError", "SourceFile", "Retry", "check_data_root", "download_dataset", "locate", "main",
-           "sha256_file", "tree_digest", "verify_extracted", "verify_file"]
+           "sha256_file", "tree_digest", "verify_extracted", "verify_file", "verify_parquet"]
 
 log = logging.getLogger("della.download")
 
 ARCHIVE_KINDS = ("tar", "zip", "gz", "none")
 #: Archive kinds whose listed members may be on disk extracted instead (data_root only).
 EXTRACTABLE_KINDS = ("tar", "zip")
-#: How a file of a source is present: the archive itself, a plain file, or the archive's members extracted.
-LAYOUT_ARCHIVE, LAYOUT_FILE, LAYOUT_EXTRACTED = "archive", "file", "extracted"
+#: How a file of a source is present: the archive itself, a plain file, the archive's members
+#: extracted, or a Hugging Face parquet copy of its records.
+LAYOUT_ARCHIVE, LAYOUT_FILE, LAYOUT_EXTRACTED, LAYOUT_PARQUET = "archive", "file", "extracted", "parquet"
 PART_SUFFIX = ".part"
 CORRUPT_SUFFIX = ".corrupt"
 CHUNK_BYTES = 1 << 20
@@ -208,6 +214,8 @@ def locate(raw_dir: Path, spec: SourceFile) -> str:
     path = raw_dir / spec.name
     if path.is_file():
         return LAYOUT_FILE if spec.archive == "none" else LAYOUT_ARCHIVE
+    if hf_parquet.copy_in(raw_dir, spec.name) is not None:
+        return LAYOUT_PARQUET
     extractable = spec.archive in EXTRACTABLE_KINDS and spec.members
     if extractable:
         missing = [m for m in spec.members if not (raw_dir / _member_path(m)).exists()]
@@ -217,6 +225,13 @@ def locate(raw_dir: Path, spec: SourceFile) -> str:
             raise DownloadError(f"{raw_dir / _member_path(missing[0])}: not found, and no {path}: the other members "
                                 f"of {spec.name} are there extracted, so this one must be too")
     extracted = f", nor its extracted members (e.g. {raw_dir / _member_path(spec.members[0])})" if extractable else ""
+    copies = [copy for copy in hf_parquet.HF_COPIES if spec.name in copy.replaces]
+    if copies:
+        extracted += f", nor a {copies[0].name} copy"
+    elif next(raw_dir.rglob("*.parquet"), None) is not None:
+        # Said so that a Hub copy of this dataset is not taken for one the pipeline overlooked.
+        extracted += ("; the parquet files there are not read: no Hugging Face copy of this dataset holds "
+                      "the records of this file (docs/data.md)")
     raise DownloadError(f"{path}: not found{extracted} (data_root is read as it is, nothing is downloaded into it; "
                         f"the file comes from {spec.url})")
 
@@ -252,6 +267,19 @@ def verify_extracted(raw_dir: Path, spec: SourceFile) -> dict:
             "files": len(files)}
 
 
+def verify_parquet(raw_dir: Path, copy: hf_parquet.HFCopy) -> dict:
+    """The record of a Hugging Face parquet copy: every file opens with the copy's schema; the
+    tree digest of the files, their number and bytes, and the source files it stands in for."""
+    try:
+        files = hf_parquet.verify(raw_dir, copy)
+    except DataFormatError as exc:
+        raise DownloadError(str(exc)) from None
+    return {"name": f"{copy.folder}/", "url": f"https://huggingface.co/datasets/{copy.repo}",
+            "sha256": tree_digest(raw_dir, files), "pinned": False,
+            "bytes": sum((raw_dir / name).stat().st_size for name in files), "layout": LAYOUT_PARQUET,
+            "files": len(files), "replaces": list(copy.replaces)}
+
+
 def check_data_root(data_root: Path, sources: dict[str, dict]) -> None:
     """Every dataset of ``sources`` (``{dataset: source section}``) is in ``data_root``, as its
     files or archives' extracted members, before any job runs; else a one-line DownloadError
@@ -265,7 +293,7 @@ def check_data_root(data_root: Path, sources: dict[str, dict]) -> None:
         if not raw_dir.is_dir():
             raise DownloadError(f"data_root {data_root} has no folder {dataset}/ for dataset {dataset} "
                                 f"(it must hold {', '.join(entry['name'] for entry in source['files'])}, "
-                                "or their extracted files; docs/data.md)")
+                                "or their extracted files, or a Hugging Face parquet copy; docs/data.md)")
         for entry in source["files"]:
             try:
                 locate(raw_dir, SourceFile.from_config(entry))
@@ -462,9 +490,16 @@ def download_dataset(dataset: str, source: dict, out_dir: Path, report: Path, ba
     raw_dir = Path(data_root) / dataset if data_root is not None else Path(out_dir)
     if data_root is None:
         raw_dir.mkdir(parents=True, exist_ok=True)
-    records = []
+    records, copies_read = [], set()
     for spec in files:
-        if data_root is not None and locate(raw_dir, spec) == LAYOUT_EXTRACTED:
+        layout = locate(raw_dir, spec) if data_root is not None else None
+        if layout == LAYOUT_PARQUET:
+            copy = hf_parquet.copy_in(raw_dir, spec.name)
+            if copy in copies_read:
+                continue  # one copy stands in for several files (CNN/DM's two story archives): one record
+            copies_read.add(copy)
+            record = verify_parquet(raw_dir, copy)
+        elif layout == LAYOUT_EXTRACTED:
             record = verify_extracted(raw_dir, spec)
         elif data_root is not None:
             record = verify_file(raw_dir / spec.name, spec)
@@ -472,10 +507,11 @@ def download_dataset(dataset: str, source: dict, out_dir: Path, report: Path, ba
             record = _download_file(spec, raw_dir, base_dir, retry)
             if spec.extract:
                 extract(raw_dir / spec.name, spec.archive, (raw_dir / spec.name).parent)
-        if record["layout"] == LAYOUT_EXTRACTED:
-            log.warning("%s: not there, its %d extracted files are read instead; their tree digest is %s (the "
-                        "config's sha256, if any, is the archive's and cannot check them; docs/data.md)",
-                        raw_dir / spec.name, record["files"], record["sha256"])
+        if record["layout"] in (LAYOUT_EXTRACTED, LAYOUT_PARQUET):
+            what = "extracted files" if record["layout"] == LAYOUT_EXTRACTED else f"{copy.name} parquet files"
+            log.warning("%s: not there, its %d %s are read instead; their tree digest is %s (the config's "
+                        "sha256, if any, is the original's and cannot check them; docs/data.md)",
+                        raw_dir / spec.name, record["files"], what, record["sha256"])
         elif not record["pinned"]:
             log.warning("%s: no sha256 pinned in the config (datasets.%s.source); computed %s. To pin it, "
                         "set `sha256: %s` for this file (docs/data.md)", raw_dir / spec.name, dataset,

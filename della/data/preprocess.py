@@ -101,7 +101,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from della.data import raw
+from della.data import hf_parquet, raw
 from della.data.raw import DataFormatError
 from della.io import atomic_write_text
 
@@ -224,7 +224,8 @@ def _load_he2019(dataset: str, raw_dir: Path, settings: dict, skipped: Counter) 
 
 
 def _load_ptb(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
-    return _load_lines(raw.read_ptb(raw_dir, SPLITS), str.strip, skipped)
+    reader = hf_parquet.read_ptb if hf_parquet.copy_in(raw_dir, raw.PTB_ARCHIVE) else raw.read_ptb
+    return _load_lines(reader(raw_dir, SPLITS), str.strip, skipped)
 
 
 SNLI_FILE_SPLITS = {"train": "train", "valid": "dev", "test": "test"}
@@ -233,8 +234,9 @@ SNLI_NO_GOLD_LABEL = "-"
 
 def _load_snli(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
     splits: Splits = {}
+    from_hf = hf_parquet.copy_in(raw_dir, raw.SNLI_ARCHIVE) is not None
     for split, file_split in SNLI_FILE_SPLITS.items():
-        _, records = raw.read_snli(raw_dir, file_split)
+        _, records = hf_parquet.read_snli(raw_dir, split) if from_hf else raw.read_snli(raw_dir, file_split)
         seen: dict[str, None] = {}  # an ordered set
         for _, record in records:
             if record["gold_label"] == SNLI_NO_GOLD_LABEL:
@@ -271,20 +273,50 @@ def _story_to_example(lines: list[str]) -> tuple[str, str]:
     return " ".join(article_lines), "\n".join(highlights)
 
 
+#: Why a url-list story is missing from Hugging Face's copy: its builder leaves out the stories
+#: with an empty article or no highlights (what the archives' layouts count as empty_article and
+#: empty_highlights).
+NOT_IN_HF_COPY = "not_in_hf_copy"
+
+
+def _hf_cnn_dm_stories(raw_dir: Path, story_ids: dict[str, list[tuple[str, int]]],
+                       url_lists: dict) -> dict[str, tuple[str, str]]:
+    """``{story id: (article, highlights)}`` from the Hugging Face copy, each row checked to be a
+    story of its split's url list (a copy of another split or version is no copy of these)."""
+    stories = {}
+    for split, rows in hf_parquet.read_cnn_dm(raw_dir).items():
+        listed = {story_id for story_id, _ in story_ids[split]}
+        for path, row_number, row in rows:
+            if row["id"] not in listed:
+                raise DataFormatError(f"{path}: row {row_number}: story {row['id']} is not in the {split} split's "
+                                      f"url list {url_lists[split][0]}")
+            stories[row["id"]] = (row["article"], row["highlights"])
+    return stories
+
+
 def _load_cnn_dm(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
     url_lists = {split: raw.read_cnn_dm_url_list(raw_dir, file_split)
                  for split, file_split in CNN_DM_FILE_SPLITS.items()}
     story_ids = {split: [(hashlib.sha1(url.encode("utf-8")).hexdigest(), n) for n, url in urls]
                  for split, (_, urls) in url_lists.items()}
-    wanted = {story_id for ids in story_ids.values() for story_id, _ in ids}
-    stories = {story.story_id: _story_to_example(story.lines)
-               for story in raw.iter_cnn_dm_stories(raw_dir, wanted)}
-    archives = " or ".join(raw.Packed(raw_dir, name).where(folder) for name, folder in raw.CNN_DM_ARCHIVES.values())
+    hf_copy = hf_parquet.copy_in(raw_dir, raw.CNN_DM_ARCHIVES["cnn"][0])
+    if hf_copy is not None:
+        # The copy's rows are in its builder's order; the url lists put them back in theirs, so
+        # that the records, and the seeded subsample of them, are those of the archives.
+        stories = _hf_cnn_dm_stories(raw_dir, story_ids, url_lists)
+    else:
+        wanted = {story_id for ids in story_ids.values() for story_id, _ in ids}
+        stories = {story.story_id: _story_to_example(story.lines)
+                   for story in raw.iter_cnn_dm_stories(raw_dir, wanted)}
+        archives = " or ".join(raw.Packed(raw_dir, name).where(folder) for name, folder in raw.CNN_DM_ARCHIVES.values())
     splits: Splits = {}
     for split, ids in story_ids.items():
         label = url_lists[split][0]
         examples = []
         for story_id, line_number in ids:
+            if story_id not in stories and hf_copy is not None:
+                skipped[NOT_IN_HF_COPY] += 1
+                continue
             if story_id not in stories:
                 raise DataFormatError(f"{label}:{line_number}: no story {story_id}.story in {archives}")
             article, highlights = stories[story_id]
@@ -359,7 +391,7 @@ def _quora_split_by_ids(label: str, rows: list[tuple[int, dict]], pair_ids: list
 
 
 def _load_quora(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
-    label, rows = raw.read_quora(raw_dir)
+    label, rows = (hf_parquet.read_quora if hf_parquet.copy_in(raw_dir, raw.QUORA_FILE) else raw.read_quora)(raw_dir)
     duplicates, pair_ids = [], []
     for _, row in rows:
         if not row["question1"].strip() or not row["question2"].strip():
