@@ -67,6 +67,9 @@ Cleaning per format (following the pipelines the paper's numbers come from)
   highlights joined with ``'\\n'``; text stays cased. Splits come from
   ``url_lists/all_{train,val,test}.txt`` (story file = sha1(url)), in url-list order. Stories
   with an empty article (114 in the real data) or no highlights are skipped and counted.
+  Read from Hugging Face's parquet copy (:mod:`della.data.hf_parquet`), the copy's rows are
+  put in url-list order by their ``id``; the stories its builder left out (those same empty
+  ones) are counted as ``not_in_hf_copy``.
 * writingprompts_fan2018: line *i* of ``.wp_source`` pairs with line *i* of ``.wp_target``;
   ``<newline>`` is replaced by ``'\\n'`` in both, as DELLA's ``WPDataset`` does; edge
   whitespace is stripped; empty pairs are skipped and counted.
@@ -77,8 +80,8 @@ Order of the steps: read and clean (Quora: split) -> ``max_length`` filter -> ``
 subsample -> write. ``stats.json`` counts what was written; its average lengths
 (whitespace tokens; ``avg_len_text`` is the source length for conditional data) are over the
 three splits together, and ``skipped`` maps each reason that occurred (empty_line,
-no_gold_label, empty_sentence, duplicate_sentence, empty_article, empty_highlights, empty_pair,
-empty_question, not_duplicate, too_long, bad_label) to its count over all splits; ``subsample`` records the
+no_gold_label, empty_sentence, duplicate_sentence, empty_article, empty_highlights, not_in_hf_copy,
+empty_pair, empty_question, not_duplicate, too_long, bad_label) to its count over all splits; ``subsample`` records the
 examples available per split before the subsample, ``max_examples``, ``max_length`` and the seed,
 and ``raw_files`` (with ``--download-report``) each raw file's SHA-256 and whether the config
 pinned it. Malformed raw data raises

@@ -5,7 +5,8 @@ straight out of the archives with :mod:`tarfile`, :mod:`zipfile` and :mod:`csv`:
 extracted, so a preprocessing run cannot leave half-extracted trees behind and the archive
 checksum is the only thing that needs checking. Data extracted long ago is read too: where an
 archive is absent, its members are read from the tree it extracts to, ``raw_dir/<member>``
-(:class:`Packed`), and the records are the same.
+(:class:`Packed`), and the records are the same. Hugging Face's parquet copies of four of the
+datasets, a third layout, are read by :mod:`della.data.hf_parquet`.
 
 The formats (researched in the project's design note ``dataset-formats.md``):
 
@@ -260,7 +261,8 @@ class Packed:
 
     def _not_found(self, path: Path, kind: str) -> DataFormatError:
         return DataFormatError(f"{path}: {kind} not found, and no archive {self.archive} to read it from "
-                               "(a dataset is read as its archives or as their extracted files; docs/data.md)")
+                               "(a dataset is read as its archives, as their extracted files or, for four datasets, "
+                               "as a Hugging Face parquet copy; docs/data.md)")
 
     def read(self, members: Iterable[str]) -> dict[str, bytes]:
         """``{member: content}``; a missing member (or extracted file) is an error naming it."""

@@ -135,8 +135,9 @@ def used_datasets():
 
 
 # null data_root: raw files are downloaded into raw/{dataset}/; otherwise they are read where they
-# are, and each dataset the run uses must be there (its files, or its archives extracted) before
-# any job starts: else one line naming the folder and the dataset (docs/data.md).
+# are, and each dataset the run uses must be there (its files, its archives extracted, or a Hugging
+# Face parquet copy) before any job starts: else one line naming the folder and the dataset
+# (docs/data.md).
 DATA_ROOT = repo_path(config["data_root"]) if config.get("data_root") else None
 if DATA_ROOT:
     check_data_root(
