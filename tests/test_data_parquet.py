@@ -32,7 +32,6 @@ from della.data.download import DownloadError
 from della.data.raw import DataFormatError
 
 PARQUET_DATASETS = ("ptb", "snli", "cnn_dailymail", "quora")
-HF_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
 SNLI_CLASSES = ("entailment", "neutral", "contradiction")
 
 PTB_SCHEMA = pa.schema([("sentence", pa.string())])
@@ -51,7 +50,7 @@ def write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> Path:
 def ptb_copy(raw_dir: Path) -> None:
     """ptb_text_only as refs/convert/parquet lays it out: ``penn_treebank/{split}/0000.parquet``."""
     for split, (_, lines) in raw.read_ptb(SAMPLE / "ptb", pp.SPLITS).items():
-        write_parquet(raw_dir / "penn_treebank" / HF_SPLITS[split] / "0000.parquet",
+        write_parquet(raw_dir / "penn_treebank" / hf_parquet.HF_SPLITS[split] / "0000.parquet",
                       [{"sentence": line.strip()} for _, line in lines], PTB_SCHEMA)
 
 
@@ -63,7 +62,7 @@ def snli_copy(raw_dir: Path) -> None:
         rows = [{"premise": row["sentence1"], "hypothesis": row["sentence2"],
                  "label": -1 if row["gold_label"] == "-" else SNLI_CLASSES.index(row["gold_label"])}
                 for row in csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)]
-        write_parquet(raw_dir / "plain_text" / f"{HF_SPLITS[split]}-00000-of-00001.parquet", rows, SNLI_SCHEMA)
+        write_parquet(raw_dir / "plain_text" / f"{hf_parquet.HF_SPLITS[split]}-00000-of-00001.parquet", rows, SNLI_SCHEMA)
 
 
 def cnn_dm_rows(split: str) -> list[dict]:
@@ -87,7 +86,7 @@ def cnn_dm_copy(raw_dir: Path, shuffle: int | None = None) -> None:
     """``3.0.0/{split}-0000k-of-0000n.parquet`` (train in two shards) beside the url lists, which
     the copy does not replace. ``shuffle``: rows in a seeded random order instead."""
     shutil.copytree(SAMPLE / "cnn_dailymail" / "url_lists", raw_dir / "url_lists")
-    for split, hf_split in HF_SPLITS.items():
+    for split, hf_split in hf_parquet.HF_SPLITS.items():
         rows = cnn_dm_rows(split)
         if shuffle is not None:
             random.Random(shuffle).shuffle(rows)
@@ -186,7 +185,7 @@ def test_a_copy_of_a_dataset_without_an_accepted_one_is_named_and_not_read(tmp_p
     raw_dir = tmp_path / "yelp"
     write_parquet(raw_dir / "yelp_review_full" / "train-00000-of-00001.parquet", [{"sentence": "x"}], PTB_SCHEMA)
     with pytest.raises(DownloadError, match=r"datasets\.tar\.gz: not found, nor its extracted members .*; the "
-                                            r"parquet files there are not read: no Hugging Face copy of this dataset"):
+                                            r"parquet files there are not read: no Hugging Face copy stands in for this file"):
         dl.locate(raw_dir, dl.SourceFile.from_config(SOURCES["yelp"]["files"][0]))
 
 
@@ -257,4 +256,17 @@ def test_a_cnn_dm_row_of_another_split_is_named(hf_root, tmp_path):
     row = len(cnn_dm_rows("test")) + 1
     with pytest.raises(DataFormatError, match=rf"^{test_file}: row {row}: story {train_row['id']} is not in the test "
                                               rf"split's url list .*all_test\.txt$"):
+        pp.preprocess_dataset("cnn_dailymail", raw_dir, tmp_path / "out", SETTINGS["cnn_dailymail"])
+
+
+def test_the_cnn_dm_copy_still_needs_the_url_lists(hf_root, tmp_path):
+    """The url lists give the split order the seeded subsample depends on; the copy has none."""
+    raw_dir = tmp_path / "cnn_dailymail"
+    shutil.copytree(hf_root / "cnn_dailymail", raw_dir)
+    shutil.rmtree(raw_dir / "url_lists")
+    url_list = raw_dir / "url_lists" / "all_train.txt"
+    with pytest.raises(DownloadError, match=rf"^{url_list}: not found; the parquet files there are not read"):
+        dl.download_dataset("cnn_dailymail", SOURCES["cnn_dailymail"], tmp_path / "raw", tmp_path / "r.json", ROOT,
+                            data_root=tmp_path)
+    with pytest.raises(DataFormatError, match=rf"^{url_list}: file not found$"):
         pp.preprocess_dataset("cnn_dailymail", raw_dir, tmp_path / "out", SETTINGS["cnn_dailymail"])

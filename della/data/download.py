@@ -230,8 +230,8 @@ def locate(raw_dir: Path, spec: SourceFile) -> str:
         extracted += f", nor a {copies[0].name} copy"
     elif next(raw_dir.rglob("*.parquet"), None) is not None:
         # Said so that a Hub copy of this dataset is not taken for one the pipeline overlooked.
-        extracted += ("; the parquet files there are not read: no Hugging Face copy of this dataset holds "
-                      "the records of this file (docs/data.md)")
+        extracted += ("; the parquet files there are not read: no Hugging Face copy stands in for this file "
+                      "(docs/data.md lists the copies that do)")
     raise DownloadError(f"{path}: not found{extracted} (data_root is read as it is, nothing is downloaded into it; "
                         f"the file comes from {spec.url})")
 
