@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_corpus
-from test_tables import ours_line, row_cells
+from test_tables import ours_line, render_files, row_cells
 
 from metrics.probe import (
     DEFAULTS,
@@ -327,9 +327,9 @@ def table_runs(root: Path) -> list[Path]:
 
 
 def test_probe_table_shows_each_label_beside_the_majority_rate(tmp_path):
-    from della.tables import load_spec, render_table
+    from della.tables import load_spec
 
-    render_table("table1_probe", load_spec(ROOT / "config" / "tables.yaml"), PAPER, tmp_path / "out",
+    render_files("table1_probe", load_spec(ROOT / "config" / "tables.yaml"), PAPER, tmp_path / "out",
                  metrics=table_runs(tmp_path))
     with open(tmp_path / "out" / "table1_probe.csv", newline="") as handle:
         rows = {(r["dataset"], r["model"], r["metric"]): r for r in csv.DictReader(handle)}
@@ -350,7 +350,7 @@ def test_probe_table_shows_each_label_beside_the_majority_rate(tmp_path):
 
 
 def test_probe_table_with_a_label_missing_from_one_run_is_an_error(tmp_path):
-    from della.tables import TableError, load_spec, render_table
+    from della.tables import TableError, load_spec
 
     files = table_runs(tmp_path)
     memory = next(p for p in files if "yelp/memory" in p.as_posix())
@@ -358,7 +358,7 @@ def test_probe_table_with_a_label_missing_from_one_run_is_an_error(tmp_path):
     del document["metrics"]["Probe[business]"]
     memory.write_text(json.dumps(document))
     with pytest.raises(TableError, match=r"memory/seed0/metrics\.json: metric 'Probe\[business\]' is missing"):
-        render_table("table1_probe", load_spec(ROOT / "config" / "tables.yaml"), PAPER, tmp_path / "out",
+        render_files("table1_probe", load_spec(ROOT / "config" / "tables.yaml"), PAPER, tmp_path / "out",
                      metrics=files)
 
 
