@@ -41,9 +41,9 @@ from della.table_spec import (
     DIRECTIONS, PLACEHOLDER, REFERENCE, RowSpec, Summary, TableError, all_columns, block_title, columns_of,
     dataset_names, expand_rows, is_pattern, load_spec, lookup, matches, pattern_label, single_block, table_spec,
 )
-from della.targets import runs_experiment
+from della.targets import table_experiment
 from della.tidy import (
-    COLUMNS, COMMIT, DATA_EXPERIMENT, DEVICE, LINE_OFFSET, SECONDS_PER_HOUR, SECONDS_SUFFIX, canonical_json,
+    COLUMNS, COMMIT, DEVICE, LINE_OFFSET, SECONDS_PER_HOUR, SECONDS_SUFFIX, canonical_json,
     first_non_finite, observation_rows, read_tidy,
 )
 
@@ -85,8 +85,7 @@ def table_records(table_id: str, spec: dict, config: dict, tidy: pd.DataFrame, r
         observations, summaries = table_observations(spec, human.get("keys", []), human.get("annotations", []))
         rows = [row for obs in observations for row in observation_rows(obs, table_id, obs.label, run_settings)]
         return pd.DataFrame(rows, columns=COLUMNS).astype({"seed": str}), summaries
-    experiment = DATA_EXPERIMENT if kind == "data" else runs_experiment(table_id, spec)
-    records = tidy[tidy.experiment == experiment].astype({"seed": str})
+    records = tidy[tidy.experiment == table_experiment(table_id, spec)].astype({"seed": str})
     if kind == "data":
         return data_records(spec, records, run_settings), []
     if kind == "benchmark":

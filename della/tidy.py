@@ -272,6 +272,18 @@ def read_tidy(csv_files: list[Path], settings_files: list[Path]) -> tuple[pd.Dat
     return frame.astype({"value": float}), run_settings
 
 
+def runs_of(frame: pd.DataFrame, run_settings: dict) -> list[Observation]:
+    """Each run's rows (of one experiment) back as one record, for code that works run by run:
+    figures and findings compare runs, tables only cells."""
+    return [
+        Observation(path=Path(rows.source.iloc[0]), dataset=dataset, label=rows.label.iloc[0], seed=int(seed),
+                    values=dict(zip(rows.metric, rows.value)),
+                    settings={metric: json.loads(text) for metric, text in zip(rows.metric, rows.settings)},
+                    run_settings=run_settings.get(rows.run_settings_hash.iloc[0], {}), model=model)
+        for (dataset, model, seed), rows in frame.groupby(["dataset", "model", "seed"], sort=False)
+    ]
+
+
 def write(frame: pd.DataFrame, run_settings: dict, out_csv: Path, out_settings: Path) -> list[Path]:
     atomic_write_text(out_csv, frame.to_csv(index=False, lineterminator="\n"))
     atomic_write_json(out_settings, run_settings)
