@@ -4,7 +4,9 @@ and Memory on the same prompts) and the training curves of every run; and one fi
 does not have, the latent probe's accuracy by layer (which layer knows which label).
 docs/figures.md.
 
-What each figure shows is data in ``config/figures.yaml``; every setting that changes a figure is
+Plotted numbers come from the long table of numbers (della/tidy.py, metrics.csv); what is not a
+metric (the model, its samples, its train log) from the run's files. What each figure shows is
+data in ``config/figures.yaml``; every setting that changes a figure is
 written beside it (a CSV with the plotted numbers and their settings, or a settings section in
 the Markdown). Plots are matplotlib PNG + PDF, written atomically.
 """

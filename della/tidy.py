@@ -9,10 +9,11 @@ own analysis in one line (`pandas.read_csv`). Three kinds of numbers go in:
     one row per numeric field, named by its dotted path.
 Each row carries the metric's direction and settings (JSON, with a short hash), the run's
 settings as a hash into `run_settings.json` beside the CSV (model config, decoding: too long for
-a cell), the package versions, commit and device. The files are read by the tables' own readers
-(`della.tables`), so a number cannot mean one thing here and another in a table; a test checks
-that every cell of the rendered tables is the mean of its rows here. With pyarrow installed
-(it is not a dependency), a Parquet copy is written too.
+a cell), the package versions, commit and device. This module is the one reader of those files:
+the tables, the number figures and FINDINGS.md are rendered from this table (`read_tidy`), one
+part per experiment (`metrics/{experiment}.csv`, joined into metrics.csv by `--concat`), so a
+number cannot mean one thing here and another in a table. With pyarrow installed (it is not a
+dependency), a Parquet copy is written too.
 """
 
 from __future__ import annotations
