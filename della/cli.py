@@ -123,11 +123,11 @@ def cmd_evaluate(args) -> None:
 DELEGATED = {
     "download": ("della.data.download", "fetch (or verify) a dataset's raw files from its config sources"),
     "preprocess": ("della.data.preprocess", "raw dataset -> processed splits and stats"),
-    "render-table": ("della.tables", "metrics / stats -> results tables (Markdown, CSV, LaTeX)"),
+    "render-table": ("della.tables", "metrics.csv (Table 3: the filled forms) -> results tables (Markdown, CSV, LaTeX)"),
     "tidy": ("della.tidy", "every run's metrics, timings and the data statistics -> one long metrics.csv"),
     "human-eval-export": ("della.human_eval", "runs' samples -> blinded human-evaluation forms and their key"),
-    "figure": ("della.figures", "runs' metrics, samples, models and logs -> Fig. 2-4 and training curves"),
-    "findings": ("della.findings", "runs' metrics -> which of the paper's claims hold (FINDINGS.md)"),
+    "figure": ("della.figures", "metrics.csv, samples, models and logs -> Fig. 2-4 and training curves"),
+    "findings": ("della.findings", "metrics.csv -> which of the paper's claims hold (FINDINGS.md)"),
 }
 
 

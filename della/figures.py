@@ -4,7 +4,9 @@ and Memory on the same prompts) and the training curves of every run; and one fi
 does not have, the latent probe's accuracy by layer (which layer knows which label).
 docs/figures.md.
 
-What each figure shows is data in ``config/figures.yaml``; every setting that changes a figure is
+Plotted numbers come from the long table of numbers (della/tidy.py, metrics.csv); what is not a
+metric (the model, its samples, its train log) from the run's files. What each figure shows is
+data in ``config/figures.yaml``; every setting that changes a figure is
 written beside it (a CSV with the plotted numbers and their settings, or a settings section in
 the Markdown). Plots are matplotlib PNG + PDF, written atomically.
 """
@@ -24,11 +26,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 from della.io import atomic_write_bytes, atomic_write_text
 from della.io import read_jsonl as io_read_jsonl
-from della.tables import compact, read_metrics_file
+from della.table_spec import Observation
+from della.tables import compact
+from della.tidy import canonical_json, read_tidy, runs_of
 
 PLOT_FORMATS = ("png", "pdf")
 FIGURES_DIR = "figures"
@@ -87,11 +92,6 @@ def case_study_files(results_dir: str) -> list[str]:
 
 def probe_files(results_dir: str) -> list[str]:
     return [f"{results_dir}/{FIGURES_DIR}/probe.{ext}" for ext in (*PLOT_FORMATS, "csv")]
-
-
-def model_runs(runs: list[tuple[str, str, int]], models: list[str]) -> list[tuple[str, str, int]]:
-    """The runs of the given models (`models` entries of the run config)."""
-    return [run for run in runs if run[1] in models]
 
 
 def run_files(runs: list[tuple[str, str, int]], filename: str) -> list[str]:
@@ -194,10 +194,6 @@ def write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
     return path
 
 
-def settings_json(settings: dict) -> str:
-    return json.dumps(settings, sort_keys=True, default=str)
-
-
 # ------------------------------------------------------------------ Fig. 2: latent layers
 
 START, END = "start", "end"
@@ -229,10 +225,10 @@ class LayerRun:
         return self.first + self.n_latent - 1
 
 
-def read_layer_run(path: Path, metrics: list[str]) -> LayerRun:
+def layer_run(obs: Observation, metrics: list[str]) -> LayerRun:
     """The layer range from the run's model settings (`latent_layers`, absent = all layers) and
     the number of latent layers from its AU settings (`n_groups`: one latent group per layer)."""
-    obs = read_metrics_file(path)
+    path = obs.path
     layers = obs.run_settings.get("model", {}).get("latent_layers") or {"start": 1, "end": None}
     n_latent = obs.settings.get("AU", {}).get("n_groups")
     if not isinstance(n_latent, int) or n_latent < 1:
@@ -336,20 +332,26 @@ def latent_layer_csv(points: list[LayerPoint], path: Path) -> Path:
     rows = [
         ["fig2", p.dataset, p.series, p.first, p.last, p.n_latent, p.metric, repr(p.mean),
          "" if p.std is None else repr(p.std), len(p.runs), " ".join(str(r.seed) for r in p.runs),
-         settings_json(p.runs[0].settings.get(p.metric, {})), " ".join(str(r.path) for r in p.runs)]
+         canonical_json(p.runs[0].settings.get(p.metric, {})), " ".join(str(r.path) for r in p.runs)]
         for p in points
     ]
     return write_csv(path, LAYER_CSV_HEADER, rows)
 
 
-def render_latent_layers(spec: dict, metrics_files: list[Path], prefix: Path) -> list[Path]:
-    """Fig. 2: prefix.png/.pdf and prefix.csv (every plotted number with its seeds, settings and
-    source files)."""
+def runs_of_experiment(tidy: pd.DataFrame, run_settings: dict, experiment: str, what: str) -> list[Observation]:
+    """The runs of `experiment` in the long table (della/tidy.py); none is an error naming `what`."""
+    runs = runs_of(tidy[tidy.experiment == experiment], run_settings)
+    if not runs:
+        raise FigureError(f"{what}: no run of experiment {experiment!r} in the long table given")
+    return runs
+
+
+def render_latent_layers(spec: dict, tidy: pd.DataFrame, run_settings: dict, prefix: Path) -> list[Path]:
+    """Fig. 2 from the sweep's rows of the long table: prefix.png/.pdf and prefix.csv (every
+    plotted number with its seeds, settings and source files)."""
     entry = spec["figures"]["fig2"]
     metrics = list(entry["metrics"])
-    if not metrics_files:
-        raise FigureError("Fig. 2: no metrics.json given")
-    runs = [read_layer_run(Path(p), metrics) for p in metrics_files]
+    runs = [layer_run(obs, metrics) for obs in runs_of_experiment(tidy, run_settings, entry["experiment"], "Fig. 2")]
     _check_settings_agree(runs, metrics)
     points = layer_points(runs, metrics)
     return [*plot_latent_layers(points, metrics, entry["title"], prefix), latent_layer_csv(points, Path(f"{prefix}.csv"))]
@@ -359,7 +361,7 @@ def _check_settings_agree(runs: list[LayerRun], metrics: list[str]) -> None:
     """Points of one dataset are only comparable when each metric was measured the same way."""
     for dataset in {r.dataset for r in runs}:
         for metric in metrics:
-            seen = {settings_json(_without_run_details(r.settings.get(metric, {}))): r.path
+            seen = {canonical_json(_without_run_details(r.settings.get(metric, {}))): r.path
                     for r in runs if r.dataset == dataset}
             if len(seen) > 1:
                 raise FigureError(f"Fig. 2: metric {metric!r} on {dataset} measured with different settings in "
@@ -416,7 +418,7 @@ def render_interpolation(spec: dict, run_dir: Path, test_file: Path, decoding: d
     out_md = Path(out_md)
     atomic_write_text(out_md, interpolation_markdown(entry["title"], rows, settings))
     csv_path = write_csv(out_md.with_suffix(".csv"), INTERPOLATION_CSV_HEADER,
-                         [[role, repr(tau), text, settings_json(settings)] for role, tau, text in rows])
+                         [[role, repr(tau), text, canonical_json(settings)] for role, tau, text in rows])
     return [out_md, csv_path, plot_interpolation(entry["title"], rows, out_md.with_suffix(".png"))]
 
 
@@ -465,13 +467,16 @@ class SampleRun:
     settings: dict
 
 
-def read_sample_run(path: Path) -> SampleRun:
-    """A run's samples.jsonl, its decoding settings, and its label (the metrics.json beside it)."""
+def read_sample_run(path: Path, labels: dict[tuple[str, str], str]) -> SampleRun:
+    """A run's samples.jsonl, its decoding settings, and its label (`labels`: (dataset, model) ->
+    label, from the long table)."""
     path = Path(path)
     match = RUN_PATH.search(path.as_posix())
     if not match:
         raise FigureError(f"{path}: not at runs/{{dataset}}/{{model}}/seed{{seed}}/samples.jsonl")
-    label = read_metrics_file(path.with_name("metrics.json")).label
+    label = labels.get((match["dataset"], match["model"]))
+    if label is None:
+        raise FigureError(f"{path}: run {match['dataset']}/{match['model']} has no rows in the long table given")
     def unusable(row: dict) -> str | None:
         if not isinstance(row.get("source"), str) or "generated" not in row:
             return "a case study needs conditional samples (source and generated)"
@@ -494,14 +499,16 @@ def pick_prompts(runs: list[SampleRun], n: int, seed: int) -> list[str]:
     return [s for s in common if s in chosen]
 
 
-def render_case_study(spec: dict, samples: list[Path], out_md: Path) -> list[Path]:
-    """Fig. 4: the same prompts, each model's output beside the reference; out_md and .csv."""
+def render_case_study(spec: dict, samples: list[Path], tidy: pd.DataFrame, out_md: Path) -> list[Path]:
+    """Fig. 4: the same prompts, each model's output beside the reference; out_md and .csv. The
+    models' labels come from the long table."""
     entry = spec["figures"]["fig4"]
     if not samples:
         raise FigureError("Fig. 4: no samples.jsonl given")
+    labels = dict(zip(zip(tidy.dataset, tidy.model), tidy.label))
     by_dataset: dict[str, list[SampleRun]] = defaultdict(list)
     for path in samples:
-        run = read_sample_run(path)
+        run = read_sample_run(path, labels)
         by_dataset[run.dataset].append(run)
     lines, csv_rows = [f"## {entry['title']}", ""], []
     for dataset, runs in by_dataset.items():
@@ -514,7 +521,7 @@ def render_case_study(spec: dict, samples: list[Path], out_md: Path) -> list[Pat
                 generated = run.rows[source]["generated"]
                 lines += [f"**{run.label}**: {_md_cell(generated)}", ""]
                 csv_rows.append([dataset, k, first.get("id"), source, first.get("reference"), run.label, generated,
-                                 str(run.path), settings_json(run.settings)])
+                                 str(run.path), canonical_json(run.settings)])
     lines += ["Settings:", (f"- prompts: {entry['n_prompts']} drawn with seed {entry['seed']} among the test inputs "
                             "every model generated for, shown in test order")]
     lines += [f"- {run.label} ({run.dataset}): {compact(run.settings)} [{run.path}]" for runs in by_dataset.values()
@@ -549,15 +556,15 @@ class ProbePoint(OverSeeds):
     settings: dict = field(default_factory=dict)
 
 
-def probe_points(metrics_files: list[Path]) -> list[ProbePoint]:
+def probe_points(runs: list[Observation]) -> list[ProbePoint]:
     """The probe accuracies (each group and all) and majority rates of the runs, seeds averaged.
     The seeds of a (dataset, model) must report the same probe values with the same settings."""
     from metrics.probe import MAJORITY, PROBE, parse_metric_key
 
     points: dict[tuple, ProbePoint] = {}
     keys_of: dict[tuple[str, str], tuple[set, Path]] = {}
-    for path in map(Path, metrics_files):
-        obs = read_metrics_file(path)
+    for obs in runs:
+        path = obs.path
         parsed = {name: parse_metric_key(name) for name in obs.values}
         shown = {name: key for name, key in parsed.items() if key is not None and key[0] in (PROBE, MAJORITY)}
         seen, first = keys_of.setdefault((obs.dataset, obs.label), (set(shown), path))
@@ -568,7 +575,7 @@ def probe_points(metrics_files: list[Path]) -> list[ProbePoint]:
             point = points.setdefault((obs.dataset, obs.label, label, features, metric),
                                       ProbePoint(obs.dataset, obs.label, label, features, metric,
                                                  settings=obs.settings.get(name, {})))
-            if settings_json(point.settings) != settings_json(obs.settings.get(name, {})):
+            if canonical_json(point.settings) != canonical_json(obs.settings.get(name, {})):
                 raise FigureError(f"{path}: {name} measured with other settings than in {point.paths[0]}")
             point.values.append(obs.values[name])
             point.seeds.append(obs.seed)
@@ -623,20 +630,20 @@ def probe_csv(points: list[ProbePoint], path: Path) -> Path:
     rows = [
         ["probe", p.dataset, p.model, p.label, p.features if p.features == ALL_GROUPS else f"z{p.features}", p.metric,
          repr(p.mean), "" if p.std is None else repr(p.std), len(p.values), " ".join(map(str, p.seeds)),
-         settings_json(p.settings), " ".join(map(str, p.paths))]
+         canonical_json(p.settings), " ".join(map(str, p.paths))]
         for p in points
     ]
     return write_csv(path, PROBE_CSV_HEADER, rows)
 
 
-def render_probe(spec: dict, metrics_files: list[Path], prefix: Path) -> list[Path]:
-    """The latent probe by layer: prefix.png/.pdf and prefix.csv (every plotted number with its
-    seeds, settings and source files). Runs without probe values (no labels in their data) add
-    nothing; with none at all the plot says so."""
-    if not metrics_files:
-        raise FigureError("probe figure: no metrics.json given")
-    points = probe_points(metrics_files)
+def render_probe(spec: dict, tidy: pd.DataFrame, prefix: Path) -> list[Path]:
+    """The latent probe by layer, from the rows of the figure's models in the long table:
+    prefix.png/.pdf and prefix.csv (every plotted number with its seeds, settings and source
+    files). Runs without probe values (no labels in their data) add nothing; with none at all the
+    plot says so."""
     entry = spec["figures"]["probe"]
+    drawn = tidy[tidy.model.isin(entry["models"])]
+    points = probe_points(runs_of_experiment(drawn, {}, entry["experiment"], "probe figure"))
     return [*plot_probe(points, entry["title"], prefix), probe_csv(points, Path(f"{prefix}.csv"))]
 
 
@@ -770,7 +777,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, default=Path("config/figures.yaml"))
     figures = parser.add_subparsers(dest="figure", required=True)
     fig2 = figures.add_parser("fig2", help="PPL, KL and ELBO against the number of latent layers")
-    fig2.add_argument("--metrics", type=Path, nargs="+", required=True, help="metrics.json of the sweep's runs")
+    fig2.add_argument("--tidy", type=Path, nargs="+", required=True, help="the sweep's long table (metrics.csv or its part)")
+    fig2.add_argument("--run-settings", type=Path, nargs="+", required=True, help="its run_settings.json")
     fig2.add_argument("--out", type=Path, required=True, help="path without extension: .png, .pdf, .csv")
     fig3 = figures.add_parser("fig3", help="interpolation between two test sentences' posteriors")
     fig3.add_argument("--run", type=Path, required=True, help="run (or model) directory")
@@ -779,10 +787,11 @@ def main(argv: list[str] | None = None) -> int:
     fig3.add_argument("--out", type=Path, required=True, help="the .md; .csv and .png beside it")
     fig4 = figures.add_parser("fig4", help="case study: the models' outputs for the same prompts")
     fig4.add_argument("--samples", type=Path, nargs="+", required=True,
-                      help="runs/{dataset}/{model}/seed{seed}/samples.jsonl, each with its run's metrics.json beside it")
+                      help="runs/{dataset}/{model}/seed{seed}/samples.jsonl")
+    fig4.add_argument("--tidy", type=Path, nargs="+", required=True, help="the runs' long table (their labels)")
     fig4.add_argument("--out", type=Path, required=True, help="the .md; .csv beside it")
     probe = figures.add_parser("probe", help="latent probe accuracy by layer, with the majority rate")
-    probe.add_argument("--metrics", type=Path, nargs="+", required=True, help="metrics.json of the runs drawn")
+    probe.add_argument("--tidy", type=Path, nargs="+", required=True, help="the runs' long table (metrics.csv or its part)")
     probe.add_argument("--out", type=Path, required=True, help="path without extension: .png, .pdf, .csv")
     convergence = figures.add_parser("convergence", help="every run's convergence record (train_done.json)")
     convergence.add_argument("--done", type=Path, nargs="+", required=True, help="the runs' train_done.json")
@@ -798,13 +807,13 @@ def main(argv: list[str] | None = None) -> int:
             return render_convergence(args.done, args.out)
         spec = load_spec(args.spec)
         if args.figure == "fig2":
-            return render_latent_layers(spec, args.metrics, args.out)
+            return render_latent_layers(spec, *read_tidy(args.tidy, args.run_settings), args.out)
         if args.figure == "fig3":
             return render_interpolation(spec, args.run, args.test, args.decoding, args.out)
         if args.figure == "fig4":
-            return render_case_study(spec, args.samples, args.out)
+            return render_case_study(spec, args.samples, read_tidy(args.tidy, [])[0], args.out)
         if args.figure == "probe":
-            return render_probe(spec, args.metrics, args.out)
+            return render_probe(spec, read_tidy(args.tidy, [])[0], args.out)
         return render_training_curves(spec, args.log, args.title, args.out)
 
     return list_written(f"figure {args.figure}", render)

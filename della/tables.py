@@ -1,4 +1,4 @@
-"""Render the paper's tables from our run outputs, beside the paper's printed numbers.
+"""Render the paper's tables from the long table of every number, beside the paper's printed numbers.
 
 One renderer serves every table: what a table shows (datasets, columns, rows in the paper's
 order, which metrics a model does not have) and what it reads (its `kind`: run metrics, dataset
@@ -7,15 +7,18 @@ shows our number (mean ± std over seeds, or annotators), the paper's number and
 and a footer records the settings, seeds, software and device behind our numbers, because a
 number without its settings cannot be compared. docs/tables.md.
 
-pandas does the work: the inputs become a long frame (one record per dataset, row label, seed
-or annotator and metric), a group-by gives each cell's mean ± sample std, a pivot the layout, and
+The numbers come from `results/{scale}/metrics.csv` (della/tidy.py: one row per experiment,
+dataset, model, seed and metric); a table takes its experiment's rows (Table 7: the `data` rows,
+Table 6: the stages' seconds), so every number of a table is a number of that file. Only the human
+ratings of Table 3 are read here, from the annotators' forms, since people fill them after the
+run. pandas does the work: a group-by gives each cell's mean ± sample std, a pivot the layout, and
 pandas writes the Markdown (tabulate), the LaTeX (`Styler.to_latex`) and the CSV. `collect` gives
-the frames unformatted. Strictness is deliberate: a metric missing from our files, a row without
-files, a non-finite value or seeds with different settings stop the render with the file named.
+the frames unformatted. Strictness is deliberate: a metric missing from a run, a row without runs
+or seeds with different settings stop the render with the file named.
 
 A column may be a pattern holding `{label}` (`Probe[{label}]`, the latent probe): one column per
-metric of a dataset's files that matches it, because which labels a dataset carries is the
-data's business, not the table's; a dataset whose files match none shows none (footer says so).
+metric of a dataset's runs that matches it, because which labels a dataset carries is the data's
+business, not the table's; a dataset whose runs match none shows none (footer says so).
 """
 
 from __future__ import annotations
@@ -25,22 +28,23 @@ import itertools
 import json
 import math
 import os
-import re
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
-import numpy as np
 import pandas as pd
 
 from della.human_eval import table_observations
 from della.io import atomic_write_text
 from della.table_spec import (
-    DIRECTIONS, PLACEHOLDER, REFERENCE, Observation, RowSpec, Summary, TableError, all_columns, block_title, columns_of,
-    dataset_names, expand_rows, is_pattern, load_spec, lookup, matches, pattern_label, provenance_of, single_block,
-    table_spec,
+    DIRECTIONS, PLACEHOLDER, REFERENCE, RowSpec, Summary, TableError, all_columns, block_title, columns_of,
+    dataset_names, expand_rows, is_pattern, load_spec, lookup, matches, pattern_label, single_block, table_spec,
+)
+from della.targets import table_experiment
+from della.tidy import (
+    COLUMNS, COMMIT, DEVICE, LINE_OFFSET, SECONDS_PER_HOUR, SECONDS_SUFFIX, canonical_json,
+    first_non_finite, observation_rows, read_tidy,
 )
 
 # What the ± of a cell runs over, per kind.
@@ -51,163 +55,7 @@ NOT_RUN = "not run"  # an optional row without input files
 CSV_HEADER = [
     "table", "dataset", "model", "metric", "ours_mean", "ours_std", "n_seeds", "paper", "diff", "settings", "sources",
 ]
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, json.JSONDecodeError) as e:
-        raise TableError(f"{path}: cannot read JSON: {e}") from e
-    if not isinstance(data, dict):
-        raise TableError(f"{path}: expected a JSON object")
-    return data
-
-
-def _require(data: dict, key: str, path: Path):
-    if key not in data:
-        raise TableError(f"{path}: missing top-level key {key!r}")
-    return data[key]
-
-
-def _seed(data: dict, path: Path) -> int:
-    seed = _require(data, "seed", path)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TableError(f"{path}: seed is not an integer: {seed!r}")
-    return seed
-
-
-def check_number(value, path: Path, what: str) -> float:
-    """A finite real number, or an error naming the file and the quantity."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TableError(f"{path}: {what} is not a number: {value!r}")
-    if not math.isfinite(value):
-        raise TableError(f"{path}: {what} is not finite: {value!r}")
-    return float(value)
-
-
-def read_metrics_file(path: Path) -> Observation:
-    """Read a run's metrics.json (format in docs/interfaces.md)."""
-    path = Path(path)
-    data = _read_json(path)
-    metrics = _require(data, "metrics", path)
-    values, settings, directions = {}, {}, {}
-    for name, entry in metrics.items():
-        if not isinstance(entry, dict) or "value" not in entry:
-            raise TableError(f"{path}: metric {name!r} has no 'value'")
-        values[name] = check_number(entry["value"], path, f"metric {name!r}")
-        settings[name] = entry.get("settings") or {}
-        if "higher_is_better" in entry:  # null: a reference value (DIRECTIONS)
-            higher = entry["higher_is_better"]
-            directions[name] = None if higher is None else bool(higher)
-    return Observation(
-        path=path,
-        dataset=_require(data, "dataset", path),
-        label=_require(data, "label", path),
-        seed=_seed(data, path),
-        values=values,
-        settings=settings,
-        run_settings=data.get("settings") or {},
-        versions=provenance_of(data),
-        higher_is_better=directions,
-        model=data.get("model", ""),
-    )
-
-
-def _dotted(data: dict, dotted: str, path: Path):
-    for key in dotted.split("."):
-        if not isinstance(data, dict) or key not in data:
-            raise TableError(f"{path}: missing field {dotted!r}")
-        data = data[key]
-    return data
-
-
-def read_stats_file(path: Path, spec: dict) -> Observation:
-    """Read a data/{dataset}/stats.json; columns come from the table's stats_fields.
-
-    A null value is kept as None (the interface allows a null target length for unconditional
-    data); whether that is acceptable is decided per row by `not_applicable`.
-    """
-    path = Path(path)
-    data = _read_json(path)
-    dataset = _require(data, "dataset", path)
-    values = {}
-    for column, dotted in spec["stats_fields"].items():
-        raw = _dotted(data, dotted, path)
-        values[column] = None if raw is None else check_number(raw, path, f"{dotted!r}")
-    shared = {key: data[key] for key in spec.get("stats_settings", ()) if key in data}
-    return Observation(
-        path=path,
-        dataset=dataset,
-        label=dataset,
-        seed=_seed(data, path),
-        values=values,
-        settings={column: shared for column in values},
-    )
-
-
-# `benchmark:` files of the workflow: {results_dir}/benchmarks/{stage}/{dataset}/{model}/seed{seed}.tsv
-BENCHMARK_PATH = re.compile(r"(?:^|/)benchmarks/(?P<stage>[^/]+)/(?P<dataset>[^/]+)/(?P<model>[^/]+)/seed(?P<seed>\d+)\.tsv$")
-SECONDS_PER_HOUR = 3600.0
-LINE_OFFSET = 2  # a frame's row 0 is line 2 of its file (line 1: the header)
-
-
-def first_non_finite(values: pd.Series) -> int | None:
-    """The index of the first value that is not a finite number (None: all are)."""
-    numbers = pd.to_numeric(values, errors="coerce").astype(float)
-    bad = values.index[~np.isfinite(numbers)]
-    return bad[0] if len(bad) else None
-
-
-def benchmark_seconds(path: Path) -> float:
-    """Wall-clock seconds of a snakemake benchmark file (`s` column; mean over repeats)."""
-    try:
-        records = pd.read_csv(path, sep="\t", dtype=str)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise TableError(f"{path}: cannot read benchmark file: {e}") from e
-    if records.empty or "s" not in records:
-        raise TableError(f"{path}: not a snakemake benchmark file (no 's' column or no rows)")
-    bad = first_non_finite(records["s"])
-    if bad is not None:
-        raise TableError(f"{path}:{bad + LINE_OFFSET}: 's' is not a finite number: {records['s'][bad]!r}")
-    return float(records["s"].astype(float).mean())
-
-
-def read_benchmarks(benchmark_files: list[Path], metrics_files: list[Path], spec: dict) -> list[Observation]:
-    """One observation per run: hours of each column's stage, with the run's label, settings and
-    device taken from the metrics.json of the same (dataset, model, seed)."""
-    runs = {}
-    for path in metrics_files:
-        data = _read_json(Path(path))
-        key = (_require(data, "dataset", path), _require(data, "model", path), _seed(data, path))
-        runs[key] = (Path(path), data)
-    hours: dict[tuple[str, str, int], dict[str, tuple[float, Path]]] = defaultdict(dict)
-    for path in map(Path, benchmark_files):
-        match = BENCHMARK_PATH.search(path.as_posix())
-        if not match:
-            raise TableError(f"{path}: not at benchmarks/{{stage}}/{{dataset}}/{{model}}/seed{{seed}}.tsv")
-        key = (match["dataset"], match["model"], int(match["seed"]))
-        if key not in runs:
-            raise TableError(f"{path}: no metrics.json given for run {key} (it records the device)")
-        hours[key][match["stage"]] = (benchmark_seconds(path) / SECONDS_PER_HOUR, path)
-    observations = []
-    for key, by_stage in hours.items():
-        metrics_path, data = runs[key]
-        values, settings, sources = {}, {}, [metrics_path]
-        for column in all_columns(spec):
-            stage = spec["stages"][column]
-            if stage not in by_stage:
-                raise TableError(f"run {key}: no benchmark file of stage {stage!r} (column {column!r})")
-            values[column], path = by_stage[stage]
-            sources.append(path)
-            settings[column] = {"stage": stage, "measure": "wall-clock hours of the job (snakemake benchmark)",
-                                "device": data.get("device") or "(not recorded)"}
-        observations.append(Observation(
-            path=metrics_path, dataset=key[0], label=_require(data, "label", metrics_path), seed=key[2],
-            values=values, settings=settings, run_settings=data.get("settings") or {},
-            versions=provenance_of(data), sources=sources,
-        ))
-    return observations
+RUN = ["dataset", "label", "seed"]  # one seed (or annotator) of one row
 
 
 def read_paper(paper_csv: Path, table_id: str) -> dict[tuple[str, str, str], float]:
@@ -225,40 +73,72 @@ def read_paper(paper_csv: Path, table_id: str) -> dict[tuple[str, str, str], flo
     return {(d, m, k): float(v) for d, m, k, v in zip(printed.dataset, printed.model, printed.metric, printed["value"])}
 
 
-# ---------------------------------------------------------------------------- the long frame
+# --------------------------------------------------------------------- a table's records
 
 
-def group_observations(observations: Iterable[Observation]) -> dict[tuple[str, str], list[Observation]]:
-    """Observations by (dataset, label), seeds sorted; a seed given twice is an error."""
-    groups: dict[tuple[str, str], list[Observation]] = defaultdict(list)
-    for obs in observations:
-        clash = [o for o in groups[obs.dataset, obs.label] if o.seed == obs.seed]
-        if clash:
-            raise TableError(f"{obs.path}: seed {obs.seed} of {obs.dataset}/{obs.label} also in {clash[0].path}")
-        groups[obs.dataset, obs.label].append(obs)
-    for group in groups.values():
-        group.sort(key=lambda o: o.seed)
-    return dict(groups)
+def table_records(table_id: str, spec: dict, config: dict, tidy: pd.DataFrame, run_settings: dict,
+                  human: dict[str, list[Path]]) -> tuple[pd.DataFrame, list[Summary]]:
+    """The long table's rows a table shows, with the table's column names as `metric` and the
+    seed as text; for a human table the annotators' ratings in the same form (and the agreement)."""
+    kind = spec["kind"]
+    if kind == "human":
+        observations, summaries = table_observations(spec, human.get("keys", []), human.get("annotations", []))
+        rows = [row for obs in observations for row in observation_rows(obs, table_id, obs.label, run_settings)]
+        return pd.DataFrame(rows, columns=COLUMNS).astype({"seed": str}), summaries
+    records = tidy[tidy.experiment == table_experiment(table_id, spec)].astype({"seed": str})
+    if kind == "data":
+        return data_records(spec, records, run_settings), []
+    if kind == "benchmark":
+        return benchmark_records(spec, records), []
+    check_directions(records, config.get("metric_directions", {}))
+    return records, []
 
 
-def settings_json(settings: dict) -> str:
-    """A metric's settings as one comparable, printable string (the CSV's settings column)."""
-    return json.dumps(settings, sort_keys=True, default=str)
+def data_records(spec: dict, records: pd.DataFrame, run_settings: dict) -> pd.DataFrame:
+    """Each column's stats.json field (`stats_fields`), with the `stats_settings` of the dataset's
+    stats.json (the rows' run settings) as the settings behind it."""
+    column_of = {dotted: column for column, dotted in spec["stats_fields"].items()}
+    shown = records[records.metric.isin(column_of)]
+    chosen = {key: canonical_json({name: document[name] for name in spec.get("stats_settings", ()) if name in document})
+              for key, document in run_settings.items()}
+    return shown.assign(metric=shown.metric.map(column_of), settings=shown.run_settings_hash.map(chosen))
 
 
-# The long frame of a table's inputs: one record per (dataset, row label, seed or annotator, metric).
-OBSERVATION_COLUMNS = ["table", "dataset", "label", "seed", "metric", "value", "settings", "sources"]
+def benchmark_records(spec: dict, records: pd.DataFrame) -> pd.DataFrame:
+    """Each column's stage in hours, with the run's device as a setting: a time means little
+    without the hardware it was measured on. Every run needs every stage a column shows."""
+    stages = pd.DataFrame({"column": list(spec["stages"]),
+                           "metric": [f"{stage}{SECONDS_SUFFIX}" for stage in spec["stages"].values()]})
+    runs = records.drop_duplicates(["dataset", "model", "seed"])[["dataset", "model", "seed"]]
+    timed = runs.merge(stages, how="cross").merge(records, on=["dataset", "model", "seed", "metric"], how="left")
+    lacking = timed[timed.value.isna()]
+    if len(lacking):
+        first = lacking.iloc[0]
+        raise TableError(f"run {first.dataset}/{first.model}/seed{first.seed}: no benchmark file of stage "
+                         f"{first.metric.removesuffix(SECONDS_SUFFIX)!r} (column {first.column!r})")
+    settings = [canonical_json({"stage": metric.removesuffix(SECONDS_SUFFIX), "device": device or "(not recorded)",
+                                "measure": "wall-clock hours of the job (snakemake benchmark)"})
+                for metric, device in zip(timed.metric, timed.device)]
+    return timed.assign(metric=timed.column, value=timed.value / SECONDS_PER_HOUR, settings=settings)[COLUMNS]
 
 
-def observation_frame(table_id: str, observations: Iterable[Observation]) -> pd.DataFrame:
-    """Every number of the table's input files, long form; `value` is NaN where a file has null
-    (a stats.json's target length of unconditional data), `sources` the files behind it."""
-    records = [
-        (table_id, obs.dataset, obs.label, obs.seed, metric, np.nan if value is None else value,
-         settings_json(obs.settings.get(metric, {})), tuple(map(str, obs.files)))
-        for obs in observations for metric, value in obs.values.items()
-    ]
-    return pd.DataFrame(records, columns=OBSERVATION_COLUMNS).astype({"value": float})
+def check_directions(records: pd.DataFrame, directions: dict[str, str]) -> None:
+    """The config is the one place for directions; a run that states another is an error."""
+    stated = records.dropna(subset=["higher_is_better"]).drop_duplicates(["metric", "higher_is_better"])
+    for metric, higher, source in zip(stated.metric, stated.higher_is_better, stated.source):
+        declared = lookup(directions, metric)
+        if declared in DIRECTIONS and DIRECTIONS[declared] != higher:
+            raise TableError(f"{source}: metric {metric!r} has higher_is_better={higher}, "
+                             f"config/tables.yaml says {declared!r} is better")
+
+
+def check_replicates(records: pd.DataFrame) -> None:
+    """A seed (or annotator) of a row given twice, say two models of one label, is an error."""
+    twice = records[records.duplicated([*RUN, "metric"], keep=False)]
+    if len(twice):
+        first = twice.iloc[0]
+        other = twice[(twice[[*RUN, "metric"]] == first[[*RUN, "metric"]]).all(axis=1)].source.iloc[1]
+        raise TableError(f"{first.source}: seed {first.seed} of {first.dataset}/{first.label} also in {other}")
 
 
 def layout_frame(spec: dict, rows: list[RowSpec]) -> pd.DataFrame:
@@ -299,28 +179,26 @@ def check_cells(layout: pd.DataFrame, grid: pd.DataFrame) -> None:
 
 def joined_sources(sources: pd.Series) -> str:
     """The files behind a cell, each once, in the order of its seeds."""
-    return " ".join(dict.fromkeys(path for files in sources for path in files))
+    return " ".join(dict.fromkeys(path for files in sources for path in files.split(" ")))
 
 
-def cell_frame(spec: dict, config: dict, rows: list[RowSpec], observations: list[Observation],
-               long: pd.DataFrame, paper: dict) -> pd.DataFrame:
+def cell_frame(spec: dict, config: dict, rows: list[RowSpec], long: pd.DataFrame, paper: dict) -> pd.DataFrame:
     """One record per shown cell: the layout, our mean, sample std (ddof=1) and count over the
     seeds (annotators), the settings and files behind it, the paper's value, the difference, and
     whether ours is the best of its block's column (by the metric's direction)."""
-    runs = pd.DataFrame([(o.dataset, o.label, o.seed, str(o.path)) for o in observations],
-                        columns=["dataset", "label", "seed", "path"])
+    runs = long.drop_duplicates(RUN)[[*RUN, "source"]].rename(columns={"source": "path"})
     layout = layout_frame(spec, rows)
     grid = layout.merge(runs, on=["dataset", "label"]).merge(
-        long.drop(columns="table"), on=["dataset", "label", "seed", "metric"], how="left")
+        long[[*RUN, "metric", "value", "settings", "source"]], on=[*RUN, "metric"], how="left")
     layout["run"] = layout.position.isin(grid.position)
     check_cells(layout, grid)
     numbers = grid.dropna(subset=["value"]).groupby("position").agg(
         mean=("value", "mean"), std=("value", "std"), n_seeds=("value", "count"), settings=("settings", "first"),
-        sources=("sources", joined_sources))
+        sources=("source", joined_sources))
     printed = pd.DataFrame([(*key, value) for key, value in paper.items()],
                            columns=["dataset", "paper_model", "metric", "paper"]).astype({"paper": float})
     cells = (layout.join(numbers, on="position").merge(printed, on=["dataset", "paper_model", "metric"], how="left")
-             .fillna({"n_seeds": 0, "settings": settings_json({}), "sources": ""}).astype({"n_seeds": int}))
+             .fillna({"n_seeds": 0, "settings": canonical_json({}), "sources": ""}).astype({"n_seeds": int}))
     cells["diff"] = cells["mean"] - cells["paper"]
     # Best: the highest mean x (+1 or -1 by the metric's direction) of a block's column; none in a
     # reference column (no direction) or in a table whose rows are datasets (single block).
@@ -330,18 +208,6 @@ def cell_frame(spec: dict, config: dict, rows: list[RowSpec], observations: list
     cells["best"] = score.eq(score.groupby([cells.block.fillna(""), cells.metric]).transform("max"))
     cells["best"] &= not single_block(spec)
     return cells
-
-
-def check_directions(observations: Iterable[Observation], directions: dict[str, str]) -> None:
-    """The config is the one place for directions; a metrics.json that disagrees is an error."""
-    for obs in observations:
-        for metric, higher in obs.higher_is_better.items():
-            declared = lookup(directions, metric)
-            if declared in DIRECTIONS and DIRECTIONS[declared] != higher:
-                raise TableError(
-                    f"{obs.path}: metric {metric!r} has higher_is_better={higher}, "
-                    f"config/tables.yaml says {declared!r} is better"
-                )
 
 
 def uncovered_paper_cells(spec: dict, rows: list[RowSpec], paper: dict) -> list[tuple[str, str, str]]:
@@ -354,23 +220,21 @@ def uncovered_paper_cells(spec: dict, rows: list[RowSpec], paper: dict) -> list[
 MODEL_ROW_KINDS = ("metrics", "benchmark")
 
 
-def rows_from_data(spec: dict, rows: list[RowSpec], observations: Iterable[Observation]) -> list[RowSpec]:
+def rows_from_data(spec: dict, rows: list[RowSpec], long: pd.DataFrame) -> list[RowSpec]:
     """The spec's rows, then a row for every (dataset, label) of the table's datasets that has
-    results and no row, in the order the inputs list them: a new model of the experiment is
-    shown, never dropped. The spec's rows only order the table and mark special cases. Such a
-    row has no paper number; a column none of its files has is not applicable to it (a model
-    without a latent has no KL), and its footer line says so."""
-    if spec["kind"] not in MODEL_ROW_KINDS:
-        return rows
+    results and no row, in the order of the long table: a new model of the experiment is shown,
+    never dropped. The spec's rows only order the table and mark special cases. Such a row has no
+    paper number; a column none of its runs has is not applicable to it (a model without a latent
+    has no KL), and its footer line says so. Other kinds only note rows they do not show."""
     declared = {(row.dataset, row.label) for row in rows}
-    added: dict[tuple[str, str], set[str]] = {}
-    for obs in observations:
-        key = (obs.dataset, obs.label)
-        if obs.dataset in dataset_names(spec) and key not in declared:
-            added.setdefault(key, set()).update(name for name, value in obs.values.items() if value is not None)
+    shown = long[long.dataset.isin(dataset_names(spec))]
+    extra = shown[[key not in declared for key in zip(shown.dataset, shown.label)]]
     new_rows = []
-    for (dataset, label), metrics in added.items():
-        missing = frozenset(column for column in columns_of(spec, dataset) if column not in metrics)
+    for (dataset, label), runs in extra.groupby(["dataset", "label"], sort=False):
+        if spec["kind"] not in MODEL_ROW_KINDS:
+            print(f"note: {runs.source.iloc[0]}: label {label!r} is not a row of this table", file=sys.stderr)
+            continue
+        missing = frozenset(column for column in columns_of(spec, dataset) if column not in set(runs.metric))
         display = f"{dataset} / {label}" if single_block(spec) else ""
         new_rows.append(RowSpec(dataset, label, label, not_applicable=missing, display=display, from_data=True))
         print(f"note: row {dataset}/{label} added from the data (no row in the spec); "
@@ -380,39 +244,16 @@ def rows_from_data(spec: dict, rows: list[RowSpec], observations: Iterable[Obser
     return sorted(rows + new_rows, key=lambda row: order.get(row.dataset, len(order)))
 
 
-def warn_unused(observations: Iterable[Observation], rows: list[RowSpec]) -> None:
-    """Files of this table's datasets that match no row (tables whose rows are not models)."""
-    datasets = {row.dataset for row in rows}
-    wanted = {(row.dataset, row.label) for row in rows}
-    for obs in observations:
-        if obs.dataset in datasets and (obs.dataset, obs.label) not in wanted:
-            print(f"note: {obs.path}: label {obs.label!r} is not a row of this table", file=sys.stderr)
-
-
-def read_observations(tspec: dict, config: dict, sources: dict[str, list[Path]]) -> tuple[list[Observation], list[Summary]]:
-    """The observations of one table from the source files its kind reads."""
-    kind = tspec["kind"]
-    if kind == "metrics":
-        observations = [read_metrics_file(Path(p)) for p in sources.get("metrics", ())]
-        check_directions(observations, config.get("metric_directions", {}))
-        return observations, []
-    if kind == "data":
-        return [read_stats_file(Path(p), tspec) for p in sources.get("stats", ())], []
-    if kind == "benchmark":
-        return read_benchmarks(sources.get("benchmarks", []), sources.get("metrics", []), tspec), []
-    return table_observations(tspec, sources.get("keys", []), sources.get("annotations", []))
-
-
-def expand_columns(spec: dict, observations: list[Observation]) -> tuple[dict, dict[str, list[str]]]:
+def expand_columns(spec: dict, long: pd.DataFrame) -> tuple[dict, dict[str, list[str]]]:
     """The spec with every run of adjacent pattern columns replaced, per dataset, by the metrics
-    of that dataset's files they match: for each label found (sorted), the run's patterns in
+    of that dataset's runs they match: for each label found (sorted), the run's patterns in
     order (Probe[a], Majority[a], Probe[b], Majority[b]). Also dataset -> the patterns that
     matched nothing there."""
     if not any(is_pattern(column) for column in all_columns(spec)):
         return spec, {}
     columns, unmatched = {}, {}
     for dataset in dataset_names(spec):
-        metrics = {metric for obs in observations if obs.dataset == dataset for metric in obs.values}
+        metrics = set(long.metric[long.dataset == dataset])
         columns[dataset] = []
         for patterns, run in itertools.groupby(columns_of(spec, dataset), key=is_pattern):
             run = list(run)
@@ -433,31 +274,30 @@ class Collected:
     table_id: str
     spec: dict  # with pattern columns expanded
     rows: list[RowSpec]
-    observations: pd.DataFrame  # long form, one record per (dataset, label, seed, metric): OBSERVATION_COLUMNS
+    observations: pd.DataFrame  # the long table's rows of this table (della/tidy.py COLUMNS), seeds as text
     cells: pd.DataFrame  # one record per shown (row, column): `cell_frame`
-    groups: dict[tuple[str, str], list[Observation]]
+    run_settings: dict  # run_settings_hash -> the run's settings
     summaries: list[Summary] = field(default_factory=list)
     unmatched: dict[str, list[str]] = field(default_factory=dict)  # dataset -> patterns nothing matched
 
 
-def collect(table_id: str, config: dict, paper_csv: Path, sources: dict[str, list[Path]]) -> Collected:
-    """Read and check one table's inputs. `sources` maps metrics / stats / benchmarks / keys /
-    annotations to file lists; a table reads those of its kind (metrics.json for benchmark
-    tables too: they record the device)."""
+def collect(table_id: str, config: dict, paper_csv: Path, tidy: pd.DataFrame, run_settings: dict,
+            human: dict[str, list[Path]] | None = None) -> Collected:
+    """Check one table's numbers: the long table (`read_tidy`) and its run settings; for a human
+    table the key files and filled forms (`human`: keys / annotations -> files)."""
     tspec = table_spec(config, table_id)
     rows = expand_rows(table_id, tspec)
     paper = read_paper(Path(paper_csv), table_id)
     uncovered = uncovered_paper_cells(tspec, rows, paper)
     if uncovered:
         raise TableError(f"table {table_id}: paper values not shown by the spec: {uncovered}")
-    observations, summaries = read_observations(tspec, config, sources)
-    tspec, unmatched = expand_columns(tspec, observations)
-    rows = rows_from_data(tspec, rows, observations)
-    warn_unused(observations, rows)
-    groups = group_observations(observations)
-    long = observation_frame(table_id, observations)
-    cells = cell_frame(tspec, config, rows, observations, long, paper)
-    return Collected(table_id, tspec, rows, long, cells, groups, summaries, unmatched)
+    run_settings = dict(run_settings)  # a human table adds its rated runs' settings
+    long, summaries = table_records(table_id, tspec, config, tidy, run_settings, human or {})
+    check_replicates(long)
+    tspec, unmatched = expand_columns(tspec, long)
+    rows = rows_from_data(tspec, rows, long)
+    cells = cell_frame(tspec, config, rows, long, paper)
+    return Collected(table_id, tspec, rows, long, cells, run_settings, summaries, unmatched)
 
 
 # --------------------------------------------------------------------------------- formatting
@@ -607,7 +447,7 @@ def render_csv(collected: Collected) -> str:
     })
     summaries = pd.DataFrame([
         {"table": collected.table_id, "dataset": s.dataset, "model": s.name, "metric": s.metric, "ours_mean": s.value,
-         "n_seeds": s.n, "settings": settings_json(s.settings)}
+         "n_seeds": s.n, "settings": canonical_json(s.settings)}
         for s in collected.summaries
     ], columns=CSV_HEADER)
     if len(summaries):
@@ -667,13 +507,13 @@ def by_rows(described: dict[RowSpec, str]) -> str:
     return "; ".join(parts + [f"{common} [the other rows]"])
 
 
-def run_setting_lines(config: dict, observed: dict[RowSpec, list[Observation]]) -> list[str]:
+def run_setting_lines(config: dict, observed: dict[RowSpec, pd.DataFrame], run_settings: dict) -> list[str]:
     """Run settings named in footer_run_settings (e.g. decoding), per row where they differ."""
     lines = []
     for name, dotted in config.get("footer_run_settings", {}).items():
         described = {}
-        for row, obs in observed.items():
-            value = obs[0].run_settings
+        for row, records in observed.items():
+            value = run_settings.get(records.run_settings_hash.iloc[0], {})
             for key in dotted.split("."):
                 value = value.get(key) if isinstance(value, dict) else None
             if value is not None:
@@ -686,11 +526,10 @@ def run_setting_lines(config: dict, observed: dict[RowSpec, list[Observation]]) 
 def footer_lines(collected: Collected, config: dict) -> list[str]:
     """Key settings per metric (metrics sharing a description merged), run settings, replicates,
     table-wide summaries, software and device."""
-    spec, cells = collected.spec, collected.cells
+    spec, cells, long = collected.spec, collected.cells, collected.observations
     rows = list(dict.fromkeys(cells.row))
-    observed = {row: collected.groups.get((row.dataset, row.label), []) for row in rows}
-    observed = {row: obs for row, obs in observed.items() if obs}
-
+    observed = {row: long[(long.dataset == row.dataset) & (long.label == row.label)] for row in rows}
+    observed = {row: records for row, records in observed.items() if len(records)}
     metrics_by_text: dict[str, list[str]] = defaultdict(list)
     measured = cells[cells.n_seeds > 0]
     for metric in all_columns(spec):
@@ -722,22 +561,25 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
     if added:
         lines.append(f"- rows from the data, not in config/tables.yaml (no paper numbers; {NOT_APPLICABLE} = a "
                      f"column none of its files has): {', '.join(added)}")
-    lines += run_setting_lines(config, observed)
-    seeds = {row: ", ".join(str(o.seed) for o in obs) for row, obs in observed.items()}
+    lines += run_setting_lines(config, observed, collected.run_settings)
+    seeds = {row: ", ".join(dict.fromkeys(records.seed)) for row, records in observed.items()}
     lines += ["", f"{replicates.capitalize()}: {by_rows(seeds) if seeds else '(none)'}"]
     for s in collected.summaries:
         value = "undefined (no variation)" if s.value is None else f"{s.value:.3f}"
         lines.append(f"{s.name}, {s.dataset}, {s.metric}: {value} ({s.n} {replicates}; {compact(s.settings)})")
-    lines.append(f"Software and device: {versions_line(o for obs in observed.values() for o in obs)}")
-    lines.append(f"Sources: {len({p for obs in observed.values() for o in obs for p in o.files})} files")
+    shown = pd.concat(observed.values()) if observed else long
+    lines.append(f"Software and device: {versions_line(shown)}")
+    lines.append(f"Sources: {len({path for files in shown.source for path in files.split(' ')})} files")
     return lines
 
 
-def versions_line(observations: Iterable[Observation]) -> str:
+def versions_line(records: pd.DataFrame) -> str:
+    """Every package version, the commit and the device of the records; several of one are all named."""
     packages: dict[str, list[str]] = defaultdict(list)
-    for obs in observations:
-        for package, version in obs.versions.items():
-            if str(version) not in packages[package]:
+    provenance = records.drop_duplicates(["versions", "git_commit", "device"])
+    for versions, commit, device in zip(provenance.versions, provenance.git_commit, provenance.device):
+        for package, version in {**json.loads(versions or "{}"), COMMIT: commit, DEVICE: device}.items():
+            if version and str(version) not in packages[package]:
                 packages[package].append(str(version))
     if not packages:
         return "(none recorded)"
@@ -747,15 +589,14 @@ def versions_line(observations: Iterable[Observation]) -> str:
 # ---------------------------------------------------------------------------------- rendering
 
 
-def render_table(
-    table_id: str, config: dict, paper_csv: Path, out_dir: Path, **sources: list[Path]
-) -> list[Path]:
+def render_table(table_id: str, config: dict, paper_csv: Path, out_dir: Path, tidy: pd.DataFrame,
+                 run_settings: dict, human: dict[str, list[Path]] | None = None) -> list[Path]:
     """Render one table to out_dir/{table_id}.md, .csv and .tex; returns the written paths.
 
     `config` is the whole tables config (as from `load_spec`): the table's own entry plus the
-    shared metric directions, number formats and footer choices. `sources` as in `collect`.
+    shared metric directions, number formats and footer choices. The rest as in `collect`.
     """
-    collected = collect(table_id, config, paper_csv, sources)
+    collected = collect(table_id, config, paper_csv, tidy, run_settings, human)
     blocks = make_blocks(collected, config)
     footer = footer_lines(collected, config)
     out_dir = Path(out_dir)
@@ -769,27 +610,23 @@ def render_table(
     return list(outputs)
 
 
-SOURCE_FLAGS = {
-    "metrics": "metrics.json files (metrics tables; benchmark tables: the device of each run)",
-    "stats": "stats.json files (data tables)",
-    "benchmarks": "snakemake benchmark .tsv files (benchmark tables)",
-    "keys": "human-evaluation key files (human tables)",
-    "annotations": "annotators' filled CSV forms (human tables)",
-}
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render one paper table (ours beside the paper's numbers).")
     parser.add_argument("--table", required=True, help="table id in the spec, e.g. table1")
     parser.add_argument("--spec", type=Path, default=Path("config/tables.yaml"))
-    for flag, help_text in SOURCE_FLAGS.items():
-        parser.add_argument(f"--{flag}", type=Path, nargs="*", default=[], help=help_text)
+    parser.add_argument("--tidy", type=Path, nargs="*", default=[],
+                        help="the long table(s) of numbers: results/{scale}/metrics.csv or its experiment's part")
+    parser.add_argument("--run-settings", type=Path, nargs="*", default=[], help="their run_settings.json")
+    parser.add_argument("--keys", type=Path, nargs="*", default=[], help="human-evaluation key files (human tables)")
+    parser.add_argument("--annotations", type=Path, nargs="*", default=[],
+                        help="annotators' filled CSV forms (human tables)")
     parser.add_argument("--paper", type=Path, default=Path("results/paper_tables.csv"))
     parser.add_argument("--out", type=Path, default=Path("results/tables"))
     args = parser.parse_args(argv)
     try:
-        sources = {flag: getattr(args, flag) for flag in SOURCE_FLAGS}
-        written = render_table(args.table, load_spec(args.spec), args.paper, args.out, **sources)
+        tidy, run_settings = read_tidy(args.tidy, args.run_settings)
+        written = render_table(args.table, load_spec(args.spec), args.paper, args.out, tidy, run_settings,
+                               {"keys": args.keys, "annotations": args.annotations})
     except TableError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

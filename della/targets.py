@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from della.tidy import DATA_EXPERIMENT
+
 TABLE_EXTENSIONS = ("md", "csv", "tex")
 
 
@@ -59,6 +61,18 @@ def runs_experiment(table_id: str, spec: dict) -> str:
     return spec.get("runs_from", table_id)
 
 
+def table_experiment(table_id: str, spec: dict) -> str:
+    """The experiment whose rows of the long table (della/tidy.py) a table shows: its runs'
+    (`runs_experiment`), or for a data table the datasets' statistics."""
+    return DATA_EXPERIMENT if spec["kind"] == "data" else runs_experiment(table_id, spec)
+
+
+def tidy_files(results_dir: str, experiment: str) -> list[str]:
+    """An experiment's part of `metrics.csv` and its run settings: what the experiment's tables,
+    figures and findings read, so that they wait for (and follow) its runs only."""
+    return [f"{results_dir}/metrics/{experiment}.csv", f"{results_dir}/metrics/{experiment}_run_settings.json"]
+
+
 def tables_to_render(config: dict, tables: dict) -> dict[str, str]:
     """table id -> kind, for the tables of config/tables.yaml that the run config asks for."""
     experiments, data_tables = config["experiments"], config.get("data_tables", [])
@@ -82,12 +96,6 @@ def of_kind(config: dict, tables: dict, kind: str) -> list[str]:
 
 def table_outputs(results_dir: str, table_id: str) -> list[str]:
     return [f"{results_dir}/tables/{table_id}.{ext}" for ext in TABLE_EXTENSIONS]
-
-
-def benchmark_files(results_dir: str, spec: dict, runs: list[tuple[str, str, int]]) -> list[str]:
-    """The snakemake benchmark files of a benchmark table's runs, for the stages it shows."""
-    stages = sorted(set(spec["stages"].values()))
-    return [f"{results_dir}/benchmarks/{stage}/{d}/{m}/seed{s}.tsv" for d, m, s in runs for stage in stages]
 
 
 # ----------------------------------------------------------------------------- human evaluation

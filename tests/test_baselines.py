@@ -16,8 +16,9 @@ import torch
 import yaml
 
 from conftest import tiny_corpus
-from della.tables import load_spec, render_table
+from della.tables import load_spec
 from della.vae import TransformerVAE, VAEConfig
+from test_tables import render_files
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "adding-a-baseline.md"
@@ -194,7 +195,7 @@ def test_the_readme_steps_put_the_new_baseline_into_table1(guide_plugin, tmp_pat
                 for metric, value in values.items():
                     expected.setdefault((dataset, label, metric), []).append(value)
                 files.append(write_run_metrics(tmp_path / "runs", dataset, model, label, seed, values, directions))
-    render_table("table1", spec, ROOT / config["paper_tables"], tmp_path / "tables", metrics=files)
+    render_files("table1", spec, ROOT / config["paper_tables"], tmp_path / "tables", metrics=files)
     with open(tmp_path / "tables" / "table1.csv", newline="") as handle:
         rows = {(r["dataset"], r["model"], r["metric"]): r for r in csv.DictReader(handle)}
     label = entry["label"]

@@ -8,6 +8,7 @@ import json
 import statistics
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import tiny_corpus
@@ -18,8 +19,8 @@ from della.figures import (
     FigureError,
     figure_targets,
     layer_points,
+    layer_run,
     load_spec,
-    read_layer_run,
     render_case_study,
     render_interpolation,
     render_latent_layers,
@@ -41,8 +42,20 @@ from della.findings import (
     write_findings,
 )
 
+from della.tidy import COLUMNS, read_metrics_file
+from test_tables import tidy_of
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = load_spec(ROOT / "config" / "figures.yaml")
+FIG2_EXPERIMENT = SPEC["figures"]["fig2"]["experiment"]
+
+
+def tidy_of_experiments(runs: dict[str, list[Path]]) -> tuple[pd.DataFrame, dict]:
+    """The long table (della/tidy.py) of metrics.json files by experiment, as the workflow's
+    parts joined."""
+    parts = [tidy_of(experiment, files) for experiment, files in runs.items()]
+    frame = pd.concat([part for part, _ in parts], ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
+    return frame, {key: value for _, settings in parts for key, value in settings.items()}
 PAPER = ROOT / "results" / "paper_tables.csv"
 PNG_MAGIC, PDF_MAGIC = b"\x89PNG", b"%PDF"
 
@@ -85,7 +98,7 @@ def layer_sweep(root: Path) -> list[Path]:
 
 def test_fig2_points_series_and_seed_means(tmp_path):
     files = layer_sweep(tmp_path)
-    written = render_latent_layers(SPEC, files, tmp_path / "out" / "fig2")
+    written = render_latent_layers(SPEC, *tidy_of(FIG2_EXPERIMENT, files), tmp_path / "out" / "fig2")
     assert [p.suffix for p in written] == [".png", ".pdf", ".csv"]
     assert written[0].read_bytes().startswith(PNG_MAGIC) and written[1].read_bytes().startswith(PDF_MAGIC)
     rows = read_csv(written[2])
@@ -105,20 +118,23 @@ def test_fig2_rejects_runs_it_cannot_place(tmp_path):
     middle = write_metrics(tmp_path, "yelp", "mid", "DELLA (layers 2-3)", 0, {"PPL": 1.0, "KL": 1.0, "ELBO": 1.0}, 2,
                            {"start": 2, "end": 3})
     with pytest.raises(FigureError, match="layers 2..3 neither start at layer 1 nor end at the last layer"):
-        layer_points([read_layer_run(p, ["PPL"]) for p in [*files, middle]], ["PPL"])
+        layer_points([layer_run(read_metrics_file(p), ["PPL"]) for p in [*files, middle]], ["PPL"])
     inconsistent = write_metrics(tmp_path, "yelp", "bad", "bad", 0, {"PPL": 1.0, "KL": 1.0, "ELBO": 1.0}, 3,
                                  {"start": 1, "end": 2})
     with pytest.raises(FigureError, match="latent_layers .* but 3 latent groups"):
-        read_layer_run(inconsistent, ["PPL"])
+        layer_run(read_metrics_file(inconsistent), ["PPL"])
     no_latent = write_metrics(tmp_path, "yelp", "gpt2", "GPT-2", 0, {"PPL": 1.0, "KL": 1.0, "ELBO": 1.0}, None)
     other_dataset = write_metrics(tmp_path, "yahoo", "della", "DELLA", 0, {"PPL": 1.0, "KL": 1.0, "ELBO": 1.0})
     other_dataset.write_text(other_dataset.read_text().replace('"scale": 1.0', '"scale": 2.0'))
-    assert len(render_latent_layers(SPEC, [*files, other_dataset], tmp_path / "both")) == 3  # each dataset its own
+    assert len(render_latent_layers(SPEC, *tidy_of(FIG2_EXPERIMENT, [*files, other_dataset]), tmp_path / "both")) == 3
     files[1].write_text(files[1].read_text().replace('"scale": 1.0', '"scale": 2.0'))
     with pytest.raises(FigureError, match="metric 'PPL' on yelp measured with different settings"):
-        render_latent_layers(SPEC, files, tmp_path / "mixed")
-    assert figure_main(["--spec", str(ROOT / "config/figures.yaml"), "fig2", "--metrics", str(no_latent),
-                        "--out", str(tmp_path / "x")]) == 1
+        render_latent_layers(SPEC, *tidy_of(FIG2_EXPERIMENT, files), tmp_path / "mixed")
+    tidy, run_settings = tidy_of(FIG2_EXPERIMENT, [no_latent])  # the command reads them as the workflow writes them
+    tidy.to_csv(tmp_path / "metrics.csv", index=False)
+    (tmp_path / "run_settings.json").write_text(json.dumps(run_settings))
+    assert figure_main(["--spec", str(ROOT / "config/figures.yaml"), "fig2", "--tidy", str(tmp_path / "metrics.csv"),
+                        "--run-settings", str(tmp_path / "run_settings.json"), "--out", str(tmp_path / "x")]) == 1
     assert not (tmp_path / "x.png").exists()
 
 
@@ -225,7 +241,8 @@ def test_fig4_same_prompts_for_every_model(tmp_path):
     files = [write_samples(tmp_path, "della", "DELLA", prompts), write_samples(tmp_path, "memory", "Memory", prompts[1:])]
     spec = yaml.safe_load(yaml.safe_dump(SPEC))
     spec["figures"]["fig4"].update(n_prompts=7, seed=0)
-    md, table = render_case_study(spec, files, tmp_path / "fig4.md")
+    tidy, _ = tidy_of(SPEC["figures"]["fig4"]["experiment"], [path.with_name("metrics.json") for path in files])
+    md, table = render_case_study(spec, files, tidy, tmp_path / "fig4.md")
     rows = read_csv(table)
     shown = sorted({r["source"] for r in rows})
     assert shown == prompts[1:]  # only prompts both models generated for: all 7 shared ones
@@ -233,7 +250,7 @@ def test_fig4_same_prompts_for_every_model(tmp_path):
         assert r["generated"] == f"{r['model']} on {r['source']}"  # each model's own output for that prompt
     assert sorted(r["model"] for r in rows) == ["DELLA"] * 7 + ["Memory"] * 7
     spec["figures"]["fig4"].update(n_prompts=2)
-    _, fewer = render_case_study(spec, files, tmp_path / "two.md")
+    _, fewer = render_case_study(spec, files, tidy, tmp_path / "two.md")
     assert len({r["source"] for r in read_csv(fewer)}) == 2
     assert "**Memory**: Memory on" in md.read_text() and "strategy" in md.read_text()
 
@@ -242,7 +259,7 @@ def test_fig4_needs_conditional_samples(tmp_path):
     path = write_samples(tmp_path, "della", "DELLA", ["p"])
     path.write_text(json.dumps({"id": 0, "source": None, "reference": None, "generated": "text"}) + "\n")
     with pytest.raises(FigureError, match="samples.jsonl:1: a case study needs conditional samples"):
-        render_case_study(SPEC, [path], tmp_path / "fig4.md")
+        render_case_study(SPEC, [path], tidy_of("table2", [path.with_name("metrics.json")])[0], tmp_path / "fig4.md")
 
 
 def test_figure_targets_follow_the_experiments():
@@ -280,7 +297,7 @@ CLAIMS = {
 def findings_of(tmp_path, runs: dict, claims: dict = CLAIMS) -> dict:
     spec = tmp_path / "claims.yaml"
     spec.write_text(yaml.safe_dump(claims))
-    return {f.claim["id"]: f for f in evaluate(load_claims(spec), Numbers(runs, PAPER))}
+    return {f.claim["id"]: f for f in evaluate(load_claims(spec), Numbers(*tidy_of_experiments(runs), PAPER))}
 
 
 def table1_runs(root: Path, della_kl: dict[str, list[float]]) -> list[Path]:
@@ -335,7 +352,7 @@ def test_findings_name_what_was_not_run(tmp_path):
 def test_every_configured_claim_holds_on_the_papers_numbers(tmp_path):
     """A claim that fails on the paper's own printed numbers is mis-written (not a finding)."""
     claims = load_claims(ROOT / "config" / "findings.yaml")
-    found = evaluate(claims, Numbers({}, PAPER))
+    found = evaluate(claims, Numbers(*tidy_of_experiments({}), PAPER))
     for f in found:
         assert f.status == NOT_RUN
         if f.claim.get("kind") == "latent_layers":
@@ -363,10 +380,10 @@ def test_configured_claims_name_rows_of_the_paper_tables():
 
 
 def test_findings_markdown_and_csv(tmp_path):
-    runs = {"table1": [str(p) for p in table1_runs(tmp_path, {"yelp": [3.0], "yahoo": [0.5]})]}
+    runs = {"table1": table1_runs(tmp_path, {"yelp": [3.0], "yahoo": [0.5]})}
     spec = tmp_path / "claims.yaml"
     spec.write_text(yaml.safe_dump(CLAIMS))
-    md, table = write_findings(spec, runs, PAPER, "sample", tmp_path / "out" / "FINDINGS.md")
+    md, table = write_findings(spec, *tidy_of_experiments(runs), PAPER, "sample", tmp_path / "out" / "FINDINGS.md")
     text = md.read_text()
     assert text.startswith("# Findings at sample scale")
     assert "**0 hold, 2 do not hold, 3 not run** (of 5 claims)" in text
@@ -381,7 +398,7 @@ def test_findings_command_with_nothing_run(tmp_path):
 
     out = tmp_path / "paper" / "FINDINGS.md"
     with pytest.raises(SystemExit) as exit_info:
-        cli_main(["findings", "--spec", str(ROOT / "config" / "findings.yaml"), "--runs", "{}", "--paper", str(PAPER),
+        cli_main(["findings", "--spec", str(ROOT / "config" / "findings.yaml"), "--paper", str(PAPER),
                   "--scale", "paper", "--out", str(out)])
     assert exit_info.value.code == 0
     n_claims = len(load_claims(ROOT / "config" / "findings.yaml"))

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from della.human_eval import FORM_COLUMNS, Protocol, export, krippendorff_alpha, main
-from della.tables import TableError, columns_of, expand_rows, load_spec, render_table, table_spec
+from della.tables import TableError, columns_of, expand_rows, load_spec, table_spec
+from test_tables import render_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = load_spec(ROOT / "config" / "tables.yaml")
@@ -183,7 +184,7 @@ def test_export_is_deterministic(exported, tmp_path):
 
 def test_round_trip_unblinds_the_scores(exported, tmp_path):
     filled, given = simulate(exported, noise=1)
-    render_table(TABLE, CONFIG, PAPER, tmp_path, keys=keys_of(exported), annotations=filled)
+    render_files(TABLE, CONFIG, PAPER, tmp_path, keys=keys_of(exported), annotations=filled)
     rows = read_rows(tmp_path / f"{TABLE}.csv")
     cells = {(r["dataset"], r["model"], r["metric"]): r for r in rows}
     for dataset in SPEC["datasets"]:
@@ -210,7 +211,7 @@ def test_round_trip_unblinds_the_scores(exported, tmp_path):
 
 def test_agreeing_annotators_have_alpha_one(exported, tmp_path):
     filled, _ = simulate(exported, noise=0)
-    render_table(TABLE, CONFIG, PAPER, tmp_path, keys=keys_of(exported), annotations=filled)
+    render_files(TABLE, CONFIG, PAPER, tmp_path, keys=keys_of(exported), annotations=filled)
     alphas = [r for r in read_rows(tmp_path / f"{TABLE}.csv") if r["model"].startswith("Krippendorff")]
     assert alphas and all(float(r["ours_mean"]) == pytest.approx(1.0) for r in alphas)
 
@@ -230,7 +231,7 @@ def one_bad_form(exported, tmp_path):
 
 def import_error(exported, files, tmp_path) -> str:
     with pytest.raises(TableError) as err:
-        render_table(TABLE, CONFIG, PAPER, tmp_path / "out", keys=keys_of(exported), annotations=files)
+        render_files(TABLE, CONFIG, PAPER, tmp_path / "out", keys=keys_of(exported), annotations=files)
     return str(err.value)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import tiny_corpus
-from test_tables import ours_line, row_cells
+from test_tables import ours_line, render_files, row_cells, tidy_of
 
 from metrics.probe import (
     DEFAULTS,
@@ -327,9 +327,9 @@ def table_runs(root: Path) -> list[Path]:
 
 
 def test_probe_table_shows_each_label_beside_the_majority_rate(tmp_path):
-    from della.tables import load_spec, render_table
+    from della.tables import load_spec
 
-    render_table("table1_probe", load_spec(ROOT / "config" / "tables.yaml"), PAPER, tmp_path / "out",
+    render_files("table1_probe", load_spec(ROOT / "config" / "tables.yaml"), PAPER, tmp_path / "out",
                  metrics=table_runs(tmp_path))
     with open(tmp_path / "out" / "table1_probe.csv", newline="") as handle:
         rows = {(r["dataset"], r["model"], r["metric"]): r for r in csv.DictReader(handle)}
@@ -350,7 +350,7 @@ def test_probe_table_shows_each_label_beside_the_majority_rate(tmp_path):
 
 
 def test_probe_table_with_a_label_missing_from_one_run_is_an_error(tmp_path):
-    from della.tables import TableError, load_spec, render_table
+    from della.tables import TableError, load_spec
 
     files = table_runs(tmp_path)
     memory = next(p for p in files if "yelp/memory" in p.as_posix())
@@ -358,7 +358,7 @@ def test_probe_table_with_a_label_missing_from_one_run_is_an_error(tmp_path):
     del document["metrics"]["Probe[business]"]
     memory.write_text(json.dumps(document))
     with pytest.raises(TableError, match=r"memory/seed0/metrics\.json: metric 'Probe\[business\]' is missing"):
-        render_table("table1_probe", load_spec(ROOT / "config" / "tables.yaml"), PAPER, tmp_path / "out",
+        render_files("table1_probe", load_spec(ROOT / "config" / "tables.yaml"), PAPER, tmp_path / "out",
                      metrics=files)
 
 
@@ -368,7 +368,9 @@ def test_probe_figure_by_layer_with_the_majority_rate(tmp_path):
     files = [write_run(tmp_path, "yelp", "DELLA", seed, probe_values(60.0 + 2 * seed, 40.0, groups=4))
              for seed in (0, 1)]
     files.append(write_run(tmp_path, "yahoo", "DELLA", 0, probe_values(30.0, 20.0, labels=("topic",), groups=4)))
-    assert main(["--spec", str(ROOT / "config" / "figures.yaml"), "probe", "--metrics", *map(str, files),
+    tidy, _ = tidy_of(load_spec(ROOT / "config" / "figures.yaml")["figures"]["probe"]["experiment"], files)
+    tidy.to_csv(tmp_path / "metrics.csv", index=False)  # as the workflow writes it
+    assert main(["--spec", str(ROOT / "config" / "figures.yaml"), "probe", "--tidy", str(tmp_path / "metrics.csv"),
                  "--out", str(tmp_path / "probe")]) == 0
     assert (tmp_path / "probe.png").read_bytes()[:4] == PNG_MAGIC and (tmp_path / "probe.pdf").exists()
     with open(tmp_path / "probe.csv", newline="") as handle:
@@ -385,7 +387,8 @@ def test_probe_figure_by_layer_with_the_majority_rate(tmp_path):
 def test_probe_figure_without_labels_says_so(tmp_path):
     from della.figures import render_probe
 
-    spec = {"figures": {"probe": {"title": "probe"}}}
-    written = render_probe(spec, [write_run(tmp_path, "ptb", "DELLA", 0, {})], tmp_path / "probe")
+    spec = {"figures": {"probe": {"title": "probe", "experiment": "table1", "models": ["della"]}}}
+    tidy, _ = tidy_of("table1", [write_run(tmp_path, "ptb", "DELLA", 0, {"PPL": 10.0})])  # a run without probe values
+    written = render_probe(spec, tidy, tmp_path / "probe")
     assert [p.suffix for p in written] == [".png", ".pdf", ".csv"]
     assert (tmp_path / "probe.csv").read_text().count("\n") == 1  # the header only

@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from della.tables import load_spec, render_table, table_spec
+from della.tables import load_spec, table_spec
 from test_baselines import write_run_metrics
 from test_human_eval import export_forms, keys_of, simulate
 from test_probe import table_runs
-from test_tables import TOY_SPEC, row_cells, write_paper, write_table6_runs, write_table7_stats, write_toy_runs
+from test_tables import TOY_SPEC, render_files, row_cells, write_paper, write_table6_runs, write_table7_stats, write_toy_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -237,7 +237,7 @@ def render_all(root: Path) -> list[tuple[Scenario, Path]]:
     done = []
     for k, scenario in enumerate(scenarios(root / "inputs")):
         out_dir = root / "out" / str(k)
-        render_table(scenario.table, scenario.config, scenario.paper, out_dir, **scenario.sources)
+        render_files(scenario.table, scenario.config, scenario.paper, out_dir, **scenario.sources)
         done.append((scenario, out_dir))
     return done
 

@@ -14,10 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from della.targets import tables_to_render, workflow_targets
+from della.targets import runs_experiment, tables_to_render, workflow_targets
 from della.tables import (
     TableError, all_columns, columns_of, expand_rows, key_settings, load_spec, main, render_table, table_spec,
 )
+from della.tidy import BENCHMARK_PATH, read_metrics_file, tidy_frame
+from della.tidy import main as tidy_main
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_PATH = ROOT / "config" / "tables.yaml"
@@ -40,6 +42,23 @@ TOY_SPEC = {
     },
 }
 TOY_PAPER = {("GPT-2", "PPL"): 22.13, ("DELLA", "PPL"): 12.35, ("DELLA", "BLEU"): 57.15, ("DELLA", "KL"): 29.47}
+
+
+def tidy_of(experiment: str, metrics=(), benchmarks=(), stats=()):
+    """The long table of the given files (della/tidy.py), every run in `experiment`: what the
+    workflow's tidy rule gives a table, without the workflow."""
+    runs = [[obs.dataset, obs.model or obs.label, obs.seed] for obs in map(read_metrics_file, metrics)]
+    runs += [[m["dataset"], m["model"], int(m["seed"])] for m in (BENCHMARK_PATH.search(str(p)) for p in benchmarks)]
+    unique = [list(run) for run in dict.fromkeys(map(tuple, runs))]
+    return tidy_frame({experiment: unique}, metrics, benchmarks, stats)
+
+
+def render_files(table_id: str, config: dict, paper: Path, out_dir: Path, metrics=(), benchmarks=(), stats=(),
+                 keys=(), annotations=()):
+    """render_table on the long table of these files (or, for a human table, the forms)."""
+    tidy, run_settings = tidy_of(runs_experiment(table_id, config["tables"][table_id]), metrics, benchmarks, stats)
+    return render_table(table_id, config, paper, out_dir, tidy, run_settings,
+                        {"keys": keys, "annotations": annotations})
 
 
 def write_paper(path: Path) -> Path:
@@ -99,7 +118,7 @@ def toy(tmp_path):
 
 
 def render_toy(tmp_path, files, spec=TOY_SPEC):
-    return render_table("toy", spec, write_paper(tmp_path / "paper.csv"), tmp_path / "out", metrics=files)
+    return render_files("toy", spec, write_paper(tmp_path / "paper.csv"), tmp_path / "out", metrics=files)
 
 
 def test_numbers_round_trip_through_csv(tmp_path, toy):
@@ -209,7 +228,7 @@ def test_paper_number_without_a_row_is_an_error(tmp_path, toy):
     paper = write_paper(tmp_path / "paper.csv")
     paper.write_text(paper.read_text() + "toy,yelp,Optimus,PPL,22.79\n")
     with pytest.raises(TableError, match="Optimus"):
-        render_table("toy", TOY_SPEC, paper, tmp_path / "out", metrics=files)
+        render_files("toy", TOY_SPEC, paper, tmp_path / "out", metrics=files)
 
 
 def test_direction_disagreeing_with_config_is_an_error(tmp_path, toy):
@@ -228,10 +247,14 @@ def test_cli_writes_tables_and_reports_errors(tmp_path, toy, capsys):
     spec.write_text(json.dumps(TOY_SPEC))  # JSON is YAML
     paper = write_paper(tmp_path / "paper.csv")
     args = ["--table", "toy", "--spec", str(spec), "--paper", str(paper), "--out", str(tmp_path / "cli")]
-    assert main(args + ["--metrics", *map(str, files)]) == 0
+    for name, runs in (("all", files), ("della", files[:1])):  # the long tables the tidy command writes
+        experiments = {"toy": [["yelp", read_metrics_file(f).model, read_metrics_file(f).seed] for f in runs]}
+        assert tidy_main(["--experiments", json.dumps(experiments), "--runs", *map(str, runs),
+                          "--out", str(tmp_path / f"{name}.csv"), "--run-settings", str(tmp_path / f"{name}.json")]) == 0
+    assert main(args + ["--tidy", str(tmp_path / "all.csv"), "--run-settings", str(tmp_path / "all.json")]) == 0
     assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == ["toy.csv", "toy.md", "toy.tex"]
-    assert main(args + ["--metrics", str(files[0])]) == 1  # GPT-2 row missing
-    assert "GPT-2" in capsys.readouterr().err
+    assert main(args + ["--tidy", str(tmp_path / "della.csv"), "--run-settings", str(tmp_path / "della.json")]) == 1
+    assert "GPT-2" in capsys.readouterr().err  # GPT-2 row missing
 
 
 @pytest.mark.parametrize("table_id", IN_SCOPE)
@@ -282,7 +305,7 @@ def test_table7_renders_from_stats_files(tmp_path):
     with open(PAPER_PATH, newline="") as f:
         paper = {(r["dataset"], r["metric"]): float(r["value"]) for r in csv.DictReader(f) if r["table"] == "table7"}
     files, inputs = write_table7_stats(tmp_path, spec)
-    render_table("table7", config, PAPER_PATH, tmp_path / "out", stats=files)
+    render_files("table7", config, PAPER_PATH, tmp_path / "out", stats=files)
     with open(tmp_path / "out" / "table7.csv", newline="") as f:
         out = {(r["dataset"], r["metric"]): r for r in csv.DictReader(f)}
     for dataset, values in inputs.items():
@@ -310,7 +333,7 @@ def test_table7_null_target_length_of_conditional_data_is_an_error(tmp_path):
     doc["avg_len_target"] = None
     quora.write_text(json.dumps(doc))
     with pytest.raises(TableError) as err:
-        render_table("table7", config, PAPER_PATH, tmp_path / "out", stats=files)
+        render_files("table7", config, PAPER_PATH, tmp_path / "out", stats=files)
     assert str(quora) in str(err.value)
 
 
@@ -363,7 +386,7 @@ def test_table6_hours_from_benchmark_files_with_the_device(tmp_path):
     config = load_spec(SPEC_PATH)
     spec = table_spec(config, "table6")
     metrics, benchmarks, expected = write_table6_runs(tmp_path, spec)
-    render_table("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=metrics)
+    render_files("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=metrics)
     with open(PAPER_PATH, newline="") as f:
         paper = {(r["dataset"], r["metric"]): float(r["value"]) for r in csv.DictReader(f) if r["table"] == "table6"}
     with open(tmp_path / "out" / "table6.csv", newline="") as f:
@@ -387,9 +410,9 @@ def test_table6_benchmark_without_its_run_is_an_error(tmp_path):
     orphan.unlink()
     benchmarks = sorted((tmp_path / "results" / "benchmarks").rglob("*.tsv"))
     with pytest.raises(TableError, match="ptb"):
-        render_table("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=[metrics])
+        render_files("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=[metrics])
     with pytest.raises(TableError, match="stage 'generate'"):
-        render_table("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=[metrics, write_run(
+        render_files("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=[metrics, write_run(
             tmp_path, "ptb", 0, {"train": [1.0]}, "cpu")])
 
 

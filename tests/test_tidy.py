@@ -71,8 +71,8 @@ def test_every_metric_of_every_run_is_a_row_under_each_of_its_experiments(toy_ru
 
 def test_a_rendered_table_is_the_mean_of_its_rows(toy_runs, tmp_path):
     files, experiments, _ = toy_runs
-    render_table("toy", TOY_SPEC, write_paper(tmp_path / "paper.csv"), tmp_path / "out", metrics=files)
-    tidy, _ = tidy_frame(experiments, files)
+    tidy, run_settings = tidy_frame(experiments, files)
+    render_table("toy", TOY_SPEC, write_paper(tmp_path / "paper.csv"), tmp_path / "out", tidy, run_settings)
     assert assert_table_cells_come_from_tidy(tmp_path / "out" / "toy.csv", tidy, "toy", TOY_SPEC["tables"]["toy"]) == 6
     # and the check can fail: a number changed after the table was rendered
     tidy.loc[(tidy.model == "della") & (tidy.metric == "PPL"), "value"] += 1.0

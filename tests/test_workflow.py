@@ -207,9 +207,11 @@ def metric_tables(config: dict, model: str | None = None) -> int:
 
 
 def probe_figure(config: dict, model: str | None = None) -> dict[str, int]:
-    """The probe figure's job, where it reads runs of `model` (all models: None)."""
+    """The probe figure's job, where its experiment's part of metrics.csv holds runs of `model`
+    (all models: None)."""
     figure = yaml.safe_load((ROOT / "config" / "figures.yaml").read_text())["figures"]["probe"]
-    drawn = figure["experiment"] in config["experiments"] and model in (None, *figure["models"])
+    experiment = config["experiments"].get(figure["experiment"])
+    drawn = experiment is not None and model in (None, *experiment["models"])
     return {"figure_probe": 1} if drawn else {}
 
 
@@ -218,17 +220,20 @@ def test_a_setting_reruns_only_the_rules_that_use_it(finished_workflow):
     workdir, config, _ = finished_workflow
     tables = metric_tables(config)
     evaluation = rerun_rules(workdir, config, lambda c: c["evaluation"]["representation"].update(iw_samples=3))
-    # FINDINGS.md and metrics.csv read every run's numbers, so they follow any change to them
+    # FINDINGS.md and metrics.csv read every run's numbers, so they follow any change to them; each
+    # experiment's part of metrics.csv (rule tidy_experiment) follows its own runs only
+    experiments = len(config["experiments"])
     assert evaluation == {"evaluate": n_runs(config), "render_metrics_table": tables, "findings": 1,
-                          "tidy_metrics": 1, **probe_figure(config)}
+                          "tidy_experiment": experiments, "tidy_metrics": 1, **probe_figure(config)}
     generation = rerun_rules(workdir, config, lambda c: c["generation"].update(num_unconditional=15))
     assert generation == {"generate": n_runs(config), "evaluate": n_runs(config), "render_metrics_table": tables,
-                          "findings": 1, "tidy_metrics": 1, **probe_figure(config)}
+                          "findings": 1, "tidy_experiment": experiments, "tidy_metrics": 1, **probe_figure(config)}
     # a model's decoding is a generation setting: that model is re-sampled, not retrained
     decoding = rerun_rules(workdir, config, lambda c: c["models"]["della"]["decoding"].update(num_beams=2))
+    with_della = sum("della" in spec["models"] for spec in config["experiments"].values())
     assert decoding == {"generate": n_runs(config, "della"), "evaluate": n_runs(config, "della"),
-                        "render_metrics_table": metric_tables(config, "della"), "findings": 1, "tidy_metrics": 1,
-                        **probe_figure(config, "della")}
+                        "render_metrics_table": metric_tables(config, "della"), "findings": 1,
+                        "tidy_experiment": with_della, "tidy_metrics": 1, **probe_figure(config, "della")}
     resources = rerun_rules(workdir, config, lambda c: c["resources"].update(mem_mb=1234, runtime_factor=7))
     assert resources == {}
     training = rerun_rules(workdir, config, lambda c: c["training"].update(learning_rate=0.001))
@@ -247,6 +252,9 @@ def test_every_table_cell_is_a_mean_of_rows_of_metrics_csv(finished_workflow):
     results = workdir / config["results_dir"]
     tidy = pd.read_csv(results / "metrics.csv")
     assert set(json.loads((results / "run_settings.json").read_text())) == set(tidy.run_settings_hash.dropna())
+    # metrics.csv is its parts joined, and the parts are what the tables read
+    parts = pd.concat([pd.read_csv(path) for path in sorted((results / "metrics").glob("*.csv"))])
+    assert len(parts) == len(tidy) and set(parts.experiment) == set(tidy.experiment)
     rendered = sorted(p.stem for p in (results / "tables").glob("*.csv"))
     assert {"table1", "table1_probe", "table9", *config["data_tables"]} <= set(rendered)
     checked = 0

@@ -241,20 +241,6 @@ def evaluation_settings(wildcards):
     )
 
 
-def table_runs(table):
-    """The runs a table reads: its experiment's, or those of the one its `runs_from` names."""
-    from della.targets import runs_experiment
-
-    # TABLES: config/tables.yaml, loaded by tables.smk
-    return experiment_runs(runs_experiment(table, TABLES["tables"][table]))
-
-
-def table_metrics_files(wildcards):
-    return [
-        f"runs/{d}/{m}/seed{s}/metrics.json" for d, m, s in table_runs(wildcards.table)
-    ]
-
-
 def run_outputs(dataset, model, seed):
     """A run's final files: its metrics and its benchmark records (Table 6)."""
     stage_files = [

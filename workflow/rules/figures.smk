@@ -5,23 +5,23 @@ from della.figures import (
     experiment_figures,
     figure_targets,
     load_spec as load_figures_spec,
-    model_runs,
     run_files,
     seed_runs,
 )
 from della.findings import claim_experiments, findings_files, load_claims
+from della.targets import tidy_files
 
 FIGURES_SPEC = repo_path(config["figures_spec"])
 FINDINGS_SPEC = repo_path(config["findings_spec"])
 FIGURES = load_figures_spec(FIGURES_SPEC)["figures"]
 # How the report names a run's figure (snakemake --report)
 RUN_LABELS = {"dataset": "{dataset}", "model": "{model}", "seed": "{seed}"}
-# experiment -> metrics.json of its runs, for every experiment a claim reads that the config runs
-FINDINGS_RUNS = {
-    name: run_files(experiment_runs(name), "metrics.json")
+# The long table's parts (della/tidy.py) of every experiment a claim reads that the config runs
+FINDINGS_TIDY = [
+    tidy_files(RESULTS, name)
     for name in claim_experiments(load_claims(FINDINGS_SPEC))
     if name in config["experiments"]
-}
+]
 # What the default target adds (Snakefile `rule all`).
 FIGURE_OUTPUTS = figure_targets(
     {"figures": FIGURES},
@@ -31,11 +31,11 @@ FIGURE_OUTPUTS = figure_targets(
 
 
 rule figure_latent_layers:
-    """Fig. 2: PPL, KL and ELBO against the number of latent layers, from the sweep's metrics."""
+    """Fig. 2: PPL, KL and ELBO against the number of latent layers, from the sweep's rows of
+    metrics.csv."""
     input:
-        metrics=lambda w: run_files(
-            experiment_runs(FIGURES["fig2"]["experiment"]), "metrics.json"
-        ),
+        tidy=tidy_files(RESULTS, FIGURES["fig2"]["experiment"])[0],
+        run_settings=tidy_files(RESULTS, FIGURES["fig2"]["experiment"])[1],
         spec=FIGURES_SPEC,
     output:
         png=report(
@@ -56,7 +56,8 @@ rule figure_latent_layers:
         out=lambda w, output: str(Path(output[0]).with_suffix("")),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench figure --spec {input.spec} fig2 --metrics {input.metrics} "
+        "della-bench figure --spec {input.spec} fig2 --tidy {input.tidy} "
+        "--run-settings {input.run_settings} "
         "--out {params.out} > {log} 2>&1"
 
 
@@ -99,7 +100,8 @@ rule figure_interpolation:
 
 
 rule figure_case_study:
-    """Fig. 4: the experiment's models on the same prompts (first seed), from their samples."""
+    """Fig. 4: the experiment's models on the same prompts (first seed), from their samples; their
+    labels from metrics.csv."""
     input:
         samples=lambda w: run_files(
             seed_runs(
@@ -107,12 +109,7 @@ rule figure_case_study:
             ),
             "samples.jsonl",
         ),
-        metrics=lambda w: run_files(
-            seed_runs(
-                experiment_runs(FIGURES["fig4"]["experiment"]), config["seeds"][0]
-            ),
-            "metrics.json",
-        ),
+        tidy=tidy_files(RESULTS, FIGURES["fig4"]["experiment"])[0],
         spec=FIGURES_SPEC,
     output:
         md=report(
@@ -131,21 +128,15 @@ rule figure_case_study:
     params:
         version=PACKAGE_VERSION,
     shell:
-        "della-bench figure --spec {input.spec} fig4 --samples {input.samples} "
+        "della-bench figure --spec {input.spec} fig4 --samples {input.samples} --tidy {input.tidy} "
         "--out {output.md} > {log} 2>&1"
 
 
 rule figure_probe:
     """The latent probe's test accuracy by latent layer, with the majority-class rate, from the
-    metrics.json of the figure's models' runs (docs/figures.md)."""
+    rows of the figure's models in metrics.csv (docs/figures.md)."""
     input:
-        metrics=lambda w: run_files(
-            model_runs(
-                experiment_runs(FIGURES["probe"]["experiment"]),
-                FIGURES["probe"]["models"],
-            ),
-            "metrics.json",
-        ),
+        tidy=tidy_files(RESULTS, FIGURES["probe"]["experiment"])[0],
         spec=FIGURES_SPEC,
     output:
         png=report(
@@ -166,7 +157,7 @@ rule figure_probe:
         out=lambda w, output: str(Path(output[0]).with_suffix("")),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench figure --spec {input.spec} probe --metrics {input.metrics} "
+        "della-bench figure --spec {input.spec} probe --tidy {input.tidy} "
         "--out {params.out} > {log} 2>&1"
 
 
@@ -227,7 +218,8 @@ rule convergence:
 rule findings:
     """Which of the paper's claims hold on this scale's numbers (and on the paper's own)."""
     input:
-        metrics=[path for paths in FINDINGS_RUNS.values() for path in paths],
+        tidy=[part[0] for part in FINDINGS_TIDY],
+        run_settings=[part[1] for part in FINDINGS_TIDY],
         spec=FINDINGS_SPEC,
         paper=repo_path(config["paper_tables"]),
     output:
@@ -244,9 +236,9 @@ rule findings:
     container:
         config["container_image"]
     params:
-        runs=as_json(FINDINGS_RUNS),
         scale=config["scale"],
         version=PACKAGE_VERSION,
     shell:
-        "della-bench findings --spec {input.spec} --runs {params.runs:q} --paper {input.paper} "
+        "della-bench findings --spec {input.spec} --tidy {input.tidy} "
+        "--run-settings {input.run_settings} --paper {input.paper} "
         "--scale {params.scale} --out {output.md} > {log} 2>&1"

@@ -1,22 +1,31 @@
-# One renderer (della/tables.py) for every table; which tables, and what each reads, comes from
+# One renderer (della/tables.py) for every table, from the long table of numbers (della/tidy.py:
+# one part per experiment, joined into metrics.csv); which tables, and what each reads, comes from
 # config/tables.yaml (the table's `kind`) and the run config (della/targets.py).
 from della.tables import load_spec
 from della.targets import (
-    benchmark_files,
     filled_forms,
     human_datasets,
     human_runs,
     key_file,
     of_kind,
+    table_experiment,
+    tidy_files,
 )
+from della.tidy import DATA_EXPERIMENT
 
 TABLES = load_spec(repo_path(config["tables_spec"]))
 
 
 rule render_metrics_table:
-    """Tables 1, 2, 4, 5, 8, 9 and the latent probe's companion of Table 1: the runs' metrics.json."""
+    """Tables 1, 2, 4, 5, 8, 9 and the latent probe's companion of Table 1: the rows of
+    metrics.csv of the experiment whose runs they show."""
     input:
-        metrics=table_metrics_files,
+        tidy=lambda w: tidy_files(
+            RESULTS, table_experiment(w.table, TABLES["tables"][w.table])
+        )[0],
+        run_settings=lambda w: tidy_files(
+            RESULTS, table_experiment(w.table, TABLES["tables"][w.table])
+        )[1],
         spec=repo_path(config["tables_spec"]),
         paper=repo_path(config["paper_tables"]),
     output:
@@ -38,66 +47,20 @@ rule render_metrics_table:
         version=PACKAGE_VERSION,
     shell:
         "della-bench render-table --table {wildcards.table} --spec {input.spec} "
-        "--metrics {input.metrics} --paper {input.paper} --out {params.out} > {log} 2>&1"
+        "--tidy {input.tidy} --run-settings {input.run_settings} "
+        "--paper {input.paper} --out {params.out} > {log} 2>&1"
 
 
-rule render_data_table:
-    """Table 7: dataset statistics from the preprocessing reports."""
-    input:
-        stats=expand("data/{dataset}/stats.json", dataset=sorted(config["datasets"])),
-        spec=repo_path(config["tables_spec"]),
-        paper=repo_path(config["paper_tables"]),
-    output:
-        md=report(f"{RESULTS}/tables/{{table}}.md", category="Tables"),
-        csv=report(f"{RESULTS}/tables/{{table}}.csv", category="Tables"),
-        tex=f"{RESULTS}/tables/{{table}}.tex",
-    log:
-        "logs/tables/{table}.log",
+# Table 7: the datasets' statistics (metrics.csv's experiment `data`), rendered the same way.
+use rule render_metrics_table as render_data_table with:
     wildcard_constraints:
         table="|".join(of_kind(config, TABLES, "data")) or "^$",
-    conda:
-        "../../environment.yml"
-    container:
-        config["container_image"]
-    resources:
-        **cpu_resources(),
-    params:
-        out=lambda w, output: parent(output[0]),
-        version=PACKAGE_VERSION,
-    shell:
-        "della-bench render-table --table {wildcards.table} --spec {input.spec} "
-        "--stats {input.stats} --paper {input.paper} --out {params.out} > {log} 2>&1"
 
 
-rule render_benchmark_table:
-    """Table 6: hours per run from the snakemake benchmark files, the device from the same
-    run's metrics.json."""
-    input:
-        benchmarks=lambda w: benchmark_files(
-            RESULTS, TABLES["tables"][w.table], table_runs(w.table)
-        ),
-        metrics=table_metrics_files,
-        spec=repo_path(config["tables_spec"]),
-        paper=repo_path(config["paper_tables"]),
-    output:
-        multiext(f"{RESULTS}/tables/{{table}}", ".md", ".csv", ".tex"),
-    log:
-        "logs/tables/{table}.log",
+# Table 6: the stages' wall-clock seconds of the runs (rows of metrics.csv), with their device.
+use rule render_metrics_table as render_benchmark_table with:
     wildcard_constraints:
         table="|".join(of_kind(config, TABLES, "benchmark")) or "^$",
-    conda:
-        "../../environment.yml"
-    container:
-        config["container_image"]
-    resources:
-        **cpu_resources(),
-    params:
-        out=lambda w, output: parent(output[0]),
-        version=PACKAGE_VERSION,
-    shell:
-        "della-bench render-table --table {wildcards.table} --spec {input.spec} "
-        "--benchmarks {input.benchmarks} --metrics {input.metrics} "
-        "--paper {input.paper} --out {params.out} > {log} 2>&1"
 
 
 rule render_human_table:
@@ -133,12 +96,58 @@ rule render_human_table:
         "--paper {input.paper} --out {params.out} > {log} 2>&1"
 
 
-rule tidy_metrics:
-    """Every number of this scale in one long table (della/tidy.py): each run's metrics under
-    every experiment it belongs to, its stage timings, and the datasets' statistics."""
+rule tidy_experiment:
+    """One experiment's numbers in the long table (della/tidy.py): each run's metrics and stage
+    timings; as experiment `data`, the datasets' statistics. Its tables, figures and findings
+    read this part, so they wait for, and follow, that experiment's runs only."""
     input:
-        runs=[f for d, m, s in experiment_runs() for f in run_outputs(d, m, s)],
-        stats=expand("data/{dataset}/stats.json", dataset=used_datasets()),
+        runs=lambda w: (
+            [f for run in experiment_runs(w.experiment) for f in run_outputs(*run)]
+            if w.experiment in config["experiments"]
+            else []
+        ),
+        stats=lambda w: (
+            expand("data/{dataset}/stats.json", dataset=used_datasets())
+            if w.experiment == DATA_EXPERIMENT
+            else []
+        ),
+    output:
+        csv=tidy_files(RESULTS, "{experiment}")[0],
+        run_settings=tidy_files(RESULTS, "{experiment}")[1],
+    log:
+        "logs/tables/metrics_{experiment}.log",
+    wildcard_constraints:
+        experiment="|".join([*config["experiments"], DATA_EXPERIMENT]),
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    resources:
+        **cpu_resources(),
+    params:
+        experiments=lambda w: as_json(
+            {w.experiment: experiment_runs(w.experiment)}
+            if w.experiment in config["experiments"]
+            else {}
+        ),
+        version=PACKAGE_VERSION,
+    shell:
+        "della-bench tidy --experiments {params.experiments:q} --runs {input.runs} "
+        "--stats {input.stats} --out {output.csv} "
+        "--run-settings {output.run_settings} > {log} 2>&1"
+
+
+rule tidy_metrics:
+    """Every number of this scale in one long table: the experiments' parts joined."""
+    input:
+        parts=[
+            tidy_files(RESULTS, e)[0]
+            for e in [*config["experiments"], DATA_EXPERIMENT]
+        ],
+        run_settings=[
+            tidy_files(RESULTS, e)[1]
+            for e in [*config["experiments"], DATA_EXPERIMENT]
+        ],
     output:
         csv=report(f"{RESULTS}/metrics.csv", category="Data"),
         run_settings=f"{RESULTS}/run_settings.json",
@@ -151,11 +160,7 @@ rule tidy_metrics:
     resources:
         **cpu_resources(),
     params:
-        experiments=lambda w: as_json(
-            {name: experiment_runs(name) for name in config["experiments"]}
-        ),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench tidy --experiments {params.experiments:q} --runs {input.runs} "
-        "--stats {input.stats} --out {output.csv} "
-        "--run-settings {output.run_settings} > {log} 2>&1"
+        "della-bench tidy --concat {input.parts} --concat-settings {input.run_settings} "
+        "--out {output.csv} --run-settings {output.run_settings} > {log} 2>&1"
