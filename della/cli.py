@@ -162,12 +162,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The native thread pools besides torch's: OpenMP (torch's CPU kernels, faiss), OpenBLAS / MKL
+# (numpy, scipy, scikit-learn) and Rayon (tokenizers). Each sizes itself to every core of the
+# machine unless told, which `--threads` must override: two one-thread jobs on two cores whose
+# scikit-learn probe spins two OpenBLAS threads each cost 20-30 % more CPU time (measured on the
+# sample scale's evaluate, results/benchmarks.md).
+THREAD_POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS")
+
+
+def limit_thread_pools(threads: int) -> None:
+    """Size every native thread pool to `threads`. Read when each library loads, so this runs
+    before the command imports torch or numpy (della.cli imports neither at module level)."""
+    for variable in THREAD_POOL_VARIABLES:
+        os.environ[variable] = str(threads)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in DELEGATED:
         module = __import__(DELEGATED[argv[0]][0], fromlist=["main"])
         sys.exit(module.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):  # per rank: the job's threads are shared by its --nproc ranks
+        limit_thread_pools(max(1, args.threads // max(1, getattr(args, "nproc", 1))))
     ranks = nullcontext()
     if hasattr(args, "nproc"):
         from della import distributed

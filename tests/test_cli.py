@@ -1,6 +1,7 @@
 """The console entry point: bad input gives one clear line naming what is wrong, exit code 1."""
 
 import json
+import os
 
 import pytest
 
@@ -46,3 +47,38 @@ def test_device_settings_resolve_to_this_machine_or_name_the_setting():
     else:
         with pytest.raises(ValueError, match=r"evaluation\.device is 'cuda' but no CUDA device is available"):
             resolve_device("cuda", "evaluation.device")
+
+
+def test_threads_size_every_native_thread_pool(monkeypatch):
+    """`--threads N` reaches OpenMP, OpenBLAS, MKL and Rayon as well as torch, per rank: a
+    one-thread job must not spin a BLAS pool of every core (the sample DAG runs two at once)."""
+    import torch
+
+    from della import cli
+
+    for variable in cli.THREAD_POOL_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    seen = {}
+    monkeypatch.setattr(cli, "cmd_generate", lambda args: seen.update({v: os.environ.get(v) for v in cli.THREAD_POOL_VARIABLES}))
+    threads = torch.get_num_threads()  # the test process's own count: main also sets torch's
+    cli.main(["generate", "--threads", str(threads), "--nproc", "1", "--data", "d", "--run", "r", "--out", "o",
+              "--seed", "0", "--settings", "{}"])
+    assert seen == {variable: str(threads) for variable in cli.THREAD_POOL_VARIABLES}
+
+
+def test_limited_pools_are_what_the_libraries_run_with():
+    """The variables are read when numpy / scikit-learn load their pools: checked in a fresh
+    process by threadpoolctl, against this 2-or-more-core machine's default of every core."""
+    import subprocess
+    import sys
+
+    from della import cli
+
+    script = ("from della.cli import limit_thread_pools; limit_thread_pools(1); import numpy, sklearn.linear_model, "
+              "threadpoolctl, json; print(json.dumps([p['num_threads'] for p in threadpoolctl.threadpool_info()]))")
+    pools = json.loads(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout)
+    assert pools and set(pools) == {1}
+    if (os.cpu_count() or 1) > 1:  # the check can fail: without the limit the pools take every core
+        default = subprocess.run([sys.executable, "-c", script.replace("limit_thread_pools(1); ", "")], check=True,
+                                 capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k not in cli.THREAD_POOL_VARIABLES})
+        assert max(json.loads(default.stdout)) > 1

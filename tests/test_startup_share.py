@@ -1,0 +1,31 @@
+"""benchmarks/startup_share.py: every rule's command is found and mapped to the module it imports."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from startup_share import command_module, markdown, rule_commands, startup_cpu_seconds  # noqa: E402
+
+
+def test_every_rule_that_runs_della_bench_maps_to_an_importable_module():
+    commands = rule_commands()
+    # the rules the sample DAG spends its time in are all found, with the command they run
+    assert {"train": "train", "generate": "generate", "evaluate": "evaluate"}.items() <= commands.items()
+    for rule, command in commands.items():
+        module = command_module(command)  # a KeyError names a command this script does not know
+        assert importlib.util.find_spec(module) is not None, (rule, command, module)
+
+
+def test_startup_is_measured_in_a_fresh_process_and_weighted_by_jobs():
+    seconds = startup_cpu_seconds("della.data.download", repeats=1)
+    assert 0 < seconds < 60
+    table = markdown({"download": 3, "not_a_rule_with_a_command": 5}, {"download": "download"}, 1, cpu_seconds=100.0)
+    row = next(line for line in table.splitlines() if line.startswith("| download"))
+    per_job, total = (float(cell) for cell in row.strip("|").split("|")[3:5])
+    assert abs(total - 3 * per_job) <= 1  # rounded to whole seconds
+    assert "not_a_rule_with_a_command" not in table and "of the run's 100 CPU-seconds" in table
