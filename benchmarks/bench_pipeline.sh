@@ -8,8 +8,8 @@
 # tree is left alone. The python environment is the one on PATH (snakemake, della-bench); the
 # clone is put first on PYTHONPATH so that its code is the code timed. Prints wall-clock seconds, the
 # CPU seconds of every process of the run (user + system: what other load on the machine does not
-# change), the split by rule (benchmarks/rule_split.py),
-# the job count, and the machine it ran on; the clone is deleted at the end (KEEP=1 keeps it).
+# change), the split by rule (benchmarks/rule_split.py) and the start-up share
+# (benchmarks/startup_share.py), the job count, and the machine it ran on; the clone is deleted at the end (KEEP=1 keeps it).
 set -euo pipefail
 
 cores="${1:-2}"
@@ -61,7 +61,10 @@ sample="$(python -c "print(f'{$(date +%s.%N) - $start:.1f}')")"
 jobs="$(grep -E '^total[[:space:]]+[0-9]+' "$work/sample-run.log" | head -1 | awk '{print $2}' || true)"
 echo "sample DAG (snakemake --cores $cores, fresh clone): ${sample} s ($(python -c "s=$sample; print(f'{int(s // 60)} min {s % 60:.0f} s')")), ${jobs:-?} jobs," \
     "${cpu} CPU-seconds (user + system, every process of the run; independent of other load)"
-python "$clone/benchmarks/rule_split.py" "$(ls "$clone"/.snakemake/log/*.snakemake.log | head -1)" --cores "$cores"
+run_log="$(ls "$clone"/.snakemake/log/*.snakemake.log | head -1)"
+python "$clone/benchmarks/rule_split.py" "$run_log" --cores "$cores"
+echo
+python "$clone/benchmarks/startup_share.py" "$run_log" --cpu-seconds "$cpu"
 again="$(seconds "$work/sample-rerun.log" snakemake --cores "$cores")"
 grep -q "Nothing to be done" "$work/sample-rerun.log" && echo "a second run: nothing to be done (${again} s)" \
     || echo "a second run did work again (${again} s): see $work/sample-rerun.log"
