@@ -3,7 +3,8 @@ command, measured in fresh processes, times the rule's jobs in the run's own Sna
 
     python benchmarks/startup_share.py .snakemake/log/<run>.snakemake.log [--cpu-seconds N] [--repeats 3]
 
-Each rule's command is read from its `shell:` in workflow/rules/*.smk (`della-bench <command>`);
+Each rule's command is read from its `shell:` in workflow/rules/*.smk (`della-bench <command>` or
+`python -m della <command>`);
 the module a command imports is della.cli's DELEGATED entry or, for the commands della.cli runs
 itself, the module named below. Start-up CPU seconds are user + system of
 `python -c "import della.cli, <module>"`, the median of --repeats fresh processes: what every job of
@@ -31,7 +32,8 @@ DIRECT_COMMAND_MODULES = {
     "create-backbone": "della.backbone", "train-tokenizer": "della.tokenizer",
 }
 RULE = re.compile(r"^rule (?P<rule>\w+):", re.MULTILINE)
-COMMAND = re.compile(r"della-bench (?P<command>[a-z][a-z-]*)")
+# `della-bench <command>`, or `python -m della <command>` with the command on the shell string's next line
+COMMAND = re.compile(r"""(?:della-bench|-m della)['"\s]*(?P<command>[a-z][a-z-]*)""")
 
 
 def rule_commands(rules_dir: Path = REPO / "workflow" / "rules") -> dict[str, str]:
