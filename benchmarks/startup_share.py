@@ -32,6 +32,7 @@ DIRECT_COMMAND_MODULES = {
     "create-backbone": "della.backbone", "train-tokenizer": "della.tokenizer",
 }
 RULE = re.compile(r"^rule (?P<rule>\w+):", re.MULTILINE)
+USE_RULE = re.compile(r"^use rule (?P<base>\w+) as (?P<rule>\w+)", re.MULTILINE)
 # `della-bench <command>`, or `python -m della <command>` with the command on the shell string's next line
 COMMAND = re.compile(r"""(?:della-bench|-m della)['"\s]*(?P<command>[a-z][a-z-]*)""")
 
@@ -45,6 +46,10 @@ def rule_commands(rules_dir: Path = REPO / "workflow" / "rules") -> dict[str, st
         for (start, rule), (end, _) in zip(starts, starts[1:]):
             if match := COMMAND.search(text, start, end):
                 commands[rule] = match["command"]
+    for smk in sorted(rules_dir.glob("*.smk")):  # `use rule base as rule with:` runs base's command
+        for match in USE_RULE.finditer(smk.read_text(encoding="utf-8")):
+            if match["base"] in commands:
+                commands[match["rule"]] = commands[match["base"]]
     return commands
 
 

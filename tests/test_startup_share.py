@@ -16,6 +16,12 @@ def test_every_rule_that_runs_della_bench_maps_to_an_importable_module():
     commands = rule_commands()
     # the rules the sample DAG spends its time in are all found, with the command they run
     assert {"train": "train", "generate": "generate", "evaluate": "evaluate"}.items() <= commands.items()
+    # every rule of workflow/rules runs a della command (`use rule` copies included): none is missed
+    declared = {line.split()[-2 if line.startswith("use rule") else 1].rstrip(":")
+                for smk in (ROOT / "workflow" / "rules").glob("*.smk")
+                for line in smk.read_text(encoding="utf-8").splitlines()
+                if line.startswith(("rule ", "use rule "))}
+    assert set(commands) == declared
     for rule, command in commands.items():
         module = command_module(command)  # a KeyError names a command this script does not know
         assert importlib.util.find_spec(module) is not None, (rule, command, module)
