@@ -16,7 +16,7 @@ rule train_tokenizer:
         settings=as_json(config.get("tokenizer", {})),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench train-tokenizer --inputs {input} --out {output} "
+        "{DELLA_BENCH} train-tokenizer --inputs {input} --out {output} "
         "--settings {params.settings:q} > {log} 2>&1"
 
 
@@ -40,5 +40,5 @@ rule create_backbone:
         ),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench create-backbone --tokenizer {input.tokenizer} --out {output} "
+        "{DELLA_BENCH} create-backbone --tokenizer {input.tokenizer} --out {output} "
         "--settings {params.settings:q} > {log} 2>&1"

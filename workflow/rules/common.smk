@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import os
+import shlex
 from pathlib import Path
 
 from jsonschema.exceptions import ValidationError
@@ -31,6 +32,13 @@ RUN = "runs/{dataset}/{model}/seed{seed}"
 STAGES = ("train", "generate", "evaluate")
 # Outputs depend on the package too: bumping its version reruns the jobs whose params name it.
 PACKAGE_VERSION = __import__("della").__version__
+# The command every rule runs: `della-bench` as a module, from this repository. Not the console
+# script: it exists only where the package is installed, and the environment `--sdm conda` builds
+# from environment.yml holds its dependencies only (docs/environment.md). `python` is the job's:
+# the venv's, or the conda environment's.
+DELLA_BENCH = (
+    f"PYTHONPATH={shlex.quote(str(REPO))}${{PYTHONPATH:+:$PYTHONPATH}} python -m della"
+)
 
 
 def repo_path(path):

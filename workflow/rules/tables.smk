@@ -46,7 +46,7 @@ rule render_metrics_table:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench render-table --table {wildcards.table} --spec {input.spec} "
+        "{DELLA_BENCH} render-table --table {wildcards.table} --spec {input.spec} "
         "--tidy {input.tidy} --run-settings {input.run_settings} "
         "--paper {input.paper} --out {params.out} > {log} 2>&1"
 
@@ -91,7 +91,7 @@ rule render_human_table:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench render-table --table {wildcards.table} --spec {input.spec} "
+        "{DELLA_BENCH} render-table --table {wildcards.table} --spec {input.spec} "
         "--keys {input.key_files} --annotations {input.annotations} "
         "--paper {input.paper} --out {params.out} > {log} 2>&1"
 
@@ -132,7 +132,7 @@ rule tidy_experiment:
         ),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench tidy --experiments {params.experiments:q} --runs {input.runs} "
+        "{DELLA_BENCH} tidy --experiments {params.experiments:q} --runs {input.runs} "
         "--stats {input.stats} --out {output.csv} "
         "--run-settings {output.run_settings} > {log} 2>&1"
 
@@ -162,5 +162,5 @@ rule tidy_metrics:
     params:
         version=PACKAGE_VERSION,
     shell:
-        "della-bench tidy --concat {input.parts} --concat-settings {input.run_settings} "
+        "{DELLA_BENCH} tidy --concat {input.parts} --concat-settings {input.run_settings} "
         "--out {output.csv} --run-settings {output.run_settings} > {log} 2>&1"
