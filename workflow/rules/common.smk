@@ -7,10 +7,12 @@ import json
 import math
 import os
 import shlex
+import sys
 from pathlib import Path
 
 from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from snakemake.utils import validate
 
 import della.targets as della_targets
@@ -34,10 +36,16 @@ STAGES = ("train", "generate", "evaluate")
 PACKAGE_VERSION = __import__("della").__version__
 # The command every rule runs: `della-bench` as a module, from this repository. Not the console
 # script: it exists only where the package is installed, and the environment `--sdm conda` builds
-# from environment.yml holds its dependencies only (docs/environment.md). `python` is the job's:
-# the venv's, or the conda environment's.
+# from environment.yml holds its dependencies only (docs/environment.md). The interpreter is the
+# job's environment's under --sdm conda (or apptainer, with an image), else the one running
+# Snakemake: the venv's, whether or not it is activated (a bare `python` could be another one).
+_JOB_ENV = workflow.deployment_settings.deployment_method
+_ENV_PYTHON = DeploymentMethod.CONDA in _JOB_ENV or (
+    DeploymentMethod.APPTAINER in _JOB_ENV and config.get("container_image")
+)
 DELLA_BENCH = (
-    f"PYTHONPATH={shlex.quote(str(REPO))}${{PYTHONPATH:+:$PYTHONPATH}} python -m della"
+    f"PYTHONPATH={shlex.quote(str(REPO))}${{PYTHONPATH:+:$PYTHONPATH}} "
+    f"{'python' if _ENV_PYTHON else shlex.quote(sys.executable)} -m della"
 )
 
 
