@@ -50,8 +50,10 @@ def slurm_config() -> dict:
     config["resources"]["min_runtime_minutes"] = 1
     della = config["models"]["della"]
     runs = {"della_preempted": (300, 25), "della_reference": (300, 25), "della_timeout": (3600, 100),
-            "della_crash_short": (20, 10), "della_crash_long": (1200, 50)}
-    for model, (steps, every) in runs.items():  # the tiny config's 4 steps are too quick to interrupt
+            "della_crash_short": (20, 10), "della_crash_long": (3000, 100)}
+    # the tiny config's 4 steps are too quick to interrupt; della_crash_long must outlive a killed
+    # Snakemake by the time the next one starts (else that one has nothing to do)
+    for model, (steps, every) in runs.items():
         config["models"][model] = {**copy.deepcopy(della), "train": {"max_steps": steps, "checkpoint_every": every, "log_every": every}}
     # 1 GPU-hour x 1/60 = 1 minute of walltime per attempt (SLURM's smallest limit)
     config["resources"]["runs"] = [{"models": ["della_timeout"], "gpu_hours": 1, "runtime_factor": 1 / 60}]
