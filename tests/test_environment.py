@@ -1,11 +1,17 @@
 """environment.yml and pyproject.toml must pin the same versions; the running env must match."""
 
+import json
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 import yaml
+from test_workflow import one_run_config, snakemake_command, write_config
 
 from della.io import provenance
 
@@ -22,11 +28,74 @@ def pins(requirements) -> dict[str, str]:
     return found
 
 
+def environment_yml_pip() -> list[str]:
+    """The pip section of environment.yml: every package of the conda environment but Python."""
+    conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    return next(d["pip"] for d in conda if isinstance(d, dict) and "pip" in d)
+
+
 def test_environment_yml_and_pyproject_name_the_same_pins():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
-    pip_section = next(d["pip"] for d in conda if isinstance(d, dict) and "pip" in d)
-    assert pins(project) == pins(pip_section)
+    assert pins(project) == pins(environment_yml_pip())
+
+
+def requirement_closure(requirements: list[str]) -> set[str]:
+    """The distributions `requirements` need, recursively, as installed in this venv (markers
+    evaluated here, no extras: environment.yml asks for none)."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    names, todo = set(), [Requirement(r) for r in requirements]
+    while todo:
+        requirement = todo.pop()
+        name = canonicalize_name(requirement.name)
+        if name in names or (requirement.marker and not requirement.marker.evaluate({"extra": ""})):
+            continue
+        names.add(name)
+        todo += [Requirement(r) for r in metadata.distribution(name).requires or []]
+    return names
+
+
+@pytest.fixture(scope="session")
+def environment_yml_venv(tmp_path_factory) -> Path:
+    """What `--sdm conda` builds from environment.yml, without conda: a venv holding its pip
+    section and those packages' dependencies, and nothing else (the project is not installed).
+    Their files are hard-linked from this venv, which has the same pinned versions: a `pip
+    install` of them takes minutes here (torch alone is 1 GB unpacked)."""
+    venv = tmp_path_factory.mktemp("environment_yml") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    for name in requirement_closure(environment_yml_pip()):
+        dist = metadata.distribution(name)
+        for file in dist.files:
+            target = (site / file).resolve()
+            if not target.is_relative_to(site):
+                continue  # console scripts: `python -m` runs what the workflow needs
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not target.exists():
+                os.link(dist.locate_file(file), target)
+    return venv
+
+
+def test_the_workflow_runs_in_the_environment_yml_environment_without_the_project(environment_yml_venv, tmp_path):
+    """Every rule runs `python -m della` with the repository on PYTHONPATH, so the environment
+    needs no `della-bench` package: here Snakemake and its jobs run from that environment alone,
+    its bin/ first on PATH (as `--sdm conda` activates it) and the test venv's bin/ off it."""
+    bin_dir = environment_yml_venv / "bin"
+    assert not (bin_dir / "della-bench").exists()
+    for probe, error in (("import della", "No module named 'della'"),
+                         ("from importlib import metadata; metadata.version('della-bench')", "PackageNotFoundError")):
+        result = subprocess.run([bin_dir / "python", "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+        assert error in result.stderr, result
+    command, env = snakemake_command(tmp_path, write_config(tmp_path / "one_run.yaml", one_run_config()),
+                                     python=bin_dir / "python", targets=["runs/yelp/della/seed0/metrics.json"])
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads((tmp_path / "runs" / "yelp" / "della" / "seed0" / "metrics.json").read_text())
+    # the evaluate job read its feature model from the environment's packages
+    assert Path(document["metrics"]["MAUVE"]["settings"]["feature_model_path"]).is_relative_to(environment_yml_venv)
 
 
 def test_recorded_versions_are_the_running_ones():

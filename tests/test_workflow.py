@@ -44,13 +44,31 @@ def tiny_config() -> dict:
     return config
 
 
-def snakemake(workdir: Path, config_file: Path, *extra: str, targets=()) -> subprocess.CompletedProcess:
-    """Run from the repository root, as a user would type it there (so `--profile slurm` resolves)."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+def one_run_config() -> dict:
+    """The tiny config with one dataset (Yelp) and one run: `fig3`, DELLA on Yelp, and every stage
+    from download to a figure."""
+    config = tiny_config()
+    config["datasets"] = {"yelp": config["datasets"]["yelp"]}
+    config["experiments"] = {"fig3": {"datasets": ["yelp"], "models": ["della"]}}
+    config["data_tables"] = []  # Table 7 lists all seven datasets
+    return config
+
+
+def snakemake_command(workdir: Path, config_file: Path, *extra: str, targets=(),
+                      python: Path = Path(sys.executable)) -> tuple[list[str], dict]:
+    """The command line and environment of a Snakemake run in `workdir` by `python` (its bin/
+    first on PATH, as after `. .venv/bin/activate`)."""
+    env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}"}
     command = [
-        sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+        str(python), "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
         "--configfile", str(config_file), "--cores", "2", *extra,
     ]
+    return command, env
+
+
+def snakemake(workdir: Path, config_file: Path, *extra: str, targets=()) -> subprocess.CompletedProcess:
+    """Run from the repository root, as a user would type it there (so `--profile slurm` resolves)."""
+    command, env = snakemake_command(workdir, config_file, *extra, targets=targets)
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1500)
 
 

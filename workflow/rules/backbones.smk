@@ -16,7 +16,8 @@ rule train_tokenizer:
         settings=as_json(config.get("tokenizer", {})),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench train-tokenizer --inputs {input} --out {output} "
+        '"$DELLA_PYTHON" -m della '
+        "train-tokenizer --inputs {input} --out {output} "
         "--settings {params.settings:q} > {log} 2>&1"
 
 
@@ -40,5 +41,6 @@ rule create_backbone:
         ),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench create-backbone --tokenizer {input.tokenizer} --out {output} "
+        '"$DELLA_PYTHON" -m della '
+        "create-backbone --tokenizer {input.tokenizer} --out {output} "
         "--settings {params.settings:q} > {log} 2>&1"

@@ -6,15 +6,18 @@ import copy
 import json
 import math
 import os
+import sys
 from pathlib import Path
 
 from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from snakemake.utils import validate
 
 import della.targets as della_targets
 from della.config_errors import schema_error_message
 from della.data.download import check_data_root
+from della.jobenv import export_job_environment
 
 try:
     validate(config, "../../config/schema.yaml")
@@ -31,6 +34,18 @@ RUN = "runs/{dataset}/{model}/seed{seed}"
 STAGES = ("train", "generate", "evaluate")
 # Outputs depend on the package too: bumping its version reruns the jobs whose params name it.
 PACKAGE_VERSION = __import__("della").__version__
+# Every rule runs `della-bench` as `"$DELLA_PYTHON" -m della`, from this repository (on
+# PYTHONPATH). Not the console script: it exists only where the package is installed, and the
+# environment `--sdm conda` builds from environment.yml holds its dependencies only
+# (docs/environment.md). The interpreter is the job's environment's under --sdm conda (or
+# apptainer, with an image), else the one running Snakemake: the venv's, activated or not. Set
+# here, in the environment jobs inherit (SLURM jobs too: --export=ALL), not in the shell text or
+# params, which would rerun every job when the venv or the clone moves.
+_JOB_ENV = workflow.deployment_settings.deployment_method
+_ENV_PYTHON = DeploymentMethod.CONDA in _JOB_ENV or (
+    DeploymentMethod.APPTAINER in _JOB_ENV and config.get("container_image")
+)
+export_job_environment(REPO, "python" if _ENV_PYTHON else sys.executable)
 
 
 def repo_path(path):

@@ -26,7 +26,8 @@ rule download:
         base=REPO,
         data_root=f"--data-root {shlex.quote(str(DATA_ROOT))}" if DATA_ROOT else "",
     shell:
-        "della-bench download --dataset {wildcards.dataset} --source {params.source:q} "
+        '"$DELLA_PYTHON" -m della '
+        "download --dataset {wildcards.dataset} --source {params.source:q} "
         "--out {params.out} --report {output.report} --base-dir {params.base:q} "
         "{params.data_root} > {log} 2>&1"
 
@@ -57,6 +58,7 @@ rule preprocess:
         ),
         out=lambda w, output: parent(output.stats),
     shell:
-        "della-bench preprocess --dataset {wildcards.dataset} --raw {params.raw:q} "
+        '"$DELLA_PYTHON" -m della '
+        "preprocess --dataset {wildcards.dataset} --raw {params.raw:q} "
         "--download-report {input.report} --out {params.out} "
         "--settings {params.settings:q} > {log} 2>&1"

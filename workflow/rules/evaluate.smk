@@ -26,6 +26,7 @@ rule evaluate:
         run=lambda w, input: parent(input.model),
         data=lambda w, input: parent(input.test),
     shell:
-        "della-bench evaluate --threads {threads} --nproc {resources.gpu} --data {params.data} --run {params.run} "
+        '"$DELLA_PYTHON" -m della '
+        "evaluate --threads {threads} --nproc {resources.gpu} --data {params.data} --run {params.run} "
         "--samples {input.samples} --out {output} --seed {wildcards.seed} "
         "--settings {params.settings:q} > {log} 2>&1"

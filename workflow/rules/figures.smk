@@ -56,7 +56,8 @@ rule figure_latent_layers:
         out=lambda w, output: str(Path(output[0]).with_suffix("")),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench figure --spec {input.spec} fig2 --tidy {input.tidy} "
+        '"$DELLA_PYTHON" -m della '
+        "figure --spec {input.spec} fig2 --tidy {input.tidy} "
         "--run-settings {input.run_settings} "
         "--out {params.out} > {log} 2>&1"
 
@@ -95,7 +96,8 @@ rule figure_interpolation:
         run=lambda w, input: parent(input.model),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench figure --spec {input.spec} fig3 --run {params.run} --test {input.test} "
+        '"$DELLA_PYTHON" -m della '
+        "figure --spec {input.spec} fig3 --run {params.run} --test {input.test} "
         "--decoding {params.decoding:q} --out {output.md} > {log} 2>&1"
 
 
@@ -128,7 +130,8 @@ rule figure_case_study:
     params:
         version=PACKAGE_VERSION,
     shell:
-        "della-bench figure --spec {input.spec} fig4 --samples {input.samples} --tidy {input.tidy} "
+        '"$DELLA_PYTHON" -m della '
+        "figure --spec {input.spec} fig4 --samples {input.samples} --tidy {input.tidy} "
         "--out {output.md} > {log} 2>&1"
 
 
@@ -157,7 +160,8 @@ rule figure_probe:
         out=lambda w, output: str(Path(output[0]).with_suffix("")),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench figure --spec {input.spec} probe --tidy {input.tidy} "
+        '"$DELLA_PYTHON" -m della '
+        "figure --spec {input.spec} probe --tidy {input.tidy} "
         "--out {params.out} > {log} 2>&1"
 
 
@@ -186,7 +190,8 @@ rule training_curves:
         out=lambda w, output: str(Path(output[0]).with_suffix("")),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench figure --spec {input.spec} training-curves --log {params.train_log} "
+        '"$DELLA_PYTHON" -m della '
+        "figure --spec {input.spec} training-curves --log {params.train_log} "
         "--title {wildcards.dataset}/{wildcards.model}/seed{wildcards.seed} "
         "--out {params.out} > {log} 2>&1"
 
@@ -212,7 +217,8 @@ rule convergence:
     params:
         version=PACKAGE_VERSION,
     shell:
-        "della-bench figure convergence --done {input.done} --out {output.md} > {log} 2>&1"
+        '"$DELLA_PYTHON" -m della '
+        "figure convergence --done {input.done} --out {output.md} > {log} 2>&1"
 
 
 rule findings:
@@ -239,6 +245,7 @@ rule findings:
         scale=config["scale"],
         version=PACKAGE_VERSION,
     shell:
-        "della-bench findings --spec {input.spec} --tidy {input.tidy} "
+        '"$DELLA_PYTHON" -m della '
+        "findings --spec {input.spec} --tidy {input.tidy} "
         "--run-settings {input.run_settings} --paper {input.paper} "
         "--scale {params.scale} --out {output.md} > {log} 2>&1"

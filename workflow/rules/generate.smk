@@ -23,5 +23,6 @@ rule generate:
         data=lambda w, input: parent(input.test),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench generate --threads {threads} --nproc {resources.gpu} --data {params.data} --run {params.run} "
+        '"$DELLA_PYTHON" -m della '
+        "generate --threads {threads} --nproc {resources.gpu} --data {params.data} --run {params.run} "
         "--out {output.samples} --seed {wildcards.seed} --settings {params.settings:q} > {log} 2>&1"

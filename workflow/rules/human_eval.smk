@@ -29,6 +29,7 @@ rule human_eval_export:
     params:
         version=PACKAGE_VERSION,
     shell:
-        "della-bench human-eval-export --table {wildcards.table} --spec {input.spec} "
+        '"$DELLA_PYTHON" -m della '
+        "human-eval-export --table {wildcards.table} --spec {input.spec} "
         "--dataset {wildcards.dataset} --metrics {input.metrics} --forms {output.forms} "
         "--key {output.key} > {log} 2>&1"

@@ -46,7 +46,8 @@ rule render_metrics_table:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench render-table --table {wildcards.table} --spec {input.spec} "
+        '"$DELLA_PYTHON" -m della '
+        "render-table --table {wildcards.table} --spec {input.spec} "
         "--tidy {input.tidy} --run-settings {input.run_settings} "
         "--paper {input.paper} --out {params.out} > {log} 2>&1"
 
@@ -91,7 +92,8 @@ rule render_human_table:
         out=lambda w, output: parent(output[0]),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench render-table --table {wildcards.table} --spec {input.spec} "
+        '"$DELLA_PYTHON" -m della '
+        "render-table --table {wildcards.table} --spec {input.spec} "
         "--keys {input.key_files} --annotations {input.annotations} "
         "--paper {input.paper} --out {params.out} > {log} 2>&1"
 
@@ -132,7 +134,8 @@ rule tidy_experiment:
         ),
         version=PACKAGE_VERSION,
     shell:
-        "della-bench tidy --experiments {params.experiments:q} --runs {input.runs} "
+        '"$DELLA_PYTHON" -m della '
+        "tidy --experiments {params.experiments:q} --runs {input.runs} "
         "--stats {input.stats} --out {output.csv} "
         "--run-settings {output.run_settings} > {log} 2>&1"
 
@@ -162,5 +165,6 @@ rule tidy_metrics:
     params:
         version=PACKAGE_VERSION,
     shell:
-        "della-bench tidy --concat {input.parts} --concat-settings {input.run_settings} "
+        '"$DELLA_PYTHON" -m della '
+        "tidy --concat {input.parts} --concat-settings {input.run_settings} "
         "--out {output.csv} --run-settings {output.run_settings} > {log} 2>&1"

@@ -23,5 +23,6 @@ rule train:
         run=lambda w, output: parent(output.done),
         data=lambda w, input: parent(input.train),
     shell:
-        "della-bench train --threads {threads} --nproc {resources.gpu} --data {params.data} --run {params.run} "
+        '"$DELLA_PYTHON" -m della '
+        "train --threads {threads} --nproc {resources.gpu} --data {params.data} --run {params.run} "
         "--seed {wildcards.seed} --settings {params.settings:q} > {log} 2>&1"

@@ -1,0 +1,317 @@
+"""`snakemake --profile slurm` on a real SLURM: one node started on this machine by
+workflow/scripts/local-slurm.sh (slurmctld, slurmd, slurmdbd with accounting, 2 fake GPUs), the
+repository's own profile, a tiny config. Nothing here is mocked: jobs go through sbatch, faults
+are what SLURM itself does (requeue, time limit, scancel) and what a dying login node does
+(SIGKILL of Snakemake). Needs root (the script starts daemons); `pytest -m slurm` runs these alone.
+
+Two workflow runs, each shared by the tests after it:
+- `cluster_run` (status command sacct): `fig3` and the metrics table end to end, plus three
+  training runs: one requeued while it trains (preemption), an identical one left alone (the
+  reference), and one whose walltime (1 minute) is shorter than its training.
+- `crash_run` (status command squeue): two training runs; Snakemake is SIGKILLed once the short
+  one finished and the long one trains; then what docs/cluster.md tells the user to type, during
+  which the long one's job is scancelled.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from test_cluster import expected_walltime_and_memory
+from test_reliability import assert_same_run
+from test_workflow import one_run_config, snakemake_command, write_config
+
+pytestmark = pytest.mark.slurm
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "workflow" / "scripts" / "local-slurm.sh"
+GPU_RULES = ("train", "generate", "evaluate")
+# the names local-slurm.sh gives its account, partitions, GPU type and node feature
+CLUSTER = {"account": "lab", "partition": "cpu", "gpu_partition": "gpu", "gpu_model": "fake", "constraint": "fakegpu"}
+# status checks from 2 s after a submission (the plugin waits 40 s); keep the logs of successful jobs
+FAST = ("--slurm-init-seconds-before-status-checks", "2", "--slurm-keep-successful-logs")
+SUBMITTED = re.compile(r"has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
+DEADLINE_S = 900
+
+
+def slurm_config() -> dict:
+    """test_workflow's one-run config on the local SLURM's names, with the training runs the fault
+    tests need: variants of `della` with more steps (the model's name is not a setting, so
+    `della_preempted` and `della_reference` train to the same weights)."""
+    config = one_run_config()
+    config["cluster"] = dict(CLUSTER)
+    config["resources"]["min_runtime_minutes"] = 1
+    della = config["models"]["della"]
+    runs = {"della_preempted": (300, 25), "della_reference": (300, 25), "della_timeout": (3600, 100),
+            "della_crash_short": (20, 10), "della_crash_long": (3000, 100)}
+    # the tiny config's 4 steps are too quick to interrupt; della_crash_long must outlive a killed
+    # Snakemake by the time the next one starts (else that one has nothing to do)
+    for model, (steps, every) in runs.items():
+        config["models"][model] = {**copy.deepcopy(della), "train": {"max_steps": steps, "checkpoint_every": every, "log_every": every}}
+    # 1 GPU-hour x 1/60 = 1 minute of walltime per attempt (SLURM's smallest limit)
+    config["resources"]["runs"] = [{"models": ["della_timeout"], "gpu_hours": 1, "runtime_factor": 1 / 60}]
+    return config
+
+
+def run_file(model: str, name: str) -> str:
+    return f"runs/yelp/{model}/seed0/{name}"
+
+
+def slurm(*args: str) -> str:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{' '.join(args)}: {result.stderr}"
+    return result.stdout
+
+
+def show_job(jobid: str) -> dict[str, str]:
+    """`scontrol show job` as key -> value (finished jobs stay for MinJobAge, 10 min)."""
+    return dict(re.findall(r"(\w[\w/:]*)=(\S*)", slurm("scontrol", "show", "job", jobid)))
+
+
+def submitted(output: str) -> list[tuple[str, str]]:
+    """(SLURM job id, its log) of every job Snakemake submitted, in order."""
+    return SUBMITTED.findall(output)
+
+
+def jobs_of(output: str, rule: str, wildcards: str = "") -> list[str]:
+    """Job ids of one rule's job (all its attempts, in order), from the log path the plugin prints
+    (logs/slurm/rule_<rule>/<wildcards>/<id>.log)."""
+    pattern = re.compile(rf"/rule_{rule}/{re.escape(wildcards) + '/' if wildcards else ''}(\d+)\.log$")
+    return [jobid for jobid, log in submitted(output) if pattern.search(log)]
+
+
+def minutes(limit: str) -> int:
+    """scontrol's TimeLimit (HH:MM:SS; these jobs ask for less than a day) in minutes."""
+    hours, mins, _ = (int(x) for x in limit.split(":"))
+    return hours * 60 + mins
+
+
+class Run:
+    """A Snakemake started in the background, as a user starts it in a login node's shell."""
+
+    def __init__(self, workdir: Path, config_file: Path, *extra: str, targets=()):
+        command, env = snakemake_command(workdir, config_file, "--profile", "slurm", *FAST, *extra, targets=targets)
+        self.log = workdir / f"snakemake-{time.monotonic_ns()}.out"
+        self.handle = self.log.open("w")
+        # its own process group: the crash test kills the whole group, like a dying login node
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
+        self.started = time.monotonic()
+
+    @property
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def running(self) -> bool:
+        assert time.monotonic() - self.started < DEADLINE_S, f"snakemake still running after {DEADLINE_S}s:\n{self.output[-3000:]}"
+        return self.process.poll() is None
+
+    def wait(self) -> int:
+        while self.running():
+            time.sleep(1)
+        self.handle.close()
+        return self.process.returncode
+
+
+def job_state(jobid: str) -> str:
+    return slurm("squeue", "-h", "-j", jobid, "-o", "%T").strip()
+
+
+@pytest.fixture(scope="session")
+def local_slurm():
+    """The one-node SLURM, started by the script a user runs (left running if it already was)."""
+    assert os.geteuid() == 0, "the SLURM tests start daemons: run them as root (or deselect them: -m 'not slurm')"
+    was_up = subprocess.run([SCRIPT, "status"], capture_output=True).returncode == 0
+    started = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, timeout=900)
+    assert started.returncode == 0, started.stdout + started.stderr
+    yield
+    if not was_up:
+        subprocess.run([SCRIPT, "stop"], check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def cluster(local_slurm, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("slurm")
+    config = slurm_config()
+    return workdir, config, write_config(workdir / "slurm.yaml", config)
+
+
+@pytest.fixture(scope="module")
+def cluster_run(cluster):
+    """fig3, metrics.csv and the three fault-test training runs, status command sacct; while it
+    runs, `scontrol requeue` of della_preempted's job after its first checkpoint. Returns the
+    workdir, config, output, every job's scontrol record and the requeued job's id."""
+    workdir, config, config_file = cluster
+    targets = ["fig3", f"{config['results_dir']}/metrics.csv",
+               *(run_file(m, "train_done.json") for m in ("della_preempted", "della_reference", "della_timeout"))]
+    run = Run(workdir, config_file, "--slurm-status-command", "sacct", targets=targets)
+    requeued = None
+    while run.running():
+        if requeued is None and (workdir / run_file("della_preempted", "checkpoints/last.pt")).exists():
+            requeued = jobs_of(run.output, "train", "yelp_della_preempted_0")[-1]
+            slurm("scontrol", "requeue", requeued)
+        time.sleep(1)
+    output = run.output
+    assert run.process.returncode == 0, output[-5000:]
+    assert requeued, "della_preempted's training ended before it could be requeued"
+    jobs = {jobid: show_job(jobid) for jobid, _ in submitted(output)}
+    for jobid, job in jobs.items():
+        # scontrol drops an ended job's Features at times; the accounting keeps the request
+        job["Constraints"] = slurm("sacct", "-X", "-n", "-P", "-j", jobid, "-o", "Constraints").strip()
+    return workdir, config, output, jobs, requeued
+
+
+def test_every_job_goes_through_sbatch_and_the_run_completes(cluster_run):
+    workdir, config, output, jobs, _ = cluster_run
+    results = workdir / config["results_dir"]
+    assert (results / "metrics.csv").exists() and list((results / "figures").glob("fig3*"))
+    rules = re.findall(r"^(?:local)?rule (\w+):", output, re.M)
+    # every job but the `localrules` download (run where Snakemake runs) went to SLURM, with a log
+    assert len(submitted(output)) == len([r for r in rules if r not in ("download", "fig3")])
+    for jobid, log in submitted(output):
+        assert Path(log).exists() and jobs[jobid]["StdOut"] == log, (jobid, log)
+    assert {jobs[j]["JobState"] for j in jobs} <= {"COMPLETED", "TIMEOUT"}
+
+
+def test_gpu_jobs_get_a_gpu_and_the_configs_walltime_and_memory_other_jobs_no_gpu(cluster_run):
+    workdir, config, output, jobs, _ = cluster_run
+    seen = set()
+    for jobid, log in submitted(output):
+        job = jobs[jobid]
+        rule = re.search(r"/rule_(\w+?)/", log).group(1)
+        assert job["Account"] == CLUSTER["account"], (rule, job)
+        if rule in GPU_RULES:
+            model = re.search(r"/yelp_(\w+)_0/", log).group(1)
+            attempt = jobs_of(output, rule, f"yelp_{model}_0").index(jobid) + 1
+            walltime, mem_mb = expected_walltime_and_memory(config, rule, "yelp", model, attempt)
+            assert "gres/gpu=1" in job["TRES"] and job["TresPerJob"] == f"gres:gpu:{CLUSTER['gpu_model']}:1", job
+            assert job["Partition"] == CLUSTER["gpu_partition"] and job["Constraints"] == CLUSTER["constraint"], job
+            assert minutes(job["TimeLimit"]) == walltime and job["MinMemoryNode"] == f"{mem_mb}M", (rule, model, attempt, job)
+            seen.add(rule)
+        else:
+            assert "gres/gpu" not in job["TRES"] and job.get("TresPerJob", "(null)") == "(null)", (rule, job)
+            assert job["Partition"] == CLUSTER["partition"], (rule, job)
+            seen.add("cpu")
+    assert seen == {*GPU_RULES, "cpu"}
+
+
+def test_a_requeued_training_job_resumes_and_ends_identical_to_an_uninterrupted_one(cluster_run, monkeypatch):
+    """Preemption: `scontrol requeue` stops the job (SIGTERM: checkpoint, exit 75) and SLURM runs
+    it again under the same job id; it resumes from the checkpoint, and its weights and log equal
+    those of the same settings trained without interruption (della_reference)."""
+    workdir, _, output, jobs, requeued = cluster_run
+    assert jobs[requeued]["Restarts"] == "1" and jobs[requeued]["JobState"] == "COMPLETED", jobs[requeued]
+    assert jobs_of(output, "train", "yelp_della_preempted_0") == [requeued]  # SLURM reran it, not Snakemake
+    log = (workdir / "logs" / run_file("della_preempted", "train.log")).read_text()
+    step = int(re.search(r"resuming \S+ from step (\d+)", log).group(1))
+    assert 0 < step < 300, log
+    assert "resuming" not in (workdir / "logs" / run_file("della_reference", "train.log")).read_text()
+    monkeypatch.chdir(workdir)  # the models name their backbone relative to it
+    assert_same_run(Path(run_file("della_preempted", "")), Path(run_file("della_reference", "")))
+
+
+def test_a_job_past_its_walltime_is_resubmitted_with_more_and_resumes(cluster_run):
+    workdir, _, output, jobs, _ = cluster_run
+    attempts = jobs_of(output, "train", "yelp_della_timeout_0")
+    states = [jobs[j]["JobState"] for j in attempts]
+    assert states[0] == "TIMEOUT" and states[-1] == "COMPLETED" and set(states[:-1]) == {"TIMEOUT"}, states
+    assert [minutes(jobs[j]["TimeLimit"]) for j in attempts] == list(range(1, len(attempts) + 1))
+    assert f"SLURM-job '{attempts[0]}' failed, SLURM status is: 'TIMEOUT'" in output
+    log = (workdir / "logs" / run_file("della_timeout", "train.log")).read_text()
+    assert int(re.search(r"resuming \S+ from step (\d+)", log).group(1)) > 0, log
+    assert (workdir / run_file("della_timeout", "train_done.json")).exists()
+
+
+@pytest.fixture(scope="module")
+def crash_run(cluster_run, cluster):
+    """Two training runs (status command squeue) in cluster_run's directory. Snakemake and its
+    process group are SIGKILLed once della_crash_short finished and della_crash_long trains; then
+    the commands of docs/cluster.md ("Snakemake itself dies"), and in the last one a scancel of
+    della_crash_long's job once it runs."""
+    workdir, _, config_file = cluster
+    targets = [run_file(m, "train_done.json") for m in ("della_crash_short", "della_crash_long")]
+    args = (workdir, config_file, "--slurm-status-command", "squeue")
+    killed = Run(*args, targets=targets)
+    while killed.running():
+        if (re.search(r"Finished jobid: \d+ \(Rule: train\)", killed.output)
+                and (workdir / run_file("della_crash_long", "checkpoints/last.pt")).exists()):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"snakemake ended before it could be killed:\n{killed.output[-3000:]}")
+    os.killpg(killed.process.pid, signal.SIGKILL)
+    killed.wait()
+    short_done = workdir / run_file("della_crash_short", "train_done.json")
+    facts = {"killed": killed.output, "short_done": short_done.exists() and short_done.stat().st_mtime_ns}
+    run_id = re.search(r"SLURM run ID: (\S+)", killed.output).group(1)
+    facts["left_running"] = slurm("squeue", "-h", "--name", run_id, "-o", "%T").split()
+
+    locked = Run(*args, targets=targets)
+    facts["locked"] = (locked.wait(), locked.output)
+    slurm("scancel", "--name", run_id)
+    while slurm("squeue", "-h", "--name", run_id, "-t", "PENDING,RUNNING,COMPLETING", "-o", "%i"):
+        time.sleep(1)
+    facts["unlock"] = Run(*args, "--unlock", targets=targets).wait()
+    last = Run(*args, targets=targets)
+    cancelled = None
+    while last.running():
+        attempts = jobs_of(last.output, "train", "yelp_della_crash_long_0")
+        if cancelled is None and attempts and job_state(attempts[0]) == "RUNNING":
+            cancelled = attempts[0]
+            slurm("scancel", cancelled)
+        time.sleep(1)
+    facts.update(last=(last.process.returncode, last.output), cancelled=cancelled)
+    return workdir, facts
+
+
+def test_after_a_killed_snakemake_the_documented_commands_finish_without_retraining(crash_run):
+    """docs/cluster.md: the jobs a dead Snakemake left keep running (scancel them by the run's id),
+    the directory stays locked (`--unlock`), then the same command completes the work; finished
+    training runs are not trained again, the interrupted one resumes."""
+    workdir, facts = crash_run
+    assert facts["short_done"], facts["killed"][-3000:]
+    assert "RUNNING" in facts["left_running"], facts["left_running"]  # della_crash_long outlived its Snakemake
+    returncode, output = facts["locked"]
+    assert returncode != 0 and "--unlock" in output, output[-3000:]
+    assert facts["unlock"] == 0
+    returncode, output = facts["last"]
+    assert returncode == 0, output[-3000:]
+    assert jobs_of(output, "train", "yelp_della_crash_short_0") == []
+    assert (workdir / run_file("della_crash_short", "train_done.json")).stat().st_mtime_ns == facts["short_done"]
+    log = (workdir / "logs" / run_file("della_crash_long", "train.log")).read_text()
+    assert int(re.search(r"resuming \S+ from step (\d+)", log).group(1)) > 0, log
+
+
+def test_a_cancelled_job_is_reported_with_its_id_and_log_and_retried(crash_run):
+    """scancel (status command squeue): Snakemake names the SLURM job, its state and its log,
+    and (profile `retries`) submits the job again, which completes."""
+    _, facts = crash_run
+    cancelled, (_, output) = facts["cancelled"], facts["last"]
+    assert cancelled, output[-3000:]
+    report = output.split(f"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'", 1)
+    assert len(report) == 2, output[-3000:]
+    assert re.search(rf"log: .*logs/slurm/rule_train/yelp_della_crash_long_0/{cancelled}\.log", report[1].split("\n\n")[0])
+    attempts = jobs_of(output, "train", "yelp_della_crash_long_0")
+    assert attempts[0] == cancelled and len(attempts) > 1 and show_job(attempts[-1])["JobState"] == "COMPLETED"
+
+
+def test_sacct_names_a_cancelled_job_cancelled_by_its_user(local_slurm):
+    """Why docs/cluster.md says to use squeue if you scancel jobs: for a cancelled job sacct's
+    State is 'CANCELLED by <uid>', which snakemake-executor-plugin-slurm 2.8.0 compares with
+    'CANCELLED' and so takes for a job still running (Snakemake then waits for it for ever)."""
+    jobid = slurm("sbatch", "--parsable", "-A", CLUSTER["account"], "-o", "/dev/null", "--wrap", "sleep 300").strip()
+    slurm("scancel", jobid)
+    for _ in range(60):
+        state = slurm("sacct", "-X", "-n", "-P", "-j", jobid, "-o", "State").strip()
+        if state.startswith("CANCELLED"):
+            break
+        time.sleep(1)
+    assert state == f"CANCELLED by {os.getuid()}"
+    assert slurm("squeue", "-h", "-j", jobid, "-t", "all", "-o", "%T").strip() == "CANCELLED"
