@@ -129,7 +129,8 @@ def local_slurm():
     """The one-node SLURM, started by the script a user runs (left running if it already was)."""
     assert os.geteuid() == 0, "the SLURM tests start daemons: run them as root (or deselect them: -m 'not slurm')"
     was_up = subprocess.run([SCRIPT, "status"], capture_output=True).returncode == 0
-    started = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, timeout=900)
+    started = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, timeout=900,
+                             env={**os.environ, "LOCAL_SLURM_NO_INSTALL": "1"})  # tests download nothing
     assert started.returncode == 0, started.stdout + started.stderr
     yield
     if not was_up:

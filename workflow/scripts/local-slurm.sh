@@ -9,6 +9,7 @@
 #   sudo workflow/scripts/local-slurm.sh start    # install what is missing, start what is not running
 #   sudo workflow/scripts/local-slurm.sh status   # exit 0 when every daemon runs and the node is up
 #   sudo workflow/scripts/local-slurm.sh stop     # stop the daemons (packages and job history stay)
+#   sudo workflow/scripts/local-slurm.sh install  # only install the Debian packages (the README's test command)
 #
 # Needs root (daemons, /etc, mknod) and no systemd: every daemon is started by hand, and stopped
 # through its pid file. Idempotent: `start` twice leaves one of each daemon.
@@ -44,6 +45,9 @@ install_packages() {
     local missing=()
     for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
     [[ ${#missing[@]} -eq 0 ]] && return
+    # the tests start SLURM with LOCAL_SLURM_NO_INSTALL=1: tests download nothing; the README's test
+    # command (and .ci/run) installs the packages first, with `install`
+    [[ "${LOCAL_SLURM_NO_INSTALL:-0}" == 1 ]] && die "missing Debian packages: ${missing[*]}; run '$0 install' first (the README's test command does)"
     say "installing ${missing[*]}"
     # no systemd: keep the packages' post-install scripts from starting daemons themselves
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" \
@@ -196,5 +200,6 @@ case "${1:-}" in
         stop_daemon munged /run/munge/munged.pid
         ;;
     status) status ;;
-    *) die "usage: $0 start|stop|status" ;;
+    install) install_packages ;;
+    *) die "usage: $0 start|stop|status|install" ;;
 esac
