@@ -172,9 +172,14 @@ THREAD_POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THR
 
 def limit_thread_pools(threads: int) -> None:
     """Size every native thread pool to `threads`. Read when each library loads, so this runs
-    before the command imports torch or numpy (della.cli imports neither at module level)."""
+    before the command imports torch or numpy (della.cli imports neither at module level); in a
+    warm-start worker (della/warm.py) they are loaded already and are resized in place."""
     for variable in THREAD_POOL_VARIABLES:
         os.environ[variable] = str(threads)
+    if "numpy" in sys.modules:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
 
 
 def main(argv: list[str] | None = None) -> None:

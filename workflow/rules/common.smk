@@ -18,6 +18,7 @@ import della.targets as della_targets
 from della.config_errors import schema_error_message
 from della.data.download import check_data_root
 from della.jobenv import export_job_environment
+from della.warm import start_server as start_warm_server
 
 try:
     validate(config, "../../config/schema.yaml")
@@ -45,7 +46,30 @@ _JOB_ENV = workflow.deployment_settings.deployment_method
 _ENV_PYTHON = DeploymentMethod.CONDA in _JOB_ENV or (
     DeploymentMethod.APPTAINER in _JOB_ENV and config.get("container_image")
 )
-export_job_environment(REPO, "python" if _ENV_PYTHON else sys.executable)
+JOB_PYTHON = "python" if _ENV_PYTHON else sys.executable
+export_job_environment(REPO, JOB_PYTHON)
+
+# `warm_start: true`: a local run's train/generate/evaluate jobs fork from one server process that
+# imported their libraries once (della/warm.py). Started once the DAG is built (not in a dry run),
+# stopped at the end; a Snakemake killed outright closes the server's pipe, which ends it too.
+WARM_SERVERS = []
+
+
+onstart:
+    server = start_warm_server(
+        config, workflow.local_exec, JOB_PYTHON, Path("logs/warm_start.log")
+    )
+    WARM_SERVERS.extend([server] if server else [])
+
+
+onsuccess:
+    for server in WARM_SERVERS:
+        server.stop()
+
+
+onerror:
+    for server in WARM_SERVERS:
+        server.stop()
 
 
 def repo_path(path):
