@@ -64,7 +64,7 @@ echo "sample DAG (snakemake --cores $cores, fresh clone): ${sample} s ($(python 
 run_log="$(ls "$clone"/.snakemake/log/*.snakemake.log | head -1)"
 python "$clone/benchmarks/rule_split.py" "$run_log" --cores "$cores"
 echo
-python "$clone/benchmarks/startup_share.py" "$run_log" --cpu-seconds "$cpu"
+python "$clone/benchmarks/startup_share.py" "$run_log" --cpu-seconds "$cpu" --warm-log "$clone/logs/warm_start.log"
 again="$(seconds "$work/sample-rerun.log" snakemake --cores "$cores")"
 grep -q "Nothing to be done" "$work/sample-rerun.log" && echo "a second run: nothing to be done (${again} s)" \
     || echo "a second run did work again (${again} s): see $work/sample-rerun.log"

@@ -10,6 +10,10 @@ itself, the module named below. Start-up CPU seconds are user + system of
 `python -c "import della.cli, <module>"`, the median of --repeats fresh processes: what every job of
 the rule pays before its first line of work. With --cpu-seconds (the run's total, as
 benchmarks/bench_pipeline.sh prints it) the last line gives start-up's share of the whole run.
+
+With --warm-log (the run's logs/warm_start.log, `warm_start: true`), the jobs the warm server ran
+pay only a client's start-up (`python -c "import della.warm"`), and the server's own imports (the
+CPU seconds its log reports) are counted once, in a row of their own (della/warm.py).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from pathlib import Path
 
 from rule_split import job_times  # a script beside this one (run as benchmarks/startup_share.py)
 from della.cli import DELEGATED
+from della.warm import WARM_COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
 # The commands della.cli runs itself, and the module each imports before it starts work.
@@ -31,6 +36,9 @@ DIRECT_COMMAND_MODULES = {
     "train": "della.train", "generate": "della.generate", "evaluate": "della.evaluate",
     "create-backbone": "della.backbone", "train-tokenizer": "della.tokenizer",
 }
+WARM_CLIENT_MODULE = "della.warm"  # all a job's `python -m della` imports when the warm server runs it
+WARM_WORKER = re.compile(r"\] worker \d+: (?P<command>[a-z-]+) in ")
+WARM_PRELOAD = re.compile(r"\] imported \d+ modules in (?P<seconds>[\d.]+) CPU-s")
 RULE = re.compile(r"^rule (?P<rule>\w+):", re.MULTILINE)
 USE_RULE = re.compile(r"^use rule (?P<base>\w+) as (?P<rule>\w+)", re.MULTILINE)
 # `della-bench <command>`, or `python -m della <command>` with the command on the shell string's next line
@@ -60,28 +68,58 @@ def command_module(command: str) -> str:
 
 
 def startup_cpu_seconds(module: str, repeats: int) -> float:
-    """Median user + system CPU seconds of a fresh interpreter importing della.cli and `module`."""
+    """Median user + system CPU seconds of a fresh interpreter importing `module` (and della.cli,
+    which every cold job imports)."""
+    imports = module if module == WARM_CLIENT_MODULE else f"della.cli, {module}"
     samples = []
     for _ in range(repeats):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run([sys.executable, "-c", f"import della.cli, {module}"], check=True, cwd=REPO)
+        subprocess.run([sys.executable, "-c", f"import {imports}"], check=True, cwd=REPO)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         samples.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
     return statistics.median(samples)
 
 
-def markdown(jobs: dict[str, int], commands: dict[str, str], repeats: int, cpu_seconds: float | None) -> str:
+def warm_jobs(warm_log: Path | None) -> tuple[dict[str, int], float]:
+    """(command -> jobs the warm server ran, the server's import CPU seconds) from its log."""
+    if warm_log is None or not warm_log.exists():
+        return {}, 0.0
+    text = warm_log.read_text(encoding="utf-8")
+    served: dict[str, int] = {}
+    for match in WARM_WORKER.finditer(text):
+        served[match["command"]] = served.get(match["command"], 0) + 1
+    return served, sum(float(m["seconds"]) for m in WARM_PRELOAD.finditer(text))
+
+
+def markdown(jobs: dict[str, int], commands: dict[str, str], repeats: int, cpu_seconds: float | None,
+             warm_log: Path | None = None) -> str:
     lines = ["| rule | jobs | command | start-up CPU-s per job | start-up CPU-s |", "| --- | ---: | --- | ---: | ---: |"]
+    served, preload_seconds = warm_jobs(warm_log)
+    # a command's warm share, spread over the rules that run it (`figure`: several)
+    command_jobs: dict[str, int] = {}
+    for rule, count in jobs.items():
+        if rule in commands:
+            command_jobs[commands[rule]] = command_jobs.get(commands[rule], 0) + count
     per_module: dict[str, float] = {}
+
+    def cost(module: str) -> float:
+        if module not in per_module:
+            per_module[module] = startup_cpu_seconds(module, repeats)
+        return per_module[module]
+
     total = 0.0
     for rule, count in sorted(jobs.items(), key=lambda item: -item[1]):
         if rule not in commands:
             continue
-        module = command_module(commands[rule])
-        if module not in per_module:
-            per_module[module] = startup_cpu_seconds(module, repeats)
-        total += count * per_module[module]
-        lines.append(f"| {rule} | {count} | {commands[rule]} | {per_module[module]:.1f} | {count * per_module[module]:.0f} |")
+        command = commands[rule]
+        warm_share = min(1.0, served.get(command, 0) / command_jobs[command]) if command in WARM_COMMANDS else 0.0
+        per_job = warm_share * cost(WARM_CLIENT_MODULE) + (1 - warm_share) * cost(command_module(command))
+        total += count * per_job
+        label = command + (f" ({100 * warm_share:.0f} % warm)" if warm_share else "")
+        lines.append(f"| {rule} | {count} | {label} | {per_job:.1f} | {count * per_job:.0f} |")
+    if preload_seconds:
+        total += preload_seconds
+        lines.append(f"| warm server (its imports, once) | | | | {preload_seconds:.0f} |")
     lines.append(f"| **total** | {sum(jobs[r] for r in jobs if r in commands)} | | | {total:.0f} |")
     if cpu_seconds:
         lines += ["", f"Start-up: {total:.0f} of the run's {cpu_seconds:.0f} CPU-seconds ({100 * total / cpu_seconds:.0f} %)."]
@@ -93,9 +131,11 @@ def main() -> None:
     parser.add_argument("log", type=Path, help="a .snakemake/log/*.snakemake.log of the run")
     parser.add_argument("--cpu-seconds", type=float, default=None, help="the run's total CPU seconds")
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per module (median)")
+    parser.add_argument("--warm-log", type=Path, default=None,
+                        help="the run's logs/warm_start.log, if it ran with warm_start: true")
     args = parser.parse_args()
     jobs = {rule: len(times) for rule, times in job_times(args.log).items()}
-    print(markdown(jobs, rule_commands(), args.repeats, args.cpu_seconds))
+    print(markdown(jobs, rule_commands(), args.repeats, args.cpu_seconds, args.warm_log))
 
 
 if __name__ == "__main__":

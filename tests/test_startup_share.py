@@ -35,3 +35,21 @@ def test_startup_is_measured_in_a_fresh_process_and_weighted_by_jobs():
     per_job, total = (float(cell) for cell in row.strip("|").split("|")[3:5])
     assert abs(total - 3 * per_job) <= 1  # rounded to whole seconds
     assert "not_a_rule_with_a_command" not in table and "of the run's 100 CPU-seconds" in table
+
+
+def test_jobs_the_warm_server_ran_pay_a_clients_start_up_and_its_imports_count_once(tmp_path):
+    """With logs/warm_start.log: half of these generate jobs ran in the server's workers, so the
+    rule pays half a cold start-up per job plus half a client's, and the server's imports once."""
+    warm_log = tmp_path / "warm_start.log"
+    warm_log.write_text("2026-12-05 05:46:08 [warm 7] imported 32 modules in 4.5 CPU-s; serving\n"
+                        "2026-12-05 05:46:22 [warm 7] worker 8: generate in /repo\n"
+                        "2026-12-05 05:46:23 [warm 7] worker 9: generate in /repo\n")
+    cold = startup_cpu_seconds(command_module("generate"), repeats=1)
+    client = startup_cpu_seconds("della.warm", repeats=1)
+    assert client < cold / 3  # what the warm path saves: the client imports neither torch nor transformers
+    table = markdown({"generate": 4}, {"generate": "generate"}, 1, cpu_seconds=None, warm_log=warm_log)
+    row = next(line for line in table.splitlines() if line.startswith("| generate"))
+    assert "50 % warm" in row
+    per_job = float(row.strip("|").split("|")[3])
+    assert abs(per_job - (cold + client) / 2) < 0.3 * cold  # measured again in the table: noisy, not random
+    assert "| warm server (its imports, once) | | | | 4 |" in table or "| warm server (its imports, once) | | | | 5 |" in table
