@@ -1,8 +1,8 @@
 """Warm start: local runs import torch, transformers and the metric libraries once, not per job.
 
-A `train`, `generate` or `evaluate` job spends 4-5.5 CPU-seconds importing its libraries before its
-first line of work (a `figure` job 0.8 of its 1.3); over the sample DAG's 168 model jobs that is a
-third of the run
+A `train`, `generate`, `evaluate` or `create-backbone` job spends 4-5.5 CPU-seconds importing its
+libraries before its first line of work (a `figure` job 0.8 of its 1.3); over the sample DAG's 168
+model jobs that is a third of the run
 (results/benchmarks.md, "Pipeline"). With `warm_start: true` in the config, a local Snakemake run
 (`--cores N`, not `--profile slurm`) starts one *server* (`python -m della.warm`) that imports them
 once. Each job's `"$DELLA_PYTHON" -m della <stage> ...` is then a *client*: it connects, hands over
@@ -46,7 +46,7 @@ import traceback
 from pathlib import Path
 
 SOCKET_VARIABLE = "DELLA_WARM_SOCKET"
-WARM_COMMANDS = ("train", "generate", "evaluate", "figure")
+WARM_COMMANDS = ("train", "generate", "evaluate", "figure", "create-backbone")
 # What those commands import (della/cli.py imports them inside the commands); a module
 # missing here is imported by the worker, which is slower, never wrong.
 PRELOAD = (
@@ -69,6 +69,7 @@ SNAKEMAKE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_N
                               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 SIGNALS_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+REQUEST_KEYS = frozenset({"argv", "cwd", "env", "umask", "executable"})
 REQUEST_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 60
 
@@ -111,8 +112,9 @@ def run_warm(argv: list[str]) -> int | None:
         for sig in SIGNALS_FORWARDED:
             signal.signal(sig, lambda signum, frame: _signal_group(worker, signum))
         line = reader.readline()
-    if not line:
-        print(f"della warm start: the server ended before worker {worker} did", file=sys.stderr)
+    if not line:  # the server died: stop the worker too, so that a rerun cannot race it
+        print(f"della warm start: the server ended before worker {worker} did; stopping it", file=sys.stderr)
+        _signal_group(worker, signal.SIGTERM)
         return 1
     status = json.loads(line)["status"]
     if status < 0:  # the worker died of a signal: so does this process, as a cold one would have
@@ -215,13 +217,16 @@ class Server:
     def serve(self) -> None:
         while self.accepting or self.workers:
             for key, _ in self.selector.select(timeout=0.05):
-                if key.data == "accept":
-                    self.accept()
-                elif key.data == "control":
-                    if not os.read(key.fd, 4096):  # Snakemake ended: finish the running jobs
-                        self.stop_accepting()
-                else:
-                    self.client_closed(key.fileobj, key.data)
+                try:
+                    if key.data == "accept":
+                        self.accept()
+                    elif key.data == "control":
+                        if not os.read(key.fd, 4096):  # Snakemake ended: finish the running jobs
+                            self.stop_accepting()
+                    else:
+                        self.client_closed(key.fileobj, key.data)
+                except Exception:  # one bad client must not take the other jobs' server down
+                    log(f"error, going on:\n{traceback.format_exc()}")
             self.reap()
 
     def stop_accepting(self) -> None:
@@ -251,12 +256,19 @@ class Server:
         pid = os.fork()
         if pid == 0:
             self.become_worker(request, fds, connection)  # never returns
+        with contextlib.suppress(OSError):  # as the worker does: a signal sent right away finds its group
+            os.setpgid(pid, pid)
         for fd in fds:
             os.close(fd)
         self.workers[pid] = connection
-        self.selector.register(connection, selectors.EVENT_READ, pid)
-        connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
         log(f"worker {pid}: {' '.join(request['argv'][:1])} in {request['cwd']}")
+        try:
+            connection.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        except OSError:  # the client is gone already
+            log(f"worker {pid}: its client is gone; SIGTERM")
+            _signal_group(pid, signal.SIGTERM)
+            return
+        self.selector.register(connection, selectors.EVENT_READ, pid)
 
     @staticmethod
     def read_request(connection: socket.socket) -> tuple[dict, list[int]]:
@@ -269,8 +281,13 @@ class Server:
             data += more
         connection.settimeout(None)
         if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
             raise ValueError(f"expected stdin, stdout and stderr, got {len(fds)} descriptors")
-        return json.loads(data), fds
+        request = json.loads(data)
+        if not REQUEST_KEYS <= set(request) or not isinstance(request["argv"], list):
+            raise ValueError(f"a request needs {sorted(REQUEST_KEYS)}")
+        return request, fds
 
     def refusal(self, connection: socket.socket, request: dict) -> str | None:
         """Why this job must run cold, or None."""
@@ -325,7 +342,7 @@ class Server:
     def reap(self) -> None:
         while self.workers:
             try:
-                pid, wait_status = os.waitpid(-1, os.WNOHANG)
+                pid, wait_status, usage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
@@ -334,7 +351,7 @@ class Server:
             connection = self.workers.pop(pid, None)
             if connection is None:
                 continue
-            log(f"worker {pid}: status {status}")
+            log(f"worker {pid}: status {status}, {usage.ru_utime + usage.ru_stime:.2f} CPU-s")
             try:
                 self.selector.unregister(connection)
             except (KeyError, ValueError):

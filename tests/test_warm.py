@@ -137,6 +137,19 @@ def test_a_job_the_server_cannot_stand_in_for_runs_cold(server, tiny_backbones, 
         assert "warm start" not in err
 
 
+def test_a_malformed_request_is_logged_and_the_server_serves_on(server, tmp_path):
+    import socket
+
+    for payload in (b"not json\n", b'{"argv": ["train"]}\n'):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+            raw.connect(server.socket)
+            raw.sendall(payload)
+            assert raw.recv(100) == b""  # closed without an answer
+    assert server.log_path.read_text().count("bad request") >= 2
+    assert server.process.poll() is None
+    test_a_failing_job_ends_with_the_status_and_stderr_of_a_cold_one(server, tmp_path)
+
+
 def test_the_server_starts_only_for_local_runs_in_its_own_interpreter(tmp_path):
     log = tmp_path / "server.log"
     assert start_server({"warm_start": False}, True, sys.executable, log) is None
