@@ -18,8 +18,8 @@ What keeps a warm job identical to a cold one (tests/test_warm.py compares the f
   environment differs from its own in anything but ENV_NOT_COMPARED (a variable a library may
   have read at import), and the client then runs the job cold;
 - the server never runs a torch operation, so no OpenMP pool exists when it forks;
-- jobs inside SLURM (`SLURM_JOB_ID`) and commands other than WARM_COMMANDS always run cold; so does every job when
-  the server is not there (not started, crashed, another interpreter).
+- commands other than WARM_COMMANDS always run cold; so does every job when the server is not
+  there (not started: `--profile slurm`, `--sdm conda`; crashed) or is another interpreter's.
 
 Differences, by design: the Snakemake `benchmark:` file of a warm job measures the client process,
 so its wall time (`s`, what Table 6 reads) is the job's minus the imports and its memory and CPU
@@ -86,9 +86,11 @@ def thread_variables() -> frozenset[str]:
 
 def run_warm(argv: list[str]) -> int | None:
     """Run `della-bench argv` in a worker of the warm server; its exit status, or None when the job
-    must run cold here (no server, not a warm command, inside SLURM, refused)."""
+    must run cold here (no server, not a warm command, refused). A job SLURM started elsewhere
+    differs from the server in SLURM_JOB_ID and is refused; under `srun snakemake --cores N`
+    the jobs share the server's allocation and are served."""
     path = os.environ.get(SOCKET_VARIABLE)
-    if not path or not argv or argv[0] not in WARM_COMMANDS or "SLURM_JOB_ID" in os.environ:
+    if not path or not argv or argv[0] not in WARM_COMMANDS:
         return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:

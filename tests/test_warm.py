@@ -122,7 +122,7 @@ def test_a_killed_job_takes_its_worker_with_it(server, tiny_backbones, train_fil
 
 @pytest.mark.parametrize("env, why", [
     ({"HF_HOME": "/elsewhere"}, "environment differs from the server's in HF_HOME"),
-    ({"SLURM_JOB_ID": "1"}, None),  # a SLURM job never asks
+    ({"SLURM_JOB_ID": "1"}, "environment differs from the server's in SLURM_JOB_ID"),  # a job SLURM started
     ({SOCKET_VARIABLE: "/nonexistent/socket"}, "no server at /nonexistent/socket"),
 ])
 def test_a_job_the_server_cannot_stand_in_for_runs_cold(server, tiny_backbones, train_file, tmp_path, env, why):
