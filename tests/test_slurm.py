@@ -2,7 +2,8 @@
 workflow/scripts/local-slurm.sh (slurmctld, slurmd, slurmdbd with accounting, 2 fake GPUs), the
 repository's own profile, a tiny config. Nothing here is mocked: jobs go through sbatch, faults
 are what SLURM itself does (requeue, time limit, scancel) and what a dying login node does
-(SIGKILL of Snakemake). Needs root (the script starts daemons); `pytest -m slurm` runs these alone.
+(SIGKILL of Snakemake). Needs root (the script starts daemons; tests/conftest.py's `local_slurm`);
+`pytest -m slurm` runs these alone.
 
 Two workflow runs, each shared by the tests after it:
 - `cluster_run` (status command sacct): `fig3` and the metrics table end to end, plus three
@@ -31,7 +32,6 @@ from test_workflow import one_run_config, snakemake_command, write_config
 pytestmark = pytest.mark.slurm
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "workflow" / "scripts" / "local-slurm.sh"
 GPU_RULES = ("train", "generate", "evaluate")
 # the names local-slurm.sh gives its account, partitions, GPU type and node feature
 CLUSTER = {"account": "lab", "partition": "cpu", "gpu_partition": "gpu", "gpu_model": "fake", "constraint": "fakegpu"}
@@ -122,19 +122,6 @@ class Run:
 
 def job_state(jobid: str) -> str:
     return slurm("squeue", "-h", "-j", jobid, "-o", "%T").strip()
-
-
-@pytest.fixture(scope="session")
-def local_slurm():
-    """The one-node SLURM, started by the script a user runs (left running if it already was)."""
-    assert os.geteuid() == 0, "the SLURM tests start daemons: run them as root (or deselect them: -m 'not slurm')"
-    was_up = subprocess.run([SCRIPT, "status"], capture_output=True).returncode == 0
-    started = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, timeout=900,
-                             env={**os.environ, "LOCAL_SLURM_NO_INSTALL": "1"})  # tests download nothing
-    assert started.returncode == 0, started.stdout + started.stderr
-    yield
-    if not was_up:
-        subprocess.run([SCRIPT, "stop"], check=True, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
