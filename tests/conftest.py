@@ -1,17 +1,22 @@
 """Shared fixtures: a tiny tokenizer and tiny random-init backbones, built once per test session
-by the same functions the workflow's rules call."""
+by the same functions the workflow's rules call; the one-node SLURM of
+workflow/scripts/local-slurm.sh, up for the whole session where it is installed."""
 
 from __future__ import annotations
 
 import json
 import os
 import random
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+LOCAL_SLURM = Path(__file__).resolve().parents[1] / "workflow" / "scripts" / "local-slurm.sh"
 
 WORDS = (
     "the food was great terrible service friendly slow staff pizza coffee place we loved hated "
@@ -43,3 +48,48 @@ def tiny_backbones(tmp_path_factory) -> dict[str, Path]:
         create_backbone(kind, size, root / "tokenizer", root / kind, seed=0)
         dirs[kind] = root / kind
     return dirs
+
+
+def start_local_slurm() -> tuple[bool, subprocess.CompletedProcess]:
+    """`local-slurm.sh start` (tests download nothing: no package install); whether it was up before."""
+    was_up = subprocess.run([LOCAL_SLURM, "status"], capture_output=True).returncode == 0
+    started = subprocess.run([LOCAL_SLURM, "start"], capture_output=True, text=True, timeout=900,
+                             env={**os.environ, "LOCAL_SLURM_NO_INSTALL": "1"})
+    return was_up, started
+
+
+def stop_local_slurm() -> None:
+    subprocess.run([LOCAL_SLURM, "stop"], check=True, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def slurm_controller():
+    """Where SLURM is installed and we are root, the local SLURM runs for the whole session (and is
+    stopped at its end unless it was up before): with SLURM's client installed and no controller,
+    every `snakemake`, local runs included, waits ~10 s at start for `scontrol show config`
+    (snakemake-executor-plugin-slurm 2.8.0; docs/cluster.md). Elsewhere it does nothing, and the
+    `slurm` tests fail in `local_slurm`. Yields the `start` result (None when not tried); a failed
+    start fails only the `slurm` tests."""
+    if shutil.which("slurmctld") is None or os.geteuid() != 0:
+        yield None
+        return
+    was_up, started = start_local_slurm()
+    yield started
+    if not was_up and started.returncode == 0:
+        stop_local_slurm()
+
+
+@pytest.fixture(scope="session")
+def local_slurm(slurm_controller):
+    """The one-node SLURM, started by the script a user runs (left running if it already was)."""
+    assert os.geteuid() == 0, "the SLURM tests start daemons: run them as root (or deselect them: -m 'not slurm')"
+    if slurm_controller is not None:
+        assert slurm_controller.returncode == 0, slurm_controller.stdout + slurm_controller.stderr
+        yield
+        return
+    # slurmctld not found: the script says which packages are missing and what to type
+    was_up, started = start_local_slurm()
+    assert started.returncode == 0, started.stdout + started.stderr
+    yield
+    if not was_up:
+        stop_local_slurm()

@@ -2,15 +2,18 @@
 workflow/scripts/local-slurm.sh (slurmctld, slurmd, slurmdbd with accounting, 2 fake GPUs), the
 repository's own profile, a tiny config. Nothing here is mocked: jobs go through sbatch, faults
 are what SLURM itself does (requeue, time limit, scancel) and what a dying login node does
-(SIGKILL of Snakemake). Needs root (the script starts daemons); `pytest -m slurm` runs these alone.
+(SIGKILL of Snakemake). Needs root (the script starts daemons; tests/conftest.py's `local_slurm`);
+`pytest -m slurm` runs these alone.
 
-Two workflow runs, each shared by the tests after it:
+Three workflow runs, each shared by the tests after it:
 - `cluster_run` (status command sacct): `fig3` and the metrics table end to end, plus three
   training runs: one requeued while it trains (preemption), an identical one left alone (the
   reference), and one whose walltime (1 minute) is shorter than its training.
 - `crash_run` (status command squeue): two training runs; Snakemake is SIGKILLed once the short
   one finished and the long one trains; then what docs/cluster.md tells the user to type, during
   which the long one's job is scancelled.
+- `sacct_cancel_run` (status command sacct): one training run whose job is scancelled; Snakemake
+  waits for it (the plugin's bug), is interrupted as by Ctrl-C, and the same command runs again.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from test_workflow import one_run_config, snakemake_command, write_config
 pytestmark = pytest.mark.slurm
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "workflow" / "scripts" / "local-slurm.sh"
 GPU_RULES = ("train", "generate", "evaluate")
 # the names local-slurm.sh gives its account, partitions, GPU type and node feature
 CLUSTER = {"account": "lab", "partition": "cpu", "gpu_partition": "gpu", "gpu_model": "fake", "constraint": "fakegpu"}
@@ -50,9 +52,11 @@ def slurm_config() -> dict:
     config["resources"]["min_runtime_minutes"] = 1
     della = config["models"]["della"]
     runs = {"della_preempted": (300, 25), "della_reference": (300, 25), "della_timeout": (3600, 100),
-            "della_crash_short": (20, 10), "della_crash_long": (3000, 100)}
+            "della_crash_short": (20, 10), "della_crash_long": (3000, 100), "della_cancel_sacct": (400, 20)}
     # the tiny config's 4 steps are too quick to interrupt; della_crash_long must outlive a killed
-    # Snakemake by the time the next one starts (else that one has nothing to do)
+    # Snakemake by the time the next one starts (else that one has nothing to do); della_cancel_sacct
+    # is cancelled at its first checkpoint (early: see sacct_cancel_run), the next Snakemake trains
+    # the rest (~6 s)
     for model, (steps, every) in runs.items():
         config["models"][model] = {**copy.deepcopy(della), "train": {"max_steps": steps, "checkpoint_every": every, "log_every": every}}
     # 1 GPU-hour x 1/60 = 1 minute of walltime per attempt (SLURM's smallest limit)
@@ -93,6 +97,10 @@ def minutes(limit: str) -> int:
     return hours * 60 + mins
 
 
+def default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Run:
     """A Snakemake started in the background, as a user starts it in a login node's shell."""
 
@@ -100,9 +108,11 @@ class Run:
         command, env = snakemake_command(workdir, config_file, "--profile", "slurm", *FAST, *extra, targets=targets)
         self.log = workdir / f"snakemake-{time.monotonic_ns()}.out"
         self.handle = self.log.open("w")
-        # its own process group: the crash test kills the whole group, like a dying login node
+        # its own process group: the crash test kills the whole group, like a dying login node. SIGINT
+        # as in a terminal, even where pytest itself ignores it (a background job of a script):
+        # Python's Ctrl-C handling is off in a process started with SIGINT ignored
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+                                        start_new_session=True, preexec_fn=default_sigint)
         self.started = time.monotonic()
 
     @property
@@ -122,19 +132,6 @@ class Run:
 
 def job_state(jobid: str) -> str:
     return slurm("squeue", "-h", "-j", jobid, "-o", "%T").strip()
-
-
-@pytest.fixture(scope="session")
-def local_slurm():
-    """The one-node SLURM, started by the script a user runs (left running if it already was)."""
-    assert os.geteuid() == 0, "the SLURM tests start daemons: run them as root (or deselect them: -m 'not slurm')"
-    was_up = subprocess.run([SCRIPT, "status"], capture_output=True).returncode == 0
-    started = subprocess.run([SCRIPT, "start"], capture_output=True, text=True, timeout=900,
-                             env={**os.environ, "LOCAL_SLURM_NO_INSTALL": "1"})  # tests download nothing
-    assert started.returncode == 0, started.stdout + started.stderr
-    yield
-    if not was_up:
-        subprocess.run([SCRIPT, "stop"], check=True, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -316,3 +313,94 @@ def test_sacct_names_a_cancelled_job_cancelled_by_its_user(local_slurm):
         time.sleep(1)
     assert state == f"CANCELLED by {os.getuid()}"
     assert slurm("squeue", "-h", "-j", jobid, "-t", "all", "-o", "%T").strip() == "CANCELLED"
+
+
+# the plugin's debug lines (--verbose) at the start of a round of status checks with jobs active,
+# and once its query answered (before it looks at each job's state)
+ROUND_STARTED = re.compile(r"^Checking the status of \d+ active jobs", re.M)
+ROUND_ANSWERED = re.compile(r"^Checking \d+ active jobs with external IDs", re.M)
+
+
+@pytest.fixture(scope="module")
+def sacct_cancel_run(cluster_run, cluster):
+    """docs/cluster.md's "the same, status command sacct": della_cancel_sacct (status command
+    sacct, in cluster_run's directory, so only its training is left to do) is scancelled once its
+    job runs and has written a checkpoint; Snakemake is watched until it made two rounds of status
+    checks after sacct called the job `CANCELLED by <uid>` (`--verbose`: the plugin logs each round
+    at debug level), then gets SIGINT in its process group (Ctrl-C in its terminal), and the same
+    command runs again. The plugin's rounds are 2 s (FAST) after the job's submission, then 12, 22,
+    32 s apart (10 s longer each while no job ends) and Snakemake ends after Ctrl-C when the current
+    wait is over: cancelled before the round at 14 s, this takes ~70 s from the submission; later,
+    ~110 s."""
+    workdir, _, config_file = cluster
+    targets = [run_file("della_cancel_sacct", "train_done.json")]
+    args = (workdir, config_file, "--slurm-status-command", "sacct")
+    checkpoint = workdir / run_file("della_cancel_sacct", "checkpoints/last.pt")
+    first = Run(*args, "--verbose", targets=targets)
+    cancelled = None
+    while first.running():
+        attempts = jobs_of(first.output, "train", "yelp_della_cancel_sacct_0")
+        if attempts and checkpoint.exists() and job_state(attempts[0]) == "RUNNING":
+            cancelled = attempts[0]
+            slurm("scancel", cancelled)
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"snakemake ended before its training job could be cancelled:\n{first.output[-3000:]}")
+    for _ in range(60):
+        state = slurm("sacct", "-X", "-n", "-P", "-j", cancelled, "-o", "State").strip()
+        if state.startswith("CANCELLED"):
+            break
+        time.sleep(1)
+    # two rounds that started after sacct said CANCELLED, and took its answer
+    facts = {"cancelled": cancelled, "sacct_state": state}
+    rounds, deadline = len(ROUND_STARTED.findall(first.output)) + 2, time.monotonic() + 180
+    while first.running() and len(ROUND_ANSWERED.findall(first.output)) < rounds and time.monotonic() < deadline:
+        time.sleep(0.5)
+    facts["waiting"] = (first.process.poll() is None, first.output)
+    facts["rounds"] = len(ROUND_ANSWERED.findall(first.output)) - rounds + 2
+    os.killpg(first.process.pid, signal.SIGINT)
+    interrupted = time.monotonic()
+    try:
+        first.process.wait(timeout=200)
+    except subprocess.TimeoutExpired:
+        os.killpg(first.process.pid, signal.SIGKILL)
+        first.process.wait()
+    facts["interrupted"] = (first.process.returncode, time.monotonic() - interrupted, first.output)
+    first.handle.close()
+    locks = workdir / ".snakemake" / "locks"
+    facts["locks"] = sorted(p.name for p in locks.iterdir()) if locks.exists() else []
+    again = Run(*args, targets=targets)
+    facts["again"] = (again.wait(), again.output)
+    return workdir, facts
+
+
+def test_a_job_cancelled_under_sacct_is_waited_for_until_ctrl_c_then_the_same_command_resumes_it(sacct_cancel_run):
+    """docs/cluster.md, "the same, status command sacct": with sacct a scancelled job is
+    `CANCELLED by <uid>`, which snakemake-executor-plugin-slurm 2.8.0 does not take for an ended
+    job, so Snakemake neither reports it nor retries it, and waits; Ctrl-C ends Snakemake (once
+    the plugin's current wait between two status checks is over) without leaving its lock, and the
+    same command again trains the run to its end, resuming from the cancelled job's checkpoint.
+    This pins the bug: if a plugin release reports the job as failed (and retries it), this test
+    fails; then docs/cluster.md (the table's sacct row, "Job status: sacct or squeue") must say so."""
+    workdir, facts = sacct_cancel_run
+    cancelled = facts["cancelled"]
+    assert facts["sacct_state"] == f"CANCELLED by {os.getuid()}", facts["sacct_state"]
+    still_running, output = facts["waiting"]
+    assert still_running, output[-3000:]
+    assert facts["rounds"] >= 2, output[-3000:]  # no status check logged: has the debug line changed?
+    assert f"SLURM-job '{cancelled}' failed" not in output and "Error in rule train" not in output, output[-3000:]
+    assert jobs_of(output, "train", "yelp_della_cancel_sacct_0") == [cancelled]  # not retried
+    returncode, seconds, output = facts["interrupted"]
+    # Snakemake ends once the plugin's wait between two rounds is over (10 s longer after each round
+    # in which no job ended, at most 180 s; here 32 or 42 s)
+    assert returncode == 1 and seconds < 90, (returncode, seconds, output[-3000:])
+    interrupt = output.split("Terminating processes on user request, this might take some time.", 1)
+    assert len(interrupt) == 2 and "At least one job did not complete successfully." in interrupt[1], output[-3000:]
+    assert facts["locks"] == [], facts["locks"]
+    returncode, output = facts["again"]
+    assert returncode == 0, output[-3000:]
+    assert cancelled not in jobs_of(output, "train", "yelp_della_cancel_sacct_0")
+    assert (workdir / run_file("della_cancel_sacct", "train_done.json")).exists()
+    log = (workdir / "logs" / run_file("della_cancel_sacct", "train.log")).read_text()
+    assert int(re.search(r"resuming \S+ from step (\d+)", log).group(1)) > 0, log
