@@ -50,6 +50,7 @@ def slurm_config() -> dict:
     config = one_run_config()
     config["cluster"] = dict(CLUSTER)
     config["resources"]["min_runtime_minutes"] = 1
+    config["warm_start"] = True  # as in the sample config: under --profile slurm it must start nothing
     della = config["models"]["della"]
     runs = {"della_preempted": (300, 25), "della_reference": (300, 25), "della_timeout": (3600, 100),
             "della_crash_short": (20, 10), "della_crash_long": (3000, 100), "della_cancel_sacct": (400, 20)}
@@ -176,6 +177,8 @@ def test_every_job_goes_through_sbatch_and_the_run_completes(cluster_run):
     for jobid, log in submitted(output):
         assert Path(log).exists() and jobs[jobid]["StdOut"] == log, (jobid, log)
     assert {jobs[j]["JobState"] for j in jobs} <= {"COMPLETED", "TIMEOUT"}
+    # warm_start is on, but the jobs run in SLURM: no server was started (della/warm.py)
+    assert not (workdir / "logs" / "warm_start.log").exists()
 
 
 def test_gpu_jobs_get_a_gpu_and_the_configs_walltime_and_memory_other_jobs_no_gpu(cluster_run):
