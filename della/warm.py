@@ -61,7 +61,7 @@ PRELOAD = (
     "faiss", "pandas", "tqdm", "della.figures", "matplotlib.pyplot",
 )
 # Set per job by the shell (a non-interactive bash drops the prompts) or by Snakemake (TMPDIR etc.:
-# resources.tmpdir); thread-pool sizes are compared nowhere but set per job (THREAD_VARIABLES).
+# resources.tmpdir); thread-pool sizes are not compared but set per job (thread_variables()).
 ENV_NOT_COMPARED = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "PS1", "PS2", "TMPDIR", "TEMPDIR", "TEMP", "TMP"})
 # Snakemake's shell sets these to the job's threads (snakemake/shell.py), della.cli's --threads
 # its own THREAD_POOL_VARIABLES; the server imports with all of them at 1.
@@ -103,9 +103,12 @@ def run_warm(argv: list[str]) -> int | None:
     request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
                "executable": os.path.realpath(sys.executable)}
     with connection:
-        socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
         reader = connection.makefile("rb")
-        reply = json.loads(reader.readline() or b"{}")
+        try:
+            socket.send_fds(connection, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+            reply = json.loads(reader.readline() or b"{}")
+        except OSError as error:  # the server went away in between: no worker was started
+            reply = {"refused": f"the server closed the connection ({error.strerror})"}
         if "pid" not in reply:
             print(f"della warm start: refused ({reply.get('refused', 'the server closed the connection')}); "
                   "running cold", file=sys.stderr)
