@@ -36,9 +36,9 @@ takes minutes there) and MFU has no peak; the rows say so. The rows:
    the device (CUDA when present), at the sample scale (config/config.yaml) on synthetic text;
    then `della-bench evaluate` of the same weights and samples on the CPU. Training's random
    streams (dropout, latent noise) differ between devices, so the metrics compared are those
-   that depend on none (TEXT_COMPARED, LATENT_COMPARED, NO_LATENT_COMPARED): exact on the same
-   samples, or to a relative tolerance where only float rounding differs. Without CUDA this part
-   runs CPU against CPU and says so.
+   that depend on none (TEXT_COMPARED, LATENT_COMPARED, NO_LATENT_COMPARED), each to a
+   tolerance for the float rounding that can differ. Without CUDA this part runs CPU against CPU
+   and says so.
 
 Progress goes to stderr; stdout is the table. Exit status 1 if a check failed (FAILED in a row).
 """
@@ -107,11 +107,13 @@ IW_SAMPLES, IW_SPEEDUP_TARGET = 100, 5.0
 # scored in batches of different shapes, differ only by float32 rounding of the logits (~1e-7 each).
 IW_TOLERANCE = 1e-5
 # Metrics compared between the device's and the CPU's evaluation of the same weights and samples,
-# with the relative difference allowed. Text metrics read the same samples file: exact. AU reads
-# posterior means (no draw): exact. PPL and NLL are compared for the model without a latent only,
-# where log p(x) is one forward pass (no draw): float rounding of CUDA and CPU kernels, ~1e-6.
+# with the relative difference allowed. Text metrics read the same samples file: equal but for the
+# order of float sums (CND sums over n-gram sets, whose order Python's string hashing changes from
+# process to process: 2.5e-16 seen), so 1e-12. AU counts from posterior means (no draw): exact.
+# PPL and NLL are compared for the model without a latent only, where log p(x) is one forward
+# pass (no draw): float rounding of CUDA and CPU kernels, ~1e-6.
 # Everything else (IW-PPL, KL, MI of a latent model) depends on the device's random stream.
-TEXT_COMPARED = {"BLEU": 0.0, "Self-BLEU": 0.0, "Dist": 0.0, "JS": 0.0, "CND": 0.0}
+TEXT_COMPARED = {"BLEU": 1e-12, "Self-BLEU": 1e-12, "Dist": 1e-12, "JS": 1e-12, "CND": 1e-12}
 LATENT_COMPARED = {"AU": 0.0, "AU@0.01": 0.0}
 NO_LATENT_COMPARED = {"PPL": 1e-4, "NLL": 1e-4}
 # Reported beside the compared ones: MAUVE's k-means turns float rounding of its features into
