@@ -49,8 +49,8 @@ _ENV_PYTHON = DeploymentMethod.CONDA in _JOB_ENV or (
 JOB_PYTHON = "python" if _ENV_PYTHON else sys.executable
 export_job_environment(REPO, JOB_PYTHON)
 
-# `warm_start: true`: a local run's train/generate/evaluate jobs fork from one server process that
-# imported their libraries once (della/warm.py). Started once the DAG is built (not in a dry run),
+# `warm_start: true`: a local run's model jobs (della.warm.WARM_COMMANDS) fork from one server
+# process that imported their libraries once (della/warm.py). Started once the DAG is built (not in a dry run),
 # stopped at the end; a Snakemake killed outright closes the server's pipe, which ends it too.
 WARM_SERVERS = []
 
