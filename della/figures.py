@@ -129,11 +129,13 @@ def experiment_figures(spec: dict, experiment: str, runs: list[tuple[str, str, i
     return files
 
 
-def figure_targets(spec: dict, experiment_runs: dict[str, list[tuple[str, str, int]]], results_dir: str) -> list[str]:
+def figure_targets(spec: dict, experiment_runs: dict[str, list[tuple[str, str, int]]], results_dir: str,
+                   trains=lambda model: True) -> list[str]:
     """Every figure the run config asks for: those whose experiment runs, and the training
-    curves of every run. `experiment_runs`: experiment -> its (dataset, model, seed) runs."""
+    curves of every run that trains (`trains(model)`: false for a decoding entry, which reuses
+    another's training). `experiment_runs`: experiment -> its (dataset, model, seed) runs."""
     targets = [path for name, runs in experiment_runs.items() for path in experiment_figures(spec, name, runs, results_dir)]
-    runs = dict.fromkeys(run for runs in experiment_runs.values() for run in runs)
+    runs = [run for run in dict.fromkeys(run for runs in experiment_runs.values() for run in runs) if trains(run[1])]
     for run in runs:
         targets += training_curve_files(results_dir, *run)
     return targets + (convergence_files(results_dir) if runs else [])

@@ -23,7 +23,7 @@ TABLE_EXTENSIONS = ("md", "csv", "tex")
 # ------------------------------------------------------------------------------ a run's settings
 
 # Model entry keys that are not the model's (the train rule passes the rest to the VAE config).
-NOT_TRAINING_KEYS = ("label", "decoding", "train", "backbone")
+NOT_TRAINING_KEYS = ("label", "decoding", "train", "backbone", "decodes")
 
 
 def backbone_of(config: dict, dataset: str, model: str | None = None) -> dict:
@@ -54,6 +54,52 @@ def train_settings(config: dict, dataset: str, model: str, entry: dict | None = 
         "max_target_tokens": data["max_target_tokens"],
         "training": {**config["training"], **entry.get("train", {})},
     }
+
+
+def trained_model(config: dict, model: str) -> str:
+    """The model entry whose training run holds `model`'s trained model: itself, or for a
+    decoding entry (`decodes:`) the entry it decodes."""
+    return config["models"][model].get("decodes", model)
+
+
+def trains(config: dict, model: str) -> bool:
+    return trained_model(config, model) == model
+
+
+def check_decoding_entries(config: dict, experiments: dict[str, dict]) -> None:
+    """Each `decodes:` entry names a model that trains, with the same training on every dataset
+    the entry runs on (else it would evaluate a model it does not describe)."""
+    for model, entry in config["models"].items():
+        if "decodes" not in entry:
+            continue
+        where = f"models.{model}.decodes"
+        base = entry["decodes"]
+        if base not in config["models"]:
+            raise ValueError(f"{where}: {base!r} is not in `models`")
+        if base == model:
+            raise ValueError(f"{where}: an entry cannot decode itself; name the model that trains")
+        if not trains(config, base):
+            raise ValueError(f"{where}: {base!r} decodes {config['models'][base]['decodes']!r} itself; "
+                             f"name the model that trains")
+        datasets = sorted({d for spec in experiments.values() if model in spec["models"] for d in spec["datasets"]})
+        for dataset in datasets:
+            own, theirs = train_settings(config, dataset, model), train_settings(config, dataset, base)
+            differing = _differing(own, theirs)
+            if differing:
+                raise ValueError(f"{where}: {base!r} trains differently on {dataset} ({', '.join(differing)}); "
+                                 f"a decoding entry may differ only in {', '.join(NOT_TRAINING_KEYS[:2])}")
+
+
+def _differing(own: dict, theirs: dict, prefix: str = "") -> list[str]:
+    """Dotted paths of the values two settings documents disagree on."""
+    paths = []
+    for key in sorted(set(own) | set(theirs)):
+        mine, other = own.get(key), theirs.get(key)
+        if isinstance(mine, dict) and isinstance(other, dict):
+            paths += _differing(mine, other, f"{prefix}{key}.")
+        elif mine != other:
+            paths.append(f"{prefix}{key}")
+    return paths
 
 
 def runs_experiment(table_id: str, spec: dict) -> str:

@@ -189,14 +189,60 @@ def test_second_run_has_nothing_to_do(finished_workflow):
 
 
 def test_every_run_stage_has_a_benchmark_record(finished_workflow):
-    """`benchmark:` files (Table 6): wall time and memory of each stage of each run."""
+    """`benchmark:` files (Table 6): wall time and memory of each stage of each run; a decoding
+    entry (`decodes:`) has no train stage."""
     workdir, config, _ = finished_workflow
     runs = {(d, m) for spec in config["experiments"].values() for d in spec["datasets"] for m in spec["models"]}
     for stage in ("train", "generate", "evaluate"):
         for dataset, model in runs:
             path = workdir / config["results_dir"] / "benchmarks" / stage / dataset / model / "seed0.tsv"
+            if stage == "train" and "decodes" in config["models"][model]:
+                assert not path.exists(), path
+                continue
             rows = list(csv.DictReader(path.open(encoding="utf-8"), delimiter="\t"))
             assert len(rows) == 1 and float(rows[0]["s"]) > 0, path
+
+
+def decoding_entries(config: dict) -> dict[str, str]:
+    """model -> the model it decodes, for every `decodes:` entry an experiment runs."""
+    run = {m for spec in config["experiments"].values() for m in spec["models"]}
+    return {m: e["decodes"] for m, e in config["models"].items() if "decodes" in e and m in run}
+
+
+# Metrics computed from the samples; every other metric of a run comes from its model and the test set.
+FROM_SAMPLES = ("BLEU", "CND", "MAUVE", "Self-BLEU", "Dist", "JS", "ROUGE", "BERTScore")
+
+
+def from_samples(metric: str) -> bool:
+    return any(metric == name or metric.startswith((f"{name}-", f"{name}@")) for name in FROM_SAMPLES)
+
+
+def test_a_decoding_entry_decodes_and_evaluates_its_base_model_with_its_own_decoding(finished_workflow):
+    """della_sampled (`decodes: della`) trains nothing: its runs hold no model and no training
+    curves; its samples come from della's model with the generation section's decoding, so its
+    generations differ from della's beam search while every number computed from the model alone
+    (PPL, ELBO, KL, MI, AU, the probe) is della's, to the last digit."""
+    workdir, config, _ = finished_workflow
+    entries = decoding_entries(config)
+    assert entries, "the sample config should exercise a decoding entry"
+    for model, base in entries.items():
+        datasets = [d for spec in config["experiments"].values() if model in spec["models"] for d in spec["datasets"]]
+        for dataset in datasets:
+            own, theirs = (workdir / "runs" / dataset / m / "seed0" for m in (model, base))
+            assert not (own / "model").exists() and not (own / "train_done.json").exists()
+            assert not (workdir / config["results_dir"] / "figures" / "training" / dataset / model).exists()
+            decoding = json.loads((own / "samples.settings.json").read_text())["generation"]["decoding"]
+            base_decoding = json.loads((theirs / "samples.settings.json").read_text())["generation"]["decoding"]
+            assert decoding == config["generation"]["decoding"] != base_decoding
+            assert (own / "samples.jsonl").read_bytes() != (theirs / "samples.jsonl").read_bytes()
+            metrics = json.loads((own / "metrics.json").read_text())
+            base_metrics = json.loads((theirs / "metrics.json").read_text())
+            assert metrics["model"] == model and metrics["label"] == config["models"][model]["label"]
+            assert metrics["metrics"].keys() == base_metrics["metrics"].keys()
+            model_only = [name for name in base_metrics["metrics"] if not from_samples(name)]
+            assert {"PPL", "KL", "MI", "AU"} <= set(model_only) and "MAUVE" not in model_only
+            for name in model_only:
+                assert metrics["metrics"][name]["value"] == base_metrics["metrics"][name]["value"], name
 
 
 def rerun_rules(workdir: Path, config: dict, change) -> dict[str, int]:
@@ -233,6 +279,36 @@ def probe_figure(config: dict, model: str | None = None) -> dict[str, int]:
     return {"figure_probe": 1} if drawn else {}
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"latent_size": 16}, "'della' trains differently on yahoo (model.latent_size)"),
+    ({"train": {"learning_rate": 0.5}}, "'della' trains differently on yahoo (training.learning_rate)"),
+    ({"decodes": "della_large"}, "'della_large' is not in `models`"),
+    ({"decodes": "della_sampled"}, "an entry cannot decode itself"),
+    ({"decodes": "della_twice"}, "'della_twice' decodes 'della' itself"),
+])
+def test_a_decoding_entry_that_would_not_describe_its_model_is_refused(change, message):
+    """A `decodes:` entry may change only its label and decoding; anything else would evaluate
+    a model the entry does not describe."""
+    from della.targets import check_decoding_entries
+
+    config = tiny_config()
+    config["models"]["della_twice"] = {**config["models"]["della_sampled"]}
+    config["models"]["della_sampled"].update(change)
+    experiments = {"table1": {"datasets": ["yelp", "yahoo"], "models": ["della", "della_sampled"]}}
+    with pytest.raises(ValueError) as error:
+        check_decoding_entries(config, experiments)
+    assert str(error.value).startswith("models.della_sampled.decodes: ") and message in str(error.value)
+
+
+def test_a_decoding_entry_error_stops_the_workflow_before_any_job(tmp_path):
+    config = one_run_config()
+    config["experiments"]["fig3"]["models"].append("della_sampled")
+    config["models"]["della_sampled"]["latent_size"] = 16
+    result = snakemake(tmp_path, write_config(tmp_path / "bad.yaml", config), "-n")
+    assert result.returncode != 0
+    assert "models.della_sampled.decodes: 'della' trains differently on yelp (model.latent_size)" in result.stdout
+
+
 def test_a_setting_reruns_only_the_rules_that_use_it(finished_workflow):
     """Each rule's params hold only its own config section (docs/workflow.md)."""
     workdir, config, _ = finished_workflow
@@ -255,7 +331,8 @@ def test_a_setting_reruns_only_the_rules_that_use_it(finished_workflow):
     resources = rerun_rules(workdir, config, lambda c: c["resources"].update(mem_mb=1234, runtime_factor=7))
     assert resources == {}
     training = rerun_rules(workdir, config, lambda c: c["training"].update(learning_rate=0.001))
-    assert training["train"] == n_runs(config) and training["evaluate"] == n_runs(config)
+    trained = n_runs(config) - sum(n_runs(config, m) for m in decoding_entries(config))
+    assert training["train"] == trained and training["evaluate"] == n_runs(config)
     assert "preprocess" not in training
 
 

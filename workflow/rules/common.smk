@@ -150,6 +150,23 @@ for _name, _spec in EXPERIMENTS.items():
 for _name, _entry in config["models"].items():
     if "backbone" in _entry:
         check_names([_entry["backbone"]], "backbones", f"models.{_name}.backbone")
+della_targets.check_decoding_entries(config, EXPERIMENTS)
+
+
+def trained_run(wildcards):
+    """The run directory holding the model a run generates from and evaluates: its own, or for
+    a decoding entry (`decodes:`) that of the entry it decodes."""
+    model = della_targets.trained_model(config, wildcards.model)
+    return RUN.format(dataset=wildcards.dataset, model=model, seed=wildcards.seed)
+
+
+def trained_model_dir(wildcards):
+    return f"{trained_run(wildcards)}/model"
+
+
+def trained_runs(runs):
+    """The runs among `runs` that train (a decoding entry's run has no training of its own)."""
+    return [run for run in runs if della_targets.trains(config, run[1])]
 
 
 def experiment_runs(table=None):
@@ -244,6 +261,11 @@ for _model in config["models"]:
 # Model-entry keys that do not change the trained weights: kept out of the train rule's params
 # (`train` enters merged into `training`, `backbone` as `decoder`).
 def train_settings(wildcards):
+    if not della_targets.trains(config, wildcards.model):
+        raise ValueError(
+            f"models.{wildcards.model} decodes {config['models'][wildcards.model]['decodes']!r}: "
+            f"it has no training run of its own"
+        )
     settings = della_targets.train_settings(
         config, wildcards.dataset, wildcards.model, model_entry(wildcards.model)
     )
@@ -281,10 +303,12 @@ def evaluation_settings(wildcards):
 
 
 def run_outputs(dataset, model, seed):
-    """A run's final files: its metrics and its benchmark records (Table 6)."""
+    """A run's final files: its metrics and its benchmark records (Table 6; a decoding entry
+    has no train stage)."""
+    stages = STAGES if della_targets.trains(config, model) else STAGES[1:]
     stage_files = [
         benchmark_file(stage).format(dataset=dataset, model=model, seed=seed)
-        for stage in STAGES
+        for stage in stages
     ]
     return [
         f"{RUN.format(dataset=dataset, model=model, seed=seed)}/metrics.json",

@@ -3,7 +3,7 @@ rule evaluate:
     the latent probe, fitted on the training split (`train`, read from --data beside `test`).
     """
     input:
-        model=f"{RUN}/model",
+        model=trained_model_dir,
         samples=f"{RUN}/samples.jsonl",
         generation_settings=f"{RUN}/samples.settings.json",
         test="data/{dataset}/test.jsonl",

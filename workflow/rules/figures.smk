@@ -27,6 +27,7 @@ FIGURE_OUTPUTS = figure_targets(
     {"figures": FIGURES},
     {name: experiment_runs(name) for name in config["experiments"]},
     RESULTS,
+    trains=lambda model: della_targets.trains(config, model),
 ) + findings_files(RESULTS)
 
 
@@ -66,7 +67,7 @@ rule figure_interpolation:
     """Fig. 3: sentences decoded along the interpolation between two test sentences' posteriors,
     with the run's own decoding."""
     input:
-        model=f"{RUN}/model",
+        model=trained_model_dir,
         test="data/{dataset}/test.jsonl",
         spec=FIGURES_SPEC,
     output:
@@ -199,7 +200,7 @@ rule training_curves:
 rule convergence:
     """Every run's convergence record (the rule training.convergence names) in one table."""
     input:
-        done=lambda w: run_files(experiment_runs(), "train_done.json"),
+        done=lambda w: run_files(trained_runs(experiment_runs()), "train_done.json"),
     output:
         md=report(
             f"{RESULTS}/figures/training/convergence.md",

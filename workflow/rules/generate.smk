@@ -1,7 +1,7 @@
 rule generate:
     """Sample from the prior (and the condition) with the configured decoding."""
     input:
-        model=f"{RUN}/model",
+        model=trained_model_dir,
         test="data/{dataset}/test.jsonl",
     output:
         samples=f"{RUN}/samples.jsonl",
