@@ -162,8 +162,12 @@ def cluster_run(cluster):
     assert requeued, "della_preempted's training ended before it could be requeued"
     jobs = {jobid: show_job(jobid) for jobid, _ in submitted(output)}
     for jobid, job in jobs.items():
-        # scontrol drops an ended job's Features at times; the accounting keeps the request
-        job["Constraints"] = slurm("sacct", "-X", "-n", "-P", "-j", jobid, "-o", "Constraints").strip()
+        # scontrol drops an ended job's Features at times, and the accounting's copy of the request
+        # was seen empty once too (an evaluate job, CI on a loaded machine): the job asked for the
+        # constraint if either record holds it
+        accounted = slurm("sacct", "-X", "-n", "-P", "-j", jobid, "-o", "Constraints").strip()
+        shown = job.get("Features", "")
+        job["Constraints"] = (shown if shown != "(null)" else "") or accounted
     return workdir, config, output, jobs, requeued
 
 
