@@ -210,7 +210,11 @@ def test_the_readme_steps_put_the_new_baseline_into_table1(guide_plugin, tmp_pat
     assert len(blocks) == len(experiment["datasets"])
     for block in blocks:
         shown = re.findall(r"^\| ([^|]+?) +\| ours +\|", block, re.M)
-        assert shown[-1] == label and shown[:-1] == [r if isinstance(r, str) else r["name"] for r in table["rows"]]
+        spec_rows = [r if isinstance(r, str) else r["name"] for r in table["rows"]]
+        # rows from the data follow in the experiment's order: the config's own (DELLA (sampled)), then the new one
+        from_data = [config["models"][m]["label"] for m in experiment["models"]
+                     if config["models"][m]["label"] not in (None, *spec_rows)]
+        assert shown[-1] == label and shown == spec_rows + from_data
     assert "rows from the data" in markdown and f"yelp/{label}" in markdown
 
 
