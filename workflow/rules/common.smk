@@ -153,15 +153,11 @@ for _name, _entry in config["models"].items():
 della_targets.check_decoding_entries(config, EXPERIMENTS)
 
 
-def trained_run(wildcards):
-    """The run directory holding the model a run generates from and evaluates: its own, or for
-    a decoding entry (`decodes:`) that of the entry it decodes."""
-    model = della_targets.trained_model(config, wildcards.model)
-    return RUN.format(dataset=wildcards.dataset, model=model, seed=wildcards.seed)
-
-
 def trained_model_dir(wildcards):
-    return f"{trained_run(wildcards)}/model"
+    """The model a run generates from and evaluates: its own run's, or for a decoding entry
+    (`decodes:`) that of the entry it decodes."""
+    model = della_targets.trained_model(config, wildcards.model)
+    return f"{RUN.format(dataset=wildcards.dataset, model=model, seed=wildcards.seed)}/model"
 
 
 def trained_runs(runs):
