@@ -35,6 +35,8 @@ from transformers import (
 )
 from transformers.activations import ACT2FN
 
+from della.architectures import usable_positions
+
 # GPT-2's `gelu_new` is the tanh approximation of GELU written out as five element-wise ops, each
 # saving a [B, T, 4H] tensor for backward; `gelu_pytorch_tanh` is the same function as one fused
 # torch op (outputs agree to ~5e-7). Swapped in at load: less activation memory, a faster step.
@@ -75,7 +77,8 @@ def load_tokenizer(name_or_path: str) -> PreTrainedTokenizerBase:
 
 
 # --------------------------------------------------------------------------------------------
-# Creating small random-init backbones (sample scale)
+# Creating small random-init backbones (sample scale), and the published architectures at their
+# real sizes (the paper-scale dress rehearsal)
 # --------------------------------------------------------------------------------------------
 @dataclass
 class BackboneSize:
@@ -87,8 +90,23 @@ class BackboneSize:
     max_positions: int
 
 
-def create_backbone(kind: str, size: BackboneSize, tokenizer_dir: Path, out_dir: Path, seed: int) -> None:
-    """Initialise a backbone of `kind` at random and write it, with the tokenizer, to `out_dir`."""
+def backbone_spec(create: dict) -> BackboneSize | str:
+    """A config entry's `create`: a small size, or the name of a published architecture
+    (`{architecture: gpt2}`, della/architectures.py)."""
+    if "architecture" in create:
+        return create["architecture"]
+    return BackboneSize(**create)
+
+
+def create_backbone(kind: str, size: BackboneSize | str, tokenizer_dir: Path | None, out_dir: Path, seed: int) -> None:
+    """Initialise a backbone of `kind` at random and write it, with its tokenizer, to `out_dir`.
+
+    `size` is a BackboneSize (sample scale: a small model over the tokenizer in `tokenizer_dir`)
+    or the hub name of a published architecture (`create_published_backbone`; `tokenizer_dir`
+    is not used then)."""
+    if isinstance(size, str):
+        create_published_backbone(kind, size, out_dir, seed)
+        return
     torch.manual_seed(seed)
     tokenizer = load_tokenizer(str(tokenizer_dir))
     bos, eos, pad = special_ids(tokenizer)
@@ -123,14 +141,67 @@ def create_backbone(kind: str, size: BackboneSize, tokenizer_dir: Path, out_dir:
     tokenizer.save_pretrained(out_dir)
 
 
+# The published architectures at their real sizes, random-init (the paper-scale dress rehearsal):
+# model_type -> (config class, the model class written, the backbone kinds it can be). RoBERTa
+# (roberta-large) is BERTScore's feature model, read by AutoModel; BERT keeps its pooler (Optimus).
+def published_classes(model_type: str) -> tuple[type, type, tuple[str, ...]]:
+    from transformers import RobertaConfig, RobertaModel
+
+    return {
+        "gpt2": (GPT2Config, GPT2LMHeadModel, (CAUSAL,)),
+        "bart": (BartConfig, BartForConditionalGeneration, (SEQ2SEQ,)),
+        "bert": (BertConfig, BertModel, (ENCODER,)),
+        "roberta": (RobertaConfig, RobertaModel, (ENCODER,)),
+    }[model_type]
+
+
+def published_model(name: str, kind: str | None = None) -> nn.Module:
+    """A random-init model of the published architecture `name` (della.architectures.PUBLISHED),
+    the class its hub weights load into, built from that config.json's values. Under
+    `with torch.device("meta"):` it allocates nothing (parameter counts, tests). `kind`, when
+    given, must be one the architecture can serve as."""
+    from della.architectures import PUBLISHED
+
+    if name not in PUBLISHED:
+        raise ValueError(f"unknown published architecture {name!r}; expected one of {', '.join(PUBLISHED)}")
+    architecture = PUBLISHED[name]
+    config_class, model_class, kinds = published_classes(architecture.model_type)
+    if kind is not None and kind not in kinds:
+        raise ValueError(f"architecture {name!r} ({architecture.model_type}) cannot be a {kind!r} backbone; "
+                         f"give kind {' or '.join(kinds)}")
+    return model_class(config_class(**architecture.settings))
+
+
+def create_published_backbone(kind: str, name: str, out_dir: Path, seed: int) -> PreTrainedTokenizerBase:
+    """Write a random-init (seeded) model of the published architecture `name` with
+    `save_pretrained` (safetensors), and its tokenizer (della.tokenizer.published_tokenizer: GPT-2's
+    real BPE, stand-ins of the real size and special ids for the others), so that the directory
+    loads through the same `from_pretrained` calls as the hub weights. Returns the tokenizer."""
+    from della.tokenizer import published_tokenizer
+
+    tokenizer = published_tokenizer(name)  # before the weights: a missing BPE file fails fast
+    torch.manual_seed(seed)
+    model = published_model(name, kind)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    del model
+    tokenizer.save_pretrained(out_dir)
+    return tokenizer
+
+
 # --------------------------------------------------------------------------------------------
 # Adapters
 # --------------------------------------------------------------------------------------------
+def _positions(model) -> int:
+    return usable_positions(model.config.to_dict())
+
+
 class Encoder(nn.Module, metaclass=ABCMeta):
     """Anything that turns token ids into one hidden-state tensor per layer."""
 
     n_layers: int
     hidden_size: int
+    max_positions: int  # the longest input its positional embedding takes (della/lengths.py)
 
     @abstractmethod
     def layer_states(self, ids: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
@@ -143,6 +214,7 @@ class Decoder(nn.Module, metaclass=ABCMeta):
     n_layers: int
     hidden_size: int
     n_heads: int
+    max_positions: int
 
     @abstractmethod
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
@@ -185,6 +257,7 @@ class GPT2Backbone(Decoder, Encoder):
         self.model = model
         config = model.config
         self.n_layers, self.hidden_size, self.n_heads = config.n_layer, config.n_embd, config.n_head
+        self.max_positions = _positions(model)
         if config.activation_function == UNFUSED_GELU:
             config.activation_function = FUSED_GELU
             for block in model.transformer.h:
@@ -220,6 +293,7 @@ class BartEncoderView(Encoder):
         super().__init__()
         self.encoder = bart.model.encoder
         self.n_layers, self.hidden_size = bart.config.encoder_layers, bart.config.d_model
+        self.max_positions = _positions(bart)
 
     def layer_states(self, ids, mask):
         out = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=True)
@@ -234,6 +308,7 @@ class BartBackbone(Decoder):
         self.model = model
         config = model.config
         self.n_layers, self.hidden_size, self.n_heads = config.decoder_layers, config.d_model, config.decoder_attention_heads
+        self.max_positions = _positions(model)
 
     @property
     def encoder(self) -> BartEncoderView:
@@ -272,6 +347,7 @@ class BertBackbone(Encoder):
         super().__init__()
         self.model = model
         self.n_layers, self.hidden_size = model.config.num_hidden_layers, model.config.hidden_size
+        self.max_positions = _positions(model)
 
     def layer_states(self, ids, mask):
         out = self.model(input_ids=ids, attention_mask=mask, output_hidden_states=True)

@@ -15,6 +15,7 @@ import torch
 
 from della.backbone import CAUSAL, SEQ2SEQ, special_ids
 from della.io import read_jsonl
+from della.lengths import check_lengths, sequence_lengths
 
 IGNORE_INDEX = -100  # label of positions without loss (prefix, padding)
 
@@ -55,13 +56,27 @@ class Collator:
     max_source_tokens: int
     max_target_tokens: int
     decoder_start: int | None = None  # seq2seq: the decoder's start token (default: <bos>)
+    # Positions of the models that read the batches: every sequence built here (content cut at
+    # max_*_tokens, plus the special tokens added around it) must fit them, checked once here
+    # (della/lengths.py). None: unchecked (a collator for text statistics, no model).
+    decoder_positions: int | None = None
+    encoder_positions: int | None = None
 
     def __post_init__(self):
         if self.decoder_kind not in (CAUSAL, SEQ2SEQ):
             raise ValueError(f"decoder kind {self.decoder_kind!r}")
+        check_lengths("collator", self.sequences(), {
+            "decoder": (self.decoder_positions, "the decoder"), "encoder": (self.encoder_positions, "the encoder"),
+        })
         self.dec_bos, self.dec_eos, self.dec_pad = special_ids(self.decoder_tokenizer)
         self.enc_bos, self.enc_eos, self.enc_pad = special_ids(self.encoder_tokenizer)
         self.dec_start = self.decoder_start if self.decoder_start is not None else self.dec_bos
+
+    def sequences(self, max_new_tokens: int | None = None):
+        """The longest sequence of each kind this collator builds (and generation, given
+        `max_new_tokens`): della/lengths.py."""
+        return sequence_lengths(self.decoder_kind, self.conditional, self.max_source_tokens,
+                                self.max_target_tokens, max_new_tokens)
 
     def _tokens(self, tokenizer, text: str, limit: int) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"][:limit]

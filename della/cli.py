@@ -66,11 +66,20 @@ def cmd_train_tokenizer(args) -> None:
 
 
 def cmd_create_backbone(args) -> None:
-    from della.backbone import BackboneSize, create_backbone
+    from della.backbone import backbone_spec, create_backbone
 
     s = args.settings
-    create_backbone(s["kind"], BackboneSize(**s["create"]), args.tokenizer, args.out, s["seed"])
+    size = backbone_spec(s["create"])
+    if isinstance(size, str):  # a published architecture: its own tokenizer, not --tokenizer's
+        from della.tokenizer import published_tokenizer_description
+
+        create_backbone(s["kind"], size, None, args.out, s["seed"])
+        print(f"random-init {size} ({s['kind']}) backbone, seed {s['seed']} -> {args.out}")
+        print(f"tokenizer: {published_tokenizer_description(size)} (--tokenizer {args.tokenizer} not used)")
+        return
+    create_backbone(s["kind"], size, args.tokenizer, args.out, s["seed"])
     print(f"random-init {s['kind']} backbone -> {args.out}")
+    print(f"tokenizer: {args.tokenizer}")
 
 
 def cmd_train(args) -> None:

@@ -18,12 +18,14 @@ from della.batches import batches, load_records, target_of
 from della.distributed import world
 from della.generate import DEVICE_DEFAULT, load_model
 from della.io import atomic_write_json, provenance
+from della.memory import AUTO, resolve_token_budget
 from della.vae import TransformerVAE
 from metrics.probe import LabelledSplits, labelled_splits
 
 
 # Keys of the `evaluation` section this module uses itself (the rest go to `metrics`).
-RUN_KEYS = ("batch_size", "max_test_examples", "device")
+# token_budget: tokens per scoring call of the forward-heavy estimators (della/memory.py).
+RUN_KEYS = ("batch_size", "max_test_examples", "device", "token_budget")
 NO_LATENT_METRICS = ("PPL", "NLL")
 
 
@@ -50,7 +52,10 @@ def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], ev
     torch.manual_seed(seed)
     metric_settings = {k: v for k, v in evaluation.items() if k not in RUN_KEYS}
     test_batches = list(device_batches(model, records, evaluation["batch_size"]))
-    results = representation_metrics(model, test_batches, metric_settings["representation"])  # shared by the ranks
+    budget = resolve_token_budget(evaluation.get("token_budget", AUTO), model)
+    print(f"scoring calls of at most {budget} tokens (evaluation.token_budget: "
+          f"{evaluation.get('token_budget', AUTO)})", file=sys.stderr)
+    results = representation_metrics(model, test_batches, metric_settings["representation"], budget)  # shared by the ranks
     if not world().main:  # the probe and the generation metrics run once, on rank 0
         return results
     if not model.n_groups:  # no latent: PPL is exact, and ELBO/KL/MI/AU and the probe do not exist

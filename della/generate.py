@@ -22,6 +22,7 @@ from tqdm import tqdm
 from della.batches import load_records
 from della.distributed import derived_seed, gather_in_order, resolve_device, shard, world
 from della.io import atomic_write_json, atomic_write_jsonl
+from della.memory import AUTO, resolve_token_budget
 from della.vae import TransformerVAE
 
 # generation.device (and evaluation.device): where the model runs; "auto" is CUDA when available.
@@ -46,10 +47,14 @@ def generate_samples(model: TransformerVAE, test_file: Path, settings: dict, see
         references = [None] * len(sources)
     size = settings["batch_size"]
     starts = range(0, len(sources), size)
+    budget = resolve_token_budget(settings.get("token_budget", AUTO), model, "generation")
+    print(f"greedy/beam generate() calls of at most {budget} tokens (generation.token_budget: "
+          f"{settings.get('token_budget', AUTO)})", file=sys.stderr)
     parts = []
     for i in tqdm(shard(len(starts)), desc="generate", file=sys.stderr, mininterval=5, disable=not world().main):
         generator = seeded_generator(model, derived_seed(seed, i))
-        parts.append((i, model.generate(sources[starts[i]:starts[i] + size], settings["decoding"], generator)))
+        batch_sources = sources[starts[i]:starts[i] + size]
+        parts.append((i, model.generate(batch_sources, settings["decoding"], generator, budget)))
     outputs = [text for part in gather_in_order(parts) for text in part]
     return [
         {"id": i, "source": s, "reference": r, "generated": g}

@@ -56,6 +56,16 @@ def train_settings(config: dict, dataset: str, model: str, entry: dict | None = 
     }
 
 
+def generation_decoding(config: dict, dataset: str, model: str) -> dict:
+    """`generation.decoding`, overridden by the dataset's, then the model's `decoding` (App. A.1:
+    beam search for DELLA, and for every model on CNN/DM and Quora)."""
+    return {
+        **config["generation"]["decoding"],
+        **config["datasets"][dataset].get("decoding", {}),
+        **config["models"][model].get("decoding", {}),
+    }
+
+
 def trained_model(config: dict, model: str) -> str:
     """The model entry whose training run holds `model`'s trained model: itself, or for a
     decoding entry (`decodes:`) the entry it decodes."""

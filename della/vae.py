@@ -19,8 +19,9 @@ from transformers.activations import ACT2FN
 
 from della.backbone import SEQ2SEQ, load_decoder, load_encoder, load_tokenizer, special_ids
 from della.batches import IGNORE_INDEX, Collator, pad
-from della.decoding import LatentConditionedLM, generation_config, sampling_seeded_by
+from della.decoding import BEAM, SAMPLE, LatentConditionedLM, generation_config, sampling_seeded_by
 from della.latent import FIRST_PRIOR_STANDARD, GaussianChain
+from della.lengths import check_lengths
 from della.plugins import latent_path_class
 
 # How the sentence representation x_l is read off an encoder layer's states.
@@ -155,6 +156,7 @@ class TransformerVAE(nn.Module):
         self.collator = Collator(
             self.decoder_tokenizer, self.encoder_tokenizer, config.decoder_kind, config.conditional,
             config.max_source_tokens, config.max_target_tokens, decoder_start=start,
+            decoder_positions=self.decoder.max_positions, encoder_positions=self.encoder.max_positions,
         )
         self.bos, self.eos, self.pad = special_ids(self.decoder_tokenizer)
 
@@ -396,12 +398,13 @@ class TransformerVAE(nn.Module):
     # Generation
     # ---------------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, sources: list[str | None], decoding: dict, generator: torch.Generator) -> list[str]:
+    def generate(self, sources: list[str | None], decoding: dict, generator: torch.Generator,
+                 token_budget: int | None = None) -> list[str]:
         """One output per entry of `sources` (None for unconditional), z drawn from the prior
         (p(z) or p(z|c)), then decoded greedily, by sampling, or by beam search given that z."""
         cs = self._condition(self._source_batch(sources)) if self.config.conditional else None
         z = self.chain(len(sources), None, cs, generator=generator).z if self.n_groups else None
-        return self.decode(z, sources, decoding, generator)
+        return self.decode(z, sources, decoding, generator, token_budget)
 
     def _source_batch(self, sources: list[str | None]):
         return self.to_device(self.collator([{"source": s, "target": ""} for s in sources]))
@@ -436,10 +439,23 @@ class TransformerVAE(nn.Module):
     @torch.no_grad()
     def decode_tokens(
         self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator,
+        token_budget: int | None = None,
     ) -> list[list[int]]:
         """Token ids of one text per row of the latents z [N, G, P] (None: a model without latent),
         each up to and including its </s>, decoded by transformers' generate() as `decoding`
-        says; sampling draws from a stream seeded by `generator` (della/decoding.py)."""
+        says; sampling draws from a stream seeded by `generator` (della/decoding.py). Greedy and
+        beam search decode at most `token_budget` tokens (rows x beams x (prompt + new tokens))
+        per generate() call (della/memory.py); sampling is never cut (its random stream is the
+        whole batch's)."""
+        seqs = self.collator.sequences(decoding["max_new_tokens"])
+        check_lengths("generation", seqs, {"decoder": (self.decoder.max_positions, "the decoder")})
+        if token_budget is not None and decoding["strategy"] != SAMPLE:
+            beams = decoding.get("num_beams", 1) if decoding["strategy"] == BEAM else 1
+            longest = next(s.length for s in seqs if s.role == "generation")
+            rows = max(1, token_budget // (beams * longest))
+            if rows < len(sources):
+                return [row for start in range(0, len(sources), rows) for row in self.decode_tokens(
+                    None if z is None else z[start:start + rows], sources[start:start + rows], decoding, generator)]
         inputs = self.generation_inputs(z, sources)
         config = generation_config(decoding, self.bos, self.eos, self.pad)
         with sampling_seeded_by(generator):
@@ -447,10 +463,11 @@ class TransformerVAE(nn.Module):
         generated = sequences[:, inputs["input_ids"].shape[1]:].tolist()  # after the prompt
         return [row[: row.index(self.eos) + 1] if self.eos in row else row for row in generated]
 
-    def decode(self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator) -> list[str]:
+    def decode(self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator,
+               token_budget: int | None = None) -> list[str]:
         """Decode one text per row of the latents z [N, G, P] (None: a model without latent)."""
         return [self.decoder_tokenizer.decode(_until(row, self.eos), skip_special_tokens=True).strip()
-                for row in self.decode_tokens(z, sources, decoding, generator)]
+                for row in self.decode_tokens(z, sources, decoding, generator, token_budget)]
 
 
 def weighted_parameters(model: nn.Module) -> list[tuple[nn.Parameter, int]]:

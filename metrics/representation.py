@@ -8,8 +8,9 @@ the same code.
 * IW log p(x) (Burda et al. 2016; He et al. 2019):
       log p(x) ~= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x),
   a lower bound that tightens as k grows and is exact for every k when q is the true posterior.
-  The k samples are drawn in one call and scored `iw_chunk` at a time, each chunk one batched
-  model call: `iw_chunk` trades speed for memory and does not change the estimate.
+  The k samples are drawn in one call and scored `iw_chunk` at a time, each chunk in batched
+  model calls of at most `token_budget` tokens (rows x padded length; della/memory.py): both
+  trade speed for memory and do not change the estimate.
   IW-PPL = exp(-sum_x log p(x) / sum_x num_target_tokens(x)).
 * ELBO, reported as the loss -ELBO per sentence (mean over sentences):
       -ELBO = -E_q log p(x|z) + KL,
@@ -93,23 +94,56 @@ def _sum(x: torch.Tensor) -> float:
 # -----------------------------------------------------------------------------
 # the passes over the data
 
-def importance_samples(model, batch, enc, k: int, chunk: int):
+def batch_width(batch) -> int:
+    """Positions one row of `batch` takes: the widest of its tensors (a batch is a dict of
+    [B, ...] tensors, or one tensor)."""
+    tensors = batch.values() if isinstance(batch, dict) else [batch]
+    return max([t.shape[1] for t in tensors if t.dim() >= 2] or [1])
+
+
+def batch_rows(batch, start: int, stop: int):
+    """Examples start..stop of `batch`, at the batch's padded width (so each row's numbers are
+    those it has in the whole batch)."""
+    if isinstance(batch, dict):
+        return {name: t[start:stop] for name, t in batch.items()}
+    return batch[start:stop]
+
+
+def scored_log_likelihood(model, batch, z: torch.Tensor, token_budget: int | None) -> torch.Tensor:
+    """log p(x|z) [B, c] from calls of at most `token_budget` tokens each (rows x padded width;
+    at least one row per call), so that the [rows, T, vocab] logits of a call stay within the
+    budget whatever the length; None: one call. Each row is scored as in one call (rows do not
+    interact), so the budget changes how the work is cut, not the values (della/memory.py)."""
+    b, c = z.shape[:2]
+    rows = b * c if token_budget is None else max(1, token_budget // batch_width(batch))
+    if b * c <= rows:
+        return model.log_likelihood(batch, z)
+    samples = min(c, rows)  # per call: `samples` samples of `examples` examples
+    examples = max(1, rows // samples)
+    return torch.cat([
+        torch.cat([model.log_likelihood(batch_rows(batch, e, e + examples), z[e:e + examples, s:s + samples])
+                   for s in range(0, c, samples)], dim=1)
+        for e in range(0, b, examples)
+    ], dim=0)
+
+
+def importance_samples(model, batch, enc, k: int, chunk: int, token_budget: int | None = None):
     """Yield (z [B, c, D], log q [B, c], log p(x|z) [B, c], log weight [B, c]) chunk by chunk.
     All k draws come first (z is small; the scoring's [B * c, T, vocab] logits are not), so the
     same seed gives the same samples, and the same estimate, whatever the chunk size."""
     z_all, log_q_all = model.sample_posterior(enc, k)
     for start in range(0, k, chunk):
         z, log_q = z_all[:, start:start + chunk], log_q_all[:, start:start + chunk]
-        log_lik = model.log_likelihood(batch, z)
+        log_lik = scored_log_likelihood(model, batch, z, token_budget)
         yield z, log_q, log_lik, log_lik + model.log_prior(batch, z) - log_q
 
 
-def batch_pass(model, batch, cfg: dict) -> dict:
+def batch_pass(model, batch, cfg: dict, token_budget: int | None = None) -> dict:
     """One batch's share of the totals (its own sums and tensors)."""
     k, mi_samples = cfg["iw_samples"], cfg["mi_samples"]
     enc = model.encode(batch)
     log_w, log_lik, mi_z = [], [], []
-    for z, _, ll, lw in importance_samples(model, batch, enc, k, cfg["iw_chunk"]):
+    for z, _, ll, lw in importance_samples(model, batch, enc, k, cfg["iw_chunk"], token_budget):
         log_w.append(lw.double())
         log_lik.append(ll.double())
         missing = mi_samples - sum(zz.shape[1] for zz in mi_z)
@@ -132,13 +166,13 @@ def batch_pass(model, batch, cfg: dict) -> dict:
     return part
 
 
-def first_pass(model, batches, cfg: dict) -> Totals:
+def first_pass(model, batches, cfg: dict, token_budget: int | None = None) -> Totals:
     """The totals over `batches` (a list): this rank's batches, each seeded by its index, then
     every rank's results added up in batch order."""
     parts = []
     for i in shard(len(batches)):
         torch.manual_seed(derived_seed(cfg["seed"], i))
-        parts.append((i, batch_pass(model, batches[i], cfg)))
+        parts.append((i, batch_pass(model, batches[i], cfg, token_budget)))
     t = Totals()
     for part in gather_in_order(parts):
         t.log_px += part["log_px"]
@@ -267,11 +301,13 @@ def evaluation_mode(model, seed: int):
             model.train()
 
 
-def representation_metrics(model, batches, settings: dict | None = None) -> dict[str, MetricValue]:
+def representation_metrics(model, batches, settings: dict | None = None,
+                           token_budget: int | None = None) -> dict[str, MetricValue]:
     """IW-PPL, ELBO, KL, MI, AU (and NLL, Recon, the other KL reduction, AU at extra
     thresholds) of `model` on `batches`: an iterable of whatever the model's collate function
     returns (materialised as a list). Inside a data-parallel run the ranks share the work
-    and every rank returns the numbers of one process.
+    and every rank returns the numbers of one process. `token_budget` caps the tokens of each
+    scoring call (`scored_log_likelihood`): memory, not the numbers.
     A model without latent variables (n_groups == 0) gets its exact PPL and NLL only."""
     cfg = {**DEFAULTS, **(settings or {})}
     unknown = set(cfg) - set(DEFAULTS)
@@ -286,11 +322,11 @@ def representation_metrics(model, batches, settings: dict | None = None) -> dict
     if cfg["no_latent"]:  # a plain LM: one "sample" gives log p(x) exactly; nothing latent to measure
         cfg.update(iw_samples=1, iw_chunk=1, mi_samples=1)
         with evaluation_mode(model, cfg["seed"]):
-            t = first_pass(model, batches, cfg)
+            t = first_pass(model, batches, cfg, token_budget)
         return {name: metric_value(name, *fn(t, cfg)) for name, fn in [("PPL", iw_perplexity), ("NLL", iw_nll)]}
 
     with evaluation_mode(model, cfg["seed"]):
-        t = first_pass(model, batches, cfg)
+        t = first_pass(model, batches, cfg, token_budget)
         z, log_q_prefix = torch.cat(t.mi_z), torch.cat(t.mi_log_q).cumsum(-1)  # [M, D], [M, G]
         log_q_agg = aggregate_log_posterior(model, batches, z, cfg["mi_chunk"])
         t.mi_prefix = (log_q_prefix.to(log_q_agg.device) - log_q_agg).mean(dim=0).tolist()

@@ -42,7 +42,7 @@ def tiny_backbones(tmp_path_factory) -> dict[str, Path]:
     corpus = root / "train.jsonl"
     corpus.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(300)))
     train_tokenizer([corpus], vocab_size=300, min_frequency=2, out_dir=root / "tokenizer")
-    size = BackboneSize(layers=2, hidden=32, heads=4, max_positions=128)
+    size = BackboneSize(layers=2, hidden=32, heads=4, max_positions=160)  # VAEConfig's default lengths: 64 + 64 + 2
     dirs = {"tokenizer": root / "tokenizer"}
     for kind in ("causal", "seq2seq", "encoder"):
         create_backbone(kind, size, root / "tokenizer", root / kind, seed=0)

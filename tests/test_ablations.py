@@ -127,7 +127,8 @@ def test_kl_layers_selects_the_kl_terms_of_the_loss(tiny_backbones, kl_layers):
     out = model.loss(model.collator(tiny_corpus(4)), beta=2.0, kl_threshold=0.0, kl_reduction="sum")
     per_group = out["kl_per_group"]
     expected = {"all": per_group.sum(), "first": per_group[0], "last": per_group[-1]}[kl_layers]
-    assert torch.allclose(out["loss"] - out["reconstruction"], 2.0 * expected, atol=1e-5)
+    # at the loss's float32 precision (a difference of two ~170-nat terms cancels digits)
+    assert torch.allclose(out["loss"], out["reconstruction"] + 2.0 * expected, rtol=1e-6, atol=1e-5)
     assert torch.allclose(out["kl"], per_group.sum(), atol=1e-5)  # the reported KL stays the full one
 
 

@@ -18,6 +18,7 @@ import della.targets as della_targets
 from della.config_errors import schema_error_message
 from della.data.download import check_data_root
 from della.jobenv import export_job_environment
+from della.lengths import SequenceTooLong, check_run_lengths
 from della.warm import start_server as start_warm_server
 
 try:
@@ -253,6 +254,13 @@ def model_entry(model):
 for _model in config["models"]:
     model_entry(_model)
 
+# Every sequence of every run fits the positions of the model that reads it: else one line
+# naming the dataset, the key and the limit, before any job (della/lengths.py).
+try:
+    check_run_lengths(config, sorted({(d, m) for d, m, _ in experiment_runs()}), REPO)
+except SequenceTooLong as error:
+    raise WorkflowError(str(error)) from None
+
 
 # Model-entry keys that do not change the trained weights: kept out of the train rule's params
 # (`train` enters merged into `training`, `backbone` as `decoder`).
@@ -269,13 +277,10 @@ def train_settings(wildcards):
 
 
 def generation_settings(wildcards):
-    """generation, with decoding overridden by the dataset's, then the model's `decoding`
-    (App. A.1: beam search for DELLA, and for every model on CNN/DM and Quora)."""
-    decoding = {
-        **config["generation"]["decoding"],
-        **config["datasets"][wildcards.dataset].get("decoding", {}),
-        **config["models"][wildcards.model].get("decoding", {}),
-    }
+    """generation, with the run's decoding (della.targets.generation_decoding)."""
+    decoding = della_targets.generation_decoding(
+        config, wildcards.dataset, wildcards.model
+    )
     return as_json({**config["generation"], "decoding": decoding})
 
 
