@@ -82,6 +82,17 @@ def cmd_create_backbone(args) -> None:
     print(f"tokenizer: {args.tokenizer}")
 
 
+def cmd_count_lengths(args) -> None:
+    from della.io import atomic_write_json
+    from della.lengths import count_cut
+
+    s = args.settings
+    document = count_cut(args.data, s["tokenizer"], s["max_source_tokens"], s["max_target_tokens"])
+    atomic_write_json(args.out, document)
+    print(" ".join(f"{split}: {e['examples']} examples, {e.get('sources_cut', 0)} sources and {e['targets_cut']} "
+                   f"targets cut;" for split, e in document["splits"].items()) + f" -> {args.out}")
+
+
 def cmd_train(args) -> None:
     from della.train import EX_TEMPFAIL, Interrupted, TrainSettings, train
 
@@ -153,6 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = command("train-tokenizer", cmd_train_tokenizer, "train the sample-scale BPE tokenizer", out=Path, settings=_json)
     sub.add_argument("--inputs", type=Path, nargs="+", required=True)
+    command("count-lengths", cmd_count_lengths, "count the texts of a dataset's splits longer than its token limits",
+            data=Path, out=Path, settings=_json)
     command("create-backbone", cmd_create_backbone, "write a small random-init backbone", tokenizer=Path, out=Path, settings=_json)
     for sub in (
         command("train", cmd_train, "train one (dataset, model, seed)", data=Path, run=Path, settings=_json, seed=int),

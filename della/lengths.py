@@ -115,3 +115,43 @@ def check_run_lengths(config: dict, runs: list[tuple[str, str]], repo: Path | No
             for reader, entry in (("decoder", decoder), ("encoder", encoder))
         }
         check_lengths(f"datasets.{dataset} (model {model})", run_sequences(config, dataset, model), positions)
+
+
+# ------------------------------------------------------------------ how many texts a run cuts
+
+LENGTHS_FILE = "lengths.json"
+TOKENIZE_BATCH = 1000  # texts per fast-tokenizer call
+
+
+def _token_counts(tokenizer, texts: list[str], what: str) -> list[int]:
+    from tqdm import tqdm
+
+    counts = []
+    for start in tqdm(range(0, len(texts), TOKENIZE_BATCH), desc=what, mininterval=10, file=__import__("sys").stderr):
+        ids = tokenizer(texts[start:start + TOKENIZE_BATCH], add_special_tokens=False)["input_ids"]
+        counts += [len(row) for row in ids]
+    return counts
+
+
+def count_cut(data_dir: Path, tokenizer_name_or_path: str, max_source: int, max_target: int,
+              splits: tuple[str, ...] = ("train", "valid", "test")) -> dict:
+    """Per split: how many sources and targets are longer than `max_source_tokens` /
+    `max_target_tokens` in the decoder tokenizer's tokens (so the collator cuts them), and the
+    longest of each. The document `data/{dataset}/lengths.json` holds; Table 7's footer shows it."""
+    from della.backbone import load_tokenizer
+    from della.batches import load_records, target_of
+
+    tokenizer = load_tokenizer(tokenizer_name_or_path)
+    document = {"tokenizer": tokenizer_name_or_path, "max_source_tokens": max_source,
+                "max_target_tokens": max_target, "unit": "decoder tokenizer tokens, special tokens excluded",
+                "splits": {}}
+    for split in splits:
+        records = load_records(data_dir / f"{split}.jsonl")
+        targets = _token_counts(tokenizer, [target_of(r) for r in records], f"{split} targets")
+        entry = {"examples": len(records), "targets_cut": sum(n > max_target for n in targets),
+                 "longest_target": max(targets, default=0)}
+        if records and "source" in records[0]:
+            sources = _token_counts(tokenizer, [r["source"] for r in records], f"{split} sources")
+            entry.update(sources_cut=sum(n > max_source for n in sources), longest_source=max(sources, default=0))
+        document["splits"][split] = entry
+    return document

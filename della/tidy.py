@@ -224,13 +224,27 @@ def numeric_leaves(data, prefix: str = ""):
         yield prefix.rstrip("."), float(data)
 
 
-def stats_rows(paths: list[Path], run_settings: dict) -> list[dict]:
+def truncation_summary(lengths: dict) -> dict:
+    """What Table 7's footer says of a lengths.json: the limits, and per split how many sources
+    and targets were longer (cut by the collator) of how many examples."""
+    cut = {split: f"{e.get('sources_cut', 0)}/{e['targets_cut']} of {e['examples']}"
+           for split, e in lengths["splits"].items()}
+    return {"limits": f"{lengths['max_source_tokens']}/{lengths['max_target_tokens']} tokens of "
+                      f"{lengths['tokenizer']}", "sources/targets cut": cut}
+
+
+def stats_rows(paths: list[Path], run_settings: dict, lengths: list[Path] = ()) -> list[dict]:
     """A row per number of each stats.json; the whole document is the rows' run settings (how
-    the data was made: length unit, subsampling, skipped records), its `seed` their seed."""
+    the data was made: length unit, subsampling, skipped records), its `seed` their seed. A
+    dataset's lengths.json (della/lengths.py: texts longer than its token limits) enters its
+    document as `truncation`."""
+    truncation = {Path(p).parent.name: _read_json(Path(p)) for p in lengths}
     rows = []
     for path in paths:
         data = _read_json(Path(path))
         dataset = data.get("dataset") or Path(path).parent.name
+        if Path(path).parent.name in truncation:
+            data["truncation"] = truncation_summary(truncation[Path(path).parent.name])
         settings_hash = short_hash(data)
         run_settings[settings_hash] = data
         for metric, value in numeric_leaves({k: v for k, v in data.items() if k != "seed"}):
@@ -244,14 +258,14 @@ def stats_rows(paths: list[Path], run_settings: dict) -> list[dict]:
 
 
 def tidy_frame(experiments: dict[str, list], metrics: list[Path], benchmarks: list[Path] = (),
-               stats: list[Path] = ()) -> tuple[pd.DataFrame, dict]:
+               stats: list[Path] = (), lengths: list[Path] = ()) -> tuple[pd.DataFrame, dict]:
     """The long table and the run settings its `run_settings_hash` column points into."""
     belongs = experiments_of(experiments)
     run_settings: dict[str, dict] = {}
     runs: dict[tuple[str, str, str], dict] = {}
     rows = metrics_rows([Path(p) for p in metrics], belongs, run_settings, runs)
     rows += benchmark_rows([Path(p) for p in benchmarks], belongs, runs)
-    rows += stats_rows([Path(p) for p in stats], run_settings)
+    rows += stats_rows([Path(p) for p in stats], run_settings, [Path(p) for p in lengths])
     return pd.DataFrame(rows, columns=COLUMNS), run_settings
 
 
@@ -305,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", nargs="*", type=Path, default=[],
                         help="the runs' metrics.json and snakemake benchmark files (.tsv)")
     parser.add_argument("--stats", nargs="*", type=Path, default=[], help="the datasets' stats.json")
+    parser.add_argument("--lengths", nargs="*", type=Path, default=[],
+                        help="the datasets' lengths.json (texts longer than the token limits), beside their stats.json")
     parser.add_argument("--concat", nargs="*", type=Path, default=[],
                         help="instead of files: long tables written before (one per experiment) to join")
     parser.add_argument("--concat-settings", nargs="*", type=Path, default=[], help="their run settings")
@@ -320,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.concat:
             frame, run_settings = read_tidy(args.concat, args.concat_settings)
         else:
-            frame, run_settings = tidy_frame(args.experiments, metrics, benchmarks, args.stats)
+            frame, run_settings = tidy_frame(args.experiments, metrics, benchmarks, args.stats, args.lengths)
     except TableError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

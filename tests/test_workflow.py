@@ -171,6 +171,30 @@ def test_data_table_lists_every_dataset(finished_workflow):
     assert counted == set(config["datasets"])
 
 
+def test_table7_says_how_many_texts_each_split_cuts(finished_workflow):
+    """data/{dataset}/lengths.json counts the texts longer than the dataset's token limits in its
+    backbone's tokenizer (recounted here one by one), and Table 7's footer shows the counts."""
+    import json
+
+    from della.backbone import load_tokenizer
+    from della.batches import load_records, target_of
+
+    workdir, config, _ = finished_workflow
+    footer = (workdir / config["results_dir"] / "tables" / "table7.md").read_text()
+    for dataset, entry in config["datasets"].items():
+        lengths = json.loads((workdir / "data" / dataset / "lengths.json").read_text())
+        tokenizer = load_tokenizer(str(workdir / config["backbones"][entry["backbone"]]["name_or_path"]))
+        for split, counted in lengths["splits"].items():
+            records = load_records(workdir / "data" / dataset / f"{split}.jsonl")
+            longer = lambda text, limit: len(tokenizer(text, add_special_tokens=False)["input_ids"]) > limit
+            assert counted["targets_cut"] == sum(longer(target_of(r), entry["max_target_tokens"]) for r in records)
+            if "source" in records[0]:
+                assert counted["sources_cut"] == sum(longer(r["source"], entry["max_source_tokens"]) for r in records)
+            cut = f"{counted.get('sources_cut', 0)}/{counted['targets_cut']} of {counted['examples']}"
+            assert f'"{split}":"{cut}"' in footer, (dataset, split, cut)
+    assert '"sources/targets cut"' in footer
+
+
 def test_metrics_record_their_settings_and_provenance(finished_workflow):
     import json
 

@@ -223,11 +223,11 @@ def encoder_backbone_of(model):
 
 
 def created_backbone_dirs(wildcards):
-    """Backbone directories to wait for: those that create_backbone writes (sample scale)."""
-    entries = [
-        backbone_of(wildcards.dataset, wildcards.model),
-        encoder_backbone_of(wildcards.model),
-    ]
+    """Backbone directories to wait for: those that create_backbone writes (sample scale), of
+    a run's backbones or, without a model wildcard, of its dataset's."""
+    model = getattr(wildcards, "model", None)
+    entries = [backbone_of(wildcards.dataset, model)]
+    entries += [encoder_backbone_of(model)] if model else []
     return [e["name_or_path"] for e in entries if e is not None and "create" in e]
 
 

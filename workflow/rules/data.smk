@@ -62,3 +62,43 @@ rule preprocess:
         "preprocess --dataset {wildcards.dataset} --raw {params.raw:q} "
         "--download-report {input.report} --out {params.out} "
         "--settings {params.settings:q} > {log} 2>&1"
+
+
+rule count_lengths:
+    """How many sources and targets of each split are longer than the dataset's token limits in
+    its backbone's tokenizer (the collator cuts them): data/{dataset}/lengths.json, in Table 7's
+    footer. A rule of its own: the sample scale's tokenizer is trained on the preprocessed data.
+    """
+    input:
+        splits=expand(
+            "data/{{dataset}}/{split}.jsonl", split=("train", "valid", "test")
+        ),
+        backbone=created_backbone_dirs,
+    output:
+        "data/{dataset}/lengths.json",
+    log:
+        "logs/count_lengths/{dataset}.log",
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    resources:
+        **cpu_resources(),
+    params:
+        settings=lambda w: as_json(
+            {
+                "tokenizer": backbone_of(w.dataset)["name_or_path"],
+                "max_source_tokens": config["datasets"][w.dataset][
+                    "max_source_tokens"
+                ],
+                "max_target_tokens": config["datasets"][w.dataset][
+                    "max_target_tokens"
+                ],
+            }
+        ),
+        data=lambda w, input: parent(input.splits[0]),
+        version=PACKAGE_VERSION,
+    shell:
+        '"$DELLA_PYTHON" -m della '
+        "count-lengths --data {params.data} --out {output} "
+        "--settings {params.settings:q} > {log} 2>&1"

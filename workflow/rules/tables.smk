@@ -113,6 +113,11 @@ rule tidy_experiment:
             if w.experiment == DATA_EXPERIMENT
             else []
         ),
+        lengths=lambda w: (
+            expand("data/{dataset}/lengths.json", dataset=used_datasets())
+            if w.experiment == DATA_EXPERIMENT
+            else []
+        ),
     output:
         csv=tidy_files(RESULTS, "{experiment}")[0],
         run_settings=tidy_files(RESULTS, "{experiment}")[1],
@@ -136,7 +141,7 @@ rule tidy_experiment:
     shell:
         '"$DELLA_PYTHON" -m della '
         "tidy --experiments {params.experiments:q} --runs {input.runs} "
-        "--stats {input.stats} --out {output.csv} "
+        "--stats {input.stats} --lengths {input.lengths} --out {output.csv} "
         "--run-settings {output.run_settings} > {log} 2>&1"
 
 
