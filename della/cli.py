@@ -83,11 +83,19 @@ def cmd_create_backbone(args) -> None:
 
 
 def cmd_count_lengths(args) -> None:
+    from della.backbone import load_tokenizer
+    from della.batches import load_records, target_of
     from della.io import atomic_write_json
     from della.lengths import count_cut
 
     s = args.settings
-    document = count_cut(args.data, s["tokenizer"], s["max_source_tokens"], s["max_target_tokens"])
+    splits = {}
+    for split in ("train", "valid", "test"):
+        records = load_records(args.data / f"{split}.jsonl")
+        sources = [r["source"] for r in records] if records and "source" in records[0] else None
+        splits[split] = (sources, [target_of(r) for r in records])
+    document = count_cut(splits, load_tokenizer(s["tokenizer"]), s["tokenizer"], s["max_source_tokens"],
+                         s["max_target_tokens"])
     atomic_write_json(args.out, document)
     print(" ".join(f"{split}: {e['examples']} examples, {e.get('sources_cut', 0)} sources and {e['targets_cut']} "
                    f"targets cut;" for split, e in document["splits"].items()) + f" -> {args.out}")

@@ -133,25 +133,21 @@ def _token_counts(tokenizer, texts: list[str], what: str) -> list[int]:
     return counts
 
 
-def count_cut(data_dir: Path, tokenizer_name_or_path: str, max_source: int, max_target: int,
-              splits: tuple[str, ...] = ("train", "valid", "test")) -> dict:
-    """Per split: how many sources and targets are longer than `max_source_tokens` /
-    `max_target_tokens` in the decoder tokenizer's tokens (so the collator cuts them), and the
-    longest of each. The document `data/{dataset}/lengths.json` holds; Table 7's footer shows it."""
-    from della.backbone import load_tokenizer
-    from della.batches import load_records, target_of
-
-    tokenizer = load_tokenizer(tokenizer_name_or_path)
-    document = {"tokenizer": tokenizer_name_or_path, "max_source_tokens": max_source,
-                "max_target_tokens": max_target, "unit": "decoder tokenizer tokens, special tokens excluded",
-                "splits": {}}
-    for split in splits:
-        records = load_records(data_dir / f"{split}.jsonl")
-        targets = _token_counts(tokenizer, [target_of(r) for r in records], f"{split} targets")
-        entry = {"examples": len(records), "targets_cut": sum(n > max_target for n in targets),
-                 "longest_target": max(targets, default=0)}
-        if records and "source" in records[0]:
-            sources = _token_counts(tokenizer, [r["source"] for r in records], f"{split} sources")
-            entry.update(sources_cut=sum(n > max_source for n in sources), longest_source=max(sources, default=0))
+def count_cut(splits: dict[str, tuple[list[str] | None, list[str]]], tokenizer, tokenizer_name: str,
+              max_source: int, max_target: int) -> dict:
+    """Per split ({split: (sources or None, targets)}): how many sources and targets are longer
+    than `max_source_tokens` / `max_target_tokens` in the decoder tokenizer's tokens (so the
+    collator cuts them), and the longest of each. The document `data/{dataset}/lengths.json`
+    holds; Table 7's footer shows it."""
+    document = {"tokenizer": tokenizer_name, "max_source_tokens": max_source, "max_target_tokens": max_target,
+                "unit": "decoder tokenizer tokens, special tokens excluded", "splits": {}}
+    for split, (sources, targets) in splits.items():
+        target_counts = _token_counts(tokenizer, targets, f"{split} targets")
+        entry = {"examples": len(targets), "targets_cut": sum(n > max_target for n in target_counts),
+                 "longest_target": max(target_counts, default=0)}
+        if sources is not None:
+            source_counts = _token_counts(tokenizer, sources, f"{split} sources")
+            entry.update(sources_cut=sum(n > max_source for n in source_counts),
+                         longest_source=max(source_counts, default=0))
         document["splits"][split] = entry
     return document

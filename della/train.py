@@ -117,6 +117,9 @@ class TrainSettings:
     deterministic: bool = True  # torch.use_deterministic_algorithms: reruns and resumes repeat exactly
     nonfinite: str = STOP
     max_nonfinite_skips: int = 10
+    # False: a finished run deletes checkpoints/ (last.pt and prev.pt: weights and AdamW moments,
+    # ~1.5 GB per GPT-2-small run, ~4.3 GB per medium one); train_done.json marks it finished.
+    keep_checkpoints: bool = True
 
     def __post_init__(self):
         choices = {"precision": AUTOCAST_DTYPES, "nonfinite": (STOP, SKIP), "device": DEVICES,
@@ -633,5 +636,7 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
             "settings": asdict(settings), "time_s": round(time.time() - started, 2),
             "convergence": convergence_check(log_path, settings, bool(model.n_groups)),
         })
+        if not settings.keep_checkpoints:
+            shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     barrier()
     return final

@@ -54,19 +54,20 @@ def one_run_config() -> dict:
     return config
 
 
-def snakemake_command(workdir: Path, config_file: Path, *extra: str, targets=(),
+def snakemake_command(workdir: Path, config_file: Path | list[Path], *extra: str, targets=(),
                       python: Path = Path(sys.executable)) -> tuple[list[str], dict]:
     """The command line and environment of a Snakemake run in `workdir` by `python` (its bin/
-    first on PATH, as after `. .venv/bin/activate`)."""
+    first on PATH, as after `. .venv/bin/activate`); several config files overlay in order."""
     env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}"}
+    config_files = [config_file] if isinstance(config_file, Path) else list(config_file)
     command = [
         str(python), "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(config_file), "--cores", "2", *extra,
+        "--configfile", *map(str, config_files), "--cores", "2", *extra,
     ]
     return command, env
 
 
-def snakemake(workdir: Path, config_file: Path, *extra: str, targets=()) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, config_file: Path | list[Path], *extra: str, targets=()) -> subprocess.CompletedProcess:
     """Run from the repository root, as a user would type it there (so `--profile slurm` resolves)."""
     command, env = snakemake_command(workdir, config_file, *extra, targets=targets)
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1500)

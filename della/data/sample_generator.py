@@ -1488,6 +1488,12 @@ at {small_lines} texts, shorter (1-4 body sentences) and with more entropy per s
 has a writer persona (4 kinds: enthusiast, analyst, casual, formal) that adds its own sentence
 prefixes and sign-offs throughout, and adjectives take intensifiers. The persona is a factor the
 decoder cannot guess from a text's first words, and one a latent can carry.
+**The paper scale's dress rehearsal** (`rehearsal/`, config/rehearsal.yaml; written by
+`python -m della.data.rehearsal_data --out sample_data/rehearsal`, its own `SHA256SUMS` and
+README there): the same seven raw files with a few dozen examples whose texts are longer than
+every length limit of `config/paper.yaml` (CNN/DM articles of 1,100-1,700 words, WritingPrompts
+stories of 850-1,270 words and prompts of 70+, Yelp/Yahoo 260+, PTB 120+, SNLI premises 70+,
+Quora questions 60+), the longest first in valid and test.
 The archives were compressed with zlib {zlib} (another zlib may compress the same content to
 other bytes); `SHA256SUMS` lists every file here.
 

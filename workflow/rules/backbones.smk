@@ -22,9 +22,16 @@ rule train_tokenizer:
 
 
 rule create_backbone:
-    """Sample scale: a small random-init backbone written with save_pretrained."""
+    """A random-init backbone written with save_pretrained: small, over the sample-scale
+    tokenizer, or a published architecture at its real size with its own tokenizer
+    (`create: {architecture: ...}`: the paper-scale dress rehearsal, config/rehearsal.yaml).
+    """
     input:
-        tokenizer="models/tokenizer",
+        tokenizer=lambda w: (
+            []
+            if "architecture" in config["backbones"][w.backbone]["create"]
+            else "models/tokenizer"
+        ),
     output:
         directory("models/backbones/{backbone}"),
     log:
@@ -40,7 +47,8 @@ rule create_backbone:
             {**config["backbones"][w.backbone], "seed": config["backbone_seed"]}
         ),
         version=PACKAGE_VERSION,
+        tokenizer=lambda w, input: input.tokenizer or "none",
     shell:
         '"$DELLA_PYTHON" -m della '
-        "create-backbone --tokenizer {input.tokenizer} --out {output} "
+        "create-backbone --tokenizer {params.tokenizer} --out {output} "
         "--settings {params.settings:q} > {log} 2>&1"

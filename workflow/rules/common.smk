@@ -231,6 +231,21 @@ def created_backbone_dirs(wildcards):
     return [e["name_or_path"] for e in entries if e is not None and "create" in e]
 
 
+def created_feature_model_dirs(wildcards):
+    """The MAUVE / BERTScore feature models that create_backbone writes (the dress rehearsal's
+    random-init gpt2-large and roberta-large): an evaluate job waits for them."""
+    evaluation = config["evaluation"]
+    named = {
+        evaluation.get("mauve", {}).get("feature_model"),
+        evaluation.get("bertscore", {}).get("model"),
+    }
+    return sorted(
+        entry["name_or_path"]
+        for entry in config["backbones"].values()
+        if "create" in entry and entry["name_or_path"] in named
+    )
+
+
 def model_entry(model):
     """A model's config entry with its files (a plug-in .py, an Optimus checkpoint to start
     from) as absolute paths, so that a job finds them whatever its working directory."""

@@ -8,6 +8,7 @@ rule evaluate:
         generation_settings=f"{RUN}/samples.settings.json",
         test="data/{dataset}/test.jsonl",
         train="data/{dataset}/train.jsonl",
+        feature_models=created_feature_model_dirs,
     output:
         f"{RUN}/metrics.json",
     log:
