@@ -24,6 +24,22 @@ WORDS = (
 ).split()
 
 
+def archive_content(path: Path) -> object:
+    """What an archive holds (names, metadata, uncompressed bytes), independent of the deflate
+    implementation that compressed it; a file that is no archive: its bytes."""
+    import tarfile
+    import zipfile
+
+    if path.name.endswith((".tgz", ".tar.gz")):
+        with tarfile.open(path) as tar:
+            return [(m.name, m.type, m.mode, m.mtime, m.uid, m.uname,
+                     tar.extractfile(m).read() if m.isfile() else None) for m in tar.getmembers()]
+    if path.suffix == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            return [(i.filename, i.date_time, i.external_attr, zf.read(i)) for i in zf.infolist()]
+    return path.read_bytes()
+
+
 def tiny_corpus(n: int, seed: int = 0, conditional: bool = False) -> list[dict]:
     rng = random.Random(seed)
     texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12))) for _ in range(n)]

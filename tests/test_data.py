@@ -22,6 +22,7 @@ from della.data import preprocess as pp
 from della.data import raw
 from della.data.raw import DataFormatError
 from della.data.sample_generator import generate_all
+from conftest import archive_content
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
@@ -81,17 +82,6 @@ QUORA_HEADER = "id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n"
 
 # --- the shipped sample data ------------------------------------------------------------------
 
-def _archive_content(path: Path) -> object:
-    """What an archive holds (names, metadata, uncompressed bytes), independent of the deflate
-    implementation that compressed it."""
-    if path.name.endswith((".tgz", ".tar.gz")):
-        with tarfile.open(path) as tar:
-            return [(m.name, m.type, m.mode, m.mtime, m.uid, m.uname,
-                     tar.extractfile(m).read() if m.isfile() else None) for m in tar.getmembers()]
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as zf:
-            return [(i.filename, i.date_time, i.external_attr, zf.read(i)) for i in zf.infolist()]
-    return path.read_bytes()
 
 
 def test_generator_reproduces_shipped_files(tmp_path):
@@ -109,7 +99,7 @@ def test_generator_reproduces_shipped_files(tmp_path):
     else:  # another deflate implementation: the content must still be identical
         for name in shipped:
             if name != "README.md":  # it names the zlib version
-                assert _archive_content(out / name) == _archive_content(SAMPLE / name), name
+                assert archive_content(out / name) == archive_content(SAMPLE / name), name
 
 
 def test_shipped_data_is_small():

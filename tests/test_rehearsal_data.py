@@ -8,8 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import tarfile
-import zipfile
 import zlib
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import yaml
 
 from della.data import rehearsal_data
 from della.data.preprocess import preprocess_dataset
+from conftest import archive_content
 
 ROOT = Path(__file__).resolve().parents[1]
 REHEARSAL = ROOT / "sample_data" / "rehearsal"
@@ -51,16 +50,6 @@ def _limit(dataset: str, field: str) -> int:
     return PAPER[dataset]["max_source_tokens" if field == "source" else "max_target_tokens"]
 
 
-def _archive_content(path: Path) -> object:
-    """An archive's member names, metadata and uncompressed bytes (independent of the zlib build)."""
-    if path.name.endswith((".tgz", ".tar.gz")):
-        with tarfile.open(path) as tar:
-            return [(m.name, m.type, m.mode, m.mtime, m.uid, m.uname,
-                     tar.extractfile(m).read() if m.isfile() else None) for m in tar.getmembers()]
-    if path.suffix == ".zip":
-        with zipfile.ZipFile(path) as zf:
-            return [(i.filename, i.date_time, i.external_attr, zf.read(i)) for i in zf.infolist()]
-    return path.read_bytes()
 
 
 def test_generator_reproduces_shipped_rehearsal_files(tmp_path):
@@ -80,7 +69,7 @@ def test_generator_reproduces_shipped_rehearsal_files(tmp_path):
     else:  # another deflate implementation: the content must still be identical
         for name in shipped:
             if name != "README.md":  # it names the zlib version
-                assert _archive_content(out / name) == _archive_content(REHEARSAL / name), name
+                assert archive_content(out / name) == archive_content(REHEARSAL / name), name
 
 
 def test_rehearsal_data_is_small():

@@ -8,7 +8,9 @@ are what SLURM itself does (requeue, time limit, scancel) and what a dying login
 Three workflow runs, each shared by the tests after it:
 - `cluster_run` (status command sacct): `fig3` and the metrics table end to end, plus three
   training runs: one requeued while it trains (preemption), an identical one left alone (the
-  reference), and one whose walltime (1 minute) is shorter than its training.
+  reference), and one whose first job outlives its walltime (1 minute) on any machine: stopped
+  (SIGSTOP through SLURM) at its first checkpoint, it makes no progress until SLURM ends it at its
+  time limit, as a job too slow for its walltime.
 - `crash_run` (status command squeue): two training runs; Snakemake is SIGKILLed once the short
   one finished and the long one trains; then what docs/cluster.md tells the user to type, during
   which the long one's job is scancelled.
@@ -52,9 +54,13 @@ def slurm_config() -> dict:
     config["resources"]["min_runtime_minutes"] = 1
     config["warm_start"] = True  # as in the sample config: under --profile slurm it must start nothing
     della = config["models"]["della"]
-    runs = {"della_preempted": (300, 25), "della_reference": (300, 25), "della_timeout": (3600, 100),
+    runs = {"della_preempted": (300, 25), "della_reference": (300, 25), "della_timeout": (2000, 25),
             "della_crash_short": (20, 10), "della_crash_long": (3000, 100), "della_cancel_sacct": (400, 20)}
-    # the tiny config's 4 steps are too quick to interrupt; della_crash_long must outlive a killed
+    # the tiny config's 4 steps are too quick to interrupt; della_timeout's first job is stopped at
+    # its first checkpoint (step 25, cluster_run), so that it cannot end before its walltime on any
+    # machine: its other 1,975 steps are only the margin of the watcher (which polls every 0.2 s),
+    # and few enough for its second job (2 minutes) on a loaded machine (3,575 were not: a third
+    # job was needed); della_crash_long must outlive a killed
     # Snakemake by the time the next one starts (else that one has nothing to do); della_cancel_sacct
     # is cancelled at its first checkpoint (early: see sacct_cancel_run), the next Snakemake trains
     # the rest (~6 s)
@@ -135,6 +141,27 @@ def job_state(jobid: str) -> str:
     return slurm("squeue", "-h", "-j", jobid, "-o", "%T").strip()
 
 
+def stop_job(jobid: str) -> bool:
+    """SIGSTOP to every process of a running job: its steps' (`scancel --signal=STOP`: the tasks,
+    here the job's Snakemake and the training under it) and its batch script's (`--full`: the
+    script and srun). SLURM then shows the job STOPPED and still counts its time against its limit,
+    which it enforces as for a running job: at the limit SIGCONT and SIGTERM (SIGKILL after
+    KillWait), state TIMEOUT. False when the job had already ended."""
+    for full in ((), ("--full",)):
+        # right after one signal SLURM may refuse the next ("Job can not be altered now, try again
+        # later"); an ended job refuses every one, and the state below says so
+        for _ in range(25):
+            command = ["scancel", "--signal=STOP", *full, jobid]
+            if subprocess.run(command, capture_output=True, timeout=60).returncode == 0:
+                break
+            time.sleep(0.2)
+    for _ in range(50):  # the state changes once slurmd signalled the processes
+        if job_state(jobid) == "STOPPED":
+            return True
+        time.sleep(0.2)
+    return False
+
+
 @pytest.fixture(scope="module")
 def cluster(local_slurm, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm")
@@ -145,21 +172,37 @@ def cluster(local_slurm, tmp_path_factory):
 @pytest.fixture(scope="module")
 def cluster_run(cluster):
     """fig3, metrics.csv and the three fault-test training runs, status command sacct; while it
-    runs, `scontrol requeue` of della_preempted's job after its first checkpoint. Returns the
-    workdir, config, output, every job's scontrol record and the requeued job's id."""
+    runs, `scontrol requeue` of della_preempted's job after its first checkpoint, and SIGSTOP of
+    della_timeout's first job after its first checkpoint. Returns the workdir, config, output,
+    every job's scontrol record, the requeued job's id and the stopped job's id.
+
+    The stop is what makes della_timeout's walltime bite on any machine: a 1-minute limit (SLURM's
+    smallest) does not outlast 2,000 steps on a fast one. A stopped job makes no progress, so it
+    cannot complete; SLURM ends it at its limit as it does a running one (TIMEOUT; training, sent
+    SIGCONT and SIGTERM, saves a checkpoint and exits), whatever the machine's speed. Shortening
+    the limit instead (`scontrol update TimeLimit=0`) is not enough: slurmctld checks time limits
+    every 30 s, and a fast job completes in between. The one window left is between the first
+    checkpoint and the stop, which the job would have to cross with the other 1,975 steps within
+    one poll (0.2 s); if it ever did, this fixture says so instead of a test failing on the states."""
     workdir, config, config_file = cluster
     targets = ["fig3", f"{config['results_dir']}/metrics.csv",
                *(run_file(m, "train_done.json") for m in ("della_preempted", "della_reference", "della_timeout"))]
     run = Run(workdir, config_file, "--slurm-status-command", "sacct", targets=targets)
-    requeued = None
+    requeued = stopped = None
     while run.running():
         if requeued is None and (workdir / run_file("della_preempted", "checkpoints/last.pt")).exists():
             requeued = jobs_of(run.output, "train", "yelp_della_preempted_0")[-1]
             slurm("scontrol", "requeue", requeued)
-        time.sleep(1)
+        if stopped is None and (workdir / run_file("della_timeout", "checkpoints/last.pt")).exists():
+            # the first job's checkpoint (a second one starts only once the first ended)
+            first = jobs_of(run.output, "train", "yelp_della_timeout_0")[:1]
+            if first:  # else Snakemake has not printed the job's id yet: next poll
+                stopped = first[0] if stop_job(first[0]) else ""
+        time.sleep(0.2)
     output = run.output
     assert run.process.returncode == 0, output[-5000:]
     assert requeued, "della_preempted's training ended before it could be requeued"
+    assert stopped, "della_timeout's first job ended before it could be stopped at its first checkpoint"
     jobs = {jobid: show_job(jobid) for jobid, _ in submitted(output)}
     for jobid, job in jobs.items():
         # scontrol drops an ended job's Features at times, and the accounting's copy of the request
@@ -168,11 +211,11 @@ def cluster_run(cluster):
         accounted = slurm("sacct", "-X", "-n", "-P", "-j", jobid, "-o", "Constraints").strip()
         shown = job.get("Features", "")
         job["Constraints"] = (shown if shown != "(null)" else "") or accounted
-    return workdir, config, output, jobs, requeued
+    return workdir, config, output, jobs, requeued, stopped
 
 
 def test_every_job_goes_through_sbatch_and_the_run_completes(cluster_run):
-    workdir, config, output, jobs, _ = cluster_run
+    workdir, config, output, jobs, _, _ = cluster_run
     results = workdir / config["results_dir"]
     assert (results / "metrics.csv").exists() and list((results / "figures").glob("fig3*"))
     rules = re.findall(r"^(?:local)?rule (\w+):", output, re.M)
@@ -186,7 +229,7 @@ def test_every_job_goes_through_sbatch_and_the_run_completes(cluster_run):
 
 
 def test_gpu_jobs_get_a_gpu_and_the_configs_walltime_and_memory_other_jobs_no_gpu(cluster_run):
-    workdir, config, output, jobs, _ = cluster_run
+    workdir, config, output, jobs, _, _ = cluster_run
     seen = set()
     for jobid, log in submitted(output):
         job = jobs[jobid]
@@ -211,7 +254,7 @@ def test_a_requeued_training_job_resumes_and_ends_identical_to_an_uninterrupted_
     """Preemption: `scontrol requeue` stops the job (SIGTERM: checkpoint, exit 75) and SLURM runs
     it again under the same job id; it resumes from the checkpoint, and its weights and log equal
     those of the same settings trained without interruption (della_reference)."""
-    workdir, _, output, jobs, requeued = cluster_run
+    workdir, _, output, jobs, requeued, _ = cluster_run
     assert jobs[requeued]["Restarts"] == "1" and jobs[requeued]["JobState"] == "COMPLETED", jobs[requeued]
     assert jobs_of(output, "train", "yelp_della_preempted_0") == [requeued]  # SLURM reran it, not Snakemake
     log = (workdir / "logs" / run_file("della_preempted", "train.log")).read_text()
@@ -223,9 +266,15 @@ def test_a_requeued_training_job_resumes_and_ends_identical_to_an_uninterrupted_
 
 
 def test_a_job_past_its_walltime_is_resubmitted_with_more_and_resumes(cluster_run):
-    workdir, _, output, jobs, _ = cluster_run
+    """A training job that reaches its walltime (della_timeout's first job: 1 minute, stopped at its
+    first checkpoint so that it cannot finish before, cluster_run) ends TIMEOUT; Snakemake submits
+    it again with `attempt` times the walltime (profile `retries`, workflow/rules/common.smk) until
+    one attempt completes, resuming from the checkpoint."""
+    workdir, _, output, jobs, _, stopped = cluster_run
     attempts = jobs_of(output, "train", "yelp_della_timeout_0")
+    assert attempts[0] == stopped
     states = [jobs[j]["JobState"] for j in attempts]
+    # later attempts time out too only where 2 minutes do not train the rest (a slow machine)
     assert states[0] == "TIMEOUT" and states[-1] == "COMPLETED" and set(states[:-1]) == {"TIMEOUT"}, states
     assert [minutes(jobs[j]["TimeLimit"]) for j in attempts] == list(range(1, len(attempts) + 1))
     assert f"SLURM-job '{attempts[0]}' failed, SLURM status is: 'TIMEOUT'" in output

@@ -717,15 +717,7 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
         quora_valid=QUORA_SPLIT_SIZES["valid"], quora_test=QUORA_SPLIT_SIZES["test"], zlib=zlib.ZLIB_RUNTIME_VERSION,
     ).encode("utf-8")
 
-    sums = {}
-    for relative, data in sorted(files.items()):
-        path = out_dir / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        sums[relative] = hashlib.sha256(data).hexdigest()
-    (out_dir / "SHA256SUMS").write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()),
-                                        encoding="utf-8")
-    return sums
+    return sg.write_files(out_dir, files)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

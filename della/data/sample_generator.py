@@ -1511,6 +1511,20 @@ def _split_sizes(counts: dict, keys: Sequence[str]) -> str:
     return " / ".join(str(counts[k]) for k in keys)
 
 
+def write_files(out_dir: Path, files: dict[str, bytes]) -> dict[str, str]:
+    """Write `files` ({relative path: bytes}) under `out_dir` and their SHA256SUMS; returns
+    ``{relative path: sha256}``."""
+    sums = {}
+    for relative, data in sorted(files.items()):
+        path = out_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        sums[relative] = hashlib.sha256(data).hexdigest()
+    (out_dir / "SHA256SUMS").write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()),
+                                        encoding="utf-8")
+    return sums
+
+
 def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
     """Write the sample data of all seven datasets, README.md and SHA256SUMS under ``out_dir``.
 
@@ -1545,15 +1559,7 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
         small_lines=_split_sizes(SMALL.lines_per_split, SPLITS),
     ).encode("utf-8")
 
-    sums = {}
-    for relative, data in sorted(files.items()):
-        path = out_dir / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        sums[relative] = hashlib.sha256(data).hexdigest()
-    (out_dir / "SHA256SUMS").write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()),
-                                        encoding="utf-8")
-    return sums
+    return write_files(out_dir, files)
 
 
 def main(argv: list[str] | None = None) -> int:
