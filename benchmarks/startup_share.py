@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 # The commands della.cli runs itself, and the module each imports before it starts work.
 DIRECT_COMMAND_MODULES = {
     "train": "della.train", "generate": "della.generate", "evaluate": "della.evaluate",
-    "create-backbone": "della.backbone", "train-tokenizer": "della.tokenizer",
+    "create-backbone": "della.backbone", "train-tokenizer": "della.tokenizer", "count-lengths": "della.lengths",
 }
 WARM_CLIENT_MODULE = "della.warm"  # all a job's `python -m della` imports when the warm server runs it
 WARM_WORKER = re.compile(r"\] worker \d+: (?P<command>[a-z-]+) in ")
