@@ -15,6 +15,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Backbone kinds as they appear in the config (`backbones.<name>.kind`); here, without torch, so
+# that the workflow's start-up checks (della/lengths.py) share them with della/backbone.py.
+CAUSAL = "causal"  # GPT-2 family: shared encoder/decoder weights (encoder runs bidirectionally)
+SEQ2SEQ = "seq2seq"  # BART family: separate encoder and decoder
+ENCODER = "encoder"  # BERT family: encoder only (Optimus' posterior network)
+
 
 @dataclass(frozen=True)
 class Architecture:

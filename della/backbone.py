@@ -35,17 +35,13 @@ from transformers import (
 )
 from transformers.activations import ACT2FN
 
-from della.architectures import usable_positions
+from della.architectures import CAUSAL, ENCODER, SEQ2SEQ, usable_positions  # noqa: F401 (kinds re-exported)
 
 # GPT-2's `gelu_new` is the tanh approximation of GELU written out as five element-wise ops, each
 # saving a [B, T, 4H] tensor for backward; `gelu_pytorch_tanh` is the same function as one fused
 # torch op (outputs agree to ~5e-7). Swapped in at load: less activation memory, a faster step.
 UNFUSED_GELU, FUSED_GELU = "gelu_new", "gelu_pytorch_tanh"
 
-# Backbone kinds as they appear in the config (`backbones.<name>.kind`).
-CAUSAL = "causal"  # GPT-2 family: shared encoder/decoder weights (encoder runs bidirectionally)
-SEQ2SEQ = "seq2seq"  # BART family: separate encoder and decoder
-ENCODER = "encoder"  # BERT family: encoder only (Optimus' posterior network)
 
 
 def special_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, int, int]:

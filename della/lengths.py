@@ -16,12 +16,11 @@ positions of the loaded models, so no batch can exceed them whichever way a mode
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from della.architectures import PUBLISHED, usable_positions
-
-CAUSAL, SEQ2SEQ = "causal", "seq2seq"  # della.backbone's kinds (not imported: no torch at start-up)
+from della.architectures import PUBLISHED, SEQ2SEQ, usable_positions
 
 
 @dataclass(frozen=True)
@@ -119,7 +118,6 @@ def check_run_lengths(config: dict, runs: list[tuple[str, str]], repo: Path | No
 
 # ------------------------------------------------------------------ how many texts a run cuts
 
-LENGTHS_FILE = "lengths.json"
 TOKENIZE_BATCH = 1000  # texts per fast-tokenizer call
 
 
@@ -127,7 +125,7 @@ def _token_counts(tokenizer, texts: list[str], what: str) -> list[int]:
     from tqdm import tqdm
 
     counts = []
-    for start in tqdm(range(0, len(texts), TOKENIZE_BATCH), desc=what, mininterval=10, file=__import__("sys").stderr):
+    for start in tqdm(range(0, len(texts), TOKENIZE_BATCH), desc=what, mininterval=10, file=sys.stderr):
         ids = tokenizer(texts[start:start + TOKENIZE_BATCH], add_special_tokens=False)["input_ids"]
         counts += [len(row) for row in ids]
     return counts
