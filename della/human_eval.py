@@ -24,7 +24,7 @@ import random
 import statistics
 import sys
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -143,9 +143,16 @@ def choose_inputs(runs: list[RatedRun], n_inputs: int, rng: random.Random) -> li
     return sorted(rng.sample(common, n_inputs))
 
 
-def export(tspec: dict, table_id: str, dataset: str, metrics_files: list[Path], forms_dir: Path, key_path: Path) -> None:
-    """Write forms_dir/{annotator}.csv and .html for every annotator, and the key to key_path."""
+def export(tspec: dict, table_id: str, dataset: str, metrics_files: list[Path], forms_dir: Path, key_path: Path,
+           n_inputs: int | None = None) -> None:
+    """Write forms_dir/{annotator}.csv and .html for every annotator, and the key to key_path.
+    n_inputs, when given, replaces the protocol's (the config's `human_eval.n_inputs`: the dress
+    rehearsal generates 2 samples, not 30); the key records the number used."""
     protocol = Protocol.of(tspec)
+    if n_inputs is not None:
+        if n_inputs < 1:
+            raise TableError(f"n_inputs must be at least 1, not {n_inputs}")
+        protocol = replace(protocol, n_inputs=n_inputs)
     criteria = _criteria(tspec, dataset)
     runs = [read_run(p) for p in metrics_files]
     wanted = [row.label for row in expand_rows(table_id, tspec) if row.dataset == dataset]
@@ -375,7 +382,7 @@ def table_observations(tspec: dict, key_files: list[Path], annotation_files: lis
             raise TableError(f"{key_path}: no filled form of annotators {lacking} for {dataset}")
         label_of = {entry["item"]: entry["label"] for entry in key["items"]}
         scores = {a: read_filled(forms[dataset, a], key, a) for a in protocol.annotators}
-        settings = {"scale": f"{protocol.scale[0]}-{protocol.scale[1]}", "n_inputs": protocol.n_inputs,
+        settings = {"scale": f"{protocol.scale[0]}-{protocol.scale[1]}", "n_inputs": key["protocol"]["n_inputs"],
                     "inputs_seed": protocol.seed, "statistic": "annotator's mean over the model's items"}
         for annotator, by_item in scores.items():
             per_label = defaultdict(lambda: defaultdict(list))
@@ -463,12 +470,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="metrics.json of each rated run (its samples.jsonl lies beside it)")
     parser.add_argument("--forms", type=Path, required=True, help="directory for the annotators' forms")
     parser.add_argument("--key", type=Path, required=True, help="the un-blinding key (keep it from annotators)")
+    parser.add_argument("--n-inputs", type=int, default=None,
+                        help="test inputs per dataset, in place of the protocol's (default: the spec's n_inputs)")
     args = parser.parse_args(argv)
     try:
         tspec = table_spec(load_spec(args.spec), args.table)
         if tspec["kind"] != "human":
             raise TableError(f"table {args.table} is a {tspec['kind']} table, not a human-evaluation one")
-        export(tspec, args.table, args.dataset, args.metrics, args.forms, args.key)
+        export(tspec, args.table, args.dataset, args.metrics, args.forms, args.key, args.n_inputs)
     except TableError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -169,6 +169,12 @@ def human_runs(config: dict, spec: dict, dataset: str, filename: str) -> list[st
     return [f"runs/{dataset}/{model}/seed{config['seeds'][0]}/{filename}" for model in models]
 
 
+def human_eval_inputs_flag(config: dict) -> str:
+    """The export's `--n-inputs` when the config overrides the protocol's number (the rehearsal), else nothing."""
+    n_inputs = config.get("human_eval", {}).get("n_inputs")
+    return "" if n_inputs is None else f"--n-inputs {int(n_inputs)}"
+
+
 def forms_dir(results_dir: str, table_id: str, dataset: str) -> str:
     """What annotators get (and only that): one CSV and one HTML form each."""
     return f"{results_dir}/human_eval/{table_id}/{dataset}/forms"

@@ -281,3 +281,19 @@ def test_export_cli_reports_too_few_inputs(exported, tmp_path, capsys):
         assert "only 10 test inputs" in capsys.readouterr().err
     finally:
         samples.write_text(kept)
+
+
+def test_n_inputs_override_is_used_and_recorded(exported, tmp_path):
+    """The config's `human_eval.n_inputs` (the rehearsal's 2) replaces the protocol's 30 through
+    --n-inputs; the key records the number the forms hold."""
+    root, _ = exported
+    dataset = SPEC["datasets"][0]
+    files = sorted((root / "runs" / dataset).glob("*/seed0/metrics.json"))
+    args = ["--table", TABLE, "--dataset", dataset, "--forms", str(tmp_path / "f"), "--key", str(tmp_path / "k.json"),
+            "--metrics", *map(str, files)]
+    assert main([*args, "--n-inputs", "2"]) == 0
+    key = json.loads((tmp_path / "k.json").read_text())
+    assert key["protocol"]["n_inputs"] == 2 != PROTOCOL.n_inputs
+    assert len({r["input"] for r in read_rows(tmp_path / "f" / "a1.csv")}) == 2
+    assert len(key["items"]) == 2 * len(files)
+    assert main([*args, "--n-inputs", "0"]) == 1

@@ -1,6 +1,7 @@
 # Human evaluation (Table 3, App. A.4): blinded forms for the annotators and the key that
 # un-blinds them; the filled forms come back by hand (docs/tables.md) and render_human_table
 # (tables.smk) turns them into the table.
+from della.targets import human_eval_inputs_flag, human_runs
 
 
 rule human_eval_export:
@@ -28,8 +29,9 @@ rule human_eval_export:
         **cpu_resources(),
     params:
         version=PACKAGE_VERSION,
+        n_inputs=human_eval_inputs_flag(config),
     shell:
         '"$DELLA_PYTHON" -m della '
         "human-eval-export --table {wildcards.table} --spec {input.spec} "
         "--dataset {wildcards.dataset} --metrics {input.metrics} --forms {output.forms} "
-        "--key {output.key} > {log} 2>&1"
+        "--key {output.key} {params.n_inputs} > {log} 2>&1"
