@@ -156,6 +156,7 @@ DELEGATED = {
     "human-eval-export": ("della.human_eval", "runs' samples -> blinded human-evaluation forms and their key"),
     "figure": ("della.figures", "metrics.csv, samples, models and logs -> Fig. 2-4 and training curves"),
     "findings": ("della.findings", "metrics.csv -> which of the paper's claims hold (FINDINGS.md)"),
+    "gpu-memory": ("della.gpu_memory", "a config's runs -> estimated peak GPU memory per job (docs/cluster.md)"),
 }
 
 
@@ -239,6 +240,14 @@ def main(argv: list[str] | None = None) -> None:
             if os.environ.get("DELLA_DEBUG"):
                 raise
             print(f"della-bench {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)
+            sys.exit(1)
+        except RuntimeError as error:
+            from della.gpu_memory import out_of_memory_message
+
+            message = out_of_memory_message(args.command, error)
+            if message is None or os.environ.get("DELLA_DEBUG"):
+                raise
+            print(f"della-bench {args.command}: error: {message}", file=sys.stderr)
             sys.exit(1)
 
 

@@ -28,20 +28,22 @@ FREE_MEMORY_SHARE = 0.5
 
 
 def scoring_bytes_per_token(vocab: int, layers: int, hidden: int, element_bytes: int = 4) -> int:
-    """Peak bytes one scored token holds in a no-grad decoder pass: its logits and the
-    log-softmax cross-entropy computes from them (2 x vocab), its key and value in every layer's
-    cache (2 x layers x hidden; the decoder step keeps a cache for the Memory/Optimus prefix),
-    and the widest working activations of one layer (the 4 x hidden MLP, its input and output,
-    the attention's q/k/v: about 10 x hidden)."""
-    return element_bytes * (2 * vocab + 2 * layers * hidden + 10 * hidden)
+    """Peak bytes one scored token holds in a no-grad decoder pass, at the logits (the peak
+    phase whenever the vocabulary is some 10 x the width, as GPT-2's and BART's are): its logits
+    and the log-softmax cross-entropy computes from them (2 x vocab), its key and value in every
+    layer's cache (2 x layers x hidden; the decoder step keeps a cache for the Memory/Optimus
+    prefix), and the embedded input, residual stream, final states and LayerNorm output still
+    alive (about 6 x hidden). Measured against real scoring calls in tests/test_gpu_memory.py;
+    BART's cross-attention cache of the source comes on top (della/gpu_memory.py)."""
+    return element_bytes * (2 * vocab + 2 * layers * hidden + 6 * hidden)
 
 
 def generation_bytes_per_token(layers: int, hidden: int, element_bytes: int = 4) -> int:
     """Bytes one token of one beam holds while decoding: its key and value in every layer's cache
-    and a step's working activations. The logits are of the last position only (a row's
-    3 x vocab floats of logits, log-probabilities and scores: under 4 % of a 256-token row of
-    GPT-2, inside the free memory FREE_MEMORY_SHARE leaves)."""
-    return element_bytes * (2 * layers * hidden + 10 * hidden)
+    (2 x layers x hidden) and the copy a growing cache makes of one layer's keys or values (hidden).
+    A step's working activations and logits are of the new token only (della/gpu_memory.py adds
+    them: for GPT-2 a row's 3 x vocab floats, under 4 % of a 256-token row's cache)."""
+    return element_bytes * (2 * layers + 1) * hidden
 
 
 def free_memory(device: torch.device) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from della.gpu_memory import gpu_model_for
 from test_workflow import job_stats, snakemake, write_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,3 +181,29 @@ def test_an_unknown_name_is_an_error_naming_its_key(paper, tmp_path):
     result = snakemake(workdir, write_config(tmp_path / "bad.yaml", config), "-n")
     assert result.returncode != 0
     assert "experiments.table4.models: 'della_typo'" in result.stdout + result.stderr
+
+
+def test_gpu_models_send_each_run_to_the_smallest_card_its_estimate_fits(paper, tmp_path):
+    """With `cluster.gpu_models`, each GPU job's --gpus type is the smallest card its run's
+    estimated need fits (della/gpu_memory.py): WritingPrompts' latent models need more than 24 GB
+    (about 38), CNN/DM's less."""
+    workdir, config, _ = paper
+    config = copy.deepcopy(config)
+    config["cluster"]["gpu_models"] = {"small": 24, "big": 48}
+    result = run(workdir, write_config(tmp_path / "cards.yaml", config), "--profile", "slurm", "-n",
+                 targets=["table2"])
+    chosen = {(w["dataset"], w["model"]): r["gpu_model"] for rule, w, r in scheduled_jobs(result.stdout + result.stderr)
+              if rule in GPU_RULES}
+    assert chosen[("writingprompts", "della")] == "big" and chosen[("cnn_dailymail", "della")] == "small"
+    assert chosen == {run: gpu_model_for(config, *run) for run in chosen}
+
+
+def test_a_run_no_card_fits_stops_the_workflow_naming_it(paper, tmp_path):
+    workdir, config, _ = paper
+    config = copy.deepcopy(config)
+    config["cluster"]["gpu_models"] = {"small": 24}
+    result = snakemake(workdir, write_config(tmp_path / "small_cards.yaml", config), "-n", targets=["table2"])
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "datasets.writingprompts (model " in output and "more than every card of cluster.gpu_models" in output
+    assert "lower training.batch_size" in output and "Traceback" not in output

@@ -74,7 +74,7 @@ def test_auto_budget_fits_the_free_memory(tiny_backbones):
     model = tiny_model(tiny_backbones, "causal")
     budget = resolve_token_budget(AUTO, model)
     per_token = model_bytes_per_token(model)
-    assert per_token == 4 * (2 * model.decoder.model.config.vocab_size + 2 * 2 * 32 + 10 * 32)
+    assert per_token == 4 * (2 * model.decoder.model.config.vocab_size + 2 * 2 * 32 + 6 * 32)
     assert 0 < budget * per_token <= free_memory(model.device) * FREE_MEMORY_SHARE * 1.05  # free memory moves
     assert resolve_token_budget(12345, model) == 12345 and resolve_token_budget(None, model) is None
     with pytest.raises(ValueError, match="evaluation.token_budget must be"):

@@ -18,6 +18,7 @@ import della.targets as della_targets
 from della.config_errors import schema_error_message
 from della.data.download import check_data_root
 from della.jobenv import export_job_environment
+from della.gpu_memory import GpuTooSmall, gpu_model_for
 from della.lengths import SequenceTooLong, check_run_lengths
 from della.warm import start_server as start_warm_server
 
@@ -276,6 +277,18 @@ try:
 except SequenceTooLong as error:
     raise WorkflowError(str(error)) from None
 
+# With `cluster.gpu_models` ({card: GB}), each run's GPU jobs ask for the smallest card its
+# estimated peak fits (della/gpu_memory.py); a run that fits none stops the workflow here.
+GPU_MODEL_OF = {}
+if config.get("cluster", {}).get("gpu_models"):
+    try:
+        GPU_MODEL_OF = {
+            (d, m): gpu_model_for(config, d, m)
+            for d, m in sorted({(d, m) for d, m, _ in experiment_runs()})
+        }
+    except GpuTooSmall as error:
+        raise WorkflowError(str(error)) from None
+
 
 # Model-entry keys that do not change the trained weights: kept out of the train rule's params
 # (`train` enters merged into `training`, `backbone` as `decoder`).
@@ -455,9 +468,10 @@ def gpu_resources(stage):
     resources.update(
         {res: cluster_setting(key) for res, key in keys.items() if cluster_setting(key)}
     )
-    # --gpus=<model>:N only for jobs with GPUs (None drops the resource).
+    # --gpus=<model>:N only for jobs with GPUs (None drops the resource): the card the run's
+    # estimate fits (cluster.gpu_models), else cluster.gpu_model.
     resources["gpu_model"] = lambda w: (
-        cluster_setting("gpu_model")
+        GPU_MODEL_OF.get((w.dataset, w.model), cluster_setting("gpu_model"))
         if run_resources(w.dataset, w.model)["gpus"] > 0
         else None
     )
