@@ -22,6 +22,8 @@ takes minutes there) and MFU has no peak; the rows say so. The rows:
      (weights, gradients, AdamW state, activations); on the CPU the RSS high-water mark, where
      freed memory that the allocator reuses makes the second model's figure a lower bound
      (bench_train_step.py measures CPU memory in fresh processes).
+   - estimated peak (fp32 eager rows, CUDA only): della/gpu_memory.py's estimate with fused
+     attention, the formula of docs/cluster.md's GPU-memory table, and measured / estimated.
    - targets (issue 21): DELLA in bf16 at least 40 % MFU and at most 1.6x GPT-2's step time.
    On a GPU the compiled configurations run last, bf16 first, each only if the 8-minute budget
    allows it (the first compiled pair is guessed at COMPILE_GUESS_S, later ones at the last one's
@@ -88,6 +90,7 @@ from bench_common import (
 )
 
 from della.backbone import CAUSAL, BackboneSize, create_backbone
+from della.gpu_memory import FUSED, model_training_peak
 from della.targets import train_settings
 from della.tokenizer import train_tokenizer
 from della.train import BF16, FP16, FP32, LossModule, adamw, autocast, clip_gradients, compile_loss, gradient_scaler
@@ -303,7 +306,7 @@ def measure_configuration(backbone: Path, mode: Mode, device: torch.device, prec
     """Both models in one configuration: their warm-up and peak memory one after the other, then
     their steps interleaved (ABBA). Counts each model's FLOPs into `flops` the first time."""
     clock = "wall" if device.type == "cuda" else "cpu"
-    runners, peaks, warmup_s = {}, {}, {}
+    runners, peaks, warmup_s, estimates = {}, {}, {}, {}
     if compile_backend is not None:
         torch._dynamo.reset()  # earlier configurations' graphs would count against the recompile limit
     try:
@@ -318,11 +321,13 @@ def measure_configuration(backbone: Path, mode: Mode, device: torch.device, prec
                 runners[kind].step()
             warmup_s[kind] = time.perf_counter() - start
             peaks[kind] = memory.peak()
+            # della/gpu_memory.py's estimate, fused attention (sdpa on CUDA): docs/cluster.md's table
+            estimates[kind] = model_training_peak(runners[kind].model, runners[kind].batch, FUSED).total
         steps = interleaved_times({kind: runner.step for kind, runner in runners.items()}, mode.rounds)[clock]
     finally:  # the next configuration's peak memory must not include these models
         runners.clear()
         free_memory(device)
-    return {"steps": steps, "peaks": peaks, "warmup_s": warmup_s, "clock": clock}
+    return {"steps": steps, "peaks": peaks, "warmup_s": warmup_s, "clock": clock, "estimates": estimates}
 
 
 class TrainingStepCheck:
@@ -394,6 +399,10 @@ class TrainingStepCheck:
             parts.append(f"{ratio:.2f}x GPT-2's step")
         if precision == FP32 and compiled == EAGER:
             parts.append(f"{self.flops[kind] / 1e9:,.1f} GFLOP/step")
+            if self.device.type == "cuda":  # the CPU's RSS is no allocation count (tests/test_gpu_memory.py is)
+                estimate = outcome["estimates"][kind]
+                parts.append(f"estimated peak {estimate / 2**20:,.0f} MiB (della/gpu_memory.py, fused attention; "
+                             f"measured / estimated {outcome['peaks'][kind] / estimate:.2f})")
         if precision == FP16 and self.device.type != "cuda":
             parts.append(CPU_FP16_NOTE)
         if compiled == COMPILED:

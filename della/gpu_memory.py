@@ -195,6 +195,26 @@ def training_passes(decoder_kind: str, has_latent: bool, fuses_values: bool, con
     return passes
 
 
+# The collated batch's tensor of each sequence role of della/lengths.py (della/batches.py).
+BATCH_KEYS = {"posterior": "x_ids", "condition": "c_ids", "source": "src_ids", "decoder": "dec_ids"}
+
+
+def model_training_peak(model, batch: dict, attention: str, element_bytes: int = 4) -> Job:
+    """The training estimate of a built TransformerVAE on a collated batch (its exact parameter
+    count and padded widths): what tests/test_gpu_memory.py and benchmarks/gpu_check compare
+    with measured allocations."""
+    decoder = stacks_of(model.decoder.model.config)
+    encoder = (stacks_of(model.separate_encoder.model.config) if model.separate_encoder is not None
+               else decoder)["encoder"]
+    lengths = {role: batch[key].shape[1] for role, key in BATCH_KEYS.items() if key in batch}
+    rows = batch["dec_ids"].shape[0]
+    passes = training_passes(model.config.decoder_kind, model.n_groups > 0, model.path.fuses_values,
+                             model.config.conditional, decoder["decoder"], encoder, rows, lengths)
+    params = sum(p.numel() for p in model.parameters())
+    return training_peak(params, passes, lengths["decoder"], model.decoder.model.config.vocab_size, rows, attention,
+                         element_bytes)
+
+
 def measure_peak_bytes(fn, device) -> int:
     """Peak bytes allocated while fn() runs, above those allocated before it: CUDA's allocator
     statistics on a GPU; on a CPU, the profiler's allocation and free events, replayed in order."""

@@ -34,6 +34,7 @@ from della.gpu_memory import (
     gpu_model_for,
     markdown_table,
     measure_peak_bytes,
+    model_training_peak,
     needed_gib,
     out_of_memory_message,
     run_need,
@@ -42,8 +43,6 @@ from della.gpu_memory import (
     smallest_card,
     stacks_of,
     table_runs,
-    training_passes,
-    training_peak,
 )
 from della.tokenizer import train_tokenizer
 from della.vae import TransformerVAE, VAEConfig
@@ -101,12 +100,6 @@ def n_params(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def widths(batch: dict) -> dict[str, int]:
-    """Padded width of each sequence role (della/lengths.py) in a collated batch."""
-    names = {"posterior": "x_ids", "condition": "c_ids", "source": "src_ids", "decoder": "dec_ids"}
-    return {role: batch[key].shape[1] for role, key in names.items() if key in batch}
-
-
 def stacks(model: TransformerVAE):
     decoder = stacks_of(model.decoder.model.config)
     encoder = (stacks_of(model.separate_encoder.model.config) if model.separate_encoder is not None else decoder)["encoder"]
@@ -129,18 +122,12 @@ def test_training_step_estimate(backbones, kind, path, rows, words):
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
-    params = n_params(model)
-    measured = measure_peak_bytes(two_steps, "cpu") + 4 * params  # the weights were there before
-    decoder, encoder = stacks(model)
-    lengths = widths(batch)
-    passes = training_passes(kind, model.n_groups > 0, model.path.fuses_values, model.config.conditional,
-                             decoder["decoder"], encoder, rows, lengths)
-    estimate = training_peak(params, passes, lengths["decoder"], model.decoder.model.config.vocab_size, rows,
-                             MATERIALISED)
+    measured = measure_peak_bytes(two_steps, "cpu") + 4 * n_params(model)  # the weights were there before
+    estimate = model_training_peak(model, batch, MATERIALISED)
+    assert estimate.components["weights"] == 4 * n_params(model)
     assert within(estimate.total, measured), (estimate.components, measured)
     # without the score matrices the estimate is lower: the fused kernels' saving
-    assert training_peak(params, passes, lengths["decoder"], model.decoder.model.config.vocab_size, rows,
-                         FUSED).total < estimate.total
+    assert model_training_peak(model, batch, FUSED).total < estimate.total
 
 
 @pytest.mark.parametrize("kind,path", [("causal", "della"), ("causal", "none"), ("seq2seq", "della")])
