@@ -129,7 +129,7 @@ def test_file_download_verifies_and_reports(tmp_path):
     assert (tmp_path / "raw" / "file.bin").read_bytes() == PAYLOAD
     assert not (tmp_path / "raw" / "file.bin.part").exists()
     assert report["files"] == [{"name": "file.bin", "url": url, "sha256": sha(PAYLOAD), "pinned": True,
-                                "bytes": len(PAYLOAD), "layout": "file"}]
+                                "pinned_by": "config", "bytes": len(PAYLOAD), "layout": "file"}]
     assert json.loads((tmp_path / "raw" / "download.json").read_text()) == report
 
 
@@ -205,6 +205,50 @@ def test_unpinned_checksum_is_logged_and_reported(tmp_path, caplog):
         report = run(tmp_path, source(url))
     assert report["files"][0]["pinned"] is False and report["files"][0]["sha256"] == sha(PAYLOAD)
     assert f"sha256: {sha(PAYLOAD)}" in caplog.text
+
+
+def test_the_first_download_pins_an_unpinned_file_for_every_later_one(tmp_path):
+    """A file the config does not pin: its first download records the SHA-256 in the lock file;
+    a later download of the same bytes passes as pinned, of other bytes stops naming both hashes."""
+    url, lock = serve_file(tmp_path, PAYLOAD), tmp_path / "checksums" / "ds.json"
+    first = run(tmp_path, source(url), lock=lock)
+    assert first["files"][0]["pinned"] is False
+    recorded = json.loads(lock.read_text())["files"]["file.bin"]
+    assert recorded["sha256"] == sha(PAYLOAD) and recorded["bytes"] == len(PAYLOAD) and recorded["url"] == url
+    (tmp_path / "raw" / "file.bin").unlink()  # another clone, or a fresh download
+    again = run(tmp_path, source(url), lock=lock)
+    assert again["files"][0]["pinned"] is True and "first download" in again["files"][0]["pinned_by"]
+    changed = PAYLOAD[::-1]
+    (tmp_path / "src" / "src.bin").write_bytes(changed)
+    (tmp_path / "raw" / "file.bin").unlink()
+    with pytest.raises(dl.DownloadError) as error:
+        run(tmp_path, source(url), lock=lock)
+    message = str(error.value)
+    assert f"expected {sha(PAYLOAD)}" in message and f"got {sha(changed)}" in message and str(lock) in message
+    assert (tmp_path / "raw" / "file.bin.corrupt").read_bytes() == changed  # kept aside, nothing lost
+    assert json.loads(lock.read_text())["files"]["file.bin"] == recorded  # the lock is not rewritten
+
+
+def test_a_lock_that_disagrees_with_the_config_or_is_damaged_is_an_error(tmp_path):
+    url, lock = serve_file(tmp_path, PAYLOAD), tmp_path / "ds.json"
+    run(tmp_path, source(url), lock=lock)
+    with pytest.raises(dl.DownloadError, match=f"the config pins sha256 {'0' * 64}, the lock file .* recorded "
+                                               f"{sha(PAYLOAD)}"):
+        run(tmp_path, source(url, sha256="0" * 64), lock=lock)
+    lock.write_text("{not json")
+    with pytest.raises(dl.DownloadError, match="not a checksum lock file"):
+        run(tmp_path, source(url), lock=lock)
+
+
+def test_data_root_files_are_pinned_by_first_use_too(tmp_path):
+    root, lock = tmp_path / "shared", tmp_path / "ds.json"
+    (root / "ds").mkdir(parents=True)
+    (root / "ds" / "file.bin").write_bytes(PAYLOAD)
+    run(tmp_path, source("https://unreachable.invalid/file.bin"), data_root=root, lock=lock)
+    assert json.loads(lock.read_text())["files"]["file.bin"]["sha256"] == sha(PAYLOAD)
+    (root / "ds" / "file.bin").write_bytes(PAYLOAD + b"x")
+    with pytest.raises(dl.DownloadError, match="SHA-256 mismatch"):
+        run(tmp_path, source("https://unreachable.invalid/file.bin"), data_root=root, lock=lock)
 
 
 def test_a_verified_file_is_not_fetched_again(tmp_path):

@@ -56,7 +56,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -102,6 +102,7 @@ class SourceFile:
     archive: str
     members: tuple[str, ...] = ()
     extract: bool = False
+    pinned_by: str = "config"  # where `sha256` comes from: the config, or the lock file of a first download
 
     @classmethod
     def from_config(cls, entry: dict) -> SourceFile:
@@ -191,7 +192,8 @@ def verify_file(path: Path, spec: SourceFile, expected_bytes: int | None = None)
         raise DownloadError(f"{path}: truncated download ({size} of {expected_bytes} bytes from {spec.url})")
     digest = sha256_file(path)
     if spec.sha256 is not None and digest != spec.sha256:
-        raise DownloadError(f"{path}: SHA-256 mismatch: expected {spec.sha256} (config), got {digest} ({size} bytes)")
+        raise DownloadError(f"{path}: SHA-256 mismatch: expected {spec.sha256} ({spec.pinned_by}), got {digest} "
+                            f"({size} bytes)")
     if spec.archive != "none":
         try:
             names = _archive_names(path, spec.archive)
@@ -201,8 +203,8 @@ def verify_file(path: Path, spec: SourceFile, expected_bytes: int | None = None)
         if missing:
             raise DownloadError(f"{path}: archive lacks member(s) {', '.join(missing)}")
     layout = LAYOUT_FILE if spec.archive == "none" else LAYOUT_ARCHIVE
-    return {"name": spec.name, "url": spec.url, "sha256": digest, "pinned": spec.sha256 is not None, "bytes": size,
-            "layout": layout}
+    return {"name": spec.name, "url": spec.url, "sha256": digest, "pinned": spec.sha256 is not None,
+            "pinned_by": spec.pinned_by if spec.sha256 is not None else None, "bytes": size, "layout": layout}
 
 
 # --- the extracted layout (data_root) -------------------------------------------------------------
@@ -456,6 +458,50 @@ def extract(path: Path, kind: str, dest: Path) -> None:
 
 # --- one dataset -------------------------------------------------------------------------------
 
+# --- checksums recorded at first use (sources that publish none) ---------------------------------
+
+def read_lock(path: Path | None) -> dict[str, dict]:
+    """file name -> {sha256, bytes, url, recorded} of a dataset's lock file (empty if none yet)."""
+    if path is None or not Path(path).exists():
+        return {}
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))["files"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DownloadError(f"{path}: not a checksum lock file ({type(exc).__name__}: {exc}); restore it from "
+                            f"version control, or delete it to record the checksums again") from None
+
+
+def with_lock(spec: SourceFile, locked: dict[str, dict], lock: Path | None) -> SourceFile:
+    """The file's spec with the SHA-256 to check: the config's, else the lock file's (the first
+    download's). Both present and different is an error: the config was changed, or the lock."""
+    entry = locked.get(spec.name)
+    if entry is None:
+        return spec
+    if spec.sha256 is not None:
+        if spec.sha256 != entry["sha256"]:
+            raise DownloadError(f"{spec.name}: the config pins sha256 {spec.sha256}, the lock file {lock} recorded "
+                                f"{entry['sha256']} on {entry['recorded']}; keep one (docs/data.md)")
+        return spec
+    return replace(spec, sha256=entry["sha256"],
+                   pinned_by=f"recorded by the first download on {entry['recorded']} in {lock}; if the source "
+                             f"changed on purpose, delete that entry")
+
+
+def record_lock(lock: Path, dataset: str, locked: dict[str, dict], records: list[dict]) -> None:
+    """Add the checksum of every downloaded file that neither the config nor the lock pins."""
+    new = {r["name"]: {"sha256": r["sha256"], "bytes": r["bytes"], "url": r["url"],
+                       "recorded": time.strftime("%Y-%m-%d", time.gmtime())}
+           for r in records if not r["pinned"] and r["layout"] in (LAYOUT_FILE, LAYOUT_ARCHIVE)}
+    if new:
+        Path(lock).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(Path(lock), {
+            "dataset": dataset,
+            "about": "SHA-256 of each raw file at its first download; later downloads must match "
+                     "(della/data/download.py, docs/data.md). Commit it so every clone checks the same bytes.",
+            "files": {**locked, **new},
+        })
+
+
 def _quarantine(path: Path, name: str) -> Path:
     corrupt = path.with_name(Path(name).name + CORRUPT_SUFFIX)
     os.replace(path, corrupt)
@@ -484,9 +530,12 @@ def _download_file(spec: SourceFile, out_dir: Path, base_dir: Path, retry: Retry
 
 
 def download_dataset(dataset: str, source: dict, out_dir: Path, report: Path, base_dir: Path,
-                     data_root: Path | None = None, retry: Retry = Retry()) -> dict:
-    """Fetch (or, with ``data_root``, only verify) every file of ``source``; write ``report``."""
-    files = [SourceFile.from_config(entry) for entry in source["files"]]
+                     data_root: Path | None = None, retry: Retry = Retry(), lock: Path | None = None) -> dict:
+    """Fetch (or, with ``data_root``, only verify) every file of ``source``; write ``report``.
+    With ``lock``, a file the config does not pin is checked against the SHA-256 its first
+    download recorded there, and recorded if it is the first."""
+    locked = read_lock(lock)
+    files = [with_lock(SourceFile.from_config(entry), locked, lock) for entry in source["files"]]
     raw_dir = Path(data_root) / dataset if data_root is not None else Path(out_dir)
     if data_root is None:
         raw_dir.mkdir(parents=True, exist_ok=True)
@@ -513,10 +562,13 @@ def download_dataset(dataset: str, source: dict, out_dir: Path, report: Path, ba
                         "sha256, if any, is the original's and cannot check them; docs/data.md)",
                         raw_dir / spec.name, record["files"], what, record["sha256"])
         elif not record["pinned"]:
-            log.warning("%s: no sha256 pinned in the config (datasets.%s.source); computed %s. To pin it, "
-                        "set `sha256: %s` for this file (docs/data.md)", raw_dir / spec.name, dataset,
-                        record["sha256"], record["sha256"])
+            log.warning("%s: no sha256 pinned in the config (datasets.%s.source); computed %s%s. To pin it in "
+                        "the config, set `sha256: %s` for this file (docs/data.md)", raw_dir / spec.name, dataset,
+                        record["sha256"], f", recorded in {lock} for later downloads" if lock else "",
+                        record["sha256"])
         records.append(record)
+    if lock is not None:
+        record_lock(lock, dataset, locked, records)
     document = {
         "dataset": dataset,
         "raw_dir": str(raw_dir),
@@ -539,6 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", required=True, type=Path, help="download report (written last, atomically)")
     parser.add_argument("--base-dir", type=Path, default=Path.cwd(), help="what relative file: URLs are relative to")
     parser.add_argument("--data-root", type=Path, default=None, help="verify DATA_ROOT/<dataset>/ instead of downloading")
+    parser.add_argument("--lock", type=Path, default=None,
+                        help="checksum lock file: files the config does not pin must match their first download's")
     parser.add_argument("--attempts", type=int, default=Retry.attempts, help="tries per file")
     parser.add_argument("--backoff", type=float, default=Retry.backoff_s, help="seconds before the first retry (doubles)")
     parser.add_argument("--timeout", type=float, default=Retry.timeout_s, help="socket timeout in seconds")
@@ -547,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source = json.loads(args.source)
         document = download_dataset(args.dataset, source, args.out, args.report, args.base_dir, args.data_root,
-                                    Retry(args.attempts, args.backoff, args.timeout))
+                                    Retry(args.attempts, args.backoff, args.timeout), args.lock)
     except json.JSONDecodeError as exc:
         parser.error(f"--source is not valid JSON: {exc}")
     except (DownloadError, ValueError, KeyError) as exc:

@@ -25,11 +25,13 @@ rule download:
         out=lambda w, output: parent(output.report),
         base=REPO,
         data_root=f"--data-root {shlex.quote(str(DATA_ROOT))}" if DATA_ROOT else "",
+        # files the config does not pin are checked against their first download's SHA-256
+        lock=lambda w: f"{config['checksum_locks']}/{w.dataset}.json",
     shell:
         '"$DELLA_PYTHON" -m della '
         "download --dataset {wildcards.dataset} --source {params.source:q} "
         "--out {params.out} --report {output.report} --base-dir {params.base:q} "
-        "{params.data_root} > {log} 2>&1"
+        "--lock {params.lock:q} {params.data_root} > {log} 2>&1"
 
 
 rule preprocess:
