@@ -203,6 +203,40 @@ def human_exports(config: dict, results_dir: str, table_id: str, spec: dict) -> 
     return [forms_dir(results_dir, table_id, d) for d in datasets] + [key_file(results_dir, table_id, d) for d in datasets]
 
 
+# Top folders whose second path component is a dataset (raw/yelp/..., data/yelp/..., runs/yelp/...).
+DATASET_FOLDERS = ("raw", "data", "runs")
+
+
+def command_line_targets(argv: list[str]) -> list[str] | None:
+    """The targets of the `snakemake` command line `argv` (parsed by Snakemake's own argument
+    parser, so `--configfile a b target` reads as Snakemake reads it); None if it is not one.
+    Snakemake hands its targets to the workflow only after parsing it, too late for a start-up
+    check."""
+    from snakemake.cli import get_argument_parser
+
+    try:
+        args, _ = get_argument_parser().parse_known_args(argv)
+    except SystemExit:  # not a Snakemake command line (the workflow is run through the API)
+        return None
+    return list(args.targets or [])
+
+
+def datasets_asked(config: dict, targets) -> list[str] | None:
+    """The datasets the requested `targets` need (Snakemake's target rules and files), or None
+    for all of them: no target (the default, `all`), a data table (Table 7 reads every dataset),
+    or a target this cannot map (a results file, another rule)."""
+    asked: set[str] = set()
+    for target in targets or ():
+        parts = Path(target).parts
+        if target in config["experiments"]:
+            asked |= set(config["experiments"][target]["datasets"])
+        elif len(parts) >= 2 and parts[0] in DATASET_FOLDERS and parts[1] in config["datasets"]:
+            asked.add(parts[1])
+        else:
+            return None
+    return sorted(asked) if asked else None
+
+
 def workflow_targets(
     config: dict, tables: dict, results_dir: str, workdir: Path = Path("."), only: str | None = None
 ) -> list[str]:

@@ -133,6 +133,25 @@ def test_the_dry_run_checks_data_root(tmp_path):
     assert dry_run_with_data_root(tmp_path, root, "data/snli/stats.json") == ""
 
 
+def test_data_root_needs_only_the_datasets_the_targets_need(tmp_path):
+    """With SNLI alone under data_root, SNLI's own targets run (the others are named in a
+    warning); the default target, which needs every dataset, stops naming a missing one."""
+    root = extracted_sample(tmp_path / "root")
+    for other in {p.name for p in root.iterdir()} - {"snli"}:
+        shutil.rmtree(root / other)
+    config = {**copy.deepcopy(SAMPLE_CONFIG), "data_root": str(root)}
+    (tmp_path / "work").mkdir()
+    config_file = write_config(tmp_path / "config.yaml", config)
+    for targets in (["data/snli/stats.json"], ["runs/snli/della/seed0/metrics.json", "raw/snli/download.json"]):
+        result = snakemake(tmp_path / "work", config_file, "-n", "--quiet", "rules", targets=targets)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        output = result.stdout + result.stderr
+        assert "not needed by the requested targets, so not stopping: data_root " in output, output[-2000:]
+        assert "has no folder yelp/" in output
+    output = dry_run_with_data_root(tmp_path, root)
+    assert f"data_root {root} has no folder " in output and "not needed" not in output
+
+
 def test_a_dataset_or_file_missing_from_data_root_is_named_in_one_line(tmp_path):
     root = extracted_sample(tmp_path / "root")
     sources = {name: section["source"] for name, section in SAMPLE_CONFIG["datasets"].items()}

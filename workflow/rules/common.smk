@@ -12,11 +12,12 @@ from pathlib import Path
 from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 import della.targets as della_targets
 from della.config_errors import schema_error_message
-from della.data.download import check_data_root
+from della.data.download import DownloadError, check_data_root
 from della.jobenv import export_job_environment
 from della.gpu_memory import GpuTooSmall, gpu_model_for
 from della.lengths import SequenceTooLong, check_run_lengths
@@ -192,12 +193,27 @@ def used_datasets():
 # are, and each dataset the run uses must be there (its files, its archives extracted, or a Hugging
 # Face parquet copy) before any job starts: else one line naming the folder and the dataset
 # (docs/data.md).
+# Only the datasets the requested targets need must be there (`snakemake data/yelp/stats.json`
+# with Yelp alone under data_root); the others are named in a warning.
 DATA_ROOT = repo_path(config["data_root"]) if config.get("data_root") else None
-if DATA_ROOT:
+if (
+    DATA_ROOT and not workflow.remote_exec
+):  # a cluster job's own data came from its head node
+    _asked = della_targets.datasets_asked(
+        config, della_targets.command_line_targets(sys.argv[1:])
+    )
+    _sources = {name: config["datasets"][name]["source"] for name in used_datasets()}
     check_data_root(
         DATA_ROOT,
-        {name: config["datasets"][name]["source"] for name in used_datasets()},
+        {n: s for n, s in _sources.items() if _asked is None or n in _asked},
     )
+    for _name in set(_sources) - set(_asked or _sources):
+        try:
+            check_data_root(DATA_ROOT, {_name: _sources[_name]})
+        except DownloadError as error:
+            logger.warning(
+                f"not needed by the requested targets, so not stopping: {error}"
+            )
 
 
 def split_id_files(dataset):
