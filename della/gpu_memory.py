@@ -307,6 +307,24 @@ def _stacks(architecture) -> dict[str, Stack]:
     return stacks_of(AutoConfig.for_model(architecture.model_type, **architecture.settings))
 
 
+def run_parameters(config: dict, dataset: str, model: str) -> int | None:
+    """Parameters of a run's model: its backbones' as published, and the latent modules as
+    LATENT_PARAMETER_SHARE of the decoder's; None when a backbone is not a published architecture."""
+    from della.plugins import latent_path_class
+    from della.targets import backbone_of, encoder_backbone_of
+
+    entry = config["models"][model]
+    decoder = architecture_of(config, backbone_of(config, dataset, model))
+    encoder_entry = encoder_backbone_of(config, model)
+    encoder = architecture_of(config, encoder_entry) if encoder_entry is not None else None
+    if decoder is None or (encoder_entry is not None and encoder is None):
+        return None
+    params = decoder.parameters + (encoder.parameters if encoder is not None else 0)
+    if latent_path_class(entry["path"], entry.get("plugin")).has_latent:
+        params += round(LATENT_PARAMETER_SHARE * decoder.parameters)
+    return params
+
+
 def run_peaks(config: dict, dataset: str, model: str, attention: str = FUSED) -> dict[str, Job] | None:
     """Each stage's estimated peak for one (dataset, model) run of a workflow config, at the
     config's batch sizes and lengths with no token budget; None when a backbone is not a
@@ -330,9 +348,7 @@ def run_peaks(config: dict, dataset: str, model: str, attention: str = FUSED) ->
     decoder = stacks["decoder"]
     encoder = _stacks(encoder_arch)["encoder"] if encoder_arch is not None else stacks["encoder"]
     vocab = decoder_arch.settings["vocab_size"]
-    params = decoder_arch.parameters + (encoder_arch.parameters if encoder_arch is not None else 0)
-    if path.has_latent:
-        params += round(LATENT_PARAMETER_SHARE * decoder_arch.parameters)
+    params = run_parameters(config, dataset, model)
     lengths = {seq.role: seq.length for seq in run_sequences(config, dataset, model)}
     source = lengths.get("source", 0)
 
@@ -454,11 +470,15 @@ def table_runs(config: dict) -> list[tuple[str, str]]:
 
 def markdown_table(config: dict) -> str:
     """docs/cluster.md's table: each run's estimated peak per stage (GiB, fp32, fused attention),
-    training's with materialised attention, the floor the token budgets allow, and the smallest
-    card the run's jobs fit with the CUDA context and fragmentation added."""
+    training's with materialised attention, the floor the token budgets allow, the smallest
+    card the run's jobs fit with the CUDA context and fragmentation added, and the disk one seed
+    of the run leaves (della/disk.py)."""
+    from della.disk import run_disk_bytes
+
     lines = [
-        "| dataset | model | train | train (materialised) | generate | evaluate | floor | smallest card (GB) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| dataset | model | train | train (materialised) | generate | evaluate | floor | smallest card (GB) "
+        "| disk per seed (GB) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for dataset, model in table_runs(config):
         peaks = run_peaks(config, dataset, model)
@@ -468,8 +488,9 @@ def markdown_table(config: dict) -> str:
         _, floor = run_need(config, dataset, model)
         card = smallest_card(needed_gib(floor))
         cells = [f"{peaks[s].gib():.1f}" for s in STAGES]
+        disk = run_disk_bytes(config, dataset, model)
         lines.append(f"| {dataset} | {model} | {cells[0]} | {eager.gib():.1f} | {cells[1]} | {cells[2]} | "
-                     f"{floor.gib():.1f} | {card or 'none'} |")
+                     f"{floor.gib():.1f} | {card or 'none'} | {sum(disk.values()) / 1e9:.1f} |")
     return "\n".join(lines) + "\n"
 
 

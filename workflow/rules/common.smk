@@ -15,6 +15,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+import della.disk as della_disk
 import della.targets as della_targets
 from della.config_errors import schema_error_message
 from della.data.download import DownloadError, check_data_root
@@ -292,6 +293,17 @@ try:
     check_run_lengths(config, sorted({(d, m) for d, m, _ in experiment_runs()}), REPO)
 except SequenceTooLong as error:
     raise WorkflowError(str(error)) from None
+
+# What the runs leave under runs/ (della/disk.py), for configs of published architectures.
+_disk = della_disk.total_disk_bytes(
+    config, sorted({(d, m) for d, m, _ in experiment_runs()})
+)
+if _disk is not None and not workflow.remote_exec:
+    logger.info(
+        f"disk: the runs' final models take about {_disk['model'] / 1e9:.0f} GB under runs/, their "
+        f"kept optimiser checkpoints {_disk['checkpoints'] / 1e9:.0f} GB "
+        f"(training.keep_checkpoints; docs/cluster.md, Disk)"
+    )
 
 # With `cluster.gpu_models` ({card: GB}), each run's GPU jobs ask for the smallest card its
 # estimated peak fits (della/gpu_memory.py); a run that fits none stops the workflow here.
