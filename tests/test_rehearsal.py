@@ -63,4 +63,4 @@ def test_every_metric_at_the_paper_settings(rehearsal):
         samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
         assert len(samples) == 2 and all(s["generated"] for s in samples)
         done = json.loads((run / "train_done.json").read_text())
-        assert done["steps"] == 1 and not (run / "checkpoints").exists()  # keep_checkpoints: false
+        assert done["steps"] == 1 and not (run / "checkpoints").exists()  # paper.yaml: keep_checkpoints false
