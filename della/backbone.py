@@ -61,10 +61,10 @@ def check_source(name_or_path: str) -> str:
     """A local-looking path that does not exist is an error here, not a confusing hub lookup."""
     looks_local = name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1
     if looks_local and not Path(name_or_path).expanduser().exists():
-        raise FileNotFoundError(
-            f"backbone directory {name_or_path!r} does not exist (sample scale: the create_backbone rule writes it; "
-            f"paper scale: give a hub name such as 'gpt2')"
-        )
+        from della.prefetch import missing_model_message
+
+        raise FileNotFoundError(f"{missing_model_message(name_or_path)}; a sample-scale backbone is written by "
+                                f"the create_backbone rule")
     return name_or_path
 
 

@@ -156,6 +156,7 @@ DELEGATED = {
     "human-eval-export": ("della.human_eval", "runs' samples -> blinded human-evaluation forms and their key"),
     "figure": ("della.figures", "metrics.csv, samples, models and logs -> Fig. 2-4 and training curves"),
     "findings": ("della.findings", "metrics.csv -> which of the paper's claims hold (FINDINGS.md)"),
+    "prefetch": ("della.prefetch", "fetch one pinned hub model into the model cache (della/prefetch.py)"),
     "gpu-memory": ("della.gpu_memory", "a config's runs -> estimated peak GPU memory per job (docs/cluster.md)"),
 }
 

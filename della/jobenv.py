@@ -8,9 +8,17 @@ import os
 from pathlib import Path
 
 
+# Jobs never reach the model hub: pinned models are read from the prefetched model cache
+# (della/prefetch.py), so a compute node without internet runs them, and no two jobs race to
+# download into one cache. The prefetch rule alone turns these off for its command.
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
 def export_job_environment(repo: Path, python: str) -> None:
-    """Set DELLA_PYTHON and put `repo` first on PYTHONPATH (once) for the jobs started from here."""
+    """Set DELLA_PYTHON, the hub offline, and put `repo` first on PYTHONPATH (once) for the jobs
+    started from here."""
     os.environ["DELLA_PYTHON"] = python
+    os.environ.update(OFFLINE)
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if str(repo) not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(repo), *paths])

@@ -26,17 +26,63 @@ TABLE_EXTENSIONS = ("md", "csv", "tex")
 NOT_TRAINING_KEYS = ("label", "decoding", "train", "backbone", "decodes")
 
 
-def backbone_of(config: dict, dataset: str, model: str | None = None) -> dict:
-    """The dataset's backbone, unless the model names its own (`backbone:`, Table 5)."""
+def backbone_key(config: dict, dataset: str, model: str | None = None) -> str:
+    """The `backbones` key of the dataset's backbone, unless the model names its own (`backbone:`,
+    Table 5)."""
     name = config["datasets"][dataset]["backbone"]
     if model is not None:
         name = config["models"][model].get("backbone", name)
-    return config["backbones"][name]
+    return name
+
+
+def backbone_of(config: dict, dataset: str, model: str | None = None) -> dict:
+    return config["backbones"][backbone_key(config, dataset, model)]
 
 
 def encoder_backbone_of(config: dict, model: str) -> dict | None:
     name = config["models"][model].get("encoder_backbone")
     return config["backbones"][name] if name else None
+
+
+def as_loaded(config: dict, key: str | None) -> dict | None:
+    """Backbone `key` as a job loads it: a pinned hub model from its prefetched folder
+    (della/prefetch.py), with its hub name and revision kept beside; anything else as it is."""
+    from della.prefetch import cache_dir, is_pinned_hub_model
+
+    if key is None:
+        return None
+    entry = config["backbones"][key]
+    if not is_pinned_hub_model(entry):
+        return entry
+    return {**entry, "name_or_path": cache_dir(config, key), "hub_name": entry["name_or_path"]}
+
+
+def prefetched_models(config: dict, keys) -> list[str]:
+    """The prefetch rule's completion files of the pinned hub models among backbone `keys`."""
+    from della.prefetch import DONE_FILE, cache_dir, is_pinned_hub_model
+
+    return sorted({f"{cache_dir(config, key)}/{DONE_FILE}" for key in keys
+                   if key is not None and is_pinned_hub_model(config["backbones"][key])})
+
+
+def feature_model_keys(config: dict) -> list[str]:
+    """The backbone entries the MAUVE / BERTScore feature models name (by their `name_or_path`)."""
+    evaluation = config["evaluation"]
+    named = {evaluation.get("mauve", {}).get("feature_model"), evaluation.get("bertscore", {}).get("model")}
+    return sorted(key for key, entry in config["backbones"].items() if entry["name_or_path"] in named)
+
+
+def evaluation_as_loaded(config: dict) -> dict:
+    """The evaluation section with each feature model that is a pinned backbone's name replaced
+    by its prefetched folder."""
+    evaluation = {section: dict(value) if isinstance(value, dict) else value
+                  for section, value in config["evaluation"].items()}
+    for key in feature_model_keys(config):
+        loaded = as_loaded(config, key)
+        for section, field in (("mauve", "feature_model"), ("bertscore", "model")):
+            if evaluation.get(section, {}).get(field) == config["backbones"][key]["name_or_path"]:
+                evaluation[section][field] = loaded["name_or_path"]
+    return evaluation
 
 
 def train_settings(config: dict, dataset: str, model: str, entry: dict | None = None) -> dict:
@@ -47,8 +93,8 @@ def train_settings(config: dict, dataset: str, model: str, entry: dict | None = 
     data = config["datasets"][dataset]
     return {
         "model": {k: v for k, v in entry.items() if k not in NOT_TRAINING_KEYS},
-        "decoder": backbone_of(config, dataset, model),
-        "encoder": encoder_backbone_of(config, model),
+        "decoder": as_loaded(config, backbone_key(config, dataset, model)),
+        "encoder": as_loaded(config, entry.get("encoder_backbone")),
         "conditional": data["preprocess"]["task"] == "conditional",
         "max_source_tokens": data["max_source_tokens"],
         "max_target_tokens": data["max_target_tokens"],

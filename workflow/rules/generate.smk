@@ -3,6 +3,7 @@ rule generate:
     input:
         model=trained_model_dir,
         test="data/{dataset}/test.jsonl",
+        backbones=backbone_inputs,
     output:
         samples=f"{RUN}/samples.jsonl",
         settings=f"{RUN}/samples.settings.json",

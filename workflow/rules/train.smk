@@ -3,7 +3,7 @@ rule train:
     input:
         train="data/{dataset}/train.jsonl",
         valid="data/{dataset}/valid.jsonl",
-        backbones=created_backbone_dirs,
+        backbones=backbone_inputs,
     output:
         model=directory(f"{RUN}/model"),
         done=f"{RUN}/train_done.json",
