@@ -79,7 +79,7 @@ class TrainSettings:
 
     batch_size: int
     learning_rate: float
-    max_steps: int
+    max_steps: int | None = None  # or epochs_per_period and periods (below)
     warmup_steps: int = 0
     weight_decay: float = 0.0
     grad_clip: float = 1.0
@@ -120,6 +120,11 @@ class TrainSettings:
     # False: a finished run deletes checkpoints/ (last.pt and prev.pt: weights and AdamW moments,
     # ~1.5 GB per GPT-2-small run, ~4.3 GB per medium one); train_done.json marks it finished.
     keep_checkpoints: bool = True
+    # App. A.1's schedule per dataset: an annealing period is `epochs_per_period` epochs of the
+    # run's own training data, and training lasts `periods` periods; once the data is loaded they
+    # set max_steps and beta_cycles (`resolve_schedule`). None: max_steps and beta_cycles as given.
+    epochs_per_period: float | None = None
+    periods: int | None = None
 
     def __post_init__(self):
         choices = {"precision": AUTOCAST_DTYPES, "nonfinite": (STOP, SKIP), "device": DEVICES,
@@ -131,6 +136,15 @@ class TrainSettings:
             raise ValueError(f"training.length_grouped_batches must be >= 1 or null, got {self.length_grouped_batches}")
         if self.grad_accumulation_steps < 1:
             raise ValueError(f"training.grad_accumulation_steps must be >= 1, got {self.grad_accumulation_steps}")
+        if self.max_steps is None and self.epochs_per_period is None:
+            raise ValueError("set training.max_steps (with beta_cycles), or training.epochs_per_period and "
+                             "training.periods (App. A.1's schedule per dataset)")
+        if (self.epochs_per_period is None) != (self.periods is None):
+            raise ValueError("training.epochs_per_period and training.periods go together (a period is that many "
+                             "epochs, training that many periods); set both or neither")
+        if self.epochs_per_period is not None and (self.epochs_per_period <= 0 or self.periods < 1):
+            raise ValueError(f"training.epochs_per_period must be > 0 and training.periods >= 1, got "
+                             f"{self.epochs_per_period} and {self.periods}")
         if self.convergence is not None:
             if self.valid_every is None:
                 raise ValueError("training.convergence needs training.valid_every (the rule reads the validation loss)")
@@ -151,6 +165,21 @@ class Interrupted(Exception):
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be read, or that belongs to a different run."""
+
+
+def steps_per_epoch(n_examples: int, s: TrainSettings) -> int:
+    """Optimiser steps one epoch of `n_examples` takes: whole batches (EpochSampler skips the
+    short last one), `grad_accumulation_steps` batches per step (as the official code counts)."""
+    return max(1, (n_examples // s.batch_size) // s.grad_accumulation_steps)
+
+
+def resolve_schedule(s: TrainSettings, n_examples: int) -> TrainSettings:
+    """With `epochs_per_period` and `periods`: max_steps = periods x period and beta_cycles =
+    periods, a period being epochs_per_period epochs of this run's `n_examples`."""
+    if s.epochs_per_period is None:
+        return s
+    period = max(1, round(s.epochs_per_period * steps_per_epoch(n_examples, s)))
+    return replace(s, max_steps=s.periods * period, beta_cycles=s.periods)
 
 
 def beta_at(step: int, s: TrainSettings) -> float:
@@ -499,6 +528,10 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
     records = load_records(train_file, settings.max_train_examples)
     if len(records) < settings.batch_size:
         raise ValueError(f"{train_file}: {len(records)} examples, fewer than one batch of {settings.batch_size}")
+    settings = resolve_schedule(settings, len(records))
+    if settings.epochs_per_period is not None:
+        print(f"schedule: {settings.periods} periods of {settings.epochs_per_period:g} epochs of {len(records)} "
+              f"examples = {settings.max_steps} steps", file=sys.stderr)
     lengths = None
     if settings.length_grouped_batches is not None:
         lengths = [len(target_of(r)) + len(r.get("source", "")) for r in records]

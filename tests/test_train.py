@@ -162,3 +162,35 @@ def test_convergence_rule_of_a_latent_model_compares_beta_max_points_only(tmp_pa
 def test_convergence_rule_needs_validation():
     with pytest.raises(ValueError, match="needs training.valid_every"):
         replace(SETTINGS, convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005})
+
+
+def test_app_a1_schedule_resolves_per_dataset():
+    """An annealing period is two epochs of the run's own data (App. A.1): Yelp's 100,000 texts at
+    batch 16 are 6,250 steps an epoch, 20 periods 250,000 steps; PTB's 42,068 at batch 16 with 2
+    accumulated batches per step are 1,314 steps an epoch."""
+    from della.train import resolve_schedule, steps_per_epoch
+
+    schedule = TrainSettings(batch_size=16, learning_rate=5e-5, epochs_per_period=2, periods=20)
+    yelp = resolve_schedule(schedule, 100_000)
+    assert (yelp.max_steps, yelp.beta_cycles) == (250_000, 20)
+    assert steps_per_epoch(42_068, replace(schedule, grad_accumulation_steps=2)) == 1_314
+    ptb = resolve_schedule(replace(schedule, grad_accumulation_steps=2), 42_068)
+    assert (ptb.max_steps, ptb.beta_cycles) == (20 * 2 * 1_314, 20)
+    # the beta curve over one period of Yelp: 1e-5 for the first epoch, rising over half an epoch
+    curve = replace(yelp, beta_min=1e-5, beta_ratio_zero=0.5, beta_ratio_increase=0.25)
+    assert beta_at(6_249, curve) == 1e-5 and beta_at(6_250 + 3_125, curve) == pytest.approx(1.0)
+    assert beta_at(12_500, curve) == 1e-5  # the next period starts over
+    assert resolve_schedule(SETTINGS, 100_000) is SETTINGS  # max_steps as given
+    with pytest.raises(ValueError, match="set training.max_steps"):
+        TrainSettings(batch_size=16, learning_rate=5e-5)
+    with pytest.raises(ValueError, match="go together"):
+        TrainSettings(batch_size=16, learning_rate=5e-5, epochs_per_period=2)
+
+
+def test_a_run_trains_its_datasets_periods(tiny_backbones, train_file, tmp_path):
+    """The resolved length is what the run trains and records (64 texts at batch 8: 8 steps an
+    epoch, 2 periods of 1 epoch)."""
+    settings = replace(SETTINGS, max_steps=None, epochs_per_period=1, periods=2)
+    train(config(tiny_backbones), settings, train_file, tmp_path / "run", seed=0)
+    done = json.loads((tmp_path / "run" / "train_done.json").read_text())
+    assert done["steps"] == 16 and done["settings"]["max_steps"] == 16 and done["settings"]["beta_cycles"] == 2
