@@ -116,9 +116,11 @@ def benchmark_records(spec: dict, records: pd.DataFrame) -> pd.DataFrame:
         first = lacking.iloc[0]
         raise TableError(f"run {first.dataset}/{first.model}/seed{first.seed}: no benchmark file of stage "
                          f"{first.metric.removesuffix(SECONDS_SUFFIX)!r} (column {first.column!r})")
+    # a training time summed over all attempts says so (della/tidy.py, training_rows)
     settings = [canonical_json({"stage": metric.removesuffix(SECONDS_SUFFIX), "device": device or "(not recorded)",
-                                "measure": "wall-clock hours of the job (snakemake benchmark)"})
-                for metric, device in zip(timed.metric, timed.device)]
+                                "measure": json.loads(own or "{}").get("measure", "wall-clock hours of the job "
+                                                                                  "(snakemake benchmark)")})
+                for metric, device, own in zip(timed.metric, timed.device, timed.settings)]
     return timed.assign(metric=timed.column, value=timed.value / SECONDS_PER_HOUR, settings=settings)[COLUMNS]
 
 

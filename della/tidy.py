@@ -133,6 +133,10 @@ DATA_EXPERIMENT = "data"  # the experiment name of dataset statistics rows
 SECONDS_SUFFIX = "_seconds"  # metric name of a stage's wall-clock time: train_seconds, ...
 HASH_CHARS = 12
 BENCHMARK_SUFFIX = ".tsv"
+TRAIN_DONE = "train_done.json"  # a finished training run's record, with its attempts (della/train.py)
+TRAIN_ATTEMPTS = "train_attempts"  # metric: how many processes trained the run (1: never resumed)
+# runs/{dataset}/{model}/seed{seed}/train_done.json
+TRAIN_DONE_PATH = re.compile(r"(?:^|/)runs/(?P<dataset>[^/]+)/(?P<model>[^/]+)/seed(?P<seed>\d+)/train_done\.json$")
 COMMIT, DEVICE = "della-bench commit", "device"  # provenance_of's names for the columns git_commit, device
 
 
@@ -196,15 +200,45 @@ def metrics_rows(paths: list[Path], belongs: dict, run_settings: dict, runs: dic
     return rows
 
 
-def benchmark_rows(paths: list[Path], belongs: dict, runs: dict) -> list[dict]:
+def training_rows(paths: list[Path], belongs: dict, runs: dict) -> list[dict]:
+    """A run's training time over all its attempts (the first, and each resume after a time
+    limit, preemption or crash: train_done.json's `attempts`), as its `train_seconds` row in
+    device-seconds, and their number as its `train_attempts` row: Table 6 counts every attempt,
+    where a snakemake benchmark file holds the last one only."""
+    rows = []
+    for path in paths:
+        found = TRAIN_DONE_PATH.search(Path(path).as_posix())
+        if not found:
+            raise TableError(f"{path}: not a training record (runs/DATASET/MODEL/seedN/{TRAIN_DONE})")
+        attempts = _read_json(Path(path)).get("attempts")
+        if attempts is None:  # written before attempts were counted: the benchmark file stands
+            continue
+        key = run_key(found["dataset"], found["model"], found["seed"])
+        # the same words for every run, so that seeds of one cell agree; the count is a row of its own
+        settings = {"measure": "device-seconds summed over all of the run's attempts (its attempts.json)"}
+        for experiment in belongs.get(key, ()):
+            for metric, value in ((f"train{SECONDS_SUFFIX}", attempts["device_seconds"]),
+                                  (TRAIN_ATTEMPTS, attempts["attempts"])):
+                rows.append({
+                    "experiment": experiment, "dataset": key[0], "model": key[1], **runs[key], "seed": int(key[2]),
+                    "metric": metric, "value": float(value), "higher_is_better": False,
+                    "settings": canonical_json(settings), "settings_hash": short_hash(settings), "source": str(path),
+                })
+    return rows
+
+
+def benchmark_rows(paths: list[Path], belongs: dict, runs: dict, counted: set = frozenset()) -> list[dict]:
     """A row per stage of a run, with its run's label, settings and provenance (`runs`: run key ->
-    those fields, from its metrics.json): the device is what makes a wall-clock time comparable."""
+    those fields, from its metrics.json): the device is what makes a wall-clock time comparable.
+    `counted`: (run key, stage) already timed over all attempts (`training_rows`)."""
     rows = []
     for path in paths:
         found = BENCHMARK_PATH.search(Path(path).as_posix())
         if not found:
             raise TableError(f"{path}: not a benchmark file (…/benchmarks/STAGE/DATASET/MODEL/seedN.tsv)")
         key = run_key(found["dataset"], found["model"], found["seed"])
+        if (key, found["stage"]) in counted:
+            continue
         for experiment in belongs.get(key, ()):
             rows.append({
                 "experiment": experiment, "dataset": key[0], "model": key[1], **runs[key], "seed": int(key[2]),
@@ -258,13 +292,16 @@ def stats_rows(paths: list[Path], run_settings: dict, lengths: list[Path] = ()) 
 
 
 def tidy_frame(experiments: dict[str, list], metrics: list[Path], benchmarks: list[Path] = (),
-               stats: list[Path] = (), lengths: list[Path] = ()) -> tuple[pd.DataFrame, dict]:
+               stats: list[Path] = (), lengths: list[Path] = (),
+               trainings: list[Path] = ()) -> tuple[pd.DataFrame, dict]:
     """The long table and the run settings its `run_settings_hash` column points into."""
     belongs = experiments_of(experiments)
     run_settings: dict[str, dict] = {}
     runs: dict[tuple[str, str, str], dict] = {}
     rows = metrics_rows([Path(p) for p in metrics], belongs, run_settings, runs)
-    rows += benchmark_rows([Path(p) for p in benchmarks], belongs, runs)
+    trained = training_rows([Path(p) for p in trainings], belongs, runs)
+    counted = {(run_key(r["dataset"], r["model"], r["seed"]), "train") for r in trained}
+    rows += trained + benchmark_rows([Path(p) for p in benchmarks], belongs, runs, counted)
     rows += stats_rows([Path(p) for p in stats], run_settings, [Path(p) for p in lengths])
     return pd.DataFrame(rows, columns=COLUMNS), run_settings
 
@@ -317,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiments", type=json.loads, default={},
                         help="JSON: experiment -> [[dataset, model, seed], ...] (the config's experiments)")
     parser.add_argument("--runs", nargs="*", type=Path, default=[],
-                        help="the runs' metrics.json and snakemake benchmark files (.tsv)")
+                        help="the runs' metrics.json, train_done.json and snakemake benchmark files (.tsv)")
     parser.add_argument("--stats", nargs="*", type=Path, default=[], help="the datasets' stats.json")
     parser.add_argument("--lengths", nargs="*", type=Path, default=[],
                         help="the datasets' lengths.json (texts longer than the token limits), beside their stats.json")
@@ -328,15 +365,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-settings", type=Path, required=True, help="run_settings.json (hash -> settings)")
     args = parser.parse_args(argv)
     try:
-        metrics = [p for p in args.runs if p.suffix == ".json"]
+        trainings = [p for p in args.runs if p.name == TRAIN_DONE]
+        metrics = [p for p in args.runs if p.suffix == ".json" and p.name != TRAIN_DONE]
         benchmarks = [p for p in args.runs if p.suffix == BENCHMARK_SUFFIX]
-        unknown = sorted(set(args.runs) - set(metrics) - set(benchmarks))
+        unknown = sorted(set(args.runs) - set(metrics) - set(benchmarks) - set(trainings))
         if unknown:
-            raise TableError(f"--runs: neither metrics.json nor a benchmark file ({BENCHMARK_SUFFIX}): {unknown}")
+            raise TableError(f"--runs: neither metrics.json, {TRAIN_DONE} nor a benchmark file ({BENCHMARK_SUFFIX}): "
+                             f"{unknown}")
         if args.concat:
             frame, run_settings = read_tidy(args.concat, args.concat_settings)
         else:
-            frame, run_settings = tidy_frame(args.experiments, metrics, benchmarks, args.stats, args.lengths)
+            frame, run_settings = tidy_frame(args.experiments, metrics, benchmarks, args.stats, args.lengths,
+                                             trainings)
     except TableError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

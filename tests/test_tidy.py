@@ -96,6 +96,25 @@ def test_timings_and_dataset_statistics_are_rows_too(toy_runs, tmp_path):
     assert dict(zip(data.metric, data.value)) == {"splits.train": 48.0, "splits.valid": 16.0}  # no text, null or bool
 
 
+def test_training_time_counts_every_attempt(toy_runs, tmp_path):
+    """A run trained by three attempts (two cut off at a time limit): its train_seconds row is
+    their device-seconds from train_done.json, not the last attempt's benchmark file."""
+    files, experiments, _ = toy_runs
+    bench = tmp_path / "results" / "benchmarks" / "train" / "yelp" / "della" / "seed1.tsv"
+    bench.parent.mkdir(parents=True)
+    bench.write_text("s\th:m:s\tmax_rss\n90.5\t0:01:30\t100\n")  # the last attempt only
+    done = tmp_path / "runs" / "yelp" / "della" / "seed1" / "train_done.json"
+    done.parent.mkdir(parents=True)
+    done.write_text(json.dumps({"steps": 10, "attempts": {"attempts": 3, "seconds": 300.0, "device_seconds": 600.0}}))
+    tidy, _ = tidy_frame(experiments, files, [bench], trainings=[done])
+    timing = tidy[(tidy.metric == f"train{SECONDS_SUFFIX}") & (tidy.seed == 1)]
+    assert timing.value.tolist() == [600.0] and "attempts" in timing.settings.iloc[0]
+    assert tidy[tidy.metric == "train_attempts"].value.tolist() == [3.0]
+    done.write_text(json.dumps({"steps": 10}))  # written before attempts were counted: the benchmark stands
+    tidy, _ = tidy_frame(experiments, files, [bench], trainings=[done])
+    assert tidy[tidy.metric == f"train{SECONDS_SUFFIX}"].value.tolist() == [90.5]
+
+
 def test_a_run_without_metrics_or_outside_the_experiments_is_an_error(toy_runs, tmp_path):
     files, experiments, _ = toy_runs
     with pytest.raises(TableError, match="yelp/della/1"):

@@ -401,9 +401,12 @@ def run_outputs(dataset, model, seed):
         benchmark_file(stage).format(dataset=dataset, model=model, seed=seed)
         for stage in stages
     ]
+    # a trained run's record holds its attempts: Table 6 sums them (della/tidy.py)
+    trained = [f"{RUN.format(dataset=dataset, model=model, seed=seed)}/train_done.json"]
     return [
         f"{RUN.format(dataset=dataset, model=model, seed=seed)}/metrics.json",
         *stage_files,
+        *(trained if della_targets.trains(config, model) else []),
     ]
 
 
