@@ -31,6 +31,16 @@ FIGURE_OUTPUTS = figure_targets(
 ) + findings_files(RESULTS)
 
 
+# Figures that read tables and logs (seconds each) run where snakemake runs; the two that load
+# a model (Fig. 3 decodes with beam search; the probe fits classifiers) are cluster CPU jobs.
+localrules:
+    figure_latent_layers,
+    figure_case_study,
+    training_curves,
+    convergence,
+    findings,
+
+
 rule figure_latent_layers:
     """Fig. 2: PPL, KL and ELBO against the number of latent layers, from the sweep's rows of
     metrics.csv."""
@@ -92,6 +102,8 @@ rule figure_interpolation:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         decoding=lambda w: as_json(json.loads(generation_settings(w))["decoding"]),
         run=lambda w, input: parent(input.model),
@@ -157,6 +169,8 @@ rule figure_probe:
         "../../environment.yml"
     container:
         config["container_image"]
+    resources:
+        **cpu_resources(),
     params:
         out=lambda w, output: str(Path(output[0]).with_suffix("")),
         version=PACKAGE_VERSION,
