@@ -44,3 +44,11 @@ for _target in target_names():
             _target
         input:
             target_outputs(_target),
+
+
+# `snakemake prefetch_models`: every pinned hub model the config uses, and nothing else
+# (della/prefetch.py; docs/cluster.md, Models).
+rule prefetch_models:
+    input:
+        della_targets.prefetched_models(config, PINNED_BACKBONES),
+    localrule: True

@@ -157,7 +157,7 @@ DELEGATED = {
     "figure": ("della.figures", "metrics.csv, samples, models and logs -> Fig. 2-4 and training curves"),
     "findings": ("della.findings", "metrics.csv -> which of the paper's claims hold (FINDINGS.md)"),
     "prefetch": ("della.prefetch", "fetch one pinned hub model into the model cache (della/prefetch.py)"),
-    "gpu-memory": ("della.gpu_memory", "a config's runs -> estimated peak GPU memory per job (docs/cluster.md)"),
+    "gpu-memory": ("della.cluster_table", "a config's runs -> estimated peak GPU memory and disk (docs/cluster.md)"),
 }
 
 

@@ -101,31 +101,31 @@ def prefetch(name: str, revision: str, out_dir: Path, mirror: Path | None = None
     return record
 
 
-def check_pinned(config: dict, keys, repo: Path) -> None:
+def check_pinned(config: dict, keys, repo: Path, installed: set[str] = frozenset()) -> None:
     """Every hub name a run of the config would load is pinned: a backbone that is neither
     created by a rule, nor pinned, nor an existing local folder, and a feature model that is
-    none of these nor a backbone's name, stop the workflow at start-up (jobs run offline)."""
-    from della.targets import feature_model_keys
+    none of these, nor a backbone's name, nor one of the `installed` aliases (metrics/embedding.py's
+    packaged MiniLM), stop the workflow at start-up (jobs run offline). `keys`: the backbones
+    the runs load; a feature model named like a backbone entry is checked as that entry."""
 
     def local(name: str) -> bool:
         return (Path(name) if Path(name).is_absolute() else repo / name).exists() or Path(name).exists()
 
-    for key in keys:
+    evaluation = config["evaluation"]
+    features = {evaluation.get(section, {}).get(field)
+                for section, field in (("mauve", "feature_model"), ("bertscore", "model"))} - {None, *installed}
+    feature_keys = {key for key, entry in config["backbones"].items() if entry["name_or_path"] in features}
+    for key in sorted(set(keys) | feature_keys):
         entry = config["backbones"][key]
         if "create" not in entry and not entry.get("revision") and not local(entry["name_or_path"]):
             raise ValueError(
                 f"backbones.{key}: {entry['name_or_path']!r} is neither a local folder nor pinned: add "
                 f"`revision: <commit hash>` so that it is prefetched once and read offline by every job "
                 f"(della/prefetch.py; docs/cluster.md, Models)")
-    named = {config["backbones"][k]["name_or_path"] for k in feature_model_keys(config)}
-    evaluation = config["evaluation"]
-    from metrics.embedding import MINILM_ALIAS
-
-    for section, field in (("mauve", "feature_model"), ("bertscore", "model")):
-        name = evaluation.get(section, {}).get(field)
-        if name and name != MINILM_ALIAS and name not in named and not local(name):
+    for name in sorted(features - {config["backbones"][key]["name_or_path"] for key in feature_keys}):
+        if not local(name):
             raise ValueError(
-                f"evaluation.{section}.{field}: {name!r} is neither a local folder nor a backbone's name: add a "
+                f"evaluation: feature model {name!r} is neither a local folder nor a backbone's name: add a "
                 f"`backbones` entry with name_or_path {name!r} and its revision, so that it is prefetched")
 
 

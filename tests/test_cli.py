@@ -21,7 +21,8 @@ def test_a_missing_backbone_directory_is_named(tmp_path, capsys):
               "--settings", json.dumps(settings)])
     assert exit_info.value.code == 1
     error = capsys.readouterr().err
-    assert "backbone directory" in error and "no/such/backbone" in error
+    assert "model folder" in error and "no/such/backbone" in error and "snakemake prefetch_models" in error
+    assert "create_backbone" in error
 
 
 def test_settings_must_be_json(capsys):

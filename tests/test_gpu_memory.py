@@ -24,6 +24,7 @@ from conftest import WORDS
 from della.architectures import PUBLISHED
 from della.backbone import BackboneSize, create_backbone
 from della.decoding import BEAM, GREEDY
+from della.cluster_table import markdown_table
 from della.gpu_memory import (
     FUSED,
     LATENT_PARAMETER_SHARE,
@@ -32,7 +33,6 @@ from della.gpu_memory import (
     feature_peak,
     generation_peak,
     gpu_model_for,
-    markdown_table,
     measure_peak_bytes,
     model_training_peak,
     needed_gib,

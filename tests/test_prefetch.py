@@ -95,6 +95,12 @@ def test_an_unpinned_hub_name_stops_the_workflow_at_start_up(mirror, tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"backbones.gpt2: '{HUB_NAME}' is neither a local folder nor pinned: add `revision: <commit hash>`" in output
+    config = pinned_sample_config(mirror)
+    config["evaluation"]["mauve"]["feature_model"] = "some-org/unpinned"
+    result = snakemake(tmp_path, write_config(tmp_path / "feature.yaml", config), "-n")
+    assert result.returncode != 0
+    assert "feature model 'some-org/unpinned' is neither a local folder nor a backbone's name" in (
+        result.stdout + result.stderr)
 
 
 def test_the_paper_config_pins_every_model_it_loads():

@@ -59,7 +59,6 @@ rule create_backbone:
 # there with the hub offline (della/prefetch.py, docs/cluster.md "Models").
 localrules:
     prefetch_model,
-    prefetch_models,
 
 
 rule prefetch_model:
@@ -89,9 +88,3 @@ rule prefetch_model:
         '"$DELLA_PYTHON" -m della '
         "prefetch --name {params.name:q} --revision {params.revision} --out {params.out} "
         "{params.mirror} > {log} 2>&1"
-
-
-rule prefetch_models:
-    """`snakemake prefetch_models`: every pinned hub model the config uses, and nothing else."""
-    input:
-        della_targets.prefetched_models(config, PINNED_BACKBONES),

@@ -24,6 +24,7 @@ from della.jobenv import export_job_environment
 from della.gpu_memory import GpuTooSmall, gpu_model_for
 from della.lengths import SequenceTooLong, check_run_lengths
 from della.warm import start_server as start_warm_server
+from metrics.embedding import MINILM_ALIAS
 
 try:
     validate(config, "../../config/schema.yaml")
@@ -335,6 +336,7 @@ try:
             {k for d, m, _ in experiment_runs() for k in run_backbone_keys_of(d, m)}
         ),
         REPO,
+        installed={MINILM_ALIAS},
     )
 except ValueError as error:
     raise WorkflowError(str(error)) from None
