@@ -195,6 +195,8 @@ def training_passes(decoder_kind: str, has_latent: bool, fuses_values: bool, con
     return passes
 
 
+PROFILER_TRIES = 3
+
 # The collated batch's tensor of each sequence role of della/lengths.py (della/batches.py).
 BATCH_KEYS = {"posterior": "x_ids", "condition": "c_ids", "source": "src_ids", "decoder": "dec_ids"}
 
@@ -229,10 +231,17 @@ def measure_peak_bytes(fn, device) -> int:
         return torch.cuda.max_memory_allocated(device) - before
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fn()
-    events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                    key=lambda e: e.start_ns())
+    # The profiler now and then hands back no allocation events at all (seen once in a full test
+    # run, for a call that allocates megabytes): measure again rather than report a peak of 0.
+    for _ in range(PROFILER_TRIES):
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            fn()
+        events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
+                        key=lambda e: e.start_ns())
+        if events:
+            break
+    else:
+        raise RuntimeError(f"torch's profiler recorded no allocation in {PROFILER_TRIES} tries")
     live = peak = 0
     for event in events:
         live += event.nbytes()
