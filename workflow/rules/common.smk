@@ -261,29 +261,25 @@ def run_backbone_keys(wildcards):
     return run_backbone_keys_of(wildcards.dataset, getattr(wildcards, "model", None))
 
 
-def backbone_inputs(wildcards):
-    """What a job reading its run's backbones waits for: the folders create_backbone writes
-    (sample scale, rehearsal) and the prefetched pinned hub models (paper scale)."""
-    keys = run_backbone_keys(wildcards)
+def backbones_to_wait_for(keys):
+    """The folders create_backbone writes (sample scale, rehearsal) and the prefetched pinned hub
+    models (paper scale) among backbone `keys`."""
     created = [
         config["backbones"][k]["name_or_path"]
         for k in keys
         if "create" in config["backbones"][k]
     ]
     return created + della_targets.prefetched_models(config, keys)
+
+
+def backbone_inputs(wildcards):
+    """What a job reading its run's backbones waits for."""
+    return backbones_to_wait_for(run_backbone_keys(wildcards))
 
 
 def feature_model_inputs(wildcards):
-    """The MAUVE / BERTScore feature models an evaluate job waits for: created (the dress
-    rehearsal's random-init gpt2-large and roberta-large) or prefetched (the paper's).
-    """
-    keys = della_targets.feature_model_keys(config)
-    created = [
-        config["backbones"][k]["name_or_path"]
-        for k in keys
-        if "create" in config["backbones"][k]
-    ]
-    return created + della_targets.prefetched_models(config, keys)
+    """The MAUVE / BERTScore feature models an evaluate job waits for."""
+    return backbones_to_wait_for(della_targets.feature_model_keys(config))
 
 
 def model_entry(model):
@@ -309,18 +305,21 @@ def model_entry(model):
 for _model in config["models"]:
     model_entry(_model)
 
+# (dataset, model) of every run of the config's experiments
+CONFIG_RUNS = sorted({(d, m) for d, m, _ in experiment_runs()})
+
 # Every sequence of every run fits the positions of the model that reads it: else one line
 # naming the dataset, the key and the limit, before any job (della/lengths.py).
 try:
-    check_run_lengths(config, sorted({(d, m) for d, m, _ in experiment_runs()}), REPO)
+    check_run_lengths(config, CONFIG_RUNS, REPO)
 except SequenceTooLong as error:
     raise WorkflowError(str(error)) from None
 
 # What the runs leave under runs/ (della/disk.py), for configs of published architectures.
-_disk = della_disk.total_disk_bytes(
-    config, sorted({(d, m) for d, m, _ in experiment_runs()})
+_disk = (
+    None if workflow.remote_exec else della_disk.total_disk_bytes(config, CONFIG_RUNS)
 )
-if _disk is not None and not workflow.remote_exec:
+if _disk is not None:
     logger.info(
         f"disk: the runs' final models take about {_disk['model'] / 1e9:.0f} GB under runs/, their "
         f"kept optimiser checkpoints {_disk['checkpoints'] / 1e9:.0f} GB "
@@ -332,9 +331,7 @@ if _disk is not None and not workflow.remote_exec:
 try:
     della_prefetch.check_pinned(
         config,
-        sorted(
-            {k for d, m, _ in experiment_runs() for k in run_backbone_keys_of(d, m)}
-        ),
+        sorted({k for d, m in CONFIG_RUNS for k in run_backbone_keys_of(d, m)}),
         REPO,
         installed={MINILM_ALIAS},
     )
@@ -346,10 +343,7 @@ except ValueError as error:
 GPU_MODEL_OF = {}
 if config.get("cluster", {}).get("gpu_models"):
     try:
-        GPU_MODEL_OF = {
-            (d, m): gpu_model_for(config, d, m)
-            for d, m in sorted({(d, m) for d, m, _ in experiment_runs()})
-        }
+        GPU_MODEL_OF = {(d, m): gpu_model_for(config, d, m) for d, m in CONFIG_RUNS}
     except GpuTooSmall as error:
         raise WorkflowError(str(error)) from None
 
