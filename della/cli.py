@@ -12,7 +12,7 @@ import argparse
 import json
 import os
 import sys
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 # Quiet the libraries' own progress bars and advice; our loops log their own progress.
@@ -187,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="CPU threads for torch (default: torch's); shared among the ranks of --nproc")
         sub.add_argument("--nproc", type=int, default=1,
                          help="data-parallel ranks on this node (the job's GPUs); > 1 launches them with torchrun")
+        sub.add_argument("--tf32", choices=("on", "off"), default="on",
+                         help="TF32 float32 matmuls on Ampere and newer cards (della/numerics.py; config `tf32`)")
     command("count-parameters", cmd_count_parameters, "print the parameter count of a model configuration "
             "(the train rule's --settings)", settings=_json)
     for name, (_, help_text) in DELEGATED.items():
@@ -214,6 +216,33 @@ def limit_thread_pools(threads: int) -> None:
         threadpool_limits(threads)
 
 
+@contextmanager
+def stage_attempt(args, world):
+    """generate / evaluate as recorded attempts of their stage (della/attempts.py; training records
+    its own, with its steps), SIGTERM (a time limit, preemption, scancel) ending one as a stop: the
+    workflow sizes a retry by how the attempts before it ended."""
+    if args.command not in ("generate", "evaluate"):
+        yield
+        return
+    import signal
+    import threading
+
+    from della.attempts import StageInterrupted, gpu_facts, recorded_attempt, settings_digest
+
+    def stop(signum, frame):
+        raise StageInterrupted(f"{signal.Signals(signum).name} received")
+
+    main_thread = threading.current_thread() is threading.main_thread()  # signals reach Python there only
+    previous = signal.signal(signal.SIGTERM, stop) if main_thread else None
+    try:
+        facts = {"settings": settings_digest(args.settings), **gpu_facts()}
+        with recorded_attempt(args.run, args.command, facts, write=world is None or world.main):
+            yield
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in DELEGATED:
@@ -230,13 +259,25 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(distributed.launch(args.nproc, argv))  # this same command, as args.nproc ranks
         ranks = distributed.process_group()
     with ranks as world:
+        if hasattr(args, "tf32"):
+            from della.numerics import ON, set_tf32
+
+            set_tf32(args.tf32 == ON)
         if getattr(args, "threads", None):
             import torch
 
             torch.set_num_threads(max(1, args.threads // (world.size if world else 1)))
+        from della.attempts import RepeatedOutOfMemory, StageInterrupted
+
         try:
-            args.func(args)
-        except (ValueError, KeyError, OSError, FloatingPointError) as error:
+            with stage_attempt(args, world):
+                args.func(args)
+        except StageInterrupted as stop:
+            from della.distributed import EX_TEMPFAIL
+
+            print(f"della-bench {args.command}: {stop}; rerun to start it again", file=sys.stderr)
+            sys.exit(EX_TEMPFAIL)
+        except (ValueError, KeyError, OSError, FloatingPointError, RepeatedOutOfMemory) as error:
             # A clear one-line error for the rule's log; the traceback stays available with DELLA_DEBUG=1.
             if os.environ.get("DELLA_DEBUG"):
                 raise

@@ -73,6 +73,20 @@ def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], ev
     return results
 
 
+def hub_models_of(model, evaluation: dict) -> dict[str, str]:
+    """{role: hub name@revision} of the pinned hub models behind a run's numbers: its backbones and
+    the feature models (della/prefetch.py records them in each prefetched folder)."""
+    from della.prefetch import origin
+
+    from metrics.embedding import DEFAULTS as FEATURE_DEFAULTS
+
+    roles = {"decoder": model.config.decoder, "encoder": model.config.encoder}
+    for metric, key in (("mauve", "feature_model"), ("bertscore", "model")):
+        roles[f"{metric} {key}"] = (evaluation.get(metric) or {}).get(key, FEATURE_DEFAULTS[metric][key])
+    found = {role: origin(path) for role, path in roles.items()}
+    return {role: f"{o['name']}@{o['revision']}" for role, o in found.items() if o is not None}
+
+
 def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, seed: int, out_file: Path,
         train_file: Path | None = None) -> None:
     """Write out_file (metrics.json). `train_file` (the training split) is what the latent probe
@@ -102,7 +116,7 @@ def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, se
             "model": json.loads((model_dir / "config.json").read_text()),
             "n_test_examples": len(records),
         },
-        **provenance(model.device),
+        **provenance(model.device, hub_models_of(model, settings["evaluation"])),
     }
     atomic_write_json(out_file, document)
     print(json.dumps({k: round(v.value, 4) for k, v in results.items()}), file=sys.stderr)

@@ -460,6 +460,13 @@ def gpu_model_for(config: dict, dataset: str, model: str) -> str | None:
     return fitting[0][1]
 
 
+def larger_card(cards: dict[str, float], than_gb: float) -> str | None:
+    """The smallest card of `cards` ({name: GB}, nominal) with more memory than `than_gb` (the GiB
+    CUDA reported for the card a job ran out of memory on: within 5 % of its nominal size), or None."""
+    larger = sorted((size, name) for name, size in cards.items() if size > than_gb * 1.05)
+    return larger[0][1] if larger else None
+
+
 def _decoding_of(config: dict, dataset: str, model: str) -> dict:
     from della.targets import generation_decoding
 

@@ -105,10 +105,14 @@ def git_commit() -> str | None:
     return out.stdout.strip()
 
 
-def provenance(device=None) -> dict:
-    """Versions of what produced a number, the pipeline's commit and the device (`device`, a
-    torch.device, is the one the numbers were computed on; None: this machine's first GPU if any)."""
+def provenance(device=None, hub_models: dict | None = None) -> dict:
+    """Versions of what produced a number, the pipeline's commit, the device (`device`, a
+    torch.device, is the one the numbers were computed on; None: this machine's first GPU if any),
+    whether TF32 matmuls were in effect there (della/numerics.py), and `hub_models` ({role: hub
+    name@revision}: the pinned models behind the numbers, della/prefetch.py)."""
     import torch
+
+    from della.numerics import tf32_in_effect
 
     if device is None:
         device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
@@ -124,6 +128,8 @@ def provenance(device=None) -> dict:
         "python": platform.python_version(),
         "git_commit": git_commit(),
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "tf32": tf32_in_effect(device),
+        "hub_models": dict(hub_models or {}),
     }
 
 

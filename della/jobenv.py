@@ -5,6 +5,8 @@ not an installed `della-bench` command."""
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from pathlib import Path
 
 
@@ -22,3 +24,18 @@ def export_job_environment(repo: Path, python: str) -> None:
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if str(repo) not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(repo), *paths])
+
+
+def ignore_time_limit_warning_in_job_step() -> bool:
+    """In a SLURM job step, ignore SIGUSR1; True when it did.
+
+    SLURM sends the time-limit warning a train job asks for (`sbatch --signal=USR1@N`,
+    `cluster.time_limit_warning_s`) to every process of the job's steps: the training, which saves a
+    checkpoint and exits to be resumed (della/train.py), and the Snakemake that runs it there, which
+    Python's default action for SIGUSR1 kills, failing the step while the checkpoint is written.
+    So the step's Snakemake ignores it; the shell below inherits that, and training sets its own
+    handler (tests/test_slurm.py)."""
+    if os.environ.get("SLURM_STEP_ID") is None or threading.current_thread() is not threading.main_thread():
+        return False
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    return True

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -47,6 +48,16 @@ def is_pinned_hub_model(entry: dict) -> bool:
 def cache_dir(config: dict, key: str) -> str:
     """Where the prefetch rule puts backbone `key` (relative to the working directory)."""
     return f"{config['model_cache']}/{key}"
+
+
+def origin(name_or_path: str | None) -> dict | None:
+    """{name, revision} of the hub model a prefetched folder holds (its prefetched.json), else None:
+    how the numbers computed with it record it, rather than by the cache's path."""
+    done = Path(name_or_path) / DONE_FILE if name_or_path else None
+    if done is None or not done.is_file():
+        return None
+    record = json.loads(done.read_text(encoding="utf-8"))
+    return {"name": record["name"], "revision": record["revision"]}
 
 
 def _sha256(path: Path) -> str:

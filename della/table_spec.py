@@ -191,7 +191,8 @@ def block_title(spec: dict, row: RowSpec) -> str | None:
 
 
 # Provenance fields of metrics.json (della/io.py `provenance`) shown beside the package versions.
-PROVENANCE_FIELDS = {"python": "python", "git_commit": "della-bench commit", "device": "device"}
+PROVENANCE_FIELDS = {"python": "python", "git_commit": "della-bench commit", "device": "device", "tf32": "TF32 matmuls",
+                     "hub_models": "hub models"}
 
 
 def provenance_of(data: dict) -> dict:

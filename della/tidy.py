@@ -215,7 +215,7 @@ def training_rows(paths: list[Path], belongs: dict, runs: dict) -> list[dict]:
             continue
         key = run_key(found["dataset"], found["model"], found["seed"])
         # the same words for every run, so that seeds of one cell agree; the count is a row of its own
-        settings = {"measure": "device-seconds summed over all of the run's attempts (its attempts.json)"}
+        settings = {"measure": "device-seconds summed over all of the run's attempts (its attempts/train.json)"}
         for experiment in belongs.get(key, ()):
             for metric, value in ((f"train{SECONDS_SUFFIX}", attempts["device_seconds"]),
                                   (TRAIN_ATTEMPTS, attempts["attempts"])):

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from della.attempts import SIGNAL, STOPPED, AttemptLog, attempts_path, gpu_facts, recorded_attempt, settings_digest
 from della.batches import batches, load_records, target_of
 from della.distributed import (
     DEVICES,
@@ -50,6 +51,7 @@ from della.distributed import (
     world,
 )
 from della.io import atomic_write_json, keep_previous, read_jsonl, torch_save_atomic
+from della.numerics import tf32_in_effect
 from della.vae import KL_SUM, TransformerVAE, VAEConfig, weighted_parameters
 
 # β schedules (`training.beta_schedule`): constant, or cyclical annealing (Fu et al. 2019) as
@@ -478,51 +480,18 @@ def settings_changed(state: dict, model_config: VAEConfig, settings: TrainSettin
     return [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in now if k in saved and saved[k] != now[k]]
 
 
-ATTEMPTS_FILE = "attempts.json"
-
-
-class AttemptLog:
-    """Every process that trains a run (an attempt: the first, and each resume after a time
-    limit, a preemption or a crash), in `run_dir/attempts.json`: when it started, the steps it
-    trained, its seconds on how many devices, how it ended. Rewritten at every log step,
-    checkpoint and end, so an attempt killed outright keeps its last update. Table 6 sums them
-    (della/tidy.py): a snakemake benchmark file holds the last attempt only."""
-
-    def __init__(self, path: Path, first_step: int, device: torch.device, world_size: int):
-        self.path, self.started = path, time.time()
-        self.attempts = []
-        if path.exists():
-            try:
-                self.attempts = json.loads(path.read_text(encoding="utf-8"))["attempts"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                print(f"{path}: unreadable; counting attempts from this one", file=sys.stderr, flush=True)
-        self.current = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "from_step": first_step,
-                        "to_step": first_step, "seconds": 0.0, "device": str(device), "world_size": world_size,
-                        "ended": "running"}
-        self.attempts.append(self.current)
-        self.update(first_step)
-
-    def update(self, step: int, ended: str | None = None) -> None:
-        self.current.update(to_step=step, seconds=round(time.time() - self.started, 2))
-        if ended is not None:
-            self.current["ended"] = ended
-        atomic_write_json(self.path, {"attempts": self.attempts})
-
-    def summary(self) -> dict:
-        """What train_done.json records: the attempts, their seconds, and seconds x devices."""
-        return {"attempts": len(self.attempts), "seconds": round(sum(a["seconds"] for a in self.attempts), 2),
-                "device_seconds": round(sum(a["seconds"] * a["world_size"] for a in self.attempts), 2)}
-
-
 def supersede(run_dir: Path, changed: list[str]) -> Path:
     """A checkpoint resumes only the run that wrote it. One of other settings means the config changed
     (Snakemake reruns training when its params do): its checkpoints and log move aside, kept, and
     training starts over."""
     aside = run_dir / f"superseded-{datetime.datetime.now():%Y%m%dT%H%M%S%f}"
     aside.mkdir(parents=True)
-    for name in ("checkpoints", "train_log.jsonl", ATTEMPTS_FILE):
+    for name in ("checkpoints", "train_log.jsonl"):
         if (run_dir / name).exists():
             (run_dir / name).rename(aside / name)
+    attempts = attempts_path(run_dir, "train")
+    if attempts.exists():
+        shutil.copy2(attempts, aside / "attempts-train.json")
     print(f"{run_dir}: the checkpoint belongs to other settings ({'; '.join(changed)}); moved it to {aside} "
           "and starting over", file=sys.stderr, flush=True)
     return aside
@@ -540,13 +509,17 @@ def train(
     `Interrupted` after saving when SIGTERM/SIGUSR1 arrived.
     """
     device = training_device(settings)
-    with determinism(settings.deterministic), preemption_signals() as received:
+    # what the next attempt needs to know: these settings, this card (della/attempts.py)
+    facts = {"settings": settings_digest({"model": asdict(model_config), "training": asdict(settings), "seed": seed}),
+             **gpu_facts()}
+    with (determinism(settings.deterministic), preemption_signals() as received,
+          recorded_attempt(run_dir, "train", facts, write=world().main) as attempt):
         return _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received,
-                      valid_file or train_file.with_name("valid.jsonl"))
+                      valid_file or train_file.with_name("valid.jsonl"), attempt)
 
 
 def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received,
-           valid_file) -> Path | None:
+           valid_file, attempt: AttemptLog) -> Path | None:
     w = world()
     if settings.batch_size % w.size:
         raise ValueError(f"training.batch_size {settings.batch_size} is the global batch and must divide among "
@@ -597,6 +570,7 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
     if state is not None and (changed := settings_changed(state, model_config, settings, seed)):
         if w.main:
             supersede(run_dir, changed)
+            attempt.forget_earlier()
         state = None
     if state is not None:
         model.load_state_dict(state["model"])
@@ -612,7 +586,7 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
     if log_path.exists() and w.main:  # lines logged after the checkpoint (by a run killed before its next one) are redone
         os.truncate(log_path, log_bytes)
     # an attempt that crashed or was killed keeps `ended: running` and its last update
-    attempt = AttemptLog(run_dir / ATTEMPTS_FILE, step, device, w.size) if w.main else None
+    attempt.update(from_step=step, to_step=step, device=str(device), world_size=w.size)
     with open(log_path if w.main else os.devnull, "a", encoding="utf-8") as log:
 
         def save_checkpoint() -> None:
@@ -630,7 +604,7 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
                 }
                 keep_previous(checkpoint, previous)
                 torch_save_atomic(state, checkpoint)
-                attempt.update(step)
+                attempt.update(to_step=step)
             barrier()  # no rank moves on (or exits) before the checkpoint is complete
 
         started, first_step = time.time(), step
@@ -684,32 +658,31 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
                 if w.main:
                     print(f"step {step}/{settings.max_steps}  loss {entry['loss']:.4g}  {rate:.2f} step/s  ETA {eta}",
                           file=sys.stderr, flush=True)
-                    attempt.update(step)
+                    attempt.update(to_step=step)
             # a signal may reach one rank only, or the ranks at different steps: they stop together
             stop = any_rank(bool(received), device)
             if step % settings.checkpoint_every == 0 or step == stop_after_steps or stop:
                 save_checkpoint()
             if stop:
                 cause = received[0] if received else "a signal on another rank"
-                if w.main:
-                    attempt.update(step, ended=f"stopped by {cause}")
+                attempt.end(SIGNAL, f"{cause} received", to_step=step)
                 raise Interrupted(f"{cause} received: stopped {run_dir} after step {step} of "
                                   f"{settings.max_steps}; checkpoint {checkpoint}; rerun to resume")
             if step == stop_after_steps:
-                if w.main:
-                    attempt.update(step, ended="stopped (stop_after_steps)")
+                attempt.end(STOPPED, "stop_after_steps", to_step=step)
                 return None
         save_checkpoint()
     final = run_dir / "model"
     if w.main:
-        attempt.update(step, ended="finished")
+        attempt.update(to_step=step)  # recorded `finished` once train() returns
         staging = run_dir / "model.partial"
         shutil.rmtree(staging, ignore_errors=True)
         model.save(staging)
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
         atomic_write_json(run_dir / "train_done.json", {
-            "steps": step, "seed": seed, "device": str(device), "world_size": w.size, "effective_batch_size":
+            "steps": step, "seed": seed, "device": str(device), "world_size": w.size, "tf32": tf32_in_effect(device),
+            "effective_batch_size":
             settings.batch_size * settings.grad_accumulation_steps, "nonfinite_skipped": skipped,
             "settings": asdict(settings), "time_s": round(time.time() - started, 2), "attempts": attempt.summary(),
             "convergence": convergence_check(log_path, settings, bool(model.n_groups)),

@@ -52,6 +52,16 @@ def resolve_model(name_or_path: str) -> str:
     return check_source(name_or_path)
 
 
+def feature_model_record(name_or_path: str, key: str) -> dict:
+    """A feature model as a metric's settings record it: `key` its hub name (not the model cache's
+    folder it was read from), `<key>_revision` the pinned commit, `<key>_path` what was loaded."""
+    from della.prefetch import origin
+
+    found = origin(name_or_path)
+    return {key: found["name"] if found else name_or_path, f"{key}_revision": found["revision"] if found else None,
+            f"{key}_path": resolve_model(name_or_path)}
+
+
 def resolve_device(device: str) -> str:
     """The feature model's device ("auto": CUDA when available), as the libraries take it."""
     return str(distributed.resolve_device(device, "evaluation.<metric>.device"))
@@ -112,7 +122,8 @@ def mauve_score(generated: list[str], test_texts: list[str], s: dict):
     kept = [t for t in generated if t.strip()]
     if not kept:  # nothing to featurise: a point mass on "" shares no support with human text
         return 0.0, {"implementation": "no generation has text: MAUVE's limit for disjoint supports, 0",
-                     "feature_model": cfg["feature_model"], "n_p_human": len(test_texts), "n_q_generated": 0,
+                     **feature_model_record(cfg["feature_model"], "feature_model"), "n_p_human": len(test_texts),
+                     "n_q_generated": 0,
                      "n_empty_dropped": len(generated)}
     p_features, pooling = featurize(test_texts, cfg)
     q_features, _ = featurize(kept, cfg)
@@ -129,7 +140,7 @@ def mauve_score(generated: list[str], test_texts: list[str], s: dict):
     return (1.0 if identical else float(out.mauve)), {
         "implementation": "mauve-text compute_mauve on precomputed features",
         "identical_histograms": identical,
-        "feature_model": cfg["feature_model"], "feature_model_path": resolve_model(cfg["feature_model"]),
+        **feature_model_record(cfg["feature_model"], "feature_model"),
         "pooling": pooling, "feature_layer": "final", "max_length": cfg["max_length"],
         "num_buckets": int(out.num_buckets), "num_buckets_setting": cfg["num_buckets"],
         "kmeans_explained_var": cfg["kmeans_explained_var"], "kmeans_num_redo": cfg["kmeans_num_redo"],
@@ -170,7 +181,7 @@ def bertscore(generated: list[str], references: list[str], s: dict):
         f1[scored] = f1_scored
     return float(f1.mean()), {
         "implementation": f"bert-score {bert_score.__version__}", "statistic": "F1, mean over pairs",
-        "model": cfg["model"], "num_layers": scorer.num_layers, "idf": cfg["idf"],
+        **feature_model_record(cfg["model"], "model"), "num_layers": scorer.num_layers, "idf": cfg["idf"],
         "rescale_with_baseline": cfg["rescale_with_baseline"], "hash": scorer.hash, "n_generated": len(generated),
         "n_empty_scored_zero": len(generated) - len(scored),
     }

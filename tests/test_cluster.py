@@ -30,7 +30,8 @@ GPU_RULES = ("train", "generate", "evaluate")
 LOCAL_RULES = {name for path in (ROOT / "workflow" / "rules").glob("*.smk")
                for block in re.findall(r"^localrules:\n((?:    \w+,?\n)+)", path.read_text(), re.M)
                for name in re.findall(r"\w+", block)}
-CLUSTER = {"account": "lab", "partition": "cpu", "gpu_partition": "gpu", "gpu_model": "a100", "constraint": None}
+CLUSTER = {"account": "lab", "partition": "cpu", "gpu_partition": "gpu", "gpu_model": "a100", "constraint": None,
+           "time_limit_warning_s": 600}
 
 
 def paper_config() -> dict:
@@ -92,9 +93,11 @@ def target_dry_run(workdir: Path, config: dict, config_file: Path, target: str) 
     return runs, stats
 
 
-def expected_walltime_and_memory(config: dict, stage: str, dataset: str, model: str, attempt: int = 1) -> tuple[int, int]:
+def expected_walltime_and_memory(config: dict, stage: str, dataset: str, model: str, time_factor: int = 1,
+                                 memory_factor: int = 1) -> tuple[int, int]:
     """(minutes, MB) of a train/generate/evaluate job as docs/cluster.md states the rule, computed
-    here from the config and the paper's Table 6, not by the workflow's code."""
+    here from the config and the paper's Table 6, not by the workflow's code; a retry asks for
+    `time_factor` walltimes and `memory_factor` times the memory (up to max_mem_mb)."""
     with open(ROOT / config["paper_tables"], newline="", encoding="utf-8") as handle:
         table6 = {row["dataset"]: float(row["value"]) for row in csv.DictReader(handle) if row["table"] == "table6"}
     limits = config["resources"]
@@ -104,8 +107,8 @@ def expected_walltime_and_memory(config: dict, stage: str, dataset: str, model: 
         if dataset in override.get("datasets", [dataset]) and model in override.get("models", [model]):
             entry.update({k: v for k, v in override.items() if k in entry})
     hours = entry["gpu_hours"] * entry["runtime_factor"] * limits["stage_share"][stage]
-    minutes = min(max(math.ceil(hours * 60 * attempt), limits["min_runtime_minutes"]), limits["max_runtime_minutes"])
-    return minutes, entry["mem_mb"] * attempt
+    minutes = min(max(math.ceil(hours * 60 * time_factor), limits["min_runtime_minutes"]), limits["max_runtime_minutes"])
+    return minutes, min(entry["mem_mb"] * memory_factor, max(entry["mem_mb"], limits["max_mem_mb"]))
 
 
 def test_slurm_profile_is_found_by_name_from_the_repository_root():
@@ -139,6 +142,9 @@ def test_profile_dry_run_requests_gpus_on_gpu_rules_only(paper):
             minutes, mem_mb = expected_walltime_and_memory(config, rule, wildcards["dataset"], wildcards["model"])
             assert int(resources["runtime"]) == minutes, (rule, wildcards, resources)
             assert int(resources["mem_mb"]) == mem_mb
+            # training alone is warned before its time limit (it checkpoints); the others are not
+            warning = f"'--signal=USR1@{config['cluster']['time_limit_warning_s']}'"
+            assert resources.get("slurm_extra") == (warning if rule == "train" else None), (rule, resources)
         elif rule in ("preprocess", "render_data_table", "render_metrics_table"):
             assert "gpu" not in resources and "gpu_model" not in resources, (rule, resources)
             assert resources["slurm_partition"] == CLUSTER["partition"]

@@ -69,12 +69,18 @@ def pinned_sample_config(mirror: Path) -> dict:
 
 
 def test_the_workflow_prefetches_once_and_its_jobs_read_the_cache_offline(mirror, tmp_path):
-    """SNLI's GPT-2 is a pinned hub model: the prefetch rule copies it into models/hub/gpt2, and
-    count_lengths and a training run read it there, with the hub offline in their environment."""
+    """SNLI's GPT-2 is a pinned hub model, and MAUVE's feature model names it too: the prefetch rule
+    copies it into models/hub/gpt2 once, and count_lengths, training, generation and evaluation
+    read it there, with the hub offline in their environment. The numbers record the hub name and
+    revision, not the cache's folder: beside every metric (metrics.json's `hub_models`, the
+    versions column of metrics.csv) and in MAUVE's settings."""
     work = tmp_path / "work"
     work.mkdir()
-    config_file = write_config(tmp_path / "config.yaml", pinned_sample_config(mirror))
-    targets = ["data/snli/lengths.json", "runs/snli/finetune/seed0/train_done.json"]
+    config = pinned_sample_config(mirror)
+    config["evaluation"]["mauve"]["feature_model"] = HUB_NAME
+    config_file = write_config(tmp_path / "config.yaml", config)
+    metrics_file = "runs/snli/finetune/seed0/metrics.json"
+    targets = ["data/snli/lengths.json", "runs/snli/finetune/seed0/train_done.json", metrics_file]
     result = snakemake(work, config_file, targets=targets)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     record = json.loads((work / "models" / "hub" / "gpt2" / DONE_FILE).read_text())
@@ -82,7 +88,12 @@ def test_the_workflow_prefetches_once_and_its_jobs_read_the_cache_offline(mirror
     assert json.loads((work / "data" / "snli" / "lengths.json").read_text())["tokenizer"] == "models/hub/gpt2"
     saved = json.loads((work / "runs" / "snli" / "finetune" / "seed0" / "model" / "config.json").read_text())
     assert saved["decoder"] == "models/hub/gpt2"  # generate and evaluate rebuild it from there
-    assert "prefetch_model" in result.stdout + result.stderr
+    assert (result.stdout + result.stderr).count("rule prefetch_model:") == 1
+    metrics = json.loads((work / metrics_file).read_text())
+    assert metrics["hub_models"] == {"decoder": f"{HUB_NAME}@{REVISION}", "mauve feature_model": f"{HUB_NAME}@{REVISION}"}
+    mauve = metrics["metrics"]["MAUVE"]["settings"]
+    assert (mauve["feature_model"], mauve["feature_model_revision"], mauve["feature_model_path"]) == (
+        HUB_NAME, REVISION, "models/hub/gpt2")
     # a second start prefetches nothing
     again = snakemake(work, config_file, "-n", targets=targets)
     assert again.returncode == 0 and "prefetch_model" not in again.stdout + again.stderr

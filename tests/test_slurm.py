@@ -16,11 +16,15 @@ Three workflow runs, each shared by the tests after it:
   which the long one's job is scancelled.
 - `sacct_cancel_run` (status command sacct): one training run whose job is scancelled; Snakemake
   waits for it (the plugin's bug), is interrupted as by Ctrl-C, and the same command runs again.
+- `warned_run` (status command sacct): one training run whose train jobs ask SLURM for the
+  time-limit warning (`cluster.time_limit_warning_s`); its first job gets that signal as SLURM
+  delivers it, checkpoints and exits, and Snakemake's retry (with twice the walltime) resumes.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import signal
@@ -55,7 +59,8 @@ def slurm_config() -> dict:
     config["warm_start"] = True  # as in the sample config: under --profile slurm it must start nothing
     della = config["models"]["della"]
     runs = {"della_preempted": (300, 25), "della_reference": (300, 25), "della_timeout": (2000, 25),
-            "della_crash_short": (20, 10), "della_crash_long": (3000, 100), "della_cancel_sacct": (400, 20)}
+            "della_crash_short": (20, 10), "della_crash_long": (3000, 100), "della_cancel_sacct": (400, 20),
+            "della_warned": (300, 25)}
     # the tiny config's 4 steps are too quick to interrupt; della_timeout's first job is stopped at
     # its first checkpoint (step 25, cluster_run), so that it cannot end before its walltime on any
     # machine: its other 1,975 steps are only the margin of the watcher (which polls every 0.2 s),
@@ -66,13 +71,30 @@ def slurm_config() -> dict:
     # the rest (~6 s)
     for model, (steps, every) in runs.items():
         config["models"][model] = {**copy.deepcopy(della), "train": {"max_steps": steps, "checkpoint_every": every, "log_every": every}}
-    # 1 GPU-hour x 1/60 = 1 minute of walltime per attempt (SLURM's smallest limit)
-    config["resources"]["runs"] = [{"models": ["della_timeout"], "gpu_hours": 1, "runtime_factor": 1 / 60}]
+    # 1 GPU-hour x 1/60 = 1 minute of walltime per attempt (SLURM's smallest limit); della_warned's
+    # 3 minutes outlast the test's own warning at its first checkpoint (warned_run)
+    config["resources"]["runs"] = [{"models": ["della_timeout"], "gpu_hours": 1, "runtime_factor": 1 / 60},
+                                   {"models": ["della_warned"], "gpu_hours": 1, "runtime_factor": 3 / 60}]
     return config
 
 
 def run_file(model: str, name: str) -> str:
     return f"runs/yelp/{model}/seed0/{name}"
+
+
+def recorded_ends(workdir: Path, model: str, stage: str) -> list[str]:
+    """How each attempt of a run's stage ended, in order (della/attempts.py's record)."""
+    path = workdir / run_file(model, f"attempts/{stage}.json")
+    return [a["ended"] for a in json.loads(path.read_text())["attempts"]] if path.exists() else []
+
+
+def retry_factors(ends: list[str], attempt: int) -> tuple[int, int]:
+    """(walltime, memory) factors of Snakemake's `attempt` as docs/cluster.md states the rule: one
+    more walltime for each earlier attempt that met a time limit (`signal`) or was killed
+    (`running`), one more memory for each one killed or out of host memory."""
+    earlier = ends[:attempt - 1]
+    return (1 + sum(e in ("signal", "running") for e in earlier),
+            1 + sum(e in ("running", "host_out_of_memory") for e in earlier))
 
 
 def slurm(*args: str) -> str:
@@ -238,7 +260,8 @@ def test_gpu_jobs_get_a_gpu_and_the_configs_walltime_and_memory_other_jobs_no_gp
         if rule in GPU_RULES:
             model = re.search(r"/yelp_(\w+)_0/", log).group(1)
             attempt = jobs_of(output, rule, f"yelp_{model}_0").index(jobid) + 1
-            walltime, mem_mb = expected_walltime_and_memory(config, rule, "yelp", model, attempt)
+            factors = retry_factors(recorded_ends(workdir, model, rule), attempt)
+            walltime, mem_mb = expected_walltime_and_memory(config, rule, "yelp", model, *factors)
             assert "gres/gpu=1" in job["TRES"] and job["TresPerJob"] == f"gres:gpu:{CLUSTER['gpu_model']}:1", job
             assert job["Partition"] == CLUSTER["gpu_partition"] and job["Constraints"] == CLUSTER["constraint"], job
             assert minutes(job["TimeLimit"]) == walltime and job["MinMemoryNode"] == f"{mem_mb}M", (rule, model, attempt, job)
@@ -261,6 +284,10 @@ def test_a_requeued_training_job_resumes_and_ends_identical_to_an_uninterrupted_
     step = int(re.search(r"resuming \S+ from step (\d+)", log).group(1))
     assert 0 < step < 300, log
     assert "resuming" not in (workdir / "logs" / run_file("della_reference", "train.log")).read_text()
+    # two attempts under one SLURM job id: the requeued one stopped by SIGTERM, both counted (Table 6)
+    assert recorded_ends(workdir, "della_preempted", "train") == ["signal", "finished"]
+    done = json.loads((workdir / run_file("della_preempted", "train_done.json")).read_text())
+    assert done["attempts"]["attempts"] == 2 and done["attempts"]["device_seconds"] > 0
     monkeypatch.chdir(workdir)  # the models name their backbone relative to it
     assert_same_run(Path(run_file("della_preempted", "")), Path(run_file("della_reference", "")))
 
@@ -276,6 +303,10 @@ def test_a_job_past_its_walltime_is_resubmitted_with_more_and_resumes(cluster_ru
     states = [jobs[j]["JobState"] for j in attempts]
     # later attempts time out too only where 2 minutes do not train the rest (a slow machine)
     assert states[0] == "TIMEOUT" and states[-1] == "COMPLETED" and set(states[:-1]) == {"TIMEOUT"}, states
+    # each attempt cut off by its time limit adds one walltime (SIGTERM after SIGCONT: `signal`; or
+    # killed before it could say: `running`) and no memory
+    ends = recorded_ends(workdir, "della_timeout", "train")
+    assert set(ends[:-1]) <= {"signal", "running"} and ends[-1] == "finished", ends
     assert [minutes(jobs[j]["TimeLimit"]) for j in attempts] == list(range(1, len(attempts) + 1))
     assert f"SLURM-job '{attempts[0]}' failed, SLURM status is: 'TIMEOUT'" in output
     log = (workdir / "logs" / run_file("della_timeout", "train.log")).read_text()
@@ -460,3 +491,60 @@ def test_a_job_cancelled_under_sacct_is_waited_for_until_ctrl_c_then_the_same_co
     assert (workdir / run_file("della_cancel_sacct", "train_done.json")).exists()
     log = (workdir / "logs" / run_file("della_cancel_sacct", "train.log")).read_text()
     assert int(re.search(r"resuming \S+ from step (\d+)", log).group(1)) > 0, log
+
+
+WARNING_S = 30
+
+
+@pytest.fixture(scope="module")
+def warned_run(cluster):
+    """della_warned (3-minute walltime) in cluster_run's directory, its train jobs asking SLURM for
+    SIGUSR1 30 s before their limit (`cluster.time_limit_warning_s`, status command sacct). SLURM
+    itself would send it ~2 minutes in, after the training ended on most machines: so at the first
+    job's first checkpoint the test sends the same signal the same way (`scancel --signal=USR1`
+    without `--batch`: every process of the job's steps, as SLURM's warning goes), whatever the
+    machine's speed. Returns the workdir, the run's output, its train jobs' scontrol records and
+    submit lines, and the signalled job's id."""
+    workdir, config, _ = cluster
+    config = copy.deepcopy(config)
+    config["cluster"]["time_limit_warning_s"] = WARNING_S
+    config_file = write_config(workdir / "warned.yaml", config)
+    run = Run(workdir, config_file, "--slurm-status-command", "sacct", targets=[run_file("della_warned", "train_done.json")])
+    warned = None
+    while run.running():
+        if warned is None and (workdir / run_file("della_warned", "checkpoints/last.pt")).exists():
+            first = jobs_of(run.output, "train", "yelp_della_warned_0")[:1]
+            if first:
+                slurm("scancel", "--signal=USR1", first[0])
+                warned = first[0]
+        time.sleep(0.2)
+    output = run.output
+    jobs = {jobid: show_job(jobid) for jobid in jobs_of(output, "train", "yelp_della_warned_0")}
+    for jobid, job in jobs.items():
+        job["SubmitLine"] = slurm("sacct", "-X", "-n", "-P", "-j", jobid, "-o", "SubmitLine").strip()
+    return workdir, run.process.returncode, output, jobs, warned
+
+
+def test_a_train_job_warned_before_its_time_limit_checkpoints_and_its_retry_resumes(warned_run):
+    """The profile asks SLURM for the warning (`--signal=USR1@N` on every train job's sbatch line);
+    the job's Snakemake ignores it (della/jobenv.py) and the training saves a checkpoint and exits
+    75; the job fails without a killed step, Snakemake submits it again with twice the walltime
+    (della/attempts.py: it met a time limit), and that job resumes from the checkpoint and ends."""
+    workdir, returncode, output, jobs, warned = warned_run
+    assert returncode == 0, output[-5000:]
+    assert warned, "della_warned's training ended before the test could warn it"
+    attempts = list(jobs)
+    assert attempts[0] == warned and len(attempts) == 2, attempts
+    for job in jobs.values():
+        assert f"--signal=USR1@{WARNING_S}" in job["SubmitLine"], job["SubmitLine"]
+    first, second = (jobs[j] for j in attempts)
+    assert first["JobState"] == "FAILED", first  # the job step's training exited 75 (EX_TEMPFAIL)
+    assert second["JobState"] == "COMPLETED" and minutes(second["TimeLimit"]) == 2 * minutes(first["TimeLimit"])
+    slurm_log = Path(first["StdOut"]).read_text()
+    assert "User defined signal 1" not in slurm_log, slurm_log[-3000:]  # no process of the step died of it
+    assert "returned non-zero exit status 75." in slurm_log, slurm_log[-3000:]  # training's EX_TEMPFAIL
+    records = json.loads((workdir / run_file("della_warned", "attempts/train.json")).read_text())["attempts"]
+    assert [r["ended"] for r in records] == ["signal", "finished"] and "SIGUSR1" in records[0]["detail"]
+    assert records[0]["slurm_job_id"] == warned and records[1]["from_step"] == records[0]["to_step"] > 0
+    log = (workdir / "logs" / run_file("della_warned", "train.log")).read_text()
+    assert int(re.search(r"resuming \S+ from step (\d+)", log).group(1)) == records[0]["to_step"], log

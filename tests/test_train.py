@@ -198,15 +198,15 @@ def test_a_run_trains_its_datasets_periods(tiny_backbones, train_file, tmp_path)
 
 def test_every_attempt_is_counted(tiny_backbones, train_file, tmp_path):
     """A run stopped after step 13 and resumed to the end was trained by two attempts: both are
-    in attempts.json and train_done.json sums them (Table 6 counts every attempt)."""
+    in attempts/train.json and train_done.json sums them (Table 6 counts every attempt)."""
     run = tmp_path / "run"
     assert train(config(tiny_backbones), SETTINGS, train_file, run, seed=0, stop_after_steps=13) is None
-    first = json.loads((run / "attempts.json").read_text())["attempts"]
-    assert [(a["from_step"], a["to_step"], a["ended"]) for a in first] == [(0, 13, "stopped (stop_after_steps)")]
+    first = json.loads((run / "attempts" / "train.json").read_text())["attempts"]
+    assert [(a["from_step"], a["to_step"], a["ended"]) for a in first] == [(0, 13, "stopped")]
     train(config(tiny_backbones), SETTINGS, train_file, run, seed=0)
-    attempts = json.loads((run / "attempts.json").read_text())["attempts"]
+    attempts = json.loads((run / "attempts" / "train.json").read_text())["attempts"]
     assert [(a["from_step"], a["to_step"], a["ended"]) for a in attempts] == [
-        (0, 13, "stopped (stop_after_steps)"), (13, SETTINGS.max_steps, "finished")]
+        (0, 13, "stopped"), (13, SETTINGS.max_steps, "finished")]
     done = json.loads((run / "train_done.json").read_text())["attempts"]
     assert done["attempts"] == 2 and done["seconds"] == pytest.approx(sum(a["seconds"] for a in attempts), abs=0.02)
     assert done["device_seconds"] == pytest.approx(done["seconds"], abs=0.02)  # one device

@@ -20,8 +20,9 @@ import della.prefetch as della_prefetch
 import della.targets as della_targets
 from della.config_errors import schema_error_message
 from della.data.download import DownloadError, check_data_root
-from della.jobenv import export_job_environment
-from della.gpu_memory import GpuTooSmall, gpu_model_for
+from della.attempts import retry_for
+from della.jobenv import export_job_environment, ignore_time_limit_warning_in_job_step
+from della.gpu_memory import GpuTooSmall, gpu_model_for, larger_card
 from della.lengths import SequenceTooLong, check_run_lengths
 from della.warm import start_server as start_warm_server
 from metrics.embedding import MINILM_ALIAS
@@ -45,6 +46,9 @@ PINNED_BACKBONES = sorted(
 )
 RESULTS = config["results_dir"]
 RUN = "runs/{dataset}/{model}/seed{seed}"
+# TF32 matmuls on Ampere and newer cards (della/numerics.py): a param of every GPU rule, since it
+# changes their numbers
+TF32 = "on" if config["tf32"] else "off"
 STAGES = ("train", "generate", "evaluate")
 # Outputs depend on the package too: bumping its version reruns the jobs whose params name it.
 PACKAGE_VERSION = __import__("della").__version__
@@ -61,6 +65,7 @@ _ENV_PYTHON = DeploymentMethod.CONDA in _JOB_ENV or (
 )
 JOB_PYTHON = "python" if _ENV_PYTHON else sys.executable
 export_job_environment(REPO, JOB_PYTHON)
+ignore_time_limit_warning_in_job_step()
 
 # `warm_start: true`: a local run's model jobs (della.warm.WARM_COMMANDS) fork from one server
 # process that imported their libraries once (della/warm.py). Started once the DAG is built (not in a dry run),
@@ -482,20 +487,52 @@ def run_resources(dataset, model):
     return values
 
 
-def runtime_minutes(stage, dataset, model, attempt):
+def runtime_minutes(stage, dataset, model, time_factor=1):
     values = run_resources(dataset, model)
     hours = (
         values["gpu_hours"]
         * values["runtime_factor"]
         * config["resources"]["stage_share"][stage]
     )
-    # A resubmitted training job resumes from its checkpoint; more time per attempt still
-    # lets a job whose estimate was too short finish.
-    minutes = math.ceil(hours * 60 * attempt)
+    # A retry after a time limit resumes from its checkpoint; more time still lets a job whose
+    # estimate was too short finish (della/attempts.py).
+    minutes = math.ceil(hours * 60 * time_factor)
     limits = config["resources"]
     return min(
         max(minutes, limits["min_runtime_minutes"]), limits["max_runtime_minutes"]
     )
+
+
+def retry(stage, wildcards, attempt):
+    """What this attempt of a run's stage asks for beyond the first, from how the attempts before
+    it ended (della/attempts.py): walltime after a time limit, host memory after a kill, a larger
+    card after GPU out-of-memory."""
+    run = RUN.format(
+        dataset=wildcards.dataset, model=wildcards.model, seed=wildcards.seed
+    )
+    return retry_for(Path(run), stage, attempt)
+
+
+def host_memory_mb(stage, wildcards, attempt):
+    base = run_resources(wildcards.dataset, wildcards.model)["mem_mb"]
+    cap = max(base, config["resources"]["max_mem_mb"])
+    return min(base * retry(stage, wildcards, attempt).memory_factor, cap)
+
+
+def gpu_model(stage, wildcards, attempt):
+    """The card of a run's GPU jobs: the one its estimate fits (cluster.gpu_models), else
+    cluster.gpu_model; after GPU out-of-memory, the next larger card of cluster.gpu_models.
+    """
+    if run_resources(wildcards.dataset, wildcards.model)["gpus"] == 0:
+        return None  # --gpus only for jobs with GPUs (None drops the resource)
+    card = GPU_MODEL_OF.get(
+        (wildcards.dataset, wildcards.model), cluster_setting("gpu_model")
+    )
+    ran_out_on = retry(stage, wildcards, attempt).gpu_memory_over_gb
+    if ran_out_on is not None and cluster_setting("gpu_models"):
+        # none larger: the job stops at start (della/attempts.py, RepeatedOutOfMemory)
+        card = larger_card(cluster_setting("gpu_models"), ran_out_on) or card
+    return card
 
 
 def cluster_setting(key):
@@ -515,11 +552,14 @@ def gpu_resources(stage):
     memory and walltime per (dataset, model), the GPU partition and constraint."""
     resources = {
         "gpu": lambda w: run_resources(w.dataset, w.model)["gpus"],
-        "mem_mb": lambda w, attempt: run_resources(w.dataset, w.model)["mem_mb"]
-        * attempt,
+        "mem_mb": lambda w, attempt: host_memory_mb(stage, w, attempt),
         "runtime": lambda w, attempt: runtime_minutes(
-            stage, w.dataset, w.model, attempt
+            stage,
+            w.dataset,
+            w.model,
+            retry(stage, w, attempt).time_factor,
         ),
+        "gpu_model": lambda w, attempt: gpu_model(stage, w, attempt),
     }
     keys = {
         "slurm_account": "account",
@@ -529,11 +569,9 @@ def gpu_resources(stage):
     resources.update(
         {res: cluster_setting(key) for res, key in keys.items() if cluster_setting(key)}
     )
-    # --gpus=<model>:N only for jobs with GPUs (None drops the resource): the card the run's
-    # estimate fits (cluster.gpu_models), else cluster.gpu_model.
-    resources["gpu_model"] = lambda w: (
-        GPU_MODEL_OF.get((w.dataset, w.model), cluster_setting("gpu_model"))
-        if run_resources(w.dataset, w.model)["gpus"] > 0
-        else None
-    )
+    warning = cluster_setting("time_limit_warning_s")
+    if stage == "train" and warning:
+        # SLURM warns training before its time limit; it checkpoints and exits, and its retry
+        # resumes (della/train.py; a job step's Snakemake ignores the signal, della/jobenv.py)
+        resources["slurm_extra"] = f"'--signal=USR1@{warning}'"
     return resources

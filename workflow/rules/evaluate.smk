@@ -24,11 +24,12 @@ rule evaluate:
     resources:
         **gpu_resources("evaluate"),
     params:
+        tf32=TF32,
         settings=evaluation_settings,
         run=lambda w, input: parent(input.model),
         data=lambda w, input: parent(input.test),
     shell:
         '"$DELLA_PYTHON" -m della '
-        "evaluate --threads {threads} --nproc {resources.gpu} --data {params.data} --run {params.run} "
+        "evaluate --threads {threads} --nproc {resources.gpu} --tf32 {params.tf32} --data {params.data} --run {params.run} "
         "--samples {input.samples} --out {output} --seed {wildcards.seed} "
         "--settings {params.settings:q} > {log} 2>&1"

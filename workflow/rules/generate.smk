@@ -19,11 +19,12 @@ rule generate:
     resources:
         **gpu_resources("generate"),
     params:
+        tf32=TF32,
         settings=generation_settings,
         run=lambda w, input: parent(input.model),
         data=lambda w, input: parent(input.test),
         version=PACKAGE_VERSION,
     shell:
         '"$DELLA_PYTHON" -m della '
-        "generate --threads {threads} --nproc {resources.gpu} --data {params.data} --run {params.run} "
+        "generate --threads {threads} --nproc {resources.gpu} --tf32 {params.tf32} --data {params.data} --run {params.run} "
         "--out {output.samples} --seed {wildcards.seed} --settings {params.settings:q} > {log} 2>&1"

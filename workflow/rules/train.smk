@@ -19,10 +19,11 @@ rule train:
     resources:
         **gpu_resources("train"),
     params:
+        tf32=TF32,
         settings=train_settings,
         run=lambda w, output: parent(output.done),
         data=lambda w, input: parent(input.train),
     shell:
         '"$DELLA_PYTHON" -m della '
-        "train --threads {threads} --nproc {resources.gpu} --data {params.data} --run {params.run} "
+        "train --threads {threads} --nproc {resources.gpu} --tf32 {params.tf32} --data {params.data} --run {params.run} "
         "--seed {wildcards.seed} --settings {params.settings:q} > {log} 2>&1"
