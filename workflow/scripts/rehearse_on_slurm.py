@@ -6,7 +6,8 @@ them (docs/cluster.md, "Rehearsing the paper config on SLURM"):
 
 1. The config: config/paper.yaml with config/rehearsal.yaml over it (as
    `--configfile config/paper.yaml config/rehearsal.yaml` merges them), except that the backbones
-   stay the paper's pinned hub names (`gpt2` at its revision, ...), read through `model_hub_mirror`
+   and feature models stay the paper's pinned hub names (`gpt2` at its revision, `gpt2-large`,
+   ...), read through `model_hub_mirror`
    from <workdir>/hub-mirror, and the `cluster` / `resources` sections name the local SLURM
    (workflow/scripts/local-slurm.sh: account lab, partitions cpu and gpu, GPU type fake) and a
    memory its one node has. Neither section is a param: no number depends on them.
@@ -50,8 +51,15 @@ def rehearsal_config(mirror: Path) -> dict:
     paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
     config = copy.deepcopy(paper)
     update_config(config, yaml.safe_load((ROOT / "config" / "rehearsal.yaml").read_text()))
+    # the paper's backbones and the feature models that name them, instead of the folders
+    # create_backbone writes for the rehearsal
     config["backbones"] = paper["backbones"]
+    for metric, key in (("mauve", "feature_model"), ("bertscore", "model")):
+        config["evaluation"][metric][key] = paper["evaluation"][metric][key]
     config["model_hub_mirror"] = str(mirror)
+    # the schema's default, which Snakemake fills in when it validates the config
+    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+    config.setdefault("model_cache", schema["properties"]["model_cache"]["default"])
     config["cluster"] = dict(LOCAL_CLUSTER)
     node_mb = int(re.search(r"RealMemory=(\d+)", slurm_node()).group(1))
     config["resources"].update(mem_mb=min(JOB_MEM_MB, node_mb), max_mem_mb=node_mb, runs=[])
@@ -97,6 +105,8 @@ def fill_mirror(config: dict, keys: list[str], mirror: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from della.prefetch import DONE_FILE, cache_dir
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("targets", nargs="+", help="targets of the rehearsal (e.g. fig3, table8)")
     parser.add_argument("--workdir", type=Path, required=True, help="where the run's files go")
@@ -116,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     status = subprocess.run(command, cwd=ROOT).returncode
     records = {}
-    for key in keys:
-        done = workdir / config["model_cache"] / key / "prefetched.json"
+    for key in config["backbones"]:
+        done = workdir / cache_dir(config, key) / DONE_FILE
         if done.exists():
             record = json.loads(done.read_text())
             records[key] = {k: record[k] for k in ("name", "revision", "source", "fetched")}
