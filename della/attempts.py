@@ -119,7 +119,11 @@ class RepeatedOutOfMemory(RuntimeError):
     """This attempt would repeat one that ran out of GPU memory: same settings, no larger card."""
 
 
-class StageInterrupted(Exception):
+class Stopped(Exception):
+    """A job stopped because a signal asked it to (training's `Interrupted`, after its checkpoint)."""
+
+
+class StageInterrupted(Stopped):
     """A generate / evaluate job stopped by SIGTERM (a time limit, preemption, scancel)."""
 
 
@@ -127,9 +131,7 @@ def end_of(error: BaseException) -> str:
     """How an attempt that raised `error` ended."""
     import torch
 
-    from della.train import Interrupted
-
-    if isinstance(error, (Interrupted, StageInterrupted, KeyboardInterrupt)):
+    if isinstance(error, (Stopped, KeyboardInterrupt)):
         return SIGNAL
     if isinstance(error, torch.OutOfMemoryError):
         return GPU_OUT_OF_MEMORY

@@ -31,9 +31,14 @@ def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -
     return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 / logvar.exp()).sum(-1)
 
 
+def gaussian_kl_per_dimension(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
+    """KL(N(mu_q, var_q) || N(mu_p, var_p)) of each dimension of diagonal Gaussians."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1)
+
+
 def gaussian_kl(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
     """KL(N(mu_q, var_q) || N(mu_p, var_p)) for diagonal Gaussians, summed over the last dim."""
-    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1).sum(-1)
+    return gaussian_kl_per_dimension(mu_q, logvar_q, mu_p, logvar_p).sum(-1)
 
 
 @dataclass
@@ -45,6 +50,7 @@ class ChainResult:
     log_p: torch.Tensor  # log p(z_g | z_<g[, c]) per group
     kl: torch.Tensor  # closed-form KL(q(z_g|.) || p(z_g|.)) per group, given the z_<g used
     posterior_mu: torch.Tensor  # [N, G, P]
+    kl_per_dimension: torch.Tensor  # [N, G, P]: kl before the sum over each group's dimensions
 
 
 class GaussianChain(nn.Module):
@@ -153,13 +159,16 @@ class GaussianChain(nn.Module):
             zs.append(z_g)
             log_p.append(gaussian_log_prob(z_g, mu_p, logvar_p))
             log_q.append(gaussian_log_prob(z_g, mu_q, logvar_q) if xs is not None else torch.zeros_like(log_p[-1]))
-            kl.append(gaussian_kl(mu_q, logvar_q, mu_p, logvar_p))
+            kl.append(gaussian_kl_per_dimension(mu_q, logvar_q, mu_p, logvar_p))
             post_mu.append(mu_q)
             z_prev = z_g
         if not self.n_groups:
             empty = h.new_zeros(n_rows, 0)
-            return ChainResult(h.new_zeros(n_rows, 0, self.latent_size), empty, empty, empty, h.new_zeros(n_rows, 0, self.latent_size))
-        return ChainResult(torch.stack(zs, 1), torch.stack(log_q, 1), torch.stack(log_p, 1), torch.stack(kl, 1), torch.stack(post_mu, 1))
+            no_latent = h.new_zeros(n_rows, 0, self.latent_size)
+            return ChainResult(no_latent, empty, empty, empty, no_latent, no_latent)
+        kl_per_dimension = torch.stack(kl, 1)
+        return ChainResult(torch.stack(zs, 1), torch.stack(log_q, 1), torch.stack(log_p, 1), kl_per_dimension.sum(-1),
+                           torch.stack(post_mu, 1), kl_per_dimension)
 
 
 # --------------------------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from della.attempts import SIGNAL, STOPPED, AttemptLog, attempts_path, gpu_facts, recorded_attempt, settings_digest
+from della.attempts import SIGNAL, STOPPED, AttemptLog, Stopped, attempts_path, gpu_facts, recorded_attempt, settings_digest
 from della.batches import batches, load_records, target_of
 from della.distributed import (
     DEVICES,
@@ -52,7 +52,7 @@ from della.distributed import (
 )
 from della.io import atomic_write_json, keep_previous, read_jsonl, torch_save_atomic
 from della.numerics import tf32_in_effect
-from della.vae import KL_SUM, TransformerVAE, VAEConfig, weighted_parameters
+from della.vae import KL_SUM, KL_THRESHOLD_DIMENSION, KL_THRESHOLD_GROUP, TransformerVAE, VAEConfig, weighted_parameters
 
 # β schedules (`training.beta_schedule`): constant, or cyclical annealing (Fu et al. 2019) as
 # used by Optimus and DELLA: each cycle holds β at β_min, raises it linearly, then holds β_max.
@@ -92,6 +92,7 @@ class TrainSettings:
     beta_ratio_zero: float = 0.25
     beta_ratio_increase: float = 0.25
     kl_threshold: float = 0.0
+    kl_threshold_scope: str = KL_THRESHOLD_DIMENSION  # della/vae.py: Optimus' per-dimension free bits
     kl_reduction: str = KL_SUM
     bow_weight: float = 0.0  # BOW loss weight (0: none); Table 5
     bn_vae_gamma: float | None = None  # BN-VAE on the posterior means (None: off); Table 5
@@ -130,7 +131,8 @@ class TrainSettings:
 
     def __post_init__(self):
         choices = {"precision": AUTOCAST_DTYPES, "nonfinite": (STOP, SKIP), "device": DEVICES,
-                   "beta_schedule": (CONSTANT, CYCLICAL)}
+                   "beta_schedule": (CONSTANT, CYCLICAL),
+                   "kl_threshold_scope": (KL_THRESHOLD_DIMENSION, KL_THRESHOLD_GROUP)}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"training.{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
@@ -161,7 +163,7 @@ class TrainSettings:
 __all__ = ["EX_TEMPFAIL", "CheckpointError", "Interrupted", "TrainSettings", "train"]
 
 
-class Interrupted(Exception):
+class Interrupted(Stopped):
     """The run saved a checkpoint and stopped because a signal asked it to; rerun to resume."""
 
 
@@ -372,8 +374,9 @@ class LossModule(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch, beta: float, kl_threshold: float, kl_reduction: str) -> dict[str, torch.Tensor]:
-        return self.model.loss(batch, beta, kl_threshold, kl_reduction)
+    def forward(self, batch, beta: float, kl_threshold: float, kl_reduction: str,
+                kl_threshold_scope: str) -> dict[str, torch.Tensor]:
+        return self.model.loss(batch, beta, kl_threshold, kl_reduction, kl_threshold_scope)
 
 
 class StepTerms:
@@ -616,7 +619,7 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
                 batch = model.collator([records[i] for i in rank_slice(sampler.next_indices())])
                 batch = {name: tensor.to(device) for name, tensor in batch.items()}
                 with autocast(device, settings.precision):
-                    out = loss_fn(batch, beta, settings.kl_threshold, settings.kl_reduction)
+                    out = loss_fn(batch, beta, settings.kl_threshold, settings.kl_reduction, settings.kl_threshold_scope)
                 if any_rank(not torch.isfinite(out["loss"]), device):  # every rank skips, or none
                     failure = "non-finite loss"
                     break

@@ -52,6 +52,11 @@ class AttentionPooling(nn.Module):
 # DELLA code averages over the layers).
 KL_SUM, KL_MEAN = "sum", "mean"
 # Which groups' KL terms enter the training loss (`kl_layers`; Table 4's "KL only on z_1 / z_L").
+# Where `kl_threshold` applies (free bits): "dimension", each example's KL of each latent dimension,
+# masked out at or below the threshold (Optimus' `dim_target_kl`, its code's fb_mode 1: 0.5 nats a
+# dimension); "group", each example's KL of each latent group, clamped to at least the threshold.
+# The gradient is zero below the threshold either way; what differs is what the threshold bounds.
+KL_THRESHOLD_DIMENSION, KL_THRESHOLD_GROUP = "dimension", "group"
 KL_LAYERS = {"all": slice(None), "first": slice(0, 1), "last": slice(-1, None)}
 
 
@@ -365,21 +370,32 @@ class TransformerVAE(nn.Module):
         labels = batch["labels"]
         return -(logp.gather(-1, labels.clamp(min=0)) * (labels != IGNORE_INDEX)).sum(-1)
 
-    def loss(self, batch, beta: float, kl_threshold: float, kl_reduction: str) -> dict[str, torch.Tensor]:
-        """Negative ELBO with a weighted KL (beta), free bits per group (kl_threshold), the KL of
-        the groups `kl_layers` names, and the BOW loss weighted by `bow_weight`."""
+    def loss(self, batch, beta: float, kl_threshold: float, kl_reduction: str,
+             kl_threshold_scope: str = KL_THRESHOLD_DIMENSION) -> dict[str, torch.Tensor]:
+        """Negative ELBO with a weighted KL (beta), free bits (kl_threshold, per dimension or per
+        group: `kl_threshold_scope`), the KL of the groups `kl_layers` names, and the BOW loss
+        weighted by `bow_weight`."""
         if kl_reduction not in (KL_SUM, KL_MEAN):
             raise ValueError(f"kl_reduction must be {KL_SUM!r} or {KL_MEAN!r}, got {kl_reduction!r}")
+        if kl_threshold_scope not in (KL_THRESHOLD_DIMENSION, KL_THRESHOLD_GROUP):
+            raise ValueError(f"kl_threshold_scope must be {KL_THRESHOLD_DIMENSION!r} or {KL_THRESHOLD_GROUP!r}, "
+                             f"got {kl_threshold_scope!r}")
         b = batch["dec_ids"].shape[0]
         if self.n_groups:
             enc = self.encode(batch)
             result = self.chain(b, enc.xs, enc.cs)
-            z, kl_groups = result.z, result.kl
+            z, kl_groups, kl_dims = result.z, result.kl, result.kl_per_dimension
         else:
             z, kl_groups = None, batch["dec_ids"].new_zeros(b, 1, dtype=torch.float)
+            kl_dims = kl_groups[..., None]
         reconstruction = -self._token_log_probs(batch, z).sum(-1)  # [B] nats per sentence
-        clamped = kl_groups[:, KL_LAYERS[self.config.kl_layers]].clamp(min=kl_threshold)
-        kl_for_loss = clamped.sum(-1) if kl_reduction == KL_SUM else clamped.mean(-1)
+        counted = KL_LAYERS[self.config.kl_layers]
+        if kl_threshold_scope == KL_THRESHOLD_DIMENSION:
+            dims = kl_dims[:, counted]  # [B, G', P]
+            thresholded = (dims * (dims > kl_threshold)).sum(-1)
+        else:
+            thresholded = kl_groups[:, counted].clamp(min=kl_threshold)  # [B, G']
+        kl_for_loss = thresholded.sum(-1) if kl_reduction == KL_SUM else thresholded.mean(-1)
         loss = (reconstruction + beta * kl_for_loss).mean()
         terms = {}
         if self.bow_head is not None:

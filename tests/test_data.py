@@ -144,6 +144,15 @@ def test_each_dataset_preprocesses(name, tmp_path):
     assert stats["dataset"] == name and stats["length_unit"] == "whitespace tokens" and stats["seed"] == 0
     assert stats["avg_len_text"] > 0
     assert (stats["avg_len_target"] is not None) == (name in CONDITIONAL)
+    # each valid/test text found verbatim in the training split, counted here from the files
+    train = _read_jsonl(tmp_path / "train.jsonl")
+    key = (lambda r: r["target"]) if name in CONDITIONAL else (lambda r: r["text"])
+    for split in ("valid", "test"):
+        rows = _read_jsonl(tmp_path / f"{split}.jsonl")
+        counted = stats["overlap_with_train"][split]
+        assert counted["examples"] == len(rows)
+        assert counted["target_in_train" if name in CONDITIONAL else "text_in_train"] == sum(
+            key(r) in {key(t) for t in train} for r in rows)
 
 
 def test_cleaning_follows_the_original_pipelines(tmp_path):
@@ -213,6 +222,21 @@ def test_writingprompts_alignment_and_newlines(tmp_path):
         assert row["target"] == f"story number {number} . \n \n The end ."
         assert "<newline>" not in row["target"]
     assert stats["skipped"] == {"too_long": 1}
+
+
+def test_test_texts_found_in_the_training_split_are_counted(tmp_path):
+    """stats.json's overlap_with_train: per split, the targets and the whole (source, target)
+    pairs of a conditional dataset that occur verbatim in the training split."""
+    train = ([f"[ WP ] prompt {i}" for i in range(4)], [f"story {i} ." for i in range(4)])
+    valid = (["[ WP ] other prompt", "[ WP ] prompt 9"], ["story 0 .", "story 9 ."])  # a train target, new prompt
+    test = (["[ WP ] prompt 1", "[ WP ] new", "[ WP ] newer"], ["story 1 .", "story 2 .", "story 8 ."])  # a train pair
+    _wp_archive(tmp_path / "raw", {"train": train, "valid": valid, "test": test})
+    stats = pp.preprocess_dataset("writingprompts", tmp_path / "raw", tmp_path / "out", SETTINGS["writingprompts"])
+    assert stats["overlap_with_train"] == {
+        "compared": ["pair", "target"],
+        "valid": {"examples": 2, "target_in_train": 1, "pair_in_train": 0},
+        "test": {"examples": 3, "target_in_train": 2, "pair_in_train": 1},
+    }
 
 
 def test_max_length_per_split_filters_only_the_splits_it_names(tmp_path):

@@ -220,3 +220,33 @@ def test_beam_search_finds_the_best_sequence_when_it_can_see_them_all(tiny_backb
     top_first = int(logp_first.argmax())
     for second in range(vocab):  # two-token sequences starting with the likeliest token
         assert best_score >= sequence_score(model, z, [top_first, second], 1.0) - 1e-4
+
+
+@pytest.mark.parametrize("case", [CASES[1], CASES[5]], ids=case_id)  # DELLA (groups of 8) and Optimus (one)
+def test_free_bits_per_dimension_and_per_group_against_a_hand_computation(tiny_backbones, case):
+    """kl_threshold's two scopes (della/vae.py), checked element by element in plain Python:
+    "dimension" (Optimus' dim_target_kl) adds each example's KL of each latent dimension only
+    where it exceeds the threshold; "group" adds each example's KL of each group, at least the
+    threshold. The threshold is the median dimension's KL, so some count and some do not."""
+    model = build(tiny_backbones, *case)
+    batch = model.collator(tiny_corpus(6))
+
+    def loss(threshold, scope):
+        torch.manual_seed(1)  # the same latent draws in every call
+        return model.loss(batch, beta=1.0, kl_threshold=threshold, kl_reduction="sum", kl_threshold_scope=scope)
+
+    torch.manual_seed(1)
+    encoded = model.encode(batch)
+    kl = model.chain(batch["dec_ids"].shape[0], encoded.xs, encoded.cs).kl_per_dimension.tolist()  # [B][G][P]
+    threshold = sorted(k for row in kl for group in row for k in group)[len(kl) * len(kl[0]) * len(kl[0][0]) // 2]
+    raw = [math.fsum(k for group in row for k in group) for row in kl]
+    by_dimension = [math.fsum(k for group in row for k in group if k > threshold) for row in kl]
+    by_group = [math.fsum(max(math.fsum(group), threshold) for group in row) for row in kl]
+    assert 0 < sum(by_dimension) < sum(raw)  # some dimensions below the threshold, some above
+    for scope, expected in (("dimension", by_dimension), ("group", by_group)):
+        base = loss(0.0, scope)
+        assert base["kl"].item() == pytest.approx(sum(raw) / len(raw), rel=1e-5)  # the reported KL is never thresholded
+        shift = (loss(threshold, scope)["loss"] - base["loss"]).item()
+        assert shift == pytest.approx(sum(e - r for e, r in zip(expected, raw)) / len(raw), abs=1e-4), scope
+    with pytest.raises(ValueError, match="kl_threshold_scope must be"):
+        loss(0.5, "layer")

@@ -1,9 +1,14 @@
 """The paper config's longest-input jobs at the real sizes (config/rehearsal.yaml over
 config/paper.yaml): a WritingPrompts and a CNN/DailyMail DELLA run, each one training step on
-real-size random-init GPT-2 / BART-base, two samples by beam search (beam 10, 256 new tokens),
-and every metric on the longest test text: IW-PPL with 30 samples at 1,024 positions, MAUVE
-features from a real-size gpt2-large, BERTScore from a real-size roberta-large. What crashed the
-paper scale's first batch before (1,026 positions into 1,024) runs here, through Snakemake."""
+real-size random-init GPT-2 / BART-base, two samples by beam search (beam 10), and every metric
+on the longest test text: IW-PPL with 30 samples at 1,024 positions, MAUVE features from a
+real-size gpt2-large, BERTScore from a real-size roberta-large. What crashed the paper scale's
+first batch before (1,026 positions into 1,024) runs here, through Snakemake.
+
+The samples stop at 32 new tokens instead of the paper's 256 (an overlay of this test): the
+inputs, not the outputs, reach the position limit, and the full rehearsal
+(results/rehearsal/RUN.md) decodes the 256; this keeps the test suite within CI's 25 minutes
+(about 2 of this test's 5.6 minutes were beam search)."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import yaml
 from test_workflow import ROOT, snakemake
 
 RUNS = {"writingprompts": "della", "cnn_dailymail": "della"}
+SAMPLE_TOKENS = 32
 PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
 
 
@@ -23,7 +29,10 @@ def rehearsal(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("rehearsal")
     targets = [f"runs/{dataset}/{model}/seed0/metrics.json" for dataset, model in RUNS.items()]
     targets += [f"data/{dataset}/lengths.json" for dataset in RUNS]
-    result = snakemake(workdir, [ROOT / "config" / "paper.yaml", ROOT / "config" / "rehearsal.yaml"], targets=targets)
+    shorter = workdir / "shorter-samples.yaml"
+    shorter.write_text(yaml.safe_dump({"generation": {"decoding": {"max_new_tokens": SAMPLE_TOKENS}}}))
+    configs = [ROOT / "config" / "paper.yaml", ROOT / "config" / "rehearsal.yaml", shorter]
+    result = snakemake(workdir, configs, targets=targets)
     logs = "\n".join(f"--- {p}\n{p.read_text()[-1500:]}" for p in sorted((workdir / "logs").rglob("*.log"))
                      if "rror" in p.read_text())
     assert result.returncode == 0, f"{result.stderr[-3000:]}\n{logs}"
@@ -60,7 +69,9 @@ def test_every_metric_at_the_paper_settings(rehearsal):
         assert {"BLEU", "CND", "MAUVE", "Self-BLEU", "Dist", "JS", "ROUGE-L", "BERTScore", "KL", "MI", "AU"} <= set(metrics)
         settings = json.loads((run / "samples.settings.json").read_text())["generation"]
         assert settings["decoding"]["strategy"] == "beam" and settings["decoding"]["num_beams"] == 10
+        assert settings["decoding"]["max_new_tokens"] == SAMPLE_TOKENS
         samples = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
-        assert len(samples) == 2 and all(s["generated"] for s in samples)
+        # random-init weights: beam search may well pick end-of-text first (an empty sample)
+        assert len(samples) == 2 and all(isinstance(s["generated"], str) for s in samples)
         done = json.loads((run / "train_done.json").read_text())
         assert done["steps"] == 1 and not (run / "checkpoints").exists()  # paper.yaml: keep_checkpoints false

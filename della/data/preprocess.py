@@ -544,6 +544,23 @@ def _label_counts(examples: list[Example]) -> dict[str, dict[str, int]]:
     return {name: dict(sorted(c.items())) for name, c in sorted(counts.items())}
 
 
+def _overlap(splits: Splits, task: str) -> dict:
+    """How many valid and test examples occur verbatim in the training split: the text (an
+    unconditional task), or the target and the whole source-target pair (a conditional one). A
+    real dataset's overlap is a fact to report beside its numbers (a decoder can score such a
+    sentence from memory); a generated dataset's is a bug in its generator."""
+    keys = {"text": lambda e: e["text"]} if task == UNCONDITIONAL else {
+        "target": lambda e: e["target"], "pair": lambda e: (e["source"], e["target"])}
+    overlap = {"compared": sorted(keys)}
+    for split in SPLITS[1:]:
+        entry = {"examples": len(splits[split])}
+        for what, key in keys.items():
+            seen = {key(e) for e in splits["train"]}
+            entry[f"{what}_in_train"] = sum(key(e) in seen for e in splits[split])
+        overlap[split] = entry
+    return overlap
+
+
 def _stats(name: str, splits: Splits, task: str, skipped: Counter, checked: dict, available: dict) -> dict:
     """Table 7 numbers; the average lengths are over all three splits together. ``subsample``
     records how the splits were cut from the ``available`` examples (after cleaning and the
@@ -559,6 +576,7 @@ def _stats(name: str, splits: Splits, task: str, skipped: Counter, checked: dict
         "skipped": {reason: n for reason, n in sorted(skipped.items()) if n},
         "seed": checked["seed"],
         "labels": _label_counts(splits["train"]),
+        "overlap_with_train": _overlap(splits, task),
         "subsample": {"available": available, "max_examples": checked["max_examples"],
                       "max_length": checked["max_length"], "seed": checked["seed"]},
     }
