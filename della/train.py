@@ -375,7 +375,7 @@ class LossModule(torch.nn.Module):
         self.model = model
 
     def forward(self, batch, beta: float, kl_threshold: float, kl_reduction: str,
-                kl_threshold_scope: str) -> dict[str, torch.Tensor]:
+                kl_threshold_scope: str = KL_THRESHOLD_DIMENSION) -> dict[str, torch.Tensor]:
         return self.model.loss(batch, beta, kl_threshold, kl_reduction, kl_threshold_scope)
 
 
