@@ -56,11 +56,12 @@ def over_seeds(values: Sequence[float], confidence: float = CONFIDENCE) -> Summa
     values = [float(v) for v in values]
     if not values:
         raise ValueError("no values to summarise")
-    if any(not math.isfinite(v) for v in values):
-        raise ValueError(f"non-finite value among {values}")
+    if any(math.isnan(v) for v in values):
+        raise ValueError(f"NaN among {values}")
     mean = statistics.fmean(values)
-    if len(values) < 2:
-        return Summary(mean, None, 1, None, None, confidence)
+    if len(values) < 2 or any(math.isinf(v) for v in values):
+        # one seed, or an infinite value (a PPL that overflowed): no spread to estimate
+        return Summary(mean, None, len(values), None, None, confidence)
     std = statistics.stdev(values)
     if std == 0:  # every seed the same: the interval is the point
         return Summary(mean, 0.0, len(values), mean, mean, confidence)

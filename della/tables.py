@@ -36,6 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from della.human_eval import table_observations
+from della.intervals import over_seeds
 from della.io import atomic_write_text
 from della.table_spec import (
     DIRECTIONS, PLACEHOLDER, REFERENCE, RowSpec, Summary, TableError, all_columns, block_title, columns_of,
@@ -53,7 +54,8 @@ MISSING = "–"  # no paper number / no difference
 NOT_APPLICABLE = "n/a"  # the model has no such metric (e.g. KL of a model without latent)
 NOT_RUN = "not run"  # an optional row without input files
 CSV_HEADER = [
-    "table", "dataset", "model", "metric", "ours_mean", "ours_std", "n_seeds", "paper", "diff", "settings", "sources",
+    "table", "dataset", "model", "metric", "ours_mean", "ours_std", "n_seeds", "ours_low", "ours_high", "paper", "diff",
+    "settings", "sources",
 ]
 RUN = ["dataset", "label", "seed"]  # one seed (or annotator) of one row
 
@@ -194,9 +196,12 @@ def cell_frame(spec: dict, config: dict, rows: list[RowSpec], long: pd.DataFrame
         long[[*RUN, "metric", "value", "settings", "source"]], on=[*RUN, "metric"], how="left")
     layout["run"] = layout.position.isin(grid.position)
     check_cells(layout, grid)
-    numbers = grid.dropna(subset=["value"]).groupby("position").agg(
-        mean=("value", "mean"), std=("value", "std"), n_seeds=("value", "count"), settings=("settings", "first"),
-        sources=("source", joined_sources))
+    valued = grid.dropna(subset=["value"])
+    numbers = valued.groupby("position").agg(settings=("settings", "first"), sources=("source", joined_sources))
+    # mean, spread and interval over the seeds (annotators): della/intervals.py, as figures and findings
+    summaries = valued.groupby("position")["value"].agg(lambda values: over_seeds(values.tolist()))
+    for column, field in (("mean", "mean"), ("std", "std"), ("n_seeds", "n"), ("low", "low"), ("high", "high")):
+        numbers[column] = summaries.map(lambda summary: getattr(summary, field)).astype(float)
     printed = pd.DataFrame([(*key, value) for key, value in paper.items()],
                            columns=["dataset", "paper_model", "metric", "paper"]).astype({"paper": float})
     cells = (layout.join(numbers, on="position").merge(printed, on=["dataset", "paper_model", "metric"], how="left")
@@ -444,7 +449,9 @@ def render_csv(collected: Collected) -> str:
     cells = collected.cells
     frame = pd.DataFrame({
         "table": collected.table_id, "dataset": cells.dataset, "model": cells.paper_model, "metric": cells.metric,
-        "ours_mean": cells["mean"], "ours_std": cells["std"], "n_seeds": cells.n_seeds, "paper": cells.paper,
+        "ours_mean": cells["mean"], "ours_std": cells["std"], "n_seeds": cells.n_seeds,
+        # the 95 % t interval of the mean over seeds (della/intervals.py); empty with one seed
+        "ours_low": cells["low"], "ours_high": cells["high"], "paper": cells.paper,
         "diff": cells["diff"], "settings": cells.settings, "sources": cells.sources,
     })
     summaries = pd.DataFrame([

@@ -40,8 +40,10 @@ def test_one_seed_has_no_spread_and_no_interval():
     assert verdict(summary, 0.0) == INCONCLUSIVE
     with pytest.raises(ValueError, match="no values"):
         over_seeds([])
-    with pytest.raises(ValueError, match="non-finite"):
+    with pytest.raises(ValueError, match="NaN"):
         over_seeds([1.0, float("nan")])
+    overflowed = over_seeds([12.0, math.inf])  # a PPL that overflowed: its mean, and no spread
+    assert (overflowed.mean, overflowed.std, overflowed.low, overflowed.n) == (math.inf, None, None, 2)
 
 
 def test_a_paired_comparison_is_over_the_differences_of_the_same_seeds():

@@ -153,6 +153,11 @@ def test_mean_and_std_over_two_seeds_match_numpy(tmp_path, toy):
     md = (tmp_path / "out" / "toy.md").read_text()
     assert f"{np.mean(ppl):.2f} ± {np.std(ppl, ddof=1):.2f}" in md
     assert read_csv(tmp_path / "out" / "toy.csv")["GPT-2", "PPL"]["ours_std"] == ""
+    # the 95 % interval of the mean over the two seeds: t with 1 degree of freedom (Cauchy, tan)
+    half = math.tan(math.pi * 0.475) * np.std(ppl, ddof=1) / math.sqrt(len(ppl))
+    assert float(r["ours_low"]) == pytest.approx(np.mean(ppl) - half, rel=1e-9)
+    assert float(r["ours_high"]) == pytest.approx(np.mean(ppl) + half, rel=1e-9)
+    assert read_csv(tmp_path / "out" / "toy.csv")["GPT-2", "PPL"]["ours_low"] == ""  # one seed: no interval
 
 
 def row_cells(line: str) -> list[str]:
