@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from della.gpu_memory import GIB
 from della.io import atomic_write_json
 
 STAGES = ("train", "generate", "evaluate")
@@ -41,7 +42,6 @@ GPU_OUT_OF_MEMORY, HOST_OUT_OF_MEMORY, ERROR = "gpu_out_of_memory", "host_out_of
 OUT_OF_TIME = (SIGNAL, RUNNING)
 # the ends after which more host memory could help
 OUT_OF_HOST_MEMORY = (HOST_OUT_OF_MEMORY, RUNNING)
-GIB = 1024**3
 
 
 def attempts_path(run_dir: Path, stage: str) -> Path:
@@ -62,10 +62,9 @@ def read_attempts(path: Path) -> list[dict]:
         return []
 
 
-def settings_digest(settings: object) -> str:
-    """SHA-256 of a job's settings (JSON text or a JSON-able object): equal settings, equal digest."""
-    text = settings if isinstance(settings, str) else json.dumps(settings, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def settings_digest(settings: dict) -> str:
+    """SHA-256 of a job's settings (a JSON-able dict): equal settings, equal digest."""
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
 
 def gpu_facts() -> dict:
