@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from jsonschema.exceptions import ValidationError, best_match
 
-__all__ = ["key_path", "schema_error_message"]
+__all__ = ["key_path", "schema_error_message", "validate_document"]
 
 SCHEMA_FILE = "config/schema.yaml"
 
@@ -29,14 +29,37 @@ def _unknown_keys(error: ValidationError) -> str:
             f"(allowed there: {', '.join(allowed)})")
 
 
-def schema_error_message(error: ValidationError) -> str:
-    """``config <path>: <what is wrong>`` on the first line; jsonschema's message and the schema
-    rule that failed on the second. Of a ``oneOf``/``anyOf``, the closest branch's error is named."""
+def schema_error_message(error: ValidationError, document: str = "config", schema_file: str = SCHEMA_FILE) -> str:
+    """``config <path>: <what is wrong>`` on the first line (``document`` names another file, say
+    config/findings.yaml); jsonschema's message and the schema rule that failed on the second. Of
+    a ``oneOf``/``anyOf``, the closest branch's error is named."""
     error = best_match([error])
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         what = _unknown_keys(error)
     else:
         what = error.message
     rule = "/".join(str(part) for part in error.absolute_schema_path)
-    return (f"config {key_path(error.absolute_path)}: {what}\n"
-            f"({SCHEMA_FILE} rule {rule}: {error.message})")
+    return (f"{document} {key_path(error.absolute_path)}: {what}\n"
+            f"({schema_file} rule {rule}: {error.message})")
+
+
+def validate_document(document: dict, path, schema_path, error_type: type[Exception] = ValueError) -> dict:
+    """`document` (read from `path`) checked against the JSON schema in `schema_path` (YAML), its
+    defaults filled in; a failure raises `error_type` with the one-line message above."""
+    import yaml
+    from jsonschema import Draft202012Validator, validators
+
+    with open(schema_path, encoding="utf-8") as handle:
+        schema = yaml.safe_load(handle)
+
+    def fill_defaults(validator, properties, instance, schema):
+        for name, sub in properties.items():
+            if isinstance(instance, dict) and "default" in sub:
+                instance.setdefault(name, sub["default"])
+        yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+    validator = validators.extend(Draft202012Validator, {"properties": fill_defaults})(schema)
+    error = best_match(validator.iter_errors(document))
+    if error is not None:
+        raise error_type(schema_error_message(error, str(path), str(schema_path)))
+    return document

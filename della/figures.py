@@ -19,7 +19,6 @@ import io
 import json
 import random
 import re
-import statistics
 import sys
 import textwrap
 from collections import defaultdict
@@ -29,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from della.intervals import Summary, over_seeds
 from della.io import atomic_write_bytes, atomic_write_text
 from della.io import read_jsonl as io_read_jsonl
 from della.table_spec import Observation
@@ -204,8 +204,8 @@ SERIES = {
     END: "latents on layers 1..e (ending at layer e)",
 }
 LAYER_CSV_HEADER = [
-    "figure", "dataset", "series", "first_layer", "last_layer", "n_latent_layers", "metric", "mean", "std", "n_seeds",
-    "seeds", "settings", "sources",
+    "figure", "dataset", "series", "first_layer", "last_layer", "n_latent_layers", "metric", "mean", "std", "low",
+    "high", "n_seeds", "seeds", "settings", "sources",
 ]
 
 
@@ -244,17 +244,32 @@ def layer_run(obs: Observation, metrics: list[str]) -> LayerRun:
 
 
 class OverSeeds:
-    """A plotted value's mean and sample standard deviation (ddof 1) over the seeds in `values`."""
+    """A plotted value over the seeds in `values`: its mean, sample standard deviation (ddof 1)
+    and 95 % t interval, from della/intervals.py (as the tables' and the findings')."""
 
     values: list[float]
 
     @property
+    def summary(self) -> Summary:
+        return over_seeds(self.values)
+
+    @property
     def mean(self) -> float:
-        return statistics.fmean(self.values)
+        return self.summary.mean
 
     @property
     def std(self) -> float | None:
-        return statistics.stdev(self.values) if len(self.values) > 1 else None
+        return self.summary.std
+
+    @property
+    def error_bar(self) -> float:
+        """Half the interval's width (0 without one: one seed): what the plots draw."""
+        summary = self.summary
+        return (summary.high - summary.low) / 2 if summary.has_interval else 0.0
+
+    def interval_cells(self) -> list[str]:
+        summary = self.summary
+        return ["", ""] if not summary.has_interval else [repr(summary.low), repr(summary.high)]
 
 
 @dataclass
@@ -314,7 +329,7 @@ def plot_latent_layers(points: list[LayerPoint], metrics: list[str], title: str,
                 if not shown:
                     continue
                 xs = [p.n_latent for p in shown]
-                errors = [p.std or 0.0 for p in shown]
+                errors = [p.error_bar for p in shown]
                 ax.errorbar(xs, [p.mean for p in shown], yerr=errors, marker=marker, capsize=3, label=SERIES[series])
                 for p in shown:
                     layer = p.first if series == START else p.last
@@ -333,7 +348,7 @@ def plot_latent_layers(points: list[LayerPoint], metrics: list[str], title: str,
 def latent_layer_csv(points: list[LayerPoint], path: Path) -> Path:
     rows = [
         ["fig2", p.dataset, p.series, p.first, p.last, p.n_latent, p.metric, repr(p.mean),
-         "" if p.std is None else repr(p.std), len(p.runs), " ".join(str(r.seed) for r in p.runs),
+         "" if p.std is None else repr(p.std), *p.interval_cells(), len(p.runs), " ".join(str(r.seed) for r in p.runs),
          canonical_json(p.runs[0].settings.get(p.metric, {})), " ".join(str(r.path) for r in p.runs)]
         for p in points
     ]
@@ -536,7 +551,8 @@ def render_case_study(spec: dict, samples: list[Path], tidy: pd.DataFrame, out_m
 # ------------------------------------------------------------------- latent probe by layer
 
 ALL_GROUPS = "all"  # the probe on every latent group together
-PROBE_CSV_HEADER = ["figure", "dataset", "model", "label", "features", "metric", "mean", "std", "n_seeds", "seeds",
+PROBE_CSV_HEADER = ["figure", "dataset", "model", "label", "features", "metric", "mean", "std", "low", "high",
+                    "n_seeds", "seeds",
                     "settings", "sources"]
 NO_PROBE_NOTE = "no probe values: the datasets' records carry no labels (docs/interfaces.md)"
 PERCENT_MAX = 100.0  # accuracies are percentages
@@ -612,8 +628,8 @@ def plot_probe(points: list[ProbePoint], title: str, prefix: Path) -> list[Path]
             together = [p for p in probe if p.features == ALL_GROUPS]
             # the groups are one line; all groups together is another quantity: a point apart
             ax.errorbar([p.features for p in by_group], [p.mean for p in by_group],
-                        yerr=[p.std or 0.0 for p in by_group], marker="o", label=f"{label}: probe", **style)
-            ax.errorbar([x_all] * len(together), [p.mean for p in together], yerr=[p.std or 0.0 for p in together],
+                        yerr=[p.error_bar for p in by_group], marker="o", label=f"{label}: probe", **style)
+            ax.errorbar([x_all] * len(together), [p.mean for p in together], yerr=[p.error_bar for p in together],
                         marker="*", markersize=9, linestyle="none", **style)
             for majority in (p for p in shown if (p.label, p.metric) == (label, MAJORITY)):
                 ax.axhline(majority.mean, linestyle="--", linewidth=1, color=f"C{colour}", label=f"{label}: majority")
@@ -631,7 +647,7 @@ def plot_probe(points: list[ProbePoint], title: str, prefix: Path) -> list[Path]
 def probe_csv(points: list[ProbePoint], path: Path) -> Path:
     rows = [
         ["probe", p.dataset, p.model, p.label, p.features if p.features == ALL_GROUPS else f"z{p.features}", p.metric,
-         repr(p.mean), "" if p.std is None else repr(p.std), len(p.values), " ".join(map(str, p.seeds)),
+         repr(p.mean), "" if p.std is None else repr(p.std), *p.interval_cells(), len(p.values), " ".join(map(str, p.seeds)),
          canonical_json(p.settings), " ".join(map(str, p.paths))]
         for p in points
     ]

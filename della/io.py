@@ -18,6 +18,10 @@ PROVENANCE_PACKAGES = (
     "nltk", "bert-score", "mauve-text", "faiss-cpu", "scikit-learn",
 )
 
+# Each test sentence's numbers, written by della/evaluate.py beside metrics.json, read by
+# della/findings.py for its paired comparisons over sentences
+PER_SENTENCE_FILE = "per_sentence.csv"
+
 
 def _atomic(path: Path, write) -> None:
     """Write to a hidden temporary file beside `path`, then rename it over `path`.

@@ -44,16 +44,53 @@ def encoder_backbone_of(config: dict, model: str) -> dict | None:
     return config["backbones"][name] if name else None
 
 
-def as_loaded(config: dict, key: str | None) -> dict | None:
-    """Backbone `key` as a job loads it: a pinned hub model from its prefetched folder
-    (della/prefetch.py), with its hub name and revision kept beside; anything else as it is."""
+# How a created (random-init) backbone relates to the run seed (`backbone_init`): "shared", one
+# backbone for every seed (as a pretrained checkpoint is); "per_seed", one per run seed, created with
+# seed backbone_seed + run seed, so that the spread over seeds includes the backbone's
+# initialisation (the small scale). Run seed 0 gets the shared backbone's weights either way.
+SHARED, PER_SEED = "shared", "per_seed"
+
+
+def per_seed_backbones(config: dict) -> bool:
+    return config.get("backbone_init", SHARED) == PER_SEED
+
+
+def backbone_folder(config: dict, key: str, seed: int | None = None) -> str:
+    """Where backbone `key`'s files are: its `name_or_path`, or under `per_seed` a created
+    backbone's folder for run `seed` (None: the first configured seed's; the tokenizer, the same
+    for every seed, is all a job without a seed reads)."""
+    entry = config["backbones"][key]
+    if "create" not in entry or not per_seed_backbones(config):
+        return entry["name_or_path"]
+    return f"{entry['name_or_path']}-seed{config['seeds'][0] if seed is None else int(seed)}"
+
+
+def created_backbone(config: dict, folder: str) -> tuple[str, int]:
+    """(key, the seed to create it with) of the created backbone whose folder is `folder`
+    (backbone_folder's inverse, for the create_backbone rule)."""
+    for key, entry in config["backbones"].items():
+        if "create" not in entry:
+            continue
+        if not per_seed_backbones(config) and folder == entry["name_or_path"]:
+            return key, config["backbone_seed"]
+        prefix = f"{entry['name_or_path']}-seed"
+        if per_seed_backbones(config) and folder.startswith(prefix) and folder[len(prefix):].isdigit():
+            return key, config["backbone_seed"] + int(folder[len(prefix):])
+    raise ValueError(f"{folder}: no created backbone in config backbones is written there "
+                     f"(backbone_init: {config.get('backbone_init', SHARED)})")
+
+
+def as_loaded(config: dict, key: str | None, seed: int | None = None) -> dict | None:
+    """Backbone `key` as a job of run `seed` loads it: a pinned hub model from its prefetched
+    folder (della/prefetch.py), with its hub name and revision kept beside; a created one from
+    its folder (backbone_folder); anything else as it is."""
     from della.prefetch import cache_dir, is_pinned_hub_model
 
     if key is None:
         return None
     entry = config["backbones"][key]
     if not is_pinned_hub_model(entry):
-        return entry
+        return {**entry, "name_or_path": backbone_folder(config, key, seed)}
     return {**entry, "name_or_path": cache_dir(config, key), "hub_name": entry["name_or_path"]}
 
 
@@ -85,16 +122,17 @@ def evaluation_as_loaded(config: dict) -> dict:
     return evaluation
 
 
-def train_settings(config: dict, dataset: str, model: str, entry: dict | None = None) -> dict:
+def train_settings(config: dict, dataset: str, model: str, entry: dict | None = None, seed: int | None = None) -> dict:
     """What the train rule passes to `della-bench train --settings` for (dataset, model): the
     model entry (`entry`: the workflow's copy with absolute file paths), its backbones, the
-    dataset's task and lengths, and the training section with the model's `train:` overrides."""
+    dataset's task and lengths, and the training section with the model's `train:` overrides.
+    `seed`: the run's (its backbones' folders under `backbone_init: per_seed`)."""
     entry = config["models"][model] if entry is None else entry
     data = config["datasets"][dataset]
     return {
         "model": {k: v for k, v in entry.items() if k not in NOT_TRAINING_KEYS},
-        "decoder": as_loaded(config, backbone_key(config, dataset, model)),
-        "encoder": as_loaded(config, entry.get("encoder_backbone")),
+        "decoder": as_loaded(config, backbone_key(config, dataset, model), seed),
+        "encoder": as_loaded(config, entry.get("encoder_backbone"), seed),
         "conditional": data["preprocess"]["task"] == "conditional",
         "max_source_tokens": data["max_source_tokens"],
         "max_target_tokens": data["max_target_tokens"],

@@ -426,27 +426,30 @@ def validation_terms(model: TransformerVAE, valid_batches: list[dict], seed: int
             "valid_kl": means["kl"], "valid_token_nll": means["token_nll"], "valid_kl_per_group": means["kl_per_group"]}
 
 
-def convergence_check(log_path: Path, settings: TrainSettings, has_latent: bool) -> dict | None:
+def convergence_check(log_path: Path, settings: TrainSettings) -> dict | None:
     """The convergence rule on the run's logged validation losses: the relative improvement of
     the validation loss from the validation point nearest the start of the last `last_fraction`
-    of training to the last one. Met when it is below `min_relative_improvement` (a loss that got
-    worse has stopped improving too). With a latent, only points logged at beta = beta_max count:
-    under the cyclical schedule the loss at beta = 1 is only comparable with itself (while beta
-    is held low the KL grows by orders of magnitude), so the rule then compares the ends of the
-    beta = 1 plateaus."""
+    of training to the last one. Met when it is not negative (a loss that got worse is no
+    convergence) and below `min_relative_improvement`. One window for every model: only points
+    logged at beta = beta_max count, for a model without latents too (it logs the same schedule).
+    Under the cyclical schedule the loss at beta = 1 is only comparable with itself (while beta is
+    held low the KL grows by orders of magnitude), so the rule then compares the ends of the
+    beta = 1 plateaus, at the same steps for every model."""
     if settings.convergence is None:
         return None
-    comparable = (lambda e: True) if not has_latent else (lambda e: e["beta"] == settings.beta_max)
-    curve = [(e["step"], e[VALID_LOSS]) for e in read_jsonl(log_path) if VALID_LOSS in e and comparable(e)]
-    rule = dict(settings.convergence, metric=VALID_LOSS, points="all" if not has_latent else "beta = beta_max")
+    curve = [(e["step"], e[VALID_LOSS]) for e in read_jsonl(log_path)
+             if VALID_LOSS in e and e["beta"] == settings.beta_max]
+    rule = dict(settings.convergence, metric=VALID_LOSS, points="beta = beta_max")
     start = (1 - settings.convergence["last_fraction"]) * settings.max_steps
     earlier = [point for point in curve[:-1] if point[0] <= start] or curve[:1]
     if len(curve) < 2 or earlier[-1] == curve[-1]:
         return {**rule, "met": False, "reason": f"fewer than two comparable validation points ({len(curve)})"}
     (from_step, before), (to_step, after) = earlier[-1], curve[-1]
     improvement = (before - after) / abs(before)
-    return {**rule, "from_step": from_step, "to_step": to_step, "from": before, "to": after,
-            "relative_improvement": improvement, "met": improvement < settings.convergence["min_relative_improvement"]}
+    met = 0 <= improvement < settings.convergence["min_relative_improvement"]
+    found = {**rule, "from_step": from_step, "to_step": to_step, "from": before, "to": after,
+             "relative_improvement": improvement, "met": met}
+    return found if improvement >= 0 else {**found, "reason": "the validation loss got worse"}
 
 
 def restore_rng(state: dict, seed: int) -> None:
@@ -688,7 +691,7 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
             "effective_batch_size":
             settings.batch_size * settings.grad_accumulation_steps, "nonfinite_skipped": skipped,
             "settings": asdict(settings), "time_s": round(time.time() - started, 2), "attempts": attempt.summary(),
-            "convergence": convergence_check(log_path, settings, bool(model.n_groups)),
+            "convergence": convergence_check(log_path, settings),
         })
         if not settings.keep_checkpoints:
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)

@@ -12,11 +12,22 @@ sentences to the label and scored on the TEST sentences:
                         the first in sorted order) on the same test sentences: what a probe that
                         learnt nothing scores. A reference, not a score (higher_is_better null).
 
+    Probe-sample[<label>]     the same probe on one draw z ~ q(z|x) per sentence instead of the
+                              mean: what z itself carries (the decoder sees samples, and a mean
+                              can separate labels that the posterior's spread then hides)
+    Probe-untrained[<label>]  the probe on the posterior means of the same model as initialised,
+                              before training (its backbones as loaded, new modules at their seeded
+                              initialisation): the floor, what the encoder's features give through
+                              untrained latent heads. A reference (higher_is_better null).
+
 Near 100 the label is linearly decodable from the latent; at the majority rate the latent tells
-the probe nothing about it. Features: all latent groups together, and for a model with several
+the probe nothing about it; near the untrained floor, training added nothing the probe can read. Features: all latent groups together, and for a model with several
 groups (DELLA: one per layer) each group g alone, `Probe[<label>]@z<g>` (g = 1..G): the mean of
 q(z_g | z_<g, x) along the chain of means (the model's `posterior_mean`), i.e. what group g's
-posterior holds given the earlier groups' means. Each value's details hold macro-F1 and the
+posterior holds given the earlier groups' means (for samples: group g's draw along the chain of
+draws). One group of DELLA has as many dimensions as a one-group model's whole z (latent_size), so
+`Probe[<label>]@z<g>` beside another model's `Probe[<label>]` compares them at matched dimension.
+Each value's details hold macro-F1 and the
 majority rate (percent, like the value), n_train, n_test, the classes with their counts in
 either split, and whether the solver converged. Scaled x100 like the paper's percent metrics.
 
@@ -24,7 +35,8 @@ Settings (`evaluation.probe`, recorded with every value): max_train_examples (th
 on a seeded uniform subset of that many training sentences; null: all), C (inverse strength of
 the L2 penalty), max_iter (lbfgs iterations), standardize (z-score each feature with the training
 subset's mean and deviation first: latent scales differ between models and layers), seed (the
-subset, the solver's random_state and torch's RNG while encoding).
+subset, the solver's random_state and torch's RNG while encoding and initialising the untrained
+model), samples (Probe-sample), untrained_floor (Probe-untrained).
 
 Labels: every label name any training record carries must be on every training and test record
 (an error names the file and line); records without `labels` give no probe values at all.
@@ -52,14 +64,18 @@ DEFAULTS = {
     "max_iter": 1000,
     "standardize": True,
     "seed": 0,
+    "samples": True,
+    "untrained_floor": True,
 }
 
 PROBE, PROBE_F1, MAJORITY = "Probe", "Probe-F1", "Majority"
+PROBE_SAMPLE, PROBE_UNTRAINED = "Probe-sample", "Probe-untrained"
 PROBE_DESCRIPTION = "logistic regression (scikit-learn LogisticRegression: lbfgs, L2 penalty, multinomial)"
 FIT_SPLIT, SCORE_SPLIT = "train", "test"
 # A label name becomes part of a metric name, Probe[<label>]@z<g>, which these characters delimit.
 NAME_DELIMITERS = "[]@"
-METRIC_KEY = re.compile(r"^(?P<metric>Probe|Probe-F1|Majority)\[(?P<label>[^\[\]@]+)\](?:@z(?P<group>\d+))?$")
+METRIC_KEY = re.compile(r"^(?P<metric>Probe|Probe-F1|Probe-sample|Probe-untrained|Majority)"
+                        r"\[(?P<label>[^\[\]@]+)\](?:@z(?P<group>\d+))?$")
 
 
 def resolve(settings: dict | None) -> dict:
@@ -162,11 +178,24 @@ def labelled_splits(train_records: list[dict], test_records: list[dict], setting
 # -----------------------------------------------------------------------------
 # features and the probe
 
-def posterior_means(model, batches) -> torch.Tensor:
-    """E_q[z|x] of every example of `batches`, [N, G, P] in float64 on the CPU (DELLA: along the
-    chain of means). Call inside `evaluation_mode` (eval mode, no gradients, seeded)."""
-    means = [model.posterior_mean(model.encode(batch)).double().cpu() for batch in batches]
-    return torch.cat(means).view(-1, model.n_groups, model.latent_size)
+MEAN, SAMPLE = "mean", "sample"
+
+
+def posterior_features(models: dict, batches) -> dict[tuple[str, str], torch.Tensor]:
+    """(model name, MEAN or SAMPLE) -> [N, G, P] in float64 on the CPU for every example of
+    `batches` (one pass; each model encodes each batch): E_q[z|x] (DELLA: along the chain of
+    means) and, for the models in `models` mapped to True, one draw z ~ q(z|x) (along the chain
+    of draws). `models`: name -> (model, draw samples?). Call inside `evaluation_mode`."""
+    found = {(name, MEAN): [] for name in models}
+    found.update({(name, SAMPLE): [] for name, (_, sample) in models.items() if sample})
+    for batch in batches:
+        for name, (model, sample) in models.items():
+            enc = model.encode(batch)
+            found[name, MEAN].append(model.posterior_mean(enc).double().cpu())
+            if sample:
+                found[name, SAMPLE].append(model.sample_posterior(enc, 1)[0][:, 0].double().cpu())
+    return {key: torch.cat(parts).view(-1, models[key[0]][0].n_groups, models[key[0]][0].latent_size)
+            for key, parts in found.items()}
 
 
 def feature_sets(means: torch.Tensor) -> dict[int | None, np.ndarray]:
@@ -220,9 +249,16 @@ def fit_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test
     return ProbeScore(accuracy, macro_f1, majority, settings, details)
 
 
-def _settings(cfg: dict, label: str, group: int | None, n_groups: int) -> dict:
-    features = (f"posterior mean of all {n_groups} latent group(s)" if group is None else
-                f"posterior mean of latent group {group} of {n_groups} (along the chain of means)")
+FEATURES = {
+    PROBE: "posterior mean", PROBE_SAMPLE: "one posterior sample",
+    PROBE_UNTRAINED: "posterior mean of the model as initialised, before training",
+}
+
+
+def _settings(cfg: dict, label: str, group: int | None, n_groups: int, metric: str = PROBE) -> dict:
+    chain = "means" if metric != PROBE_SAMPLE else "draws"
+    features = (f"{FEATURES[metric]} of all {n_groups} latent group(s)" if group is None else
+                f"{FEATURES[metric]} of latent group {group} of {n_groups} (along the chain of {chain})")
     return {"probe": PROBE_DESCRIPTION, "C": cfg["C"], "max_iter": cfg["max_iter"],
             "standardize": cfg["standardize"], "seed": cfg["seed"], "fit_split": FIT_SPLIT,
             "score_split": SCORE_SPLIT, "max_train_examples": cfg["max_train_examples"], "label": label,
@@ -239,6 +275,16 @@ def probe_macro_f1(score: ProbeScore):
     return score.macro_f1, score.settings, score.details
 
 
+@register_metric(PROBE_SAMPLE, higher_is_better=True, scale=PERCENT)
+def probe_sample_accuracy(score: ProbeScore):
+    return score.accuracy, score.settings, score.details
+
+
+@register_metric(PROBE_UNTRAINED, higher_is_better=None, scale=PERCENT)
+def probe_untrained_accuracy(score: ProbeScore):
+    return score.accuracy, score.settings, score.details
+
+
 @register_metric(MAJORITY, higher_is_better=None, scale=PERCENT)
 def majority_rate(score: ProbeScore):
     settings = {key: score.settings[key] for key in ("fit_split", "score_split", "max_train_examples", "seed", "label")}
@@ -250,29 +296,44 @@ def majority_rate(score: ProbeScore):
 # the entry point
 
 def probe_metrics(model, train_batches, test_batches, labelled: LabelledSplits,
-                  settings: dict | None = None) -> dict[str, MetricValue]:
+                  settings: dict | None = None, untrained=None) -> dict[str, MetricValue]:
     """Probe, Probe-F1 and Majority of every label, the probe on all latent groups together and,
-    for a model with several groups, Probe on each group alone. `train_batches` are the model's
+    for a model with several groups, Probe on each group alone; the same on posterior samples
+    (Probe-sample, `samples`) and on the means of `untrained`, the model as initialised
+    (Probe-untrained, `untrained_floor`; evaluate builds it). `train_batches` are the model's
     batches of `labelled.train_records`, `test_batches` those of the test records (iterables)."""
     cfg = resolve(settings)
     if not model.n_groups:
         raise ValueError("the latent probe needs a model with latent variables (n_groups > 0)")
+    if cfg["untrained_floor"] and untrained is None:
+        raise ValueError("evaluation.probe.untrained_floor needs the untrained model")
+    models = {"trained": (model, cfg["samples"])}
+    if cfg["untrained_floor"]:
+        models["untrained"] = (untrained, False)
     with evaluation_mode(model, cfg["seed"]):
-        train_means, test_means = posterior_means(model, train_batches), posterior_means(model, test_batches)
-    for split, means, labels in ((FIT_SPLIT, train_means, labelled.train_labels),
-                                 (SCORE_SPLIT, test_means, labelled.test_labels)):
+        train, test = posterior_features(models, train_batches), posterior_features(models, test_batches)
+    for split, features, labels in ((FIT_SPLIT, train, labelled.train_labels),
+                                    (SCORE_SPLIT, test, labelled.test_labels)):
         lengths = {len(column) for column in labels.values()}
-        if lengths != {len(means)}:
-            raise ValueError(f"{split} split: labels of {sorted(lengths)} records for {len(means)} posterior means")
-    train_sets, test_sets = feature_sets(train_means), feature_sets(test_means)
+        if lengths != {len(features["trained", MEAN])}:
+            raise ValueError(f"{split} split: labels of {sorted(lengths)} records for "
+                             f"{len(features['trained', MEAN])} posterior means")
+    probes = {PROBE: ("trained", MEAN)}
+    if cfg["samples"]:
+        probes[PROBE_SAMPLE] = ("trained", SAMPLE)
+    if cfg["untrained_floor"]:
+        probes[PROBE_UNTRAINED] = ("untrained", MEAN)
+    registered = {PROBE: probe_accuracy, PROBE_SAMPLE: probe_sample_accuracy, PROBE_UNTRAINED: probe_untrained_accuracy}
     out = {}
     for label in labelled.train_labels:
         train_y, test_y = np.asarray(labelled.train_labels[label]), np.asarray(labelled.test_labels[label])
-        for group, train_x in train_sets.items():
-            score = fit_probe(train_x, train_y, test_sets[group], test_y, cfg,
-                              _settings(cfg, label, group, model.n_groups))
-            out[metric_key(PROBE, label, group)] = metric_value(PROBE, *probe_accuracy(score))
-            if group is None:
-                out[metric_key(PROBE_F1, label)] = metric_value(PROBE_F1, *probe_macro_f1(score))
-                out[metric_key(MAJORITY, label)] = metric_value(MAJORITY, *majority_rate(score))
+        for metric, key in probes.items():
+            train_sets, test_sets = feature_sets(train[key]), feature_sets(test[key])
+            for group, train_x in train_sets.items():
+                score = fit_probe(train_x, train_y, test_sets[group], test_y, cfg,
+                                  _settings(cfg, label, group, model.n_groups, metric))
+                out[metric_key(metric, label, group)] = metric_value(metric, *registered[metric](score))
+                if metric == PROBE and group is None:
+                    out[metric_key(PROBE_F1, label)] = metric_value(PROBE_F1, *probe_macro_f1(score))
+                    out[metric_key(MAJORITY, label)] = metric_value(MAJORITY, *majority_rate(score))
     return out

@@ -33,6 +33,16 @@ the same code.
   reported as details (per_group, prefix); "MI" is the total and "MI_mean_over_layers" the
   mean of the per-layer terms (total / G). Each term carries the estimator's Monte Carlo error,
   so a term near 0 can come out slightly negative.
+* Which layers (`layers`): "penalised" (the paper's) reports KL, ELBO, MI and AU over the latent
+  groups the model's training loss penalises (`penalised_groups`; all of them but for Table 4's
+  "KL only on z_1 / z_L", whose printed KL 0.15 / 0.73 and AU 0 are the trained layer's, while the
+  unpenalised layers' KL runs to hundreds of nats); "all" over every group. Where the two differ,
+  the all-groups numbers are reported too (KL_all_layers, ELBO_all_layers, MI_all_layers,
+  AU_all_layers). MI over a subset of groups is the sum of their chain-rule terms: I(x; z_1) for
+  the first layer, I(x; z_L | z_<L) for the last.
+* Per sentence (`per_sentence`): -log p(x), -ELBO and KL of each test sentence (the reported
+  layers) and its target tokens, in the order of the batches, for paired comparisons over
+  sentences (della/findings.py writes their bootstrap).
 * AU (Burda et al. 2016): dimensions d with Var_x(E_q[z_d | x]) >= delta (unbiased variance
   and ">=", as vae-lagging-encoder and DELLA's code), counted per latent group and averaged
   over groups (the paper: "we calculate AU for the latent variable in each layer and then
@@ -65,9 +75,12 @@ DEFAULTS = {
     "mi_samples": 1,
     "mi_chunk": 1024,
     "seed": 0,
+    "layers": "penalised",
 }
 
 KL_REDUCTIONS = ("sum", "mean")
+LAYERS = ("penalised", "all")
+PER_SENTENCE_COLUMNS = ("nll", "elbo", "kl", "n_tokens")
 TOKEN_COUNT = "model.num_target_tokens: target tokens incl. the end-of-text token"
 MI_ESTIMATOR = "He et al. 2019: log q(z) = logsumexp_j log q(z|x_j) - log N over all N examples"
 
@@ -80,7 +93,8 @@ class Totals:
     n_tokens: float = 0.0
     log_px: float = 0.0  # sum_x IW estimate of log p(x)
     recon_nll: float = 0.0  # sum_x -E_q log p(x|z)
-    kl: dict = field(default_factory=lambda: {r: 0.0 for r in KL_REDUCTIONS})  # sum_x KL, per reduction
+    kl_groups: list = field(default_factory=list)  # [B, G] KL of each example's latent groups, per batch
+    per_sentence: dict = field(default_factory=lambda: {"log_px": [], "recon_nll": [], "n_tokens": []})
     posterior_means: list = field(default_factory=list)  # [B, D] per batch (AU)
     mi_z: list = field(default_factory=list)  # [B * mi_samples, D] per batch (MI)
     mi_log_q: list = field(default_factory=list)  # log q(z_g|z_<g,x) of those samples, [B * mi_samples, G]
@@ -151,12 +165,16 @@ def batch_pass(model, batch, cfg: dict, token_budget: int | None = None) -> dict
             mi_z.append(z[:, :missing])
     kl = model.kl(enc, batch).double()  # [B, G]
     z = torch.cat(mi_z, dim=1)  # [B, mi_samples, D]
+    log_px = torch.logsumexp(torch.cat(log_w, dim=1), dim=1) - math.log(k)  # [B]
+    recon_nll = -torch.cat(log_lik, dim=1).mean(dim=1)  # [B]
+    n_tokens = model.num_target_tokens(batch).double()  # [B]
     part = {
-        "log_px": _sum(torch.logsumexp(torch.cat(log_w, dim=1), dim=1) - math.log(k)),
-        "recon_nll": -_sum(torch.cat(log_lik, dim=1).mean(dim=1)),
-        "kl": {"sum": _sum(kl.sum(dim=1)), "mean": _sum(kl.mean(dim=1))},
+        "log_px": _sum(log_px),
+        "recon_nll": _sum(recon_nll),
+        "kl_groups": kl.cpu(),
+        "per_sentence": {"log_px": log_px.cpu(), "recon_nll": recon_nll.cpu(), "n_tokens": n_tokens.cpu()},
         "n_examples": kl.shape[0],
-        "n_tokens": _sum(model.num_target_tokens(batch)),
+        "n_tokens": _sum(n_tokens),
         "posterior_means": model.posterior_mean(enc).double().cpu(),
         "mi_z": z.reshape(z.shape[0] * z.shape[1], z.shape[2]).cpu(),  # explicit: D may be 0
     }
@@ -177,8 +195,9 @@ def first_pass(model, batches, cfg: dict, token_budget: int | None = None) -> To
     for part in gather_in_order(parts):
         t.log_px += part["log_px"]
         t.recon_nll += part["recon_nll"]
-        for reduction in KL_REDUCTIONS:
-            t.kl[reduction] += part["kl"][reduction]
+        t.kl_groups.append(part["kl_groups"])
+        for name, values in part["per_sentence"].items():
+            t.per_sentence[name].append(values)
         t.n_examples += part["n_examples"]
         t.n_tokens += part["n_tokens"]
         t.posterior_means.append(part["posterior_means"])
@@ -242,29 +261,55 @@ def reconstruction(t: Totals, cfg: dict):
     return t.recon_nll / t.n_examples, {"recon_samples": cfg["iw_samples"], **_common(t, cfg)}
 
 
+def _layers(cfg: dict) -> dict:
+    """Which latent groups a number covers (1-based), and why (`layers`)."""
+    groups = cfg["groups"]
+    return {"layers": cfg["layers"], "groups": [g + 1 for g in range(cfg["n_groups"])][groups]}
+
+
+def kl_per_sentence(t: Totals, cfg: dict) -> torch.Tensor:
+    """[N] each example's KL over the reported groups, reduced by `kl_reduction`."""
+    kl = torch.cat(t.kl_groups)[:, cfg["groups"]]  # [N, G']
+    return kl.sum(dim=1) if cfg["kl_reduction"] == "sum" else kl.mean(dim=1)
+
+
 @register_metric("KL", higher_is_better=True)
 def kl_divergence(t: Totals, cfg: dict):
-    return t.kl[cfg["kl_reduction"]] / t.n_examples, {"kl_reduction": cfg["kl_reduction"],
-                                                      "over": "latent groups", **_common(t, cfg)}
+    per_group = (torch.cat(t.kl_groups).sum(dim=0) / t.n_examples).tolist()
+    return kl_per_sentence(t, cfg).sum().item() / t.n_examples, {
+        "kl_reduction": cfg["kl_reduction"], "over": "latent groups", **_layers(cfg), **_common(t, cfg),
+    }, {"per_group": per_group}
 
 
 @register_metric("ELBO", higher_is_better=False)
 def negative_elbo(t: Totals, cfg: dict):
-    value = (t.recon_nll + t.kl[cfg["kl_reduction"]]) / t.n_examples
+    value = (t.recon_nll + kl_per_sentence(t, cfg).sum().item()) / t.n_examples
     return value, {"reported_as": "-ELBO per sentence", "kl_reduction": cfg["kl_reduction"],
-                   "recon_samples": cfg["iw_samples"], **_common(t, cfg)}
+                   "recon_samples": cfg["iw_samples"], **_layers(cfg), **_common(t, cfg)}
+
+
+def per_sentence(t: Totals, cfg: dict) -> dict[str, list[float]]:
+    """Each test sentence's -log p(x) (IW), -ELBO and KL (the reported layers, `kl_reduction`)
+    and target tokens, in batch order: what the per-sentence comparisons resample."""
+    recon = torch.cat(t.per_sentence["recon_nll"])
+    kl = kl_per_sentence(t, cfg)
+    return {"nll": (-torch.cat(t.per_sentence["log_px"])).tolist(), "elbo": (recon + kl).tolist(),
+            "kl": kl.tolist(), "n_tokens": torch.cat(t.per_sentence["n_tokens"]).tolist()}
 
 
 @register_metric("MI", higher_is_better=True)
 def mutual_information(t: Totals, cfg: dict, reduction: str = "total"):
-    """I(x; z) ("total") or its mean over the latent groups ("mean"), with the chain-rule
-    per-group terms I(x; z_g | z_<g) and the prefix values I(x; z_<=g) as details."""
+    """The sum of the chain-rule terms I(x; z_g | z_<g) over the reported groups (all: I(x; z))
+    ("total") or their mean ("mean"), with the per-group terms and the prefix values
+    I(x; z_<=g) as details."""
     prefix = t.mi_prefix
     per_group = [b - a for a, b in zip([0.0] + prefix[:-1], prefix)]
-    value = prefix[-1] if reduction == "total" else prefix[-1] / len(prefix)
+    reported = per_group[cfg["groups"]]
+    value = math.fsum(reported) if reduction == "total" else math.fsum(reported) / len(reported)
     settings = {"mi_estimator": MI_ESTIMATOR, "mi_samples": cfg["mi_samples"], "mi_chunk": cfg["mi_chunk"],
-                "reduction": {"total": "I(x; z), all latent groups", "mean": "I(x; z) / n_groups: mean of "
-                              "the per-group chain-rule terms"}[reduction], **_common(t, cfg)}
+                "reduction": {"total": "sum of I(x; z_g | z_<g) over the reported groups (all: I(x; z))",
+                              "mean": "mean of the per-group chain-rule terms I(x; z_g | z_<g) over the "
+                                      "reported groups"}[reduction], **_layers(cfg), **_common(t, cfg)}
     details = {"per_group": per_group, "prefix": prefix, "per_group_term": "I(x; z_g | z_<g)"}
     return value, settings, details
 
@@ -277,9 +322,10 @@ def active_units(t: Totals, cfg: dict, n_groups: int, latent_size: int, threshol
     variance = means.var(dim=0, unbiased=True).view(n_groups, latent_size)
     per_group = (variance >= threshold).sum(dim=1)
     settings = {"au_threshold": threshold, "statistic": "Var_x(E_q[z]) >= threshold, unbiased variance",
-                "reduction": "count per group, mean over groups", "n_groups": n_groups,
-                "latent_size": latent_size, **_common(t, cfg)}
-    return per_group.double().mean().item(), settings, {"per_group": per_group.tolist(), "total": int(per_group.sum())}
+                "reduction": "count per group, mean over the reported groups", "n_groups": n_groups,
+                "latent_size": latent_size, **_layers(cfg), **_common(t, cfg)}
+    reported = per_group[cfg["groups"]]
+    return reported.double().mean().item(), settings, {"per_group": per_group.tolist(), "total": int(reported.sum())}
 
 
 # -----------------------------------------------------------------------------
@@ -301,13 +347,16 @@ def evaluation_mode(model, seed: int):
             model.train()
 
 
-def representation_metrics(model, batches, settings: dict | None = None,
-                           token_budget: int | None = None) -> dict[str, MetricValue]:
+def representation_metrics(model, batches, settings: dict | None = None, token_budget: int | None = None,
+                           penalised_groups: slice = slice(None), sentences: dict | None = None,
+                           ) -> dict[str, MetricValue]:
     """IW-PPL, ELBO, KL, MI, AU (and NLL, Recon, the other KL reduction, AU at extra
     thresholds) of `model` on `batches`: an iterable of whatever the model's collate function
     returns (materialised as a list). Inside a data-parallel run the ranks share the work
     and every rank returns the numbers of one process. `token_budget` caps the tokens of each
-    scoring call (`scored_log_likelihood`): memory, not the numbers.
+    scoring call (`scored_log_likelihood`): memory, not the numbers. `penalised_groups`: the
+    latent groups the model's training loss penalises, reported under `layers: penalised`.
+    `sentences`, a dict, receives the per-sentence values (`per_sentence`).
     A model without latent variables (n_groups == 0) gets its exact PPL and NLL only."""
     cfg = {**DEFAULTS, **(settings or {})}
     unknown = set(cfg) - set(DEFAULTS)
@@ -315,6 +364,10 @@ def representation_metrics(model, batches, settings: dict | None = None,
         raise ValueError(f"unknown representation settings: {sorted(unknown)}")
     if cfg["kl_reduction"] not in KL_REDUCTIONS:
         raise ValueError(f"kl_reduction must be one of {KL_REDUCTIONS}")
+    if cfg["layers"] not in LAYERS:
+        raise ValueError(f"layers must be one of {LAYERS}, got {cfg['layers']!r}")
+    cfg["n_groups"] = model.n_groups
+    cfg["groups"] = penalised_groups if cfg["layers"] == "penalised" else slice(None)
     if not 1 <= cfg["mi_samples"] <= cfg["iw_samples"]:
         raise ValueError("mi_samples reuses importance samples: need 1 <= mi_samples <= iw_samples")
     batches = list(batches)
@@ -323,6 +376,9 @@ def representation_metrics(model, batches, settings: dict | None = None,
         cfg.update(iw_samples=1, iw_chunk=1, mi_samples=1)
         with evaluation_mode(model, cfg["seed"]):
             t = first_pass(model, batches, cfg, token_budget)
+        if sentences is not None:
+            sentences.update(nll=(-torch.cat(t.per_sentence["log_px"])).tolist(),
+                             n_tokens=torch.cat(t.per_sentence["n_tokens"]).tolist())
         return {name: metric_value(name, *fn(t, cfg)) for name, fn in [("PPL", iw_perplexity), ("NLL", iw_nll)]}
 
     with evaluation_mode(model, cfg["seed"]):
@@ -343,4 +399,13 @@ def representation_metrics(model, batches, settings: dict | None = None,
     out["AU"] = metric_value("AU", *active_units(t, cfg, *shape, cfg["au_threshold"]))
     for threshold in cfg["au_extra_thresholds"]:
         out[f"AU@{threshold:g}"] = metric_value("AU", *active_units(t, cfg, *shape, threshold))
+    every = list(range(model.n_groups))
+    if every[cfg["groups"]] != every:  # a subset reported: the whole latent's numbers beside
+        all_cfg = {**cfg, "layers": "all", "groups": slice(None)}
+        out["KL_all_layers"] = metric_value("KL", *kl_divergence(t, all_cfg))
+        out["ELBO_all_layers"] = metric_value("ELBO", *negative_elbo(t, all_cfg))
+        out["MI_all_layers"] = metric_value("MI", *mutual_information(t, all_cfg))
+        out["AU_all_layers"] = metric_value("AU", *active_units(t, all_cfg, *shape, cfg["au_threshold"]))
+    if sentences is not None:
+        sentences.update(per_sentence(t, cfg))
     return out

@@ -61,7 +61,7 @@ def schema_message(change) -> str:
     (lambda c: c["datasets"]["yelp"].update(colour=1),
      "config datasets.yelp: unknown key 'colour' (allowed there: backbone, decoding, max_source_tokens, "
      "max_target_tokens, preprocess, source)"),
-    (lambda c: c.update(seed=[0], zz=1), "config (top level): unknown keys 'seed', 'zz' (allowed there: backbone_seed,"),
+    (lambda c: c.update(seed=[0], zz=1), "config (top level): unknown keys 'seed', 'zz' (allowed there: backbone_init, backbone_seed,"),
     (lambda c: c["datasets"]["snli"]["source"]["files"][0].update(sha=None), "config datasets.snli.source.files[0]: "
      "unknown key 'sha' (allowed there: archive, extract, members, name, sha256, url)"),
     (lambda c: c["models"]["della"].update(latent_size="32"), "config models.della.latent_size: '32' is not of type"),

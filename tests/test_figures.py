@@ -33,12 +33,16 @@ from della.figures import (
 from della.findings import (
     FAILS,
     HOLDS,
+    INCONCLUSIVE,
+    NOT_COMPARABLE,
     NOT_PRINTED,
     NOT_RUN,
     FindingsError,
     Numbers,
+    correct_for_multiple_comparisons,
     evaluate,
     load_claims,
+    load_findings_spec,
     write_findings,
 )
 
@@ -278,7 +282,9 @@ def test_figure_targets_follow_the_experiments():
 # --------------------------------------------------------------------------------------------
 # Findings
 # --------------------------------------------------------------------------------------------
+MINIMUM_EFFECTS = {"KL": {"absolute": 0.1, "relative": 0.05}, "PPL": {"relative": 0.01}, "AU": {"absolute": 1}}
 CLAIMS = {
+    "minimum_effects": MINIMUM_EFFECTS,
     "claims": [
         {"id": "kl", "claim": "DELLA's KL above the others", "source": "T1", "experiment": "table1",
          "datasets": ["yelp", "yahoo"], "metrics": {"KL": "higher"}, "row": "DELLA", "than": ["Memory", "Softmax"]},
@@ -290,63 +296,181 @@ CLAIMS = {
          "experiment": "fig2", "datasets": ["yelp"], "metrics": {"PPL": "lower"}, "compare": "more_layers"},
         {"id": "start", "claim": "Starting higher beats ending lower", "source": "F2", "kind": "latent_layers",
          "experiment": "fig2", "datasets": ["yelp"], "metrics": {"PPL": "lower"}, "compare": "start_vs_end"},
-    ]
+    ],
 }
 
 
-def findings_of(tmp_path, runs: dict, claims: dict = CLAIMS) -> dict:
+def claims_file(tmp_path, claims: dict) -> Path:
     spec = tmp_path / "claims.yaml"
     spec.write_text(yaml.safe_dump(claims))
-    return {f.claim["id"]: f for f in evaluate(load_claims(spec), Numbers(*tidy_of_experiments(runs), PAPER))}
+    return spec
 
 
-def table1_runs(root: Path, della_kl: dict[str, list[float]]) -> list[Path]:
+def findings_of(tmp_path, runs: dict, claims: dict = CLAIMS) -> dict:
+    spec = load_findings_spec(claims_file(tmp_path, claims))
+    found = evaluate(spec.claims, Numbers(*tidy_of_experiments(runs), PAPER), spec.confidence)
+    correct_for_multiple_comparisons(found, spec.false_discovery_rate)
+    return {f.claim["id"]: f for f in found}
+
+
+def seeded_runs(root: Path, rows: dict[str, dict[str, list[float]]], metric: str = "KL", dataset: str = "yelp",
+                extra: dict | None = None) -> list[Path]:
+    """label -> {metric values by seed}: one metrics.json per seed (seed k gets the k-th value)."""
     files = []
-    for dataset, kls in della_kl.items():
-        for seed, kl in enumerate(kls):
-            files.append(write_metrics(root, dataset, "della", "DELLA", seed, {"KL": kl, "PPL": 20.0}))
-        files.append(write_metrics(root, dataset, "memory", "Memory", 0, {"KL": 1.0, "PPL": 20.0}))
-        files.append(write_metrics(root, dataset, "softmax", "Softmax", 0, {"KL": 2.0, "PPL": 30.0}))
+    for label, values in rows.items():
+        for seed, value in enumerate(values):
+            files.append(write_metrics(root, dataset, label.lower().replace(" ", "_"), label, seed,
+                                       {metric: value, **(extra or {})}))
     return files
 
 
-def test_findings_hold_fail_and_not_run(tmp_path):
-    runs = {"table1": table1_runs(tmp_path / "a", {"yelp": [3.0, 5.0], "yahoo": [2.5]}), "fig2": layer_sweep(tmp_path / "b")}
+def t_interval(differences: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """The closed-form t interval of a mean, for checking the findings' intervals."""
+    from scipy import stats
+
+    n, mean = len(differences), statistics.fmean(differences)
+    half = stats.t.ppf((1 + confidence) / 2, n - 1) * statistics.stdev(differences) / n ** 0.5
+    return mean - half, mean + half
+
+
+def test_a_comparison_is_a_paired_difference_over_seeds_with_its_t_interval(tmp_path):
+    della, memory = [3.0, 3.4, 2.9], [1.0, 1.5, 0.8]
+    runs = {"table1": seeded_runs(tmp_path, {"DELLA": della, "Memory": memory, "Softmax": [3.2, 3.0, 2.5]})}
+    found = findings_of(tmp_path, runs)["kl"]
+    yelp_memory = found.comparisons[0]
+    assert (yelp_memory.dataset, yelp_memory.second.name, yelp_memory.paired_seeds) == ("yelp", "Memory", [0, 1, 2])
+    differences = [a - b for a, b in zip(della, memory)]  # paired by seed: 2.0, 1.9, 2.1
+    low, high = t_interval(differences)
+    assert yelp_memory.difference.mean == pytest.approx(2.0)
+    assert (yelp_memory.difference.low, yelp_memory.difference.high) == (pytest.approx(low), pytest.approx(high))
+    # the minimum effect: max(0.1 absolute, 5 % of Memory's mean 1.1) = 0.1
+    assert yelp_memory.minimum_effect == pytest.approx(0.1) and yelp_memory.verdict == HOLDS
+    # Softmax is higher than DELLA on seed 0 and lower on the others: the interval straddles 0.1
+    assert found.comparisons[1].verdict == INCONCLUSIVE
+    assert found.status == NOT_RUN  # Yahoo was not run
+    assert {c.why for c in found.comparisons if c.dataset == "yahoo"} == {"table1 did not run yahoo"}
+
+
+def test_lower_is_signed_so_the_claim_is_positive_and_a_tie_fails(tmp_path):
+    runs = {"table1": seeded_runs(tmp_path, {"DELLA": [20.0, 21.0, 22.0], "Memory": [22.0, 23.1, 24.0]}, "PPL")}
+    ppl = findings_of(tmp_path, runs)["ppl"]
+    (c,) = ppl.comparisons
+    assert c.difference.mean == pytest.approx((2.0 + 2.1 + 2.0) / 3)  # Memory - DELLA: lower is the claim
+    assert c.minimum_effect == pytest.approx(0.01 * statistics.fmean([22.0, 23.1, 24.0]))
+    assert c.verdict == HOLDS and ppl.status == HOLDS
+    tie = findings_of(tmp_path / "tie", {"table1": seeded_runs(tmp_path / "tie", {"DELLA": [20.0] * 3,
+                                                                                   "Memory": [20.0] * 3}, "PPL")})
+    # no difference at all: the interval is the point 0, below the minimum effect
+    assert tie["ppl"].comparisons[0].verdict == FAILS and tie["ppl"].status == FAILS
+    better = findings_of(tmp_path / "b", {"table1": seeded_runs(tmp_path / "b", {"DELLA": [24.0, 25.0, 26.1],
+                                                                                 "Memory": [20.0, 21.0, 22.0]}, "PPL")})
+    assert better["ppl"].status == FAILS  # DELLA's PPL clearly higher
+
+
+def test_an_effect_smaller_than_the_minimum_fails_and_one_seed_is_inconclusive(tmp_path):
+    # DELLA's KL is clearly higher, by 0.05 nats: real, but below the 0.1 the claim needs
+    runs = {"table1": seeded_runs(tmp_path, {"DELLA": [1.05, 1.25, 1.15], "Memory": [1.0, 1.2, 1.1],
+                                             "Softmax": [0.0]})}
+    found = findings_of(tmp_path, runs)["kl"]
+    memory, softmax = found.comparisons[:2]
+    assert memory.difference.high < 0.1 and memory.verdict == FAILS
+    # Softmax ran one seed: paired on seed 0 only, no interval
+    assert softmax.paired_seeds == [0] and softmax.verdict == INCONCLUSIVE and softmax.why == "1 seed: no interval"
+    assert softmax.p_value is None and softmax.p_adjusted is None
+
+
+def test_not_comparable_where_the_paper_defines_the_metric_otherwise(tmp_path):
+    claims = {"minimum_effects": MINIMUM_EFFECTS, "claims": [
+        dict(CLAIMS["claims"][0], datasets=["yelp"], than=["Memory"], paper_defines={"KL": {"layers": "penalised"}})]}
+    files = seeded_runs(tmp_path, {"DELLA": [3.0, 3.1, 3.2], "Memory": [1.0, 1.1, 1.0]})
+    found = findings_of(tmp_path, {"table1": files}, claims)["kl"]
+    assert found.status == NOT_COMPARABLE
+    assert found.comparisons[0].why == "DELLA's KL has layers None; the paper's is 'penalised'"
+    for path in files:  # now every run says how it measured KL, as the paper does
+        document = json.loads(path.read_text())
+        document["metrics"]["KL"]["settings"]["layers"] = "penalised"
+        path.write_text(json.dumps(document))
+    assert findings_of(tmp_path, {"table1": files}, claims)["kl"].status == HOLDS
+
+
+def test_benjamini_hochberg_over_every_comparison_made(tmp_path):
+    from scipy import stats
+
+    della, memory, softmax = [3.0, 3.4, 2.9], [1.0, 1.5, 0.8], [2.8, 2.9, 2.5]
+    runs = {"table1": seeded_runs(tmp_path, {"DELLA": della, "Memory": memory, "Softmax": softmax})}
+    claims = {"minimum_effects": MINIMUM_EFFECTS, "claims": [dict(CLAIMS["claims"][0], datasets=["yelp"])]}
+    comparisons = findings_of(tmp_path, runs, claims)["kl"].comparisons
+    p = []
+    for other in (memory, softmax):  # the one-sided t test of "difference <= minimum effect", by hand
+        differences = [a - b for a, b in zip(della, other)]
+        effect = max(0.1, 0.05 * statistics.fmean(other))
+        t = (statistics.fmean(differences) - effect) / (statistics.stdev(differences) / 3 ** 0.5)
+        p.append(stats.t.sf(t, 2))
+    assert [c.p_value for c in comparisons] == [pytest.approx(v) for v in p]
+    ranked = sorted(p)  # BH: p_(k) x m / k, made monotone from the largest down
+    adjusted = [min(1.0, min(ranked[j] * 2 / (j + 1) for j in range(k, 2))) for k in range(2)]
+    assert sorted(c.p_adjusted for c in comparisons) == [pytest.approx(v) for v in adjusted]
+
+
+def test_each_seeds_sentences_get_a_paired_bootstrap(tmp_path):
+    files = seeded_runs(tmp_path, {"DELLA": [3.0, 3.1], "Memory": [1.0, 1.2]})
+    rng = __import__("random").Random(0)
+    for path in files:
+        high = "della" in str(path)
+        rows = [{"nll": 30.0, "elbo": 31.0, "kl": (3.0 if high else 1.0) + rng.gauss(0, 0.5)} for _ in range(40)]
+        with open(path.with_name("per_sentence.csv"), "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["nll", "elbo", "kl"])
+            writer.writeheader()
+            writer.writerows(rows)
+    claims = {"minimum_effects": MINIMUM_EFFECTS, "claims": [dict(CLAIMS["claims"][0], datasets=["yelp"],
+                                                                    than=["Memory"])]}
+    (c,) = findings_of(tmp_path, {"table1": files}, claims)["kl"].comparisons
+    assert [seed for seed, _ in c.sentence_bootstrap] == [0, 1]
+    for seed, summary in c.sentence_bootstrap:
+        kl = {label: [float(r["kl"]) for r in read_csv(tmp_path / "runs" / "yelp" / label / f"seed{seed}" /
+                                                       "per_sentence.csv")] for label in ("della", "memory")}
+        differences = [a - b for a, b in zip(kl["della"], kl["memory"])]
+        assert summary.n == 40 and summary.mean == pytest.approx(statistics.fmean(differences))
+        assert summary.low < summary.mean < summary.high
+        low, high = t_interval(differences)  # 40 sentences: the bootstrap is near the t interval
+        assert summary.low == pytest.approx(low, abs=0.15) and summary.high == pytest.approx(high, abs=0.15)
+
+
+def test_findings_follow_the_layer_sweep(tmp_path):
+    runs = {"fig2": layer_sweep(tmp_path)}
     found = findings_of(tmp_path, runs)
-    assert found["kl"].status == HOLDS  # mean over seeds: 4 > 2 > 1 on yelp, 2.5 on yahoo
-    assert [c.first.ours for c in found["kl"].comparisons[:1]] == [4.0] and found["kl"].comparisons[0].first.n_seeds == 2
-    assert found["ppl"].status == FAILS  # a tie (20 vs 20) does not hold
-    assert found["order"].status == NOT_RUN and found["order"].comparisons[0].first.ours is None
-    # the sweep's PPL falls with more layers in both series (16 > 15 > 11, 13 > 11), and 3..4 beats 1..2
-    assert found["layers"].status == HOLDS and len(found["layers"].comparisons) == 3
-    assert found["start"].status == HOLDS and found["start"].paper_status == NOT_PRINTED
-    # the paper's printed numbers: DELLA's KL is above Memory's and Softmax's on Yelp and Yahoo
-    assert found["kl"].paper_status == HOLDS and found["kl"].comparisons[0].second.paper == 5.70
-    worse = findings_of(tmp_path, {"table1": table1_runs(tmp_path / "c", {"yelp": [3.0, 5.0], "yahoo": [1.5]})})
-    failing = [c for c in worse["kl"].comparisons if c.holds is False]
-    assert worse["kl"].status == FAILS and [(c.dataset, c.second.name) for c in failing] == [("yahoo", "Softmax")]
-    assert worse["layers"].status == NOT_RUN and not worse["layers"].comparisons
-
-
-def test_findings_reverse_when_the_numbers_do(tmp_path):
-    files = layer_sweep(tmp_path)
-    write_metrics(tmp_path, "yelp", "from3", "DELLA (layers 3-L)", 0, {"PPL": 9.0, "KL": 6.0, "ELBO": 110.0}, 2,
-                  {"start": 3, "end": None})  # now fewer layers (3..4) beat all four
-    found = findings_of(tmp_path, {"fig2": files})
-    assert found["layers"].status == FAILS and found["start"].status == HOLDS
-    failing = [(c.first.name, c.second.name) for c in found["layers"].comparisons if c.holds is False]
-    assert failing == [("layers 1..4", "layers 3..4")]
+    # the sweep's PPL falls with more layers in both series (16 > 15 > 11, 13 > 11), and 3..4
+    # beats 1..2, but only the all-layer run has two seeds, paired with the others' seed 0
+    assert len(found["layers"].comparisons) == 3 and found["layers"].status == INCONCLUSIVE
+    assert {c.paired_seeds[0] for c in found["layers"].comparisons} == {0}
+    assert found["start"].status == INCONCLUSIVE and found["start"].paper_status == NOT_PRINTED
 
 
 def test_findings_name_what_was_not_run(tmp_path):
-    claims = {"claims": [dict(CLAIMS["claims"][0], than=["Memroy"])]}
-    found = findings_of(tmp_path, {"table1": table1_runs(tmp_path, {"yelp": [3.0]})}, claims)["kl"]
+    claims = {"minimum_effects": MINIMUM_EFFECTS, "claims": [dict(CLAIMS["claims"][0], than=["Memroy"])]}
+    found = findings_of(tmp_path, {"table1": seeded_runs(tmp_path, {"DELLA": [3.0]})}, claims)["kl"]
     assert found.status == NOT_RUN
-    reasons = {c.second.why_missing for c in found.comparisons}
-    assert reasons == {"table1 has no yelp run labelled 'Memroy' (it has ['DELLA', 'Memory', 'Softmax'])",
-                       "table1 did not run yahoo"}
+    reasons = {c.why for c in found.comparisons}
+    assert reasons == {"table1 has no yelp run labelled 'Memroy' (it has ['DELLA'])", "table1 did not run yahoo"}
     with pytest.raises(FindingsError, match="exactly one of row\\+than, order, pairs"):
-        findings_of(tmp_path, {}, {"claims": [dict(CLAIMS["claims"][2], row="DELLA", than=["x"])]})
+        findings_of(tmp_path, {}, {"minimum_effects": MINIMUM_EFFECTS,
+                                   "claims": [dict(CLAIMS["claims"][2], row="DELLA", than=["x"])]})
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c["claims"][0].update(metric={"KL": "higher"}),
+     r"claims\[0\]: unknown key 'metric' \(allowed there: .*"),
+    (lambda c: c["claims"][1]["metrics"].update(PPL="smaller"), r"claims\[1\]\.metrics\.PPL: 'smaller' is not one of"),
+    (lambda c: c["minimum_effects"]["KL"].update(relative=-1), r"minimum_effects\.KL\.relative: -1 is less than"),
+    (lambda c: c.pop("minimum_effects"), r"\(top level\): 'minimum_effects' is a required property"),
+    (lambda c: c["minimum_effects"].pop("PPL"), r"claim ppl: no minimum effect for \['PPL'\]"),
+])
+def test_a_malformed_claims_file_is_named_in_one_line(tmp_path, change, message):
+    claims = json.loads(json.dumps(CLAIMS))
+    change(claims)
+    with pytest.raises(FindingsError, match=message) as error:
+        load_findings_spec(claims_file(tmp_path, claims))
+    assert str(error.value).startswith(str(tmp_path / "claims.yaml"))
 
 
 def test_every_configured_claim_holds_on_the_papers_numbers(tmp_path):
@@ -380,17 +504,25 @@ def test_configured_claims_name_rows_of_the_paper_tables():
 
 
 def test_findings_markdown_and_csv(tmp_path):
-    runs = {"table1": table1_runs(tmp_path, {"yelp": [3.0], "yahoo": [0.5]})}
-    spec = tmp_path / "claims.yaml"
-    spec.write_text(yaml.safe_dump(CLAIMS))
-    md, table = write_findings(spec, *tidy_of_experiments(runs), PAPER, "sample", tmp_path / "out" / "FINDINGS.md")
+    runs = {"table1": seeded_runs(tmp_path, {"DELLA": [3.0, 3.4, 2.9], "Memory": [1.0, 1.5, 0.8],
+                                             "Softmax": [0.5, 0.4, 0.6]})
+            + seeded_runs(tmp_path, {"DELLA": [0.5], "Memory": [1.0], "Softmax": [0.1]}, dataset="yahoo")}
+    md, table = write_findings(claims_file(tmp_path, CLAIMS), *tidy_of_experiments(runs), PAPER, "sample",
+                               tmp_path / "out" / "FINDINGS.md")
     text = md.read_text()
     assert text.startswith("# Findings at sample scale")
-    assert "**0 hold, 2 do not hold, 3 not run** (of 5 claims)" in text
-    assert "| yahoo | KL | DELLA > Memory | 0.5 > 1 | ✗ | 27.84 > 4.87 | ✓ |" in text
+    assert ("**Claims: 0 hold, 0 fail, 1 inconclusive, 0 not comparable, 4 not run** (of 5 claims)." in text)
+    assert "Comparisons: 7 made: 2 hold, 0 fail, 2 inconclusive, 0 not comparable, 3 not run." in text
+    assert "Corrected for making 2 tests" in text
+    low, high = t_interval([2.0, 1.9, 2.1])
+    assert f"| yelp | KL | DELLA > Memory | 3.1 vs 1.1 | +2 [{low:+.4g}, {high:+.4g}] (n=3) | 0.1 | holds |" in text
+    assert "| yahoo | KL | DELLA > Memory | 0.5 vs 1 | -0.5 (n=1) | 0.1 | inconclusive | 27.84 > 4.87 | ✓ |" in text
     rows = read_csv(table)
-    assert {r["claim"] for r in rows} == {"kl", "ppl", "order"}  # the sweep's claims have no comparison yet
-    assert all(r["status"] == FAILS for r in rows if r["claim"] == "kl")
+    assert {r["claim"] for r in rows} == {"kl", "ppl", "order"}  # the sweep's have no comparison to make
+    yelp_memory = next(r for r in rows if r["dataset"] == "yelp" and r["second"] == "Memory")
+    assert (yelp_memory["verdict"], yelp_memory["paired_seeds"], yelp_memory["holds_after_correction"]) == \
+        (HOLDS, "0 1 2", "True")
+    assert float(yelp_memory["difference_low"]) == pytest.approx(low)
 
 
 def test_findings_command_with_nothing_run(tmp_path):
@@ -402,7 +534,8 @@ def test_findings_command_with_nothing_run(tmp_path):
                   "--scale", "paper", "--out", str(out)])
     assert exit_info.value.code == 0
     n_claims = len(load_claims(ROOT / "config" / "findings.yaml"))
-    assert f"**0 hold, 0 do not hold, {n_claims} not run** (of {n_claims} claims)" in out.read_text()
+    assert (f"**Claims: 0 hold, 0 fail, 0 inconclusive, 0 not comparable, {n_claims} not run** "
+            f"(of {n_claims} claims)") in out.read_text()
 
 
 def test_convergence_record_lists_every_run_once_with_its_rule(tmp_path):

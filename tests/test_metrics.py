@@ -7,6 +7,7 @@ likelihood, posterior, KL and mutual information are known in closed form.
 """
 
 import math
+import statistics
 import random
 
 import numpy as np
@@ -534,6 +535,38 @@ def test_elbo_and_kl_match_closed_forms(groups):
     assert out["Recon"].value == pytest.approx(recon.mean().item(), abs=0.01)
     assert out["KL"].settings["kl_reduction"] == "sum"
     assert out["KL_mean_over_layers"].settings["kl_reduction"] == "mean"
+
+
+@pytest.mark.parametrize("penalised, reported", [(slice(0, 1), [0]), (slice(-1, None), [2])])
+def test_penalised_layers_are_reported_alone_with_the_whole_latent_beside(penalised, reported):
+    """Table 4's "KL only on z_1 / z_L": KL, ELBO, MI and AU over the penalised group (the paper's
+    numbers), the per-group KL and the whole latent's numbers beside, and each sentence's numbers
+    averaging to the reported ones."""
+    model = LinearGaussianVAE([2, 2, 2], x_dim=5)
+    x = model.sample_data(150, seed=4)
+    settings = {"iw_samples": 20, "iw_chunk": 10, "mi_samples": 2}
+    whole = representation_metrics(model, batches_of(x), {**settings, "layers": "all"}, penalised_groups=penalised)
+    sentences = {}
+    out = representation_metrics(model, batches_of(x), settings, penalised_groups=penalised, sentences=sentences)
+    per_group = whole["KL"].details["per_group"]
+    assert whole["KL"].value == pytest.approx(sum(per_group), rel=1e-12) and "KL_all_layers" not in whole
+    (g,) = reported
+    assert out["KL"].value == pytest.approx(per_group[g], rel=1e-12)
+    assert out["KL"].settings["layers"] == "penalised" and out["KL"].settings["groups"] == [g + 1]
+    assert whole["KL"].settings["groups"] == [1, 2, 3]
+    assert out["ELBO"].value == pytest.approx(out["Recon"].value + out["KL"].value, rel=1e-12)
+    chain_terms = whole["MI"].details["per_group"]
+    assert out["MI"].value == pytest.approx(chain_terms[g], rel=1e-9)
+    assert out["AU"].value == whole["AU"].details["per_group"][g]
+    for name in ("KL", "ELBO", "MI", "AU"):  # the same numbers as with every layer reported
+        assert out[f"{name}_all_layers"].value == pytest.approx(whole[name].value, rel=1e-12)
+    assert set(sentences) == {"nll", "elbo", "kl", "n_tokens"} and len(sentences["nll"]) == len(x)
+    assert statistics.fmean(sentences["nll"]) == pytest.approx(out["NLL"].value, rel=1e-12)
+    assert statistics.fmean(sentences["elbo"]) == pytest.approx(out["ELBO"].value, rel=1e-12)
+    assert statistics.fmean(sentences["kl"]) == pytest.approx(out["KL"].value, rel=1e-12)
+    assert sentences["n_tokens"] == [5.0] * len(x)
+    with pytest.raises(ValueError, match="layers must be one of"):
+        representation_metrics(model, batches_of(x), {"layers": "some"})
 
 
 def test_iw_ppl_is_below_the_elbo_ppl():

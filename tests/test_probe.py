@@ -21,7 +21,9 @@ from metrics.probe import (
     labelled_splits,
     metric_key,
     parse_metric_key,
-    posterior_means,
+    MEAN,
+    SAMPLE,
+    posterior_features,
     probe_metrics,
     training_subset,
 )
@@ -71,9 +73,55 @@ def batched(z: torch.Tensor, size: int = 256) -> list[dict]:
 
 
 def probe_on(train, test, settings=None, model=None, name="sentiment") -> dict:
+    """The probe on the means alone (the sample and floor probes: their own test)."""
     (z_train, y_train), (z_test, y_test) = train, test
     labelled = LabelledSplits([{}] * len(y_train), {name: y_train}, {name: y_test})
+    settings = {"samples": False, "untrained_floor": False, **(settings or {})}
     return probe_metrics(model or FixedLatents(), batched(z_train), batched(z_test), labelled, settings)
+
+
+class NoisyPosterior(FixedLatents):
+    """Posterior means as given, and samples mean + `spread` x N(0, 1) noise."""
+
+    def __init__(self, spread: float):
+        super().__init__()
+        self.spread = spread
+
+    def sample_posterior(self, enc, k):
+        z = enc.unsqueeze(1) + self.spread * torch.randn(enc.shape[0], k, enc.shape[1], dtype=enc.dtype)
+        return z, None
+
+
+class Untrained(FixedLatents):
+    """The untrained model's posterior means: the batch's `noise`, which knows no label."""
+
+    def encode(self, batch):
+        return batch["noise"]
+
+
+def test_the_sample_probe_sees_the_spread_and_the_floor_sees_the_untrained_model():
+    """Means that separate the classes, under a posterior spread ten times the separation: the
+    probe on means reads the label, the probe on samples cannot, and the untrained model's
+    (noise) features give the majority rate."""
+    (z_train, y_train), (z_test, y_test) = constructed(N_TRAIN, seed=3), constructed(N_TEST, seed=4)
+    noise = torch.randn(N_TRAIN + N_TEST, z_train.shape[1], generator=torch.Generator().manual_seed(9),
+                        dtype=torch.float64)
+
+    def with_noise(z, offset):
+        return [{**b, "noise": noise[offset + i:offset + i + len(b["z"])]} for i, b in zip(range(0, len(z), 256),
+                                                                                            batched(z))]
+
+    labelled = LabelledSplits([{}] * N_TRAIN, {"sentiment": y_train}, {"sentiment": y_test})
+    out = probe_metrics(NoisyPosterior(10 * CLASS_SEPARATION), with_noise(z_train, 0), with_noise(z_test, N_TRAIN),
+                        labelled, {"samples": True, "untrained_floor": True}, Untrained())
+    majority = majority_rate(y_train, y_test)
+    key = metric_key("Probe", "sentiment", INFORMATIVE)
+    assert out[key].value > 95
+    for metric in ("Probe-sample", "Probe-untrained"):
+        accuracy = out[metric_key(metric, "sentiment", INFORMATIVE)].value / 100
+        assert abs(accuracy - majority) <= NOISE_TOLERANCE, (metric, accuracy, majority)
+    with pytest.raises(ValueError, match="untrained_floor needs the untrained model"):
+        probe_metrics(FixedLatents(), batched(z_train), batched(z_test), labelled, {"untrained_floor": True})
 
 
 def majority_rate(train_labels, test_labels) -> float:
@@ -130,7 +178,9 @@ def test_settings_and_details_are_recorded(informative_group):
     settings = {"max_train_examples": 300, "C": 0.5, "max_iter": 200, "standardize": False, "seed": 7}
     value = out["Probe[sentiment]@z2"]
     assert value.higher_is_better is True and value.settings["scale"] == 100
-    assert {k: value.settings[k] for k in DEFAULTS} == DEFAULTS
+    which = ("samples", "untrained_floor")  # which probes run: no setting of this one's number
+    assert {k: value.settings[k] for k in DEFAULTS if k not in which} == {k: v for k, v in DEFAULTS.items()
+                                                                           if k not in which}
     assert value.settings["fit_split"] == "train" and value.settings["score_split"] == "test"
     assert "logistic regression" in value.settings["probe"] and value.settings["label"] == "sentiment"
     details = value.details
@@ -207,8 +257,9 @@ def test_a_training_label_missing_from_a_test_record_names_the_file_and_line():
 # -----------------------------------------------------------------------------
 # through the real model and the evaluate command
 
-def test_features_are_the_posterior_mean_chain_of_della(tiny_backbones):
-    """The probe's features are the mean chain (E q(z_l | z_<l mean, x)), as posterior_latents."""
+def test_features_are_the_posterior_mean_chain_and_draws_of_della(tiny_backbones):
+    """The probe's features are the mean chain (E q(z_l | z_<l mean, x)), as posterior_latents,
+    and one draw along the chain of draws, as sample_posterior gives with the same RNG state."""
     from della.batches import batches
     from della.vae import TransformerVAE, VAEConfig
 
@@ -217,10 +268,16 @@ def test_features_are_the_posterior_mean_chain_of_della(tiny_backbones):
                                      conditional=False, latent_size=4)).eval()
     records = tiny_corpus(7)
     with torch.no_grad():
-        means = posterior_means(model, batches(records, model.collator, 3))
+        torch.manual_seed(3)
+        features = posterior_features({"m": (model, True)}, batches(records, model.collator, 3))
         expected = model.posterior_latents([r["text"] for r in records], sample=False)
-    assert means.shape == (7, model.n_groups, 4) and model.n_groups > 1
-    torch.testing.assert_close(means, expected.double())
+        torch.manual_seed(3)
+        draws = torch.cat([model.sample_posterior(model.encode(batch), 1)[0][:, 0]
+                           for batch in batches(records, model.collator, 3)])
+    assert features["m", MEAN].shape == (7, model.n_groups, 4) and model.n_groups > 1
+    torch.testing.assert_close(features["m", MEAN], expected.double())
+    torch.testing.assert_close(features["m", SAMPLE], draws.double().view(7, model.n_groups, 4))
+    assert not torch.allclose(features["m", SAMPLE], features["m", MEAN])
 
 
 def evaluate_command(tmp_path: Path, model_dir: Path, data: Path, skip=("MAUVE", "BERTScore")) -> dict:
@@ -264,8 +321,12 @@ def test_evaluate_command_writes_the_probe_for_a_latent_model_only(tiny_backbone
     if path == "none":  # a plain LM: no latent, no probe
         assert probes == set()
         return
-    assert probes == {f"{m}[{label}]" for m in ("Probe", "Probe-F1", "Majority") for label in ("sentiment", "stars")} | {
-        f"Probe[{label}]@z{g}" for label in ("sentiment", "stars") for g in (1, 2)}
+    probed = ("Probe", "Probe-sample", "Probe-untrained")  # each on all groups and on each group
+    assert probes == {f"{m}[{label}]" for m in (*probed, "Probe-F1", "Majority") for label in ("sentiment", "stars")} | {
+        f"{m}[{label}]@z{g}" for m in probed for label in ("sentiment", "stars") for g in (1, 2)}
+    assert metrics["Probe-untrained[stars]"]["higher_is_better"] is None  # a floor, not a score
+    assert "before training" in metrics["Probe-untrained[stars]@z1"]["settings"]["features"]
+    assert "one posterior sample" in metrics["Probe-sample[stars]"]["settings"]["features"]
     rows = training_subset(len(train), 40, DEFAULTS["seed"])
     for label in ("sentiment", "stars"):
         expected = majority_rate([train[i]["labels"][label] for i in rows], [r["labels"][label] for r in test])
@@ -297,7 +358,7 @@ def write_run(root: Path, dataset: str, label: str, seed: int, values: dict[str,
                 "max_train_examples": 2000, "fit_split": "train", "score_split": "test", "scale": 100.0}
     metrics = {"PPL": {"value": 10.0, "higher_is_better": False, "settings": {}}}
     for name, value in values.items():
-        higher = None if name.startswith("Majority") else True
+        higher = None if name.startswith(("Majority", "Probe-untrained")) else True
         metrics[name] = {"value": value, "higher_is_better": higher, "settings": settings}
     path = root / "runs" / dataset / label.lower().replace("-", "") / f"seed{seed}" / "metrics.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -310,6 +371,7 @@ def probe_values(accuracy: float, majority: float, labels=("review_label", "busi
     values = {}
     for k, label in enumerate(labels):
         values.update({f"Probe[{label}]": accuracy + k, f"Probe-F1[{label}]": accuracy - 10 + k,
+                       f"Probe-sample[{label}]": accuracy - 5 + k, f"Probe-untrained[{label}]": majority + 2 + k,
                        f"Majority[{label}]": majority + k})
         values.update({f"Probe[{label}]@z{g}": accuracy - g + k for g in range(1, groups + 1)})
     return values
@@ -339,11 +401,14 @@ def test_probe_table_shows_each_label_beside_the_majority_rate(tmp_path):
     assert rows["yelp", "GPT-2", "Probe[review_label]"]["ours_mean"] == ""  # n/a: no latent
     assert all(r["paper"] == "" for r in rows.values())  # the paper has no probe
     md = (tmp_path / "out" / "table1_probe.md").read_text()
-    header = ["Model", "", "Probe[business] ↑", "Probe-F1[business] ↑", "Majority[business]", "Probe[review_label] ↑",
-              "Probe-F1[review_label] ↑", "Majority[review_label]"]
+    header = ["Model", "", "Probe[business] ↑", "Probe-F1[business] ↑", "Probe-sample[business] ↑",
+              "Probe-untrained[business]", "Majority[business]", "Probe[review_label] ↑", "Probe-F1[review_label] ↑",
+              "Probe-sample[review_label] ↑", "Probe-untrained[review_label]", "Majority[review_label]"]
     assert header in [row_cells(line) for line in md.splitlines()]
-    assert ours_line(md, "DELLA") == ["**55.00**", "**45.00**", "41.00", "**54.00**", "**44.00**", "40.00"]
-    assert "yahoo: no metric of its files matches Probe[{label}], Probe-F1[{label}], Majority[{label}]" in md
+    assert ours_line(md, "DELLA") == ["**55.00**", "**45.00**", "**50.00**", "43.00", "41.00",
+                                      "**54.00**", "**44.00**", "**49.00**", "42.00", "40.00"]
+    assert ("yahoo: no metric of its files matches Probe[{label}], Probe-F1[{label}], Probe-sample[{label}], "
+            "Probe-untrained[{label}], Majority[{label}]") in md
     assert "no arrow = a reference value" in md
     tex = (tmp_path / "out" / "table1_probe.tex").read_text()
     assert r"Majority[business] & Probe[review\_label] $\uparrow$" in tex

@@ -36,7 +36,10 @@ def test_small_dry_run_schedules_every_run_of_its_experiments(small, tmp_path):
     trained = {r for r in all_runs if "decodes" not in small["models"].get(r[1], {})}
     assert everything["train"] == len(trained) < len(all_runs)
     assert everything["generate"] == everything["evaluate"] == len(all_runs)
-    assert everything["create_backbone"] == len(small["backbones"]) and everything["train_tokenizer"] == 1
+    # one backbone per run seed (backbone_init: per_seed), each seed of every run
+    assert small["backbone_init"] == "per_seed" and len(small["seeds"]) >= 3
+    assert everything["create_backbone"] == len(small["backbones"]) * len(small["seeds"])
+    assert {seed for _, _, seed in all_runs} == set(small["seeds"]) and everything["train_tokenizer"] == 1
     assert everything["preprocess"] == len(small["datasets"])
     # the experiments the small scale exists for (issue 17): never fewer
     assert {"table1", "table4", "fig2"} <= set(small["experiments"])

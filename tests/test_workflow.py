@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,7 +158,8 @@ def test_probe_table_and_figure_show_every_label_of_the_data(finished_workflow):
     for dataset in config["experiments"]["table1"]["datasets"]:
         first = json.loads((workdir / "data" / dataset / "train.jsonl").read_text().splitlines()[0])
         della = {row["metric"]: row["ours_mean"] for row in rows if (row["dataset"], row["model"]) == (dataset, "DELLA")}
-        expected = {f"{m}[{label}]" for label in first.get("labels", {}) for m in ("Probe", "Probe-F1", "Majority")}
+        expected = {f"{m}[{label}]" for label in first.get("labels", {})
+                    for m in ("Probe", "Probe-F1", "Probe-sample", "Probe-untrained", "Majority")}
         assert set(della) == expected, dataset
         assert all(0 <= float(value) <= 100 for value in della.values()), della
         assert (f"{dataset}: no metric of its files matches" in md) == (not expected), dataset
@@ -359,6 +361,35 @@ def test_a_setting_reruns_only_the_rules_that_use_it(finished_workflow):
     trained = n_runs(config) - sum(n_runs(config, m) for m in decoding_entries(config))
     assert training["train"] == trained and training["evaluate"] == n_runs(config)
     assert "preprocess" not in training
+
+
+def test_per_seed_backbones_vary_the_initialisation_with_the_run_seed(finished_workflow):
+    """`backbone_init: per_seed`: each run seed trains on its own random-init backbones (seed
+    backbone_seed + run seed), seed 0's the shared backbone's weights."""
+    import copy
+
+    from safetensors.torch import load_file
+
+    workdir, config, _ = finished_workflow
+    changed = copy.deepcopy(config)
+    changed.update(seeds=[0, 1], backbone_init="per_seed")
+    config_file = write_config(workdir / "per_seed.yaml", changed)
+    dry = snakemake(workdir, config_file, "-n", "--printshellcmds")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    created = job_stats(dry.stdout)["create_backbone"]
+    assert created >= 2 and created % 2 == 0  # every backbone the runs read, once per seed
+    train_lines = [line for line in dry.stdout.splitlines() if " train --" in line]
+    for seed in (0, 1):
+        seed_runs = [line for line in train_lines if f"--seed {seed} " in line or line.endswith(f"--seed {seed}")]
+        assert seed_runs and all(f"models/backbones/gpt2-seed{seed}" in line for line in seed_runs
+                                 if "/gpt2" in line)
+    result = snakemake(workdir, config_file, targets=["models/backbones/gpt2-seed0", "models/backbones/gpt2-seed1"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    weights = {name: load_file(workdir / "models" / "backbones" / name / "model.safetensors")
+               for name in ("gpt2", "gpt2-seed0", "gpt2-seed1")}
+    assert weights["gpt2"].keys() == weights["gpt2-seed1"].keys()
+    assert all(torch.equal(weights["gpt2"][k], weights["gpt2-seed0"][k]) for k in weights["gpt2"])
+    assert not all(torch.equal(weights["gpt2"][k], weights["gpt2-seed1"][k]) for k in weights["gpt2"])
 
 
 def test_every_table_cell_is_a_mean_of_rows_of_metrics_csv(finished_workflow):

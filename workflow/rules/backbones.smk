@@ -29,7 +29,7 @@ rule create_backbone:
     input:
         tokenizer=lambda w: (
             []
-            if "architecture" in config["backbones"][w.backbone]["create"]
+            if "architecture" in created_backbone_settings(w)["create"]
             else "models/tokenizer"
         ),
     output:
@@ -43,9 +43,7 @@ rule create_backbone:
     resources:
         **cpu_resources(),
     params:
-        settings=lambda w: as_json(
-            {**config["backbones"][w.backbone], "seed": config["backbone_seed"]}
-        ),
+        settings=lambda w: as_json(created_backbone_settings(w)),
         version=PACKAGE_VERSION,
         tokenizer=lambda w, input: input.tokenizer or "none",
     shell:

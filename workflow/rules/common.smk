@@ -266,20 +266,33 @@ def run_backbone_keys(wildcards):
     return run_backbone_keys_of(wildcards.dataset, getattr(wildcards, "model", None))
 
 
-def backbones_to_wait_for(keys):
-    """The folders create_backbone writes (sample scale, rehearsal) and the prefetched pinned hub
-    models (paper scale) among backbone `keys`."""
+def backbones_to_wait_for(keys, seed=None):
+    """The folders create_backbone writes (sample scale, rehearsal; run `seed`'s under
+    `backbone_init: per_seed`) and the prefetched pinned hub models (paper scale) among backbone
+    `keys`."""
     created = [
-        config["backbones"][k]["name_or_path"]
+        della_targets.backbone_folder(config, k, seed)
         for k in keys
         if "create" in config["backbones"][k]
     ]
     return created + della_targets.prefetched_models(config, keys)
 
 
+def created_backbone_settings(wildcards):
+    """The `backbones` entry written to models/backbones/{backbone}, with the seed to create it
+    with (della.targets.created_backbone: one per run seed under `backbone_init: per_seed`).
+    """
+    key, seed = della_targets.created_backbone(
+        config, f"models/backbones/{wildcards.backbone}"
+    )
+    return {**config["backbones"][key], "seed": seed}
+
+
 def backbone_inputs(wildcards):
     """What a job reading its run's backbones waits for."""
-    return backbones_to_wait_for(run_backbone_keys(wildcards))
+    return backbones_to_wait_for(
+        run_backbone_keys(wildcards), getattr(wildcards, "seed", None)
+    )
 
 
 def feature_model_inputs(wildcards):
@@ -362,7 +375,11 @@ def train_settings(wildcards):
             f"it has no training run of its own"
         )
     settings = della_targets.train_settings(
-        config, wildcards.dataset, wildcards.model, model_entry(wildcards.model)
+        config,
+        wildcards.dataset,
+        wildcards.model,
+        model_entry(wildcards.model),
+        int(wildcards.seed),
     )
     return as_json({**settings, "package_version": PACKAGE_VERSION})
 

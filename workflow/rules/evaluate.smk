@@ -11,7 +11,8 @@ rule evaluate:
         feature_models=feature_model_inputs,
         backbones=backbone_inputs,
     output:
-        f"{RUN}/metrics.json",
+        metrics=f"{RUN}/metrics.json",
+        per_sentence=f"{RUN}/per_sentence.csv",
     log:
         f"logs/{RUN}/evaluate.log",
     benchmark:
@@ -31,5 +32,5 @@ rule evaluate:
     shell:
         '"$DELLA_PYTHON" -m della '
         "evaluate --threads {threads} --nproc {resources.gpu} --tf32 {params.tf32} --data {params.data} --run {params.run} "
-        "--samples {input.samples} --out {output} --seed {wildcards.seed} "
+        "--samples {input.samples} --out {output.metrics} --seed {wildcards.seed} "
         "--settings {params.settings:q} > {log} 2>&1"
