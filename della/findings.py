@@ -534,7 +534,8 @@ def render_markdown(findings: list[Finding], spec: Spec, scale: str, runs: dict[
         "|---:|---|---|---|---:|---|",
     ]
     for k, f in enumerate(findings, 1):
-        lines.append(f"| {k} | {f.claim['claim']} | {f.claim['source']} | **{f.status}** | "
+        where = f.claim["source"] + (" (control)" if "control" in f.claim else "")
+        lines.append(f"| {k} | {f.claim['claim']} | {where} | **{f.status}** | "
                      f"{f.tally()} | {f.paper_status} ({f.paper_tally()}) |")
     for k, f in enumerate(findings, 1):
         lines += ["", f"## {k}. {f.claim['claim']} ({f.claim['id']}): {f.status}", ""]
@@ -543,6 +544,8 @@ def render_markdown(findings: list[Finding], spec: Spec, scale: str, runs: dict[
             continue
         effects = ", ".join(f"{m} {' or '.join(f'{k} {v:g}' for k, v in e.items())}"
                             for m, e in f.claim["minimum_effects"].items())
+        if "control" in f.claim:
+            lines += [f"A control of ours, not a claim of the paper: {f.claim['control']}.", ""]
         lines += [f"Minimum effects: {effects} (the larger; relative to the second row's mean).", ""]
         notes = list(dict.fromkeys(c.why for c in f.comparisons if c.why and c.verdict != INCONCLUSIVE))
         if notes:

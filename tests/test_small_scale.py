@@ -52,6 +52,33 @@ def test_small_data_is_the_shipped_archive_its_config_pins(small):
             assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], name
 
 
+@pytest.mark.parametrize("name", ["yelp", "yahoo"])
+def test_small_data_has_no_test_text_in_its_training_split(small, tmp_path, name):
+    """A generated dataset's overlap is a bug in its generator (issue 30): no valid or test text
+    of the small data is a training text, as preprocessing counts it."""
+    from della.data.preprocess import preprocess_dataset
+
+    dataset = small["datasets"][name]
+    raw_dir = ROOT / Path(dataset["source"]["files"][0]["url"].removeprefix("file:")).parent
+    overlap = preprocess_dataset(name, raw_dir, tmp_path / "data", dataset["preprocess"])["overlap_with_train"]
+    assert overlap["valid"]["text_in_train"] == overlap["test"]["text_in_train"] == 0
+    assert overlap["valid"]["examples"] == overlap["test"]["examples"] == 1000
+
+
+def test_the_generator_redraws_a_held_out_text_seen_in_training():
+    import random
+
+    from della.data.sample_generator import _unseen_splits
+
+    rng = random.Random(0)
+    sizes = {"train": 6, "valid": 3, "test": 3}
+    splits = _unseen_splits(sizes, lambda: rng.choice("abcdefgh"), lambda item: item, "toy")
+    assert {split: len(items) for split, items in splits.items()} == sizes
+    assert not set(splits["train"]) & (set(splits["valid"]) | set(splits["test"]))
+    with pytest.raises(RuntimeError, match="toy: no valid text outside the training split in 1000 draws"):
+        _unseen_splits(sizes, lambda: "a", lambda item: item, "toy")  # one possible text
+
+
 def test_a_small_training_run_takes_its_first_steps(small, tmp_path):
     from della.backbone import BackboneSize, create_backbone
     from della.cli import vae_config

@@ -341,18 +341,42 @@ def _yelp_review(rng: random.Random, label: int, profile: He2019Profile) -> tupl
     return _unk_rare(" ".join(sentences), rng, YELP_UNK_RATE, HE2019_UNK, UNK_MIN_WORD_LEN), factors
 
 
+#: Draws of a valid or test text before the generator gives up finding one absent from train.
+MAX_UNSEEN_DRAWS = 1000
+
+
+def _unseen_splits(lines_per_split: dict[str, int], draw, text_of, dataset: str) -> dict[str, list]:
+    """{split: [draw() ...]}, training split first, every valid and test item redrawn until its
+    text (`text_of(item)`) is not a training text: a generated test sentence a decoder has seen
+    in training would be scored from memory (preprocessing reports any overlap in stats.json).
+    A split without such a collision takes the same draws as before this rule."""
+    splits = {"train": [draw() for _ in range(lines_per_split["train"])]}
+    seen = {text_of(item) for item in splits["train"]}
+    for split in (name for name in lines_per_split if name != "train"):
+        items = []
+        for _ in range(lines_per_split[split]):
+            for _ in range(MAX_UNSEEN_DRAWS):
+                item = draw()
+                if text_of(item) not in seen:
+                    break
+            else:
+                raise RuntimeError(f"{dataset}: no {split} text outside the training split in {MAX_UNSEEN_DRAWS} "
+                                   f"draws: add templates or words")
+            items.append(item)
+        splits[split] = items
+    return {split: splits[split] for split in lines_per_split}
+
+
 def _yelp_lines(rng: random.Random, profile: He2019Profile) -> dict[str, list[tuple[str, dict]]]:
     """{split: [(raw line, factors)]}; the star label is the line's own `label<TAB>` field."""
     labels = sorted(YELP_LABEL_POLARITY)
-    result = {}
-    for split, n in profile.lines_per_split.items():
-        lines = []
-        for _ in range(n):
-            label = rng.choice(labels)
-            text, factors = _yelp_review(rng, label, profile)
-            lines.append((f"{label}\t{text}", factors))
-        result[split] = lines
-    return result
+
+    def draw() -> tuple[str, dict]:
+        label = rng.choice(labels)
+        text, factors = _yelp_review(rng, label, profile)
+        return f"{label}\t{text}", factors
+
+    return _unseen_splits(profile.lines_per_split, draw, lambda item: item[0].split("\t", 1)[1], "yelp")
 
 
 # =================================================================================================
@@ -501,8 +525,8 @@ def _yahoo_document(rng: random.Random, topic_name: str, topic: Topic, profile: 
 
 def _yahoo_lines(rng: random.Random, profile: He2019Profile) -> dict[str, list[tuple[str, dict]]]:
     topics = list(YAHOO_TOPICS.items())
-    return {split: [_yahoo_document(rng, *rng.choice(topics), profile) for _ in range(n)]
-            for split, n in profile.lines_per_split.items()}
+    return _unseen_splits(profile.lines_per_split, lambda: _yahoo_document(rng, *rng.choice(topics), profile),
+                          lambda item: item[0], "yahoo")
 
 
 def _he2019_archive(dataset: str, lines: dict[str, list[tuple[str, dict]]]) -> bytes:
