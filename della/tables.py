@@ -330,7 +330,11 @@ def fmt_ours(cell, decimals: int) -> str:
     if cell.n_seeds == 0:
         return NOT_APPLICABLE
     text = fmt_number(cell.mean, decimals)
-    return text if math.isnan(cell.std) else f"{text} ± {fmt_number(cell.std, decimals)}"
+    if not math.isnan(cell.std):
+        text = f"{text} ± {fmt_number(cell.std, decimals)}"
+    if not math.isnan(cell.low) and cell.low != cell.high:  # the 95 % interval over seeds (none with one)
+        text = f"{text} [{fmt_number(cell.low, decimals)}, {fmt_number(cell.high, decimals)}]"
+    return text
 
 
 SUB_ROWS = ["ours", "paper", "Δ"]  # each row of a table shows ours, the paper's number and the difference
@@ -549,7 +553,8 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
             metrics_by_text[by_rows(described)].append(metric)
 
     replicates = REPLICATES[spec["kind"]]
-    ours = f"mean ± sample std (ddof=1) over {replicates}, or the value of a single one"
+    ours = (f"mean ± sample std (ddof=1) [95 % t interval of the mean] over {replicates}, or the value of a "
+            f"single one")
     best = "" if single_block(spec) else "**bold** = best of ours per column (↓ lower / ↑ higher is better); "
     directions = config.get("metric_directions", {})
     if best and any(lookup(directions, metric) == REFERENCE for metric in all_columns(spec)):

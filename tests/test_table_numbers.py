@@ -91,6 +91,19 @@ def second_seed(first: Path) -> Path:
     return path
 
 
+def probe_columns_of_the_run(config: dict) -> dict:
+    """The tables config with the probe table's columns cut to those the reference was written
+    with (before the probe on samples and the untrained floor; the small run measured only them)."""
+    config = copy.deepcopy(config)
+    spec = config["tables"]["table1_probe"]
+    measured = ("Probe[{label}]", "Probe-F1[{label}]", "Majority[{label}]")
+    spec["columns"] = [c for c in spec["columns"] if c in measured]
+    for row in spec["rows"]:
+        if isinstance(row, dict):
+            row["not_applicable"] = [c for c in row["not_applicable"] if c in measured]
+    return config
+
+
 def small_run_scenarios(root: Path, config: dict) -> list[Scenario]:
     with tarfile.open(SMALL_RUN) as tar:
         tar.extractall(root, filter="data")
@@ -104,7 +117,7 @@ def small_run_scenarios(root: Path, config: dict) -> list[Scenario]:
     table7_config, table7_paper = with_datasets(config, "table7", ["yelp", "yahoo"], root / "paper7.csv")
     return [
         Scenario("small/table1", "table1", config, PAPER, {"metrics": table1}),
-        Scenario("small/table1_probe", "table1_probe", config, PAPER, {"metrics": table1}),
+        Scenario("small/table1_probe", "table1_probe", probe_columns_of_the_run(config), PAPER, {"metrics": table1}),
         Scenario("small/table1+row from the data", "table1", config, PAPER, {"metrics": table1 + [extra]}),
         Scenario("small/table4", "table4", config, PAPER, {"metrics": table4}),
         Scenario("small/table4, two seeds", "table4", config, PAPER,
@@ -146,7 +159,7 @@ def toy_scenarios(root: Path, config: dict) -> list[Scenario]:
         Scenario("toy/table2", "table2", config, PAPER, {"metrics": table2_runs(root / "table2", config)}),
         Scenario("toy/table6", "table6", config, PAPER, {"metrics": table6_metrics, "benchmarks": table6_benchmarks}),
         Scenario("toy/table7", "table7", config, PAPER, {"stats": table7_stats}),
-        Scenario("toy/table1_probe", "table1_probe", config, PAPER, {"metrics": table_runs(root / "probe")}),
+        Scenario("toy/table1_probe", "table1_probe", probe_columns_of_the_run(config), PAPER, {"metrics": table_runs(root / "probe")}),
         Scenario("toy/table3", "table3", config, PAPER, {"keys": keys_of(exported), "annotations": annotations}),
     ]
 
@@ -224,12 +237,30 @@ def numbers_of(scenario: Scenario, out_dir: Path) -> list[dict]:
     for number in numbers:
         block = "" if single_block else number["dataset"]
         row = markdown_row(shown, block, number["dataset"], number["model"])
+        cells = {field: shown.get((block, row, sub_row, number["metric"]), "") for field, sub_row in SUB_ROWS.items()}
+        cells["shown_ours"] = without_interval(cells["shown_ours"], number)
         records.append({
             "table": scenario.table, "scenario": scenario.name,
             **{name: number[name] for name in ["dataset", "model", "metric", "n_seeds"] + NUMBER_FIELDS},
-            **{field: shown.get((block, row, sub_row, number["metric"]), "") for field, sub_row in SUB_ROWS.items()},
+            **cells,
         })
     return records
+
+
+INTERVAL = re.compile(r"^(?P<rest>.*?) \[(?P<low>-?[\d.]+), (?P<high>-?[\d.]+)\](?P<bold>\*\*)?$")
+
+
+def without_interval(shown: str, number: dict) -> str:
+    """What a cell shows without the 95 % interval the renderer added after the reference was
+    written (issue 30), checked here against the CSV's ours_low / ours_high at the shown decimals."""
+    match = INTERVAL.match(shown)
+    if match is None:
+        assert number.get("ours_low", "") in ("", number.get("ours_high")), (shown, number)
+        return shown
+    for side in ("low", "high"):
+        decimals = len(match[side].partition(".")[2])
+        assert float(match[side]) == pytest.approx(float(number[f"ours_{side}"]), abs=0.5 * 10 ** -decimals + 1e-9)
+    return match["rest"] + (match["bold"] or "")
 
 
 def render_all(root: Path) -> list[tuple[Scenario, Path]]:
@@ -310,3 +341,14 @@ if __name__ == "__main__" and sys.argv[1:] == ["--write-reference"]:
         writer.writeheader()
         writer.writerows(records)
     print(f"wrote {REFERENCE} ({len(records)} cells)")
+
+
+def test_cells_over_several_seeds_show_their_interval(rendered):
+    """Two seeds: each cell shows mean ± std [95 % t interval]; one seed shows no interval."""
+    two = next(out for scenario, out in rendered if scenario.name == "small/table4, two seeds")
+    one = next(out for scenario, out in rendered if scenario.name == "small/table4")
+    shown = [text for (_, _, sub_row, _), text in markdown_cells((two / "table4.md").read_text()).items()
+             if sub_row == "ours"]
+    spread = [text for text in shown if "±" in text and not re.search(r"± 0(\.0+)?(\*\*)?$", text)]
+    assert spread and all(INTERVAL.match(text) for text in spread)  # seeds that agree: the point itself
+    assert not any(INTERVAL.match(text) for text in markdown_cells((one / "table4.md").read_text()).values())
