@@ -345,19 +345,21 @@ def _yelp_review(rng: random.Random, label: int, profile: He2019Profile) -> tupl
 MAX_UNSEEN_DRAWS = 1000
 
 
-def _unseen_splits(lines_per_split: dict[str, int], draw, text_of, dataset: str) -> dict[str, list]:
-    """{split: [draw() ...]}, training split first, every valid and test item redrawn until its
-    text (`text_of(item)`) is not a training text: a generated test sentence a decoder has seen
-    in training would be scored from memory (preprocessing reports any overlap in stats.json).
-    A split without such a collision takes the same draws as before this rule."""
-    splits = {"train": [draw() for _ in range(lines_per_split["train"])]}
-    seen = {text_of(item) for item in splits["train"]}
+def _unseen_splits(lines_per_split: dict[str, int], draw, texts_of, dataset: str,
+                   train: list | None = None) -> dict[str, list]:
+    """{split: [draw() ...]}, training split first (or `train`, drawn already), every valid and
+    test item redrawn until none of its texts (`texts_of(item)`, as preprocessing keys them) is a
+    training text: a generated test sentence a decoder has seen in training would be scored from
+    memory (preprocessing reports any overlap in stats.json). A split without such a collision
+    takes the same draws as before this rule."""
+    splits = {"train": train if train is not None else [draw() for _ in range(lines_per_split["train"])]}
+    seen = {text for item in splits["train"] for text in texts_of(item)}
     for split in (name for name in lines_per_split if name != "train"):
         items = []
         for _ in range(lines_per_split[split]):
             for _ in range(MAX_UNSEEN_DRAWS):
                 item = draw()
-                if text_of(item) not in seen:
+                if seen.isdisjoint(texts_of(item)):
                     break
             else:
                 raise RuntimeError(f"{dataset}: no {split} text outside the training split in {MAX_UNSEEN_DRAWS} "
@@ -376,7 +378,7 @@ def _yelp_lines(rng: random.Random, profile: He2019Profile) -> dict[str, list[tu
         text, factors = _yelp_review(rng, label, profile)
         return f"{label}\t{text}", factors
 
-    return _unseen_splits(profile.lines_per_split, draw, lambda item: item[0].split("\t", 1)[1], "yelp")
+    return _unseen_splits(profile.lines_per_split, draw, lambda item: [item[0].split("\t", 1)[1]], "yelp")
 
 
 # =================================================================================================
@@ -526,7 +528,7 @@ def _yahoo_document(rng: random.Random, topic_name: str, topic: Topic, profile: 
 def _yahoo_lines(rng: random.Random, profile: He2019Profile) -> dict[str, list[tuple[str, dict]]]:
     topics = list(YAHOO_TOPICS.items())
     return _unseen_splits(profile.lines_per_split, lambda: _yahoo_document(rng, *rng.choice(topics), profile),
-                          lambda item: item[0], "yahoo")
+                          lambda item: [item[0]], "yahoo")
 
 
 def _he2019_archive(dataset: str, lines: dict[str, list[tuple[str, dict]]]) -> bytes:
@@ -640,11 +642,17 @@ def _ptb_sentence(rng: random.Random) -> str:
 def _ptb_lines(rng: random.Random) -> dict[str, list[str]]:
     """Sentences with the vocabulary rules of the real files: rare train words and words unseen
     in train become <unk>, so every valid/test token is in the train vocabulary."""
-    sentences = {split: [_ptb_sentence(rng).split() for _ in range(n)] for split, n in LINES_PER_SPLIT.items()}
-    counts = Counter(token for tokens in sentences["train"] for token in tokens)
+    train = [_ptb_sentence(rng).split() for _ in range(LINES_PER_SPLIT["train"])]
+    counts = Counter(token for tokens in train for token in tokens)
     vocabulary = {token for token, count in counts.items() if count >= PTB_MIN_COUNT}
-    return {split: [" " + " ".join(t if t in vocabulary else PTB_UNK for t in tokens) + " " for tokens in lines]
-            for split, lines in sentences.items()}
+
+    def line(tokens: list[str]) -> str:
+        return " " + " ".join(t if t in vocabulary else PTB_UNK for t in tokens) + " "
+
+    # a held-out sentence that differs from a training one only in words made <unk> is the same line
+    sentences = _unseen_splits(LINES_PER_SPLIT, lambda: _ptb_sentence(rng).split(), lambda item: [line(item)], "ptb",
+                               train)
+    return {split: [line(tokens) for tokens in lines] for split, lines in sentences.items()}
 
 
 # =================================================================================================
@@ -908,34 +916,46 @@ def _gold_label(labels: list[str]) -> str:
     return label if count * 2 > len(labels) or len(labels) == 1 else "-"
 
 
-def _snli_records(rng: random.Random, n_captions: int, all_validated: bool) -> list[dict]:
+def _snli_caption(rng: random.Random, all_validated: bool) -> list[dict]:
+    """One caption (the premise) and its three pairs, one hypothesis per label."""
     records = []
-    for _ in range(n_captions):
-        subject = rng.choice(SNLI_SUBJECTS)
-        action = rng.choice([a for a in SNLI_ACTIONS if subject.kind in a.kinds])
-        place, setting = rng.choice(action.places)
-        premise = _snli_sentence(_snli_subject_np(rng, subject, definite=False, describe=True),
-                                 bool(subject.number), _with_pp(_parse_tree(action.vp), place))
-        caption_id = f"{rng.randrange(10 ** 8, 10 ** 10)}.jpg#{rng.randrange(5)}"
-        for label in SNLI_PAIR_ORDER:
-            hypothesis = _snli_hypothesis(rng, label, subject, action, setting)
-            if rng.random() < SNLI_NO_PERIOD_RATE:  # drop the final "." leaf
-                s = hypothesis[1][0]
-                hypothesis = ("ROOT", [(s[0], [c for c in s[1] if c[0] != "."])])
-            annotations = _snli_annotations(rng, label, all_validated or rng.random() < SNLI_VALIDATED_RATE)
-            records.append({
-                "annotator_labels": annotations,
-                "captionID": caption_id,
-                "gold_label": _gold_label(annotations),
-                "pairID": f"{caption_id}r1{SNLI_LABEL_LETTER[label]}",
-                "sentence1": _sentence_text(_leaves(premise)),
-                "sentence1_binary_parse": _render_binary(premise),
-                "sentence1_parse": _render_parse(premise),
-                "sentence2": _sentence_text(_leaves(hypothesis)),
-                "sentence2_binary_parse": _render_binary(hypothesis),
-                "sentence2_parse": _render_parse(hypothesis),
-            })
+    subject = rng.choice(SNLI_SUBJECTS)
+    action = rng.choice([a for a in SNLI_ACTIONS if subject.kind in a.kinds])
+    place, setting = rng.choice(action.places)
+    premise = _snli_sentence(_snli_subject_np(rng, subject, definite=False, describe=True),
+                             bool(subject.number), _with_pp(_parse_tree(action.vp), place))
+    caption_id = f"{rng.randrange(10 ** 8, 10 ** 10)}.jpg#{rng.randrange(5)}"
+    for label in SNLI_PAIR_ORDER:
+        hypothesis = _snli_hypothesis(rng, label, subject, action, setting)
+        if rng.random() < SNLI_NO_PERIOD_RATE:  # drop the final "." leaf
+            s = hypothesis[1][0]
+            hypothesis = ("ROOT", [(s[0], [c for c in s[1] if c[0] != "."])])
+        annotations = _snli_annotations(rng, label, all_validated or rng.random() < SNLI_VALIDATED_RATE)
+        records.append({
+            "annotator_labels": annotations,
+            "captionID": caption_id,
+            "gold_label": _gold_label(annotations),
+            "pairID": f"{caption_id}r1{SNLI_LABEL_LETTER[label]}",
+            "sentence1": _sentence_text(_leaves(premise)),
+            "sentence1_binary_parse": _render_binary(premise),
+            "sentence1_parse": _render_parse(premise),
+            "sentence2": _sentence_text(_leaves(hypothesis)),
+            "sentence2_binary_parse": _render_binary(hypothesis),
+            "sentence2_parse": _render_parse(hypothesis),
+        })
     return records
+
+
+def _snli_splits(rng: random.Random) -> dict[str, list[dict]]:
+    """The file splits' records, training captions first; a dev or test caption is redrawn while
+    its premise or a hypothesis is a training sentence, as preprocessing tokenises them."""
+    from della.data.preprocess import snli_tokenize
+
+    sizes = {"train": SNLI_CAPTIONS["train"], "dev": SNLI_CAPTIONS["dev"], "test": SNLI_CAPTIONS["test"]}
+    captions = _unseen_splits(sizes, lambda: _snli_caption(rng, all_validated=True),
+                              lambda records: [snli_tokenize(r[k]) for r in records for k in ("sentence1", "sentence2")],
+                              "snli", train=[_snli_caption(rng, all_validated=False) for _ in range(sizes["train"])])
+    return {split: [record for caption in found for record in caption] for split, found in captions.items()}
 
 
 SNLI_TXT_COLUMNS = ("gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
@@ -967,8 +987,9 @@ def _snli_archive(rng: random.Random) -> tuple[bytes, dict[str, int]]:
     entries: list[tuple[str, bytes | None]] = [("snli_1.0/", None), ("snli_1.0/Icon\r", b""),
                                                ("snli_1.0/README.txt", SNLI_README.encode("utf-8"))]
     counts = {}
+    splits = _snli_splits(rng)
     for split in ("dev", "test", "train"):
-        records = _snli_records(rng, SNLI_CAPTIONS[split], all_validated=split != "train")
+        records = splits[split]
         counts[split] = len(records)
         counts[f"{split}_no_gold"] = sum(r["gold_label"] == "-" for r in records)
         entries.append((f"snli_1.0/snli_1.0_{split}.jsonl", _lines_bytes([json.dumps(r) for r in records])))
