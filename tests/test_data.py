@@ -153,10 +153,8 @@ def test_each_dataset_preprocesses(name, tmp_path):
         assert counted["examples"] == len(rows)
         assert counted["target_in_train" if name in CONDITIONAL else "text_in_train"] == sum(
             key(r) in {key(t) for t in train} for r in rows)
-        # a generated dataset's overlap is a bug of its generator: fixed but for Quora's targets,
-        # whose templates have too few distinct questions yet (docs/data.md)
-        if name != "quora":
-            assert all(value == 0 for what, value in counted.items() if what.endswith("_in_train")), (name, counted)
+        # a generated dataset's overlap is a bug of its generator (docs/data.md)
+        assert all(value == 0 for what, value in counted.items() if what.endswith("_in_train")), (name, counted)
 
 
 def test_cleaning_follows_the_original_pipelines(tmp_path):

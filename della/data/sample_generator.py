@@ -1427,6 +1427,13 @@ QUORA_EMPTY_QUESTION_ROWS = 2
 QUORA_NEWLINE_ROWS = 1
 QUORA_MAX_TRIES = 1000
 QUORA_NEWLINE_DETAIL = "\nI am a complete beginner and have no idea where to start."
+#: A sentence of context some askers put before the question (as real Quora questions often do):
+#: it makes a duplicate's wording its own, so that no target question recurs across the rows.
+QUORA_CONTEXTS = ("I am a college student.", "I work full time.", "I am 30 years old.", "I have a small budget.",
+                  "I am from India.", "I am a complete beginner.", "I only have weekends free.",
+                  "My English is not perfect.", "I live in a small town.", "I have tried before and failed.",
+                  "I am switching careers.", "My parents disagree with me.")
+QUORA_CONTEXT_RATE = 0.4
 
 
 def _quora_question(rng: random.Random, intent: str, value) -> str:
@@ -1436,7 +1443,10 @@ def _quora_question(rng: random.Random, intent: str, value) -> str:
         text = template.format(x=first, y=second)
     else:
         text = template.format(x=value)
-    return text[:1].upper() + text[1:]
+    text = text[:1].upper() + text[1:]
+    if rng.random() < QUORA_CONTEXT_RATE:
+        text = f"{rng.choice(QUORA_CONTEXTS)} {text}"
+    return text
 
 
 def _quora_pair(rng: random.Random, duplicate: bool) -> tuple[str, str]:
@@ -1473,14 +1483,18 @@ def _quora_tsv(rng: random.Random) -> tuple[bytes, dict]:
     writer = csv.writer(buffer, delimiter="\t", quotechar='"', quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
     writer.writerow(QUORA_HEADER)
     seen_pairs: set[tuple[str, str]] = set()
+    targets: set[str] = set()  # the duplicates' second questions: the paraphrase task's targets
     for row, duplicate in enumerate(flags):
-        for _ in range(QUORA_MAX_TRIES):  # no pair twice: a repeated pair would leak across a random split
+        # no pair twice, and no duplicate's target twice: either would leak across a random split
+        for _ in range(QUORA_MAX_TRIES):
             q1, q2 = _quora_pair(rng, duplicate)
-            if (q1, q2) not in seen_pairs and (q2, q1) not in seen_pairs:
+            if (q1, q2) not in seen_pairs and (q2, q1) not in seen_pairs and not (duplicate and q2 in targets):
                 break
         else:
             raise RuntimeError("ran out of distinct Quora pairs: add templates or slot values")
         seen_pairs.add((q1, q2))
+        if duplicate:
+            targets.add(q2)
         if row in empty_rows:
             q2 = ""
         if row in newline_rows:
