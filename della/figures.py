@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from della.intervals import Summary, over_seeds
+from della.intervals import Summary, differing_settings, over_seeds
 from della.io import atomic_write_bytes, atomic_write_text
 from della.io import read_jsonl as io_read_jsonl
 from della.table_spec import Observation
@@ -378,19 +378,16 @@ def _check_settings_agree(runs: list[LayerRun], metrics: list[str]) -> None:
     """Points of one dataset are only comparable when each metric was measured the same way."""
     for dataset in {r.dataset for r in runs}:
         for metric in metrics:
-            seen = {canonical_json(_without_run_details(r.settings.get(metric, {}))): r.path
-                    for r in runs if r.dataset == dataset}
-            if len(seen) > 1:
+            differing = differing_settings({r.path: r.settings.get(metric, {}) for r in runs if r.dataset == dataset},
+                                           RUN_DETAILS)
+            if differing:
                 raise FigureError(f"Fig. 2: metric {metric!r} on {dataset} measured with different settings in "
-                                  f"{sorted(map(str, seen.values()))}")
+                                  f"{differing}")
 
 
-# Metric settings that describe the run rather than how the metric was computed.
-RUN_DETAILS = ("n_groups",)
-
-
-def _without_run_details(settings: dict) -> dict:
-    return {k: v for k, v in settings.items() if k not in RUN_DETAILS}
+# Metric settings that describe the run rather than how the metric was computed: how many latent
+# groups it has and which of them a number covers (metrics/representation.py `groups`).
+RUN_DETAILS = ("n_groups", "groups")
 
 
 # -------------------------------------------------------------------- Fig. 3: interpolation

@@ -44,6 +44,7 @@ from della.intervals import (
     NOT_COMPARABLE,
     Summary,
     adjusted_p_values,
+    differing_settings,
     one_sided_p_values,
     over_seeds,
     paired_bootstrap,
@@ -192,6 +193,9 @@ def number_of(name: str, paper: float | None, observations: list, metric: str) -
     missing = [o for o in observations if o.values.get(metric) is None]
     if missing:
         return Number(name, paper, why_missing=f"{metric} not in {missing[0].path}")
+    differing = differing_settings({o.path: o.settings.get(metric, {}) for o in observations})
+    if differing:  # seeds measured differently are no sample of one quantity
+        raise FindingsError(f"{name}: {metric} measured with different settings across seeds in {differing}")
     return Number(name, paper, {o.seed: float(o.values[metric]) for o in observations},
                   [str(o.path) for o in observations], [o.settings.get(metric, {}) for o in observations])
 

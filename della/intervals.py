@@ -14,11 +14,14 @@ hand-written copies:
 - `verdict(difference, minimum_effect)`: holds, fails or inconclusive, by where the interval of a
   difference (signed so that the claim says it is positive) lies against the claim's minimum
   effect, stated before any run;
-- `adjusted_p_values(p)`: Benjamini-Hochberg over the comparisons of one report.
+- `adjusted_p_values(p)`: Benjamini-Hochberg over the comparisons of one report;
+- `differing_settings(settings_by_source)`: the check that the numbers averaged or compared were
+  measured the same way (tables run the same check on their pandas frame).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -134,3 +137,14 @@ def adjusted_p_values(p_values: Sequence[float]) -> list[float]:
     if not p_values:
         return []
     return [float(p) for p in stats.false_discovery_control(np.asarray(p_values, dtype=float), method="bh")]
+
+
+def differing_settings(settings_by_source: Mapping[str, dict], ignore: Sequence[str] = ()) -> list[str]:
+    """[] when every source (a file) measured its number with the same settings, keys in
+    `ignore` left out (they describe the run, not the measurement); else the sources, one per
+    distinct setting, for an error to name."""
+    distinct = {}
+    for source, settings in settings_by_source.items():
+        kept = {key: value for key, value in settings.items() if key not in ignore}
+        distinct.setdefault(json.dumps(kept, sort_keys=True, default=str), str(source))
+    return sorted(distinct.values()) if len(distinct) > 1 else []

@@ -131,6 +131,9 @@ def test_fig2_rejects_runs_it_cannot_place(tmp_path):
     other_dataset = write_metrics(tmp_path, "yahoo", "della", "DELLA", 0, {"PPL": 1.0, "KL": 1.0, "ELBO": 1.0})
     other_dataset.write_text(other_dataset.read_text().replace('"scale": 1.0', '"scale": 2.0'))
     assert len(render_latent_layers(SPEC, *tidy_of(FIG2_EXPERIMENT, [*files, other_dataset]), tmp_path / "both")) == 3
+    for path, groups in ((files[2], [3, 4]), (files[4], [1])):  # which groups a number covers: a run detail
+        path.write_text(path.read_text().replace('"scale": 1.0', f'"scale": 1.0, "groups": {groups}'))
+    assert len(render_latent_layers(SPEC, *tidy_of(FIG2_EXPERIMENT, files), tmp_path / "groups")) == 3
     files[1].write_text(files[1].read_text().replace('"scale": 1.0', '"scale": 2.0'))
     with pytest.raises(FigureError, match="metric 'PPL' on yelp measured with different settings"):
         render_latent_layers(SPEC, *tidy_of(FIG2_EXPERIMENT, files), tmp_path / "mixed")
@@ -434,6 +437,15 @@ def test_each_seeds_sentences_get_a_paired_bootstrap(tmp_path):
         assert summary.low < summary.mean < summary.high
         low, high = t_interval(differences)  # 40 sentences: the bootstrap is near the t interval
         assert summary.low == pytest.approx(low, abs=0.15) and summary.high == pytest.approx(high, abs=0.15)
+
+
+def test_seeds_measured_with_different_settings_are_an_error(tmp_path):
+    files = seeded_runs(tmp_path, {"DELLA": [3.0, 3.1], "Memory": [1.0, 1.1]})
+    document = json.loads(files[1].read_text())
+    document["metrics"]["KL"]["settings"]["kl_reduction"] = "mean"
+    files[1].write_text(json.dumps(document))
+    with pytest.raises(FindingsError, match=r"DELLA: KL measured with different settings across seeds in .*seed0.*seed1"):
+        findings_of(tmp_path, {"table1": files})
 
 
 def test_findings_follow_the_layer_sweep(tmp_path):

@@ -103,3 +103,13 @@ def test_benjamini_hochberg_by_hand():
         adjusted[i] = running
     assert adjusted_p_values(p) == pytest.approx(adjusted)
     assert adjusted_p_values([]) == []
+
+
+def test_differing_settings_names_one_source_per_distinct_setting():
+    from della.intervals import differing_settings
+
+    same = {"a.json": {"k": 1, "n_groups": 4}, "b.json": {"n_groups": 2, "k": 1}}
+    assert differing_settings(same, ignore=("n_groups",)) == []
+    assert differing_settings(same) == ["a.json", "b.json"]
+    three = {"a.json": {"k": 1}, "b.json": {"k": 1}, "c.json": {"k": 2}}
+    assert differing_settings(three) == ["a.json", "c.json"]
