@@ -50,6 +50,8 @@ class BenchSize:
 # defaults (12 x 768, 12 heads, vocab 50257) at batch 4 x 64.
 SIZES = {
     "sample": BenchSize("sample", layers=4, hidden=64, heads=4, vocab=1000, batch=16, length=48),
+    # config/small.yaml's backbones (4 x 128, tokenizer.vocab_size 2000) at batch 32 x 40
+    "small": BenchSize("small", layers=4, hidden=128, heads=4, vocab=2000, batch=32, length=40),
     "gpt2-small": BenchSize("gpt2-small", layers=12, hidden=768, heads=12, vocab=50257, batch=4, length=64),
 }
 

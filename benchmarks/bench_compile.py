@@ -13,6 +13,11 @@ length), with della/train.py's loss module, AdamW and the same autocast as train
 It prints the seconds spent in the first `WARMUP_STEPS` steps (compilation happens there), the
 median step after them, the ratio of that median to eager's, and the final loss (the
 configurations should agree to rounding). On CUDA, steps are synchronised before reading the clock.
+
+With `--flops` it also counts one step's floating-point operations (torch.utils.flop_counter, at
+the cycle's full length: matmuls, attention and convolutions, forward and backward) and gives
+each configuration's rate against this machine's measured peak: the rate of a square matrix
+product (`PEAK_MATMUL_SIZE`) in the configuration's dtype, on the same threads.
 """
 
 from __future__ import annotations
@@ -36,6 +41,8 @@ LENGTH_CYCLE = (1.0, 0.83, 0.92, 0.75)  # padded batch lengths, as fractions of 
 WARMUP_STEPS = 8  # two passes over the length cycle: the compiled graph has seen every shape
 CONFIGS = {"eager": (False, "fp32"), "compile": (True, "fp32"), "bf16": (False, "bf16")}
 LEARNING_RATE = 5e-5
+PEAK_MATMUL_SIZE = 2048  # the square product whose rate stands for the machine's peak
+PEAK_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 
 
 class Trainer:
@@ -87,6 +94,31 @@ def measure(configs: list[str], backbone: Path, size, steps: int, device: torch.
                      "ratios": times[config], "loss": trainers[config].loss} for config in configs}
 
 
+def step_flops(trainer: Trainer) -> int:
+    """Floating-point operations of one training step at the size's full length (its step 0)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        trainer.step(0)
+    return counter.get_total_flops()
+
+
+def matmul_peak(precision: str, device: torch.device, repeats: int = 10) -> float:
+    """FLOP/s of a PEAK_MATMUL_SIZE-square matrix product in `precision`'s dtype (median of
+    `repeats` after a warm-up)."""
+    n, dtype = PEAK_MATMUL_SIZE, PEAK_DTYPES[precision]
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    times = []
+    for k in range(repeats + 2):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if k >= 2:
+            times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="sample", choices=list(SIZES))
@@ -94,6 +126,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--flops", action="store_true", help="count a step's FLOPs; rate against the matmul peak")
     args = parser.parse_args()
     if args.steps <= WARMUP_STEPS:
         parser.error(f"--steps must exceed the {WARMUP_STEPS} warm-up steps")
@@ -105,13 +138,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         backbone = build_backbone(size, Path(tmp))
         results = measure(args.configs, backbone, size, args.steps, device)
-    print(f"| configuration | first {WARMUP_STEPS} steps (s) | median step after (s) | vs eager | final loss |")
-    print("| --- | --- | --- | --- | --- |")
+        if args.flops:
+            torch.manual_seed(0)
+            flops = step_flops(Trainer("eager", backbone, size, device))  # the same operations in every dtype
+            peaks = {precision: matmul_peak(precision, device) for precision in PEAK_DTYPES}
+    print(f"| configuration | first {WARMUP_STEPS} steps (s) | median step after (s) | vs eager | final loss |"
+          + (" GFLOP/s (full-length step) | of the matmul peak |" if args.flops else ""))
+    print("| --- | --- | --- | --- | --- |" + (" --- | --- |" if args.flops else ""))
     eager = results.get("eager")
     for config, r in results.items():
         # median of the per-step ratios: each step's configurations ran back to back
         ratio = f"{statistics.median(a / b for a, b in zip(r['ratios'], eager['ratios'])):.2f}x" if eager else "-"
-        print(f"| {config} | {r['warmup_s']:.1f} | {r['step_s']:.4f} | {ratio} | {r['loss']:.3f} |")
+        row = f"| {config} | {r['warmup_s']:.1f} | {r['step_s']:.4f} | {ratio} | {r['loss']:.3f} |"
+        if args.flops:
+            # the median step runs the cycle's mean length; scale its time to the full-length step
+            full_step_s = r["step_s"] / statistics.fmean(LENGTH_CYCLE)
+            rate, peak = flops / full_step_s, peaks[CONFIGS[config][1]]
+            row += f" {rate / 1e9:.1f} | {rate / peak:.0%} of {peak / 1e9:.0f} GFLOP/s ({CONFIGS[config][1]}) |"
+        print(row)
+    if args.flops:
+        print(f"\nOne full-length step: {flops / 1e9:.2f} GFLOP (torch.utils.flop_counter). Peaks: a "
+              f"{PEAK_MATMUL_SIZE}-square matrix product, " + ", ".join(f"{p} {v / 1e9:.0f} GFLOP/s" for p, v in
+                                                                     peaks.items()) + f", {args.threads} threads.")
 
 
 if __name__ == "__main__":
