@@ -265,24 +265,19 @@ def _settings(cfg: dict, label: str, group: int | None, n_groups: int, metric: s
             "features": features}
 
 
-@register_metric(PROBE, higher_is_better=True, scale=PERCENT)
 def probe_accuracy(score: ProbeScore):
     return score.accuracy, score.settings, score.details
+
+
+# One accuracy, three features: means (a score), samples (a score), the untrained model's means (a floor)
+register_metric(PROBE, higher_is_better=True, scale=PERCENT)(probe_accuracy)
+register_metric(PROBE_SAMPLE, higher_is_better=True, scale=PERCENT)(probe_accuracy)
+register_metric(PROBE_UNTRAINED, higher_is_better=None, scale=PERCENT)(probe_accuracy)
 
 
 @register_metric(PROBE_F1, higher_is_better=True, scale=PERCENT)
 def probe_macro_f1(score: ProbeScore):
     return score.macro_f1, score.settings, score.details
-
-
-@register_metric(PROBE_SAMPLE, higher_is_better=True, scale=PERCENT)
-def probe_sample_accuracy(score: ProbeScore):
-    return score.accuracy, score.settings, score.details
-
-
-@register_metric(PROBE_UNTRAINED, higher_is_better=None, scale=PERCENT)
-def probe_untrained_accuracy(score: ProbeScore):
-    return score.accuracy, score.settings, score.details
 
 
 @register_metric(MAJORITY, higher_is_better=None, scale=PERCENT)
@@ -323,7 +318,6 @@ def probe_metrics(model, train_batches, test_batches, labelled: LabelledSplits,
         probes[PROBE_SAMPLE] = ("trained", SAMPLE)
     if cfg["untrained_floor"]:
         probes[PROBE_UNTRAINED] = ("untrained", MEAN)
-    registered = {PROBE: probe_accuracy, PROBE_SAMPLE: probe_sample_accuracy, PROBE_UNTRAINED: probe_untrained_accuracy}
     out = {}
     for label in labelled.train_labels:
         train_y, test_y = np.asarray(labelled.train_labels[label]), np.asarray(labelled.test_labels[label])
@@ -332,7 +326,7 @@ def probe_metrics(model, train_batches, test_batches, labelled: LabelledSplits,
             for group, train_x in train_sets.items():
                 score = fit_probe(train_x, train_y, test_sets[group], test_y, cfg,
                                   _settings(cfg, label, group, model.n_groups, metric))
-                out[metric_key(metric, label, group)] = metric_value(metric, *registered[metric](score))
+                out[metric_key(metric, label, group)] = metric_value(metric, *probe_accuracy(score))
                 if metric == PROBE and group is None:
                     out[metric_key(PROBE_F1, label)] = metric_value(PROBE_F1, *probe_macro_f1(score))
                     out[metric_key(MAJORITY, label)] = metric_value(MAJORITY, *majority_rate(score))
