@@ -58,8 +58,15 @@ def overlay_file(workdir: Path, precision: str, experiment: str, dataset: str, s
     return path
 
 
-def start(workdir: Path, config_file: Path, overlay: Path, experiment: str) -> subprocess.Popen:
-    command = [sys.executable, "-m", "snakemake", experiment, "--snakefile", str(ROOT / "Snakefile"),
+def run_targets(config_file: Path, experiment: str, dataset: str, seed: int) -> list[str]:
+    """Every run's metrics.json of the experiment on one dataset (not its tables: a table may need
+    datasets the check leaves out)."""
+    config = yaml.safe_load(config_file.read_text())
+    return [f"runs/{dataset}/{model}/seed{seed}/metrics.json" for model in config["experiments"][experiment]["models"]]
+
+
+def start(workdir: Path, config_file: Path, overlay: Path, targets: list[str]) -> subprocess.Popen:
+    command = [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"),
                "--directory", str(workdir), "--configfile", str(config_file), str(overlay), "--cores", "1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     log = open(workdir / "snakemake.out", "w")
@@ -138,16 +145,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="JSON merged into both configs (default: fewer samples, a smaller probe)")
     parser.add_argument("--findings", type=Path, default=ROOT / "config" / "findings.yaml")
     parser.add_argument("--out", type=Path, help="also write the section here")
+    parser.add_argument("--report-only", type=json.loads, metavar='{"fp32": SECONDS, "bf16": SECONDS}',
+                        help="compare the runs already in --workdir (their wall clocks given) without running")
     args = parser.parse_args(argv)
     effects = {}
     for claim in load_findings_spec(args.findings).claims:
         effects.update(claim["minimum_effects"])
+    if args.report_only:
+        section = report({p: read_metrics(args.workdir / p) for p in PRECISIONS}, effects, args, args.report_only)
+        print(section)
+        if args.out:
+            args.out.write_text(section)
+        return 0
     processes, began = {}, time.time()
+    targets = run_targets(args.configfile, args.experiment, args.dataset, args.seed)
     for precision in PRECISIONS:
         workdir = args.workdir / precision
         workdir.mkdir(parents=True, exist_ok=False)
         overlay = overlay_file(args.workdir, precision, args.experiment, args.dataset, args.seed, args.overlay)
-        processes[precision] = start(workdir, args.configfile, overlay, args.experiment)
+        processes[precision] = start(workdir, args.configfile, overlay, targets)
     wall = {}
     while len(wall) < len(processes):
         for precision, process in processes.items():
