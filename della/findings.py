@@ -28,7 +28,7 @@ import itertools
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import yaml
@@ -244,15 +244,21 @@ class Numbers:
 # -------------------------------------------------------------------------------- comparisons
 
 
-def per_sentence_values(source: str, column: str) -> list[float] | None:
-    """One run's per-sentence `column` from the file its evaluation wrote beside metrics.json
-    (None where it wrote none: a model without latents, or a run from before the file)."""
-    path = Path(source).with_name(PER_SENTENCE_FILE)
+@lru_cache(maxsize=None)
+def _per_sentence_columns(path: Path) -> dict[str, tuple[float, ...]]:
+    """column -> values of one run's per-sentence file, read once however many comparisons use
+    it ({} where there is none)."""
     if not path.is_file():
-        return None
+        return {}
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    return [float(row[column]) for row in rows] if rows and column in rows[0] else None
+    return {column: tuple(float(row[column]) for row in rows) for column in (rows[0] if rows else {})}
+
+
+def per_sentence_values(source: str, column: str) -> tuple[float, ...] | None:
+    """One run's per-sentence `column` from the file its evaluation wrote beside metrics.json
+    (None where it wrote none: a model without latents, or a run from before the file)."""
+    return _per_sentence_columns(Path(source).with_name(PER_SENTENCE_FILE)).get(column)
 
 
 @dataclass
