@@ -82,7 +82,7 @@ class AttemptLog:
     writes nothing."""
 
     def __init__(self, path: Path | None, facts: dict):
-        self.path, self.started = path, time.time()
+        self.path, self.started, self.clock_stopped = path, time.time(), False
         self.attempts = read_attempts(path) if path is not None else []
         self.current = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": 0.0,
                         "slurm_job_id": os.environ.get("SLURM_JOB_ID"), **facts, "ended": RUNNING}
@@ -90,7 +90,9 @@ class AttemptLog:
         self.update()
 
     def update(self, **fields) -> None:
-        self.current.update(fields, seconds=round(time.time() - self.started, 2))
+        if not self.clock_stopped:
+            fields["seconds"] = round(time.time() - self.started, 2)
+        self.current.update(fields)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(self.path, {"attempts": self.attempts})
@@ -109,7 +111,10 @@ class AttemptLog:
         return self.current["ended"]
 
     def summary(self) -> dict:
-        """What train_done.json records: the attempts, their seconds, and seconds x devices."""
+        """What train_done.json records: the attempts, their seconds, and seconds x devices. It
+        stops this attempt's clock, so the record's seconds stay the sum written here."""
+        self.update()
+        self.clock_stopped = True
         return {"attempts": len(self.attempts), "seconds": round(sum(a["seconds"] for a in self.attempts), 2),
                 "device_seconds": round(sum(a["seconds"] * a.get("world_size", 1) for a in self.attempts), 2)}
 

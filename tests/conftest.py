@@ -78,29 +78,48 @@ def stop_local_slurm() -> None:
     subprocess.run([LOCAL_SLURM, "stop"], check=True, capture_output=True, timeout=120)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def slurm_controller():
+# the controller's `local-slurm.sh start` result ({"was_up", "returncode", "output"}), None where not tried
+SLURM_START = pytest.StashKey[dict | None]()
+
+
+def pytest_sessionstart(session):
     """Where SLURM is installed and we are root, the local SLURM runs for the whole session (and is
     stopped at its end unless it was up before): with SLURM's client installed and no controller,
     every `snakemake`, local runs included, waits ~10 s at start for `scontrol show config`
     (snakemake-executor-plugin-slurm 2.8.0; docs/cluster.md). Elsewhere it does nothing, and the
-    `slurm` tests fail in `local_slurm`. Yields the `start` result (None when not tried); a failed
-    start fails only the `slurm` tests."""
+    `slurm` tests fail in `local_slurm`. Under pytest-xdist the controlling process starts it once,
+    before any worker runs a test, and hands its result to the workers (`pytest_configure_node`);
+    a failed start fails only the `slurm` tests."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        config.stash[SLURM_START] = config.workerinput["local_slurm_start"]
+        return
     if shutil.which("slurmctld") is None or os.geteuid() != 0:
-        yield None
+        config.stash[SLURM_START] = None
         return
     was_up, started = start_local_slurm()
-    yield started
-    if not was_up and started.returncode == 0:
+    config.stash[SLURM_START] = {"was_up": was_up, "returncode": started.returncode,
+                                 "output": started.stdout + started.stderr}
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    node.workerinput["local_slurm_start"] = node.config.stash[SLURM_START]
+
+
+def pytest_sessionfinish(session):
+    start = session.config.stash.get(SLURM_START, None)
+    if not hasattr(session.config, "workerinput") and start and not start["was_up"] and start["returncode"] == 0:
         stop_local_slurm()
 
 
 @pytest.fixture(scope="session")
-def local_slurm(slurm_controller):
+def local_slurm(request):
     """The one-node SLURM, started by the script a user runs (left running if it already was)."""
     assert os.geteuid() == 0, "the SLURM tests start daemons: run them as root (or deselect them: -m 'not slurm')"
-    if slurm_controller is not None:
-        assert slurm_controller.returncode == 0, slurm_controller.stdout + slurm_controller.stderr
+    started_for_session = request.config.stash[SLURM_START]
+    if started_for_session is not None:
+        assert started_for_session["returncode"] == 0, started_for_session["output"]
         yield
         return
     # slurmctld not found: the script says which packages are missing and what to type
@@ -109,3 +128,10 @@ def local_slurm(slurm_controller):
     yield
     if not was_up:
         stop_local_slurm()
+
+
+def pytest_collection_modifyitems(items):
+    """The `slurm` tests first: they are the session's longest module, mostly waiting on SLURM's
+    clock, so under pytest-xdist (pyproject's addopts: one module per worker, in this order) the
+    other worker runs the rest meanwhile instead of SLURM's waits coming last."""
+    items.sort(key=lambda item: item.get_closest_marker("slurm") is None)

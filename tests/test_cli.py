@@ -50,7 +50,7 @@ def test_device_settings_resolve_to_this_machine_or_name_the_setting():
             resolve_device("cuda", "evaluation.device")
 
 
-def test_threads_size_every_native_thread_pool(monkeypatch):
+def test_threads_size_every_native_thread_pool(monkeypatch, tmp_path):
     """`--threads N` reaches OpenMP, OpenBLAS, MKL and Rayon as well as torch, per rank: a
     one-thread job must not spin a BLAS pool of every core (the sample DAG runs two at once)."""
     import torch
@@ -62,6 +62,7 @@ def test_threads_size_every_native_thread_pool(monkeypatch):
     seen = {}
     monkeypatch.setattr(cli, "cmd_generate", lambda args: seen.update({v: os.environ.get(v) for v in cli.THREAD_POOL_VARIABLES}))
     threads = torch.get_num_threads()  # the test process's own count: main also sets torch's
+    monkeypatch.chdir(tmp_path)  # the job records its attempt under its run folder, "r"
     cli.main(["generate", "--threads", str(threads), "--nproc", "1", "--data", "d", "--run", "r", "--out", "o",
               "--seed", "0", "--settings", "{}"])
     assert seen == {variable: str(threads) for variable in cli.THREAD_POOL_VARIABLES}

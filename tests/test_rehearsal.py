@@ -20,7 +20,7 @@ import yaml
 from test_workflow import ROOT, snakemake
 
 RUNS = {"writingprompts": "della", "cnn_dailymail": "della"}
-SAMPLE_TOKENS = 32
+SAMPLE_TOKENS = 8
 PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
 
 

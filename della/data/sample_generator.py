@@ -41,7 +41,10 @@ import zlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+
+from della.data import wordnet
 
 __all__ = ["DATASETS", "generate_all", "main"]
 
@@ -181,6 +184,64 @@ class He2019Profile:
     intensifier_rate: float = 0.0  # P(an adjective gets an intensifier)
     persona_prefix_rate: float = 0.0  # P(a sentence starts with the persona's prefix)
     persona_sign_off_rate: float = 0.0  # P(a text ends with the persona's sign-off)
+    wordnet_words: bool = False  # a business's items / a topic's nouns also from WordNet (real English)
+    wordnet_sentence_rate: float = 0.0  # P(a body / answer sentence is a WordNet example about the topic)
+
+
+@dataclass(frozen=True)
+class RealEnglish:
+    """A topic's real English, from WordNet 3.0 (della/data/wordnet.py): its common words (the
+    hand-written ones plus WordNet's tagged words under the topic's synsets), and sentences:
+    WordNet's example sentences that use one of those words, and one sentence per synset under the
+    topic that says what its word means ("a lobscouse is a sailor 's stew of meat and vegetables
+    and hardtack ."), all written as He et al.'s data writes text."""
+
+    words: tuple[str, ...]
+    sentences: tuple[str, ...]
+
+
+#: WordNet sentences of at most MIN tokens are phrases ("an eyebrow pencil ."), not sentences; those
+#: over MAX (long definitions) would lengthen the texts, and a 2-core budget pays per token.
+MIN_REAL_SENTENCE_TOKENS, MAX_REAL_SENTENCE_TOKENS = 5, 20
+
+
+def _he2019_sentence(text: str) -> list[str]:
+    """`text` as He et al.'s data writes it: lower case, Penn Treebank tokens ("ca n't"), ending in
+    a full stop."""
+    from nltk.tokenize import TreebankWordTokenizer
+
+    tokens = TreebankWordTokenizer().tokenize(text.lower())
+    return tokens + ([] if tokens and tokens[-1] in (".", "?", "!") else ["."])
+
+
+def _sentence_sized(tokens: list[str]) -> bool:
+    return MIN_REAL_SENTENCE_TOKENS < len(tokens) <= MAX_REAL_SENTENCE_TOKENS
+
+
+@cache
+def _he2019_examples() -> tuple[str, ...]:
+    """WordNet's example sentences in He et al.'s form, sentence-sized."""
+    sentences = (_he2019_sentence(example) for example in wordnet.example_sentences())
+    return tuple(" ".join(tokens) for tokens in sentences if _sentence_sized(tokens))
+
+
+@cache
+def _real_english(roots: tuple[tuple[str, int], ...], hand_words: tuple[str, ...]) -> RealEnglish:
+    """`roots`: (lemma, sense) of the WordNet nouns a topic is about, e.g. (("dish", 2), ("meal", 1))."""
+    synsets = [wordnet.synset(lemma, sense) for lemma, sense in roots]
+    words = tuple(sorted(set(hand_words) | set(wordnet.words_meaning(synsets, tagged_only=True))))
+    single = {word for word in words if " " not in word}
+    examples = [sentence for sentence in _he2019_examples() if single & set(sentence.split())]
+    meanings = [" ".join(tokens) for word, definition in wordnet.definitions(synsets)
+                if _sentence_sized(tokens := _he2019_sentence(f"{_an(word)} {word} is {definition}"))]
+    return RealEnglish(words, tuple(examples + meanings))
+
+
+def _body_sentence(rng: random.Random, profile: He2019Profile, real: RealEnglish | None) -> str | None:
+    """A WordNet example sentence about the text's topic, with P = the profile's rate; else None."""
+    if real is None or not profile.wordnet_sentence_rate or rng.random() >= profile.wordnet_sentence_rate:
+        return None
+    return rng.choice(real.sentences)
 
 
 def _intensified(rng: random.Random, adjective: str, profile: He2019Profile) -> str:
@@ -287,6 +348,15 @@ YELP_OPENINGS = ("{company} and i {visit} this {noun} on a {day} night .", "i {v
 YELP_COMPANY = ("my wife", "my husband", "my boyfriend", "my girlfriend", "my friends", "my family", "my coworkers")
 YELP_OCCASIONS = ("birthday", "anniversary", "lunch break", "graduation", "first date")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+#: The WordNet 3.0 nouns (lemma, sense) each business is about: the small scale draws its items
+#: from their common hyponyms too, and some sentences from their examples (della/data/wordnet.py).
+YELP_WORDNET_ROOTS = {
+    "restaurant": (("dish", 2), ("meal", 1)), "coffee shop": (("coffee", 1), ("baked_goods", 1)),
+    "hotel": (("hotel", 1), ("room", 1), ("bed", 1)), "auto shop": (("car", 1), ("repair", 1)),
+    "salon": (("hairdo", 1), ("cosmetic", 1)), "dental office": (("tooth", 1), ("dentistry", 1)),
+    "bar": (("alcohol", 1), ("cocktail", 2), ("beer", 1)), "gym": (("exercise", 1), ("exercise_device", 1)),
+    "bakery": (("baked_goods", 1),), "pizza place": (("pizza", 1), ("sandwich", 1)),
+}
 #: P(sentence polarity | star label), over POLARITIES.
 YELP_LABEL_POLARITY = {
     0: (0.60, 0.30, 0.08, 0.02, 0.00),
@@ -312,9 +382,10 @@ def _yelp_review(rng: random.Random, label: int, profile: He2019Profile) -> tupl
     persona at the small scale)."""
     business = rng.choice(YELP_BUSINESSES)
     persona = rng.choice(PERSONAS) if profile.personas else None
+    real = _real_english(YELP_WORDNET_ROOTS[business.noun], business.items) if profile.wordnet_words else None
 
     def sentence(template: str, polarity: int) -> str:
-        item, item2 = rng.sample(business.items, 2)
+        item, item2 = rng.sample(real.words if real else business.items, 2)
         adj = _intensified(rng, rng.choice(YELP_ADJ[polarity]), profile)
         text = template.format(
             item=item, item2=item2, be="were" if _is_plural(item) else "was",
@@ -330,6 +401,9 @@ def _yelp_review(rng: random.Random, label: int, profile: He2019Profile) -> tupl
         sentences.append(sentence(rng.choice(YELP_OPENINGS), 0))
     used: set[str] = set()
     for _ in range(rng.choice(profile.yelp_body_sentences)):
+        if (aside := _body_sentence(rng, profile, real)) is not None:
+            sentences.append(_in_persona(rng, aside, persona, profile))
+            continue
         polarity = rng.choices(POLARITIES, weights=YELP_LABEL_POLARITY[label])[0]
         fresh = [t for t in YELP_SENTENCES[polarity] if t not in used]  # a review does not repeat itself
         if fresh:
@@ -480,6 +554,18 @@ YAHOO_TOPICS = {
          "i think the {n} is doing a terrible job .", "read the constitution , it 's all in there .",
          "voter turnout was only {num} percent last time .", "both parties are to blame for this .")),
 }
+#: The WordNet 3.0 nouns (lemma, sense) each topic is about (as YELP_WORDNET_ROOTS).
+YAHOO_WORDNET_ROOTS = {
+    "society_culture": (("ceremony", 1), ("holiday", 1), ("religion", 1)),
+    "science_math": (("science", 1), ("unit_of_measurement", 1)),
+    "health": (("disease", 1), ("symptom", 1), ("medicine", 2)),
+    "education_reference": (("school", 1), ("examination", 2), ("student", 1)),
+    "computers_internet": (("computer", 1), ("software", 1), ("electronic_equipment", 1)),
+    "sports": (("sport", 1),), "business_finance": (("finance", 1), ("loan", 1), ("tax", 1), ("money", 1)),
+    "entertainment_music": (("musical_instrument", 1), ("music_genre", 1), ("film", 1)),
+    "family_relationships": (("relative", 1), ("lover", 1)),
+    "politics_government": (("politician", 2), ("election", 1), ("legislature", 1)),
+}
 YAHOO_DETAILS = ("i 've been trying to figure this out for {num} weeks .", "please help !", "thanks in advance .",
                  "i really need an answer asap .", "any ideas ?", "10 points for the best answer !",
                  "( i 'm {age} if that matters )", "my teacher said something different .")
@@ -501,21 +587,24 @@ SAMPLE = He2019Profile(LINES_PER_SPLIT, YELP_BODY_SENTENCES, YELP_OPENING_RATE, 
 SMALL = He2019Profile(
     {"train": 10000, "valid": 1000, "test": 1000}, yelp_body_sentences=(1, 2, 2, 3, 3, 4), yelp_opening_rate=0.5,
     yahoo_answer_sentences=(1, 2, 2, 3), yahoo_max_details=1, yahoo_min_tokens=12, personas=True,
-    intensifier_rate=0.3, persona_prefix_rate=0.4, persona_sign_off_rate=0.5)
+    intensifier_rate=0.3, persona_prefix_rate=0.4, persona_sign_off_rate=0.5, wordnet_words=True,
+    wordnet_sentence_rate=0.3)
 
 
 def _yahoo_document(rng: random.Random, topic_name: str, topic: Topic, profile: He2019Profile) -> tuple[str, dict]:
     persona = rng.choice(PERSONAS) if profile.personas else None
+    real = _real_english(YAHOO_WORDNET_ROOTS[topic_name], topic.nouns) if profile.wordnet_words else None
 
     def fill(template: str) -> str:
-        n, n2 = rng.sample(topic.nouns, 2)
+        n, n2 = rng.sample(real.words if real else topic.nouns, 2)
         return _in_persona(rng, template.format(n=n, n2=n2, num=rng.randint(2, 50), year=rng.randint(1970, 2007),
                                                 lyric=rng.choice(YAHOO_LYRICS), age=rng.randint(13, 60)), persona, profile)
 
     parts = [fill(rng.choice(topic.questions))]
     parts += [fill(t) for t in rng.sample(YAHOO_DETAILS, rng.randint(0, profile.yahoo_max_details))]
     answers = rng.sample(topic.answers, min(rng.choice(profile.yahoo_answer_sentences), len(topic.answers)))
-    parts += [fill(t) for t in answers]
+    parts += [_in_persona(rng, aside, persona, profile) if (aside := _body_sentence(rng, profile, real)) else fill(t)
+              for t in answers]
     if rng.random() < YAHOO_CLOSER_RATE:
         parts.append(rng.choice(YAHOO_CLOSERS))
     while len(" ".join(parts).split()) < profile.yahoo_min_tokens:
@@ -1546,7 +1635,16 @@ comes from its own `label<TAB>` field at every scale.
 at {small_lines} texts, shorter (1-4 body sentences) and with more entropy per sentence: each text
 has a writer persona (4 kinds: enthusiast, analyst, casual, formal) that adds its own sentence
 prefixes and sign-offs throughout, and adjectives take intensifiers. The persona is a factor the
-decoder cannot guess from a text's first words, and one a latent can carry.
+decoder cannot guess from a text's first words, and one a latent can carry. Real English widens
+them: a business's items and a topic's nouns also come from WordNet 3.0 (the common words under
+the topic's synsets, e.g. dish.n.02 for a restaurant), and 30 % of body and answer sentences are
+WordNet sentences about the text's topic: its gloss examples that use one of the topic's words, or
+a sentence saying what a word under the topic means ("a scone is a small biscuit ..."), lower
+cased and tokenised as He et al.'s data is (della/data/wordnet.py; Debian's `wordnet-base`).
+WordNet 3.0 Copyright 2006 by Princeton University. All rights reserved; used under the WordNet
+3.0 licence (THIS SOFTWARE AND DATABASE IS PROVIDED "AS IS" AND PRINCETON UNIVERSITY MAKES NO
+REPRESENTATIONS OR WARRANTIES, EXPRESS OR IMPLIED; the full notice:
+/usr/share/doc/wordnet-base/copyright or https://wordnet.princeton.edu/license-and-commercial-use).
 **The paper scale's dress rehearsal** (`rehearsal/`, config/rehearsal.yaml; written by
 `python -m della.data.rehearsal_data --out sample_data/rehearsal`, its own `SHA256SUMS` and
 README there): the same seven raw files with a few dozen examples whose texts are longer than
