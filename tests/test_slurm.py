@@ -58,14 +58,14 @@ def slurm_config() -> dict:
     config["resources"]["min_runtime_minutes"] = 1
     config["warm_start"] = True  # as in the sample config: under --profile slurm it must start nothing
     della = config["models"]["della"]
-    runs = {"della_preempted": (300, 25), "della_reference": (300, 25), "della_timeout": (2000, 25),
+    runs = {"della_preempted": (300, 25), "della_reference": (300, 25), "della_timeout": (500, 25),
             "della_crash_short": (20, 10), "della_crash_long": (3000, 100), "della_cancel_sacct": (400, 20),
             "della_warned": (300, 25)}
     # the tiny config's 4 steps are too quick to interrupt; della_timeout's first job is stopped at
     # its first checkpoint (step 25, cluster_run), so that it cannot end before its walltime on any
-    # machine: its other 1,975 steps are only the margin of the watcher (which polls every 0.2 s),
-    # and few enough for its second job (2 minutes) on a loaded machine (3,575 were not: a third
-    # job was needed); della_crash_long must outlive a killed
+    # machine: its other 475 steps are only the margin of the watcher (which polls every 0.2 s: a
+    # few steps), and few enough for its second job (2 minutes) on a loaded machine (1,975 were not
+    # on CI's 2-core machine under pytest-xdist: a third job was needed); della_crash_long must outlive a killed
     # Snakemake by the time the next one starts (else that one has nothing to do); della_cancel_sacct
     # is cancelled at its first checkpoint (early: see sacct_cancel_run), the next Snakemake trains
     # the rest (~6 s)
@@ -199,12 +199,12 @@ def cluster_run(cluster):
     every job's scontrol record, the requeued job's id and the stopped job's id.
 
     The stop is what makes della_timeout's walltime bite on any machine: a 1-minute limit (SLURM's
-    smallest) does not outlast 2,000 steps on a fast one. A stopped job makes no progress, so it
+    smallest) does not outlast 500 steps on a fast one. A stopped job makes no progress, so it
     cannot complete; SLURM ends it at its limit as it does a running one (TIMEOUT; training, sent
     SIGCONT and SIGTERM, saves a checkpoint and exits), whatever the machine's speed. Shortening
     the limit instead (`scontrol update TimeLimit=0`) is not enough: slurmctld checks time limits
     every 30 s, and a fast job completes in between. The one window left is between the first
-    checkpoint and the stop, which the job would have to cross with the other 1,975 steps within
+    checkpoint and the stop, which the job would have to cross with the other 475 steps within
     one poll (0.2 s); if it ever did, this fixture says so instead of a test failing on the states."""
     workdir, config, config_file = cluster
     targets = ["fig3", f"{config['results_dir']}/metrics.csv",
