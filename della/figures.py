@@ -28,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from della.config_errors import validate_document
 from della.intervals import Summary, differing_settings, over_seeds
 from della.io import atomic_write_bytes, atomic_write_text
 from della.io import read_jsonl as io_read_jsonl
@@ -37,14 +38,8 @@ from della.tidy import canonical_json, read_tidy, runs_of
 
 PLOT_FORMATS = ("png", "pdf")
 FIGURES_DIR = "figures"
-# Keys each figure's entry of config/figures.yaml must have.
-FIGURE_KEYS = {
-    "fig2": ("title", "experiment", "metrics"),
-    "fig3": ("title", "experiment", "taus", "posterior", "seed", "among_shortest"),
-    "fig4": ("title", "experiment", "n_prompts", "seed"),
-    "probe": ("title", "experiment", "models"),
-    "training_curves": ("title", "panels", "validation_panels"),
-}
+# What config/figures.yaml may hold: the figures and each one's keys (checked at start-up).
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "figures.schema.yaml"
 # A run directory as the workflow names it (runs/{dataset}/{model}/seed{seed}/...).
 RUN_PATH = re.compile(r"(?:^|/)runs/(?P<dataset>[^/]+)/(?P<model>[^/]+)/seed(?P<seed>\d+)/[^/]+$")
 
@@ -57,22 +52,11 @@ class FigureError(ValueError):
 
 
 def load_spec(path: Path) -> dict:
-    """config/figures.yaml, each figure's entry checked for the keys its renderer reads."""
+    """config/figures.yaml, checked against config/figures.schema.yaml (one-line errors that name
+    the file, the key and the rule)."""
     with open(path, encoding="utf-8") as handle:
         spec = yaml.safe_load(handle)
-    figures = spec.get("figures") if isinstance(spec, dict) else None
-    if not isinstance(figures, dict):
-        raise FigureError(f"{path}: expected a mapping with a 'figures' section")
-    for name, keys in FIGURE_KEYS.items():
-        if name not in figures:
-            raise FigureError(f"{path}: no entry for figure {name!r}")
-        missing = [key for key in keys if key not in figures[name]]
-        if missing:
-            raise FigureError(f"{path}: figure {name!r} lacks {missing}")
-    unknown = sorted(set(figures) - set(FIGURE_KEYS))
-    if unknown:
-        raise FigureError(f"{path}: unknown figures {unknown}; known: {sorted(FIGURE_KEYS)}")
-    return spec
+    return validate_document(spec, path, SCHEMA, FigureError)
 
 
 # ------------------------------------------------------------------------------------ targets

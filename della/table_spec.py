@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from della.config_errors import validate_document
+
 # What a table reads: run metrics, dataset statistics, benchmark timings, or human ratings.
 KINDS = ("metrics", "data", "benchmark", "human")
 # Tables whose rows all sit in one block (one row per dataset); the others get a block per dataset.
@@ -85,13 +87,16 @@ class RowSpec:
         return self.display or self.label
 
 
+# What config/tables.yaml may hold (checked at start-up; what a schema cannot say, below).
+SCHEMA = Path(__file__).resolve().parents[1] / "config" / "tables.schema.yaml"
+
+
 def load_spec(path: Path) -> dict:
-    """Read the tables config (the whole file: directions, formats and all tables)."""
+    """Read the tables config (the whole file: directions, formats and all tables), checked
+    against config/tables.schema.yaml (one-line errors that name the file, key and rule)."""
     with open(path, encoding="utf-8") as f:
         config = yaml.safe_load(f)
-    if not isinstance(config, dict) or not isinstance(config.get("tables"), dict):
-        raise TableError(f"{path}: expected a mapping with a 'tables' section")
-    return config
+    return validate_document(config, path, SCHEMA, TableError)
 
 
 def columns_of(spec: dict, dataset: str) -> list[str]:

@@ -575,3 +575,44 @@ def test_convergence_record_lists_every_run_once_with_its_rule(tmp_path):
     bad.write_text("{")
     with pytest.raises(FigureError, match="not a train_done.json"):
         convergence_rows([bad])
+
+
+def _edited_yaml(tmp_path, source: Path, change) -> Path:
+    spec = yaml.safe_load(source.read_text())
+    change(spec)
+    path = tmp_path / source.name
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["figures"]["fig3"].update(posterior="median"), r"figures\.fig3\.posterior: 'median' is not one of"),
+    (lambda s: s["figures"]["fig2"].pop("metrics"), r"figures\.fig2: 'metrics' is a required property"),
+    (lambda s: s["figures"].update(fig5={"title": "x"}), r"figures: unknown key 'fig5'"),
+    (lambda s: s["figures"]["fig4"].update(n_prompts=0), r"figures\.fig4\.n_prompts: 0 is less than the minimum of 1"),
+])
+def test_a_malformed_figures_file_is_named_in_one_line(tmp_path, change, message):
+    from della.figures import load_spec
+
+    path = _edited_yaml(tmp_path, ROOT / "config" / "figures.yaml", change)
+    with pytest.raises(FigureError, match=message) as error:
+        load_spec(path)
+    assert str(error.value).startswith(str(path)) and "figures.schema.yaml" in str(error.value)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s["tables"]["table1"].update(kind="metric"), r"tables\.table1\.kind: 'metric' is not one of"),
+    (lambda s: s["tables"]["table4"].pop("rows"), r"tables\.table4: 'rows' is a required property"),
+    (lambda s: s["metric_directions"].update(PPL="down"), r"metric_directions\.PPL: 'down' is not one of"),
+    (lambda s: s["tables"]["table6"]["stages"].update(generate_hours="sampling"),
+     r"tables\.table6\.stages\.generate_hours: 'sampling' is not one of"),
+    (lambda s: s["tables"]["table3"]["human_eval"].update(annotators=["a1", "a1"]),
+     r"tables\.table3\.human_eval\.annotators: .* has non-unique elements"),
+])
+def test_a_malformed_tables_file_is_named_in_one_line(tmp_path, change, message):
+    from della.table_spec import TableError, load_spec
+
+    path = _edited_yaml(tmp_path, ROOT / "config" / "tables.yaml", change)
+    with pytest.raises(TableError, match=message) as error:
+        load_spec(path)
+    assert str(error.value).startswith(str(path)) and "tables.schema.yaml" in str(error.value)
