@@ -30,7 +30,7 @@ import yaml
 
 from della.config_errors import validate_document
 from della.intervals import Summary, differing_settings, over_seeds
-from della.io import atomic_write_bytes, atomic_write_text
+from della.io import RUN_DIR, atomic_write_bytes, atomic_write_text, run_path_pattern
 from della.io import read_jsonl as io_read_jsonl
 from della.table_spec import Observation
 from della.tables import compact
@@ -41,7 +41,7 @@ FIGURES_DIR = "figures"
 # What config/figures.yaml may hold: the figures and each one's keys (checked at start-up).
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "figures.schema.yaml"
 # A run directory as the workflow names it (runs/{dataset}/{model}/seed{seed}/...).
-RUN_PATH = re.compile(r"(?:^|/)runs/(?P<dataset>[^/]+)/(?P<model>[^/]+)/seed(?P<seed>\d+)/[^/]+$")
+RUN_PATH = run_path_pattern()
 
 
 class FigureError(ValueError):
@@ -80,7 +80,7 @@ def probe_files(results_dir: str) -> list[str]:
 
 def run_files(runs: list[tuple[str, str, int]], filename: str) -> list[str]:
     """`filename` in the directory of each (dataset, model, seed) run."""
-    return [f"runs/{dataset}/{model}/seed{seed}/{filename}" for dataset, model, seed in runs]
+    return [f"{RUN_DIR.format(dataset=dataset, model=model, seed=seed)}/{filename}" for dataset, model, seed in runs]
 
 
 def seed_runs(runs: list[tuple[str, str, int]], seed: int) -> list[tuple[str, str, int]]:

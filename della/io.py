@@ -21,6 +21,21 @@ PROVENANCE_PACKAGES = (
 # Each test sentence's numbers, written by della/evaluate.py beside metrics.json, read by
 # della/findings.py for its paired comparisons over sentences
 PER_SENTENCE_FILE = "per_sentence.csv"
+#: A run's folder, relative to the workflow's directory; the workflow's wildcards are these names.
+RUN_DIR = "runs/{dataset}/{model}/seed{seed}"
+
+
+def run_dir(dataset: str, model: str, seed: int | str) -> str:
+    return RUN_DIR.format(dataset=dataset, model=model, seed=seed)
+
+
+def run_path_pattern(filename: str = r"[^/]+") -> "re.Pattern[str]":
+    """A file of a run's folder anywhere in a longer path (`filename`: a regular expression), its
+    dataset, model and seed as named groups: the inverse of RUN_DIR."""
+    import re
+
+    fields = {"dataset": r"(?P<dataset>[^/]+)", "model": r"(?P<model>[^/]+)", "seed": r"(?P<seed>\d+)"}
+    return re.compile(r"(?:^|/)" + RUN_DIR.format(**fields) + "/" + filename + "$")
 
 
 def _atomic(path: Path, write) -> None:

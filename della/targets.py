@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from della.io import run_dir
 from della.tidy import DATA_EXPERIMENT
 
 TABLE_EXTENSIONS = ("md", "csv", "tex")
@@ -250,7 +251,7 @@ def human_datasets(config: dict, spec: dict) -> list[str]:
 def human_runs(config: dict, spec: dict, dataset: str, filename: str) -> list[str]:
     """`filename` of every rated run of a dataset: the experiment's models, first seed."""
     models = config["experiments"][spec["human_eval"]["runs_from"]]["models"]
-    return [f"runs/{dataset}/{model}/seed{config['seeds'][0]}/{filename}" for model in models]
+    return [f"{run_dir(dataset, model, config['seeds'][0])}/{filename}" for model in models]
 
 
 def human_eval_inputs_flag(config: dict) -> str:

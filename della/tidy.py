@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from della.io import atomic_write_json, atomic_write_text
+from della.io import atomic_write_json, atomic_write_text, run_path_pattern
 from della.table_spec import Observation, TableError, provenance_of
 
 # ------------------------------------------------------------------------------------ readers
@@ -136,7 +136,7 @@ BENCHMARK_SUFFIX = ".tsv"
 TRAIN_DONE = "train_done.json"  # a finished training run's record, with its attempts (della/train.py)
 TRAIN_ATTEMPTS = "train_attempts"  # metric: how many processes trained the run (1: never resumed)
 # runs/{dataset}/{model}/seed{seed}/train_done.json
-TRAIN_DONE_PATH = re.compile(r"(?:^|/)runs/(?P<dataset>[^/]+)/(?P<model>[^/]+)/seed(?P<seed>\d+)/train_done\.json$")
+TRAIN_DONE_PATH = run_path_pattern(r"train_done\.json")
 COMMIT, DEVICE = "della-bench commit", "device"  # provenance_of's names for the columns git_commit, device
 
 

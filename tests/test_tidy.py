@@ -135,3 +135,16 @@ def test_the_command_writes_the_csv_and_the_run_settings(toy_runs, tmp_path, cap
     assert main(["--experiments", json.dumps(experiments), "--runs", *map(str, files), str(tmp_path / "x.txt"),
                  "--out", str(out), "--run-settings", str(tmp_path / "r.json")]) == 1
     assert "x.txt" in capsys.readouterr().err
+
+
+def test_the_run_folder_template_is_read_back_by_its_pattern():
+    """One template of a run's folder (della/io.py RUN_DIR): the workflow's paths, and the
+    pattern that reads dataset, model and seed back from them (figures, tidy)."""
+    from della.io import RUN_DIR, run_dir, run_path_pattern
+
+    path = f"results/x/../{run_dir('yelp', 'della_kl_first', 12)}/train_done.json"
+    assert run_dir("yelp", "della_kl_first", 12) == RUN_DIR.format(dataset="yelp", model="della_kl_first", seed=12)
+    found = run_path_pattern(r"train_done\.json").search(path)
+    assert found.groupdict() == {"dataset": "yelp", "model": "della_kl_first", "seed": "12"}
+    assert run_path_pattern(r"train_done\.json").search(f"{run_dir('yelp', 'della', 0)}/metrics.json") is None
+    assert run_path_pattern().search(f"{run_dir('yelp', 'della', 0)}/model/config.json") is None  # files of the folder itself

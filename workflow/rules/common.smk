@@ -19,6 +19,7 @@ import della.disk as della_disk
 import della.prefetch as della_prefetch
 import della.targets as della_targets
 from della.config_errors import schema_error_message
+from della.io import RUN_DIR
 from della.data.download import DownloadError, check_data_root
 from della.attempts import retry_for
 from della.jobenv import export_job_environment, ignore_time_limit_warning_in_job_step
@@ -45,7 +46,7 @@ PINNED_BACKBONES = sorted(
     if della_prefetch.is_pinned_hub_model(entry)
 )
 RESULTS = config["results_dir"]
-RUN = "runs/{dataset}/{model}/seed{seed}"
+RUN = RUN_DIR
 # TF32 matmuls on Ampere and newer cards (della/numerics.py): a param of every GPU rule, since it
 # changes their numbers
 TF32 = "on" if config["tf32"] else "off"
