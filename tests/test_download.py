@@ -354,7 +354,7 @@ def test_an_html_page_instead_of_the_file_is_an_error(tmp_path):
     ("tar", tar_gz({"d/a.txt": b"a\n"}), "d/a.txt"),
     ("zip", zip_bytes({"d/a.txt": b"a\n"}), "d/a.txt"),
     ("gz", gzip.compress(b"a\n"), "a.txt"),
-])
+], ids=["tar", "zip", "gz"])  # the archives' bytes hold the time: ids from them differ between pytest-xdist workers
 def test_extraction(tmp_path, kind, data, extracted):
     name = "a.txt.gz" if kind == "gz" else f"arch.{kind}"
     url = serve_file(tmp_path, data, name)
