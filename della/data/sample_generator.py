@@ -205,12 +205,17 @@ class RealEnglish:
 MIN_REAL_SENTENCE_TOKENS, MAX_REAL_SENTENCE_TOKENS = 5, 20
 
 
+@cache
+def _treebank_tokenizer():
+    from nltk.tokenize import TreebankWordTokenizer
+
+    return TreebankWordTokenizer()
+
+
 def _he2019_sentence(text: str) -> list[str]:
     """`text` as He et al.'s data writes it: lower case, Penn Treebank tokens ("ca n't"), ending in
     a full stop."""
-    from nltk.tokenize import TreebankWordTokenizer
-
-    tokens = TreebankWordTokenizer().tokenize(text.lower())
+    tokens = _treebank_tokenizer().tokenize(text.lower())
     return tokens + ([] if tokens and tokens[-1] in (".", "?", "!") else ["."])
 
 

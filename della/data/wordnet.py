@@ -114,13 +114,17 @@ def hyponym_closure(root: Synset) -> list[Synset]:
 def definitions(roots: list[Synset], max_words: int = 2) -> list[tuple[str, str]]:
     """(word, definition) of every synset below `roots` named by a word whose most frequent
     sense it is (see `words_meaning`), in offset order: ("pizza", "Italian open pie made of ...")."""
-    below = {synset.offset for root in roots for synset in hyponym_closure(root)}
+    below = _below(roots)
     named = []
     for offset in sorted(below):
         words = [lemma for lemma in nouns()[offset].lemmas if _names(lemma, below, max_words, tagged_only=False)]
         if words:
             named.append((words[0].replace("_", " "), nouns()[offset].definition))
     return named
+
+
+def _below(roots: list[Synset]) -> set[str]:
+    return {synset.offset for root in roots for synset in hyponym_closure(root)}
 
 
 def _names(lemma: str, below: set[str], max_words: int, tagged_only: bool) -> bool:
@@ -136,7 +140,7 @@ def words_meaning(roots: list[Synset], max_words: int = 2, tagged_only: bool = F
     under dish.n.02, not "bomber" (first an aircraft) nor "hero". Lower case (proper names left
     out), words joined by a space, at most `max_words` words, sorted; `tagged_only`: only words
     the tagged corpora use (common ones: "pizza", not "sauerbraten")."""
-    below = {synset.offset for root in roots for synset in hyponym_closure(root)}
+    below = _below(roots)
     return sorted({lemma.replace("_", " ") for offset in below for lemma in nouns()[offset].lemmas
                    if _names(lemma, below, max_words, tagged_only)})
 
