@@ -50,7 +50,8 @@ def checkpoint_part(directory: Path, part: str) -> Path:
     found = sorted(directory.glob(f"checkpoint-{part}-*")) + [p for p in [directory / part] if p.is_dir()]
     if len(found) != 1:
         raise FileNotFoundError(
-            f"Optimus checkpoint {directory}: expected one checkpoint-{part}-<step>/ folder, found {[p.name for p in found]}"
+            f"Optimus checkpoint {directory}: expected one checkpoint-{part}-<step>/ folder, "
+            f"found {[p.name for p in found]}"
         )
     weights = found[0] / OPTIMUS_WEIGHTS
     if not weights.is_file():
@@ -89,7 +90,11 @@ def load_optimus_checkpoint(model, directory: Path) -> None:
     that start equal); the encoder's `linear` -> the posterior network's columns that read the
     text representation (zero bias; the columns reading h_0 = 0 are zeroed).
     """
-    if not isinstance(model.path, OptimusPath) or model.separate_encoder is None or model.config.pooling != "bert_pooler":
+    if (
+        not isinstance(model.path, OptimusPath)
+        or model.separate_encoder is None
+        or model.config.pooling != "bert_pooler"
+    ):
         raise ValueError(
             "an Optimus checkpoint initialises `path: optimus` with a BERT encoder (encoder_backbone) and "
             f"`pooling: bert_pooler` (Optimus reads BERT's pooled output); got path {model.config.path!r}, "
@@ -111,7 +116,8 @@ def load_optimus_checkpoint(model, directory: Path) -> None:
     if embedding.shape != path.to_embedding.proj.weight.shape or memory.shape != (n_layers * h, p):
         raise ValueError(
             f"{decoder_file}: latent connector of shape linear {tuple(memory.shape)}, linear_emb "
-            f"{tuple(embedding.shape)}; the model needs {(n_layers * h, p)} and {tuple(path.to_embedding.proj.weight.shape)}"
+            f"{tuple(embedding.shape)}; the model needs {(n_layers * h, p)} and "
+            f"{tuple(path.to_embedding.proj.weight.shape)}"
         )
     # Optimus adds linear_emb z; with embedding_scale: token ours adds s W z, so W = linear_emb / s.
     path.to_embedding.proj.weight.copy_(embedding / path.to_embedding.scale)
@@ -121,7 +127,9 @@ def load_optimus_checkpoint(model, directory: Path) -> None:
     posterior = model.chain.posterior_net[0]
     rep_size = model.encoder.hidden_size
     if to_posterior.shape != (2 * p, rep_size):
-        raise ValueError(f"{encoder_file}: linear.weight is {tuple(to_posterior.shape)}, the model needs {(2 * p, rep_size)}")
+        raise ValueError(
+            f"{encoder_file}: linear.weight is {tuple(to_posterior.shape)}, the model needs {(2 * p, rep_size)}"
+        )
     posterior.weight[:, :p] = 0.0  # reads h_0, which is zero for the only group
     posterior.weight[:, p : p + rep_size] = to_posterior
     posterior.bias.zero_()

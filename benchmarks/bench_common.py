@@ -63,7 +63,27 @@ DELLA_SETTINGS = {"rank": 4, "rank_sum": "before_product"}
 LATENT_SIZE = 32
 MAX_POSITIONS = 1024  # GPT2Config()'s n_positions
 
-_WORDS = ["the", "food", "was", "great", "service", "slow", "staff", "pizza", "coffee", "place", "we", "loved", "it", "is", "very", "good", "bad", "price", "menu"]
+_WORDS = [
+    "the",
+    "food",
+    "was",
+    "great",
+    "service",
+    "slow",
+    "staff",
+    "pizza",
+    "coffee",
+    "place",
+    "we",
+    "loved",
+    "it",
+    "is",
+    "very",
+    "good",
+    "bad",
+    "price",
+    "menu",
+]
 
 
 def build_backbone(size: BenchSize, root: Path) -> Path:
@@ -80,8 +100,14 @@ def build_backbone(size: BenchSize, root: Path) -> Path:
     bos, eos, pad = special_ids(tokenizer)
     torch.manual_seed(0)
     config = GPT2Config(
-        vocab_size=size.vocab, n_positions=MAX_POSITIONS, n_embd=size.hidden, n_layer=size.layers,
-        n_head=size.heads, bos_token_id=bos, eos_token_id=eos, pad_token_id=pad,
+        vocab_size=size.vocab,
+        n_positions=MAX_POSITIONS,
+        n_embd=size.hidden,
+        n_layer=size.layers,
+        n_head=size.heads,
+        bos_token_id=bos,
+        eos_token_id=eos,
+        pad_token_id=pad,
     )
     GPT2LMHeadModel(config).save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -103,8 +129,12 @@ def build_model(kind: str, backbone: Path, size: BenchSize, settings: dict | Non
     """The plain GPT-2 or the DELLA model; `settings` override DELLA's path settings."""
     torch.manual_seed(0)
     config = VAEConfig(
-        path=MODEL_PATHS[kind], decoder=str(backbone), decoder_kind=CAUSAL, conditional=False,
-        latent_size=LATENT_SIZE, max_target_tokens=size.length,
+        path=MODEL_PATHS[kind],
+        decoder=str(backbone),
+        decoder_kind=CAUSAL,
+        conditional=False,
+        latent_size=LATENT_SIZE,
+        max_target_tokens=size.length,
         path_settings={**DELLA_SETTINGS, **(settings or {})} if kind == DELLA else {},
     )
     return TransformerVAE(config)
@@ -122,8 +152,10 @@ def full_batch(model: TransformerVAE, size: BenchSize, seed: int = 0) -> dict[st
     labels = torch.cat([words[:, : size.length - 1], eos], 1)
     assert (labels != IGNORE_INDEX).all()
     return {
-        "x_ids": torch.cat([bos, words[:, : size.length - 2], eos], 1), "x_mask": ones,
-        "dec_ids": torch.cat([bos, words[:, : size.length - 1]], 1), "dec_mask": ones.clone(),
+        "x_ids": torch.cat([bos, words[:, : size.length - 2], eos], 1),
+        "x_mask": ones,
+        "dec_ids": torch.cat([bos, words[:, : size.length - 1]], 1),
+        "dec_mask": ones.clone(),
         "labels": labels,
     }
 

@@ -61,7 +61,10 @@ class Trainer:
     def step(self, step: int) -> float:
         """One training step on batch `step`; its seconds."""
         length = max(4, round(self.size.length * LENGTH_CYCLE[step % len(LENGTH_CYCLE)]))
-        batch = {k: v.to(self.device) for k, v in full_batch(self.model, replace(self.size, length=length), seed=step).items()}
+        batch = {
+            k: v.to(self.device)
+            for k, v in full_batch(self.model, replace(self.size, length=length), seed=step).items()
+        }
         torch.random.set_rng_state(self.generator_state)
         start = time.perf_counter()
         with autocast(self.device, self.precision):
@@ -90,8 +93,15 @@ def measure(configs: list[str], backbone: Path, size, steps: int, device: torch.
     for step in range(WARMUP_STEPS, steps):
         for config in configs if step % 2 == 0 else reversed(configs):
             times[config].append(trainers[config].step(step))
-    return {config: {"warmup_s": warmup[config], "step_s": statistics.median(times[config]),
-                     "ratios": times[config], "loss": trainers[config].loss} for config in configs}
+    return {
+        config: {
+            "warmup_s": warmup[config],
+            "step_s": statistics.median(times[config]),
+            "ratios": times[config],
+            "loss": trainers[config].loss,
+        }
+        for config in configs
+    }
 
 
 def step_flops(trainer: Trainer) -> int:
@@ -116,7 +126,7 @@ def matmul_peak(precision: str, device: torch.device, repeats: int = 10) -> floa
             torch.cuda.synchronize(device)
         if k >= 2:
             times.append(time.perf_counter() - start)
-    return 2 * n ** 3 / statistics.median(times)
+    return 2 * n**3 / statistics.median(times)
 
 
 def main() -> None:
@@ -133,8 +143,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     size, device = SIZES[args.size], torch.device(args.device)
     print(machine_header(args.threads))
-    print(f"DELLA at size {size.name} ({size.layers} x {size.hidden}, vocab {size.vocab}, batch {size.batch}, "
-          f"lengths {[max(4, round(size.length * f)) for f in LENGTH_CYCLE]}), {args.steps} steps on {device}")
+    print(
+        f"DELLA at size {size.name} ({size.layers} x {size.hidden}, vocab {size.vocab}, batch {size.batch}, "
+        f"lengths {[max(4, round(size.length * f)) for f in LENGTH_CYCLE]}), {args.steps} steps on {device}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         backbone = build_backbone(size, Path(tmp))
         results = measure(args.configs, backbone, size, args.steps, device)
@@ -142,8 +154,10 @@ def main() -> None:
             torch.manual_seed(0)
             flops = step_flops(Trainer("eager", backbone, size, device))  # the same operations in every dtype
             peaks = {precision: matmul_peak(precision, device) for precision in PEAK_DTYPES}
-    print(f"| configuration | first {WARMUP_STEPS} steps (s) | median step after (s) | vs eager | final loss |"
-          + (" GFLOP/s (full-length step) | of the matmul peak |" if args.flops else ""))
+    print(
+        f"| configuration | first {WARMUP_STEPS} steps (s) | median step after (s) | vs eager | final loss |"
+        + (" GFLOP/s (full-length step) | of the matmul peak |" if args.flops else "")
+    )
     print("| --- | --- | --- | --- | --- |" + (" --- | --- |" if args.flops else ""))
     eager = results.get("eager")
     for config, r in results.items():
@@ -157,9 +171,12 @@ def main() -> None:
             row += f" {rate / 1e9:.1f} | {rate / peak:.0%} of {peak / 1e9:.0f} GFLOP/s ({CONFIGS[config][1]}) |"
         print(row)
     if args.flops:
-        print(f"\nOne full-length step: {flops / 1e9:.2f} GFLOP (torch.utils.flop_counter). Peaks: a "
-              f"{PEAK_MATMUL_SIZE}-square matrix product, " + ", ".join(f"{p} {v / 1e9:.0f} GFLOP/s" for p, v in
-                                                                     peaks.items()) + f", {args.threads} threads.")
+        print(
+            f"\nOne full-length step: {flops / 1e9:.2f} GFLOP (torch.utils.flop_counter). Peaks: a "
+            f"{PEAK_MATMUL_SIZE}-square matrix product, "
+            + ", ".join(f"{p} {v / 1e9:.0f} GFLOP/s" for p, v in peaks.items())
+            + f", {args.threads} threads."
+        )
 
 
 if __name__ == "__main__":

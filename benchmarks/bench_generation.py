@@ -96,14 +96,18 @@ def measure(size_name: str, workdir: Path, rounds: int, device: str = "cpu") -> 
 
 def report(size_name: str, results: dict) -> None:
     size = SIZES[size_name]
-    print(f"\n## {size_name}: {size.layers} layers x {size.hidden}, vocab {size.vocab}; {ROWS[size_name]} sentences "
-          f"per call, up to {NEW_TOKENS} new tokens, z from the prior")
+    print(
+        f"\n## {size_name}: {size.layers} layers x {size.hidden}, vocab {size.vocab}; {ROWS[size_name]} sentences "
+        f"per call, up to {NEW_TOKENS} new tokens, z from the prior"
+    )
     for label, clocks in results.items():
         for clock, speeds in clocks.items():
             med = {kind: statistics.median(v) for kind, v in speeds.items()}
             paired = statistics.median(d / g for d, g in zip(speeds[DELLA], speeds[PLAIN]))
-            print(f"  {label:14s} tokens per {clock} second  GPT-2 {med[PLAIN]:8.1f}  DELLA {med[DELLA]:8.1f}  "
-                  f"DELLA / GPT-2 {paired:.2f}x (median of {len(speeds[PLAIN])} interleaved rounds)")
+            print(
+                f"  {label:14s} tokens per {clock} second  GPT-2 {med[PLAIN]:8.1f}  DELLA {med[DELLA]:8.1f}  "
+                f"DELLA / GPT-2 {paired:.2f}x (median of {len(speeds[PLAIN])} interleaved rounds)"
+            )
 
 
 def main() -> None:
@@ -112,7 +116,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--workdir", type=Path, default=None, help="where the backbones are written (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where the backbones are written (default: a temp dir)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     with contextlib.ExitStack() as stack:

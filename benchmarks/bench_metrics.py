@@ -35,7 +35,7 @@ import platform
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
@@ -56,13 +56,13 @@ BLEU_ORDERS = 4
 def synthetic_corpus(n: int, seed: int) -> list[str]:
     rng = np.random.default_rng(seed)
     ranks = np.arange(1, VOCABULARY + 1)
-    p = ranks ** -ZIPF_EXPONENT
+    p = ranks**-ZIPF_EXPONENT
     p /= p.sum()
     lengths = rng.integers(1, MAX_WORDS + 1, size=n)
     words = rng.choice(VOCABULARY, size=int(lengths.sum()), p=p)
     out, start = [], 0
     for length in lengths:
-        out.append(" ".join(f"w{w}" for w in words[start:start + length]))
+        out.append(" ".join(f"w{w}" for w in words[start : start + length]))
         start += length
     return out
 
@@ -87,6 +87,7 @@ def device_seconds(device: str, fn, *args):
 # -----------------------------------------------------------------------------
 # BLEU family
 
+
 def bleu_rows(n: int, n_nltk: int, seed: int) -> list[dict]:
     s = metrics.resolve_settings({})
     generated, references = synthetic_corpus(n, seed), synthetic_corpus(n, seed + 1)
@@ -95,36 +96,49 @@ def bleu_rows(n: int, n_nltk: int, seed: int) -> list[dict]:
     weights, smooth = (1.0 / BLEU_ORDERS,) * BLEU_ORDERS, SmoothingFunction().method1
     rows = []
     cases = {
-        "Self-BLEU": (lambda: compute_metric("Self-BLEU", generated, s),
-                      lambda i: sentence_bleu(gen_tokens[:i] + gen_tokens[i + 1:], gen_tokens[i], weights,
-                                              smoothing_function=smooth),
-                      gen_tokens, True),
-        "BLEU (unconditional, whole test set)": (lambda: compute_metric("BLEU", generated, None, references, False, s),
-                                                  lambda i: sentence_bleu(ref_tokens, gen_tokens[i], weights,
-                                                                          smoothing_function=smooth),
-                                                  ref_tokens, False),
+        "Self-BLEU": (
+            lambda: compute_metric("Self-BLEU", generated, s),
+            lambda i: sentence_bleu(
+                gen_tokens[:i] + gen_tokens[i + 1 :], gen_tokens[i], weights, smoothing_function=smooth
+            ),
+            gen_tokens,
+            True,
+        ),
+        "BLEU (unconditional, whole test set)": (
+            lambda: compute_metric("BLEU", generated, None, references, False, s),
+            lambda i: sentence_bleu(ref_tokens, gen_tokens[i], weights, smoothing_function=smooth),
+            ref_tokens,
+            False,
+        ),
     }
     for name, (fast, reference, ref_set_tokens, leave_out) in cases.items():
         fast_seconds, value = cpu_seconds(fast)
-        nltk_seconds, nltk_scores = cpu_seconds(lambda: [reference(i) for i in chosen])
+        nltk_seconds, nltk_scores = cpu_seconds(lambda reference=reference: [reference(i) for i in chosen])
         ref_set = ngram.ReferenceSet(ref_set_tokens, BLEU_ORDERS)
         fast_scores = [ref_set.sentence_bleu(gen_tokens[i], BLEU_ORDERS, "method1", leave_out) for i in chosen]
         nltk_total = nltk_seconds / len(chosen) * n
-        rows.append({
-            "metric": name, "N": n, "value": value.value, "fast_s": fast_seconds,
-            "nltk_s_extrapolated": nltk_total, "nltk_hypotheses_timed": len(chosen),
-            "speedup": nltk_total / fast_seconds,
-            "max_abs_diff_vs_nltk": float(np.max(np.abs(np.array(fast_scores) - np.array(nltk_scores)))),
-        })
+        rows.append(
+            {
+                "metric": name,
+                "N": n,
+                "value": value.value,
+                "fast_s": fast_seconds,
+                "nltk_s_extrapolated": nltk_total,
+                "nltk_hypotheses_timed": len(chosen),
+                "speedup": nltk_total / fast_seconds,
+                "max_abs_diff_vs_nltk": float(np.max(np.abs(np.array(fast_scores) - np.array(nltk_scores)))),
+            }
+        )
     return rows
 
 
 # -----------------------------------------------------------------------------
 # JS and CND
 
+
 def naive_mean_pairwise_jaccard(texts: list[str], n: int) -> float:
     sets = [set(zip(*(t.split()[i:] for i in range(n)))) for t in texts]
-    total = sum(ngram.jaccard(a, b) for i, a in enumerate(sets) for b in sets[i + 1:])
+    total = sum(ngram.jaccard(a, b) for i, a in enumerate(sets) for b in sets[i + 1 :])
     return total / (len(sets) * (len(sets) - 1) / 2)
 
 
@@ -135,8 +149,15 @@ def scaling_rows(sizes: list[int], seed: int) -> list[dict]:
         generated, references = synthetic_corpus(n, seed), synthetic_corpus(n, seed + 1)
         js_seconds, js = cpu_seconds(compute_metric, "JS", generated, s)
         cnd_seconds, cnd = cpu_seconds(compute_metric, "CND", generated, references, s)
-        row = {"N": n, "JS": js.value, "JS_s": js_seconds, "JS_us_per_sentence": 1e6 * js_seconds / n,
-               "CND": cnd.value, "CND_s": cnd_seconds, "CND_us_per_sentence": 1e6 * cnd_seconds / n}
+        row = {
+            "N": n,
+            "JS": js.value,
+            "JS_s": js_seconds,
+            "JS_us_per_sentence": 1e6 * js_seconds / n,
+            "CND": cnd.value,
+            "CND_s": cnd_seconds,
+            "CND_us_per_sentence": 1e6 * cnd_seconds / n,
+        }
         if n == min(sizes):
             naive_seconds, naive = cpu_seconds(naive_mean_pairwise_jaccard, generated, s["js"]["n"])
             row.update(JS_naive_pairs_s=naive_seconds, JS_abs_diff_vs_naive=abs(naive - js.value))
@@ -147,6 +168,7 @@ def scaling_rows(sizes: list[int], seed: int) -> list[dict]:
 # -----------------------------------------------------------------------------
 # importance-weighted log p(x)
 
+
 def tiny_della(workdir: Path, texts: list[str]):
     """A DELLA model with the sample scale's backbone size (config/config.yaml), random init."""
     from della.backbone import BackboneSize, create_backbone
@@ -156,11 +178,22 @@ def tiny_della(workdir: Path, texts: list[str]):
     corpus = workdir / "train.jsonl"
     corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     train_tokenizer([corpus], vocab_size=1000, min_frequency=2, out_dir=workdir / "tokenizer")
-    create_backbone("causal", BackboneSize(layers=4, hidden=64, heads=4, max_positions=256),
-                    workdir / "tokenizer", workdir / "gpt2", seed=0)
+    create_backbone(
+        "causal",
+        BackboneSize(layers=4, hidden=64, heads=4, max_positions=256),
+        workdir / "tokenizer",
+        workdir / "gpt2",
+        seed=0,
+    )
     torch.manual_seed(0)
-    config = VAEConfig(path="della", decoder=str(workdir / "gpt2"), decoder_kind="causal", conditional=False,
-                       latent_size=32, max_target_tokens=48)
+    config = VAEConfig(
+        path="della",
+        decoder=str(workdir / "gpt2"),
+        decoder_kind="causal",
+        conditional=False,
+        latent_size=32,
+        max_target_tokens=48,
+    )
     return TransformerVAE(config).eval()
 
 
@@ -173,8 +206,13 @@ def iw_log_px(model, batches, k: int, chunk: int, seed: int) -> float:
         for batch in batches:
             enc = model.encode(batch)
             z, log_q = model.sample_posterior(enc, k)  # [B, k, D], [B, k]
-            log_joint = torch.cat([model.log_likelihood(batch, z[:, i:i + chunk]) + model.log_prior(batch, z[:, i:i + chunk])
-                                   for i in range(0, k, chunk)], dim=1)
+            log_joint = torch.cat(
+                [
+                    model.log_likelihood(batch, z[:, i : i + chunk]) + model.log_prior(batch, z[:, i : i + chunk])
+                    for i in range(0, k, chunk)
+                ],
+                dim=1,
+            )
             total += (torch.logsumexp((log_joint - log_q).double(), dim=1) - math.log(k)).sum().item()
     return total
 
@@ -185,55 +223,93 @@ def iw_rows(ks: list[int], chunks: list[int], n_sentences: int, batch_size: int,
     texts = [" ".join(t.split()[:30]) for t in synthetic_corpus(n_sentences, seed)]
     with tempfile.TemporaryDirectory() as tmp:
         model = tiny_della(Path(tmp), texts).to(device)
-        data = [{name: t.to(device) for name, t in batch.items()}
-                for batch in batches([{"text": t} for t in texts], model.collator, batch_size)]
+        data = [
+            {name: t.to(device) for name, t in batch.items()}
+            for batch in batches([{"text": t} for t in texts], model.collator, batch_size)
+        ]
         rows = []
         for k in ks:
             loop_seconds, looped = device_seconds(device, iw_log_px, model, data, k, 1, seed)
             for chunk in sorted({min(c, k) for c in chunks} | {k}):
                 batched_seconds, batched = device_seconds(device, iw_log_px, model, data, k, chunk, seed)
-                rows.append({"k": k, "chunk": chunk, "device": device, "sentences": n_sentences, "batch_size": batch_size,
-                             "batched_s": batched_seconds, "loop_s": loop_seconds,
-                             "speedup": loop_seconds / batched_seconds, "log_px_batched": batched,
-                             "log_px_loop": looped, "rel_diff": abs(batched - looped) / abs(looped)})
+                rows.append(
+                    {
+                        "k": k,
+                        "chunk": chunk,
+                        "device": device,
+                        "sentences": n_sentences,
+                        "batch_size": batch_size,
+                        "batched_s": batched_seconds,
+                        "loop_s": loop_seconds,
+                        "speedup": loop_seconds / batched_seconds,
+                        "log_px_batched": batched,
+                        "log_px_loop": looped,
+                        "rel_diff": abs(batched - looped) / abs(looped),
+                    }
+                )
     return rows
 
 
 # -----------------------------------------------------------------------------
 # report
 
+
 def machine() -> dict:
     packages = ("numpy", "scipy", "nltk", "sacrebleu", "torch", "transformers")
     return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0], "python": platform.python_version(),
-        "torch_threads": torch.get_num_threads(), **{p: version(p) for p in packages},
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        **{p: version(p) for p in packages},
     }
 
 
 def markdown(report: dict) -> str:
     m = report["machine"]
-    lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, 1-min load {m['load_average_1min']:.1f}), "
-             f"Python {m['python']}, torch {m['torch']} ({m['torch_threads']} thread), numpy {m['numpy']}, "
-             f"scipy {m['scipy']}, nltk {m['nltk']}, sacrebleu {m['sacrebleu']}. CPU seconds of one process.", ""]
-    lines += ["| metric | N | value | metrics/ (s) | nltk loop (s, extrapolated) | nltk hyps timed | speed-up | max abs diff |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, 1-min load {m['load_average_1min']:.1f}), "
+        f"Python {m['python']}, torch {m['torch']} ({m['torch_threads']} thread), numpy {m['numpy']}, "
+        f"scipy {m['scipy']}, nltk {m['nltk']}, sacrebleu {m['sacrebleu']}. CPU seconds of one process.",
+        "",
+    ]
+    lines += [
+        "| metric | N | value | metrics/ (s) | nltk loop (s, extrapolated) | nltk hyps timed | speed-up "
+        "| max abs diff |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in report["bleu"]:
-        lines.append(f"| {r['metric']} | {r['N']} | {r['value']:.4f} | {r['fast_s']:.2f} | {r['nltk_s_extrapolated']:.1f} | "
-                     f"{r['nltk_hypotheses_timed']} | {r['speedup']:.0f}x | {r['max_abs_diff_vs_nltk']:.1e} |")
-    lines += ["", "| N | JS | JS (s) | JS (us/sentence) | CND | CND (s) | CND (us/sentence) | naive JS pair loop (s) |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines.append(
+            f"| {r['metric']} | {r['N']} | {r['value']:.4f} | {r['fast_s']:.2f} | {r['nltk_s_extrapolated']:.1f} | "
+            f"{r['nltk_hypotheses_timed']} | {r['speedup']:.0f}x | {r['max_abs_diff_vs_nltk']:.1e} |"
+        )
+    lines += [
+        "",
+        "| N | JS | JS (s) | JS (us/sentence) | CND | CND (s) | CND (us/sentence) | naive JS pair loop (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in report["scaling"]:
         naive = f"{r['JS_naive_pairs_s']:.1f} (diff {r['JS_abs_diff_vs_naive']:.0e})" if "JS_naive_pairs_s" in r else ""
-        lines.append(f"| {r['N']} | {r['JS']:.4f} | {r['JS_s']:.2f} | {r['JS_us_per_sentence']:.0f} | {r['CND']:.4f} | "
-                     f"{r['CND_s']:.2f} | {r['CND_us_per_sentence']:.0f} | {naive} |")
-    lines += ["", f"IW log p(x) on {report['iw'][0]['device']}:", "",
-              "| k | samples per call | sentences (batch) | batched (s) | per-sample loop (s) | speed-up | sum log p(x) batched | loop | rel. diff |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines.append(
+            f"| {r['N']} | {r['JS']:.4f} | {r['JS_s']:.2f} | {r['JS_us_per_sentence']:.0f} | {r['CND']:.4f} | "
+            f"{r['CND_s']:.2f} | {r['CND_us_per_sentence']:.0f} | {naive} |"
+        )
+    lines += [
+        "",
+        f"IW log p(x) on {report['iw'][0]['device']}:",
+        "",
+        "| k | samples per call | sentences (batch) | batched (s) | per-sample loop (s) | speed-up "
+        "| sum log p(x) batched | loop | rel. diff |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for r in report["iw"]:
-        lines.append(f"| {r['k']} | {r['chunk']} | {r['sentences']} ({r['batch_size']}) | {r['batched_s']:.2f} | {r['loop_s']:.2f} | "
-                     f"{r['speedup']:.1f}x | {r['log_px_batched']:.3f} | {r['log_px_loop']:.3f} | {r['rel_diff']:.1e} |")
+        lines.append(
+            f"| {r['k']} | {r['chunk']} | {r['sentences']} ({r['batch_size']}) | {r['batched_s']:.2f} | "
+            f"{r['loop_s']:.2f} | "
+            f"{r['speedup']:.1f}x | {r['log_px_batched']:.3f} | {r['log_px_loop']:.3f} | {r['rel_diff']:.1e} |"
+        )
     return "\n".join(lines)
 
 
@@ -246,8 +322,11 @@ def main(argv=None) -> None:
     parser.add_argument("--iw-chunks", type=int, nargs="+", default=[10], help="samples per call besides k itself")
     parser.add_argument("--iw-sentences", type=int, default=40)
     parser.add_argument("--iw-batch-size", type=int, default=10)
-    parser.add_argument("--iw-device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="device of the IW model (GPU times are synchronised wall seconds)")
+    parser.add_argument(
+        "--iw-device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        help="device of the IW model (GPU times are synchronised wall seconds)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
     args = parser.parse_args(argv)
@@ -255,8 +334,9 @@ def main(argv=None) -> None:
     report = {"machine": machine(), "settings": vars(args) | {"json": str(args.json)}}
     report["bleu"] = [row for n in args.sizes for row in bleu_rows(n, args.nltk_hypotheses, args.seed)]
     report["scaling"] = scaling_rows(args.scaling_sizes, args.seed)
-    report["iw"] = iw_rows(args.iw_samples, args.iw_chunks, args.iw_sentences, args.iw_batch_size, args.seed,
-                           args.iw_device)
+    report["iw"] = iw_rows(
+        args.iw_samples, args.iw_chunks, args.iw_sentences, args.iw_batch_size, args.seed, args.iw_device
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     print(markdown(report))

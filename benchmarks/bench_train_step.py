@@ -3,7 +3,8 @@
     PYTHONPATH=$PWD python benchmarks/bench_train_step.py [--sizes sample gpt2-small] [--rounds 9]
 
 One step is what della/train.py does: `model.loss` (beta 1, sum of per-layer KL), backward,
-gradient clipping and AdamW (della/train.py's `clip_gradients` and `adamw`). Per backbone size (bench_common.SIZES) it prints:
+gradient clipping and AdamW (della/train.py's `clip_gradients` and `adamw`). Per backbone size
+(bench_common.SIZES) it prints:
 
 * time per step, wall clock and this process's CPU time (which follows the work done when other
   jobs share the cores), the models run in one process, interleaved ABBA round by round,
@@ -219,8 +220,16 @@ def memory_worker(size_name: str, config: str, workdir: Path) -> None:
     peak = rss_kib("VmHWM")
     parameters = sum(p.numel() for p, _ in trainer.weighted)
     paper_parameters = sum(p.numel() * m for p, m in trainer.weighted)
-    print(json.dumps({"peak_kib": peak - before, "model_kib": built - before, "parameters": parameters,
-                      "paper_parameters": paper_parameters}))
+    print(
+        json.dumps(
+            {
+                "peak_kib": peak - before,
+                "model_kib": built - before,
+                "parameters": parameters,
+                "paper_parameters": paper_parameters,
+            }
+        )
+    )
 
 
 def measure_memory(size_name: str, workdir: Path, threads: int, repeats: int) -> dict[str, list[dict]]:
@@ -228,42 +237,71 @@ def measure_memory(size_name: str, workdir: Path, threads: int, repeats: int) ->
     for r in range(repeats):
         for name in results if r % 2 == 0 else reversed(list(results)):
             out = subprocess.run(
-                [sys.executable, __file__, "--memory-worker", size_name, name, "--workdir", str(workdir),
-                 "--threads", str(threads)],
-                check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--memory-worker",
+                    size_name,
+                    name,
+                    "--workdir",
+                    str(workdir),
+                    "--threads",
+                    str(threads),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             )
             results[name].append(json.loads(out.stdout.strip().splitlines()[-1]))
     return results
 
 
 def report(size, timing: dict, memory: dict) -> None:
-    print(f"\n## {size.name}: {size.layers} layers x {size.hidden}, vocab {size.vocab}, batch {size.batch} x {size.length}")
+    print(
+        f"\n## {size.name}: {size.layers} layers x {size.hidden}, vocab {size.vocab}, "
+        f"batch {size.batch} x {size.length}"
+    )
     if memory:
         params = {name: runs[0]["parameters"] for name, runs in memory.items()}
         paper = {name: runs[0]["paper_parameters"] for name, runs in memory.items()}
-        print("parameters stored: " + ", ".join(
-            f"{name} {n:,} ({n / params[PLAIN]:.2f}x" + (f"; stands for {paper[name]:,})" if paper[name] != n else ")")
-            for name, n in params.items()))
+        print(
+            "parameters stored: "
+            + ", ".join(
+                f"{name} {n:,} ({n / params[PLAIN]:.2f}x"
+                + (f"; stands for {paper[name]:,})" if paper[name] != n else ")")
+                for name, n in params.items()
+            )
+        )
     for clock, steps in timing["steps"].items():
         med = {name: statistics.median(t) for name, t in steps.items()}
         print(f"time per step, {clock} clock, median of {len(steps[PLAIN])} interleaved rounds (s):")
         for name, value in med.items():
             print(f"  {name:24s} {value:8.4f}  (min {min(steps[name]):.4f}, max {max(steps[name]):.4f})")
-        print(f"  DELLA / GPT-2: {paired_ratio(steps, DELLA, PLAIN):.2f}x (median of per-round ratios; "
-              f"ratio of medians {med[DELLA] / med[PLAIN]:.2f}x)")
-        print(f"  encoder under no_grad saves {1 - paired_ratio(steps, ENCODER_NO_GRAD, DELLA):.0%} of DELLA's step "
-              f"({paired_ratio(steps, ENCODER_NO_GRAD, PLAIN):.2f}x GPT-2)")
-        print(f"  summed factors: {paired_ratio(steps, SUMMED, PLAIN):.2f}x GPT-2, "
-              f"{paired_ratio(steps, SUMMED, DELLA):.2f}x DELLA's step")
+        print(
+            f"  DELLA / GPT-2: {paired_ratio(steps, DELLA, PLAIN):.2f}x (median of per-round ratios; "
+            f"ratio of medians {med[DELLA] / med[PLAIN]:.2f}x)"
+        )
+        print(
+            f"  encoder under no_grad saves {1 - paired_ratio(steps, ENCODER_NO_GRAD, DELLA):.0%} of DELLA's step "
+            f"({paired_ratio(steps, ENCODER_NO_GRAD, PLAIN):.2f}x GPT-2)"
+        )
+        print(
+            f"  summed factors: {paired_ratio(steps, SUMMED, PLAIN):.2f}x GPT-2, "
+            f"{paired_ratio(steps, SUMMED, DELLA):.2f}x DELLA's step"
+        )
     plain, della = timing["breakdown"][PLAIN], timing["breakdown"][DELLA]
     base = sum(plain[s] for s in STAGES)
     print("breakdown, forward + backward per stage, median CPU seconds and as a fraction of GPT-2's staged step:")
     for stage in STAGES:
-        print(f"  {stage:10s} GPT-2 {plain[stage]:8.4f} ({plain[stage] / base:.2f})  DELLA {della[stage]:8.4f} "
-              f"({della[stage] / base:.2f})")
+        print(
+            f"  {stage:10s} GPT-2 {plain[stage]:8.4f} ({plain[stage] / base:.2f})  DELLA {della[stage]:8.4f} "
+            f"({della[stage] / base:.2f})"
+        )
     fusion = della["decoder"] - plain["decoder"]
-    print(f"  fusion + chain (DELLA decoder - GPT-2 decoder) {fusion:.4f} ({fusion / base:.2f}); "
-          f"fusion forward alone {della['fusion forward']:.4f}")
+    print(
+        f"  fusion + chain (DELLA decoder - GPT-2 decoder) {fusion:.4f} ({fusion / base:.2f}); "
+        f"fusion forward alone {della['fusion forward']:.4f}"
+    )
     print(f"  staged step total: GPT-2 {base:.4f}, DELLA {sum(della[s] for s in STAGES):.4f}")
     if not memory:
         return
@@ -277,9 +315,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--rounds", type=int, default=9, help="interleaved timing rounds per model")
-    parser.add_argument("--memory-repeats", type=int, default=2, help="fresh processes per model for peak memory (0: skip)")
+    parser.add_argument(
+        "--memory-repeats", type=int, default=2, help="fresh processes per model for peak memory (0: skip)"
+    )
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--workdir", type=Path, default=None, help="where the backbones are written (default: a temp dir)")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="where the backbones are written (default: a temp dir)"
+    )
     parser.add_argument("--memory-worker", nargs=2, metavar=("SIZE", "MODEL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -292,7 +334,10 @@ def main() -> None:
         for name in args.sizes:
             size = SIZES[name]
             backbone = build_backbone(size, workdir)
-            print(f"\n[{name}] staged vs plain DELLA gradients differ by at most {check_staged_gradients(backbone, size):.2e}")
+            print(
+                f"\n[{name}] staged vs plain DELLA gradients differ by at most "
+                f"{check_staged_gradients(backbone, size):.2e}"
+            )
             timing = time_steps(backbone, size, args.rounds)
             memory = measure_memory(name, workdir, args.threads, args.memory_repeats) if args.memory_repeats else {}
             report(size, timing, memory)

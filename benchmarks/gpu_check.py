@@ -167,15 +167,30 @@ class Mode:
 
 SAMPLE = SIZES["sample"]
 GPU = Mode(
-    name="gpu", train_size=replace(SIZES["gpt2-small"], batch=8, length=128), warmup_steps=3, rounds=10,
-    generation_size="gpt2-small", generation_rounds=3, iw_size=SAMPLE, iw_batches=4, iw_rounds=3,
+    name="gpu",
+    train_size=replace(SIZES["gpt2-small"], batch=8, length=128),
+    warmup_steps=3,
+    rounds=10,
+    generation_size="gpt2-small",
+    generation_rounds=3,
+    iw_size=SAMPLE,
+    iw_batches=4,
+    iw_rounds=3,
     e2e_backbone=BackboneSize(**yaml.safe_load(SAMPLE_CONFIG.read_text())["backbones"]["gpt2"]["create"]),
     e2e_texts={"train": 2000, "test": 200},
 )
 TINY = Mode(
-    name="tiny", train_size=SAMPLE, warmup_steps=2, rounds=3, generation_size="sample", generation_rounds=1,
-    iw_size=replace(SAMPLE, batch=4, length=24), iw_batches=1, iw_rounds=1,
-    e2e_backbone=BackboneSize(layers=2, hidden=32, heads=4, max_positions=128), e2e_texts={"train": 64, "test": 16},
+    name="tiny",
+    train_size=SAMPLE,
+    warmup_steps=2,
+    rounds=3,
+    generation_size="sample",
+    generation_rounds=1,
+    iw_size=replace(SAMPLE, batch=4, length=24),
+    iw_batches=1,
+    iw_rounds=1,
+    e2e_backbone=BackboneSize(layers=2, hidden=32, heads=4, max_positions=128),
+    e2e_texts={"train": 64, "test": 16},
     e2e_overrides={
         "training": {"batch_size": 8, "max_steps": 12, "warmup_steps": 2, "log_every": 4, "checkpoint_every": 12},
         "generation": {"batch_size": 16, "num_unconditional": 16},
@@ -183,16 +198,19 @@ TINY = Mode(
         "evaluation": {"batch_size": 16, "max_test_examples": 16},
         "representation": {"iw_samples": 4, "iw_chunk": 4},
     },
-    budget_s=None, threads=1,
+    budget_s=None,
+    threads=1,
 )
 COMPILE_GUESS_S = 150.0  # one compiled pair (GPT-2 + DELLA) on a GPU, before one was timed
 # torch.compile's Inductor backend generates and builds C++ on the CPU: on this project's 2-core
 # machine one model's first compiled steps took 80 s and more (bench_compile.py, results/benchmarks.md),
 # more than --tiny's whole budget. On the CPU the compiled rows therefore trace with Dynamo only.
 CPU_COMPILE_BACKEND = "eager"
-CPU_COMPILE_SKIP = ("skipped on CPU: Inductor compiles a model for 80 s or more per precision here "
-                    "(bench_compile.py), over --tiny's 3 minutes; this ran torch.compile(backend='eager') "
-                    "(Dynamo tracing only) to check the compiled path")
+CPU_COMPILE_SKIP = (
+    "skipped on CPU: Inductor compiles a model for 80 s or more per precision here "
+    "(bench_compile.py), over --tiny's 3 minutes; this ran torch.compile(backend='eager') "
+    "(Dynamo tracing only) to check the compiled path"
+)
 
 # fp16 autocast (and its gradient scaler) runs on the CPU in torch 2.x, so --tiny measures it to run
 # the code path; training itself refuses it there (della/train.py training_device).
@@ -224,11 +242,19 @@ def synchronize(device: torch.device) -> None:
 # -----------------------------------------------------------------------------
 # 1. training step
 
+
 class StepRunner:
     """One model and its optimiser; `step()` is della/train.py's optimiser step (one micro-batch)."""
 
-    def __init__(self, kind: str, backbone: Path, size: BenchSize, device: torch.device, precision: str,
-                 compile_backend: str | None):
+    def __init__(
+        self,
+        kind: str,
+        backbone: Path,
+        size: BenchSize,
+        device: torch.device,
+        precision: str,
+        compile_backend: str | None,
+    ):
         self.device, self.precision = device, precision
         self.model = build_model(kind, backbone, size).to(device).train()
         self.batch = {name: t.to(device) for name, t in full_batch(self.model, size).items()}
@@ -301,8 +327,9 @@ def free_memory(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def measure_configuration(backbone: Path, mode: Mode, device: torch.device, precision: str,
-                          compile_backend: str | None, flops: dict[str, int]) -> dict:
+def measure_configuration(
+    backbone: Path, mode: Mode, device: torch.device, precision: str, compile_backend: str | None, flops: dict[str, int]
+) -> dict:
     """Both models in one configuration: their warm-up and peak memory one after the other, then
     their steps interleaved (ABBA). Counts each model's FLOPs into `flops` the first time."""
     clock = "wall" if device.type == "cuda" else "cpu"
@@ -347,7 +374,8 @@ class TrainingStepCheck:
         log(f"training step: {precision}, {compiled}")
         try:
             self.results[(precision, compiled)] = measure_configuration(
-                self.backbone, self.mode, self.device, precision, backend, self.flops)
+                self.backbone, self.mode, self.device, precision, backend, self.flops
+            )
         except Exception as error:  # one configuration failing must not lose the others' numbers
             traceback.print_exc()
             self.results[(precision, compiled)] = f"FAILED: {type(error).__name__}: {error}"
@@ -363,15 +391,20 @@ class TrainingStepCheck:
             if left < expected_s:
                 self.results[(precision, COMPILED)] = (
                     f"not measured: {left:.0f} s of the {self.mode.budget_s:.0f} s budget left, a compiled "
-                    f"pair (GPT-2 + DELLA) takes about {expected_s:.0f} s")
+                    f"pair (GPT-2 + DELLA) takes about {expected_s:.0f} s"
+                )
                 continue
             start = time.perf_counter()
             self._run(precision, COMPILED)
             expected_s = time.perf_counter() - start
 
     def rows(self) -> list[Row]:
-        return [self._row(precision, compiled, kind)
-                for precision in PRECISIONS for compiled in (EAGER, COMPILED) for kind in (PLAIN, DELLA)]
+        return [
+            self._row(precision, compiled, kind)
+            for precision in PRECISIONS
+            for compiled in (EAGER, COMPILED)
+            for kind in (PLAIN, DELLA)
+        ]
 
     def _memory_label(self, kind: str) -> str:
         if self.device.type == "cuda":
@@ -385,15 +418,22 @@ class TrainingStepCheck:
         target = f"MFU >= {MFU_TARGET:.0%}; step <= {STEP_RATIO_TARGET}x GPT-2's" if targeted else ""
         outcome = self.results.get((precision, compiled), "FAILED: not run")
         if isinstance(outcome, str):
-            return Row("training step", configuration, outcome, target,
-                       "FAILED" if outcome.startswith("FAILED") else "not measured")
+            return Row(
+                "training step",
+                configuration,
+                outcome,
+                target,
+                "FAILED" if outcome.startswith("FAILED") else "not measured",
+            )
         peak, peak_text = peak_tflops(self.device, precision)
         tokens = self.mode.train_size.batch * self.mode.train_size.length
         step_s = statistics.median(outcome["steps"][kind])
         mfu = self.flops[kind] / step_s / (peak * 1e12) if peak else None
-        parts = [f"{tokens / step_s:,.0f} tokens/s ({1000 * step_s:.1f} ms/step, {outcome['clock']} clock)",
-                 f"MFU {mfu:.1%} of {peak_text}" if mfu is not None else f"MFU: {peak_text}",
-                 f"{self._memory_label(kind)} {outcome['peaks'][kind] / 2**20:,.0f} MiB"]
+        parts = [
+            f"{tokens / step_s:,.0f} tokens/s ({1000 * step_s:.1f} ms/step, {outcome['clock']} clock)",
+            f"MFU {mfu:.1%} of {peak_text}" if mfu is not None else f"MFU: {peak_text}",
+            f"{self._memory_label(kind)} {outcome['peaks'][kind] / 2**20:,.0f} MiB",
+        ]
         ratio = paired_ratio(outcome["steps"], DELLA, PLAIN)
         if kind == DELLA:
             parts.append(f"{ratio:.2f}x GPT-2's step")
@@ -401,8 +441,10 @@ class TrainingStepCheck:
             parts.append(f"{self.flops[kind] / 1e9:,.1f} GFLOP/step")
             if self.device.type == "cuda":  # the CPU's RSS is no allocation count (tests/test_gpu_memory.py is)
                 estimate = outcome["estimates"][kind]
-                parts.append(f"estimated peak {estimate / 2**20:,.0f} MiB (della/gpu_memory.py, fused attention; "
-                             f"measured / estimated {outcome['peaks'][kind] / estimate:.2f})")
+                parts.append(
+                    f"estimated peak {estimate / 2**20:,.0f} MiB (della/gpu_memory.py, fused attention; "
+                    f"measured / estimated {outcome['peaks'][kind] / estimate:.2f})"
+                )
         if precision == FP16 and self.device.type != "cuda":
             parts.append(CPU_FP16_NOTE)
         if compiled == COMPILED:
@@ -419,6 +461,7 @@ class TrainingStepCheck:
 # -----------------------------------------------------------------------------
 # 2. generation
 
+
 def generation(workdir: Path, mode: Mode, device: torch.device) -> list[Row]:
     results = bench_generation.measure(mode.generation_size, workdir, mode.generation_rounds, device)
     clock = "wall" if device.type == "cuda" else "cpu"
@@ -426,8 +469,9 @@ def generation(workdir: Path, mode: Mode, device: torch.device) -> list[Row]:
     for label, clocks in results.items():
         speeds = clocks[clock]
         for kind in (PLAIN, DELLA):
-            result = (f"{statistics.median(speeds[kind]):,.1f} tokens/s ({clock} clock, median of "
-                      f"{len(speeds[kind])} rounds)")
+            result = (
+                f"{statistics.median(speeds[kind]):,.1f} tokens/s ({clock} clock, median of {len(speeds[kind])} rounds)"
+            )
             if kind == DELLA:
                 result += f"; {paired_ratio(speeds, DELLA, PLAIN):.2f}x GPT-2's tokens/s"
             rows.append(Row("generation", f"{label}, {MODEL_LABELS[kind]}", result))
@@ -437,32 +481,48 @@ def generation(workdir: Path, mode: Mode, device: torch.device) -> list[Row]:
 # -----------------------------------------------------------------------------
 # 3. IW log p(x)
 
+
 def importance_weighted(workdir: Path, mode: Mode, device: torch.device) -> list[Row]:
     size = mode.iw_size
     model = build_model(DELLA, build_backbone(size, workdir), size).to(device).eval()
-    batches = [{name: t.to(device) for name, t in full_batch(model, size, seed=i).items()} for i in range(mode.iw_batches)]
-    runs = {chunk: partial(representation_metrics, model, batches, {"iw_samples": IW_SAMPLES, "iw_chunk": chunk})
-            for chunk in (IW_SAMPLES, 1)}
+    batches = [
+        {name: t.to(device) for name, t in full_batch(model, size, seed=i).items()} for i in range(mode.iw_batches)
+    ]
+    runs = {
+        chunk: partial(representation_metrics, model, batches, {"iw_samples": IW_SAMPLES, "iw_chunk": chunk})
+        for chunk in (IW_SAMPLES, 1)
+    }
     nll = {chunk: run()["NLL"].value for chunk, run in runs.items()}  # also the warm-up of both paths
     clock = "wall" if device.type == "cuda" else "cpu"
     # every call ends by reading its numbers on the host, which waits for the GPU: the wall clock is synchronised
     times = interleaved_times(runs, mode.iw_rounds)[clock]
     speedup = paired_ratio(times, 1, IW_SAMPLES)
     difference = abs(nll[IW_SAMPLES] - nll[1]) / abs(nll[1])
-    result = (f"NLL per sentence {nll[IW_SAMPLES]:.6f} batched, {nll[1]:.6f} loop (rel. diff {difference:.1e}); "
-              f"{statistics.median(times[IW_SAMPLES]):.3f} s vs {statistics.median(times[1]):.3f} s: {speedup:.1f}x "
-              f"({clock} clock, {size.batch * mode.iw_batches} sentences, iw_chunk {IW_SAMPLES} vs 1, median of "
-              f"{mode.iw_rounds} rounds; each call also computes KL, MI, AU)")
+    result = (
+        f"NLL per sentence {nll[IW_SAMPLES]:.6f} batched, {nll[1]:.6f} loop (rel. diff {difference:.1e}); "
+        f"{statistics.median(times[IW_SAMPLES]):.3f} s vs {statistics.median(times[1]):.3f} s: {speedup:.1f}x "
+        f"({clock} clock, {size.batch * mode.iw_batches} sentences, iw_chunk {IW_SAMPLES} vs 1, median of "
+        f"{mode.iw_rounds} rounds; each call also computes KL, MI, AU)"
+    )
     agree = difference <= IW_TOLERANCE
-    verdict = (f"agree; speed {'met' if speedup >= IW_SPEEDUP_TARGET else 'not met'}" if agree
-               else f"FAILED: the values differ by more than {IW_TOLERANCE:g}")
-    return [Row("IW log p(x)", f"k = {IW_SAMPLES}: batched vs per-sample loop, DELLA", result,
-                f"agree to rel. {IW_TOLERANCE:g}; batched >= {IW_SPEEDUP_TARGET:g}x", verdict)]
+    verdict = (
+        f"agree; speed {'met' if speedup >= IW_SPEEDUP_TARGET else 'not met'}"
+        if agree
+        else f"FAILED: the values differ by more than {IW_TOLERANCE:g}"
+    )
+    return [
+        Row(
+            "IW log p(x)",
+            f"k = {IW_SAMPLES}: batched vs per-sample loop, DELLA",
+            result,
+            f"agree to rel. {IW_TOLERANCE:g}; batched >= {IW_SPEEDUP_TARGET:g}x",
+            verdict,
+        )
+    ]
 
 
 # -----------------------------------------------------------------------------
 # 4. end to end: della-bench train, generate, evaluate
-
 
 
 def della_bench(command: str, *args: str, threads: int | None) -> float:
@@ -480,20 +540,35 @@ def run_settings(config: dict, name: str, backbone: Path, mode: Mode, device: st
     """The train, generate and evaluate rules' --settings for config/config.yaml's model `name`,
     with `mode`'s sizes and everything on `device`."""
     entry, changed = config["models"][name], mode.e2e_overrides
-    evaluation = {**config["evaluation"], **changed.get("evaluation", {}), "device": device,
-                  "representation": {**config["evaluation"]["representation"], **changed.get("representation", {})},
-                  "mauve": {**config["evaluation"]["mauve"], "device": device}}
+    evaluation = {
+        **config["evaluation"],
+        **changed.get("evaluation", {}),
+        "device": device,
+        "representation": {**config["evaluation"]["representation"], **changed.get("representation", {})},
+        "mauve": {**config["evaluation"]["mauve"], "device": device},
+    }
     return {
         "train": {  # the train rule's settings for (yelp, name), on this backbone, device and sizes
             **(rule := train_settings(config, "yelp", name)),
             "decoder": {**rule["decoder"], "name_or_path": str(backbone)},
             "training": {**rule["training"], **changed.get("training", {}), "device": device},
         },
-        "generate": {**config["generation"], **changed.get("generation", {}), "device": device,
-                     "decoding": {**config["generation"]["decoding"], **entry.get("decoding", {}),
-                                  **changed.get("decoding", {})}},
-        "evaluate": {"evaluation": evaluation, "dataset": "synthetic", "model": name,
-                     "label": entry["label"] or config["backbones"]["gpt2"]["label"]},
+        "generate": {
+            **config["generation"],
+            **changed.get("generation", {}),
+            "device": device,
+            "decoding": {
+                **config["generation"]["decoding"],
+                **entry.get("decoding", {}),
+                **changed.get("decoding", {}),
+            },
+        },
+        "evaluate": {
+            "evaluation": evaluation,
+            "dataset": "synthetic",
+            "model": name,
+            "label": entry["label"] or config["backbones"]["gpt2"]["label"],
+        },
     }
 
 
@@ -505,8 +580,12 @@ def end_to_end(workdir: Path, mode: Mode, device: torch.device) -> list[Row]:
     for seed, (split, n) in enumerate(mode.e2e_texts.items()):
         write_jsonl_texts(data / f"{split}.jsonl", word_texts(n, seed, min_words=4, max_words=16))
     config = yaml.safe_load(SAMPLE_CONFIG.read_text())
-    train_tokenizer([data / "train.jsonl"], config["tokenizer"]["vocab_size"], config["tokenizer"]["min_frequency"],
-                    root / "tokenizer")
+    train_tokenizer(
+        [data / "train.jsonl"],
+        config["tokenizer"]["vocab_size"],
+        config["tokenizer"]["min_frequency"],
+        root / "tokenizer",
+    )
     create_backbone(CAUSAL, mode.e2e_backbone, root / "tokenizer", root / "gpt2", seed=config["backbone_seed"])
     return [end_to_end_run(root, data, config, kind, mode, device) for kind in (PLAIN, DELLA)]
 
@@ -519,17 +598,52 @@ def end_to_end_run(root: Path, data: Path, config: dict, kind: str, mode: Mode, 
     on_cpu = run_settings(config, name, root / "gpt2", mode, "cpu")
     samples = run / "samples.jsonl"
     seconds = {
-        "train": della_bench("train", "--data", str(data), "--run", str(run), "--seed", seed,
-                             "--settings", json.dumps(on_device["train"]), threads=mode.threads),
-        "generate": della_bench("generate", "--data", str(data), "--run", str(run), "--out", str(samples),
-                                "--seed", seed, "--settings", json.dumps(on_device["generate"]), threads=mode.threads),
+        "train": della_bench(
+            "train",
+            "--data",
+            str(data),
+            "--run",
+            str(run),
+            "--seed",
+            seed,
+            "--settings",
+            json.dumps(on_device["train"]),
+            threads=mode.threads,
+        ),
+        "generate": della_bench(
+            "generate",
+            "--data",
+            str(data),
+            "--run",
+            str(run),
+            "--out",
+            str(samples),
+            "--seed",
+            seed,
+            "--settings",
+            json.dumps(on_device["generate"]),
+            threads=mode.threads,
+        ),
     }
     metrics = {}  # "device" (where the run is) and "cpu" -> metrics.json
     for role, settings in (("device", on_device), ("cpu", on_cpu)):
         out = run / f"metrics.{role}.json"
         seconds["evaluate" if role == "device" else "evaluate again on cpu"] = della_bench(
-            "evaluate", "--data", str(data), "--run", str(run), "--samples", str(samples), "--out", str(out),
-            "--seed", seed, "--settings", json.dumps(settings["evaluate"]), threads=mode.threads)
+            "evaluate",
+            "--data",
+            str(data),
+            "--run",
+            str(run),
+            "--samples",
+            str(samples),
+            "--out",
+            str(out),
+            "--seed",
+            seed,
+            "--settings",
+            json.dumps(settings["evaluate"]),
+            threads=mode.threads,
+        )
         metrics[role] = json.loads(out.read_text())
     trained_on = json.loads((run / "train_done.json").read_text())["device"]
     tolerances = {**TEXT_COMPARED, **(NO_LATENT_COMPARED if kind == PLAIN else LATENT_COMPARED)}
@@ -549,20 +663,30 @@ def end_to_end_run(root: Path, data: Path, config: dict, kind: str, mode: Mode, 
     else:
         versus = "CPU vs CPU (" + ("--device cpu)" if torch.cuda.is_available() else "no CUDA on this machine)")
     worst = max(compared, key=differences.get)
-    result = "; ".join([
-        f"{versus}: " + ", ".join(f"{step} {s:.1f} s" for step, s in seconds.items()),
-        f"{len(compared)} compared ({', '.join(compared)}), largest rel. diff {differences[worst]:.1e} ({worst})",
-        "headline " + ", ".join(f"{m} {mine[m]:.6g} vs {cpu[m]:.6g}" for m in ("PPL", "AU") if m in compared),
-        "not compared: " + ", ".join(f"{m} {mine[m]:.4g} vs {cpu[m]:.4g}" for m in REPORTED
-                                     if m in mine and m not in compared),
-    ])
-    target = "compared metrics equal: " + ", ".join(f"{m} {'exact' if t == 0 else f'rel. {t:g}'}" for m, t in tolerances.items())
-    return Row("end to end", f"della-bench train, generate, evaluate: {MODEL_LABELS[kind]} ({name})", result, target,
-               "FAILED: " + "; ".join(errors) if errors else "ok")
+    result = "; ".join(
+        [
+            f"{versus}: " + ", ".join(f"{step} {s:.1f} s" for step, s in seconds.items()),
+            f"{len(compared)} compared ({', '.join(compared)}), largest rel. diff {differences[worst]:.1e} ({worst})",
+            "headline " + ", ".join(f"{m} {mine[m]:.6g} vs {cpu[m]:.6g}" for m in ("PPL", "AU") if m in compared),
+            "not compared: "
+            + ", ".join(f"{m} {mine[m]:.4g} vs {cpu[m]:.4g}" for m in REPORTED if m in mine and m not in compared),
+        ]
+    )
+    target = "compared metrics equal: " + ", ".join(
+        f"{m} {'exact' if t == 0 else f'rel. {t:g}'}" for m, t in tolerances.items()
+    )
+    return Row(
+        "end to end",
+        f"della-bench train, generate, evaluate: {MODEL_LABELS[kind]} ({name})",
+        result,
+        target,
+        "FAILED: " + "; ".join(errors) if errors else "ok",
+    )
 
 
 # -----------------------------------------------------------------------------
 # the table
+
 
 def guarded(part: str, function, *args) -> list[Row]:
     """A part's rows, or one FAILED row: a part that breaks must not lose the other parts' numbers."""
@@ -579,8 +703,10 @@ def cell(text: str) -> str:
 
 def markdown_table(rows: list[Row]) -> str:
     lines = ["| part | configuration | result | target | verdict |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {cell(r.part)} | {cell(r.configuration)} | {cell(r.result)} | {cell(r.target)} | {cell(r.verdict)} |"
-              for r in rows]
+    lines += [
+        f"| {cell(r.part)} | {cell(r.configuration)} | {cell(r.result)} | {cell(r.target)} | {cell(r.verdict)} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -588,25 +714,32 @@ def describe_device(device: torch.device) -> str:
     if device.type != "cuda":
         return "cpu (no GPU)"
     properties = torch.cuda.get_device_properties(device)
-    return (f"{properties.name} ({properties.total_memory / 2**30:.0f} GiB, compute capability "
-            f"{properties.major}.{properties.minor}), CUDA {torch.version.cuda}")
+    return (
+        f"{properties.name} ({properties.total_memory / 2**30:.0f} GiB, compute capability "
+        f"{properties.major}.{properties.minor}), CUDA {torch.version.cuda}"
+    )
 
 
 def sizes_line(mode: Mode) -> str:
     t, i, b = mode.train_size, mode.iw_size, mode.e2e_backbone
     g = SIZES[mode.generation_size]
-    return (f"Sizes: training step {t.layers} x {t.hidden}, vocab {t.vocab}, batch {t.batch} x {t.length}; "
-            f"generation {g.layers} x {g.hidden}, vocab {g.vocab}, {bench_generation.ROWS[mode.generation_size]} "
-            f"sentences per call, up to {bench_generation.NEW_TOKENS} new tokens; IW {i.layers} x {i.hidden}, "
-            f"{i.batch * mode.iw_batches} sentences of {i.length} tokens; end to end {b.layers} x {b.hidden} "
-            f"backbones, config/config.yaml's settings" + (" with smaller sizes" if mode.e2e_overrides else "") +
-            f", {mode.e2e_texts['train']} synthetic training sentences.")
+    return (
+        f"Sizes: training step {t.layers} x {t.hidden}, vocab {t.vocab}, batch {t.batch} x {t.length}; "
+        f"generation {g.layers} x {g.hidden}, vocab {g.vocab}, {bench_generation.ROWS[mode.generation_size]} "
+        f"sentences per call, up to {bench_generation.NEW_TOKENS} new tokens; IW {i.layers} x {i.hidden}, "
+        f"{i.batch * mode.iw_batches} sentences of {i.length} tokens; end to end {b.layers} x {b.hidden} "
+        f"backbones, config/config.yaml's settings"
+        + (" with smaller sizes" if mode.e2e_overrides else "")
+        + f", {mode.e2e_texts['train']} synthetic training sentences."
+    )
 
 
 def cpu_seconds() -> float:
     """CPU seconds of this process and of the commands it ran (the end-to-end `della-bench` runs)."""
-    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
-               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return sum(
+        resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -620,8 +753,10 @@ def main(argv: list[str] | None = None) -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
     if device.type == "cpu" and not args.tiny:
-        parser.error("the full sizes need a GPU (a GPT-2-small step takes seconds on a CPU, compilation minutes); "
-                     "on a CPU run --tiny")
+        parser.error(
+            "the full sizes need a GPU (a GPT-2-small step takes seconds on a CPU, compilation minutes); "
+            "on a CPU run --tiny"
+        )
     if args.append is not None and not args.append.is_file():
         parser.error(f"--append {args.append}: no such file")
     mode = TINY if args.tiny else GPU
@@ -643,13 +778,16 @@ def main(argv: list[str] | None = None) -> None:
     elapsed = time.perf_counter() - started
     command = f"PYTHONPATH=$PWD python benchmarks/gpu_check.py{' --tiny' if args.tiny else ''} --device {args.device}"
     budget = "" if mode.budget_s is None else f" (budget {mode.budget_s:.0f} s)"
-    header = (f"`{command}` on {describe_device(device)}: {elapsed:.0f} s{budget}, {cpu_seconds():.0f} CPU seconds. "
-              f"{sizes_line(mode)}\n{machine_header(torch.get_num_threads())}")
+    header = (
+        f"`{command}` on {describe_device(device)}: {elapsed:.0f} s{budget}, {cpu_seconds():.0f} CPU seconds. "
+        f"{sizes_line(mode)}\n{machine_header(torch.get_num_threads())}"
+    )
     table = markdown_table(rows)
     print(f"{header}\n\n{table}")
     if args.append is not None:
-        title = f"### GPU check: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {describe_device(device)}" + \
-                (" (`--tiny`)" if args.tiny else "")
+        title = f"### GPU check: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {describe_device(device)}" + (
+            " (`--tiny`)" if args.tiny else ""
+        )
         with open(args.append, "a", encoding="utf-8") as handle:
             handle.write(f"\n{title}\n\n{header}\n\n{table}\n")
     failed = [f"{r.part}: {r.configuration}" for r in rows if r.failed]

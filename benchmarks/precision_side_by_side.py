@@ -50,8 +50,7 @@ DEFAULT_OVERLAY = {"generation": {"num_unconditional": 200}, "evaluation": {"pro
 
 
 def overlay_file(workdir: Path, precision: str, experiment: str, dataset: str, seed: int, extra: dict) -> Path:
-    overlay = {**extra, "seeds": [seed], "results_dir": "results",
-               "experiments": {experiment: {"datasets": [dataset]}}}
+    overlay = {**extra, "seeds": [seed], "results_dir": "results", "experiments": {experiment: {"datasets": [dataset]}}}
     overlay.setdefault("training", {})["precision"] = precision
     path = workdir / f"{precision}.yaml"
     path.write_text(yaml.safe_dump(overlay))
@@ -66,8 +65,21 @@ def run_targets(config_file: Path, experiment: str, dataset: str, seed: int) -> 
 
 
 def start(workdir: Path, config_file: Path, overlay: Path, targets: list[str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"),
-               "--directory", str(workdir), "--configfile", str(config_file), str(overlay), "--cores", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_file),
+        str(overlay),
+        "--cores",
+        "1",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     log = open(workdir / "snakemake.out", "w")
     return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -80,12 +92,22 @@ def read_metrics(workdir: Path) -> dict[str, dict[str, float]]:
         document = json.loads(path.read_text())
         found[document["label"]] = {name: entry["value"] for name, entry in document["metrics"].items()}
         log = path.with_name("train_log.jsonl")
-        losses = [json.loads(line)[VALID_LOSS] for line in log.read_text().splitlines()
-                  if VALID_LOSS in json.loads(line)] if log.exists() else []
+        losses = (
+            [json.loads(line)[VALID_LOSS] for line in log.read_text().splitlines() if VALID_LOSS in json.loads(line)]
+            if log.exists()
+            else []
+        )
         if losses:
             found[document["label"]][VALID_LOSS] = losses[-1]
-        bench = workdir / "results" / "benchmarks" / "train" / document["dataset"] / document["model"] / \
-            f"seed{document['seed']}.tsv"  # the train rule's `benchmark:` (results_dir: results)
+        bench = (
+            workdir
+            / "results"
+            / "benchmarks"
+            / "train"
+            / document["dataset"]
+            / document["model"]
+            / f"seed{document['seed']}.tsv"
+        )  # the train rule's `benchmark:` (results_dir: results)
         if bench.exists():
             with open(bench, newline="") as handle:
                 found[document["label"]]["train_s"] = float(next(csv.DictReader(handle, delimiter="\t"))["s"])
@@ -125,11 +147,15 @@ def report(results: dict[str, dict], effects: dict, args, wall: dict[str, float]
             allowed = tolerance(metric, a, effects)
             within = abs(b - a) < allowed
             outside += not within
-            lines.append(f"| {model} | {metric} | {a:.4g} | {b:.4g} | {b - a:+.3g} | {allowed:.3g} | "
-                         f"{'yes' if within else '**no**'} |")
+            lines.append(
+                f"| {model} | {metric} | {a:.4g} | {b:.4g} | {b - a:+.3g} | {allowed:.3g} | "
+                f"{'yes' if within else '**no**'} |"
+            )
         if "train_s" in fp32[model] and "train_s" in bf16[model]:
-            lines.append(f"| {model} | train job (s) | {fp32[model]['train_s']:.0f} | {bf16[model]['train_s']:.0f} | "
-                         f"×{fp32[model]['train_s'] / bf16[model]['train_s']:.2f} faster | | |")
+            lines.append(
+                f"| {model} | train job (s) | {fp32[model]['train_s']:.0f} | {bf16[model]['train_s']:.0f} | "
+                f"×{fp32[model]['train_s'] / bf16[model]['train_s']:.2f} faster | | |"
+            )
     lines += ["", f"{outside} difference(s) outside the tolerance."]
     return "\n".join(lines) + "\n"
 
@@ -141,12 +167,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--experiment", default="table1")
     parser.add_argument("--dataset", default="yelp")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overlay", type=json.loads, default=DEFAULT_OVERLAY,
-                        help="JSON merged into both configs (default: fewer samples, a smaller probe)")
+    parser.add_argument(
+        "--overlay",
+        type=json.loads,
+        default=DEFAULT_OVERLAY,
+        help="JSON merged into both configs (default: fewer samples, a smaller probe)",
+    )
     parser.add_argument("--findings", type=Path, default=ROOT / "config" / "findings.yaml")
     parser.add_argument("--out", type=Path, help="also write the section here")
-    parser.add_argument("--report-only", type=json.loads, metavar='{"fp32": SECONDS, "bf16": SECONDS}',
-                        help="compare the runs already in --workdir (their wall clocks given) without running")
+    parser.add_argument(
+        "--report-only",
+        type=json.loads,
+        metavar='{"fp32": SECONDS, "bf16": SECONDS}',
+        help="compare the runs already in --workdir (their wall clocks given) without running",
+    )
     args = parser.parse_args(argv)
     effects = {}
     for claim in load_findings_spec(args.findings).claims:
@@ -170,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
             if precision not in wall and process.poll() is not None:
                 wall[precision] = time.time() - began
                 if process.returncode:
-                    print(f"{precision}: snakemake exited {process.returncode}; see "
-                          f"{args.workdir / precision / 'snakemake.out'}", file=sys.stderr)
+                    print(
+                        f"{precision}: snakemake exited {process.returncode}; see "
+                        f"{args.workdir / precision / 'snakemake.out'}",
+                        file=sys.stderr,
+                    )
                     return 1
         time.sleep(5)
     section = report({p: read_metrics(args.workdir / p) for p in PRECISIONS}, effects, args, wall)

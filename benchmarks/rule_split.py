@@ -44,8 +44,11 @@ def job_times(log: Path) -> dict[str, list[float]]:
 
 
 def wall_seconds(log: Path) -> float:
-    stamps = [datetime.strptime(" ".join(m["when"].split()), "%a %b %d %H:%M:%S %Y")
-              for line in log.read_text(encoding="utf-8").splitlines() if (m := TIMESTAMP.match(line))]
+    stamps = [
+        datetime.strptime(" ".join(m["when"].split()), "%a %b %d %H:%M:%S %Y")
+        for line in log.read_text(encoding="utf-8").splitlines()
+        if (m := TIMESTAMP.match(line))
+    ]
     return (stamps[-1] - stamps[0]).total_seconds() if len(stamps) > 1 else 0.0
 
 
@@ -53,8 +56,10 @@ def markdown(durations: dict[str, list[float]], wall: float, cores: int) -> str:
     total = sum(sum(times) for times in durations.values())
     lines = ["| rule | jobs | job-minutes | share | mean per job (s) |", "| --- | ---: | ---: | ---: | ---: |"]
     for rule, times in sorted(durations.items(), key=lambda item: -sum(item[1])):
-        lines.append(f"| {rule} | {len(times)} | {sum(times) / 60:.1f} | {100 * sum(times) / total:.1f} % "
-                     f"| {sum(times) / len(times):.0f} |")
+        lines.append(
+            f"| {rule} | {len(times)} | {sum(times) / 60:.1f} | {100 * sum(times) / total:.1f} % "
+            f"| {sum(times) / len(times):.0f} |"
+        )
     lines.append(f"| **total** | {sum(len(t) for t in durations.values())} | {total / 60:.1f} | 100 % | |")
     busy = total / (wall * cores) if wall else float("nan")
     lines.append("")

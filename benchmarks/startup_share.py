@@ -27,14 +27,19 @@ import sys
 from pathlib import Path
 
 from rule_split import job_times  # a script beside this one (run as benchmarks/startup_share.py)
+
 from della.cli import DELEGATED
 from della.warm import WARM_COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
 # The commands della.cli runs itself, and the module each imports before it starts work.
 DIRECT_COMMAND_MODULES = {
-    "train": "della.train", "generate": "della.generate", "evaluate": "della.evaluate",
-    "create-backbone": "della.backbone", "train-tokenizer": "della.tokenizer", "count-lengths": "della.lengths",
+    "train": "della.train",
+    "generate": "della.generate",
+    "evaluate": "della.evaluate",
+    "create-backbone": "della.backbone",
+    "train-tokenizer": "della.tokenizer",
+    "count-lengths": "della.lengths",
 }
 WARM_CLIENT_MODULE = "della.warm"  # all a job's `python -m della` imports when the warm server runs it
 WARM_WORKER = re.compile(r"\] worker \d+: (?P<command>[a-z-]+) in ")
@@ -91,9 +96,17 @@ def warm_jobs(warm_log: Path | None) -> tuple[dict[str, int], float]:
     return served, sum(float(m["seconds"]) for m in WARM_PRELOAD.finditer(text))
 
 
-def markdown(jobs: dict[str, int], commands: dict[str, str], repeats: int, cpu_seconds: float | None,
-             warm_log: Path | None = None) -> str:
-    lines = ["| rule | jobs | command | start-up CPU-s per job | start-up CPU-s |", "| --- | ---: | --- | ---: | ---: |"]
+def markdown(
+    jobs: dict[str, int],
+    commands: dict[str, str],
+    repeats: int,
+    cpu_seconds: float | None,
+    warm_log: Path | None = None,
+) -> str:
+    lines = [
+        "| rule | jobs | command | start-up CPU-s per job | start-up CPU-s |",
+        "| --- | ---: | --- | ---: | ---: |",
+    ]
     served, preload_seconds = warm_jobs(warm_log)
     # a command's warm share, spread over the rules that run it (`figure`: several)
     command_jobs: dict[str, int] = {}
@@ -122,7 +135,10 @@ def markdown(jobs: dict[str, int], commands: dict[str, str], repeats: int, cpu_s
         lines.append(f"| warm server (its imports, once) | | | | {preload_seconds:.0f} |")
     lines.append(f"| **total** | {sum(jobs[r] for r in jobs if r in commands)} | | | {total:.0f} |")
     if cpu_seconds:
-        lines += ["", f"Start-up: {total:.0f} of the run's {cpu_seconds:.0f} CPU-seconds ({100 * total / cpu_seconds:.0f} %)."]
+        lines += [
+            "",
+            f"Start-up: {total:.0f} of the run's {cpu_seconds:.0f} CPU-seconds ({100 * total / cpu_seconds:.0f} %).",
+        ]
     return "\n".join(lines)
 
 
@@ -131,8 +147,9 @@ def main() -> None:
     parser.add_argument("log", type=Path, help="a .snakemake/log/*.snakemake.log of the run")
     parser.add_argument("--cpu-seconds", type=float, default=None, help="the run's total CPU seconds")
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per module (median)")
-    parser.add_argument("--warm-log", type=Path, default=None,
-                        help="the run's logs/warm_start.log, if it ran with warm_start: true")
+    parser.add_argument(
+        "--warm-log", type=Path, default=None, help="the run's logs/warm_start.log, if it ran with warm_start: true"
+    )
     args = parser.parse_args()
     jobs = {rule: len(times) for rule, times in job_times(args.log).items()}
     print(markdown(jobs, rule_commands(), args.repeats, args.cpu_seconds, args.warm_log))

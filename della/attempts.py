@@ -84,8 +84,13 @@ class AttemptLog:
     def __init__(self, path: Path | None, facts: dict):
         self.path, self.started, self.clock_stopped = path, time.time(), False
         self.attempts = read_attempts(path) if path is not None else []
-        self.current = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "seconds": 0.0,
-                        "slurm_job_id": os.environ.get("SLURM_JOB_ID"), **facts, "ended": RUNNING}
+        self.current = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "seconds": 0.0,
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            **facts,
+            "ended": RUNNING,
+        }
         self.attempts.append(self.current)
         self.update()
 
@@ -115,8 +120,11 @@ class AttemptLog:
         stops this attempt's clock, so the record's seconds stay the sum written here."""
         self.update()
         self.clock_stopped = True
-        return {"attempts": len(self.attempts), "seconds": round(sum(a["seconds"] for a in self.attempts), 2),
-                "device_seconds": round(sum(a["seconds"] * a.get("world_size", 1) for a in self.attempts), 2)}
+        return {
+            "attempts": len(self.attempts),
+            "seconds": round(sum(a["seconds"] for a in self.attempts), 2),
+            "device_seconds": round(sum(a["seconds"] * a.get("world_size", 1) for a in self.attempts), 2),
+        }
 
 
 class RepeatedOutOfMemory(RuntimeError):
@@ -159,9 +167,10 @@ def check_not_repeated(path: Path, facts: dict, stage: str) -> None:
     card = f"{last['gpu']} ({before} GB)" if last.get("gpu") else "the same device"
     raise RepeatedOutOfMemory(
         f"the last {stage} attempt ran out of GPU memory on {card} with the same settings, and this one has "
-        f"{f'{now} GB' if now is not None else 'no more'}: it would again ({path}). Lower {LOWER[stage]}, or list a larger card in cluster.gpu_models "
-        f"(docs/cluster.md, \"GPU memory per job\")")
-
+        f"{f'{now} GB' if now is not None else 'no more'}: it would again ({path}). Lower {LOWER[stage]}, "
+        f"or list a larger card in cluster.gpu_models "
+        f'(docs/cluster.md, "GPU memory per job")'
+    )
 
 
 @contextmanager
@@ -200,9 +209,11 @@ def retry_for(run_dir: Path, stage: str, attempt: int) -> Retry:
         return Retry()
     attempts = read_attempts(attempts_path(run_dir, stage))
     finished = [i for i, a in enumerate(attempts) if a.get("ended") == FINISHED]
-    earlier = attempts[finished[-1] + 1 if finished else 0:][-(attempt - 1):]
+    earlier = attempts[finished[-1] + 1 if finished else 0 :][-(attempt - 1) :]
     ends = [a.get("ended") for a in earlier]
     last = earlier[-1] if earlier else {}
-    return Retry(time_factor=1 + sum(e in OUT_OF_TIME for e in ends),
-                 memory_factor=1 + sum(e in OUT_OF_HOST_MEMORY for e in ends),
-                 gpu_memory_over_gb=last.get("gpu_memory_gb") if last.get("ended") == GPU_OUT_OF_MEMORY else None)
+    return Retry(
+        time_factor=1 + sum(e in OUT_OF_TIME for e in ends),
+        memory_factor=1 + sum(e in OUT_OF_HOST_MEMORY for e in ends),
+        gpu_memory_over_gb=last.get("gpu_memory_gb") if last.get("ended") == GPU_OUT_OF_MEMORY else None,
+    )

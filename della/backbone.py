@@ -43,7 +43,6 @@ from della.architectures import CAUSAL, ENCODER, SEQ2SEQ, usable_positions  # no
 UNFUSED_GELU, FUSED_GELU = "gelu_new", "gelu_pytorch_tanh"
 
 
-
 def special_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, int, int]:
     """(begin, end, pad) ids, whatever the tokenizer family calls them.
 
@@ -63,8 +62,9 @@ def check_source(name_or_path: str) -> str:
     if looks_local and not Path(name_or_path).expanduser().exists():
         from della.prefetch import missing_model_message
 
-        raise FileNotFoundError(f"{missing_model_message(name_or_path)}; a sample-scale backbone is written by "
-                                f"the create_backbone rule")
+        raise FileNotFoundError(
+            f"{missing_model_message(name_or_path)}; a sample-scale backbone is written by the create_backbone rule"
+        )
     return name_or_path
 
 
@@ -110,23 +110,42 @@ def create_backbone(kind: str, size: BackboneSize | str, tokenizer_dir: Path | N
     ffn = 4 * size.hidden
     if kind == CAUSAL:
         config = GPT2Config(
-            vocab_size=vocab, n_positions=size.max_positions, n_embd=size.hidden, n_layer=size.layers,
-            n_head=size.heads, bos_token_id=bos, eos_token_id=eos, pad_token_id=pad,
+            vocab_size=vocab,
+            n_positions=size.max_positions,
+            n_embd=size.hidden,
+            n_layer=size.layers,
+            n_head=size.heads,
+            bos_token_id=bos,
+            eos_token_id=eos,
+            pad_token_id=pad,
         )
         model = GPT2LMHeadModel(config)
     elif kind == SEQ2SEQ:
         config = BartConfig(
-            vocab_size=vocab, max_position_embeddings=size.max_positions, d_model=size.hidden,
-            encoder_layers=size.layers, decoder_layers=size.layers,
-            encoder_attention_heads=size.heads, decoder_attention_heads=size.heads,
-            encoder_ffn_dim=ffn, decoder_ffn_dim=ffn, bos_token_id=bos, eos_token_id=eos,
-            pad_token_id=pad, decoder_start_token_id=bos, forced_bos_token_id=None,
+            vocab_size=vocab,
+            max_position_embeddings=size.max_positions,
+            d_model=size.hidden,
+            encoder_layers=size.layers,
+            decoder_layers=size.layers,
+            encoder_attention_heads=size.heads,
+            decoder_attention_heads=size.heads,
+            encoder_ffn_dim=ffn,
+            decoder_ffn_dim=ffn,
+            bos_token_id=bos,
+            eos_token_id=eos,
+            pad_token_id=pad,
+            decoder_start_token_id=bos,
+            forced_bos_token_id=None,
         )
         model = BartForConditionalGeneration(config)
     elif kind == ENCODER:
         config = BertConfig(
-            vocab_size=vocab, max_position_embeddings=size.max_positions, hidden_size=size.hidden,
-            num_hidden_layers=size.layers, num_attention_heads=size.heads, intermediate_size=ffn,
+            vocab_size=vocab,
+            max_position_embeddings=size.max_positions,
+            hidden_size=size.hidden,
+            num_hidden_layers=size.layers,
+            num_attention_heads=size.heads,
+            intermediate_size=ffn,
             pad_token_id=pad,
         )
         model = BertModel(config)
@@ -163,8 +182,10 @@ def published_model(name: str, kind: str | None = None) -> nn.Module:
     architecture = PUBLISHED[name]
     config_class, model_class, kinds = published_classes(architecture.model_type)
     if kind is not None and kind not in kinds:
-        raise ValueError(f"architecture {name!r} ({architecture.model_type}) cannot be a {kind!r} backbone; "
-                         f"give kind {' or '.join(kinds)}")
+        raise ValueError(
+            f"architecture {name!r} ({architecture.model_type}) cannot be a {kind!r} backbone; "
+            f"give kind {' or '.join(kinds)}"
+        )
     return model_class(config_class(**architecture.settings))
 
 
@@ -303,7 +324,11 @@ class BartBackbone(Decoder):
         super().__init__()
         self.model = model
         config = model.config
-        self.n_layers, self.hidden_size, self.n_heads = config.decoder_layers, config.d_model, config.decoder_attention_heads
+        self.n_layers, self.hidden_size, self.n_heads = (
+            config.decoder_layers,
+            config.d_model,
+            config.decoder_attention_heads,
+        )
         self.max_positions = _positions(model)
 
     @property
@@ -327,8 +352,13 @@ class BartBackbone(Decoder):
     def step(self, embeds, attention_mask, position_ids, cache, source=None):
         states, source_mask = source
         out = self.model.model.decoder(
-            inputs_embeds=embeds, attention_mask=attention_mask, position_ids=position_ids,
-            encoder_hidden_states=states, encoder_attention_mask=source_mask, cache=cache, use_cache=True,
+            inputs_embeds=embeds,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            encoder_hidden_states=states,
+            encoder_attention_mask=source_mask,
+            cache=cache,
+            use_cache=True,
         )
         return out.last_hidden_state
 

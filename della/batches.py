@@ -65,9 +65,14 @@ class Collator:
     def __post_init__(self):
         if self.decoder_kind not in (CAUSAL, SEQ2SEQ):
             raise ValueError(f"decoder kind {self.decoder_kind!r}")
-        check_lengths("collator", self.sequences(), {
-            "decoder": (self.decoder_positions, "the decoder"), "encoder": (self.encoder_positions, "the encoder"),
-        })
+        check_lengths(
+            "collator",
+            self.sequences(),
+            {
+                "decoder": (self.decoder_positions, "the decoder"),
+                "encoder": (self.encoder_positions, "the encoder"),
+            },
+        )
         self.dec_bos, self.dec_eos, self.dec_pad = special_ids(self.decoder_tokenizer)
         self.enc_bos, self.enc_eos, self.enc_pad = special_ids(self.encoder_tokenizer)
         self.dec_start = self.decoder_start if self.decoder_start is not None else self.dec_bos
@@ -75,8 +80,9 @@ class Collator:
     def sequences(self, max_new_tokens: int | None = None):
         """The longest sequence of each kind this collator builds (and generation, given
         `max_new_tokens`): della/lengths.py."""
-        return sequence_lengths(self.decoder_kind, self.conditional, self.max_source_tokens,
-                                self.max_target_tokens, max_new_tokens)
+        return sequence_lengths(
+            self.decoder_kind, self.conditional, self.max_source_tokens, self.max_target_tokens, max_new_tokens
+        )
 
     def _tokens(self, tokenizer, text: str, limit: int) -> list[int]:
         return tokenizer(text, add_special_tokens=False)["input_ids"][:limit]
@@ -90,12 +96,17 @@ class Collator:
         if self.decoder_kind == SEQ2SEQ:
             return [self.dec_start]
         if self.conditional:
-            return [self.dec_bos] + self._tokens(self.decoder_tokenizer, source, self.max_source_tokens) + [self.dec_eos]
+            return (
+                [self.dec_bos] + self._tokens(self.decoder_tokenizer, source, self.max_source_tokens) + [self.dec_eos]
+            )
         return [self.dec_bos]
 
     def source_input(self, sources: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """BART encoder input for cross-attention."""
-        seqs = [[self.dec_bos] + self._tokens(self.decoder_tokenizer, s, self.max_source_tokens) + [self.dec_eos] for s in sources]
+        seqs = [
+            [self.dec_bos] + self._tokens(self.decoder_tokenizer, s, self.max_source_tokens) + [self.dec_eos]
+            for s in sources
+        ]
         return pad(seqs, self.dec_pad)
 
     def __call__(self, records: list[dict]) -> dict[str, torch.Tensor]:
@@ -112,7 +123,7 @@ class Collator:
             prefix = self.prompt(sources[i] if sources else None)
             seq = prefix + self._tokens(self.decoder_tokenizer, target, self.max_target_tokens) + [self.dec_eos]
             inputs.append(seq[:-1])
-            labels.append([IGNORE_INDEX] * (len(prefix) - 1) + seq[len(prefix):])
+            labels.append([IGNORE_INDEX] * (len(prefix) - 1) + seq[len(prefix) :])
         batch["dec_ids"], batch["dec_mask"] = pad(inputs, self.dec_pad)
         batch["labels"], _ = pad(labels, IGNORE_INDEX)
         return batch
@@ -122,4 +133,4 @@ def batches(records: list[dict], collator: Collator, batch_size: int, order: lis
     """Yield collated batches in `order` (default: file order)."""
     order = list(range(len(records))) if order is None else order
     for start in range(0, len(order), batch_size):
-        yield collator([records[i] for i in order[start:start + batch_size]])
+        yield collator([records[i] for i in order[start : start + batch_size]])

@@ -94,11 +94,17 @@ def cmd_count_lengths(args) -> None:
         records = load_records(args.data / f"{split}.jsonl")
         sources = [r["source"] for r in records] if records and "source" in records[0] else None
         splits[split] = (sources, [target_of(r) for r in records])
-    document = count_cut(splits, load_tokenizer(s["tokenizer"]), s["tokenizer"], s["max_source_tokens"],
-                         s["max_target_tokens"])
+    document = count_cut(
+        splits, load_tokenizer(s["tokenizer"]), s["tokenizer"], s["max_source_tokens"], s["max_target_tokens"]
+    )
     atomic_write_json(args.out, document)
-    print(" ".join(f"{split}: {e['examples']} examples, {e.get('sources_cut', 0)} sources and {e['targets_cut']} "
-                   f"targets cut;" for split, e in document["splits"].items()) + f" -> {args.out}")
+    print(
+        " ".join(
+            f"{split}: {e['examples']} examples, {e.get('sources_cut', 0)} sources and {e['targets_cut']} targets cut;"
+            for split, e in document["splits"].items()
+        )
+        + f" -> {args.out}"
+    )
 
 
 def cmd_train(args) -> None:
@@ -106,8 +112,9 @@ def cmd_train(args) -> None:
 
     settings = args.settings
     try:
-        final = train(vae_config(settings), TrainSettings(**settings["training"]), args.data / "train.jsonl", args.run,
-                      args.seed)
+        final = train(
+            vae_config(settings), TrainSettings(**settings["training"]), args.data / "train.jsonl", args.run, args.seed
+        )
     except Interrupted as stop:
         # Preempted or out of walltime, checkpoint saved: a status that asks for a retry, which resumes.
         print(f"della-bench train: {stop}", file=sys.stderr)
@@ -142,8 +149,15 @@ def cmd_evaluate(args) -> None:
     from della.evaluate import run
 
     # the training split is what the latent probe is fitted on (metrics/probe.py)
-    run(args.run / "model", args.data / "test.jsonl", args.samples, args.settings, args.seed, args.out,
-        train_file=args.data / "train.jsonl")
+    run(
+        args.run / "model",
+        args.data / "test.jsonl",
+        args.samples,
+        args.settings,
+        args.seed,
+        args.out,
+        train_file=args.data / "train.jsonl",
+    )
     _report(f"metrics -> {args.out}")
 
 
@@ -151,7 +165,10 @@ def cmd_evaluate(args) -> None:
 DELEGATED = {
     "download": ("della.data.download", "fetch (or verify) a dataset's raw files from its config sources"),
     "preprocess": ("della.data.preprocess", "raw dataset -> processed splits and stats"),
-    "render-table": ("della.tables", "metrics.csv (Table 3: the filled forms) -> results tables (Markdown, CSV, LaTeX)"),
+    "render-table": (
+        "della.tables",
+        "metrics.csv (Table 3: the filled forms) -> results tables (Markdown, CSV, LaTeX)",
+    ),
     "tidy": ("della.tidy", "every run's metrics, timings and the data statistics -> one long metrics.csv"),
     "human-eval-export": ("della.human_eval", "runs' samples -> blinded human-evaluation forms and their key"),
     "figure": ("della.figures", "metrics.csv, samples, models and logs -> Fig. 2-4 and training curves"),
@@ -172,25 +189,65 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument(f"--{flag}", type=kind, required=True)
         return sub
 
-    sub = command("train-tokenizer", cmd_train_tokenizer, "train the sample-scale BPE tokenizer", out=Path, settings=_json)
+    sub = command(
+        "train-tokenizer", cmd_train_tokenizer, "train the sample-scale BPE tokenizer", out=Path, settings=_json
+    )
     sub.add_argument("--inputs", type=Path, nargs="+", required=True)
-    command("count-lengths", cmd_count_lengths, "count the texts of a dataset's splits longer than its token limits",
-            data=Path, out=Path, settings=_json)
-    command("create-backbone", cmd_create_backbone, "write a small random-init backbone", tokenizer=Path, out=Path, settings=_json)
+    command(
+        "count-lengths",
+        cmd_count_lengths,
+        "count the texts of a dataset's splits longer than its token limits",
+        data=Path,
+        out=Path,
+        settings=_json,
+    )
+    command(
+        "create-backbone",
+        cmd_create_backbone,
+        "write a small random-init backbone",
+        tokenizer=Path,
+        out=Path,
+        settings=_json,
+    )
     for sub in (
         command("train", cmd_train, "train one (dataset, model, seed)", data=Path, run=Path, settings=_json, seed=int),
         command("generate", cmd_generate, "generate samples", data=Path, run=Path, out=Path, settings=_json, seed=int),
-        command("evaluate", cmd_evaluate, "compute every metric", data=Path, run=Path, samples=Path, out=Path,
-                settings=_json, seed=int),
+        command(
+            "evaluate",
+            cmd_evaluate,
+            "compute every metric",
+            data=Path,
+            run=Path,
+            samples=Path,
+            out=Path,
+            settings=_json,
+            seed=int,
+        ),
     ):
-        sub.add_argument("--threads", type=int, default=None,
-                         help="CPU threads for torch (default: torch's); shared among the ranks of --nproc")
-        sub.add_argument("--nproc", type=int, default=1,
-                         help="data-parallel ranks on this node (the job's GPUs); > 1 launches them with torchrun")
-        sub.add_argument("--tf32", choices=("on", "off"), default="on",
-                         help="TF32 float32 matmuls on Ampere and newer cards (della/numerics.py; config `tf32`)")
-    command("count-parameters", cmd_count_parameters, "print the parameter count of a model configuration "
-            "(the train rule's --settings)", settings=_json)
+        sub.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="CPU threads for torch (default: torch's); shared among the ranks of --nproc",
+        )
+        sub.add_argument(
+            "--nproc",
+            type=int,
+            default=1,
+            help="data-parallel ranks on this node (the job's GPUs); > 1 launches them with torchrun",
+        )
+        sub.add_argument(
+            "--tf32",
+            choices=("on", "off"),
+            default="on",
+            help="TF32 float32 matmuls on Ampere and newer cards (della/numerics.py; config `tf32`)",
+        )
+    command(
+        "count-parameters",
+        cmd_count_parameters,
+        "print the parameter count of a model configuration (the train rule's --settings)",
+        settings=_json,
+    )
     for name, (_, help_text) in DELEGATED.items():
         commands.add_parser(name, help=help_text, add_help=False)
     return parser

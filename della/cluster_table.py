@@ -29,8 +29,10 @@ def markdown_table(config: dict) -> str:
         card = smallest_card(needed_gib(floor))
         cells = [f"{peaks[s].gib():.1f}" for s in STAGES]
         disk = run_disk_bytes(config, dataset, model)
-        lines.append(f"| {dataset} | {model} | {cells[0]} | {eager.gib():.1f} | {cells[1]} | {cells[2]} | "
-                     f"{floor.gib():.1f} | {card or 'none'} | {sum(disk.values()) / 1e9:.1f} |")
+        lines.append(
+            f"| {dataset} | {model} | {cells[0]} | {eager.gib():.1f} | {cells[1]} | {cells[2]} | "
+            f"{floor.gib():.1f} | {card or 'none'} | {sum(disk.values()) / 1e9:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -42,8 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     from snakemake.utils import update_config, validate
 
     parser = argparse.ArgumentParser(description="Estimated peak GPU memory of every run of a config (Markdown).")
-    parser.add_argument("--configfile", nargs="+", required=True,
-                        help="the workflow's config files, later ones overriding (as snakemake --configfile)")
+    parser.add_argument(
+        "--configfile",
+        nargs="+",
+        required=True,
+        help="the workflow's config files, later ones overriding (as snakemake --configfile)",
+    )
     parser.add_argument("--schema", default="config/schema.yaml")
     args = parser.parse_args(argv)
     config: dict = {}

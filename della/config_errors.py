@@ -25,8 +25,10 @@ def key_path(parts: Iterable[str | int]) -> str:
 def _unknown_keys(error: ValidationError) -> str:
     allowed = sorted(error.schema.get("properties", {}))
     unknown = sorted(set(error.instance) - set(allowed))
-    return (f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
-            f"(allowed there: {', '.join(allowed)})")
+    return (
+        f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} "
+        f"(allowed there: {', '.join(allowed)})"
+    )
 
 
 def schema_error_message(error: ValidationError, document: str = "config", schema_file: str = SCHEMA_FILE) -> str:
@@ -39,8 +41,7 @@ def schema_error_message(error: ValidationError, document: str = "config", schem
     else:
         what = error.message
     rule = "/".join(str(part) for part in error.absolute_schema_path)
-    return (f"{document} {key_path(error.absolute_path)}: {what}\n"
-            f"({schema_file} rule {rule}: {error.message})")
+    return f"{document} {key_path(error.absolute_path)}: {what}\n({schema_file} rule {rule}: {error.message})"
 
 
 def validate_document(document: dict, path, schema_path, error_type: type[Exception] = ValueError) -> dict:

@@ -50,20 +50,29 @@ def generation_config(decoding: dict, bos: int, eos: int, pad: int) -> Generatio
     common = {
         "max_new_tokens": decoding["max_new_tokens"],
         "repetition_penalty": float(decoding.get("repetition_penalty", NO_REPETITION_PENALTY)),
-        "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+        "pad_token_id": pad,
     }
     if strategy == GREEDY:
         return GenerationConfig(do_sample=False, num_beams=1, **common)
     if strategy == SAMPLE:
         return GenerationConfig(
-            do_sample=True, num_beams=1, temperature=float(decoding["temperature"]),
-            top_k=decoding.get("top_k") or 0, top_p=float(decoding.get("top_p") or 1.0), **common,
+            do_sample=True,
+            num_beams=1,
+            temperature=float(decoding["temperature"]),
+            top_k=decoding.get("top_k") or 0,
+            top_p=float(decoding.get("top_p") or 1.0),
+            **common,
         )
     if strategy == BEAM:
         # early_stopping=False: a row stops once no running beam can beat its worst finished one
         return GenerationConfig(
-            do_sample=False, num_beams=decoding["num_beams"], length_penalty=float(decoding["length_penalty"]),
-            early_stopping=False, **common,
+            do_sample=False,
+            num_beams=decoding["num_beams"],
+            length_penalty=float(decoding["length_penalty"]),
+            early_stopping=False,
+            **common,
         )
     raise ValueError(f"decoding.strategy must be one of {STRATEGIES}, got {strategy!r}")
 
@@ -107,10 +116,16 @@ class LatentConditionedLM(PreTrainedModel, GenerationMixin):
         return False
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-        position_ids: torch.Tensor | None = None, cache=None, latent: torch.Tensor | None = None,
-        source_states: torch.Tensor | None = None, source_mask: torch.Tensor | None = None,
-        logits_to_keep: int = 0, **unused,
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache=None,
+        latent: torch.Tensor | None = None,
+        source_states: torch.Tensor | None = None,
+        source_mask: torch.Tensor | None = None,
+        logits_to_keep: int = 0,
+        **unused,
     ) -> CausalLMOutputWithPast:
         """Logits of the tokens after `input_ids` [N, T] (the last `logits_to_keep` positions;
         0: all), continuing `cache` (None: the first call, which starts one from `latent`).
@@ -129,7 +144,9 @@ class LatentConditionedLM(PreTrainedModel, GenerationMixin):
         if attention_mask is None:
             mask = torch.ones(rows, attended, dtype=torch.long, device=input_ids.device)
         else:
-            slot = torch.ones(rows, attended - attention_mask.shape[1], dtype=attention_mask.dtype, device=input_ids.device)
+            slot = torch.ones(
+                rows, attended - attention_mask.shape[1], dtype=attention_mask.dtype, device=input_ids.device
+            )
             mask = torch.cat([slot, attention_mask], -1)
         source = None if source_states is None else (source_states, source_mask)
         logits = vae._decode(input_ids, mask, latent, cache, source, position_ids, keep=logits_to_keep)

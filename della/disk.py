@@ -25,8 +25,10 @@ def run_disk_bytes(config: dict, dataset: str, model: str) -> dict[str, int] | N
         return {"model": 0, "checkpoints": 0}
     training = {**config["training"], **config["models"][model].get("train", {})}
     kept = training.get("keep_checkpoints", True)
-    return {"model": ELEMENT_BYTES * params,
-            "checkpoints": CHECKPOINTS_KEPT * TENSORS_PER_CHECKPOINT * ELEMENT_BYTES * params if kept else 0}
+    return {
+        "model": ELEMENT_BYTES * params,
+        "checkpoints": CHECKPOINTS_KEPT * TENSORS_PER_CHECKPOINT * ELEMENT_BYTES * params if kept else 0,
+    }
 
 
 def total_disk_bytes(config: dict, runs: list[tuple[str, str]]) -> dict[str, int] | None:

@@ -89,16 +89,23 @@ def launch(nproc: int, argv: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
-    args = torchrun.parse_args([
-        "--standalone", f"--nproc-per-node={nproc}", f"--signals-to-handle={FORWARDED_SIGNALS}",
-        f"--shutdown-timeout={SHUTDOWN_TIMEOUT_S}", "--module", "della.cli",
-    ])
+    args = torchrun.parse_args(
+        [
+            "--standalone",
+            f"--nproc-per-node={nproc}",
+            f"--signals-to-handle={FORWARDED_SIGNALS}",
+            f"--shutdown-timeout={SHUTDOWN_TIMEOUT_S}",
+            "--module",
+            "della.cli",
+        ]
+    )
     args.training_script_args = argv  # set, not parsed: torchrun's parser would read our flags as its own
     try:
         torchrun.run(args)
     except SignalException as stop:
-        print(f"della-bench: {signal.Signals(stop.sigval).name} received, forwarded to the {nproc} ranks",
-              file=sys.stderr)
+        print(
+            f"della-bench: {signal.Signals(stop.sigval).name} received, forwarded to the {nproc} ranks", file=sys.stderr
+        )
         # The agent has already waited for the ranks (they checkpointed and exited). On a signal
         # torchrun deliberately leaves its rendezvous store open, and the store's C++ thread
         # then aborts interpreter shutdown at random ("terminate called without an active
@@ -108,8 +115,9 @@ def launch(nproc: int, argv: list[str]) -> int:
         os._exit(EX_TEMPFAIL)
     except ChildFailedError as failed:
         codes = {rank: failure.exitcode for rank, failure in failed.failures.items()}
-        print(f"della-bench: ranks exited with {codes} (rank: status; negative: killed by that signal)",
-              file=sys.stderr)
+        print(
+            f"della-bench: ranks exited with {codes} (rank: status; negative: killed by that signal)", file=sys.stderr
+        )
         # EX_TEMPFAIL comes only after the checkpoint every rank waited for; a rank killed by the
         # launcher as it tore the others down shows as a signal.
         if EX_TEMPFAIL in codes.values():
@@ -141,6 +149,7 @@ def resolve_device(setting: str, owner: str = "device") -> torch.device:
 # -----------------------------------------------------------------------------
 # seeds that do not depend on the number of ranks
 
+
 def derived_seed(seed: int, *keys: int) -> int:
     """A seed for (seed, *keys), e.g. (run seed, batch index): independent streams, the same
     whichever rank computes that batch (numpy's SeedSequence mixes the keys)."""
@@ -149,6 +158,7 @@ def derived_seed(seed: int, *keys: int) -> int:
 
 # -----------------------------------------------------------------------------
 # collectives (each a no-op in a single process)
+
 
 def shard(n: int) -> range:
     """The indices 0..n-1 this rank handles: every size-th one, starting at its rank."""

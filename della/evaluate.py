@@ -27,7 +27,6 @@ from della.vae import KL_LAYERS, TransformerVAE
 from metrics.probe import LabelledSplits, labelled_splits
 from metrics.probe import resolve as resolve_probe_settings
 
-
 # Keys of the `evaluation` section this module uses itself (the rest go to `metrics`).
 # token_budget: tokens per scoring call of the forward-heavy estimators (della/memory.py).
 RUN_KEYS = ("batch_size", "max_test_examples", "device", "token_budget")
@@ -44,8 +43,15 @@ def device_batches(model: TransformerVAE, records: list[dict], batch_size: int):
     return (model.to_device(batch) for batch in batches(records, model.collator, batch_size))
 
 
-def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], evaluation: dict, seed: int,
-             labelled: LabelledSplits | None = None, sentences: dict | None = None) -> dict:
+def evaluate(
+    model: TransformerVAE,
+    records: list[dict],
+    samples: list[dict],
+    evaluation: dict,
+    seed: int,
+    labelled: LabelledSplits | None = None,
+    sentences: dict | None = None,
+) -> dict:
     """name -> MetricValue for every metric of the paper's tables that applies to this model,
     on the test `records` and the model's `samples`, and the latent probe where `labelled` gives
     the labels (and training records) of a model with latents. In a data-parallel run the ranks
@@ -58,10 +64,18 @@ def evaluate(model: TransformerVAE, records: list[dict], samples: list[dict], ev
     metric_settings = {k: v for k, v in evaluation.items() if k not in RUN_KEYS}
     test_batches = list(device_batches(model, records, evaluation["batch_size"]))
     budget = resolve_token_budget(evaluation.get("token_budget", AUTO), model)
-    print(f"scoring calls of at most {budget} tokens (evaluation.token_budget: "
-          f"{evaluation.get('token_budget', AUTO)})", file=sys.stderr)
-    results = representation_metrics(model, test_batches, metric_settings["representation"], budget,  # shared by the ranks
-                                     KL_LAYERS[model.config.kl_layers], sentences)
+    print(
+        f"scoring calls of at most {budget} tokens (evaluation.token_budget: {evaluation.get('token_budget', AUTO)})",
+        file=sys.stderr,
+    )
+    results = representation_metrics(
+        model,
+        test_batches,
+        metric_settings["representation"],
+        budget,  # shared by the ranks
+        KL_LAYERS[model.config.kl_layers],
+        sentences,
+    )
     if not world().main:  # the probe and the generation metrics run once, on rank 0
         return results
     if not model.n_groups:  # no latent: PPL is exact, and ELBO/KL/MI/AU and the probe do not exist
@@ -94,7 +108,6 @@ def hub_models_of(model, evaluation: dict) -> dict[str, str]:
     """{role: hub name@revision} of the pinned hub models behind a run's numbers: its backbones and
     the feature models (della/prefetch.py records them in each prefetched folder)."""
     from della.prefetch import origin
-
     from metrics.embedding import DEFAULTS as FEATURE_DEFAULTS
 
     roles = {"decoder": model.config.decoder, "encoder": model.config.encoder}
@@ -114,8 +127,15 @@ def per_sentence_csv(sentences: dict[str, list[float]]) -> str:
     return out.getvalue()
 
 
-def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, seed: int, out_file: Path,
-        train_file: Path | None = None) -> None:
+def run(
+    model_dir: Path,
+    test_file: Path,
+    samples_file: Path,
+    settings: dict,
+    seed: int,
+    out_file: Path,
+    train_file: Path | None = None,
+) -> None:
     """Write out_file (metrics.json). `train_file` (the training split) is what the latent probe
     is fitted on; without it, or without `labels` in its records, there is no probe."""
     model = load_model(model_dir, settings["evaluation"].get("device", DEVICE_DEFAULT), "evaluation.device")
@@ -124,8 +144,9 @@ def run(model_dir: Path, test_file: Path, samples_file: Path, settings: dict, se
     records = load_records(test_file, settings["evaluation"]["max_test_examples"])
     labelled = None
     if train_file is not None and model.n_groups and world().main:  # where the probe runs
-        labelled = labelled_splits(load_records(train_file), records, settings["evaluation"].get("probe"),
-                                   train_file, test_file)
+        labelled = labelled_splits(
+            load_records(train_file), records, settings["evaluation"].get("probe"), train_file, test_file
+        )
     sentences = {}
     try:
         results = evaluate(model, records, samples, settings["evaluation"], seed, labelled, sentences)

@@ -18,7 +18,6 @@ import csv
 import io
 import json
 import random
-import re
 import sys
 import textwrap
 from collections import defaultdict
@@ -113,12 +112,15 @@ def experiment_figures(spec: dict, experiment: str, runs: list[tuple[str, str, i
     return files
 
 
-def figure_targets(spec: dict, experiment_runs: dict[str, list[tuple[str, str, int]]], results_dir: str,
-                   trains=lambda model: True) -> list[str]:
+def figure_targets(
+    spec: dict, experiment_runs: dict[str, list[tuple[str, str, int]]], results_dir: str, trains=lambda model: True
+) -> list[str]:
     """Every figure the run config asks for: those whose experiment runs, and the training
     curves of every run that trains (`trains(model)`: false for a decoding entry, which reuses
     another's training). `experiment_runs`: experiment -> its (dataset, model, seed) runs."""
-    targets = [path for name, runs in experiment_runs.items() for path in experiment_figures(spec, name, runs, results_dir)]
+    targets = [
+        path for name, runs in experiment_runs.items() for path in experiment_figures(spec, name, runs, results_dir)
+    ]
     runs = [run for run in dict.fromkeys(run for runs in experiment_runs.values() for run in runs) if trains(run[1])]
     for run in runs:
         targets += training_curve_files(results_dir, *run)
@@ -188,8 +190,21 @@ SERIES = {
     END: "latents on layers 1..e (ending at layer e)",
 }
 LAYER_CSV_HEADER = [
-    "figure", "dataset", "series", "first_layer", "last_layer", "n_latent_layers", "metric", "mean", "std", "low",
-    "high", "n_seeds", "seeds", "settings", "sources",
+    "figure",
+    "dataset",
+    "series",
+    "first_layer",
+    "last_layer",
+    "n_latent_layers",
+    "metric",
+    "mean",
+    "std",
+    "low",
+    "high",
+    "n_seeds",
+    "seeds",
+    "settings",
+    "sources",
 ]
 
 
@@ -303,13 +318,17 @@ def layer_points(runs: list[LayerRun], metrics: list[str]) -> list[LayerPoint]:
 def plot_latent_layers(points: list[LayerPoint], metrics: list[str], title: str, prefix: Path) -> list[Path]:
     plt = pyplot()
     datasets = sorted({p.dataset for p in points})
-    fig, axes = plt.subplots(len(datasets), len(metrics), figsize=(4 * len(metrics), 3.2 * len(datasets)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(datasets), len(metrics), figsize=(4 * len(metrics), 3.2 * len(datasets)), squeeze=False
+    )
     for row, dataset in enumerate(datasets):
         for col, metric in enumerate(metrics):
             ax = axes[row][col]
             for series, marker in zip(SERIES, "os"):
-                shown = sorted((p for p in points if (p.dataset, p.series, p.metric) == (dataset, series, metric)),
-                               key=lambda p: p.n_latent)
+                shown = sorted(
+                    (p for p in points if (p.dataset, p.series, p.metric) == (dataset, series, metric)),
+                    key=lambda p: p.n_latent,
+                )
                 if not shown:
                     continue
                 xs = [p.n_latent for p in shown]
@@ -317,8 +336,13 @@ def plot_latent_layers(points: list[LayerPoint], metrics: list[str], title: str,
                 ax.errorbar(xs, [p.mean for p in shown], yerr=errors, marker=marker, capsize=3, label=SERIES[series])
                 for p in shown:
                     layer = p.first if series == START else p.last
-                    ax.annotate(f"{'s' if series == START else 'e'}={layer}", (p.n_latent, p.mean), fontsize=7,
-                                textcoords="offset points", xytext=(4, 4) if series == START else (4, -10))
+                    ax.annotate(
+                        f"{'s' if series == START else 'e'}={layer}",
+                        (p.n_latent, p.mean),
+                        fontsize=7,
+                        textcoords="offset points",
+                        xytext=(4, 4) if series == START else (4, -10),
+                    )
             ax.set_xlabel("number of latent layers")
             ax.set_ylabel(metric)
             ax.set_title(f"{dataset}: {metric}")
@@ -331,9 +355,22 @@ def plot_latent_layers(points: list[LayerPoint], metrics: list[str], title: str,
 
 def latent_layer_csv(points: list[LayerPoint], path: Path) -> Path:
     rows = [
-        ["fig2", p.dataset, p.series, p.first, p.last, p.n_latent, p.metric, repr(p.mean),
-         "" if p.std is None else repr(p.std), *p.interval_cells(), len(p.runs), " ".join(str(r.seed) for r in p.runs),
-         canonical_json(p.runs[0].settings.get(p.metric, {})), " ".join(str(r.path) for r in p.runs)]
+        [
+            "fig2",
+            p.dataset,
+            p.series,
+            p.first,
+            p.last,
+            p.n_latent,
+            p.metric,
+            repr(p.mean),
+            "" if p.std is None else repr(p.std),
+            *p.interval_cells(),
+            len(p.runs),
+            " ".join(str(r.seed) for r in p.runs),
+            canonical_json(p.runs[0].settings.get(p.metric, {})),
+            " ".join(str(r.path) for r in p.runs),
+        ]
         for p in points
     ]
     return write_csv(path, LAYER_CSV_HEADER, rows)
@@ -355,18 +392,23 @@ def render_latent_layers(spec: dict, tidy: pd.DataFrame, run_settings: dict, pre
     runs = [layer_run(obs, metrics) for obs in runs_of_experiment(tidy, run_settings, entry["experiment"], "Fig. 2")]
     _check_settings_agree(runs, metrics)
     points = layer_points(runs, metrics)
-    return [*plot_latent_layers(points, metrics, entry["title"], prefix), latent_layer_csv(points, Path(f"{prefix}.csv"))]
+    return [
+        *plot_latent_layers(points, metrics, entry["title"], prefix),
+        latent_layer_csv(points, Path(f"{prefix}.csv")),
+    ]
 
 
 def _check_settings_agree(runs: list[LayerRun], metrics: list[str]) -> None:
     """Points of one dataset are only comparable when each metric was measured the same way."""
     for dataset in {r.dataset for r in runs}:
         for metric in metrics:
-            differing = differing_settings({r.path: r.settings.get(metric, {}) for r in runs if r.dataset == dataset},
-                                           RUN_DETAILS)
+            differing = differing_settings(
+                {r.path: r.settings.get(metric, {}) for r in runs if r.dataset == dataset}, RUN_DETAILS
+            )
             if differing:
-                raise FigureError(f"Fig. 2: metric {metric!r} on {dataset} measured with different settings in "
-                                  f"{differing}")
+                raise FigureError(
+                    f"Fig. 2: metric {metric!r} on {dataset} measured with different settings in {differing}"
+                )
 
 
 # Metric settings that describe the run rather than how the metric was computed: how many latent
@@ -388,7 +430,9 @@ def pick_pair(texts: list[str], seed: int, among_shortest: int | None) -> tuple[
             first_of.setdefault(text, i)
     candidates = sorted(first_of.values(), key=lambda i: (len(texts[i].split()), i))[:among_shortest]
     if len(candidates) < 2:
-        raise FigureError(f"Fig. 3: fewer than two distinct test sentences to interpolate between (among_shortest={among_shortest})")
+        raise FigureError(
+            f"Fig. 3: fewer than two distinct test sentences to interpolate between (among_shortest={among_shortest})"
+        )
     first, second = random.Random(seed).sample(candidates, 2)
     return first, second
 
@@ -401,22 +445,34 @@ def render_interpolation(spec: dict, run_dir: Path, test_file: Path, decoding: d
     entry = spec["figures"]["fig3"]
     model = load_model(Path(run_dir))
     if model.config.conditional:
-        raise FigureError(f"Fig. 3: {run_dir} is a conditional model; the interpolation is between unconditional sentences")
+        raise FigureError(
+            f"Fig. 3: {run_dir} is a conditional model; the interpolation is between unconditional sentences"
+        )
     texts = [target_of(r) for r in load_records(test_file)]
     i, j = pick_pair(texts, entry["seed"], entry["among_shortest"])
     taus = [float(t) for t in entry["taus"]]
     outputs = interpolate(model, texts[i], texts[j], taus, decoding, entry["seed"], posterior=entry["posterior"])
     settings = {
-        "run": str(run_dir), "test_file": str(test_file), "first_test_line": i + 1, "second_test_line": j + 1,
-        "taus": taus, "posterior": entry["posterior"], "seed": entry["seed"], "among_shortest": entry["among_shortest"],
-        "decoding": decoding, "interpolation": "z_l = tau z_l^1 + (1 - tau) z_l^2 for every latent layer l",
+        "run": str(run_dir),
+        "test_file": str(test_file),
+        "first_test_line": i + 1,
+        "second_test_line": j + 1,
+        "taus": taus,
+        "posterior": entry["posterior"],
+        "seed": entry["seed"],
+        "among_shortest": entry["among_shortest"],
+        "decoding": decoding,
+        "interpolation": "z_l = tau z_l^1 + (1 - tau) z_l^2 for every latent layer l",
     }
     rows = [("x1 (tau = 1)", 1.0, texts[i]), ("x2 (tau = 0)", 0.0, texts[j])]
     rows += [("generated", tau, text) for tau, text in zip(taus, outputs)]
     out_md = Path(out_md)
     atomic_write_text(out_md, interpolation_markdown(entry["title"], rows, settings))
-    csv_path = write_csv(out_md.with_suffix(".csv"), INTERPOLATION_CSV_HEADER,
-                         [[role, repr(tau), text, canonical_json(settings)] for role, tau, text in rows])
+    csv_path = write_csv(
+        out_md.with_suffix(".csv"),
+        INTERPOLATION_CSV_HEADER,
+        [[role, repr(tau), text, canonical_json(settings)] for role, tau, text in rows],
+    )
     return [out_md, csv_path, plot_interpolation(entry["title"], rows, out_md.with_suffix(".png"))]
 
 
@@ -426,12 +482,15 @@ def _md_cell(text: str) -> str:
 
 def interpolation_markdown(title: str, rows: list[tuple[str, float, str]], settings: dict) -> str:
     lines = [f"## {title}", ""]
-    lines += [f"- **{role}** (test line {settings['first_test_line' if k == 0 else 'second_test_line']}): "
-              f"{_md_cell(text)}" for k, (role, _, text) in enumerate(rows[:2])]
+    lines += [
+        f"- **{role}** (test line {settings['first_test_line' if k == 0 else 'second_test_line']}): {_md_cell(text)}"
+        for k, (role, _, text) in enumerate(rows[:2])
+    ]
     lines += ["", "| τ | generated |", "|---:|---|"]
     lines += [f"| {tau:.2f} | {_md_cell(text)} |" for _, tau, text in rows[2:]]
-    lines += ["", "Settings:"] + [f"- {key}: {compact(value) if isinstance(value, dict) else value}"
-                                  for key, value in settings.items()]
+    lines += ["", "Settings:"] + [
+        f"- {key}: {compact(value) if isinstance(value, dict) else value}" for key, value in settings.items()
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -475,6 +534,7 @@ def read_sample_run(path: Path, labels: dict[tuple[str, str], str]) -> SampleRun
     label = labels.get((match["dataset"], match["model"]))
     if label is None:
         raise FigureError(f"{path}: run {match['dataset']}/{match['model']} has no rows in the long table given")
+
     def unusable(row: dict) -> str | None:
         if not isinstance(row.get("source"), str) or "generated" not in row:
             return "a case study needs conditional samples (source and generated)"
@@ -513,17 +573,42 @@ def render_case_study(spec: dict, samples: list[Path], tidy: pd.DataFrame, out_m
         lines += [f"### {dataset}", ""]
         for k, source in enumerate(pick_prompts(runs, entry["n_prompts"], entry["seed"]), 1):
             first = runs[0].rows[source]
-            lines += [f"#### Prompt {k} (test input {first.get('id')})", "", f"> {_md_cell(source)}", "",
-                      f"**Reference**: {_md_cell(first.get('reference') or '')}", ""]
+            lines += [
+                f"#### Prompt {k} (test input {first.get('id')})",
+                "",
+                f"> {_md_cell(source)}",
+                "",
+                f"**Reference**: {_md_cell(first.get('reference') or '')}",
+                "",
+            ]
             for run in runs:
                 generated = run.rows[source]["generated"]
                 lines += [f"**{run.label}**: {_md_cell(generated)}", ""]
-                csv_rows.append([dataset, k, first.get("id"), source, first.get("reference"), run.label, generated,
-                                 str(run.path), canonical_json(run.settings)])
-    lines += ["Settings:", (f"- prompts: {entry['n_prompts']} drawn with seed {entry['seed']} among the test inputs "
-                            "every model generated for, shown in test order")]
-    lines += [f"- {run.label} ({run.dataset}): {compact(run.settings)} [{run.path}]" for runs in by_dataset.values()
-              for run in runs]
+                csv_rows.append(
+                    [
+                        dataset,
+                        k,
+                        first.get("id"),
+                        source,
+                        first.get("reference"),
+                        run.label,
+                        generated,
+                        str(run.path),
+                        canonical_json(run.settings),
+                    ]
+                )
+    lines += [
+        "Settings:",
+        (
+            f"- prompts: {entry['n_prompts']} drawn with seed {entry['seed']} among the test inputs "
+            "every model generated for, shown in test order"
+        ),
+    ]
+    lines += [
+        f"- {run.label} ({run.dataset}): {compact(run.settings)} [{run.path}]"
+        for runs in by_dataset.values()
+        for run in runs
+    ]
     out_md = Path(out_md)
     atomic_write_text(out_md, "\n".join(lines) + "\n")
     return [out_md, write_csv(out_md.with_suffix(".csv"), CASE_CSV_HEADER, csv_rows)]
@@ -532,9 +617,22 @@ def render_case_study(spec: dict, samples: list[Path], tidy: pd.DataFrame, out_m
 # ------------------------------------------------------------------- latent probe by layer
 
 ALL_GROUPS = "all"  # the probe on every latent group together
-PROBE_CSV_HEADER = ["figure", "dataset", "model", "label", "features", "metric", "mean", "std", "low", "high",
-                    "n_seeds", "seeds",
-                    "settings", "sources"]
+PROBE_CSV_HEADER = [
+    "figure",
+    "dataset",
+    "model",
+    "label",
+    "features",
+    "metric",
+    "mean",
+    "std",
+    "low",
+    "high",
+    "n_seeds",
+    "seeds",
+    "settings",
+    "sources",
+]
 NO_PROBE_NOTE = "no probe values: the datasets' records carry no labels (docs/interfaces.md)"
 PERCENT_MAX = 100.0  # accuracies are percentages
 
@@ -571,9 +669,10 @@ def probe_points(runs: list[Observation]) -> list[ProbePoint]:
             raise FigureError(f"{path}: probe values {sorted(set(shown) ^ seen)} differ from those of {first}")
         for name, (metric, label, group) in shown.items():
             features = ALL_GROUPS if group is None else group
-            point = points.setdefault((obs.dataset, obs.label, label, features, metric),
-                                      ProbePoint(obs.dataset, obs.label, label, features, metric,
-                                                 settings=obs.settings.get(name, {})))
+            point = points.setdefault(
+                (obs.dataset, obs.label, label, features, metric),
+                ProbePoint(obs.dataset, obs.label, label, features, metric, settings=obs.settings.get(name, {})),
+            )
             if canonical_json(point.settings) != canonical_json(obs.settings.get(name, {})):
                 raise FigureError(f"{path}: {name} measured with other settings than in {point.paths[0]}")
             point.values.append(obs.values[name])
@@ -608,10 +707,23 @@ def plot_probe(points: list[ProbePoint], title: str, prefix: Path) -> list[Path]
             by_group = [p for p in probe if p.features != ALL_GROUPS]
             together = [p for p in probe if p.features == ALL_GROUPS]
             # the groups are one line; all groups together is another quantity: a point apart
-            ax.errorbar([p.features for p in by_group], [p.mean for p in by_group],
-                        yerr=[p.error_bar for p in by_group], marker="o", label=f"{label}: probe", **style)
-            ax.errorbar([x_all] * len(together), [p.mean for p in together], yerr=[p.error_bar for p in together],
-                        marker="*", markersize=9, linestyle="none", **style)
+            ax.errorbar(
+                [p.features for p in by_group],
+                [p.mean for p in by_group],
+                yerr=[p.error_bar for p in by_group],
+                marker="o",
+                label=f"{label}: probe",
+                **style,
+            )
+            ax.errorbar(
+                [x_all] * len(together),
+                [p.mean for p in together],
+                yerr=[p.error_bar for p in together],
+                marker="*",
+                markersize=9,
+                linestyle="none",
+                **style,
+            )
             for majority in (p for p in shown if (p.label, p.metric) == (label, MAJORITY)):
                 ax.axhline(majority.mean, linestyle="--", linewidth=1, color=f"C{colour}", label=f"{label}: majority")
         ax.set_xticks(groups + [x_all], [f"z{g}" for g in groups] + [ALL_GROUPS])
@@ -627,9 +739,21 @@ def plot_probe(points: list[ProbePoint], title: str, prefix: Path) -> list[Path]
 
 def probe_csv(points: list[ProbePoint], path: Path) -> Path:
     rows = [
-        ["probe", p.dataset, p.model, p.label, p.features if p.features == ALL_GROUPS else f"z{p.features}", p.metric,
-         repr(p.mean), "" if p.std is None else repr(p.std), *p.interval_cells(), len(p.values), " ".join(map(str, p.seeds)),
-         canonical_json(p.settings), " ".join(map(str, p.paths))]
+        [
+            "probe",
+            p.dataset,
+            p.model,
+            p.label,
+            p.features if p.features == ALL_GROUPS else f"z{p.features}",
+            p.metric,
+            repr(p.mean),
+            "" if p.std is None else repr(p.std),
+            *p.interval_cells(),
+            len(p.values),
+            " ".join(map(str, p.seeds)),
+            canonical_json(p.settings),
+            " ".join(map(str, p.paths)),
+        ]
         for p in points
     ]
     return write_csv(path, PROBE_CSV_HEADER, rows)
@@ -652,6 +776,7 @@ def render_probe(spec: dict, tidy: pd.DataFrame, prefix: Path) -> list[Path]:
 def read_train_log(path: Path, fields: list[str]) -> list[dict]:
     """train_log.jsonl (one JSON object per logged step, della/train.py), each with `step` and
     the plotted fields; a bad line is an error naming the file and line."""
+
     def unusable(entry: dict) -> str | None:
         missing = [key for key in ("step", *fields) if key not in entry]
         return f"no {missing} in the log entry" if missing else None
@@ -666,10 +791,16 @@ def read_train_log(path: Path, fields: list[str]) -> list[dict]:
 MAX_LEGEND_ENTRIES = 12
 # Titles of the train_log.jsonl fields (della/train.py); other fields show their own name.
 PANEL_TITLES = {
-    "reconstruction": "reconstruction (nats per sentence)", "kl_per_group": "KL per latent layer (nats)",
-    "kl": "KL (nats, all layers)", "beta": "β (KL weight)", "token_nll": "NLL per token", "loss": "loss",
-    "valid_loss": "validation -ELBO at β = 1 (nats per sentence)", "valid_token_nll": "validation NLL per token",
-    "valid_kl": "validation KL (nats)", "valid_kl_per_group": "validation KL per latent layer (nats)",
+    "reconstruction": "reconstruction (nats per sentence)",
+    "kl_per_group": "KL per latent layer (nats)",
+    "kl": "KL (nats, all layers)",
+    "beta": "β (KL weight)",
+    "token_nll": "NLL per token",
+    "loss": "loss",
+    "valid_loss": "validation -ELBO at β = 1 (nats per sentence)",
+    "valid_token_nll": "validation NLL per token",
+    "valid_kl": "validation KL (nats)",
+    "valid_kl_per_group": "validation KL per latent layer (nats)",
 }
 
 
@@ -688,7 +819,9 @@ def training_curve_figure(spec: dict, entries: list[dict], title: str):
         marker = "o" if shown is validated else None
         if isinstance(values[0], list):
             for layer in range(len(values[0])):
-                ax.plot(steps, [v[layer] for v in values], marker=marker, markersize=3, label=f"layer group {layer + 1}")
+                ax.plot(
+                    steps, [v[layer] for v in values], marker=marker, markersize=3, label=f"layer group {layer + 1}"
+                )
             if len(values[0]) <= MAX_LEGEND_ENTRIES:
                 ax.legend(fontsize=6)
         else:
@@ -708,8 +841,21 @@ def render_training_curves(spec: dict, log: Path, title: str, prefix: Path) -> l
 
 # ------------------------------------------------------------------------- convergence record
 
-CONVERGENCE_COLUMNS = ("dataset", "model", "seed", "steps", "metric", "points", "from_step", "to_step", "from", "to",
-                       "relative_improvement", "threshold", "met")
+CONVERGENCE_COLUMNS = (
+    "dataset",
+    "model",
+    "seed",
+    "steps",
+    "metric",
+    "points",
+    "from_step",
+    "to_step",
+    "from",
+    "to",
+    "relative_improvement",
+    "threshold",
+    "met",
+)
 
 
 def convergence_rows(done_files: list[Path]) -> list[dict]:
@@ -729,10 +875,20 @@ def convergence_rows(done_files: list[Path]) -> list[dict]:
         if rule is None:
             rows.append({**row, "met": "not checked (training.convergence null)"})
             continue
-        rows.append({**row, "metric": rule["metric"], "points": rule.get("points", "all"), "from_step": rule.get("from_step"),
-                     "to_step": rule.get("to_step"), "from": rule.get("from"), "to": rule.get("to"),
-                     "relative_improvement": rule.get("relative_improvement"),
-                     "threshold": rule["min_relative_improvement"], "met": rule["met"]})
+        rows.append(
+            {
+                **row,
+                "metric": rule["metric"],
+                "points": rule.get("points", "all"),
+                "from_step": rule.get("from_step"),
+                "to_step": rule.get("to_step"),
+                "from": rule.get("from"),
+                "to": rule.get("to"),
+                "relative_improvement": rule.get("relative_improvement"),
+                "threshold": rule["min_relative_improvement"],
+                "met": rule["met"],
+            }
+        )
     return rows
 
 
@@ -755,13 +911,19 @@ def render_convergence(done_files: list[Path], out_md: Path) -> list[Path]:
 
     met = [row for row in rows if row["met"] is True]
     checked = [row for row in rows if isinstance(row["met"], bool)]
-    lines = ["# Convergence of every run", "",
-             "The rule (`training.convergence`, della/train.py): the validation loss (negative ELBO at beta = 1; "
-             "for a model without a latent, its NLL) improved by less than the threshold from `from_step` (the "
-             "validation point nearest the start of the last quarter of training; with a latent, among points at "
-             "beta = beta_max only) to the end. Reported, never acted on: the budget (`steps`) was fixed in advance.",
-             "", f"Rule met by {len(met)} of {len(checked)} checked runs.", "",
-             "| " + " | ".join(CONVERGENCE_COLUMNS) + " |", "|" + " --- |" * len(CONVERGENCE_COLUMNS)]
+    lines = [
+        "# Convergence of every run",
+        "",
+        "The rule (`training.convergence`, della/train.py): the validation loss (negative ELBO at beta = 1; "
+        "for a model without a latent, its NLL) improved by less than the threshold from `from_step` (the "
+        "validation point nearest the start of the last quarter of training; with a latent, among points at "
+        "beta = beta_max only) to the end. Reported, never acted on: the budget (`steps`) was fixed in advance.",
+        "",
+        f"Rule met by {len(met)} of {len(checked)} checked runs.",
+        "",
+        "| " + " | ".join(CONVERGENCE_COLUMNS) + " |",
+        "|" + " --- |" * len(CONVERGENCE_COLUMNS),
+    ]
     lines += ["| " + " | ".join(cell(row, key) for key in CONVERGENCE_COLUMNS) + " |" for row in rows]
     atomic_write_text(out_md, "\n".join(lines) + "\n")
     atomic_write_text(out_csv, buffer.getvalue())
@@ -776,7 +938,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spec", type=Path, default=Path("config/figures.yaml"))
     figures = parser.add_subparsers(dest="figure", required=True)
     fig2 = figures.add_parser("fig2", help="PPL, KL and ELBO against the number of latent layers")
-    fig2.add_argument("--tidy", type=Path, nargs="+", required=True, help="the sweep's long table (metrics.csv or its part)")
+    fig2.add_argument(
+        "--tidy", type=Path, nargs="+", required=True, help="the sweep's long table (metrics.csv or its part)"
+    )
     fig2.add_argument("--run-settings", type=Path, nargs="+", required=True, help="its run_settings.json")
     fig2.add_argument("--out", type=Path, required=True, help="path without extension: .png, .pdf, .csv")
     fig3 = figures.add_parser("fig3", help="interpolation between two test sentences' posteriors")
@@ -785,12 +949,15 @@ def main(argv: list[str] | None = None) -> int:
     fig3.add_argument("--decoding", type=json.loads, required=True, help="decoding settings as JSON")
     fig3.add_argument("--out", type=Path, required=True, help="the .md; .csv and .png beside it")
     fig4 = figures.add_parser("fig4", help="case study: the models' outputs for the same prompts")
-    fig4.add_argument("--samples", type=Path, nargs="+", required=True,
-                      help="runs/{dataset}/{model}/seed{seed}/samples.jsonl")
+    fig4.add_argument(
+        "--samples", type=Path, nargs="+", required=True, help="runs/{dataset}/{model}/seed{seed}/samples.jsonl"
+    )
     fig4.add_argument("--tidy", type=Path, nargs="+", required=True, help="the runs' long table (their labels)")
     fig4.add_argument("--out", type=Path, required=True, help="the .md; .csv beside it")
     probe = figures.add_parser("probe", help="latent probe accuracy by layer, with the majority rate")
-    probe.add_argument("--tidy", type=Path, nargs="+", required=True, help="the runs' long table (metrics.csv or its part)")
+    probe.add_argument(
+        "--tidy", type=Path, nargs="+", required=True, help="the runs' long table (metrics.csv or its part)"
+    )
     probe.add_argument("--out", type=Path, required=True, help="path without extension: .png, .pdf, .csv")
     convergence = figures.add_parser("convergence", help="every run's convergence record (train_done.json)")
     convergence.add_argument("--done", type=Path, nargs="+", required=True, help="the runs' train_done.json")

@@ -28,12 +28,11 @@ import itertools
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cache, cached_property
 from pathlib import Path
 
-import yaml
-
 import pandas as pd
+import yaml
 
 from della.config_errors import validate_document
 from della.figures import list_written
@@ -67,10 +66,32 @@ SCHEMA = Path(__file__).resolve().parents[1] / "config" / "findings.schema.yaml"
 # (metrics/representation.py `per_sentence`) each metric is the mean of: the paired bootstrap
 PER_SENTENCE_METRICS = {"NLL": "nll", "ELBO": "elbo", "KL": "kl"}
 CSV_HEADER = [
-    "claim", "status", "paper_status", "dataset", "metric", "first", "relation", "second", "ours_first",
-    "ours_second", "n_seeds_first", "n_seeds_second", "paired_seeds", "difference", "difference_low",
-    "difference_high", "minimum_effect", "verdict", "p_value", "p_adjusted", "holds_after_correction",
-    "sentence_bootstrap", "why", "paper_first", "paper_second", "paper_holds",
+    "claim",
+    "status",
+    "paper_status",
+    "dataset",
+    "metric",
+    "first",
+    "relation",
+    "second",
+    "ours_first",
+    "ours_second",
+    "n_seeds_first",
+    "n_seeds_second",
+    "paired_seeds",
+    "difference",
+    "difference_low",
+    "difference_high",
+    "minimum_effect",
+    "verdict",
+    "p_value",
+    "p_adjusted",
+    "holds_after_correction",
+    "sentence_bootstrap",
+    "why",
+    "paper_first",
+    "paper_second",
+    "paper_holds",
 ]
 
 
@@ -196,8 +217,13 @@ def number_of(name: str, paper: float | None, observations: list, metric: str) -
     differing = differing_settings({o.path: o.settings.get(metric, {}) for o in observations})
     if differing:  # seeds measured differently are no sample of one quantity
         raise FindingsError(f"{name}: {metric} measured with different settings across seeds in {differing}")
-    return Number(name, paper, {o.seed: float(o.values[metric]) for o in observations},
-                  [str(o.path) for o in observations], [o.settings.get(metric, {}) for o in observations])
+    return Number(
+        name,
+        paper,
+        {o.seed: float(o.values[metric]) for o in observations},
+        [str(o.path) for o in observations],
+        [o.settings.get(metric, {}) for o in observations],
+    )
 
 
 @dataclass
@@ -236,15 +262,18 @@ class Numbers:
         observations = self.groups[row.experiment].get((dataset, row.label))
         if observations is None:  # a reduced experiment, or a label that is no row (tests check the config's)
             labels = sorted(label for d, label in self.groups[row.experiment] if d == dataset)
-            return Number(name, paper, why_missing=f"{row.experiment} has no {dataset} run labelled "
-                                                   f"{row.label!r} (it has {labels})")
+            return Number(
+                name,
+                paper,
+                why_missing=f"{row.experiment} has no {dataset} run labelled {row.label!r} (it has {labels})",
+            )
         return number_of(name, paper, observations, metric)
 
 
 # -------------------------------------------------------------------------------- comparisons
 
 
-@lru_cache(maxsize=None)
+@cache
 def _per_sentence_columns(path: Path) -> dict[str, tuple[float, ...]]:
     """column -> values of one run's per-sentence file, read once however many comparisons use
     it ({} where there is none)."""
@@ -294,8 +323,11 @@ class Comparison:
         seeds = self.paired_seeds
         if not seeds:
             return None
-        return paired_over_seeds({s: self.sign * self.first.by_seed[s] for s in seeds},
-                                 {s: self.sign * self.second.by_seed[s] for s in seeds}, self.confidence)
+        return paired_over_seeds(
+            {s: self.sign * self.first.by_seed[s] for s in seeds},
+            {s: self.sign * self.second.by_seed[s] for s in seeds},
+            self.confidence,
+        )
 
     @property
     def minimum_effect(self) -> float | None:
@@ -311,8 +343,9 @@ class Comparison:
             for settings in number.settings:
                 for key, value in self.paper_defines.items():
                     if settings.get(key) != value:
-                        return (f"{number.name}'s {self.metric} has {key} {settings.get(key)!r}; the paper's is "
-                                f"{value!r}")
+                        return (
+                            f"{number.name}'s {self.metric} has {key} {settings.get(key)!r}; the paper's is {value!r}"
+                        )
         return ""
 
     @property
@@ -320,8 +353,9 @@ class Comparison:
         if self.missing:
             return self.missing
         if not self.paired_seeds:
-            return (f"no seed in common ({sorted(map(str, self.first.by_seed))} vs "
-                    f"{sorted(map(str, self.second.by_seed))})")
+            return (
+                f"no seed in common ({sorted(map(str, self.first.by_seed))} vs {sorted(map(str, self.second.by_seed))})"
+            )
         if self.not_comparable:
             return self.not_comparable
         if not self.difference.has_interval:
@@ -365,8 +399,14 @@ class Comparison:
         for seed in self.paired_seeds:
             first, second = by_seed[seed]
             if first is not None and second is not None and len(first) == len(second):
-                found.append((seed, paired_bootstrap([self.sign * v for v in first], [self.sign * v for v in second],
-                                                     confidence=self.confidence)))
+                found.append(
+                    (
+                        seed,
+                        paired_bootstrap(
+                            [self.sign * v for v in first], [self.sign * v for v in second], confidence=self.confidence
+                        ),
+                    )
+                )
         return found
 
     @property
@@ -379,14 +419,28 @@ class Comparison:
 
 
 def _comparison(claim: dict, dataset: str, metric: str, first: Number, second: Number, confidence: float) -> Comparison:
-    return Comparison(dataset, metric, claim["metrics"][metric], first, second, claim["minimum_effects"][metric],
-                      claim.get("paper_defines", {}).get(metric, {}), confidence)
+    return Comparison(
+        dataset,
+        metric,
+        claim["metrics"][metric],
+        first,
+        second,
+        claim["minimum_effects"][metric],
+        claim.get("paper_defines", {}).get(metric, {}),
+        confidence,
+    )
 
 
 def row_comparisons(claim: dict, numbers: Numbers, confidence: float) -> list[Comparison]:
     return [
-        _comparison(claim, dataset, metric, numbers.row(claim, a, dataset, metric),
-                    numbers.row(claim, b, dataset, metric), confidence)
+        _comparison(
+            claim,
+            dataset,
+            metric,
+            numbers.row(claim, a, dataset, metric),
+            numbers.row(claim, b, dataset, metric),
+            confidence,
+        )
         for dataset in claim["datasets"]
         for metric in claim["metrics"]
         for a, b in row_pairs(claim)
@@ -413,12 +467,18 @@ def layer_comparisons(claim: dict, numbers: Numbers, confidence: float) -> list[
     for dataset in claim["datasets"]:
         for metric in claim["metrics"]:
             if claim["compare"] == MORE_LAYERS:
-                pairs = [(more, fewer) for series in (START, END)
-                         for fewer, more in zip(by_key[dataset, metric, series], by_key[dataset, metric, series][1:])]
+                pairs = [
+                    (more, fewer)
+                    for series in (START, END)
+                    for fewer, more in zip(by_key[dataset, metric, series], by_key[dataset, metric, series][1:])
+                ]
             else:
                 ends = {p.n_latent: p for p in by_key[dataset, metric, END]}
-                pairs = [(p, ends[p.n_latent]) for p in by_key[dataset, metric, START]
-                         if p.n_latent in ends and p.first != ends[p.n_latent].first]
+                pairs = [
+                    (p, ends[p.n_latent])
+                    for p in by_key[dataset, metric, START]
+                    if p.n_latent in ends and p.first != ends[p.n_latent].first
+                ]
             comparisons += [_comparison(claim, dataset, metric, number(a), number(b), confidence) for a, b in pairs]
     return comparisons
 
@@ -517,8 +577,9 @@ def preamble(spec: Spec) -> str:
     )
 
 
-def render_markdown(findings: list[Finding], spec: Spec, scale: str, runs: dict[str, list[Observation]],
-                    n_tested: int) -> str:
+def render_markdown(
+    findings: list[Finding], spec: Spec, scale: str, runs: dict[str, list[Observation]], n_tested: int
+) -> str:
     counts = {status: sum(f.status == status for f in findings) for status in VERDICTS}
     comparisons = [c for f in findings for c in f.comparisons]
     by_verdict = {v: sum(c.verdict == v for c in comparisons) for v in VERDICTS}
@@ -545,23 +606,28 @@ def render_markdown(findings: list[Finding], spec: Spec, scale: str, runs: dict[
     ]
     for k, f in enumerate(findings, 1):
         where = f.claim["source"] + (" (control)" if "control" in f.claim else "")
-        lines.append(f"| {k} | {f.claim['claim']} | {where} | **{f.status}** | "
-                     f"{f.tally()} | {f.paper_status} ({f.paper_tally()}) |")
+        lines.append(
+            f"| {k} | {f.claim['claim']} | {where} | **{f.status}** | "
+            f"{f.tally()} | {f.paper_status} ({f.paper_tally()}) |"
+        )
     for k, f in enumerate(findings, 1):
         lines += ["", f"## {k}. {f.claim['claim']} ({f.claim['id']}): {f.status}", ""]
         if not f.comparisons:
             lines.append(f"No runs of experiment `{f.claim['experiment']}`.")
             continue
-        effects = ", ".join(f"{m} {' or '.join(f'{k} {v:g}' for k, v in e.items())}"
-                            for m, e in f.claim["minimum_effects"].items())
+        effects = ", ".join(
+            f"{m} {' or '.join(f'{k} {v:g}' for k, v in e.items())}" for m, e in f.claim["minimum_effects"].items()
+        )
         if "control" in f.claim:
             lines += [f"A control of ours, not a claim of the paper: {f.claim['control']}.", ""]
         lines += [f"Minimum effects: {effects} (the larger; relative to the second row's mean).", ""]
         notes = list(dict.fromkeys(c.why for c in f.comparisons if c.why and c.verdict != INCONCLUSIVE))
         if notes:
             lines += [f"Not judged: {'; '.join(notes)}.", ""]
-        lines += ["| dataset | metric | comparison | ours (means) | difference [interval] | minimum | verdict "
-                  "| paper | |", "|---|---|---|---|---|---:|---|---|---|"]
+        lines += [
+            "| dataset | metric | comparison | ours (means) | difference [interval] | minimum | verdict | paper | |",
+            "|---|---|---|---|---|---:|---|---|---|",
+        ]
         for c in f.comparisons:
             relation = DIRECTIONS[c.direction]
             lines.append(
@@ -572,8 +638,12 @@ def render_markdown(findings: list[Finding], spec: Spec, scale: str, runs: dict[
             )
         bootstraps = [(c, _bootstrap(c)) for c in f.comparisons if c.sentence_bootstrap]
         if bootstraps:
-            lines += ["", "Within each seed, over the test sentences (paired BCa bootstrap; leaves out the "
-                      "seed-to-seed variation, so not the verdict):", ""]
+            lines += [
+                "",
+                "Within each seed, over the test sentences (paired BCa bootstrap; leaves out the "
+                "seed-to-seed variation, so not the verdict):",
+                "",
+            ]
             lines += [f"- {c.dataset} {c.metric} {c.first.name} vs {c.second.name}: {text}" for c, text in bootstraps]
     return "\n".join(lines) + "\n"
 
@@ -589,19 +659,42 @@ def render_csv(findings: list[Finding]) -> str:
     for f in findings:
         for c in f.comparisons:
             d = c.difference
-            writer.writerow([
-                f.claim["id"], f.status, f.paper_status, c.dataset, c.metric, c.first.name, c.direction, c.second.name,
-                cell(c.first.ours), cell(c.second.ours), c.first.n_seeds, c.second.n_seeds,
-                " ".join(map(str, c.paired_seeds)), cell(d and d.mean), cell(d and d.low), cell(d and d.high),
-                cell(c.minimum_effect), c.verdict, cell(c.p_value), cell(c.p_adjusted),
-                cell(c.holds_after_correction), _bootstrap(c), c.why,
-                cell(c.first.paper), cell(c.second.paper), cell(c.paper_holds),
-            ])
+            writer.writerow(
+                [
+                    f.claim["id"],
+                    f.status,
+                    f.paper_status,
+                    c.dataset,
+                    c.metric,
+                    c.first.name,
+                    c.direction,
+                    c.second.name,
+                    cell(c.first.ours),
+                    cell(c.second.ours),
+                    c.first.n_seeds,
+                    c.second.n_seeds,
+                    " ".join(map(str, c.paired_seeds)),
+                    cell(d and d.mean),
+                    cell(d and d.low),
+                    cell(d and d.high),
+                    cell(c.minimum_effect),
+                    c.verdict,
+                    cell(c.p_value),
+                    cell(c.p_adjusted),
+                    cell(c.holds_after_correction),
+                    _bootstrap(c),
+                    c.why,
+                    cell(c.first.paper),
+                    cell(c.second.paper),
+                    cell(c.paper_holds),
+                ]
+            )
     return out.getvalue()
 
 
-def write_findings(spec: Path, tidy: pd.DataFrame, run_settings: dict, paper_csv: Path, scale: str,
-                   out_md: Path) -> list[Path]:
+def write_findings(
+    spec: Path, tidy: pd.DataFrame, run_settings: dict, paper_csv: Path, scale: str, out_md: Path
+) -> list[Path]:
     """FINDINGS.md and findings.csv (every comparison with its numbers) beside it, from the long
     table of the experiments the claims read."""
     loaded = load_findings_spec(spec)
@@ -621,15 +714,22 @@ def findings_files(results_dir: str) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="della-bench findings", description=__doc__.split("\n\n")[0])
     parser.add_argument("--spec", type=Path, default=Path("config/findings.yaml"))
-    parser.add_argument("--tidy", type=Path, nargs="*", default=[],
-                        help="the long table of the experiments the claims read (metrics.csv or its parts)")
+    parser.add_argument(
+        "--tidy",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="the long table of the experiments the claims read (metrics.csv or its parts)",
+    )
     parser.add_argument("--run-settings", type=Path, nargs="*", default=[], help="their run_settings.json")
     parser.add_argument("--paper", type=Path, default=Path("results/paper_tables.csv"))
     parser.add_argument("--scale", required=True, help="named in the title (sample | paper)")
     parser.add_argument("--out", type=Path, required=True, help="FINDINGS.md; findings.csv beside it")
     args = parser.parse_args(argv)
-    return list_written("findings", lambda: write_findings(args.spec, *read_tidy(args.tidy, args.run_settings),
-                                                           args.paper, args.scale, args.out))
+    return list_written(
+        "findings",
+        lambda: write_findings(args.spec, *read_tidy(args.tidy, args.run_settings), args.paper, args.scale, args.out),
+    )
 
 
 if __name__ == "__main__":

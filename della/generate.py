@@ -48,12 +48,15 @@ def generate_samples(model: TransformerVAE, test_file: Path, settings: dict, see
     size = settings["batch_size"]
     starts = range(0, len(sources), size)
     budget = resolve_token_budget(settings.get("token_budget", AUTO), model, "generation")
-    print(f"greedy/beam generate() calls of at most {budget} tokens (generation.token_budget: "
-          f"{settings.get('token_budget', AUTO)})", file=sys.stderr)
+    print(
+        f"greedy/beam generate() calls of at most {budget} tokens (generation.token_budget: "
+        f"{settings.get('token_budget', AUTO)})",
+        file=sys.stderr,
+    )
     parts = []
     for i in tqdm(shard(len(starts)), desc="generate", file=sys.stderr, mininterval=5, disable=not world().main):
         generator = seeded_generator(model, derived_seed(seed, i))
-        batch_sources = sources[starts[i]:starts[i] + size]
+        batch_sources = sources[starts[i] : starts[i] + size]
         parts.append((i, model.generate(batch_sources, settings["decoding"], generator, budget)))
     outputs = [text for part in gather_in_order(parts) for text in part]
     return [
@@ -93,7 +96,11 @@ def _posterior_latents(model, texts, sources, posterior: str, generator) -> torc
 
 
 def reconstruct(
-    model: TransformerVAE, texts: list[str], decoding: dict, seed: int, sources: list[str | None] | None = None,
+    model: TransformerVAE,
+    texts: list[str],
+    decoding: dict,
+    seed: int,
+    sources: list[str | None] | None = None,
     posterior: str = POSTERIOR_MEAN,
 ) -> list[str]:
     """Decode each text from its posterior (given its source, for a CVAE)."""
@@ -104,8 +111,13 @@ def reconstruct(
 
 
 def interpolated_latents(
-    model: TransformerVAE, first: str, second: str, taus: list[float], source: str | None = None,
-    posterior: str = POSTERIOR_SAMPLE, generator: torch.Generator | None = None,
+    model: TransformerVAE,
+    first: str,
+    second: str,
+    taus: list[float],
+    source: str | None = None,
+    posterior: str = POSTERIOR_SAMPLE,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """z_hat_l = tau z_l^1 + (1 - tau) z_l^2 for every layer l and tau, [len(taus), G, P], where
     z^1, z^2 come from the two sentences' posteriors (Fig. 3, App. A.6)."""
@@ -115,8 +127,14 @@ def interpolated_latents(
 
 
 def interpolate(
-    model: TransformerVAE | Path, first: str, second: str, taus: list[float], decoding: dict, seed: int,
-    source: str | None = None, posterior: str = POSTERIOR_SAMPLE,
+    model: TransformerVAE | Path,
+    first: str,
+    second: str,
+    taus: list[float],
+    decoding: dict,
+    seed: int,
+    source: str | None = None,
+    posterior: str = POSTERIOR_SAMPLE,
 ) -> list[str]:
     """One text per tau, decoded from the interpolation between the two sentences' posterior
     latents (tau = 1: the first sentence's, tau = 0: the second's). `model` may be a model or a

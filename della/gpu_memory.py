@@ -71,8 +71,9 @@ class Stack:
     ffn: int
     ffn_dropout: bool = False  # a dropout after the MLP's activation (BART's activation_dropout)
 
-    def saved_floats(self, rows: int, tokens: int, source_tokens: int = 0, fused_values: bool = False, *,
-                     attention: str) -> float:
+    def saved_floats(
+        self, rows: int, tokens: int, source_tokens: int = 0, fused_values: bool = False, *, attention: str
+    ) -> float:
         """Floats autograd saves for one pass of `rows` sequences of `tokens` (cross-attending to
         `source_tokens` when the stack is BART's decoder; fusing a latent into its values when
         `fused_values`)."""
@@ -115,22 +116,40 @@ def check_attention(attention: str) -> None:
         raise ValueError(f"attention must be one of {ATTENTION_KINDS}, got {attention!r}")
 
 
-def training_peak(params: int, passes: list[tuple[Stack, int, int, int, bool]], decoder_tokens: int, vocab: int,
-                  rows: int, attention: str, element_bytes: int = 4) -> Job:
+def training_peak(
+    params: int,
+    passes: list[tuple[Stack, int, int, int, bool]],
+    decoder_tokens: int,
+    vocab: int,
+    rows: int,
+    attention: str,
+    element_bytes: int = 4,
+) -> Job:
     """A training step: `passes` are (stack, rows, tokens, source_tokens, fused_values) of every
     transformer pass with gradients (`training_passes`); the loss reads `rows x decoder_tokens`
     logits over `vocab`."""
     check_attention(attention)
-    return Job({
-        "weights": element_bytes * params,
-        "gradients + AdamW": 3 * element_bytes * params,
-        "activations": element_bytes * sum(stack.saved_floats(*shape, attention=attention) for stack, *shape in passes),
-        "logits": element_bytes * LOGIT_FLOATS_TRAINING * rows * decoder_tokens * vocab,
-    })
+    return Job(
+        {
+            "weights": element_bytes * params,
+            "gradients + AdamW": 3 * element_bytes * params,
+            "activations": element_bytes
+            * sum(stack.saved_floats(*shape, attention=attention) for stack, *shape in passes),
+            "logits": element_bytes * LOGIT_FLOATS_TRAINING * rows * decoder_tokens * vocab,
+        }
+    )
 
 
-def scoring_peak(params: int, decoder: Stack, vocab: int, rows: int, tokens: int, attention: str,
-                 source_tokens: int = 0, element_bytes: int = 4) -> Job:
+def scoring_peak(
+    params: int,
+    decoder: Stack,
+    vocab: int,
+    rows: int,
+    tokens: int,
+    attention: str,
+    source_tokens: int = 0,
+    element_bytes: int = 4,
+) -> Job:
     """One IW scoring call (no gradients): `rows` (batch x iw_chunk, or fewer under a token
     budget) sequences of `tokens`, BART's cross-attending to `source_tokens`. Its peak is the
     larger of two phases, each holding the key/value cache: a layer's working set, and the
@@ -144,9 +163,19 @@ def scoring_peak(params: int, decoder: Stack, vocab: int, rows: int, tokens: int
     return Job({"weights": element_bytes * params, "scoring": max(layer_phase, logits_phase) + source})
 
 
-def generation_peak(params: int, decoder: Stack, vocab: int, rows: int, beams: int, prompt_tokens: int,
-                    new_tokens: int, attention: str, source: Stack | None = None, source_tokens: int = 0,
-                    element_bytes: int = 4) -> Job:
+def generation_peak(
+    params: int,
+    decoder: Stack,
+    vocab: int,
+    rows: int,
+    beams: int,
+    prompt_tokens: int,
+    new_tokens: int,
+    attention: str,
+    source: Stack | None = None,
+    source_tokens: int = 0,
+    element_bytes: int = 4,
+) -> Job:
     """One generate() call: rows x beams sequences growing to prompt + new tokens (a cache of
     `della.memory.generation_bytes_per_token` each) and a step's logits; with a seq2seq `source`
     stack, the encoded source (per row and per beam) and its cross-attention keys and values per
@@ -160,8 +189,9 @@ def generation_peak(params: int, decoder: Stack, vocab: int, rows: int, beams: i
         prefill = max(prefill, source.forward_floats(rows, source_tokens, attention))
         cross = sequences * source_tokens * decoder.width * (2 + 2 * decoder.layers)
     decoding = {
-        "cache": sequences * (prompt_tokens + new_tokens) * generation_bytes_per_token(decoder.layers, decoder.width,
-                                                                                      element_bytes),
+        "cache": sequences
+        * (prompt_tokens + new_tokens)
+        * generation_bytes_per_token(decoder.layers, decoder.width, element_bytes),
         "source": element_bytes * cross,
         "logits": element_bytes * LOGIT_FLOATS_GENERATION * sequences * vocab,
     }
@@ -173,12 +203,21 @@ def generation_peak(params: int, decoder: Stack, vocab: int, rows: int, beams: i
 def feature_peak(params: int, stack: Stack, rows: int, tokens: int, attention: str, element_bytes: int = 4) -> Job:
     """One batch of a feature model (MAUVE's gpt2-large, BERTScore's roberta-large), no gradients."""
     check_attention(attention)
-    return Job({"weights": element_bytes * params,
-                "forward": element_bytes * stack.forward_floats(rows, tokens, attention)})
+    return Job(
+        {"weights": element_bytes * params, "forward": element_bytes * stack.forward_floats(rows, tokens, attention)}
+    )
 
 
-def training_passes(decoder_kind: str, has_latent: bool, fuses_values: bool, conditional: bool, decoder: Stack,
-                    encoder: Stack, rows: int, lengths: dict[str, int]) -> list[tuple[Stack, int, int, int, bool]]:
+def training_passes(
+    decoder_kind: str,
+    has_latent: bool,
+    fuses_values: bool,
+    conditional: bool,
+    decoder: Stack,
+    encoder: Stack,
+    rows: int,
+    lengths: dict[str, int],
+) -> list[tuple[Stack, int, int, int, bool]]:
     """The transformer passes of one training step (della/vae.py, `TransformerVAE.loss`) as
     (stack, rows, tokens, source tokens, fused values): `encoder` is the posterior network (GPT-2
     itself, BART's encoder, or Optimus' BERT); `lengths` the padded width of each sequence role
@@ -207,15 +246,25 @@ def model_training_peak(model, batch: dict, attention: str, element_bytes: int =
     count and padded widths): what tests/test_gpu_memory.py and benchmarks/gpu_check compare
     with measured allocations."""
     decoder = stacks_of(model.decoder.model.config)
-    encoder = (stacks_of(model.separate_encoder.model.config) if model.separate_encoder is not None
-               else decoder)["encoder"]
+    encoder = (stacks_of(model.separate_encoder.model.config) if model.separate_encoder is not None else decoder)[
+        "encoder"
+    ]
     lengths = {role: batch[key].shape[1] for role, key in BATCH_KEYS.items() if key in batch}
     rows = batch["dec_ids"].shape[0]
-    passes = training_passes(model.config.decoder_kind, model.n_groups > 0, model.path.fuses_values,
-                             model.config.conditional, decoder["decoder"], encoder, rows, lengths)
+    passes = training_passes(
+        model.config.decoder_kind,
+        model.n_groups > 0,
+        model.path.fuses_values,
+        model.config.conditional,
+        decoder["decoder"],
+        encoder,
+        rows,
+        lengths,
+    )
     params = sum(p.numel() for p in model.parameters())
-    return training_peak(params, passes, lengths["decoder"], model.decoder.model.config.vocab_size, rows, attention,
-                         element_bytes)
+    return training_peak(
+        params, passes, lengths["decoder"], model.decoder.model.config.vocab_size, rows, attention, element_bytes
+    )
 
 
 def measure_peak_bytes(fn, device) -> int:
@@ -240,8 +289,9 @@ def measure_peak_bytes(fn, device) -> int:
     for _ in range(PROFILER_TRIES):
         with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
             fn()
-        events = sorted((e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"),
-                        key=lambda e: e.start_ns())
+        events = sorted(
+            (e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"), key=lambda e: e.start_ns()
+        )
         if events:
             live = peak = 0
             for event in events:
@@ -264,13 +314,28 @@ def stacks_of(config) -> dict[str, Stack]:
         return {"decoder": stack, "encoder": stack}
     if kind == "bart":
         ffn_dropout = config.activation_dropout > 0
-        return {"encoder": Stack(config.encoder_layers, config.d_model, config.encoder_attention_heads,
-                                 config.encoder_ffn_dim, ffn_dropout),
-                "decoder": Stack(config.decoder_layers, config.d_model, config.decoder_attention_heads,
-                                 config.decoder_ffn_dim, ffn_dropout)}
+        return {
+            "encoder": Stack(
+                config.encoder_layers,
+                config.d_model,
+                config.encoder_attention_heads,
+                config.encoder_ffn_dim,
+                ffn_dropout,
+            ),
+            "decoder": Stack(
+                config.decoder_layers,
+                config.d_model,
+                config.decoder_attention_heads,
+                config.decoder_ffn_dim,
+                ffn_dropout,
+            ),
+        }
     if kind in ("bert", "roberta"):
-        return {"encoder": Stack(config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
-                                 config.intermediate_size)}
+        return {
+            "encoder": Stack(
+                config.num_hidden_layers, config.hidden_size, config.num_attention_heads, config.intermediate_size
+            )
+        }
     raise ValueError(f"no memory model for model_type {kind!r} (della/gpu_memory.py, stacks_of)")
 
 
@@ -374,9 +439,18 @@ def run_peaks(config: dict, dataset: str, model: str, attention: str = FUSED) ->
     decoding = generation_decoding(config, dataset, model)
     beams = decoding.get("num_beams", 1) if decoding["strategy"] == "beam" else 1
     prompt = lengths["generation"] - decoding["max_new_tokens"]
-    peaks["generate"] = generation_peak(params, decoder, vocab, config["generation"]["batch_size"], beams, prompt,
-                                        decoding["max_new_tokens"], attention,
-                                        source=stacks["encoder"] if source else None, source_tokens=source)
+    peaks["generate"] = generation_peak(
+        params,
+        decoder,
+        vocab,
+        config["generation"]["batch_size"],
+        beams,
+        prompt,
+        decoding["max_new_tokens"],
+        attention,
+        source=stacks["encoder"] if source else None,
+        source_tokens=source,
+    )
 
     evaluation = config["evaluation"]
     rows = evaluation["batch_size"] * evaluation["representation"]["iw_chunk"]
@@ -393,8 +467,9 @@ def run_peaks(config: dict, dataset: str, model: str, attention: str = FUSED) ->
             stack = Stack(settings["num_layers"], stack.width, stack.heads, stack.ffn, stack.ffn_dropout)
         tokens = min(settings.get("max_length") or arch.max_positions, arch.max_positions)
         feature = feature_peak(arch.parameters, stack, settings["batch_size"], tokens, attention)
-        phases.append(Job({"weights": 4 * params, **{f"{k} ({feature_model})": v
-                                                      for k, v in feature.components.items()}}))
+        phases.append(
+            Job({"weights": 4 * params, **{f"{k} ({feature_model})": v for k, v in feature.components.items()}})
+        )
     peaks["evaluate"] = max(phases, key=lambda job: job.total)
     return peaks
 
@@ -406,8 +481,11 @@ def run_need(config: dict, dataset: str, model: str, attention: str = FUSED) -> 
     their own batch sizes only). None when a backbone is not a published architecture."""
     one_row = {
         **config,
-        "evaluation": {**config["evaluation"], "batch_size": 1,
-                       "representation": {**config["evaluation"]["representation"], "iw_chunk": 1}},
+        "evaluation": {
+            **config["evaluation"],
+            "batch_size": 1,
+            "representation": {**config["evaluation"]["representation"], "iw_chunk": 1},
+        },
     }
     if _decoding_of(config, dataset, model)["strategy"] != "sample":
         one_row["generation"] = {**config["generation"], "batch_size": 1}
@@ -418,11 +496,11 @@ def run_need(config: dict, dataset: str, model: str, attention: str = FUSED) -> 
 # What to lower when a stage needs more than a card has (the start-up error and the OOM message).
 LOWER = {
     "train": "training.batch_size (training.grad_accumulation_steps keeps the effective batch) or the "
-             "dataset's max_source_tokens / max_target_tokens",
+    "dataset's max_source_tokens / max_target_tokens",
     "generate": "generation.token_budget (greedy/beam: a number below what `auto` chose, in the job's log) or "
-                "generation.batch_size (sampling is not cut by the budget)",
+    "generation.batch_size (sampling is not cut by the budget)",
     "evaluate": "evaluation.token_budget (a number below what `auto` chose, in the job's log) or the feature "
-                "models' evaluation.mauve.batch_size / evaluation.bertscore.batch_size",
+    "models' evaluation.mauve.batch_size / evaluation.bertscore.batch_size",
 }
 
 
@@ -435,8 +513,10 @@ def out_of_memory_message(command: str, error: BaseException) -> str | None:
     if command not in LOWER or not out_of_memory:
         return None
     what = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return (f"out of memory ({what}); lower {LOWER[command]}, or run on a larger card (cluster.gpu_models); "
-            f"each job's estimated peak: docs/cluster.md, `della-bench gpu-memory`")
+    return (
+        f"out of memory ({what}); lower {LOWER[command]}, or run on a larger card (cluster.gpu_models); "
+        f"each job's estimated peak: docs/cluster.md, `della-bench gpu-memory`"
+    )
 
 
 class GpuTooSmall(ValueError):

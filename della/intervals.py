@@ -72,33 +72,48 @@ def over_seeds(values: Sequence[float], confidence: float = CONFIDENCE) -> Summa
     return Summary(mean, std, len(values), float(low), float(high), confidence)
 
 
-def paired_over_seeds(first: Mapping[object, float], second: Mapping[object, float],
-                      confidence: float = CONFIDENCE) -> Summary:
+def paired_over_seeds(
+    first: Mapping[object, float], second: Mapping[object, float], confidence: float = CONFIDENCE
+) -> Summary:
     """`over_seeds` of first[seed] - second[seed]: both must have run the same seeds."""
     if set(first) != set(second):
-        raise ValueError(f"a paired comparison needs the same seeds on both sides: {sorted(map(str, first))} vs "
-                         f"{sorted(map(str, second))}")
+        raise ValueError(
+            f"a paired comparison needs the same seeds on both sides: {sorted(map(str, first))} vs "
+            f"{sorted(map(str, second))}"
+        )
     return over_seeds([first[seed] - second[seed] for seed in sorted(first, key=str)], confidence)
 
 
-def paired_bootstrap(first: Sequence[float], second: Sequence[float], seed: int = 0,
-                     confidence: float = CONFIDENCE, n_resamples: int = BOOTSTRAP_RESAMPLES) -> Summary:
+def paired_bootstrap(
+    first: Sequence[float],
+    second: Sequence[float],
+    seed: int = 0,
+    confidence: float = CONFIDENCE,
+    n_resamples: int = BOOTSTRAP_RESAMPLES,
+) -> Summary:
     """The mean of first[i] - second[i] over the same test sentences, with scipy's paired BCa
     bootstrap interval (resampling sentences, `seed` for the resampling)."""
     from scipy import stats
 
     a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
     if a.shape != b.shape or a.ndim != 1 or len(a) < 2:
-        raise ValueError(f"a paired bootstrap needs two equally long lists of at least 2 values, got {a.shape} and "
-                         f"{b.shape}")
+        raise ValueError(
+            f"a paired bootstrap needs two equally long lists of at least 2 values, got {a.shape} and {b.shape}"
+        )
     differences = a - b
     mean = float(differences.mean())
     std = float(differences.std(ddof=1))
     if std == 0:
         return Summary(mean, 0.0, len(a), mean, mean, confidence, "paired bootstrap (BCa)")
-    result = stats.bootstrap((a, b), lambda x, y, axis=-1: (x - y).mean(axis=axis), paired=True,
-                             confidence_level=confidence, n_resamples=n_resamples, method="BCa",
-                             rng=np.random.default_rng(seed))
+    result = stats.bootstrap(
+        (a, b),
+        lambda x, y, axis=-1: (x - y).mean(axis=axis),
+        paired=True,
+        confidence_level=confidence,
+        n_resamples=n_resamples,
+        method="BCa",
+        rng=np.random.default_rng(seed),
+    )
     interval = result.confidence_interval
     return Summary(mean, std, len(a), float(interval.low), float(interval.high), confidence, "paired bootstrap (BCa)")
 

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -14,8 +15,18 @@ from pathlib import Path
 
 # Packages whose versions can change a reported number; recorded in every metrics.json.
 PROVENANCE_PACKAGES = (
-    "della-bench", "torch", "transformers", "tokenizers", "numpy", "sacrebleu", "rouge-score",
-    "nltk", "bert-score", "mauve-text", "faiss-cpu", "scikit-learn",
+    "della-bench",
+    "torch",
+    "transformers",
+    "tokenizers",
+    "numpy",
+    "sacrebleu",
+    "rouge-score",
+    "nltk",
+    "bert-score",
+    "mauve-text",
+    "faiss-cpu",
+    "scikit-learn",
 )
 
 # Each test sentence's numbers, written by della/evaluate.py beside metrics.json, read by
@@ -29,11 +40,9 @@ def run_dir(dataset: str, model: str, seed: int | str) -> str:
     return RUN_DIR.format(dataset=dataset, model=model, seed=seed)
 
 
-def run_path_pattern(filename: str = r"[^/]+") -> "re.Pattern[str]":
+def run_path_pattern(filename: str = r"[^/]+") -> re.Pattern[str]:
     """A file of a run's folder anywhere in a longer path (`filename`: a regular expression), its
     dataset, model and seed as named groups: the inverse of RUN_DIR."""
-    import re
-
     fields = {"dataset": r"(?P<dataset>[^/]+)", "model": r"(?P<model>[^/]+)", "seed": r"(?P<seed>\d+)"}
     return re.compile(r"(?:^|/)" + RUN_DIR.format(**fields) + "/" + filename + "$")
 
@@ -116,7 +125,10 @@ def keep_previous(path: Path, previous: Path) -> None:
 def git_commit() -> str | None:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
             cwd=Path(__file__).resolve().parent,
         )
     except (OSError, subprocess.CalledProcessError):
@@ -146,7 +158,9 @@ def provenance(device=None, hub_models: dict | None = None) -> dict:
         "versions": versions,
         "python": platform.python_version(),
         "git_commit": git_commit(),
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({platform.processor() or platform.machine()})",
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({platform.processor() or platform.machine()})",
         "tf32": tf32_in_effect(device),
         "hub_models": dict(hub_models or {}),
     }

@@ -9,7 +9,6 @@ import signal
 import threading
 from pathlib import Path
 
-
 # Jobs never reach the model hub: pinned models are read from the prefetched model cache
 # (della/prefetch.py), so a compute node without internet runs them, and no two jobs race to
 # download into one cache. The prefetch rule alone turns these off for its command.

@@ -71,15 +71,28 @@ class GaussianChain(nn.Module):
     """
 
     def __init__(
-        self, n_groups: int, latent_size: int, rep_size: int, conditional: bool, first_prior: str,
-        chained: bool = True, bn_gamma: float | None = None,
+        self,
+        n_groups: int,
+        latent_size: int,
+        rep_size: int,
+        conditional: bool,
+        first_prior: str,
+        chained: bool = True,
+        bn_gamma: float | None = None,
     ):
         super().__init__()
         if first_prior not in (FIRST_PRIOR_STANDARD, FIRST_PRIOR_LEARNED):
-            raise ValueError(f"first_prior must be {FIRST_PRIOR_STANDARD!r} or {FIRST_PRIOR_LEARNED!r}, got {first_prior!r}")
+            raise ValueError(
+                f"first_prior must be {FIRST_PRIOR_STANDARD!r} or {FIRST_PRIOR_LEARNED!r}, got {first_prior!r}"
+            )
         if bn_gamma is not None and bn_gamma <= 0:
             raise ValueError(f"bn_vae_gamma must be positive (or null for no BN-VAE), got {bn_gamma}")
-        self.n_groups, self.latent_size, self.conditional, self.first_prior = n_groups, latent_size, conditional, first_prior
+        self.n_groups, self.latent_size, self.conditional, self.first_prior = (
+            n_groups,
+            latent_size,
+            conditional,
+            first_prior,
+        )
         self.chained, self.bn_gamma = chained, bn_gamma
         cond = rep_size if conditional else 0
         p = latent_size
@@ -151,8 +164,11 @@ class GaussianChain(nn.Module):
             elif sample:
                 # randn_like (the same draws from the default generator) keeps the shape symbolic
                 # under torch.compile(dynamic=True); torch.randn(shape) does not
-                noise = (torch.randn_like(mu_q, dtype=torch.float32) if generator is None
-                         else torch.randn(mu_q.shape, generator=generator, device=mu_q.device))
+                noise = (
+                    torch.randn_like(mu_q, dtype=torch.float32)
+                    if generator is None
+                    else torch.randn(mu_q.shape, generator=generator, device=mu_q.device)
+                )
                 z_g = mu_q + (0.5 * logvar_q).exp() * noise
             else:
                 z_g = mu_q
@@ -167,8 +183,14 @@ class GaussianChain(nn.Module):
             no_latent = h.new_zeros(n_rows, 0, self.latent_size)
             return ChainResult(no_latent, empty, empty, empty, no_latent, no_latent)
         kl_per_dimension = torch.stack(kl, 1)
-        return ChainResult(torch.stack(zs, 1), torch.stack(log_q, 1), torch.stack(log_p, 1), kl_per_dimension.sum(-1),
-                           torch.stack(post_mu, 1), kl_per_dimension)
+        return ChainResult(
+            torch.stack(zs, 1),
+            torch.stack(log_q, 1),
+            torch.stack(log_p, 1),
+            kl_per_dimension.sum(-1),
+            torch.stack(post_mu, 1),
+            kl_per_dimension,
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,7 +248,9 @@ def register_latent_path(name: str):
 
     def add(cls: type[LatentPath]) -> type[LatentPath]:
         if name in LATENT_PATHS:
-            raise ValueError(f"latent path {name!r} registered twice ({LATENT_PATHS[name].__module__}, {cls.__module__})")
+            raise ValueError(
+                f"latent path {name!r} registered twice ({LATENT_PATHS[name].__module__}, {cls.__module__})"
+            )
         LATENT_PATHS[name] = cls
         return cls
 

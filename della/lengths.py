@@ -35,8 +35,9 @@ class Sequence:
     reader: str  # "decoder" | "encoder"
 
 
-def sequence_lengths(decoder_kind: str, conditional: bool, max_source: int, max_target: int,
-                     max_new_tokens: int | None = None) -> list[Sequence]:
+def sequence_lengths(
+    decoder_kind: str, conditional: bool, max_source: int, max_target: int, max_new_tokens: int | None = None
+) -> list[Sequence]:
     """The longest sequence of each kind (della/batches.py builds them; the special tokens here
     are the ones it adds)."""
     source_key, target_key = "max_source_tokens", "max_target_tokens"
@@ -47,15 +48,30 @@ def sequence_lengths(decoder_kind: str, conditional: bool, max_source: int, max_
         prompt = 1  # the decoder start token
         seqs.append(Sequence("decoder", "<start> target (decoder input)", target_key, max_target + 1, "decoder"))
         if conditional:
-            seqs.append(Sequence("source", "<s> source </s> (BART encoder input)", source_key, max_source + 2, "decoder"))
+            seqs.append(
+                Sequence("source", "<s> source </s> (BART encoder input)", source_key, max_source + 2, "decoder")
+            )
     else:
         prompt = max_source + 2 if conditional else 1  # <bos> [source </s>]
-        seqs.append(Sequence("decoder", "<bos> [source </s>] target (decoder input)",
-                             f"{source_key} + {target_key}" if conditional else target_key,
-                             prompt + max_target, "decoder"))
+        seqs.append(
+            Sequence(
+                "decoder",
+                "<bos> [source </s>] target (decoder input)",
+                f"{source_key} + {target_key}" if conditional else target_key,
+                prompt + max_target,
+                "decoder",
+            )
+        )
     if max_new_tokens is not None:
-        seqs.append(Sequence("generation", "prompt + generated tokens",
-                             "generation.decoding.max_new_tokens", prompt + max_new_tokens, "decoder"))
+        seqs.append(
+            Sequence(
+                "generation",
+                "prompt + generated tokens",
+                "generation.decoding.max_new_tokens",
+                prompt + max_new_tokens,
+                "decoder",
+            )
+        )
     return seqs
 
 
@@ -98,8 +114,13 @@ def run_sequences(config: dict, dataset: str, model: str) -> list[Sequence]:
 
     data = config["datasets"][dataset]
     decoder = backbone_of(config, dataset, model)
-    return sequence_lengths(decoder["kind"], data["preprocess"]["task"] == "conditional", data["max_source_tokens"],
-                            data["max_target_tokens"], generation_decoding(config, dataset, model)["max_new_tokens"])
+    return sequence_lengths(
+        decoder["kind"],
+        data["preprocess"]["task"] == "conditional",
+        data["max_source_tokens"],
+        data["max_target_tokens"],
+        generation_decoding(config, dataset, model)["max_new_tokens"],
+    )
 
 
 def check_run_lengths(config: dict, runs: list[tuple[str, str]], repo: Path | None = None) -> None:
@@ -126,26 +147,40 @@ def _token_counts(tokenizer, texts: list[str], what: str) -> list[int]:
 
     counts = []
     for start in tqdm(range(0, len(texts), TOKENIZE_BATCH), desc=what, mininterval=10, file=sys.stderr):
-        ids = tokenizer(texts[start:start + TOKENIZE_BATCH], add_special_tokens=False)["input_ids"]
+        ids = tokenizer(texts[start : start + TOKENIZE_BATCH], add_special_tokens=False)["input_ids"]
         counts += [len(row) for row in ids]
     return counts
 
 
-def count_cut(splits: dict[str, tuple[list[str] | None, list[str]]], tokenizer, tokenizer_name: str,
-              max_source: int, max_target: int) -> dict:
+def count_cut(
+    splits: dict[str, tuple[list[str] | None, list[str]]],
+    tokenizer,
+    tokenizer_name: str,
+    max_source: int,
+    max_target: int,
+) -> dict:
     """Per split ({split: (sources or None, targets)}): how many sources and targets are longer
     than `max_source_tokens` / `max_target_tokens` in the decoder tokenizer's tokens (so the
     collator cuts them), and the longest of each. The document `data/{dataset}/lengths.json`
     holds; Table 7's footer shows it."""
-    document = {"tokenizer": tokenizer_name, "max_source_tokens": max_source, "max_target_tokens": max_target,
-                "unit": "decoder tokenizer tokens, special tokens excluded", "splits": {}}
+    document = {
+        "tokenizer": tokenizer_name,
+        "max_source_tokens": max_source,
+        "max_target_tokens": max_target,
+        "unit": "decoder tokenizer tokens, special tokens excluded",
+        "splits": {},
+    }
     for split, (sources, targets) in splits.items():
         target_counts = _token_counts(tokenizer, targets, f"{split} targets")
-        entry = {"examples": len(targets), "targets_cut": sum(n > max_target for n in target_counts),
-                 "longest_target": max(target_counts, default=0)}
+        entry = {
+            "examples": len(targets),
+            "targets_cut": sum(n > max_target for n in target_counts),
+            "longest_target": max(target_counts, default=0),
+        }
         if sources is not None:
             source_counts = _token_counts(tokenizer, sources, f"{split} sources")
-            entry.update(sources_cut=sum(n > max_source for n in source_counts),
-                         longest_source=max(source_counts, default=0))
+            entry.update(
+                sources_cut=sum(n > max_source for n in source_counts), longest_source=max(source_counts, default=0)
+            )
         document["splits"][split] = entry
     return document

@@ -60,7 +60,9 @@ def model_bytes_per_token(model, stage: str = "scoring") -> int:
     element_bytes = next(model.parameters()).element_size()
     if stage == "generation":
         return generation_bytes_per_token(decoder.n_layers, decoder.hidden_size, element_bytes)
-    return scoring_bytes_per_token(decoder.model.config.vocab_size, decoder.n_layers, decoder.hidden_size, element_bytes)
+    return scoring_bytes_per_token(
+        decoder.model.config.vocab_size, decoder.n_layers, decoder.hidden_size, element_bytes
+    )
 
 
 def resolve_token_budget(setting: int | str | None, model, stage: str = "scoring") -> int | None:

@@ -54,19 +54,27 @@ class LowRankFusion(nn.Module):
     """
 
     def __init__(
-        self, hidden_size: int, latent_size: int, rank: int, rank_sum: str,
+        self,
+        hidden_size: int,
+        latent_size: int,
+        rank: int,
+        rank_sum: str,
         factor_storage: str = FACTOR_STORAGE_FACTORS,
     ):
         super().__init__()
         if rank_sum not in (SUM_BEFORE_PRODUCT, SUM_AFTER_PRODUCT):
             raise ValueError(f"rank_sum must be {SUM_BEFORE_PRODUCT!r} or {SUM_AFTER_PRODUCT!r}, got {rank_sum!r}")
         if factor_storage not in (FACTOR_STORAGE_FACTORS, FACTOR_STORAGE_SUMMED):
-            raise ValueError(f"DELLA settings.factor_storage must be {FACTOR_STORAGE_FACTORS!r} or "
-                             f"{FACTOR_STORAGE_SUMMED!r}, got {factor_storage!r}")
+            raise ValueError(
+                f"DELLA settings.factor_storage must be {FACTOR_STORAGE_FACTORS!r} or "
+                f"{FACTOR_STORAGE_SUMMED!r}, got {factor_storage!r}"
+            )
         if factor_storage == FACTOR_STORAGE_SUMMED and rank_sum != SUM_BEFORE_PRODUCT:
-            raise ValueError(f"DELLA settings.factor_storage: {FACTOR_STORAGE_SUMMED} keeps only the sums of the factors, "
-                             f"all Eq. 9 uses with settings.rank_sum: {SUM_BEFORE_PRODUCT}; got rank_sum: {rank_sum}, "
-                             f"which needs every factor (use factor_storage: {FACTOR_STORAGE_FACTORS})")
+            raise ValueError(
+                f"DELLA settings.factor_storage: {FACTOR_STORAGE_SUMMED} keeps only the sums of the factors, "
+                f"all Eq. 9 uses with settings.rank_sum: {SUM_BEFORE_PRODUCT}; got rank_sum: {rank_sum}, "
+                f"which needs every factor (use factor_storage: {FACTOR_STORAGE_FACTORS})"
+            )
         self.rank, self.rank_sum, self.factor_storage = rank, rank_sum, factor_storage
         # Summed storage builds and initialises the factors too: the same random draws as factor
         # storage, so its sums start equal to factor storage's, and so does every module after it.
@@ -99,8 +107,10 @@ class LowRankFusion(nn.Module):
         every in-place change of a .grad (clipping, gradient accumulation, the fp16 scaler's
         unscaling) then happened r times (tests/test_ablations.py checks the gradients are apart).
         """
-        return (functools.reduce(torch.add, (f.weight for f in factors)),
-                functools.reduce(torch.add, (f.bias for f in factors)))
+        return (
+            functools.reduce(torch.add, (f.weight for f in factors)),
+            functools.reduce(torch.add, (f.bias for f in factors)),
+        )
 
     def forward(self, values: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         if self.rank_sum == SUM_BEFORE_PRODUCT:
@@ -126,13 +136,21 @@ class DellaPath(LatentPath):
     layerwise = True
 
     def __init__(
-        self, decoder, latent_size: int, n_groups: int, layers: range | None = None,
-        fusion: str = FUSION_TENSOR_PRODUCT, rank: int = 4, rank_sum: str = SUM_BEFORE_PRODUCT,
+        self,
+        decoder,
+        latent_size: int,
+        n_groups: int,
+        layers: range | None = None,
+        fusion: str = FUSION_TENSOR_PRODUCT,
+        rank: int = 4,
+        rank_sum: str = SUM_BEFORE_PRODUCT,
         factor_storage: str = FACTOR_STORAGE_FACTORS,
     ):
         super().__init__(decoder, latent_size, n_groups, layers)
         if n_groups not in (1, len(self.layers)):
-            raise ValueError(f"DELLA needs one latent group or one per latent layer ({len(self.layers)}), got {n_groups}")
+            raise ValueError(
+                f"DELLA needs one latent group or one per latent layer ({len(self.layers)}), got {n_groups}"
+            )
         # Parameters are per layer, not shared (paper Sec. 4.2: distinct vector spaces per layer).
         if fusion == FUSION_TENSOR_PRODUCT:
             self.fuses_values = True
@@ -150,7 +168,9 @@ class DellaPath(LatentPath):
                 LatentToMemory(latent_size, 1, self.n_heads, self.head_dim) for _ in self.layers
             )
         else:
-            raise ValueError(f"DELLA settings.fusion must be {FUSION_TENSOR_PRODUCT!r} or {FUSION_MEMORY!r}, got {fusion!r}")
+            raise ValueError(
+                f"DELLA settings.fusion must be {FUSION_TENSOR_PRODUCT!r} or {FUSION_MEMORY!r}, got {fusion!r}"
+            )
 
     def initialise(self, init) -> None:
         super().initialise(init)

@@ -82,8 +82,10 @@ def _from_hub(name: str, revision: str, staging: Path) -> str:
 def _from_mirror(name: str, mirror: Path, staging: Path) -> str:
     source = Path(mirror) / name
     if not (source / "config.json").is_file():
-        raise FileNotFoundError(f"model_hub_mirror {mirror} has no {name}/config.json (it must hold one folder per "
-                                f"hub name, as `huggingface-cli download {name} --local-dir {source}` writes it)")
+        raise FileNotFoundError(
+            f"model_hub_mirror {mirror} has no {name}/config.json (it must hold one folder per "
+            f"hub name, as `huggingface-cli download {name} --local-dir {source}` writes it)"
+        )
     shutil.copytree(source, staging, ignore=shutil.ignore_patterns(".cache", ".git*"))
     return f"model_hub_mirror {source}"
 
@@ -102,7 +104,9 @@ def prefetch(name: str, revision: str, out_dir: Path, mirror: Path | None = None
     AutoTokenizer.from_pretrained(staging)
     files = sorted(p for p in staging.rglob("*") if p.is_file() and ".cache" not in p.parts)
     record = {
-        "name": name, "revision": revision, "source": source,
+        "name": name,
+        "revision": revision,
+        "source": source,
         "fetched": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "files": {str(p.relative_to(staging)): {"bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files},
     }
@@ -123,8 +127,10 @@ def check_pinned(config: dict, keys, repo: Path, installed: set[str] = frozenset
         return (Path(name) if Path(name).is_absolute() else repo / name).exists() or Path(name).exists()
 
     evaluation = config["evaluation"]
-    features = {evaluation.get(section, {}).get(field)
-                for section, field in (("mauve", "feature_model"), ("bertscore", "model"))} - {None, *installed}
+    features = {
+        evaluation.get(section, {}).get(field)
+        for section, field in (("mauve", "feature_model"), ("bertscore", "model"))
+    } - {None, *installed}
     feature_keys = {key for key, entry in config["backbones"].items() if entry["name_or_path"] in features}
     for key in sorted(set(keys) | feature_keys):
         entry = config["backbones"][key]
@@ -132,18 +138,22 @@ def check_pinned(config: dict, keys, repo: Path, installed: set[str] = frozenset
             raise ValueError(
                 f"backbones.{key}: {entry['name_or_path']!r} is neither a local folder nor pinned: add "
                 f"`revision: <commit hash>` so that it is prefetched once and read offline by every job "
-                f"(della/prefetch.py; docs/cluster.md, Models)")
+                f"(della/prefetch.py; docs/cluster.md, Models)"
+            )
     for name in sorted(features - {config["backbones"][key]["name_or_path"] for key in feature_keys}):
         if not local(name):
             raise ValueError(
                 f"evaluation: feature model {name!r} is neither a local folder nor a backbone's name: add a "
-                f"`backbones` entry with name_or_path {name!r} and its revision, so that it is prefetched")
+                f"`backbones` entry with name_or_path {name!r} and its revision, so that it is prefetched"
+            )
 
 
 def missing_model_message(path: str) -> str:
     """What a job says when a pinned model's folder is not there."""
-    return (f"model folder {path!r} is not there: pinned hub models are fetched once by `snakemake {PREFETCH_TARGET}` "
-            f"where the internet is reachable (a login node), or copied in (docs/cluster.md, 'Models')")
+    return (
+        f"model folder {path!r} is not there: pinned hub models are fetched once by `snakemake {PREFETCH_TARGET}` "
+        f"where the internet is reachable (a login node), or copied in (docs/cluster.md, 'Models')"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

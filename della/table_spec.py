@@ -147,7 +147,9 @@ def table_spec(config: dict, table_id: str) -> dict:
     directions = config.get("metric_directions", {})
     undirected = [c for c in columns if lookup(directions, c) not in DIRECTIONS]
     if undirected and not single_block(spec):
-        raise TableError(f"table {table_id}: no direction ({'/'.join(DIRECTIONS)}) in metric_directions for {undirected}")
+        raise TableError(
+            f"table {table_id}: no direction ({'/'.join(DIRECTIONS)}) in metric_directions for {undirected}"
+        )
     if spec["kind"] == "benchmark":
         unmapped = [c for c in columns if c not in spec["stages"]]
         if unmapped:
@@ -196,8 +198,13 @@ def block_title(spec: dict, row: RowSpec) -> str | None:
 
 
 # Provenance fields of metrics.json (della/io.py `provenance`) shown beside the package versions.
-PROVENANCE_FIELDS = {"python": "python", "git_commit": "della-bench commit", "device": "device", "tf32": "TF32 matmuls",
-                     "hub_models": "hub models"}
+PROVENANCE_FIELDS = {
+    "python": "python",
+    "git_commit": "della-bench commit",
+    "device": "device",
+    "tf32": "TF32 matmuls",
+    "hub_models": "hub models",
+}
 
 
 def provenance_of(data: dict) -> dict:

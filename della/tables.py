@@ -27,6 +27,7 @@ import argparse
 import itertools
 import json
 import math
+import operator
 import os
 import sys
 from collections import defaultdict
@@ -39,13 +40,37 @@ from della.human_eval import table_observations
 from della.intervals import over_seeds
 from della.io import atomic_write_text
 from della.table_spec import (
-    DIRECTIONS, PLACEHOLDER, REFERENCE, RowSpec, Summary, TableError, all_columns, block_title, columns_of,
-    dataset_names, expand_rows, is_pattern, load_spec, lookup, matches, pattern_label, single_block, table_spec,
+    DIRECTIONS,
+    PLACEHOLDER,
+    REFERENCE,
+    RowSpec,
+    Summary,
+    TableError,
+    all_columns,
+    block_title,
+    columns_of,
+    dataset_names,
+    expand_rows,
+    is_pattern,
+    load_spec,
+    lookup,
+    matches,
+    pattern_label,
+    single_block,
+    table_spec,
 )
 from della.targets import table_experiment
 from della.tidy import (
-    COLUMNS, COMMIT, DEVICE, LINE_OFFSET, SECONDS_PER_HOUR, SECONDS_SUFFIX, canonical_json,
-    first_non_finite, observation_rows, read_tidy,
+    COLUMNS,
+    COMMIT,
+    DEVICE,
+    LINE_OFFSET,
+    SECONDS_PER_HOUR,
+    SECONDS_SUFFIX,
+    canonical_json,
+    first_non_finite,
+    observation_rows,
+    read_tidy,
 )
 
 # What the ± of a cell runs over, per kind.
@@ -54,8 +79,19 @@ MISSING = "–"  # no paper number / no difference
 NOT_APPLICABLE = "n/a"  # the model has no such metric (e.g. KL of a model without latent)
 NOT_RUN = "not run"  # an optional row without input files
 CSV_HEADER = [
-    "table", "dataset", "model", "metric", "ours_mean", "ours_std", "n_seeds", "ours_low", "ours_high", "paper", "diff",
-    "settings", "sources",
+    "table",
+    "dataset",
+    "model",
+    "metric",
+    "ours_mean",
+    "ours_std",
+    "n_seeds",
+    "ours_low",
+    "ours_high",
+    "paper",
+    "diff",
+    "settings",
+    "sources",
 ]
 RUN = ["dataset", "label", "seed"]  # one seed (or annotator) of one row
 
@@ -78,8 +114,9 @@ def read_paper(paper_csv: Path, table_id: str) -> dict[tuple[str, str, str], flo
 # --------------------------------------------------------------------- a table's records
 
 
-def table_records(table_id: str, spec: dict, config: dict, tidy: pd.DataFrame, run_settings: dict,
-                  human: dict[str, list[Path]]) -> tuple[pd.DataFrame, list[Summary]]:
+def table_records(
+    table_id: str, spec: dict, config: dict, tidy: pd.DataFrame, run_settings: dict, human: dict[str, list[Path]]
+) -> tuple[pd.DataFrame, list[Summary]]:
     """The long table's rows a table shows, with the table's column names as `metric` and the
     seed as text; for a human table the annotators' ratings in the same form (and the agreement)."""
     kind = spec["kind"]
@@ -101,28 +138,39 @@ def data_records(spec: dict, records: pd.DataFrame, run_settings: dict) -> pd.Da
     stats.json (the rows' run settings) as the settings behind it."""
     column_of = {dotted: column for column, dotted in spec["stats_fields"].items()}
     shown = records[records.metric.isin(column_of)]
-    chosen = {key: canonical_json({name: document[name] for name in spec.get("stats_settings", ()) if name in document})
-              for key, document in run_settings.items()}
+    chosen = {
+        key: canonical_json({name: document[name] for name in spec.get("stats_settings", ()) if name in document})
+        for key, document in run_settings.items()
+    }
     return shown.assign(metric=shown.metric.map(column_of), settings=shown.run_settings_hash.map(chosen))
 
 
 def benchmark_records(spec: dict, records: pd.DataFrame) -> pd.DataFrame:
     """Each column's stage in hours, with the run's device as a setting: a time means little
     without the hardware it was measured on. Every run needs every stage a column shows."""
-    stages = pd.DataFrame({"column": list(spec["stages"]),
-                           "metric": [f"{stage}{SECONDS_SUFFIX}" for stage in spec["stages"].values()]})
+    stages = pd.DataFrame(
+        {"column": list(spec["stages"]), "metric": [f"{stage}{SECONDS_SUFFIX}" for stage in spec["stages"].values()]}
+    )
     runs = records.drop_duplicates(["dataset", "model", "seed"])[["dataset", "model", "seed"]]
     timed = runs.merge(stages, how="cross").merge(records, on=["dataset", "model", "seed", "metric"], how="left")
     lacking = timed[timed.value.isna()]
     if len(lacking):
         first = lacking.iloc[0]
-        raise TableError(f"run {first.dataset}/{first.model}/seed{first.seed}: no benchmark file of stage "
-                         f"{first.metric.removesuffix(SECONDS_SUFFIX)!r} (column {first.column!r})")
+        raise TableError(
+            f"run {first.dataset}/{first.model}/seed{first.seed}: no benchmark file of stage "
+            f"{first.metric.removesuffix(SECONDS_SUFFIX)!r} (column {first.column!r})"
+        )
     # a training time summed over all attempts says so (della/tidy.py, training_rows)
-    settings = [canonical_json({"stage": metric.removesuffix(SECONDS_SUFFIX), "device": device or "(not recorded)",
-                                "measure": json.loads(own or "{}").get("measure", "wall-clock hours of the job "
-                                                                                  "(snakemake benchmark)")})
-                for metric, device, own in zip(timed.metric, timed.device, timed.settings)]
+    settings = [
+        canonical_json(
+            {
+                "stage": metric.removesuffix(SECONDS_SUFFIX),
+                "device": device or "(not recorded)",
+                "measure": json.loads(own or "{}").get("measure", "wall-clock hours of the job (snakemake benchmark)"),
+            }
+        )
+        for metric, device, own in zip(timed.metric, timed.device, timed.settings)
+    ]
     return timed.assign(metric=timed.column, value=timed.value / SECONDS_PER_HOUR, settings=settings)[COLUMNS]
 
 
@@ -132,8 +180,10 @@ def check_directions(records: pd.DataFrame, directions: dict[str, str]) -> None:
     for metric, higher, source in zip(stated.metric, stated.higher_is_better, stated.source):
         declared = lookup(directions, metric)
         if declared in DIRECTIONS and DIRECTIONS[declared] != higher:
-            raise TableError(f"{source}: metric {metric!r} has higher_is_better={higher}, "
-                             f"config/tables.yaml says {declared!r} is better")
+            raise TableError(
+                f"{source}: metric {metric!r} has higher_is_better={higher}, "
+                f"config/tables.yaml says {declared!r} is better"
+            )
 
 
 def check_replicates(records: pd.DataFrame) -> None:
@@ -147,12 +197,26 @@ def check_replicates(records: pd.DataFrame) -> None:
 
 def layout_frame(spec: dict, rows: list[RowSpec]) -> pd.DataFrame:
     """One record per cell the table shows, (row, column) in display order: `position`."""
-    return pd.DataFrame([
-        {"row": row, "dataset": row.dataset, "label": row.label, "paper_model": row.paper_model, "metric": metric,
-         "block": block_title(spec, row), "optional": row.optional,
-         "not_applicable": any(matches(name, metric) for name in row.not_applicable)}
-        for row in rows for metric in columns_of(spec, row.dataset)
-    ]).rename_axis("position").reset_index()
+    return (
+        pd.DataFrame(
+            [
+                {
+                    "row": row,
+                    "dataset": row.dataset,
+                    "label": row.label,
+                    "paper_model": row.paper_model,
+                    "metric": metric,
+                    "block": block_title(spec, row),
+                    "optional": row.optional,
+                    "not_applicable": any(matches(name, metric) for name in row.not_applicable),
+                }
+                for row in rows
+                for metric in columns_of(spec, row.dataset)
+            ]
+        )
+        .rename_axis("position")
+        .reset_index()
+    )
 
 
 def check_cells(layout: pd.DataFrame, grid: pd.DataFrame) -> None:
@@ -172,8 +236,10 @@ def check_cells(layout: pd.DataFrame, grid: pd.DataFrame) -> None:
     partly = lacking[lacking.position.isin(measured.position)]
     if len(partly):
         cell = partly[partly.position == partly.position.iloc[0]]
-        raise TableError(f"row {cell.row.iloc[0].name}: metric {cell.metric.iloc[0]!r} is missing from "
-                         f"{list(cell.path)} (other seeds have it)")
+        raise TableError(
+            f"row {cell.row.iloc[0].name}: metric {cell.metric.iloc[0]!r} is missing from "
+            f"{list(cell.path)} (other seeds have it)"
+        )
     settings = measured.drop_duplicates(["position", "settings"])
     differing = settings[settings.duplicated("position", keep=False)]
     if len(differing):
@@ -193,19 +259,25 @@ def cell_frame(spec: dict, config: dict, rows: list[RowSpec], long: pd.DataFrame
     runs = long.drop_duplicates(RUN)[[*RUN, "source"]].rename(columns={"source": "path"})
     layout = layout_frame(spec, rows)
     grid = layout.merge(runs, on=["dataset", "label"]).merge(
-        long[[*RUN, "metric", "value", "settings", "source"]], on=[*RUN, "metric"], how="left")
+        long[[*RUN, "metric", "value", "settings", "source"]], on=[*RUN, "metric"], how="left"
+    )
     layout["run"] = layout.position.isin(grid.position)
     check_cells(layout, grid)
     valued = grid.dropna(subset=["value"])
     numbers = valued.groupby("position").agg(settings=("settings", "first"), sources=("source", joined_sources))
     # mean, spread and interval over the seeds (annotators): della/intervals.py, as figures and findings
     summaries = valued.groupby("position")["value"].agg(lambda values: over_seeds(values.tolist()))
-    for column, field in (("mean", "mean"), ("std", "std"), ("n_seeds", "n"), ("low", "low"), ("high", "high")):
-        numbers[column] = summaries.map(lambda summary: getattr(summary, field)).astype(float)
-    printed = pd.DataFrame([(*key, value) for key, value in paper.items()],
-                           columns=["dataset", "paper_model", "metric", "paper"]).astype({"paper": float})
-    cells = (layout.join(numbers, on="position").merge(printed, on=["dataset", "paper_model", "metric"], how="left")
-             .fillna({"n_seeds": 0, "settings": canonical_json({}), "sources": ""}).astype({"n_seeds": int}))
+    for column, attribute in (("mean", "mean"), ("std", "std"), ("n_seeds", "n"), ("low", "low"), ("high", "high")):
+        numbers[column] = summaries.map(operator.attrgetter(attribute)).astype(float)
+    printed = pd.DataFrame(
+        [(*key, value) for key, value in paper.items()], columns=["dataset", "paper_model", "metric", "paper"]
+    ).astype({"paper": float})
+    cells = (
+        layout.join(numbers, on="position")
+        .merge(printed, on=["dataset", "paper_model", "metric"], how="left")
+        .fillna({"n_seeds": 0, "settings": canonical_json({}), "sources": ""})
+        .astype({"n_seeds": int})
+    )
     cells["diff"] = cells["mean"] - cells["paper"]
     # Best: the highest mean x (+1 or -1 by the metric's direction) of a block's column; none in a
     # reference column (no direction) or in a table whose rows are datasets (single block).
@@ -244,8 +316,11 @@ def rows_from_data(spec: dict, rows: list[RowSpec], long: pd.DataFrame) -> list[
         missing = frozenset(column for column in columns_of(spec, dataset) if column not in set(runs.metric))
         display = f"{dataset} / {label}" if single_block(spec) else ""
         new_rows.append(RowSpec(dataset, label, label, not_applicable=missing, display=display, from_data=True))
-        print(f"note: row {dataset}/{label} added from the data (no row in the spec); "
-              f"not applicable: {sorted(missing) or 'none'}", file=sys.stderr)
+        print(
+            f"note: row {dataset}/{label} added from the data (no row in the spec); "
+            f"not applicable: {sorted(missing) or 'none'}",
+            file=sys.stderr,
+        )
     # keep each dataset's rows together: the added ones after that dataset's declared rows
     order = {dataset: i for i, dataset in enumerate(dataset_names(spec))}
     return sorted(rows + new_rows, key=lambda row: order.get(row.dataset, len(order)))
@@ -288,8 +363,14 @@ class Collected:
     unmatched: dict[str, list[str]] = field(default_factory=dict)  # dataset -> patterns nothing matched
 
 
-def collect(table_id: str, config: dict, paper_csv: Path, tidy: pd.DataFrame, run_settings: dict,
-            human: dict[str, list[Path]] | None = None) -> Collected:
+def collect(
+    table_id: str,
+    config: dict,
+    paper_csv: Path,
+    tidy: pd.DataFrame,
+    run_settings: dict,
+    human: dict[str, list[Path]] | None = None,
+) -> Collected:
     """Check one table's numbers: the long table (`read_tidy`) and its run settings; for a human
     table the key files and filled forms (`human`: keys / annotations -> files)."""
     tspec = table_spec(config, table_id)
@@ -348,8 +429,12 @@ def shown_frame(cells: pd.DataFrame, config: dict) -> pd.DataFrame:
         paper=[fmt_number(value, d) for value, d in zip(cells.paper, decimals)],
         **{"Δ": [fmt_number(value, d, signed=True) for value, d in zip(cells["diff"], decimals)]},
     )
-    shown = texts.melt(id_vars=["position", "row", "block", "metric", "best"], value_vars=SUB_ROWS,
-                       var_name="sub_row", value_name="text")
+    shown = texts.melt(
+        id_vars=["position", "row", "block", "metric", "best"],
+        value_vars=SUB_ROWS,
+        var_name="sub_row",
+        value_name="text",
+    )
     shown["best"] &= shown.sub_row == "ours"
     shown["sub_row"] = pd.Categorical(shown.sub_row, categories=SUB_ROWS, ordered=True)
     return shown
@@ -377,16 +462,26 @@ def make_blocks(collected: Collected, config: dict) -> list[Block]:
     for title, part in shown.groupby(shown.block.fillna(""), sort=False):
         wide = part.pivot(index=["order", "sub_row"], columns="metric", values=["text", "best"])
         lines = wide.index.to_frame(index=False)
-        labels = pd.DataFrame({
-            "Dataset" if single_block(collected.spec) else "Model":
-                [collected.rows[o].shown if sub == "ours" else "" for o, sub in zip(lines.order, lines.sub_row)],
-            "": lines.sub_row.astype(str),
-        })
+        labels = pd.DataFrame(
+            {
+                "Dataset" if single_block(collected.spec) else "Model": [
+                    collected.rows[o].shown if sub == "ours" else "" for o, sub in zip(lines.order, lines.sub_row)
+                ],
+                "": lines.sub_row.astype(str),
+            }
+        )
         columns = list(dict.fromkeys(part.metric))
         headers = header(collected.spec, config, columns)
-        values = {name: wide[name][columns].set_axis(headers, axis=1).reset_index(drop=True) for name in ("text", "best")}
-        blocks.append(Block(title or None, pd.concat([labels, values["text"]], axis=1),
-                            pd.concat([labels.map(lambda _: False), values["best"].astype(bool)], axis=1)))
+        values = {
+            name: wide[name][columns].set_axis(headers, axis=1).reset_index(drop=True) for name in ("text", "best")
+        }
+        blocks.append(
+            Block(
+                title or None,
+                pd.concat([labels, values["text"]], axis=1),
+                pd.concat([labels.map(lambda _: False), values["best"].astype(bool)], axis=1),
+            )
+        )
     return blocks
 
 
@@ -415,8 +510,15 @@ def render_markdown(spec: dict, blocks: list[Block], footer: list[str]) -> str:
 
 
 # Characters of our texts that LaTeX needs as math (Styler escapes LaTeX's special characters).
-TEX_SYMBOLS = {"–": "--", "−": "-", "±": r"$\pm$", "Δ": r"$\Delta$", "α": r"$\alpha$", "↓": r"$\downarrow$",
-               "↑": r"$\uparrow$"}
+TEX_SYMBOLS = {
+    "–": "--",
+    "−": "-",
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    "α": r"$\alpha$",
+    "↓": r"$\downarrow$",
+    "↑": r"$\uparrow$",
+}
 
 
 def tex_symbols(text: str) -> str:
@@ -433,10 +535,12 @@ def render_tex(spec: dict, blocks: list[Block], footer: list[str]) -> str:
         texts = pd.concat([titled(b.texts, b.title, "") if b.title else b.texts for b in run], ignore_index=True)
         best = pd.concat([titled(b.best, False, False) if b.title else b.best for b in run], ignore_index=True)
         labels = LABEL_COLUMNS + bool(run[0].title)
-        styler = (texts.style.hide(axis="index")
-                  .format(tex_symbols, escape="latex")
-                  .format_index(tex_symbols, escape="latex", axis="columns")
-                  .apply(lambda _: best.map({True: "textbf:--rwrap;", False: ""}.get), axis=None))
+        styler = (
+            texts.style.hide(axis="index")
+            .format(tex_symbols, escape="latex")
+            .format_index(tex_symbols, escape="latex", axis="columns")
+            .apply(lambda _, best=best: best.map({True: "textbf:--rwrap;", False: ""}.get), axis=None)
+        )
         parts.append(styler.to_latex(hrules=True, column_format="l" * labels + "r" * (len(texts.columns) - labels)))
     parts += ["% " + line for line in footer if line]
     return "\n".join(part.rstrip("\n") for part in parts) + "\n"
@@ -451,18 +555,39 @@ def render_csv(collected: Collected) -> str:
     """Long form with full precision, the metric's settings and the source files, so numbers can
     be checked and re-plotted; table-wide summaries (agreement) follow as their own rows."""
     cells = collected.cells
-    frame = pd.DataFrame({
-        "table": collected.table_id, "dataset": cells.dataset, "model": cells.paper_model, "metric": cells.metric,
-        "ours_mean": cells["mean"], "ours_std": cells["std"], "n_seeds": cells.n_seeds,
-        # the 95 % t interval of the mean over seeds (della/intervals.py); empty with one seed
-        "ours_low": cells["low"], "ours_high": cells["high"], "paper": cells.paper,
-        "diff": cells["diff"], "settings": cells.settings, "sources": cells.sources,
-    })
-    summaries = pd.DataFrame([
-        {"table": collected.table_id, "dataset": s.dataset, "model": s.name, "metric": s.metric, "ours_mean": s.value,
-         "n_seeds": s.n, "settings": canonical_json(s.settings)}
-        for s in collected.summaries
-    ], columns=CSV_HEADER)
+    frame = pd.DataFrame(
+        {
+            "table": collected.table_id,
+            "dataset": cells.dataset,
+            "model": cells.paper_model,
+            "metric": cells.metric,
+            "ours_mean": cells["mean"],
+            "ours_std": cells["std"],
+            "n_seeds": cells.n_seeds,
+            # the 95 % t interval of the mean over seeds (della/intervals.py); empty with one seed
+            "ours_low": cells["low"],
+            "ours_high": cells["high"],
+            "paper": cells.paper,
+            "diff": cells["diff"],
+            "settings": cells.settings,
+            "sources": cells.sources,
+        }
+    )
+    summaries = pd.DataFrame(
+        [
+            {
+                "table": collected.table_id,
+                "dataset": s.dataset,
+                "model": s.name,
+                "metric": s.metric,
+                "ours_mean": s.value,
+                "n_seeds": s.n,
+                "settings": canonical_json(s.settings),
+            }
+            for s in collected.summaries
+        ],
+        columns=CSV_HEADER,
+    )
     if len(summaries):
         frame = pd.concat([frame, summaries], ignore_index=True)
     return frame.to_csv(index=False, columns=CSV_HEADER, lineterminator="\n")
@@ -547,14 +672,15 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
     measured = cells[cells.n_seeds > 0]
     for metric in all_columns(spec):
         of_metric = measured[measured.metric == metric]
-        described = {row: compact(key_settings(metric, json.loads(settings), config))
-                     for row, settings in zip(of_metric.row, of_metric.settings)}
+        described = {
+            row: compact(key_settings(metric, json.loads(settings), config))
+            for row, settings in zip(of_metric.row, of_metric.settings)
+        }
         if described:
             metrics_by_text[by_rows(described)].append(metric)
 
     replicates = REPLICATES[spec["kind"]]
-    ours = (f"mean ± sample std (ddof=1) [95 % t interval of the mean] over {replicates}, or the value of a "
-            f"single one")
+    ours = f"mean ± sample std (ddof=1) [95 % t interval of the mean] over {replicates}, or the value of a single one"
     best = "" if single_block(spec) else "**bold** = best of ours per column (↓ lower / ↑ higher is better); "
     directions = config.get("metric_directions", {})
     if best and any(lookup(directions, metric) == REFERENCE for metric in all_columns(spec)):
@@ -569,12 +695,16 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
         "Settings (all of them per cell in the CSV's settings column):",
     ]
     lines += [f"- {', '.join(metrics)}: {text}" for text, metrics in metrics_by_text.items()]
-    lines += [f"- {dataset}: no metric of its files matches {', '.join(patterns)}, so no such column"
-              for dataset, patterns in collected.unmatched.items()]
+    lines += [
+        f"- {dataset}: no metric of its files matches {', '.join(patterns)}, so no such column"
+        for dataset, patterns in collected.unmatched.items()
+    ]
     added = [row.name for row in rows if row.from_data]
     if added:
-        lines.append(f"- rows from the data, not in config/tables.yaml (no paper numbers; {NOT_APPLICABLE} = a "
-                     f"column none of its files has): {', '.join(added)}")
+        lines.append(
+            f"- rows from the data, not in config/tables.yaml (no paper numbers; {NOT_APPLICABLE} = a "
+            f"column none of its files has): {', '.join(added)}"
+        )
     lines += run_setting_lines(config, observed, collected.run_settings)
     seeds = {row: ", ".join(dict.fromkeys(records.seed)) for row, records in observed.items()}
     lines += ["", f"{replicates.capitalize()}: {by_rows(seeds) if seeds else '(none)'}"]
@@ -603,8 +733,15 @@ def versions_line(records: pd.DataFrame) -> str:
 # ---------------------------------------------------------------------------------- rendering
 
 
-def render_table(table_id: str, config: dict, paper_csv: Path, out_dir: Path, tidy: pd.DataFrame,
-                 run_settings: dict, human: dict[str, list[Path]] | None = None) -> list[Path]:
+def render_table(
+    table_id: str,
+    config: dict,
+    paper_csv: Path,
+    out_dir: Path,
+    tidy: pd.DataFrame,
+    run_settings: dict,
+    human: dict[str, list[Path]] | None = None,
+) -> list[Path]:
     """Render one table to out_dir/{table_id}.md, .csv and .tex; returns the written paths.
 
     `config` is the whole tables config (as from `load_spec`): the table's own entry plus the
@@ -628,19 +765,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Render one paper table (ours beside the paper's numbers).")
     parser.add_argument("--table", required=True, help="table id in the spec, e.g. table1")
     parser.add_argument("--spec", type=Path, default=Path("config/tables.yaml"))
-    parser.add_argument("--tidy", type=Path, nargs="*", default=[],
-                        help="the long table(s) of numbers: results/{scale}/metrics.csv or its experiment's part")
+    parser.add_argument(
+        "--tidy",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="the long table(s) of numbers: results/{scale}/metrics.csv or its experiment's part",
+    )
     parser.add_argument("--run-settings", type=Path, nargs="*", default=[], help="their run_settings.json")
     parser.add_argument("--keys", type=Path, nargs="*", default=[], help="human-evaluation key files (human tables)")
-    parser.add_argument("--annotations", type=Path, nargs="*", default=[],
-                        help="annotators' filled CSV forms (human tables)")
+    parser.add_argument(
+        "--annotations", type=Path, nargs="*", default=[], help="annotators' filled CSV forms (human tables)"
+    )
     parser.add_argument("--paper", type=Path, default=Path("results/paper_tables.csv"))
     parser.add_argument("--out", type=Path, default=Path("results/tables"))
     args = parser.parse_args(argv)
     try:
         tidy, run_settings = read_tidy(args.tidy, args.run_settings)
-        written = render_table(args.table, load_spec(args.spec), args.paper, args.out, tidy, run_settings,
-                               {"keys": args.keys, "annotations": args.annotations})
+        written = render_table(
+            args.table,
+            load_spec(args.spec),
+            args.paper,
+            args.out,
+            tidy,
+            run_settings,
+            {"keys": args.keys, "annotations": args.annotations},
+        )
     except TableError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

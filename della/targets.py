@@ -75,10 +75,12 @@ def created_backbone(config: dict, folder: str) -> tuple[str, int]:
         if not per_seed_backbones(config) and folder == entry["name_or_path"]:
             return key, config["backbone_seed"]
         prefix = f"{entry['name_or_path']}-seed"
-        if per_seed_backbones(config) and folder.startswith(prefix) and folder[len(prefix):].isdigit():
-            return key, config["backbone_seed"] + int(folder[len(prefix):])
-    raise ValueError(f"{folder}: no created backbone in config backbones is written there "
-                     f"(backbone_init: {config.get('backbone_init', SHARED)})")
+        if per_seed_backbones(config) and folder.startswith(prefix) and folder[len(prefix) :].isdigit():
+            return key, config["backbone_seed"] + int(folder[len(prefix) :])
+    raise ValueError(
+        f"{folder}: no created backbone in config backbones is written there "
+        f"(backbone_init: {config.get('backbone_init', SHARED)})"
+    )
 
 
 def as_loaded(config: dict, key: str | None, seed: int | None = None) -> dict | None:
@@ -99,8 +101,13 @@ def prefetched_models(config: dict, keys) -> list[str]:
     """The prefetch rule's completion files of the pinned hub models among backbone `keys`."""
     from della.prefetch import DONE_FILE, cache_dir, is_pinned_hub_model
 
-    return sorted({f"{cache_dir(config, key)}/{DONE_FILE}" for key in keys
-                   if key is not None and is_pinned_hub_model(config["backbones"][key])})
+    return sorted(
+        {
+            f"{cache_dir(config, key)}/{DONE_FILE}"
+            for key in keys
+            if key is not None and is_pinned_hub_model(config["backbones"][key])
+        }
+    )
 
 
 def feature_model_keys(config: dict) -> list[str]:
@@ -113,8 +120,9 @@ def feature_model_keys(config: dict) -> list[str]:
 def evaluation_as_loaded(config: dict) -> dict:
     """The evaluation section with each feature model that is a pinned backbone's name replaced
     by its prefetched folder."""
-    evaluation = {section: dict(value) if isinstance(value, dict) else value
-                  for section, value in config["evaluation"].items()}
+    evaluation = {
+        section: dict(value) if isinstance(value, dict) else value for section, value in config["evaluation"].items()
+    }
     for key in feature_model_keys(config):
         loaded = as_loaded(config, key)
         for section, field in (("mauve", "feature_model"), ("bertscore", "model")):
@@ -174,15 +182,18 @@ def check_decoding_entries(config: dict, experiments: dict[str, dict]) -> None:
         if base == model:
             raise ValueError(f"{where}: an entry cannot decode itself; name the model that trains")
         if not trains(config, base):
-            raise ValueError(f"{where}: {base!r} decodes {config['models'][base]['decodes']!r} itself; "
-                             f"name the model that trains")
+            raise ValueError(
+                f"{where}: {base!r} decodes {config['models'][base]['decodes']!r} itself; name the model that trains"
+            )
         datasets = sorted({d for spec in experiments.values() if model in spec["models"] for d in spec["datasets"]})
         for dataset in datasets:
             own, theirs = train_settings(config, dataset, model), train_settings(config, dataset, base)
             differing = _differing(own, theirs)
             if differing:
-                raise ValueError(f"{where}: {base!r} trains differently on {dataset} ({', '.join(differing)}); "
-                                 "a decoding entry may differ only in label and decoding")
+                raise ValueError(
+                    f"{where}: {base!r} trains differently on {dataset} ({', '.join(differing)}); "
+                    "a decoding entry may differ only in label and decoding"
+                )
 
 
 def _differing(own: dict, theirs: dict, prefix: str = "") -> list[str]:
@@ -285,7 +296,9 @@ def filled_forms(config: dict, results_dir: str, table_id: str, spec: dict) -> l
 
 def human_exports(config: dict, results_dir: str, table_id: str, spec: dict) -> list[str]:
     datasets = human_datasets(config, spec)
-    return [forms_dir(results_dir, table_id, d) for d in datasets] + [key_file(results_dir, table_id, d) for d in datasets]
+    return [forms_dir(results_dir, table_id, d) for d in datasets] + [
+        key_file(results_dir, table_id, d) for d in datasets
+    ]
 
 
 # Top folders whose second path component is a dataset (raw/yelp/..., data/yelp/..., runs/yelp/...).

@@ -97,7 +97,9 @@ def read_metrics_file(path: Path) -> Observation:
 
 
 # `benchmark:` files of the workflow: {results_dir}/benchmarks/{stage}/{dataset}/{model}/seed{seed}.tsv
-BENCHMARK_PATH = re.compile(r"(?:^|/)benchmarks/(?P<stage>[^/]+)/(?P<dataset>[^/]+)/(?P<model>[^/]+)/seed(?P<seed>\d+)\.tsv$")
+BENCHMARK_PATH = re.compile(
+    r"(?:^|/)benchmarks/(?P<stage>[^/]+)/(?P<dataset>[^/]+)/(?P<model>[^/]+)/seed(?P<seed>\d+)\.tsv$"
+)
 SECONDS_PER_HOUR = 3600.0
 LINE_OFFSET = 2  # a frame's row 0 is line 2 of its file (line 1: the header)
 
@@ -126,8 +128,21 @@ def benchmark_seconds(path: Path) -> float:
 # ------------------------------------------------------------------------------ the long table
 
 COLUMNS = [
-    "experiment", "dataset", "model", "label", "seed", "metric", "value", "higher_is_better",
-    "settings", "settings_hash", "run_settings_hash", "git_commit", "device", "versions", "source",
+    "experiment",
+    "dataset",
+    "model",
+    "label",
+    "seed",
+    "metric",
+    "value",
+    "higher_is_better",
+    "settings",
+    "settings_hash",
+    "run_settings_hash",
+    "git_commit",
+    "device",
+    "versions",
+    "source",
 ]
 DATA_EXPERIMENT = "data"  # the experiment name of dataset statistics rows
 SECONDS_SUFFIX = "_seconds"  # metric name of a stage's wall-clock time: train_seconds, ...
@@ -151,8 +166,11 @@ def short_hash(value) -> str:
 def _provenance(versions: dict) -> dict:
     """versions (packages) apart from the commit and device, which get columns of their own."""
     packages = {k: v for k, v in versions.items() if k not in (COMMIT, DEVICE)}
-    return {"git_commit": versions.get(COMMIT, ""), "device": versions.get(DEVICE, ""),
-            "versions": canonical_json(packages)}
+    return {
+        "git_commit": versions.get(COMMIT, ""),
+        "device": versions.get(DEVICE, ""),
+        "versions": canonical_json(packages),
+    }
 
 
 def run_key(dataset: str, model: str, seed) -> tuple[str, str, str]:
@@ -173,12 +191,24 @@ def observation_rows(obs: Observation, experiment: str, model: str, run_settings
     model); its run settings are added to `run_settings` under their hash."""
     settings_hash = short_hash(obs.run_settings)
     run_settings[settings_hash] = obs.run_settings
-    return [{
-        "experiment": experiment, "dataset": obs.dataset, "model": model, "label": obs.label, "seed": obs.seed,
-        "metric": metric, "value": value, "higher_is_better": obs.higher_is_better.get(metric),
-        "settings": canonical_json(obs.settings.get(metric, {})), "settings_hash": short_hash(obs.settings.get(metric, {})),
-        "run_settings_hash": settings_hash, **_provenance(obs.versions), "source": " ".join(map(str, obs.files)),
-    } for metric, value in obs.values.items()]
+    return [
+        {
+            "experiment": experiment,
+            "dataset": obs.dataset,
+            "model": model,
+            "label": obs.label,
+            "seed": obs.seed,
+            "metric": metric,
+            "value": value,
+            "higher_is_better": obs.higher_is_better.get(metric),
+            "settings": canonical_json(obs.settings.get(metric, {})),
+            "settings_hash": short_hash(obs.settings.get(metric, {})),
+            "run_settings_hash": settings_hash,
+            **_provenance(obs.versions),
+            "source": " ".join(map(str, obs.files)),
+        }
+        for metric, value in obs.values.items()
+    ]
 
 
 def metrics_rows(paths: list[Path], belongs: dict, run_settings: dict, runs: dict) -> list[dict]:
@@ -217,13 +247,25 @@ def training_rows(paths: list[Path], belongs: dict, runs: dict) -> list[dict]:
         # the same words for every run, so that seeds of one cell agree; the count is a row of its own
         settings = {"measure": "device-seconds summed over all of the run's attempts (its attempts/train.json)"}
         for experiment in belongs.get(key, ()):
-            for metric, value in ((f"train{SECONDS_SUFFIX}", attempts["device_seconds"]),
-                                  (TRAIN_ATTEMPTS, attempts["attempts"])):
-                rows.append({
-                    "experiment": experiment, "dataset": key[0], "model": key[1], **runs[key], "seed": int(key[2]),
-                    "metric": metric, "value": float(value), "higher_is_better": False,
-                    "settings": canonical_json(settings), "settings_hash": short_hash(settings), "source": str(path),
-                })
+            for metric, value in (
+                (f"train{SECONDS_SUFFIX}", attempts["device_seconds"]),
+                (TRAIN_ATTEMPTS, attempts["attempts"]),
+            ):
+                rows.append(
+                    {
+                        "experiment": experiment,
+                        "dataset": key[0],
+                        "model": key[1],
+                        **runs[key],
+                        "seed": int(key[2]),
+                        "metric": metric,
+                        "value": float(value),
+                        "higher_is_better": False,
+                        "settings": canonical_json(settings),
+                        "settings_hash": short_hash(settings),
+                        "source": str(path),
+                    }
+                )
     return rows
 
 
@@ -240,12 +282,21 @@ def benchmark_rows(paths: list[Path], belongs: dict, runs: dict, counted: set = 
         if (key, found["stage"]) in counted:
             continue
         for experiment in belongs.get(key, ()):
-            rows.append({
-                "experiment": experiment, "dataset": key[0], "model": key[1], **runs[key], "seed": int(key[2]),
-                "metric": f"{found['stage']}{SECONDS_SUFFIX}", "value": benchmark_seconds(Path(path)),
-                "higher_is_better": False, "settings": canonical_json({}), "settings_hash": short_hash({}),
-                "source": str(path),
-            })
+            rows.append(
+                {
+                    "experiment": experiment,
+                    "dataset": key[0],
+                    "model": key[1],
+                    **runs[key],
+                    "seed": int(key[2]),
+                    "metric": f"{found['stage']}{SECONDS_SUFFIX}",
+                    "value": benchmark_seconds(Path(path)),
+                    "higher_is_better": False,
+                    "settings": canonical_json({}),
+                    "settings_hash": short_hash({}),
+                    "source": str(path),
+                }
+            )
     return rows
 
 
@@ -261,10 +312,14 @@ def numeric_leaves(data, prefix: str = ""):
 def truncation_summary(lengths: dict) -> dict:
     """What Table 7's footer says of a lengths.json: the limits, and per split how many sources
     and targets were longer (cut by the collator) of how many examples."""
-    cut = {split: f"{e.get('sources_cut', 0)}/{e['targets_cut']} of {e['examples']}"
-           for split, e in lengths["splits"].items()}
-    return {"limits": f"{lengths['max_source_tokens']}/{lengths['max_target_tokens']} tokens of "
-                      f"{lengths['tokenizer']}", "sources/targets cut": cut}
+    cut = {
+        split: f"{e.get('sources_cut', 0)}/{e['targets_cut']} of {e['examples']}"
+        for split, e in lengths["splits"].items()
+    }
+    return {
+        "limits": f"{lengths['max_source_tokens']}/{lengths['max_target_tokens']} tokens of {lengths['tokenizer']}",
+        "sources/targets cut": cut,
+    }
 
 
 def stats_rows(paths: list[Path], run_settings: dict, lengths: list[Path] = ()) -> list[dict]:
@@ -282,18 +337,34 @@ def stats_rows(paths: list[Path], run_settings: dict, lengths: list[Path] = ()) 
         settings_hash = short_hash(data)
         run_settings[settings_hash] = data
         for metric, value in numeric_leaves({k: v for k, v in data.items() if k != "seed"}):
-            rows.append({
-                "experiment": DATA_EXPERIMENT, "dataset": dataset, "model": "", "label": dataset,
-                "seed": data.get("seed", ""), "metric": metric, "value": value, "higher_is_better": None,
-                "settings": canonical_json({}), "settings_hash": short_hash({}), "run_settings_hash": settings_hash,
-                **_provenance({}), "source": str(path),
-            })
+            rows.append(
+                {
+                    "experiment": DATA_EXPERIMENT,
+                    "dataset": dataset,
+                    "model": "",
+                    "label": dataset,
+                    "seed": data.get("seed", ""),
+                    "metric": metric,
+                    "value": value,
+                    "higher_is_better": None,
+                    "settings": canonical_json({}),
+                    "settings_hash": short_hash({}),
+                    "run_settings_hash": settings_hash,
+                    **_provenance({}),
+                    "source": str(path),
+                }
+            )
     return rows
 
 
-def tidy_frame(experiments: dict[str, list], metrics: list[Path], benchmarks: list[Path] = (),
-               stats: list[Path] = (), lengths: list[Path] = (),
-               trainings: list[Path] = ()) -> tuple[pd.DataFrame, dict]:
+def tidy_frame(
+    experiments: dict[str, list],
+    metrics: list[Path],
+    benchmarks: list[Path] = (),
+    stats: list[Path] = (),
+    lengths: list[Path] = (),
+    trainings: list[Path] = (),
+) -> tuple[pd.DataFrame, dict]:
     """The long table and the run settings its `run_settings_hash` column points into."""
     belongs = experiments_of(experiments)
     run_settings: dict[str, dict] = {}
@@ -314,9 +385,15 @@ DIRECTION_TEXT = {"True": True, "False": False, "": None}
 
 def read_tidy(csv_files: list[Path], settings_files: list[Path]) -> tuple[pd.DataFrame, dict]:
     """Written long tables (and their run settings) as one frame, each number exactly as written."""
-    frames = [pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False,
-                          converters={"higher_is_better": DIRECTION_TEXT.get})
-              for path in csv_files]
+    frames = [
+        pd.read_csv(
+            path,
+            dtype={c: str for c in TEXT_COLUMNS},
+            keep_default_na=False,
+            converters={"higher_is_better": DIRECTION_TEXT.get},
+        )
+        for path in csv_files
+    ]
     run_settings = {}
     for path in settings_files:
         run_settings.update(_read_json(Path(path)))
@@ -328,10 +405,16 @@ def runs_of(frame: pd.DataFrame, run_settings: dict) -> list[Observation]:
     """Each run's rows (of one experiment) back as one record, for code that works run by run:
     figures and findings compare runs, tables only cells."""
     return [
-        Observation(path=Path(rows.source.iloc[0]), dataset=dataset, label=rows.label.iloc[0], seed=int(seed),
-                    values=dict(zip(rows.metric, rows.value)),
-                    settings={metric: json.loads(text) for metric, text in zip(rows.metric, rows.settings)},
-                    run_settings=run_settings.get(rows.run_settings_hash.iloc[0], {}), model=model)
+        Observation(
+            path=Path(rows.source.iloc[0]),
+            dataset=dataset,
+            label=rows.label.iloc[0],
+            seed=int(seed),
+            values=dict(zip(rows.metric, rows.value)),
+            settings={metric: json.loads(text) for metric, text in zip(rows.metric, rows.settings)},
+            run_settings=run_settings.get(rows.run_settings_hash.iloc[0], {}),
+            model=model,
+        )
         for (dataset, model, seed), rows in frame.groupby(["dataset", "model", "seed"], sort=False)
     ]
 
@@ -351,15 +434,34 @@ def write(frame: pd.DataFrame, run_settings: dict, out_csv: Path, out_settings: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="della-bench tidy", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--experiments", type=json.loads, default={},
-                        help="JSON: experiment -> [[dataset, model, seed], ...] (the config's experiments)")
-    parser.add_argument("--runs", nargs="*", type=Path, default=[],
-                        help="the runs' metrics.json, train_done.json and snakemake benchmark files (.tsv)")
+    parser.add_argument(
+        "--experiments",
+        type=json.loads,
+        default={},
+        help="JSON: experiment -> [[dataset, model, seed], ...] (the config's experiments)",
+    )
+    parser.add_argument(
+        "--runs",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="the runs' metrics.json, train_done.json and snakemake benchmark files (.tsv)",
+    )
     parser.add_argument("--stats", nargs="*", type=Path, default=[], help="the datasets' stats.json")
-    parser.add_argument("--lengths", nargs="*", type=Path, default=[],
-                        help="the datasets' lengths.json (texts longer than the token limits), beside their stats.json")
-    parser.add_argument("--concat", nargs="*", type=Path, default=[],
-                        help="instead of files: long tables written before (one per experiment) to join")
+    parser.add_argument(
+        "--lengths",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="the datasets' lengths.json (texts longer than the token limits), beside their stats.json",
+    )
+    parser.add_argument(
+        "--concat",
+        nargs="*",
+        type=Path,
+        default=[],
+        help="instead of files: long tables written before (one per experiment) to join",
+    )
     parser.add_argument("--concat-settings", nargs="*", type=Path, default=[], help="their run settings")
     parser.add_argument("--out", type=Path, required=True, help="metrics.csv")
     parser.add_argument("--run-settings", type=Path, required=True, help="run_settings.json (hash -> settings)")
@@ -370,13 +472,13 @@ def main(argv: list[str] | None = None) -> int:
         benchmarks = [p for p in args.runs if p.suffix == BENCHMARK_SUFFIX]
         unknown = sorted(set(args.runs) - set(metrics) - set(benchmarks) - set(trainings))
         if unknown:
-            raise TableError(f"--runs: neither metrics.json, {TRAIN_DONE} nor a benchmark file ({BENCHMARK_SUFFIX}): "
-                             f"{unknown}")
+            raise TableError(
+                f"--runs: neither metrics.json, {TRAIN_DONE} nor a benchmark file ({BENCHMARK_SUFFIX}): {unknown}"
+            )
         if args.concat:
             frame, run_settings = read_tidy(args.concat, args.concat_settings)
         else:
-            frame, run_settings = tidy_frame(args.experiments, metrics, benchmarks, args.stats, args.lengths,
-                                             trainings)
+            frame, run_settings = tidy_frame(args.experiments, metrics, benchmarks, args.stats, args.lengths, trainings)
     except TableError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

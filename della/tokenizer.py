@@ -19,7 +19,13 @@ from importlib import resources
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import BartTokenizerFast, BertTokenizerFast, GPT2TokenizerFast, PreTrainedTokenizerFast, RobertaTokenizerFast
+from transformers import (
+    BartTokenizerFast,
+    BertTokenizerFast,
+    GPT2TokenizerFast,
+    PreTrainedTokenizerFast,
+    RobertaTokenizerFast,
+)
 
 from della.architectures import PUBLISHED
 
@@ -35,7 +41,9 @@ def iter_texts(jsonl_files: list[Path]) -> Iterator[str]:
                 yield from (record[field] for field in TEXT_FIELDS if record.get(field))
 
 
-def train_tokenizer(jsonl_files: list[Path], vocab_size: int, min_frequency: int, out_dir: Path) -> PreTrainedTokenizerFast:
+def train_tokenizer(
+    jsonl_files: list[Path], vocab_size: int, min_frequency: int, out_dir: Path
+) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE on every text field of `jsonl_files` and save it to `out_dir`."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -131,8 +139,15 @@ def gpt2_tokenizer(max_positions: int = 1024) -> PreTrainedTokenizerFast:
     (50,257 tokens; `<|endoftext|>` = 50256 is begin, end and unknown token, no padding token),
     the same pieces and ids as the hub's."""
     vocab, merges = gpt2_bpe()
-    return GPT2TokenizerFast(vocab=vocab, merges=merges, unk_token=GPT2_END, bos_token=GPT2_END, eos_token=GPT2_END,
-                             add_prefix_space=False, model_max_length=max_positions)
+    return GPT2TokenizerFast(
+        vocab=vocab,
+        merges=merges,
+        unk_token=GPT2_END,
+        bos_token=GPT2_END,
+        eos_token=GPT2_END,
+        add_prefix_space=False,
+        model_max_length=max_positions,
+    )
 
 
 def fairseq_bpe_vocab(size: int) -> dict[str, int]:
@@ -143,7 +158,9 @@ def fairseq_bpe_vocab(size: int) -> dict[str, int]:
     tokens = [*FAIRSEQ_SPECIALS, *sorted(gpt2, key=gpt2.get)]
     fillers = size - 1 - len(tokens)
     if fillers < 0:
-        raise ValueError(f"a fairseq vocabulary of {size} entries cannot hold GPT-2's {len(gpt2)} tokens and 5 specials")
+        raise ValueError(
+            f"a fairseq vocabulary of {size} entries cannot hold GPT-2's {len(gpt2)} tokens and 5 specials"
+        )
     tokens += [f"madeupword{i:04d}" for i in range(fillers)] + [FAIRSEQ_MASK]
     return {token: i for i, token in enumerate(tokens)}
 
@@ -158,8 +175,9 @@ def fairseq_bpe_tokenizer(model_type: str, vocab_size: int, max_positions: int) 
     random-init weights, wrong with the pretrained ones."""
     _, merges = gpt2_bpe()
     tokenizer_class = {"bart": BartTokenizerFast, "roberta": RobertaTokenizerFast}[model_type]
-    return tokenizer_class(vocab=fairseq_bpe_vocab(vocab_size), merges=merges, add_prefix_space=False,
-                           model_max_length=max_positions)
+    return tokenizer_class(
+        vocab=fairseq_bpe_vocab(vocab_size), merges=merges, add_prefix_space=False, model_max_length=max_positions
+    )
 
 
 def bert_wordpiece_vocab(size: int) -> list[str]:
@@ -229,6 +247,8 @@ def published_tokenizer_description(name: str) -> str:
     if model_type == "gpt2":
         return f"GPT-2's byte-level BPE (the real one, from the {GPT2_BPE_PACKAGE!r} package's files)"
     if model_type in ("bart", "roberta"):
-        return ("GPT-2's byte-level BPE in a 50,265-entry fairseq-layout vocabulary (real pieces, size and "
-                "special ids; other ids are not the pretrained model's)")
+        return (
+            "GPT-2's byte-level BPE in a 50,265-entry fairseq-layout vocabulary (real pieces, size and "
+            "special ids; other ids are not the pretrained model's)"
+        )
     return "a stand-in cased WordPiece vocabulary (real size and special ids; not the real vocab.txt)"

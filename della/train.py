@@ -37,7 +37,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from della.attempts import SIGNAL, STOPPED, AttemptLog, Stopped, attempts_path, gpu_facts, recorded_attempt, settings_digest
+from della.attempts import (
+    SIGNAL,
+    STOPPED,
+    AttemptLog,
+    Stopped,
+    attempts_path,
+    gpu_facts,
+    recorded_attempt,
+    settings_digest,
+)
 from della.batches import batches, load_records, target_of
 from della.distributed import (
     DEVICES,
@@ -66,8 +75,14 @@ STOP, SKIP = "stop", "skip"
 PREEMPTION_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 # Settings that may change between a checkpoint and its resumption without changing the weights
 # (validation runs on a random stream of its own).
-RESUMABLE_CHANGES = {"log_every", "checkpoint_every", "max_nonfinite_skips", "valid_every", "max_valid_examples",
-                     "convergence"}
+RESUMABLE_CHANGES = {
+    "log_every",
+    "checkpoint_every",
+    "max_nonfinite_skips",
+    "valid_every",
+    "max_valid_examples",
+    "convergence",
+}
 CONVERGENCE_KEYS = ("last_fraction", "min_relative_improvement")
 # What the validation pass reports: the negative ELBO at beta = 1 per sentence (for a model without
 # a latent, its NLL), the reconstruction and KL per sentence, the NLL per token, the KL per group.
@@ -130,9 +145,13 @@ class TrainSettings:
     periods: int | None = None
 
     def __post_init__(self):
-        choices = {"precision": AUTOCAST_DTYPES, "nonfinite": (STOP, SKIP), "device": DEVICES,
-                   "beta_schedule": (CONSTANT, CYCLICAL),
-                   "kl_threshold_scope": (KL_THRESHOLD_DIMENSION, KL_THRESHOLD_GROUP)}
+        choices = {
+            "precision": AUTOCAST_DTYPES,
+            "nonfinite": (STOP, SKIP),
+            "device": DEVICES,
+            "beta_schedule": (CONSTANT, CYCLICAL),
+            "kl_threshold_scope": (KL_THRESHOLD_DIMENSION, KL_THRESHOLD_GROUP),
+        }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"training.{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
@@ -141,23 +160,32 @@ class TrainSettings:
         if self.grad_accumulation_steps < 1:
             raise ValueError(f"training.grad_accumulation_steps must be >= 1, got {self.grad_accumulation_steps}")
         if self.max_steps is None and self.epochs_per_period is None:
-            raise ValueError("set training.max_steps (with beta_cycles), or training.epochs_per_period and "
-                             "training.periods (App. A.1's schedule per dataset)")
+            raise ValueError(
+                "set training.max_steps (with beta_cycles), or training.epochs_per_period and "
+                "training.periods (App. A.1's schedule per dataset)"
+            )
         if (self.epochs_per_period is None) != (self.periods is None):
-            raise ValueError("training.epochs_per_period and training.periods go together (a period is that many "
-                             "epochs, training that many periods); set both or neither")
+            raise ValueError(
+                "training.epochs_per_period and training.periods go together (a period is that many "
+                "epochs, training that many periods); set both or neither"
+            )
         if self.epochs_per_period is not None and (self.epochs_per_period <= 0 or self.periods < 1):
-            raise ValueError(f"training.epochs_per_period must be > 0 and training.periods >= 1, got "
-                             f"{self.epochs_per_period} and {self.periods}")
+            raise ValueError(
+                f"training.epochs_per_period must be > 0 and training.periods >= 1, got "
+                f"{self.epochs_per_period} and {self.periods}"
+            )
         if self.convergence is not None:
             if self.valid_every is None:
                 raise ValueError("training.convergence needs training.valid_every (the rule reads the validation loss)")
             if set(self.convergence) != set(CONVERGENCE_KEYS):
-                raise ValueError(f"training.convergence must have exactly the keys {list(CONVERGENCE_KEYS)}, "
-                                 f"got {sorted(self.convergence)}")
+                raise ValueError(
+                    f"training.convergence must have exactly the keys {list(CONVERGENCE_KEYS)}, "
+                    f"got {sorted(self.convergence)}"
+                )
             if not 0 < self.convergence["last_fraction"] < 1:
-                raise ValueError(f"training.convergence.last_fraction must be in (0, 1), "
-                                 f"got {self.convergence['last_fraction']}")
+                raise ValueError(
+                    f"training.convergence.last_fraction must be in (0, 1), got {self.convergence['last_fraction']}"
+                )
 
 
 __all__ = ["EX_TEMPFAIL", "CheckpointError", "Interrupted", "TrainSettings", "train"]
@@ -207,7 +235,9 @@ def linear_warmup_decay(s: TrainSettings):
     return factor
 
 
-def adamw(weighted: list[tuple[torch.nn.Parameter, int]], learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
+def adamw(
+    weighted: list[tuple[torch.nn.Parameter, int]], learning_rate: float, weight_decay: float
+) -> torch.optim.AdamW:
     """AdamW on the paper's parameterisation, given each stored parameter's multiplicity m
     (`della.vae.weighted_parameters`). m parameters that always get the same gradient get the same
     AdamW moments and update u, so their sum S moves as S <- S (1 - lr wd) - m lr u: that is AdamW
@@ -217,8 +247,12 @@ def adamw(weighted: list[tuple[torch.nn.Parameter, int]], learning_rate: float, 
     for parameter, m in weighted:
         groups.setdefault(m, []).append(parameter)
     return torch.optim.AdamW(
-        [{"params": params, "lr": learning_rate * m, "weight_decay": weight_decay / m} for m, params in sorted(groups.items())],
-        lr=learning_rate, weight_decay=weight_decay,
+        [
+            {"params": params, "lr": learning_rate * m, "weight_decay": weight_decay / m}
+            for m, params in sorted(groups.items())
+        ],
+        lr=learning_rate,
+        weight_decay=weight_decay,
     )
 
 
@@ -250,8 +284,10 @@ def compile_loss(loss_module: torch.nn.Module, backend: str = "inductor"):
 def training_device(s: TrainSettings) -> torch.device:
     device = resolve_device(s.device, "training.device")
     if s.precision == FP16 and device.type != "cuda":
-        raise ValueError("training.precision 'fp16' needs a CUDA device (fp16 autocast with a gradient scaler); "
-                         "on CPU use 'bf16' or 'fp32'")
+        raise ValueError(
+            "training.precision 'fp16' needs a CUDA device (fp16 autocast with a gradient scaler); "
+            "on CPU use 'bf16' or 'fp32'"
+        )
     return device
 
 
@@ -321,8 +357,14 @@ class EpochSampler:
     batches, each group sorted by length (longest first) and cut into batches, and the batches
     shuffled again."""
 
-    def __init__(self, n_records: int, batch_size: int, seed: int, lengths: list[int] | None = None,
-                 group_batches: int | None = None):
+    def __init__(
+        self,
+        n_records: int,
+        batch_size: int,
+        seed: int,
+        lengths: list[int] | None = None,
+        group_batches: int | None = None,
+    ):
         if (lengths is None) != (group_batches is None):
             raise ValueError("length grouping needs both the lengths and the group size")
         self.n, self.batch_size = n_records, batch_size
@@ -338,8 +380,8 @@ class EpochSampler:
         group = self.group_batches * self.batch_size
         batched = []
         for start in range(0, self.n, group):
-            by_length = sorted(order[start:start + group], key=lambda i: -self.lengths[i])
-            batched += [by_length[i:i + self.batch_size] for i in range(0, len(by_length), self.batch_size)]
+            by_length = sorted(order[start : start + group], key=lambda i: -self.lengths[i])
+            batched += [by_length[i : i + self.batch_size] for i in range(0, len(by_length), self.batch_size)]
         self.rng.shuffle(batched)
         # the epoch's one short batch (if any) goes last, where next_indices skips it as before
         batched.sort(key=lambda batch: len(batch) < self.batch_size)
@@ -348,7 +390,7 @@ class EpochSampler:
     def next_indices(self) -> list[int]:
         if self.order is None or self.position + self.batch_size > self.n:
             self.order, self.position = self._epoch_order(), 0
-        indices = self.order[self.position:self.position + self.batch_size]
+        indices = self.order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
         return indices
 
@@ -364,7 +406,7 @@ def rank_slice(indices: list[int]) -> list[int]:
     """This rank's contiguous share of a global batch (all of it in one process)."""
     w = world()
     share = len(indices) // w.size
-    return indices[w.rank * share:(w.rank + 1) * share]
+    return indices[w.rank * share : (w.rank + 1) * share]
 
 
 class LossModule(torch.nn.Module):
@@ -374,8 +416,14 @@ class LossModule(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, batch, beta: float, kl_threshold: float, kl_reduction: str,
-                kl_threshold_scope: str = KL_THRESHOLD_DIMENSION) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        batch,
+        beta: float,
+        kl_threshold: float,
+        kl_reduction: str,
+        kl_threshold_scope: str = KL_THRESHOLD_DIMENSION,
+    ) -> dict[str, torch.Tensor]:
         return self.model.loss(batch, beta, kl_threshold, kl_reduction, kl_threshold_scope)
 
 
@@ -397,8 +445,9 @@ class StepTerms:
     def means(self) -> dict:
         """The means over the global batch (every rank calls this: it sums over the ranks)."""
         sums = {name: sum_over_ranks(total) for name, total in self.sums.items()}
-        counts = sum_over_ranks(torch.tensor([self.sentences, self.tokens], dtype=torch.float64,
-                                             device=sums["loss"].device)).tolist()
+        counts = sum_over_ranks(
+            torch.tensor([self.sentences, self.tokens], dtype=torch.float64, device=sums["loss"].device)
+        ).tolist()
         means = {name: (total / counts[0]).tolist() for name, total in sums.items()}
         means["token_nll"] = sums["reconstruction"].item() / counts[1]
         return means
@@ -422,8 +471,13 @@ def validation_terms(model: TransformerVAE, valid_batches: list[dict], seed: int
             means = terms.means()
     finally:
         model.train(was_training)
-    return {VALID_LOSS: means["reconstruction"] + means["kl"], "valid_reconstruction": means["reconstruction"],
-            "valid_kl": means["kl"], "valid_token_nll": means["token_nll"], "valid_kl_per_group": means["kl_per_group"]}
+    return {
+        VALID_LOSS: means["reconstruction"] + means["kl"],
+        "valid_reconstruction": means["reconstruction"],
+        "valid_kl": means["kl"],
+        "valid_token_nll": means["token_nll"],
+        "valid_kl_per_group": means["kl_per_group"],
+    }
 
 
 def convergence_check(log_path: Path, settings: TrainSettings) -> dict | None:
@@ -437,8 +491,9 @@ def convergence_check(log_path: Path, settings: TrainSettings) -> dict | None:
     beta = 1 plateaus, at the same steps for every model."""
     if settings.convergence is None:
         return None
-    curve = [(e["step"], e[VALID_LOSS]) for e in read_jsonl(log_path)
-             if VALID_LOSS in e and e["beta"] == settings.beta_max]
+    curve = [
+        (e["step"], e[VALID_LOSS]) for e in read_jsonl(log_path) if VALID_LOSS in e and e["beta"] == settings.beta_max
+    ]
     rule = dict(settings.convergence, metric=VALID_LOSS, points="beta = beta_max")
     start = (1 - settings.convergence["last_fraction"]) * settings.max_steps
     earlier = [point for point in curve[:-1] if point[0] <= start] or curve[:1]
@@ -447,8 +502,15 @@ def convergence_check(log_path: Path, settings: TrainSettings) -> dict | None:
     (from_step, before), (to_step, after) = earlier[-1], curve[-1]
     improvement = (before - after) / abs(before)
     met = 0 <= improvement < settings.convergence["min_relative_improvement"]
-    found = {**rule, "from_step": from_step, "to_step": to_step, "from": before, "to": after,
-             "relative_improvement": improvement, "met": met}
+    found = {
+        **rule,
+        "from_step": from_step,
+        "to_step": to_step,
+        "from": before,
+        "to": after,
+        "relative_improvement": improvement,
+        "met": met,
+    }
     return found if improvement >= 0 else {**found, "reason": "the validation loss got worse"}
 
 
@@ -461,9 +523,12 @@ def restore_rng(state: dict, seed: int) -> None:
     else:
         seed_everything(derived_seed(seed, w.rank, state["step"]))
         if w.main:
-            print(f"checkpoint of {state.get('world_size', 1)} ranks resumed on {w.size}: weights, optimiser and "
-                  f"data order continue; the ranks' random streams restart from (seed, rank, step)",
-                  file=sys.stderr, flush=True)
+            print(
+                f"checkpoint of {state.get('world_size', 1)} ranks resumed on {w.size}: weights, optimiser and "
+                f"data order continue; the ranks' random streams restart from (seed, rank, step)",
+                file=sys.stderr,
+                flush=True,
+            )
 
 
 def load_checkpoint(path: Path, previous: Path) -> dict:
@@ -479,10 +544,16 @@ def load_checkpoint(path: Path, previous: Path) -> dict:
 
 def settings_changed(state: dict, model_config: VAEConfig, settings: TrainSettings, seed: int) -> list[str]:
     """What differs between a checkpoint's run and this one (model, settings that change numbers, seed)."""
-    saved = {"seed": state["seed"], **{f"model.{k}": v for k, v in state["model_config"].items()},
-             **{f"training.{k}": v for k, v in state["settings"].items() if k not in RESUMABLE_CHANGES}}
-    now = {"seed": seed, **{f"model.{k}": v for k, v in asdict(model_config).items()},
-           **{f"training.{k}": v for k, v in asdict(settings).items() if k not in RESUMABLE_CHANGES}}
+    saved = {
+        "seed": state["seed"],
+        **{f"model.{k}": v for k, v in state["model_config"].items()},
+        **{f"training.{k}": v for k, v in state["settings"].items() if k not in RESUMABLE_CHANGES},
+    }
+    now = {
+        "seed": seed,
+        **{f"model.{k}": v for k, v in asdict(model_config).items()},
+        **{f"training.{k}": v for k, v in asdict(settings).items() if k not in RESUMABLE_CHANGES},
+    }
     return [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in now if k in saved and saved[k] != now[k]]
 
 
@@ -498,14 +569,23 @@ def supersede(run_dir: Path, changed: list[str]) -> Path:
     attempts = attempts_path(run_dir, "train")
     if attempts.exists():
         shutil.copy2(attempts, aside / "attempts-train.json")
-    print(f"{run_dir}: the checkpoint belongs to other settings ({'; '.join(changed)}); moved it to {aside} "
-          "and starting over", file=sys.stderr, flush=True)
+    print(
+        f"{run_dir}: the checkpoint belongs to other settings ({'; '.join(changed)}); moved it to {aside} "
+        "and starting over",
+        file=sys.stderr,
+        flush=True,
+    )
     return aside
 
 
 def train(
-    model_config: VAEConfig, settings: TrainSettings, train_file: Path, run_dir: Path, seed: int,
-    stop_after_steps: int | None = None, valid_file: Path | None = None,
+    model_config: VAEConfig,
+    settings: TrainSettings,
+    train_file: Path,
+    run_dir: Path,
+    seed: int,
+    stop_after_steps: int | None = None,
+    valid_file: Path | None = None,
 ) -> Path | None:
     """Train to `settings.max_steps`, resuming from `run_dir/checkpoints/last.pt` if present;
     with `settings.valid_every`, validate on `valid_file` (default: valid.jsonl beside `train_file`).
@@ -516,20 +596,46 @@ def train(
     """
     device = training_device(settings)
     # what the next attempt needs to know: these settings, this card (della/attempts.py)
-    facts = {"settings": settings_digest({"model": asdict(model_config), "training": asdict(settings), "seed": seed}),
-             **gpu_facts()}
-    with (determinism(settings.deterministic), preemption_signals() as received,
-          recorded_attempt(run_dir, "train", facts, write=world().main) as attempt):
-        return _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received,
-                      valid_file or train_file.with_name("valid.jsonl"), attempt)
+    facts = {
+        "settings": settings_digest({"model": asdict(model_config), "training": asdict(settings), "seed": seed}),
+        **gpu_facts(),
+    }
+    with (
+        determinism(settings.deterministic),
+        preemption_signals() as received,
+        recorded_attempt(run_dir, "train", facts, write=world().main) as attempt,
+    ):
+        return _train(
+            model_config,
+            settings,
+            train_file,
+            run_dir,
+            seed,
+            stop_after_steps,
+            device,
+            received,
+            valid_file or train_file.with_name("valid.jsonl"),
+            attempt,
+        )
 
 
-def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, device, received,
-           valid_file, attempt: AttemptLog) -> Path | None:
+def _train(
+    model_config,
+    settings,
+    train_file,
+    run_dir,
+    seed,
+    stop_after_steps,
+    device,
+    received,
+    valid_file,
+    attempt: AttemptLog,
+) -> Path | None:
     w = world()
     if settings.batch_size % w.size:
-        raise ValueError(f"training.batch_size {settings.batch_size} is the global batch and must divide among "
-                         f"the {w.size} ranks")
+        raise ValueError(
+            f"training.batch_size {settings.batch_size} is the global batch and must divide among the {w.size} ranks"
+        )
     seed_everything(seed)  # the same initial weights on every rank
     # the training tricks that add modules travel in the model's config (saved with its weights)
     model_config = replace(model_config, bow_weight=settings.bow_weight, bn_vae_gamma=settings.bn_vae_gamma)
@@ -545,8 +651,11 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
         raise ValueError(f"{train_file}: {len(records)} examples, fewer than one batch of {settings.batch_size}")
     settings = resolve_schedule(settings, len(records))
     if settings.epochs_per_period is not None:
-        print(f"schedule: {settings.periods} periods of {settings.epochs_per_period:g} epochs of {len(records)} "
-              f"examples = {settings.max_steps} steps", file=sys.stderr)
+        print(
+            f"schedule: {settings.periods} periods of {settings.epochs_per_period:g} epochs of {len(records)} "
+            f"examples = {settings.max_steps} steps",
+            file=sys.stderr,
+        )
     lengths = None
     if settings.length_grouped_batches is not None:
         lengths = [len(target_of(r)) + len(r.get("source", "")) for r in records]
@@ -554,7 +663,9 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
     valid_batches = []
     if settings.valid_every is not None:
         valid_records = load_records(valid_file, settings.max_valid_examples)
-        valid_batches = [model.to_device(batch) for batch in batches(valid_records, model.collator, settings.batch_size)]
+        valid_batches = [
+            model.to_device(batch) for batch in batches(valid_records, model.collator, settings.batch_size)
+        ]
     weighted = weighted_parameters(model)  # multiplicities: DELLA's summed fusion factors (della/model.py)
     optimiser = adamw(weighted, settings.learning_rate, settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, linear_warmup_decay(settings))
@@ -566,7 +677,8 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
         # are averaged over the ranks after every micro-batch (DDP's no_sync, which would save
         # all but the last, does not combine with static_graph).
         loss_module = torch.nn.parallel.DistributedDataParallel(
-            loss_module, device_ids=[device.index] if device.type == "cuda" else None, static_graph=True)
+            loss_module, device_ids=[device.index] if device.type == "cuda" else None, static_graph=True
+        )
     loss_fn = compile_loss(loss_module) if settings.compile else loss_module
     checkpoint, previous = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "prev.pt"
     log_path = run_dir / "train_log.jsonl"
@@ -589,7 +701,9 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
         if w.main:
             print(f"resuming {run_dir} from step {step} ({checkpoint})", file=sys.stderr, flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if log_path.exists() and w.main:  # lines logged after the checkpoint (by a run killed before its next one) are redone
+    if (
+        log_path.exists() and w.main
+    ):  # lines logged after the checkpoint (by a run killed before its next one) are redone
         os.truncate(log_path, log_bytes)
     # an attempt that crashed or was killed keeps `ended: running` and its last update
     attempt.update(from_step=step, to_step=step, device=str(device), world_size=w.size)
@@ -597,15 +711,25 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
 
         def save_checkpoint() -> None:
             if not all(torch.isfinite(p).all() for p in model.parameters()):
-                raise FloatingPointError(f"non-finite weights after step {step} of {run_dir}; not saved over the "
-                                         f"last good checkpoint {checkpoint if checkpoint.exists() else '(none)'}")
+                raise FloatingPointError(
+                    f"non-finite weights after step {step} of {run_dir}; not saved over the "
+                    f"last good checkpoint {checkpoint if checkpoint.exists() else '(none)'}"
+                )
             rng = gather_in_order([(w.rank, _rng_state())])  # every rank's streams (all ranks take part)
             if w.main:
                 state = {
-                    "model": model.state_dict(), "optimiser": optimiser.state_dict(),
-                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "data": sampler.state_dict(),
-                    "rng": rng, "world_size": w.size, "step": step, "nonfinite_skipped": skipped,
-                    "log_bytes": log_path.stat().st_size, "seed": seed, "settings": asdict(settings),
+                    "model": model.state_dict(),
+                    "optimiser": optimiser.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict(),
+                    "data": sampler.state_dict(),
+                    "rng": rng,
+                    "world_size": w.size,
+                    "step": step,
+                    "nonfinite_skipped": skipped,
+                    "log_bytes": log_path.stat().st_size,
+                    "seed": seed,
+                    "settings": asdict(settings),
                     "model_config": asdict(model_config),
                 }
                 keep_previous(checkpoint, previous)
@@ -622,7 +746,9 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
                 batch = model.collator([records[i] for i in rank_slice(sampler.next_indices())])
                 batch = {name: tensor.to(device) for name, tensor in batch.items()}
                 with autocast(device, settings.precision):
-                    out = loss_fn(batch, beta, settings.kl_threshold, settings.kl_reduction, settings.kl_threshold_scope)
+                    out = loss_fn(
+                        batch, beta, settings.kl_threshold, settings.kl_reduction, settings.kl_threshold_scope
+                    )
                 if any_rank(not torch.isfinite(out["loss"]), device):  # every rank skips, or none
                     failure = "non-finite loss"
                     break
@@ -637,13 +763,17 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
             if failure is not None:
                 skipped += 1
                 loss_terms = {name: value.tolist() for name, value in out.items()}
-                message = (f"{failure} at step {step} of {run_dir} (loss terms {loss_terms}); last good checkpoint: "
-                           f"{checkpoint if checkpoint.exists() else 'none'}")
+                message = (
+                    f"{failure} at step {step} of {run_dir} (loss terms {loss_terms}); last good checkpoint: "
+                    f"{checkpoint if checkpoint.exists() else 'none'}"
+                )
                 if settings.nonfinite == STOP:
                     raise FloatingPointError(message)
                 if skipped > settings.max_nonfinite_skips:
-                    raise FloatingPointError(f"{message}; more than training.max_nonfinite_skips = "
-                                             f"{settings.max_nonfinite_skips} steps skipped")
+                    raise FloatingPointError(
+                        f"{message}; more than training.max_nonfinite_skips = "
+                        f"{settings.max_nonfinite_skips} steps skipped"
+                    )
                 if w.main:
                     print(f"skipped ({skipped} so far): {message}", file=sys.stderr, flush=True)
                 continue
@@ -651,10 +781,18 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
             scaler.update()
             scheduler.step()
             step += 1
-            validate = settings.valid_every is not None and (step % settings.valid_every == 0 or step == settings.max_steps)
+            validate = settings.valid_every is not None and (
+                step % settings.valid_every == 0 or step == settings.max_steps
+            )
             if step % settings.log_every == 0 or step == settings.max_steps or validate:
-                entry = {"step": step, "beta": beta, "lr": scheduler.get_last_lr()[0], **terms.means(),
-                         "nonfinite_skipped": skipped, "elapsed_s": round(time.time() - started, 2)}
+                entry = {
+                    "step": step,
+                    "beta": beta,
+                    "lr": scheduler.get_last_lr()[0],
+                    **terms.means(),
+                    "nonfinite_skipped": skipped,
+                    "elapsed_s": round(time.time() - started, 2),
+                }
                 if validate:
                     entry.update(validation_terms(model, valid_batches, seed + VALID_SEED_OFFSET))
                 log.write(json.dumps(entry) + "\n")
@@ -662,8 +800,11 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
                 rate = (step - first_step) / max(time.time() - started, 1e-9)
                 eta = datetime.timedelta(seconds=round((settings.max_steps - step) / rate))
                 if w.main:
-                    print(f"step {step}/{settings.max_steps}  loss {entry['loss']:.4g}  {rate:.2f} step/s  ETA {eta}",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"step {step}/{settings.max_steps}  loss {entry['loss']:.4g}  {rate:.2f} step/s  ETA {eta}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     attempt.update(to_step=step)
             # a signal may reach one rank only, or the ranks at different steps: they stop together
             stop = any_rank(bool(received), device)
@@ -672,8 +813,10 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
             if stop:
                 cause = received[0] if received else "a signal on another rank"
                 attempt.end(SIGNAL, f"{cause} received", to_step=step)
-                raise Interrupted(f"{cause} received: stopped {run_dir} after step {step} of "
-                                  f"{settings.max_steps}; checkpoint {checkpoint}; rerun to resume")
+                raise Interrupted(
+                    f"{cause} received: stopped {run_dir} after step {step} of "
+                    f"{settings.max_steps}; checkpoint {checkpoint}; rerun to resume"
+                )
             if step == stop_after_steps:
                 attempt.end(STOPPED, "stop_after_steps", to_step=step)
                 return None
@@ -686,13 +829,22 @@ def _train(model_config, settings, train_file, run_dir, seed, stop_after_steps, 
         model.save(staging)
         shutil.rmtree(final, ignore_errors=True)
         staging.rename(final)
-        atomic_write_json(run_dir / "train_done.json", {
-            "steps": step, "seed": seed, "device": str(device), "world_size": w.size, "tf32": tf32_in_effect(device),
-            "effective_batch_size":
-            settings.batch_size * settings.grad_accumulation_steps, "nonfinite_skipped": skipped,
-            "settings": asdict(settings), "time_s": round(time.time() - started, 2), "attempts": attempt.summary(),
-            "convergence": convergence_check(log_path, settings),
-        })
+        atomic_write_json(
+            run_dir / "train_done.json",
+            {
+                "steps": step,
+                "seed": seed,
+                "device": str(device),
+                "world_size": w.size,
+                "tf32": tf32_in_effect(device),
+                "effective_batch_size": settings.batch_size * settings.grad_accumulation_steps,
+                "nonfinite_skipped": skipped,
+                "settings": asdict(settings),
+                "time_s": round(time.time() - started, 2),
+                "attempts": attempt.summary(),
+                "convergence": convergence_check(log_path, settings),
+            },
+        )
         if not settings.keep_checkpoints:
             shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     barrier()

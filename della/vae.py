@@ -48,6 +48,7 @@ class AttentionPooling(nn.Module):
         scores = self.activation(states @ self.weight).masked_fill(mask == 0, float("-inf"))  # [B, T]
         return (scores.softmax(-1)[..., None] * states).sum(1)  # [B, H]
 
+
 # How the per-layer KL terms are combined in the training loss (paper Eq. 6 sums; the official
 # DELLA code averages over the layers).
 KL_SUM, KL_MEAN = "sum", "mean"
@@ -104,7 +105,9 @@ class TransformerVAE(nn.Module):
         # A separate encoder (Optimus' BERT) is a submodule of its own; a shared one is reached
         # through the `encoder` property, so its weights are stored once.
         self.separate_encoder = load_encoder(config.encoder) if config.encoder is not None else None
-        self.encoder_tokenizer = load_tokenizer(config.encoder) if config.encoder is not None else self.decoder_tokenizer
+        self.encoder_tokenizer = (
+            load_tokenizer(config.encoder) if config.encoder is not None else self.decoder_tokenizer
+        )
         path_cls = latent_path_class(config.path, config.plugin)
         self.latent_layers = self._layer_range(config, path_cls.layerwise)
         if not (isinstance(config.latent_size, int) and config.latent_size >= 1):
@@ -128,21 +131,30 @@ class TransformerVAE(nn.Module):
         if config.pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {config.pooling!r}")
         if config.pooling == POOL_BERT_POOLER and getattr(getattr(self.encoder, "model", None), "pooler", None) is None:
-            raise ValueError(f"pooling {POOL_BERT_POOLER!r} needs a BERT encoder with its pooler (encoder_backbone: bert)")
+            raise ValueError(
+                f"pooling {POOL_BERT_POOLER!r} needs a BERT encoder with its pooler (encoder_backbone: bert)"
+            )
         backbone_config = self.decoder.model.config
         self.pools = nn.ModuleList(
             AttentionPooling(
                 self.encoder.hidden_size,
                 getattr(backbone_config, "activation_function", "gelu_new"),
-                backbone_config.initializer_range if hasattr(backbone_config, "initializer_range") else backbone_config.init_std,
+                backbone_config.initializer_range
+                if hasattr(backbone_config, "initializer_range")
+                else backbone_config.init_std,
             )
             for _ in range(self.n_groups if config.pooling == POOL_ATTENTION else 0)
         )
         layers = {"layers": self.latent_layers} if path_cls.layerwise else {}
         self.path = path_cls(self.decoder, config.latent_size, self.n_groups, **layers, **config.path_settings)
         self.chain = GaussianChain(
-            self.n_groups, config.latent_size, self.encoder.hidden_size, config.conditional, config.first_prior,
-            chained=config.chain, bn_gamma=config.bn_vae_gamma,
+            self.n_groups,
+            config.latent_size,
+            self.encoder.hidden_size,
+            config.conditional,
+            config.first_prior,
+            chained=config.chain,
+            bn_gamma=config.bn_vae_gamma,
         )
         # BOW loss (as the official DELLA code): z_L -> hidden size -> the decoder's own LM head
         self.bow_head = nn.Linear(config.latent_size, self.decoder.hidden_size) if config.bow_weight else None
@@ -157,11 +169,21 @@ class TransformerVAE(nn.Module):
             for layer, (module, span) in enumerate(self.decoder.value_projections()):
                 if layer in self.path.layers:  # layers outside latent_layers run as the plain backbone
                     module.register_forward_hook(self._value_hook(layer, span))
-        start = getattr(self.decoder.model.config, "decoder_start_token_id", None) if config.decoder_kind == SEQ2SEQ else None
+        start = (
+            getattr(self.decoder.model.config, "decoder_start_token_id", None)
+            if config.decoder_kind == SEQ2SEQ
+            else None
+        )
         self.collator = Collator(
-            self.decoder_tokenizer, self.encoder_tokenizer, config.decoder_kind, config.conditional,
-            config.max_source_tokens, config.max_target_tokens, decoder_start=start,
-            decoder_positions=self.decoder.max_positions, encoder_positions=self.encoder.max_positions,
+            self.decoder_tokenizer,
+            self.encoder_tokenizer,
+            config.decoder_kind,
+            config.conditional,
+            config.max_source_tokens,
+            config.max_target_tokens,
+            decoder_start=start,
+            decoder_positions=self.decoder.max_positions,
+            encoder_positions=self.encoder.max_positions,
         )
         self.bos, self.eos, self.pad = special_ids(self.decoder_tokenizer)
 
@@ -171,10 +193,14 @@ class TransformerVAE(nn.Module):
         start, end = config.latent_layers["start"], config.latent_layers.get("end")
         end = n_layers if end is None else end
         if not 1 <= start <= end <= n_layers:
-            raise ValueError(f"latent_layers {config.latent_layers} is not a range within the decoder's {n_layers} layers")
+            raise ValueError(
+                f"latent_layers {config.latent_layers} is not a range within the decoder's {n_layers} layers"
+            )
         layers = range(start - 1, end)
         if not layerwise_path and layers != range(n_layers):
-            raise ValueError(f"latent_layers {config.latent_layers} needs a layer-wise path; {config.path!r} is not one")
+            raise ValueError(
+                f"latent_layers {config.latent_layers} needs a layer-wise path; {config.path!r} is not one"
+            )
         return layers
 
     @property
@@ -216,7 +242,7 @@ class TransformerVAE(nn.Module):
         """Per-group sentence representations [B, G, H] from the encoder's layer states."""
         states = self.encoder.layer_states(ids, mask)
         layers = self.latent_layers
-        chosen = states[layers.start:layers.stop] if self.path.layerwise and self.config.layerwise else states[-1:]
+        chosen = states[layers.start : layers.stop] if self.path.layerwise and self.config.layerwise else states[-1:]
         if self.config.pooling == POOL_FIRST_TOKEN:
             pooled = [s[:, 0] for s in chosen]
         elif self.config.pooling == POOL_MEAN:
@@ -370,16 +396,24 @@ class TransformerVAE(nn.Module):
         labels = batch["labels"]
         return -(logp.gather(-1, labels.clamp(min=0)) * (labels != IGNORE_INDEX)).sum(-1)
 
-    def loss(self, batch, beta: float, kl_threshold: float, kl_reduction: str,
-             kl_threshold_scope: str = KL_THRESHOLD_DIMENSION) -> dict[str, torch.Tensor]:
+    def loss(
+        self,
+        batch,
+        beta: float,
+        kl_threshold: float,
+        kl_reduction: str,
+        kl_threshold_scope: str = KL_THRESHOLD_DIMENSION,
+    ) -> dict[str, torch.Tensor]:
         """Negative ELBO with a weighted KL (beta), free bits (kl_threshold, per dimension or per
         group: `kl_threshold_scope`), the KL of the groups `kl_layers` names, and the BOW loss
         weighted by `bow_weight`."""
         if kl_reduction not in (KL_SUM, KL_MEAN):
             raise ValueError(f"kl_reduction must be {KL_SUM!r} or {KL_MEAN!r}, got {kl_reduction!r}")
         if kl_threshold_scope not in (KL_THRESHOLD_DIMENSION, KL_THRESHOLD_GROUP):
-            raise ValueError(f"kl_threshold_scope must be {KL_THRESHOLD_DIMENSION!r} or {KL_THRESHOLD_GROUP!r}, "
-                             f"got {kl_threshold_scope!r}")
+            raise ValueError(
+                f"kl_threshold_scope must be {KL_THRESHOLD_DIMENSION!r} or {KL_THRESHOLD_GROUP!r}, "
+                f"got {kl_threshold_scope!r}"
+            )
         b = batch["dec_ids"].shape[0]
         if self.n_groups:
             enc = self.encode(batch)
@@ -414,8 +448,9 @@ class TransformerVAE(nn.Module):
     # Generation
     # ---------------------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, sources: list[str | None], decoding: dict, generator: torch.Generator,
-                 token_budget: int | None = None) -> list[str]:
+    def generate(
+        self, sources: list[str | None], decoding: dict, generator: torch.Generator, token_budget: int | None = None
+    ) -> list[str]:
         """One output per entry of `sources` (None for unconditional), z drawn from the prior
         (p(z) or p(z|c)), then decoded greedily, by sampling, or by beam search given that z."""
         cs = self._condition(self._source_batch(sources)) if self.config.conditional else None
@@ -427,7 +462,10 @@ class TransformerVAE(nn.Module):
 
     @torch.no_grad()
     def posterior_latents(
-        self, texts: list[str], sources: list[str | None] | None = None, sample: bool = False,
+        self,
+        texts: list[str],
+        sources: list[str | None] | None = None,
+        sample: bool = False,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Latents [N, G, P] from each text's posterior (given its source, for a CVAE): a draw,
@@ -454,7 +492,11 @@ class TransformerVAE(nn.Module):
 
     @torch.no_grad()
     def decode_tokens(
-        self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator,
+        self,
+        z: torch.Tensor | None,
+        sources: list[str | None],
+        decoding: dict,
+        generator: torch.Generator,
         token_budget: int | None = None,
     ) -> list[list[int]]:
         """Token ids of one text per row of the latents z [N, G, P] (None: a model without latent),
@@ -470,20 +512,36 @@ class TransformerVAE(nn.Module):
             longest = next(s.length for s in seqs if s.role == "generation")
             rows = max(1, token_budget // (beams * longest))
             if rows < len(sources):
-                return [row for start in range(0, len(sources), rows) for row in self.decode_tokens(
-                    None if z is None else z[start:start + rows], sources[start:start + rows], decoding, generator)]
+                return [
+                    row
+                    for start in range(0, len(sources), rows)
+                    for row in self.decode_tokens(
+                        None if z is None else z[start : start + rows],
+                        sources[start : start + rows],
+                        decoding,
+                        generator,
+                    )
+                ]
         inputs = self.generation_inputs(z, sources)
         config = generation_config(decoding, self.bos, self.eos, self.pad)
         with sampling_seeded_by(generator):
             sequences = LatentConditionedLM(self).generate(**inputs, generation_config=config)
-        generated = sequences[:, inputs["input_ids"].shape[1]:].tolist()  # after the prompt
+        generated = sequences[:, inputs["input_ids"].shape[1] :].tolist()  # after the prompt
         return [row[: row.index(self.eos) + 1] if self.eos in row else row for row in generated]
 
-    def decode(self, z: torch.Tensor | None, sources: list[str | None], decoding: dict, generator: torch.Generator,
-               token_budget: int | None = None) -> list[str]:
+    def decode(
+        self,
+        z: torch.Tensor | None,
+        sources: list[str | None],
+        decoding: dict,
+        generator: torch.Generator,
+        token_budget: int | None = None,
+    ) -> list[str]:
         """Decode one text per row of the latents z [N, G, P] (None: a model without latent)."""
-        return [self.decoder_tokenizer.decode(_until(row, self.eos), skip_special_tokens=True).strip()
-                for row in self.decode_tokens(z, sources, decoding, generator, token_budget)]
+        return [
+            self.decoder_tokenizer.decode(_until(row, self.eos), skip_special_tokens=True).strip()
+            for row in self.decode_tokens(z, sources, decoding, generator, token_budget)
+        ]
 
 
 def weighted_parameters(model: nn.Module) -> list[tuple[nn.Parameter, int]]:
@@ -507,9 +565,14 @@ def count_parameters(model: TransformerVAE) -> dict[str, int]:
     if model.separate_encoder is not None:
         backbone.update({id(p): p for p in model.separate_encoder.parameters()})
     everything = {id(p): p for p in model.parameters()}
-    counts = {name: sum(p.numel() for p in module.parameters()) for name, module in (
-        ("chain", model.chain), ("latent_path", model.path), ("pooling", model.pools),
-    )}
+    counts = {
+        name: sum(p.numel() for p in module.parameters())
+        for name, module in (
+            ("chain", model.chain),
+            ("latent_path", model.path),
+            ("pooling", model.pools),
+        )
+    }
     counts["bow_head"] = sum(p.numel() for p in model.bow_head.parameters()) if model.bow_head is not None else 0
     counts["backbone"] = sum(p.numel() for p in backbone.values())
     counts["total"] = sum(p.numel() for p in everything.values())

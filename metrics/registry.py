@@ -18,14 +18,26 @@ value that is not a score (the latent probe's majority-class rate) has no direct
 `higher_is_better=None`, written as null.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 # The metric names of the paper's tables, in table order (docs/interfaces.md).
 PAPER_METRICS = (
-    "PPL", "ELBO", "KL", "MI", "AU",
-    "BLEU", "CND", "MAUVE", "Self-BLEU", "Dist", "JS",
-    "ROUGE-1", "ROUGE-2", "ROUGE-L", "BERTScore",
+    "PPL",
+    "ELBO",
+    "KL",
+    "MI",
+    "AU",
+    "BLEU",
+    "CND",
+    "MAUVE",
+    "Self-BLEU",
+    "Dist",
+    "JS",
+    "ROUGE-1",
+    "ROUGE-2",
+    "ROUGE-L",
+    "BERTScore",
 )
 
 PERCENT = 100.0  # scale of the metrics the paper prints x100

@@ -108,6 +108,7 @@ def _sum(x: torch.Tensor) -> float:
 # -----------------------------------------------------------------------------
 # the passes over the data
 
+
 def batch_width(batch) -> int:
     """Positions one row of `batch` takes: the widest of its tensors (a batch is a dict of
     [B, ...] tensors, or one tensor)."""
@@ -134,11 +135,19 @@ def scored_log_likelihood(model, batch, z: torch.Tensor, token_budget: int | Non
         return model.log_likelihood(batch, z)
     samples = min(c, rows)  # per call: `samples` samples of `examples` examples
     examples = max(1, rows // samples)
-    return torch.cat([
-        torch.cat([model.log_likelihood(batch_rows(batch, e, e + examples), z[e:e + examples, s:s + samples])
-                   for s in range(0, c, samples)], dim=1)
-        for e in range(0, b, examples)
-    ], dim=0)
+    return torch.cat(
+        [
+            torch.cat(
+                [
+                    model.log_likelihood(batch_rows(batch, e, e + examples), z[e : e + examples, s : s + samples])
+                    for s in range(0, c, samples)
+                ],
+                dim=1,
+            )
+            for e in range(0, b, examples)
+        ],
+        dim=0,
+    )
 
 
 def importance_samples(model, batch, enc, k: int, chunk: int, token_budget: int | None = None):
@@ -147,7 +156,7 @@ def importance_samples(model, batch, enc, k: int, chunk: int, token_budget: int 
     same seed gives the same samples, and the same estimate, whatever the chunk size."""
     z_all, log_q_all = model.sample_posterior(enc, k)
     for start in range(0, k, chunk):
-        z, log_q = z_all[:, start:start + chunk], log_q_all[:, start:start + chunk]
+        z, log_q = z_all[:, start : start + chunk], log_q_all[:, start : start + chunk]
         log_lik = scored_log_likelihood(model, batch, z, token_budget)
         yield z, log_q, log_lik, log_lik + model.log_prior(batch, z) - log_q
 
@@ -214,14 +223,18 @@ def aggregate_log_posterior(model, batches, z: torch.Tensor, chunk: int) -> torc
     device = getattr(model, "device", torch.device("cpu"))
     starts = range(0, z.shape[0], chunk)
     mine = [starts[c] for c in shard(len(starts))]
-    log_q_agg = {start: torch.full((len(z[start:start + chunk]), model.n_groups), -math.inf, dtype=torch.float64,
-                                   device=device) for start in mine}
+    log_q_agg = {
+        start: torch.full(
+            (len(z[start : start + chunk]), model.n_groups), -math.inf, dtype=torch.float64, device=device
+        )
+        for start in mine
+    }
     n_x = 0
     for batch in batches:
         enc = model.encode(batch) if mine else None
         batch_size = len(model.num_target_tokens(batch))
         for start in mine:
-            z_chunk = z[start:start + chunk].to(device)
+            z_chunk = z[start : start + chunk].to(device)
             z_rows = z_chunk.unsqueeze(0).expand(batch_size, -1, -1).contiguous()  # [B, c, D]
             log_q = model.log_posterior_groups(enc, z_rows).double().cumsum(-1)  # [B, c, G]: log q(z_m,<=g | x_j)
             part = log_q_agg[start]
@@ -234,6 +247,7 @@ def aggregate_log_posterior(model, batches, z: torch.Tensor, chunk: int) -> torc
 # -----------------------------------------------------------------------------
 # the reported numbers, each from the totals
 
+
 def _common(t: Totals, cfg: dict) -> dict:
     return {"n_examples": t.n_examples, "n_target_tokens": t.n_tokens, "token_count": TOKEN_COUNT, "seed": cfg["seed"]}
 
@@ -241,8 +255,11 @@ def _common(t: Totals, cfg: dict) -> dict:
 def _iw(cfg: dict) -> dict:
     if cfg["no_latent"]:
         return {"estimator": "exact: no latent variable, log p(x) = log p(x|z)"}
-    return {"estimator": "importance-weighted bound (Burda et al. 2016)",
-            "iw_samples": cfg["iw_samples"], "iw_chunk": cfg["iw_chunk"]}
+    return {
+        "estimator": "importance-weighted bound (Burda et al. 2016)",
+        "iw_samples": cfg["iw_samples"],
+        "iw_chunk": cfg["iw_chunk"],
+    }
 
 
 @register_metric("PPL", higher_is_better=False)
@@ -276,16 +293,28 @@ def kl_per_sentence(t: Totals, cfg: dict) -> torch.Tensor:
 @register_metric("KL", higher_is_better=True)
 def kl_divergence(t: Totals, cfg: dict):
     per_group = (torch.cat(t.kl_groups).sum(dim=0) / t.n_examples).tolist()
-    return kl_per_sentence(t, cfg).sum().item() / t.n_examples, {
-        "kl_reduction": cfg["kl_reduction"], "over": "latent groups", **_layers(cfg), **_common(t, cfg),
-    }, {"per_group": per_group}
+    return (
+        kl_per_sentence(t, cfg).sum().item() / t.n_examples,
+        {
+            "kl_reduction": cfg["kl_reduction"],
+            "over": "latent groups",
+            **_layers(cfg),
+            **_common(t, cfg),
+        },
+        {"per_group": per_group},
+    )
 
 
 @register_metric("ELBO", higher_is_better=False)
 def negative_elbo(t: Totals, cfg: dict):
     value = (t.recon_nll + kl_per_sentence(t, cfg).sum().item()) / t.n_examples
-    return value, {"reported_as": "-ELBO per sentence", "kl_reduction": cfg["kl_reduction"],
-                   "recon_samples": cfg["iw_samples"], **_layers(cfg), **_common(t, cfg)}
+    return value, {
+        "reported_as": "-ELBO per sentence",
+        "kl_reduction": cfg["kl_reduction"],
+        "recon_samples": cfg["iw_samples"],
+        **_layers(cfg),
+        **_common(t, cfg),
+    }
 
 
 def per_sentence(t: Totals, cfg: dict) -> dict[str, list[float]]:
@@ -293,8 +322,12 @@ def per_sentence(t: Totals, cfg: dict) -> dict[str, list[float]]:
     and target tokens, in batch order: what the per-sentence comparisons resample."""
     recon = torch.cat(t.per_sentence["recon_nll"])
     kl = kl_per_sentence(t, cfg)
-    return {"nll": (-torch.cat(t.per_sentence["log_px"])).tolist(), "elbo": (recon + kl).tolist(),
-            "kl": kl.tolist(), "n_tokens": torch.cat(t.per_sentence["n_tokens"]).tolist()}
+    return {
+        "nll": (-torch.cat(t.per_sentence["log_px"])).tolist(),
+        "elbo": (recon + kl).tolist(),
+        "kl": kl.tolist(),
+        "n_tokens": torch.cat(t.per_sentence["n_tokens"]).tolist(),
+    }
 
 
 @register_metric("MI", higher_is_better=True)
@@ -306,10 +339,17 @@ def mutual_information(t: Totals, cfg: dict, reduction: str = "total"):
     per_group = [b - a for a, b in zip([0.0] + prefix[:-1], prefix)]
     reported = per_group[cfg["groups"]]
     value = math.fsum(reported) if reduction == "total" else math.fsum(reported) / len(reported)
-    settings = {"mi_estimator": MI_ESTIMATOR, "mi_samples": cfg["mi_samples"], "mi_chunk": cfg["mi_chunk"],
-                "reduction": {"total": "sum of I(x; z_g | z_<g) over the reported groups (all: I(x; z))",
-                              "mean": "mean of the per-group chain-rule terms I(x; z_g | z_<g) over the "
-                                      "reported groups"}[reduction], **_layers(cfg), **_common(t, cfg)}
+    settings = {
+        "mi_estimator": MI_ESTIMATOR,
+        "mi_samples": cfg["mi_samples"],
+        "mi_chunk": cfg["mi_chunk"],
+        "reduction": {
+            "total": "sum of I(x; z_g | z_<g) over the reported groups (all: I(x; z))",
+            "mean": "mean of the per-group chain-rule terms I(x; z_g | z_<g) over the reported groups",
+        }[reduction],
+        **_layers(cfg),
+        **_common(t, cfg),
+    }
     details = {"per_group": per_group, "prefix": prefix, "per_group_term": "I(x; z_g | z_<g)"}
     return value, settings, details
 
@@ -321,15 +361,22 @@ def active_units(t: Totals, cfg: dict, n_groups: int, latent_size: int, threshol
         raise ValueError(f"posterior_mean has {means.shape[1]} dims, expected {n_groups} x {latent_size}")
     variance = means.var(dim=0, unbiased=True).view(n_groups, latent_size)
     per_group = (variance >= threshold).sum(dim=1)
-    settings = {"au_threshold": threshold, "statistic": "Var_x(E_q[z]) >= threshold, unbiased variance",
-                "reduction": "count per group, mean over the reported groups", "n_groups": n_groups,
-                "latent_size": latent_size, **_layers(cfg), **_common(t, cfg)}
+    settings = {
+        "au_threshold": threshold,
+        "statistic": "Var_x(E_q[z]) >= threshold, unbiased variance",
+        "reduction": "count per group, mean over the reported groups",
+        "n_groups": n_groups,
+        "latent_size": latent_size,
+        **_layers(cfg),
+        **_common(t, cfg),
+    }
     reported = per_group[cfg["groups"]]
     return reported.double().mean().item(), settings, {"per_group": per_group.tolist(), "total": int(reported.sum())}
 
 
 # -----------------------------------------------------------------------------
 # the entry point
+
 
 @contextlib.contextmanager
 def evaluation_mode(model, seed: int):
@@ -347,9 +394,14 @@ def evaluation_mode(model, seed: int):
             model.train()
 
 
-def representation_metrics(model, batches, settings: dict | None = None, token_budget: int | None = None,
-                           penalised_groups: slice = slice(None), sentences: dict | None = None,
-                           ) -> dict[str, MetricValue]:
+def representation_metrics(
+    model,
+    batches,
+    settings: dict | None = None,
+    token_budget: int | None = None,
+    penalised_groups: slice = slice(None),
+    sentences: dict | None = None,
+) -> dict[str, MetricValue]:
     """IW-PPL, ELBO, KL, MI, AU (and NLL, Recon, the other KL reduction, AU at extra
     thresholds) of `model` on `batches`: an iterable of whatever the model's collate function
     returns (materialised as a list). Inside a data-parallel run the ranks share the work
@@ -377,8 +429,10 @@ def representation_metrics(model, batches, settings: dict | None = None, token_b
         with evaluation_mode(model, cfg["seed"]):
             t = first_pass(model, batches, cfg, token_budget)
         if sentences is not None:
-            sentences.update(nll=(-torch.cat(t.per_sentence["log_px"])).tolist(),
-                             n_tokens=torch.cat(t.per_sentence["n_tokens"]).tolist())
+            sentences.update(
+                nll=(-torch.cat(t.per_sentence["log_px"])).tolist(),
+                n_tokens=torch.cat(t.per_sentence["n_tokens"]).tolist(),
+            )
         return {name: metric_value(name, *fn(t, cfg)) for name, fn in [("PPL", iw_perplexity), ("NLL", iw_nll)]}
 
     with evaluation_mode(model, cfg["seed"]):
@@ -387,9 +441,17 @@ def representation_metrics(model, batches, settings: dict | None = None, token_b
         log_q_agg = aggregate_log_posterior(model, batches, z, cfg["mi_chunk"])
         t.mi_prefix = (log_q_prefix.to(log_q_agg.device) - log_q_agg).mean(dim=0).tolist()
 
-    out = {name: metric_value(name, *fn(t, cfg)) for name, fn in [
-        ("PPL", iw_perplexity), ("NLL", iw_nll), ("ELBO", negative_elbo), ("KL", kl_divergence),
-        ("Recon", reconstruction), ("MI", mutual_information)]}
+    out = {
+        name: metric_value(name, *fn(t, cfg))
+        for name, fn in [
+            ("PPL", iw_perplexity),
+            ("NLL", iw_nll),
+            ("ELBO", negative_elbo),
+            ("KL", kl_divergence),
+            ("Recon", reconstruction),
+            ("MI", mutual_information),
+        ]
+    }
     other = "mean" if cfg["kl_reduction"] == "sum" else "sum"
     other_cfg = {**cfg, "kl_reduction": other}
     out[f"KL_{other}_over_layers"] = metric_value("KL", *kl_divergence(t, other_cfg))

@@ -32,8 +32,10 @@ def archive_content(path: Path) -> object:
 
     if path.name.endswith((".tgz", ".tar.gz")):
         with tarfile.open(path) as tar:
-            return [(m.name, m.type, m.mode, m.mtime, m.uid, m.uname,
-                     tar.extractfile(m).read() if m.isfile() else None) for m in tar.getmembers()]
+            return [
+                (m.name, m.type, m.mode, m.mtime, m.uid, m.uname, tar.extractfile(m).read() if m.isfile() else None)
+                for m in tar.getmembers()
+            ]
     if path.suffix == ".zip":
         with zipfile.ZipFile(path) as zf:
             return [(i.filename, i.date_time, i.external_attr, zf.read(i)) for i in zf.infolist()]
@@ -69,8 +71,13 @@ def tiny_backbones(tmp_path_factory) -> dict[str, Path]:
 def start_local_slurm() -> tuple[bool, subprocess.CompletedProcess]:
     """`local-slurm.sh start` (tests download nothing: no package install); whether it was up before."""
     was_up = subprocess.run([LOCAL_SLURM, "status"], capture_output=True).returncode == 0
-    started = subprocess.run([LOCAL_SLURM, "start"], capture_output=True, text=True, timeout=900,
-                             env={**os.environ, "LOCAL_SLURM_NO_INSTALL": "1"})
+    started = subprocess.run(
+        [LOCAL_SLURM, "start"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "LOCAL_SLURM_NO_INSTALL": "1"},
+    )
     return was_up, started
 
 
@@ -98,8 +105,11 @@ def pytest_sessionstart(session):
         config.stash[SLURM_START] = None
         return
     was_up, started = start_local_slurm()
-    config.stash[SLURM_START] = {"was_up": was_up, "returncode": started.returncode,
-                                 "output": started.stdout + started.stderr}
+    config.stash[SLURM_START] = {
+        "was_up": was_up,
+        "returncode": started.returncode,
+        "output": started.stdout + started.stderr,
+    }
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -135,3 +145,23 @@ def pytest_collection_modifyitems(items):
     clock, so under pytest-xdist (pyproject's addopts: one module per worker, in this order) the
     other worker runs the rest meanwhile instead of SLURM's waits coming last."""
     items.sort(key=lambda item: item.get_closest_marker("slurm") is None)
+
+
+# Training runs shared by test_reliability, test_warm and others: one per test module
+@pytest.fixture(scope="module")
+def train_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(64)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_backbones, train_file, tmp_path_factory) -> Path:
+    """helpers.training.SETTINGS trained start to end in one go, with the CLI the train rule runs."""
+    from della.cli import main
+
+    from helpers.training import SETTINGS, cli_args
+
+    run = tmp_path_factory.mktemp("uninterrupted") / "run"
+    main(cli_args(tiny_backbones, SETTINGS, train_file, run))
+    return run

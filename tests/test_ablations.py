@@ -7,19 +7,27 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, RepetitionPenaltyLogitsProcessor
 
-from conftest import tiny_corpus
 from della.generate import interpolate, interpolated_latents, reconstruct
 from della.latent import GaussianChain
 from della.model import LowRankFusion
 from della.vae import TransformerVAE, VAEConfig, count_parameters
+
+from conftest import tiny_corpus
 
 GREEDY = {"strategy": "greedy", "max_new_tokens": 6}
 
 
 def della(dirs, kind="causal", conditional=False, settings=None, **extra):
     torch.manual_seed(0)
-    config = VAEConfig(path="della", decoder=str(dirs[kind]), decoder_kind=kind, conditional=conditional,
-                       latent_size=8, path_settings=settings or {}, **extra)
+    config = VAEConfig(
+        path="della",
+        decoder=str(dirs[kind]),
+        decoder_kind=kind,
+        conditional=conditional,
+        latent_size=8,
+        path_settings=settings or {},
+        **extra,
+    )
     return TransformerVAE(config).eval()
 
 
@@ -28,7 +36,9 @@ def value_outputs(model, batch, z):
     same input, hooks bypassed), in one teacher-forced pass with latents z."""
     captured = []
     handles = [
-        module.register_forward_hook(lambda m, i, o, span=span: captured.append((o[..., span], m.forward(i[0])[..., span])))
+        module.register_forward_hook(
+            lambda m, i, o, span=span: captured.append((o[..., span], m.forward(i[0])[..., span]))
+        )
         for module, span in model.decoder.value_projections()
     ]
     try:
@@ -60,8 +70,9 @@ def test_without_latent_della_is_bart(tiny_backbones):
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     ours = model._decode(ids, mask, None, model._start(None, 3, "cpu")[0], model._source(batch), positions)
     plain = AutoModelForSeq2SeqLM.from_pretrained(tiny_backbones["seq2seq"]).eval()
-    theirs = plain(input_ids=batch["src_ids"], attention_mask=batch["src_mask"], decoder_input_ids=ids,
-                   decoder_attention_mask=mask).logits
+    theirs = plain(
+        input_ids=batch["src_ids"], attention_mask=batch["src_mask"], decoder_input_ids=ids, decoder_attention_mask=mask
+    ).logits
     assert torch.allclose(ours[mask.bool()], theirs[mask.bool()], atol=1e-5)
 
 
@@ -207,8 +218,11 @@ SUMMED = {"factor_storage": "summed"}
 
 def factor_sums(fusion) -> list[torch.Tensor]:
     """S_v, its bias, S_z, its bias of a factor-storage fusion, added in factor order as its forward adds them."""
-    return [sum((getattr(f, name) for f in factors[1:]), getattr(factors[0], name))
-            for factors in (fusion.value_factors, fusion.latent_factors) for name in ("weight", "bias")]
+    return [
+        sum((getattr(f, name) for f in factors[1:]), getattr(factors[0], name))
+        for factors in (fusion.value_factors, fusion.latent_factors)
+        for name in ("weight", "bias")
+    ]
 
 
 def stored_sums(fusion) -> list[torch.Tensor]:
@@ -265,10 +279,20 @@ def test_summed_storage_trains_as_the_factors(tiny_backbones, tmp_path):
 
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(32)))
-    settings = TrainSettings(batch_size=4, grad_accumulation_steps=2, learning_rate=3e-3, max_steps=6,
-                             warmup_steps=2, weight_decay=0.5, grad_clip=0.05, log_every=1, beta_schedule="constant")
-    factors_config = VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                               conditional=False, latent_size=8)
+    settings = TrainSettings(
+        batch_size=4,
+        grad_accumulation_steps=2,
+        learning_rate=3e-3,
+        max_steps=6,
+        warmup_steps=2,
+        weight_decay=0.5,
+        grad_clip=0.05,
+        log_every=1,
+        beta_schedule="constant",
+    )
+    factors_config = VAEConfig(
+        path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False, latent_size=8
+    )
     summed_config = replace(factors_config, path_settings=SUMMED)
     factors = TransformerVAE.load(train(factors_config, settings, data, tmp_path / "factors", seed=0))
     assert train(summed_config, settings, data, tmp_path / "summed", seed=0, stop_after_steps=3) is None
@@ -286,9 +310,12 @@ def test_summed_storage_trains_as_the_factors(tiny_backbones, tmp_path):
     for name in (name for name in a if ".fusions." not in name):
         assert torch.allclose(a[name], b[name], rtol=1e-5, atol=1e-7), name
     # the comparison can fail: clipping was active (without it the sums end elsewhere)
-    unclipped = TransformerVAE.load(train(factors_config, replace(settings, grad_clip=1e9), data, tmp_path / "u", seed=0))
-    assert not torch.allclose(factor_sums(unclipped.path.fusions[0])[0], factor_sums(factors.path.fusions[0])[0],
-                              rtol=1e-5, atol=1e-7)
+    unclipped = TransformerVAE.load(
+        train(factors_config, replace(settings, grad_clip=1e9), data, tmp_path / "u", seed=0)
+    )
+    assert not torch.allclose(
+        factor_sums(unclipped.path.fusions[0])[0], factor_sums(factors.path.fusions[0])[0], rtol=1e-5, atol=1e-7
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,8 +324,14 @@ def test_summed_storage_trains_as_the_factors(tiny_backbones, tmp_path):
 @pytest.mark.parametrize("path", ["della", "memory"])
 def test_bow_loss_is_the_official_bag_of_words_loss(tiny_backbones, path):
     torch.manual_seed(0)
-    config = VAEConfig(path=path, decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False,
-                       latent_size=8, bow_weight=0.5)
+    config = VAEConfig(
+        path=path,
+        decoder=str(tiny_backbones["causal"]),
+        decoder_kind="causal",
+        conditional=False,
+        latent_size=8,
+        bow_weight=0.5,
+    )
     model = TransformerVAE(config).eval()
     batch = model.collator(tiny_corpus(3))
     z = model.chain(3, None).z
@@ -306,8 +339,9 @@ def test_bow_loss_is_the_official_bag_of_words_loss(tiny_backbones, path):
     logits = model.decoder.model.lm_head(model.bow_head(z[:, -1]))
     labels = batch["labels"]
     repeated = logits[:, None].expand(-1, labels.shape[1], -1)
-    expected = torch.nn.functional.cross_entropy(repeated.transpose(1, 2), labels, ignore_index=-100,
-                                                 reduction="none").sum(-1)
+    expected = torch.nn.functional.cross_entropy(
+        repeated.transpose(1, 2), labels, ignore_index=-100, reduction="none"
+    ).sum(-1)
     assert torch.allclose(model.bow_loss(batch, z), expected, atol=1e-4)
     out = model.loss(batch, beta=1.0, kl_threshold=0.0, kl_reduction="sum")
     assert torch.allclose(out["loss"], out["reconstruction"] + out["kl"] + 0.5 * out["bow"], atol=1e-4)
@@ -330,8 +364,15 @@ def test_bn_vae_fixes_the_batch_statistics_of_the_posterior_means():
 
 def test_tricks_need_a_latent(tiny_backbones):
     with pytest.raises(ValueError, match="no latent"):
-        TransformerVAE(VAEConfig(path="none", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                                 conditional=False, bow_weight=0.1))
+        TransformerVAE(
+            VAEConfig(
+                path="none",
+                decoder=str(tiny_backbones["causal"]),
+                decoder_kind="causal",
+                conditional=False,
+                bow_weight=0.1,
+            )
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,8 +389,9 @@ def test_greedy_decoding_with_repetition_penalty_follows_hf(tiny_backbones):
     processor = RepetitionPenaltyLogitsProcessor(3.0)
     for _ in range(decoding["max_new_tokens"]):
         ids = torch.tensor([history])
-        logits = model._decode(ids, torch.ones_like(ids), z, model._start(z, 1, "cpu")[0], None,
-                               torch.arange(len(history))[None])[:, -1]
+        logits = model._decode(
+            ids, torch.ones_like(ids), z, model._start(z, 1, "cpu")[0], None, torch.arange(len(history))[None]
+        )[:, -1]
         token = int(processor(ids, logits).argmax())
         history.append(token)
         if token == model.eos:
@@ -362,8 +404,13 @@ def test_greedy_decoding_with_repetition_penalty_follows_hf(tiny_backbones):
 # At the tiny backbones' initialisation the next-token distribution is nearly flat: sampling at
 # temperature 1 rarely draws a token that was already there, whatever the penalty. At 0.1 it
 # keeps repeating the likeliest token, as greedy decoding does, and the penalty has work to do.
-@pytest.mark.parametrize("strategy", [{"strategy": "beam", "num_beams": 3, "length_penalty": 1.0},
-                                      {"strategy": "sample", "temperature": 0.1, "top_p": 0.9}])
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"strategy": "beam", "num_beams": 3, "length_penalty": 1.0},
+        {"strategy": "sample", "temperature": 0.1, "top_p": 0.9},
+    ],
+)
 def test_repetition_penalty_reaches_beam_search_and_sampling(tiny_backbones, strategy):
     model = della(tiny_backbones)
     decoding = {**strategy, "max_new_tokens": 8}
@@ -396,8 +443,9 @@ def test_interpolation_ends_are_the_reconstructions(tiny_backbones, tmp_path):
 def test_reconstruction_of_a_conditional_model_uses_its_source(tiny_backbones):
     model = della(tiny_backbones, "seq2seq", conditional=True)
     record = tiny_corpus(2, conditional=True)[0]
-    texts = interpolate(model, record["target"], record["source"], [1.0], GREEDY, seed=0, source=record["source"],
-                        posterior="mean")
+    texts = interpolate(
+        model, record["target"], record["source"], [1.0], GREEDY, seed=0, source=record["source"], posterior="mean"
+    )
     assert texts == reconstruct(model, [record["target"]], GREEDY, seed=0, sources=[record["source"]])
 
 
@@ -423,10 +471,20 @@ def test_count_parameters_command_prints_the_configuration_count(tiny_backbones,
     from della.cli import main, vae_config
 
     settings = {
-        "model": {"path": "della", "label": "DELLA", "latent_size": 8, "pooling": "attention", "first_prior": "standard",
-                  "settings": {"rank": 2}, "latent_layers": {"start": 2, "end": None}},
-        "decoder": {"name_or_path": str(tiny_backbones["causal"]), "kind": "causal"}, "encoder": None,
-        "conditional": False, "max_source_tokens": 0, "max_target_tokens": 16,
+        "model": {
+            "path": "della",
+            "label": "DELLA",
+            "latent_size": 8,
+            "pooling": "attention",
+            "first_prior": "standard",
+            "settings": {"rank": 2},
+            "latent_layers": {"start": 2, "end": None},
+        },
+        "decoder": {"name_or_path": str(tiny_backbones["causal"]), "kind": "causal"},
+        "encoder": None,
+        "conditional": False,
+        "max_source_tokens": 0,
+        "max_target_tokens": 16,
         "training": {"bow_weight": 0.2, "bn_vae_gamma": 0.5},
     }
     main(["count-parameters", "--settings", json.dumps(settings)])
@@ -446,8 +504,15 @@ def test_training_tricks_travel_from_the_training_settings_to_the_saved_model(ti
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(16)))
     settings = TrainSettings(batch_size=8, learning_rate=3e-3, max_steps=4, bow_weight=0.3, bn_vae_gamma=0.5)
-    config = VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False,
-                       latent_size=8, chain=False, kl_layers="last")
+    config = VAEConfig(
+        path="della",
+        decoder=str(tiny_backbones["causal"]),
+        decoder_kind="causal",
+        conditional=False,
+        latent_size=8,
+        chain=False,
+        kl_layers="last",
+    )
     model = TransformerVAE.load(train(config, settings, data, tmp_path / "run", seed=0))
     assert (model.config.bow_weight, model.config.bn_vae_gamma, model.config.chain) == (0.3, 0.5, False)
     assert model.bow_head is not None

@@ -21,8 +21,8 @@ import torch
 import yaml
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from conftest import tiny_corpus
-from della import cli, tokenizer as della_tokenizer
+from della import cli
+from della import tokenizer as della_tokenizer
 from della.architectures import PUBLISHED
 from della.backbone import create_backbone, load_decoder, published_model
 from della.config_errors import schema_error_message
@@ -34,10 +34,16 @@ from della.tokenizer import (
     published_tokenizer,
 )
 from della.vae import TransformerVAE, VAEConfig
-from test_workflow import ROOT
 
-MODEL_CLASSES = {"gpt2": "GPT2LMHeadModel", "bart": "BartForConditionalGeneration", "bert": "BertModel",
-                 "roberta": "RobertaModel"}
+from conftest import tiny_corpus
+from helpers import ROOT
+
+MODEL_CLASSES = {
+    "gpt2": "GPT2LMHeadModel",
+    "bart": "BartForConditionalGeneration",
+    "bert": "BertModel",
+    "roberta": "RobertaModel",
+}
 KINDS = {"gpt2": "causal", "bart": "seq2seq", "bert": "encoder", "roberta": "encoder"}
 # config.json keys that transformers 5 no longer keeps in a model config (generation settings);
 # della decodes with its own loop (della/decoding.py), so none of them changes a run.
@@ -52,8 +58,12 @@ SCHEMA = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
 
 def schema_errors(create: dict) -> list[str]:
     """First lines of the schema's messages for a backbone entry with this `create`."""
-    schema = {"$schema": SCHEMA["$schema"], "$defs": SCHEMA["$defs"],
-              "type": "object", "properties": {"backbones": {"additionalProperties": {"$ref": "#/$defs/backbone"}}}}
+    schema = {
+        "$schema": SCHEMA["$schema"],
+        "$defs": SCHEMA["$defs"],
+        "type": "object",
+        "properties": {"backbones": {"additionalProperties": {"$ref": "#/$defs/backbone"}}},
+    }
     entry = {"kind": "causal", "label": "GPT-2", "name_or_path": "models/backbones/gpt2", "create": create}
     errors = jsonschema.Draft202012Validator(schema).iter_errors({"backbones": {"gpt2": entry}})
     return [schema_error_message(error).splitlines()[0] for error in errors]
@@ -67,17 +77,27 @@ def test_the_schema_names_exactly_the_published_architectures():
     assert create["then"]["properties"]["architecture"]["enum"] == list(PUBLISHED)
 
 
-@pytest.mark.parametrize("create, first_line", [
-    ({"layers": 4, "hidden": 64, "heads": 4, "max_positions": 256}, None),
-    ({"architecture": "gpt2"}, None),
-    ({"architecture": "facebook/bart-base"}, None),
-    ({"architecture": "gpt-2"}, "config backbones.gpt2.create.architecture: 'gpt-2' is not one of ['gpt2', "),
-    ({"architecture": "gpt2", "max_positions": 512},
-     "config backbones.gpt2.create: unknown key 'max_positions' (allowed there: architecture)"),
-    ({"layer": 4, "hidden": 64, "heads": 4, "max_positions": 256},
-     "config backbones.gpt2.create: unknown key 'layer' (allowed there: heads, hidden, layers, max_positions)"),
-    ({"layers": 4, "hidden": 64, "heads": 4}, "config backbones.gpt2.create: 'max_positions' is a required property"),
-])
+@pytest.mark.parametrize(
+    "create, first_line",
+    [
+        ({"layers": 4, "hidden": 64, "heads": 4, "max_positions": 256}, None),
+        ({"architecture": "gpt2"}, None),
+        ({"architecture": "facebook/bart-base"}, None),
+        ({"architecture": "gpt-2"}, "config backbones.gpt2.create.architecture: 'gpt-2' is not one of ['gpt2', "),
+        (
+            {"architecture": "gpt2", "max_positions": 512},
+            "config backbones.gpt2.create: unknown key 'max_positions' (allowed there: architecture)",
+        ),
+        (
+            {"layer": 4, "hidden": 64, "heads": 4, "max_positions": 256},
+            "config backbones.gpt2.create: unknown key 'layer' (allowed there: heads, hidden, layers, max_positions)",
+        ),
+        (
+            {"layers": 4, "hidden": 64, "heads": 4},
+            "config backbones.gpt2.create: 'max_positions' is a required property",
+        ),
+    ],
+)
 def test_create_is_either_a_small_size_or_a_published_architecture(create, first_line):
     errors = schema_errors(create)
     if first_line is None:
@@ -100,7 +120,8 @@ def test_each_architecture_builds_its_hub_class_with_the_published_parameter_cou
     dropped = {key for key in architecture.settings if key not in kept}
     assert dropped <= GENERATION_ONLY, dropped
     assert {key: kept[key] for key in architecture.settings if key in kept} == {
-        key: value for key, value in architecture.settings.items() if key not in dropped}
+        key: value for key, value in architecture.settings.items() if key not in dropped
+    }
     assert sum(p.numel() for p in model.parameters()) == PUBLISHED[name].parameters  # shared tensors once
 
 
@@ -187,12 +208,26 @@ def written(tmp_path_factory) -> dict:
     tokenizer, does not exist here: not read for an architecture), facebook/bart-base through
     create_backbone. name -> (directory, the command's output or None)."""
     root = tmp_path_factory.mktemp("published")
-    settings = {"kind": "causal", "label": "GPT-2", "name_or_path": str(root / "gpt2"),
-                "create": {"architecture": "gpt2"}, "seed": 0}
+    settings = {
+        "kind": "causal",
+        "label": "GPT-2",
+        "name_or_path": str(root / "gpt2"),
+        "create": {"architecture": "gpt2"},
+        "seed": 0,
+    }
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        cli.main(["create-backbone", "--tokenizer", str(root / "no_tokenizer"), "--out", str(root / "gpt2"),
-                  "--settings", json.dumps(settings)])
+        cli.main(
+            [
+                "create-backbone",
+                "--tokenizer",
+                str(root / "no_tokenizer"),
+                "--out",
+                str(root / "gpt2"),
+                "--settings",
+                json.dumps(settings),
+            ]
+        )
     create_backbone("seq2seq", "facebook/bart-base", None, root / "bart", seed=0)
     return {"gpt2": (root / "gpt2", printed.getvalue()), "facebook/bart-base": (root / "bart", None)}
 
@@ -235,8 +270,16 @@ def test_the_same_seed_writes_the_same_weights(written, tmp_path):
 def test_a_vae_on_a_written_architecture_runs(written, name, conditional):
     directory, _ = written[name]
     kind = KINDS[PUBLISHED[name].model_type]
-    model = TransformerVAE(VAEConfig(path="della", decoder=str(directory), decoder_kind=kind, conditional=conditional,
-                                     max_source_tokens=16, max_target_tokens=16))
+    model = TransformerVAE(
+        VAEConfig(
+            path="della",
+            decoder=str(directory),
+            decoder_kind=kind,
+            conditional=conditional,
+            max_source_tokens=16,
+            max_target_tokens=16,
+        )
+    )
     assert model.decoder.n_layers == (12 if name == "gpt2" else 6)
     batch = model.collator(tiny_corpus(2, conditional=conditional))
     with torch.no_grad():

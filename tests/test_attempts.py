@@ -16,13 +16,26 @@ import pytest
 import torch
 
 from della.attempts import (
-    ERROR, FINISHED, GPU_OUT_OF_MEMORY, HOST_OUT_OF_MEMORY, RUNNING, SIGNAL, RepeatedOutOfMemory, Retry,
-    StageInterrupted, attempts_path, gpu_facts, read_attempts, recorded_attempt, retry_for, settings_digest,
+    ERROR,
+    FINISHED,
+    GPU_OUT_OF_MEMORY,
+    HOST_OUT_OF_MEMORY,
+    RUNNING,
+    SIGNAL,
+    RepeatedOutOfMemory,
+    Retry,
+    StageInterrupted,
+    attempts_path,
+    gpu_facts,
+    read_attempts,
+    recorded_attempt,
+    retry_for,
+    settings_digest,
 )
 from della.cli import main, stage_attempt
 from della.gpu_memory import larger_card
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 
 def write_attempts(run_dir: Path, stage: str, *ends: str, **facts) -> None:
@@ -31,18 +44,21 @@ def write_attempts(run_dir: Path, stage: str, *ends: str, **facts) -> None:
     path.write_text(json.dumps({"attempts": [{"ended": end, "seconds": 1.0, **facts} for end in ends]}))
 
 
-@pytest.mark.parametrize(("ends", "attempt", "expected"), [
-    ((), 1, Retry()),
-    ((SIGNAL,), 1, Retry()),  # a first attempt asks for the config's values, whatever came before
-    ((SIGNAL,), 2, Retry(time_factor=2)),  # a time limit (its warning or SIGTERM): more time only
-    ((RUNNING,), 2, Retry(time_factor=2, memory_factor=2)),  # killed outright: time limit or OOM killer
-    ((HOST_OUT_OF_MEMORY,), 2, Retry(memory_factor=2)),
-    ((ERROR,), 2, Retry()),  # an error is not a resource: the same again
-    ((SIGNAL, SIGNAL, RUNNING), 4, Retry(time_factor=4, memory_factor=2)),
-    # only this sequence's attempts count: the last `attempt - 1`, after the last finished one
-    ((SIGNAL, SIGNAL, FINISHED, SIGNAL), 2, Retry(time_factor=2)),
-    ((RUNNING, RUNNING, SIGNAL), 2, Retry(time_factor=2)),
-])
+@pytest.mark.parametrize(
+    ("ends", "attempt", "expected"),
+    [
+        ((), 1, Retry()),
+        ((SIGNAL,), 1, Retry()),  # a first attempt asks for the config's values, whatever came before
+        ((SIGNAL,), 2, Retry(time_factor=2)),  # a time limit (its warning or SIGTERM): more time only
+        ((RUNNING,), 2, Retry(time_factor=2, memory_factor=2)),  # killed outright: time limit or OOM killer
+        ((HOST_OUT_OF_MEMORY,), 2, Retry(memory_factor=2)),
+        ((ERROR,), 2, Retry()),  # an error is not a resource: the same again
+        ((SIGNAL, SIGNAL, RUNNING), 4, Retry(time_factor=4, memory_factor=2)),
+        # only this sequence's attempts count: the last `attempt - 1`, after the last finished one
+        ((SIGNAL, SIGNAL, FINISHED, SIGNAL), 2, Retry(time_factor=2)),
+        ((RUNNING, RUNNING, SIGNAL), 2, Retry(time_factor=2)),
+    ],
+)
 def test_a_retry_asks_for_more_of_what_ran_out(tmp_path, ends, attempt, expected):
     write_attempts(tmp_path, "train", *ends)
     assert retry_for(tmp_path, "train", attempt) == expected
@@ -68,15 +84,20 @@ def run_attempt(run_dir: Path, error: BaseException | None, facts=None) -> dict:
     return read_attempts(attempts_path(run_dir, "evaluate"))[-1]
 
 
-@pytest.mark.parametrize(("error", "ended"), [
-    (None, FINISHED),
-    (StageInterrupted("SIGTERM received"), SIGNAL),
-    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), GPU_OUT_OF_MEMORY),
-    (MemoryError(), HOST_OUT_OF_MEMORY),
-    (RuntimeError("[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: can't allocate memory"),
-     HOST_OUT_OF_MEMORY),
-    (ValueError("data/yelp/test.jsonl line 3: not JSON"), ERROR),
-])
+@pytest.mark.parametrize(
+    ("error", "ended"),
+    [
+        (None, FINISHED),
+        (StageInterrupted("SIGTERM received"), SIGNAL),
+        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), GPU_OUT_OF_MEMORY),
+        (MemoryError(), HOST_OUT_OF_MEMORY),
+        (
+            RuntimeError("[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: can't allocate memory"),
+            HOST_OUT_OF_MEMORY,
+        ),
+        (ValueError("data/yelp/test.jsonl line 3: not JSON"), ERROR),
+    ],
+)
 def test_each_attempt_records_how_it_ended(tmp_path, error, ended):
     record = run_attempt(tmp_path, error)
     assert record["ended"] == ended and record["settings"] == "s"
@@ -87,11 +108,12 @@ def test_each_attempt_records_how_it_ended(tmp_path, error, ended):
 def test_an_attempt_killed_outright_stays_running(tmp_path):
     """SIGKILL (the OOM killer, a time limit's grace run out) leaves no chance to write: the record
     says `running`, which the next attempt reads as killed."""
-    code = ("import sys, time; from pathlib import Path; from della.attempts import recorded_attempt\n"
-            "with recorded_attempt(Path(sys.argv[1]), 'generate', {'settings': 's'}):\n"
-            "    print('started', flush=True); time.sleep(60)\n")
-    process = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE,
-                               text=True)
+    code = (
+        "import sys, time; from pathlib import Path; from della.attempts import recorded_attempt\n"
+        "with recorded_attempt(Path(sys.argv[1]), 'generate', {'settings': 's'}):\n"
+        "    print('started', flush=True); time.sleep(60)\n"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert process.stdout.readline().strip() == "started"
     process.kill()
     process.wait()
@@ -121,8 +143,20 @@ def test_gpu_out_of_memory_is_not_retried_on_the_same_card_with_the_same_setting
     settings = {"evaluation": {"batch_size": 64}}
     run_dir = tmp_path / "run"
     write_attempts(run_dir, "evaluate", GPU_OUT_OF_MEMORY, settings=settings_digest(settings), **gpu_facts())
-    argv = ["evaluate", "--data", str(tmp_path), "--run", str(run_dir), "--samples", str(tmp_path / "s.jsonl"),
-            "--out", str(tmp_path / "m.json"), "--seed", "0", "--settings"]
+    argv = [
+        "evaluate",
+        "--data",
+        str(tmp_path),
+        "--run",
+        str(run_dir),
+        "--samples",
+        str(tmp_path / "s.jsonl"),
+        "--out",
+        str(tmp_path / "m.json"),
+        "--seed",
+        "0",
+        "--settings",
+    ]
     with pytest.raises(SystemExit) as exit_info:
         main([*argv, json.dumps(settings)])
     assert exit_info.value.code == 1
@@ -146,15 +180,19 @@ def test_a_larger_card_goes_ahead_after_gpu_out_of_memory(tmp_path):
 def test_a_job_steps_snakemake_ignores_the_time_limit_warning_and_training_still_gets_it():
     """Under SLURM (SLURM_STEP_ID set) the Snakemake process ignores SIGUSR1, the shell and the
     command below it inherit that, and a command that sets its own handler receives it."""
-    child = ("import signal, os, time; got = []; signal.signal(signal.SIGUSR1, lambda s, f: got.append(s)); "
-             "os.kill(os.getppid(), 0); os.kill(os.getpid(), signal.SIGUSR1); time.sleep(0.1); print(got)")
+    child = (
+        "import signal, os, time; got = []; signal.signal(signal.SIGUSR1, lambda s, f: got.append(s)); "
+        "os.kill(os.getppid(), 0); os.kill(os.getpid(), signal.SIGUSR1); time.sleep(0.1); print(got)"
+    )
     inherited = "import signal; print(signal.getsignal(signal.SIGUSR1).name)"
-    code = ("import os, signal, subprocess, sys\n"
-            "from della.jobenv import ignore_time_limit_warning_in_job_step\n"
-            "print(ignore_time_limit_warning_in_job_step())\n"
-            "os.kill(os.getpid(), signal.SIGUSR1)\n"  # ignored: this process lives on
-            f"subprocess.run(['bash', '-c', sys.executable + ' -c \"{inherited}\"'], check=True)\n"
-            f"subprocess.run([sys.executable, '-c', {child!r}], check=True)\n")
+    code = (
+        "import os, signal, subprocess, sys\n"
+        "from della.jobenv import ignore_time_limit_warning_in_job_step\n"
+        "print(ignore_time_limit_warning_in_job_step())\n"
+        "os.kill(os.getpid(), signal.SIGUSR1)\n"  # ignored: this process lives on
+        f"subprocess.run(['bash', '-c', sys.executable + ' -c \"{inherited}\"'], check=True)\n"
+        f"subprocess.run([sys.executable, '-c', {child!r}], check=True)\n"
+    )
     usr1 = f"[{int(signal.SIGUSR1)}]"
     for step, expected in (("0", ["True", "SIG_IGN", usr1]), (None, ["False", "SIG_DFL", usr1])):
         env = {k: v for k, v in os.environ.items() if k != "SLURM_STEP_ID"} | ({"SLURM_STEP_ID": step} if step else {})
@@ -162,7 +200,8 @@ def test_a_job_steps_snakemake_ignores_the_time_limit_warning_and_training_still
             code_here = code.replace("os.kill(os.getpid(), signal.SIGUSR1)\n", "")
         else:
             code_here = code
-        result = subprocess.run([sys.executable, "-c", code_here], cwd=ROOT, env=env, capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run(
+            [sys.executable, "-c", code_here], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
         assert result.returncode == 0, result.stderr
         assert result.stdout.split() == expected, (step, result.stdout)

@@ -13,31 +13,41 @@ import yaml
 from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
-from test_data import _tar_gz
-from test_data_layouts import SAMPLE, extracted_sample
-from test_workflow import snakemake, write_config
 
 from della.config_errors import schema_error_message
 from della.data import preprocess as pp
-from della.data.download import DownloadError, check_data_root
 from della.data import raw
+from della.data.download import DownloadError, check_data_root
 from della.vae import TransformerVAE, VAEConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+from helpers.data import SAMPLE, extracted_sample, tar_gz
+from helpers.workflow import snakemake, write_config
+
 SCHEMA = str(ROOT / "config" / "schema.yaml")
 SAMPLE_CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 
 
-@pytest.mark.parametrize("where, change, named", [
-    ("top level", lambda c: c.update(seed=[0]), "'seed'"),
-    ("model key", lambda c: c["models"]["della"].update(latnet_size=32), "'latnet_size'"),
-    ("model type", lambda c: c["models"]["della"].update(latent_size="32"), "'32' is not of type 'integer'"),
-    ("latent size 0", lambda c: c["models"]["della"].update(latent_size=0), "0 is less than the minimum of 1"),
-    ("layer range", lambda c: c["models"]["della"].update(latent_layers={"start": 0, "end": None}),
-     "0 is less than the minimum of 1"),
-    ("decoding", lambda c: c["generation"]["decoding"].update(strategy="nucleus"), "'nucleus' is not one of"),
-    ("bad_labels", lambda c: c["datasets"]["yelp"]["preprocess"].update(bad_labels="ignore"), "'ignore' is not one of"),
-])
+@pytest.mark.parametrize(
+    "where, change, named",
+    [
+        ("top level", lambda c: c.update(seed=[0]), "'seed'"),
+        ("model key", lambda c: c["models"]["della"].update(latnet_size=32), "'latnet_size'"),
+        ("model type", lambda c: c["models"]["della"].update(latent_size="32"), "'32' is not of type 'integer'"),
+        ("latent size 0", lambda c: c["models"]["della"].update(latent_size=0), "0 is less than the minimum of 1"),
+        (
+            "layer range",
+            lambda c: c["models"]["della"].update(latent_layers={"start": 0, "end": None}),
+            "0 is less than the minimum of 1",
+        ),
+        ("decoding", lambda c: c["generation"]["decoding"].update(strategy="nucleus"), "'nucleus' is not one of"),
+        (
+            "bad_labels",
+            lambda c: c["datasets"]["yelp"]["preprocess"].update(bad_labels="ignore"),
+            "'ignore' is not one of",
+        ),
+    ],
+)
 def test_the_schema_names_a_wrong_key_or_type(where, change, named):
     config = copy.deepcopy(SAMPLE_CONFIG)
     validate(copy.deepcopy(config), SCHEMA)  # the shipped config itself is valid
@@ -57,17 +67,34 @@ def schema_message(change) -> str:
     return schema_error_message(failed.value.__context__)
 
 
-@pytest.mark.parametrize("change, first_line", [
-    (lambda c: c["datasets"]["yelp"].update(colour=1),
-     "config datasets.yelp: unknown key 'colour' (allowed there: backbone, decoding, max_source_tokens, "
-     "max_target_tokens, preprocess, source)"),
-    (lambda c: c.update(seed=[0], zz=1), "config (top level): unknown keys 'seed', 'zz' (allowed there: backbone_init, backbone_seed,"),
-    (lambda c: c["datasets"]["snli"]["source"]["files"][0].update(sha=None), "config datasets.snli.source.files[0]: "
-     "unknown key 'sha' (allowed there: archive, extract, members, name, sha256, url)"),
-    (lambda c: c["models"]["della"].update(latent_size="32"), "config models.della.latent_size: '32' is not of type"),
-    (lambda c: c["datasets"]["writingprompts"]["preprocess"].update(max_length={"training": 9}),
-     "config datasets.writingprompts.preprocess.max_length: unknown key 'training' (allowed there: test, train, valid)"),
-])
+@pytest.mark.parametrize(
+    "change, first_line",
+    [
+        (
+            lambda c: c["datasets"]["yelp"].update(colour=1),
+            "config datasets.yelp: unknown key 'colour' (allowed there: backbone, decoding, max_source_tokens, "
+            "max_target_tokens, preprocess, source)",
+        ),
+        (
+            lambda c: c.update(seed=[0], zz=1),
+            "config (top level): unknown keys 'seed', 'zz' (allowed there: backbone_init, backbone_seed,",
+        ),
+        (
+            lambda c: c["datasets"]["snli"]["source"]["files"][0].update(sha=None),
+            "config datasets.snli.source.files[0]: "
+            "unknown key 'sha' (allowed there: archive, extract, members, name, sha256, url)",
+        ),
+        (
+            lambda c: c["models"]["della"].update(latent_size="32"),
+            "config models.della.latent_size: '32' is not of type",
+        ),
+        (
+            lambda c: c["datasets"]["writingprompts"]["preprocess"].update(max_length={"training": 9}),
+            "config datasets.writingprompts.preprocess.max_length: unknown key 'training' "
+            "(allowed there: test, train, valid)",
+        ),
+    ],
+)
 def test_a_schema_error_names_the_key_path_and_key_first(change, first_line):
     message = schema_message(change)
     assert message.splitlines()[0].startswith(first_line), message
@@ -86,8 +113,9 @@ def test_the_workflow_reports_a_schema_error_key_first(tmp_path):
 
 
 def vae(tiny_backbones, **overrides) -> TransformerVAE:
-    config = VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                       conditional=False, latent_size=8)
+    config = VAEConfig(
+        path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False, latent_size=8
+    )
     return TransformerVAE(VAEConfig(**{**config.__dict__, **overrides}))
 
 
@@ -104,22 +132,28 @@ def test_a_latent_size_the_model_cannot_take_is_named(tiny_backbones):
 
 
 def test_an_empty_dataset_is_an_error_and_writes_nothing(tmp_path):
-    members = {f"./simple-examples/data/ptb.{split}.txt": b"" if split == "train" else b" a b c \n"
-               for split in ("train", "valid", "test")}
-    _tar_gz(tmp_path / "raw" / raw.PTB_ARCHIVE, members)
+    members = {
+        f"./simple-examples/data/ptb.{split}.txt": b"" if split == "train" else b" a b c \n"
+        for split in ("train", "valid", "test")
+    }
+    tar_gz(tmp_path / "raw" / raw.PTB_ARCHIVE, members)
     with pytest.raises(ValueError, match="ptb: split train is empty after preprocessing"):
-        pp.preprocess_dataset("ptb", tmp_path / "raw", tmp_path / "out", {"format": "ptb_mikolov", "task": "unconditional"})
+        pp.preprocess_dataset(
+            "ptb", tmp_path / "raw", tmp_path / "out", {"format": "ptb_mikolov", "task": "unconditional"}
+        )
     assert not (tmp_path / "out" / "stats.json").exists()
 
 
 # --- data_root, checked when the workflow starts ------------------------------------------------------
 
+
 def dry_run_with_data_root(tmp_path: Path, data_root: Path, *targets: str) -> str:
     """``snakemake -n`` of the sample config reading ``data_root``: its output if it failed."""
     config = {**copy.deepcopy(SAMPLE_CONFIG), "data_root": str(data_root)}
     (tmp_path / "work").mkdir(exist_ok=True)
-    result = snakemake(tmp_path / "work", write_config(tmp_path / "config.yaml", config), "-n", "--quiet", "rules",
-                       targets=targets)
+    result = snakemake(
+        tmp_path / "work", write_config(tmp_path / "config.yaml", config), "-n", "--quiet", "rules", targets=targets
+    )
     return "" if result.returncode == 0 else result.stdout + result.stderr
 
 
@@ -128,7 +162,9 @@ def test_the_dry_run_checks_data_root(tmp_path):
     an extracted one resolves (the messages of every case: the test below)."""
     missing = tmp_path / "no-such-folder"
     output = dry_run_with_data_root(tmp_path, missing, "data/snli/stats.json")
-    assert any(line.strip().startswith(f"data_root {missing} is not a directory") for line in output.splitlines()), output
+    assert any(line.strip().startswith(f"data_root {missing} is not a directory") for line in output.splitlines()), (
+        output
+    )
     root = extracted_sample(tmp_path / "root")
     assert dry_run_with_data_root(tmp_path, root, "data/snli/stats.json") == ""
 
@@ -159,12 +195,18 @@ def test_a_dataset_or_file_missing_from_data_root_is_named_in_one_line(tmp_path)
     check_data_root(SAMPLE, sources)  # the archives
     valid = root / "ptb" / "simple-examples" / "data" / "ptb.valid.txt"
     valid.rename(root / "ptb" / "elsewhere.txt")
-    with pytest.raises(DownloadError, match=rf"^data_root, dataset ptb: {valid}: not found, and no "
-                                            rf"{root / 'ptb' / raw.PTB_ARCHIVE}: the other members"):
+    with pytest.raises(
+        DownloadError,
+        match=rf"^data_root, dataset ptb: {valid}: not found, and no "
+        rf"{root / 'ptb' / raw.PTB_ARCHIVE}: the other members",
+    ):
         check_data_root(root, sources)
     shutil.rmtree(root / "ptb")
-    with pytest.raises(DownloadError, match=rf"^data_root {root} has no folder ptb/ for dataset ptb \(it must hold "
-                                            rf"{raw.PTB_ARCHIVE}, or their extracted files"):
+    with pytest.raises(
+        DownloadError,
+        match=rf"^data_root {root} has no folder ptb/ for dataset ptb \(it must hold "
+        rf"{raw.PTB_ARCHIVE}, or their extracted files",
+    ):
         check_data_root(root, sources)
     with pytest.raises(DownloadError, match=rf"^data_root {root / 'nope'} is not a directory"):
         check_data_root(root / "nope", sources)

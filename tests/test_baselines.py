@@ -15,12 +15,13 @@ import pytest
 import torch
 import yaml
 
-from conftest import tiny_corpus
 from della.tables import load_spec
 from della.vae import TransformerVAE, VAEConfig
-from test_tables import render_files
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import tiny_corpus
+from helpers import ROOT
+from helpers.tables import render_files, write_run_metrics
+
 GUIDE = ROOT / "docs" / "adding-a-baseline.md"
 
 
@@ -39,14 +40,15 @@ def guide_plugin(tmp_path_factory) -> Path:
 
 def guide_model_entry(plugin: Path) -> tuple[str, dict]:
     """The guide's `models:` entry, its plug-in pointing at the written module."""
-    (name, entry), = yaml.safe_load(guide_blocks("yaml")[0])["models"].items()
+    ((name, entry),) = yaml.safe_load(guide_blocks("yaml")[0])["models"].items()
     return name, {**entry, "plugin": str(plugin)}
 
 
 def build(dirs, path, kind="causal", conditional=False, latent_size=8, **extra) -> TransformerVAE:
     torch.manual_seed(0)
-    config = VAEConfig(path=path, decoder=str(dirs[kind]), decoder_kind=kind, conditional=conditional,
-                       latent_size=latent_size, **extra)
+    config = VAEConfig(
+        path=path, decoder=str(dirs[kind]), decoder_kind=kind, conditional=conditional, latent_size=latent_size, **extra
+    )
     return TransformerVAE(config).eval()
 
 
@@ -101,8 +103,18 @@ def snakemake_dry_run(workdir: Path, config: dict) -> subprocess.CompletedProces
     config_file = workdir / "config.yaml"
     config_file.write_text(yaml.safe_dump(config))
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    command = [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
-               "--directory", str(workdir), "--configfile", str(config_file)]
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-n",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_file),
+    ]
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -128,8 +140,14 @@ def guide_workflow(tmp_path_factory, guide_plugin):
     config["data_tables"] = []
     spec = load_spec(ROOT / config["tables_spec"])
     # the new model has no row in the spec: its row comes from its results
-    spec["tables"] = {"gated": {**spec["tables"]["table1"], "title": "Gated Softmax on Yelp", "datasets": ["yelp"],
-                                "rows": [{"name": "GPT-2", "not_applicable": ["ELBO", "KL", "MI", "AU"]}]}}
+    spec["tables"] = {
+        "gated": {
+            **spec["tables"]["table1"],
+            "title": "Gated Softmax on Yelp",
+            "datasets": ["yelp"],
+            "rows": [{"name": "GPT-2", "not_applicable": ["ELBO", "KL", "MI", "AU"]}],
+        }
+    }
     workdir = tmp_path_factory.mktemp("guide_workflow")
     config["tables_spec"] = str(workdir / "tables.yaml")
     (workdir / "tables.yaml").write_text(yaml.safe_dump(spec))
@@ -155,20 +173,6 @@ def test_missing_plugin_file_stops_the_workflow_at_start(guide_workflow, tmp_pat
     assert f"models.{name}.plugin" in output and "plugins/nope.py" in output
 
 
-def write_run_metrics(runs_dir: Path, dataset: str, model: str, label: str, seed: int, values: dict,
-                      directions: dict) -> Path:
-    """A metrics.json as the evaluate rule writes it (docs/interfaces.md)."""
-    document = {
-        "dataset": dataset, "model": model, "label": label, "seed": seed,
-        "metrics": {m: {"value": v, "higher_is_better": directions[m] == "higher", "settings": {}} for m, v in values.items()},
-        "settings": {}, "versions": {"torch": torch.__version__},
-    }
-    path = runs_dir / dataset / model / f"seed{seed}" / "metrics.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(document))
-    return path
-
-
 def test_the_readme_steps_put_the_new_baseline_into_table1(guide_plugin, tmp_path):
     """README "Adding a baseline", to the letter: the module, its `models:` entry and its id in
     `table1`'s experiment; config/tables.yaml untouched. Table 1 rendered from metrics.json files
@@ -190,8 +194,11 @@ def test_the_readme_steps_put_the_new_baseline_into_table1(guide_plugin, tmp_pat
         for model in experiment["models"]:
             label = config["models"][model]["label"] or backbone_label
             for seed in (0, 1):
-                values = {m: float(torch.rand(1, generator=rng)) * 10 for m in table["columns"]
-                          if not (model == "finetune" and m in latent_free)}
+                values = {
+                    m: float(torch.rand(1, generator=rng)) * 10
+                    for m in table["columns"]
+                    if not (model == "finetune" and m in latent_free)
+                }
                 for metric, value in values.items():
                     expected.setdefault((dataset, label, metric), []).append(value)
                 files.append(write_run_metrics(tmp_path / "runs", dataset, model, label, seed, values, directions))
@@ -212,8 +219,11 @@ def test_the_readme_steps_put_the_new_baseline_into_table1(guide_plugin, tmp_pat
         shown = re.findall(r"^\| ([^|]+?) +\| ours +\|", block, re.M)
         spec_rows = [r if isinstance(r, str) else r["name"] for r in table["rows"]]
         # rows from the data follow in the experiment's order: the config's own (DELLA (sampled)), then the new one
-        from_data = [config["models"][m]["label"] for m in experiment["models"]
-                     if config["models"][m]["label"] not in (None, *spec_rows)]
+        from_data = [
+            config["models"][m]["label"]
+            for m in experiment["models"]
+            if config["models"][m]["label"] not in (None, *spec_rows)
+        ]
         assert shown[-1] == label and shown == spec_rows + from_data
     assert "rows from the data" in markdown and f"yelp/{label}" in markdown
 
@@ -268,8 +278,10 @@ def trace(model: TransformerVAE, batch, z: torch.Tensor | None) -> dict:
         seen["logits"] = head(hidden)
         return seen["logits"]
 
-    hooks = [layer.register_forward_hook(lambda m, i, o: seen["layers"].append(o[0] if isinstance(o, tuple) else o))
-             for layer in decoder_layers(model)]
+    hooks = [
+        layer.register_forward_hook(lambda m, i, o: seen["layers"].append(o[0] if isinstance(o, tuple) else o))
+        for layer in decoder_layers(model)
+    ]
     decoder.step, decoder.logits = traced_step, traced_head
     try:
         with torch.no_grad():
@@ -410,9 +422,13 @@ def test_cvae_form_on_bart_uses_the_condition(tiny_backbones, path):
     assert len(outputs) == 3 and all(isinstance(o, str) for o in outputs)
 
 
-LATENT_384_CASES = [("embedding", "causal", False, False), ("memory", "causal", False, False),
-                    ("softmax", "causal", False, False), ("optimus", "causal", False, True),
-                    ("memory", "seq2seq", True, False)]
+LATENT_384_CASES = [
+    ("embedding", "causal", False, False),
+    ("memory", "causal", False, False),
+    ("softmax", "causal", False, False),
+    ("optimus", "causal", False, True),
+    ("memory", "seq2seq", True, False),
+]
 
 
 @pytest.mark.parametrize("case", LATENT_384_CASES, ids=case_id)
@@ -434,8 +450,9 @@ def test_embedding_scale_token_starts_z_at_the_token_embeddings_scale(tiny_backb
     token embeddings' (at any latent size); none (Optimus) -> W z with W ~ N(0, 0.02)."""
     encoder = str(tiny_backbones["encoder"]) if path == "optimus" else None
     for latent_size in (8, 384):
-        scaled = build(tiny_backbones, path, latent_size=latent_size, encoder=encoder,
-                       path_settings={"embedding_scale": "token"})
+        scaled = build(
+            tiny_backbones, path, latent_size=latent_size, encoder=encoder, path_settings={"embedding_scale": "token"}
+        )
         plain = build(tiny_backbones, path, latent_size=latent_size, encoder=encoder)
         tokens = scaled.decoder.model.transformer.wte.weight
         z = torch.randn(4000, 1, latent_size, generator=torch.Generator().manual_seed(0))
@@ -468,8 +485,11 @@ def write_optimus_checkpoint(dirs, directory: Path, latent_size: int, step: int 
         "embedding": torch.randn(h, latent_size),  # .transformer.linear_emb
     }
     encoder_state = {**bert.state_dict(), "linear.weight": parts["linear"]}
-    decoder_state = {**gpt2.state_dict(), "transformer.linear.weight": parts["memory"],
-                     "transformer.linear_emb.weight": parts["embedding"]}
+    decoder_state = {
+        **gpt2.state_dict(),
+        "transformer.linear.weight": parts["memory"],
+        "transformer.linear_emb.weight": parts["embedding"],
+    }
     n_ctx = gpt2.config.n_positions  # the causal-mask buffer pytorch_transformers' GPT-2 saves
     decoder_state |= {f"transformer.h.{i}.attn.bias": torch.ones(1, 1, n_ctx, n_ctx).tril() for i in range(n_layers)}
     for part, state, model in (("encoder", encoder_state, bert), ("decoder", decoder_state, gpt2)):
@@ -486,11 +506,24 @@ def test_optimus_checkpoint_lands_in_the_right_parameters(tiny_backbones, tmp_pa
     p = 8
     source = write_optimus_checkpoint(tiny_backbones, tmp_path / "optimus", p)
     (tmp_path / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(8)))
-    config = VAEConfig(path="optimus", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False,
-                       latent_size=p, encoder=str(tiny_backbones["encoder"]), pooling="bert_pooler",
-                       init_from=str(tmp_path / "optimus"))
+    config = VAEConfig(
+        path="optimus",
+        decoder=str(tiny_backbones["causal"]),
+        decoder_kind="causal",
+        conditional=False,
+        latent_size=p,
+        encoder=str(tiny_backbones["encoder"]),
+        pooling="bert_pooler",
+        init_from=str(tmp_path / "optimus"),
+    )
     # one step at learning rate 0: the trained model holds exactly what was loaded
-    train(config, TrainSettings(batch_size=4, learning_rate=0.0, max_steps=1), tmp_path / "train.jsonl", tmp_path / "run", 0)
+    train(
+        config,
+        TrainSettings(batch_size=4, learning_rate=0.0, max_steps=1),
+        tmp_path / "train.jsonl",
+        tmp_path / "run",
+        0,
+    )
     model = TransformerVAE.load(tmp_path / "run" / "model")
     for ours, theirs in ((model.separate_encoder.model, source["bert"]), (model.decoder.model, source["gpt2"])):
         for name, parameter in theirs.named_parameters():
@@ -513,8 +546,14 @@ def test_optimus_checkpoint_adds_its_own_vector_whatever_the_embedding_scale(tin
     from baselines.optimus import load_optimus_checkpoint
 
     source = write_optimus_checkpoint(tiny_backbones, tmp_path / "optimus", latent_size=8)
-    model = build(tiny_backbones, "optimus", latent_size=8, encoder=str(tiny_backbones["encoder"]),
-                  pooling="bert_pooler", path_settings={"embedding_scale": "token"})
+    model = build(
+        tiny_backbones,
+        "optimus",
+        latent_size=8,
+        encoder=str(tiny_backbones["encoder"]),
+        pooling="bert_pooler",
+        path_settings={"embedding_scale": "token"},
+    )
     assert model.path.to_embedding.scale != 1.0
     load_optimus_checkpoint(model, tmp_path / "optimus")
     z = torch.randn(5, 1, 8)
@@ -527,12 +566,16 @@ def test_optimus_checkpoint_that_does_not_fit_is_an_error(tiny_backbones, tmp_pa
     from baselines.optimus import load_optimus_checkpoint
 
     write_optimus_checkpoint(tiny_backbones, tmp_path / "optimus", latent_size=8)
-    wrong_size = build(tiny_backbones, "optimus", latent_size=4, encoder=str(tiny_backbones["encoder"]), pooling="bert_pooler")
+    wrong_size = build(
+        tiny_backbones, "optimus", latent_size=4, encoder=str(tiny_backbones["encoder"]), pooling="bert_pooler"
+    )
     with pytest.raises(ValueError, match="checkpoint-decoder-7"):
         load_optimus_checkpoint(wrong_size, tmp_path / "optimus")
     cls_pooling = build(tiny_backbones, "optimus", latent_size=8, encoder=str(tiny_backbones["encoder"]))
     with pytest.raises(ValueError, match="bert_pooler"):
         load_optimus_checkpoint(cls_pooling, tmp_path / "optimus")
-    fits = build(tiny_backbones, "optimus", latent_size=8, encoder=str(tiny_backbones["encoder"]), pooling="bert_pooler")
+    fits = build(
+        tiny_backbones, "optimus", latent_size=8, encoder=str(tiny_backbones["encoder"]), pooling="bert_pooler"
+    )
     with pytest.raises(FileNotFoundError, match="checkpoint-encoder"):
         load_optimus_checkpoint(fits, tmp_path)

@@ -13,12 +13,25 @@ def test_a_missing_backbone_directory_is_named(tmp_path, capsys):
     settings = {
         "model": {"path": "della", "latent_size": 8, "pooling": "first_token", "first_prior": "standard"},
         "decoder": {"kind": "causal", "name_or_path": str(tmp_path / "no" / "such" / "backbone")},
-        "conditional": False, "max_source_tokens": 0, "max_target_tokens": 8,
+        "conditional": False,
+        "max_source_tokens": 0,
+        "max_target_tokens": 8,
         "training": {"batch_size": 1, "learning_rate": 0.1, "max_steps": 1},
     }
     with pytest.raises(SystemExit) as exit_info:
-        main(["train", "--data", str(tmp_path), "--run", str(tmp_path / "run"), "--seed", "0",
-              "--settings", json.dumps(settings)])
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path),
+                "--run",
+                str(tmp_path / "run"),
+                "--seed",
+                "0",
+                "--settings",
+                json.dumps(settings),
+            ]
+        )
     assert exit_info.value.code == 1
     error = capsys.readouterr().err
     assert "model folder" in error and "no/such/backbone" in error and "snakemake prefetch_models" in error
@@ -60,11 +73,30 @@ def test_threads_size_every_native_thread_pool(monkeypatch, tmp_path):
     for variable in cli.THREAD_POOL_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
     seen = {}
-    monkeypatch.setattr(cli, "cmd_generate", lambda args: seen.update({v: os.environ.get(v) for v in cli.THREAD_POOL_VARIABLES}))
+    monkeypatch.setattr(
+        cli, "cmd_generate", lambda args: seen.update({v: os.environ.get(v) for v in cli.THREAD_POOL_VARIABLES})
+    )
     threads = torch.get_num_threads()  # the test process's own count: main also sets torch's
     monkeypatch.chdir(tmp_path)  # the job records its attempt under its run folder, "r"
-    cli.main(["generate", "--threads", str(threads), "--nproc", "1", "--data", "d", "--run", "r", "--out", "o",
-              "--seed", "0", "--settings", "{}"])
+    cli.main(
+        [
+            "generate",
+            "--threads",
+            str(threads),
+            "--nproc",
+            "1",
+            "--data",
+            "d",
+            "--run",
+            "r",
+            "--out",
+            "o",
+            "--seed",
+            "0",
+            "--settings",
+            "{}",
+        ]
+    )
     assert seen == {variable: str(threads) for variable in cli.THREAD_POOL_VARIABLES}
 
 
@@ -76,11 +108,20 @@ def test_limited_pools_are_what_the_libraries_run_with():
 
     from della import cli
 
-    script = ("from della.cli import limit_thread_pools; limit_thread_pools(1); import numpy, sklearn.linear_model, "
-              "threadpoolctl, json; print(json.dumps([p['num_threads'] for p in threadpoolctl.threadpool_info()]))")
-    pools = json.loads(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout)
+    script = (
+        "from della.cli import limit_thread_pools; limit_thread_pools(1); import numpy, sklearn.linear_model, "
+        "threadpoolctl, json; print(json.dumps([p['num_threads'] for p in threadpoolctl.threadpool_info()]))"
+    )
+    pools = json.loads(
+        subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
+    )
     assert pools and set(pools) == {1}
     if (os.cpu_count() or 1) > 1:  # the check can fail: without the limit the pools take every core
-        default = subprocess.run([sys.executable, "-c", script.replace("limit_thread_pools(1); ", "")], check=True,
-                                 capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k not in cli.THREAD_POOL_VARIABLES})
+        default = subprocess.run(
+            [sys.executable, "-c", script.replace("limit_thread_pools(1); ", "")],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={k: v for k, v in os.environ.items() if k not in cli.THREAD_POOL_VARIABLES},
+        )
         assert max(json.loads(default.stdout)) > 1

@@ -12,26 +12,41 @@ configs, never written down.
 from __future__ import annotations
 
 import copy
-import csv
-import math
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from della.gpu_memory import gpu_model_for
-from test_workflow import job_stats, snakemake, write_config
 
-ROOT = Path(__file__).resolve().parents[1]
-GPU_RULES = ("train", "generate", "evaluate")
+from della.gpu_memory import gpu_model_for
+
+from helpers import ROOT
+from helpers.workflow import (
+    GPU_RULES,
+    expected_walltime_and_memory,
+    job_stats,
+    run,
+    snakemake,
+    target_dry_run,
+    write_config,
+)
+
 # the rules the workflow runs where snakemake runs (`localrules:` blocks), never sent to SLURM
-LOCAL_RULES = {name for path in (ROOT / "workflow" / "rules").glob("*.smk")
-               for block in re.findall(r"^localrules:\n((?:    \w+,?\n)+)", path.read_text(), re.M)
-               for name in re.findall(r"\w+", block)}
-CLUSTER = {"account": "lab", "partition": "cpu", "gpu_partition": "gpu", "gpu_model": "a100", "constraint": None,
-           "time_limit_warning_s": 600}
+LOCAL_RULES = {
+    name
+    for path in (ROOT / "workflow" / "rules").glob("*.smk")
+    for block in re.findall(r"^localrules:\n((?:    \w+,?\n)+)", path.read_text(), re.M)
+    for name in re.findall(r"\w+", block)
+}
+CLUSTER = {
+    "account": "lab",
+    "partition": "cpu",
+    "gpu_partition": "gpu",
+    "gpu_model": "a100",
+    "constraint": None,
+    "time_limit_warning_s": 600,
+}
 
 
 def paper_config() -> dict:
@@ -50,12 +65,6 @@ def paper(tmp_path_factory):
     return workdir, config, write_config(workdir / "paper.yaml", config)
 
 
-def run(workdir: Path, config_file: Path, *args: str, targets=()) -> subprocess.CompletedProcess:
-    result = snakemake(workdir, config_file, *args, targets=targets)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
-
-
 def scheduled_jobs(output: str) -> list[tuple[str, dict[str, str], dict[str, str]]]:
     """(rule, wildcards, resources) of every job a dry run prints."""
     jobs = []
@@ -68,53 +77,9 @@ def scheduled_jobs(output: str) -> list[tuple[str, dict[str, str], dict[str, str
     return jobs
 
 
-def sweep_names(config: dict) -> dict[str, list[str]]:
-    return {
-        sweep: [f"{sweep}_from{s}" for s in spec["starts"]] + [f"{sweep}_to{e}" for e in spec["ends"]]
-        for sweep, spec in config.get("latent_layer_sweeps", {}).items()
-    }
-
-
-def expected_runs(config: dict, experiment: str) -> set[tuple[str, str, int]]:
-    spec = config["experiments"][experiment]
-    sweeps = sweep_names(config)
-    models = [m for name in spec["models"] for m in sweeps.get(name, [name])]
-    return {(d, m, s) for d in spec["datasets"] for m in models for s in config["seeds"]}
-
-
-def target_dry_run(workdir: Path, config: dict, config_file: Path, target: str) -> tuple[set, dict[str, int]]:
-    """The runs `experiments.<target>` lists and the job counts of the target's dry run, checked to
-    generate and evaluate each run once and to train each run but a decoding entry's (`decodes:`)."""
-    runs = expected_runs(config, target)
-    stats = job_stats(run(workdir, config_file, "-n", "--quiet", "rules", targets=[target]).stdout)
-    trained = {r for r in runs if "decodes" not in config["models"].get(r[1], {})}
-    for rule in GPU_RULES:
-        assert stats.get(rule) == len(trained if rule == "train" else runs), (target, rule, stats)
-    return runs, stats
-
-
-def expected_walltime_and_memory(config: dict, stage: str, dataset: str, model: str, time_factor: int = 1,
-                                 memory_factor: int = 1) -> tuple[int, int]:
-    """(minutes, MB) of a train/generate/evaluate job as docs/cluster.md states the rule, computed
-    here from the config and the paper's Table 6, not by the workflow's code; a retry asks for
-    `time_factor` walltimes and `memory_factor` times the memory (up to max_mem_mb)."""
-    with open(ROOT / config["paper_tables"], newline="", encoding="utf-8") as handle:
-        table6 = {row["dataset"]: float(row["value"]) for row in csv.DictReader(handle) if row["table"] == "table6"}
-    limits = config["resources"]
-    entry = {"gpu_hours": limits.get("gpu_hours", {}).get(dataset, table6.get(dataset)),
-             "runtime_factor": limits["runtime_factor"], "mem_mb": limits["mem_mb"]}
-    for override in limits.get("runs", []):
-        if dataset in override.get("datasets", [dataset]) and model in override.get("models", [model]):
-            entry.update({k: v for k, v in override.items() if k in entry})
-    hours = entry["gpu_hours"] * entry["runtime_factor"] * limits["stage_share"][stage]
-    minutes = min(max(math.ceil(hours * 60 * time_factor), limits["min_runtime_minutes"]), limits["max_runtime_minutes"])
-    return minutes, min(entry["mem_mb"] * memory_factor, max(entry["mem_mb"], limits["max_mem_mb"]))
-
-
 def test_slurm_profile_is_found_by_name_from_the_repository_root():
-    from snakemake.cli import get_profile_dir
-
     import snakemake_executor_plugin_slurm  # noqa: F401  (the executor the profile names is installed)
+    from snakemake.cli import get_profile_dir
 
     cwd = Path.cwd()
     os.chdir(ROOT)
@@ -184,8 +149,15 @@ def test_paper_dry_run_schedules_every_run_of_every_table(paper):
         # with the texts each dataset's limits cut (count_lengths, with the datasets' backbones'
         # tokenizers, prefetched: GPT-2's and BART's)
         backbones = {config["datasets"][d]["backbone"] for d in config["datasets"]}
-        assert stats == {"download": n, "preprocess": n, "count_lengths": n, "prefetch_model": len(backbones),
-                         "tidy_experiment": 1, "render_data_table": 1, target: 1}
+        assert stats == {
+            "download": n,
+            "preprocess": n,
+            "count_lengths": n,
+            "prefetch_model": len(backbones),
+            "tidy_experiment": 1,
+            "render_data_table": 1,
+            target: 1,
+        }
     everything = job_stats(run(workdir, config_file, "-n", "--quiet", "rules").stdout)
     assert everything["train"] == len(all_runs)
 
@@ -206,10 +178,12 @@ def test_gpu_models_send_each_run_to_the_smallest_card_its_estimate_fits(paper, 
     workdir, config, _ = paper
     config = copy.deepcopy(config)
     config["cluster"]["gpu_models"] = {"small": 24, "big": 48}
-    result = run(workdir, write_config(tmp_path / "cards.yaml", config), "--profile", "slurm", "-n",
-                 targets=["table2"])
-    chosen = {(w["dataset"], w["model"]): r["gpu_model"] for rule, w, r in scheduled_jobs(result.stdout + result.stderr)
-              if rule in GPU_RULES}
+    result = run(workdir, write_config(tmp_path / "cards.yaml", config), "--profile", "slurm", "-n", targets=["table2"])
+    chosen = {
+        (w["dataset"], w["model"]): r["gpu_model"]
+        for rule, w, r in scheduled_jobs(result.stdout + result.stderr)
+        if rule in GPU_RULES
+    }
     assert chosen[("writingprompts", "della")] == "big" and chosen[("cnn_dailymail", "della")] == "small"
     assert chosen == {run: gpu_model_for(config, *run) for run in chosen}
 

@@ -10,17 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shlex
 import shutil
-import subprocess
-import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
-from test_data import SETTINGS, _read_jsonl, _tar_gz  # tests/ is on sys.path (pytest's default import mode)
 
 from della.data import download as dl
 from della.data import preprocess as pp
@@ -28,33 +21,8 @@ from della.data import raw
 from della.data.download import DownloadError
 from della.data.raw import DataFormatError
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "sample_data"
-SOURCES = {name: section["source"]
-           for name, section in yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["datasets"].items()}
-TAR_SUFFIXES, ZIP_SUFFIX = (".tgz", ".tar.gz"), ".zip"
-
-
-def extract_everything(archive_root: Path, tree_root: Path) -> None:
-    """What someone who unpacked every download where it lay (and deleted the archives) has."""
-    for path in sorted(p for p in archive_root.rglob("*") if p.is_file()):
-        target = tree_root / path.parent.relative_to(archive_root)
-        target.mkdir(parents=True, exist_ok=True)
-        if path.name.endswith(TAR_SUFFIXES):
-            with tarfile.open(path) as tar:
-                tar.extractall(target, filter="data")
-        elif path.name.endswith(ZIP_SUFFIX):
-            with zipfile.ZipFile(path) as archive:
-                archive.extractall(target)
-        else:
-            shutil.copy(path, target)
-
-
-def extracted_sample(root: Path) -> Path:
-    """The sample data of every dataset of the sample config, extracted into ``root/<dataset>/``."""
-    for dataset in SOURCES:
-        extract_everything(SAMPLE / dataset, root / dataset)
-    return root
+from helpers import ROOT
+from helpers.data import SAMPLE, SETTINGS, SOURCES, extracted_sample, prepare, read_jsonl, sha256sum_of, tar_gz
 
 
 @pytest.fixture(scope="module")
@@ -63,34 +31,18 @@ def layouts(tmp_path_factory) -> dict[str, Path]:
     return {"archives": SAMPLE, "extracted": extracted_sample(tmp_path_factory.mktemp("extracted"))}
 
 
-def sha256sum_of(root: Path, members: list[str]) -> str:
-    """The documented recipe for the digest of an extracted tree, run with coreutils."""
-    paths = " ".join(shlex.quote(os.path.normpath(m)) for m in members)
-    command = f"find {paths} -type f | LC_ALL=C sort | xargs -d '\\n' sha256sum | sha256sum"
-    return subprocess.run(["bash", "-c", command], cwd=root, check=True, capture_output=True,
-                          text=True).stdout.split()[0]
-
-
-def prepare(dataset: str, data_root: Path, work: Path) -> tuple[dict, dict]:
-    """The download rule (verify data_root) then preprocessing: ``(report, stats)``."""
-    report = dl.download_dataset(dataset, SOURCES[dataset], work / "raw", work / "download.json", ROOT,
-                                 data_root=data_root)
-    stats = pp.preprocess_dataset(dataset, data_root / dataset, work / "data", SETTINGS[dataset],
-                                  work / "download.json")
-    return report, stats
-
-
 @pytest.mark.parametrize("dataset", list(SOURCES))
 def test_archives_and_extracted_files_give_the_same_records(layouts, dataset, tmp_path):
     results = {name: prepare(dataset, root, tmp_path / name) for name, root in layouts.items()}
     for split in pp.SPLITS:
-        from_archives, from_extracted = (_read_jsonl(tmp_path / name / "data" / f"{split}.jsonl") for name in layouts)
+        from_archives, from_extracted = (read_jsonl(tmp_path / name / "data" / f"{split}.jsonl") for name in layouts)
         assert from_archives and from_archives == from_extracted, (dataset, split)
     (_, archive_stats), (_, extracted_stats) = results.values()
     assert {**archive_stats, "raw_files": None} == {**extracted_stats, "raw_files": None}
     archive_report, extracted_report = (report for report, _ in results.values())
-    for entry, from_archive, from_extracted in zip(SOURCES[dataset]["files"], archive_report["files"],
-                                                  extracted_report["files"], strict=True):
+    for entry, from_archive, from_extracted in zip(
+        SOURCES[dataset]["files"], archive_report["files"], extracted_report["files"], strict=True
+    ):
         packed = entry["archive"] != "none"
         assert from_archive["layout"] == ("archive" if packed else "file")
         assert from_extracted["layout"] == ("extracted" if packed else "file")
@@ -105,8 +57,10 @@ def test_archives_and_extracted_files_give_the_same_records(layouts, dataset, tm
 def yelp_tree(root: Path) -> Path:
     """A small extracted Yelp (label, TAB, text) without the archive: ``root/yelp``."""
     for split in pp.SPLITS:
-        for member, content in ((f"yelp_data/yelp.{split}.txt", b"4\tgood food .\n"),
-                                (f"yelp_data/yelp.{split}.factors.jsonl", b'{"business": "bar"}\n')):
+        for member, content in (
+            (f"yelp_data/yelp.{split}.txt", b"4\tgood food .\n"),
+            (f"yelp_data/yelp.{split}.factors.jsonl", b'{"business": "bar"}\n'),
+        ):
             (root / "yelp" / member).parent.mkdir(parents=True, exist_ok=True)
             (root / "yelp" / member).write_bytes(content)
     return root / "yelp"
@@ -117,18 +71,25 @@ def test_a_partly_extracted_archive_names_the_missing_file(tmp_path):
     (raw_dir / "yelp_data" / "yelp.valid.txt").unlink()
     missing = raw_dir / "yelp_data" / "yelp.valid.txt"
     with pytest.raises(DownloadError, match=rf"^{missing}: not found, and no {raw_dir / raw.HE2019_ARCHIVE}"):
-        dl.download_dataset("yelp", SOURCES["yelp"], tmp_path / "raw", tmp_path / "r.json", ROOT,
-                            data_root=tmp_path / "root")
-    with pytest.raises(DataFormatError, match=rf"^{missing}: file not found, and no archive "
-                                              rf"{raw_dir / raw.HE2019_ARCHIVE}"):
+        dl.download_dataset(
+            "yelp", SOURCES["yelp"], tmp_path / "raw", tmp_path / "r.json", ROOT, data_root=tmp_path / "root"
+        )
+    with pytest.raises(
+        DataFormatError,
+        match=rf"^{missing}: file not found, and no archive "
+        rf"{raw_dir / raw.HE2019_ARCHIVE}",
+    ):
         pp.preprocess_dataset("yelp", raw_dir, tmp_path / "out", SETTINGS["yelp"])
 
 
 def test_neither_layout_names_the_archive_and_a_member(tmp_path):
     (tmp_path / "root" / "ptb").mkdir(parents=True)
     archive, member = tmp_path / "root" / "ptb" / raw.PTB_ARCHIVE, "simple-examples/data/ptb.train.txt"
-    with pytest.raises(DownloadError, match=rf"^{archive}: not found, nor its extracted members "
-                                            rf"\(e\.g\. {tmp_path / 'root' / 'ptb' / member}\)"):
+    with pytest.raises(
+        DownloadError,
+        match=rf"^{archive}: not found, nor its extracted members "
+        rf"\(e\.g\. {tmp_path / 'root' / 'ptb' / member}\)",
+    ):
         dl.locate(tmp_path / "root" / "ptb", dl.SourceFile.from_config(SOURCES["ptb"]["files"][0]))
 
 
@@ -141,16 +102,29 @@ def test_an_extracted_file_is_named_with_its_line(tmp_path):
 
 def test_the_archive_is_read_when_both_layouts_are_there(tmp_path):
     raw_dir = yelp_tree(tmp_path / "root")
-    _tar_gz(raw_dir / raw.HE2019_ARCHIVE, {member.relative_to(raw_dir).as_posix(): b"0\tfrom the archive .\n"
-                                           for member in (raw_dir / "yelp_data").glob("*.txt")}
-            | {member.relative_to(raw_dir).as_posix(): b'{"business": "gym"}\n'
-               for member in (raw_dir / "yelp_data").glob("*.jsonl")})
+    tar_gz(
+        raw_dir / raw.HE2019_ARCHIVE,
+        {
+            member.relative_to(raw_dir).as_posix(): b"0\tfrom the archive .\n"
+            for member in (raw_dir / "yelp_data").glob("*.txt")
+        }
+        | {
+            member.relative_to(raw_dir).as_posix(): b'{"business": "gym"}\n'
+            for member in (raw_dir / "yelp_data").glob("*.jsonl")
+        },
+    )
     pp.preprocess_dataset("yelp", raw_dir, tmp_path / "out", SETTINGS["yelp"])
-    assert _read_jsonl(tmp_path / "out" / "train.jsonl") == [
-        {"text": "from the archive .", pp.LABELS_KEY: {"business": "gym", "review_label": 0}}]
-    report = dl.download_dataset("yelp", {**SOURCES["yelp"], "files": [{**SOURCES["yelp"]["files"][0], "sha256": None}]},
-                                 tmp_path / "raw", tmp_path / "r.json", ROOT,
-                                 data_root=tmp_path / "root")
+    assert read_jsonl(tmp_path / "out" / "train.jsonl") == [
+        {"text": "from the archive .", pp.LABELS_KEY: {"business": "gym", "review_label": 0}}
+    ]
+    report = dl.download_dataset(
+        "yelp",
+        {**SOURCES["yelp"], "files": [{**SOURCES["yelp"]["files"][0], "sha256": None}]},
+        tmp_path / "raw",
+        tmp_path / "r.json",
+        ROOT,
+        data_root=tmp_path / "root",
+    )
     assert [f["layout"] for f in report["files"]] == ["archive"]
 
 
@@ -177,8 +151,24 @@ def test_an_empty_extracted_folder_is_an_error(tmp_path):
 
 def test_stats_record_the_layout_of_each_raw_file(tmp_path):
     report = tmp_path / "download.json"
-    report.write_text(json.dumps({"files": [{"name": raw.PTB_ARCHIVE, "sha256": "ab" * 32, "pinned": False,
-                                             "layout": "extracted", "bytes": 3, "files": 3, "url": "file:x"}]}))
+    report.write_text(
+        json.dumps(
+            {
+                "files": [
+                    {
+                        "name": raw.PTB_ARCHIVE,
+                        "sha256": "ab" * 32,
+                        "pinned": False,
+                        "layout": "extracted",
+                        "bytes": 3,
+                        "files": 3,
+                        "url": "file:x",
+                    }
+                ]
+            }
+        )
+    )
     stats = pp.preprocess_dataset("ptb", ROOT / "sample_data" / "ptb", tmp_path / "out", SETTINGS["ptb"], report)
-    assert stats["raw_files"] == [{"name": raw.PTB_ARCHIVE, "sha256": "ab" * 32, "pinned": False,
-                                   "layout": "extracted"}]
+    assert stats["raw_files"] == [
+        {"name": raw.PTB_ARCHIVE, "sha256": "ab" * 32, "pinned": False, "layout": "extracted"}
+    ]

@@ -21,15 +21,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from test_data import SETTINGS, _read_jsonl  # tests/ is on sys.path (pytest's default import mode)
-from test_data_layouts import ROOT, SAMPLE, SOURCES, prepare, sha256sum_of
 
 from della.data import download as dl
-from della.data import hf_parquet
+from della.data import hf_parquet, raw
 from della.data import preprocess as pp
-from della.data import raw
 from della.data.download import DownloadError
 from della.data.raw import DataFormatError
+
+from helpers import ROOT
+from helpers.data import SAMPLE, SETTINGS, SOURCES, prepare, read_jsonl, sha256sum_of
 
 PARQUET_DATASETS = ("ptb", "snli", "cnn_dailymail", "quora")
 SNLI_CLASSES = ("entailment", "neutral", "contradiction")
@@ -37,8 +37,12 @@ SNLI_CLASSES = ("entailment", "neutral", "contradiction")
 PTB_SCHEMA = pa.schema([("sentence", pa.string())])
 SNLI_SCHEMA = pa.schema([("premise", pa.string()), ("hypothesis", pa.string()), ("label", pa.int64())])
 CNN_SCHEMA = pa.schema([("article", pa.string()), ("highlights", pa.string()), ("id", pa.string())])
-QUORA_SCHEMA = pa.schema([("questions", pa.struct([("id", pa.list_(pa.int32())), ("text", pa.list_(pa.string()))])),
-                          ("is_duplicate", pa.bool_())])
+QUORA_SCHEMA = pa.schema(
+    [
+        ("questions", pa.struct([("id", pa.list_(pa.int32())), ("text", pa.list_(pa.string()))])),
+        ("is_duplicate", pa.bool_()),
+    ]
+)
 
 
 def write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> Path:
@@ -50,8 +54,11 @@ def write_parquet(path: Path, rows: list[dict], schema: pa.Schema) -> Path:
 def ptb_copy(raw_dir: Path) -> None:
     """ptb_text_only as refs/convert/parquet lays it out: ``penn_treebank/{split}/0000.parquet``."""
     for split, (_, lines) in raw.read_ptb(SAMPLE / "ptb", pp.SPLITS).items():
-        write_parquet(raw_dir / "penn_treebank" / hf_parquet.HF_SPLITS[split] / "0000.parquet",
-                      [{"sentence": line.strip()} for _, line in lines], PTB_SCHEMA)
+        write_parquet(
+            raw_dir / "penn_treebank" / hf_parquet.HF_SPLITS[split] / "0000.parquet",
+            [{"sentence": line.strip()} for _, line in lines],
+            PTB_SCHEMA,
+        )
 
 
 def snli_copy(raw_dir: Path) -> None:
@@ -59,10 +66,17 @@ def snli_copy(raw_dir: Path) -> None:
     for split, file_split in pp.SNLI_FILE_SPLITS.items():
         member = f"snli_1.0/snli_1.0_{file_split}.txt"
         text = raw.Packed(SAMPLE / "snli", raw.SNLI_ARCHIVE).read([member])[member].decode("utf-8")
-        rows = [{"premise": row["sentence1"], "hypothesis": row["sentence2"],
-                 "label": -1 if row["gold_label"] == "-" else SNLI_CLASSES.index(row["gold_label"])}
-                for row in csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)]
-        write_parquet(raw_dir / "plain_text" / f"{hf_parquet.HF_SPLITS[split]}-00000-of-00001.parquet", rows, SNLI_SCHEMA)
+        rows = [
+            {
+                "premise": row["sentence1"],
+                "hypothesis": row["sentence2"],
+                "label": -1 if row["gold_label"] == "-" else SNLI_CLASSES.index(row["gold_label"]),
+            }
+            for row in csv.DictReader(io.StringIO(text), delimiter="\t", quoting=csv.QUOTE_NONE)
+        ]
+        write_parquet(
+            raw_dir / "plain_text" / f"{hf_parquet.HF_SPLITS[split]}-00000-of-00001.parquet", rows, SNLI_SCHEMA
+        )
 
 
 def cnn_dm_rows(split: str) -> list[dict]:
@@ -92,14 +106,24 @@ def cnn_dm_copy(raw_dir: Path, shuffle: int | None = None) -> None:
             random.Random(shuffle).shuffle(rows)
         shards = 2 if split == "train" else 1
         for k in range(shards):
-            write_parquet(raw_dir / "3.0.0" / f"{hf_split}-{k:05d}-of-{shards:05d}.parquet", rows[k::shards], CNN_SCHEMA)
+            write_parquet(
+                raw_dir / "3.0.0" / f"{hf_split}-{k:05d}-of-{shards:05d}.parquet", rows[k::shards], CNN_SCHEMA
+            )
 
 
 def quora_copy(raw_dir: Path) -> None:
     _, rows = raw.read_quora(SAMPLE / "quora")
-    write_parquet(raw_dir / "default" / "train" / "0000.parquet",
-                  [{"questions": {"id": [int(row["qid1"]), int(row["qid2"])], "text": [row["question1"], row["question2"]]},
-                    "is_duplicate": row["is_duplicate"] == "1"} for _, row in rows], QUORA_SCHEMA)
+    write_parquet(
+        raw_dir / "default" / "train" / "0000.parquet",
+        [
+            {
+                "questions": {"id": [int(row["qid1"]), int(row["qid2"])], "text": [row["question1"], row["question2"]]},
+                "is_duplicate": row["is_duplicate"] == "1",
+            }
+            for _, row in rows
+        ],
+        QUORA_SCHEMA,
+    )
 
 
 BUILD = {"ptb": ptb_copy, "snli": snli_copy, "cnn_dailymail": cnn_dm_copy, "quora": quora_copy}
@@ -118,15 +142,19 @@ def hf_root(tmp_path_factory) -> Path:
 @pytest.mark.parametrize("dataset", PARQUET_DATASETS)
 def test_a_hugging_face_copy_gives_the_records_of_the_archives(hf_root, dataset, tmp_path):
     (archive_report, archive_stats), (hf_report, hf_stats) = (
-        prepare(dataset, root, tmp_path / name) for name, root in (("archives", SAMPLE), ("hf", hf_root)))
+        prepare(dataset, root, tmp_path / name) for name, root in (("archives", SAMPLE), ("hf", hf_root))
+    )
     for split in pp.SPLITS:
-        from_archives, from_hf = (_read_jsonl(tmp_path / name / "data" / f"{split}.jsonl") for name in ("archives", "hf"))
+        from_archives, from_hf = (
+            read_jsonl(tmp_path / name / "data" / f"{split}.jsonl") for name in ("archives", "hf")
+        )
         # The same records in the same order (CNN/DM's rows put back in url-list order).
         assert from_archives and from_archives == from_hf, (dataset, split)
     skipped_archives, skipped_hf = archive_stats.pop("skipped"), hf_stats.pop("skipped")
     if dataset == "cnn_dailymail":  # the copy leaves out the empty stories the archives' layout counts
-        assert skipped_hf == {pp.NOT_IN_HF_COPY: skipped_archives.pop("empty_article", 0)
-                              + skipped_archives.pop("empty_highlights", 0)}
+        assert skipped_hf == {
+            pp.NOT_IN_HF_COPY: skipped_archives.pop("empty_article", 0) + skipped_archives.pop("empty_highlights", 0)
+        }
         assert skipped_hf[pp.NOT_IN_HF_COPY] > 0
     else:
         assert skipped_hf == skipped_archives
@@ -138,7 +166,9 @@ def test_a_hugging_face_copy_gives_the_records_of_the_archives(hf_root, dataset,
     assert not parquet[0]["pinned"] and parquet[0]["replaces"] == list(copy.replaces)
     assert [f["layout"] for f in hf_stats["raw_files"]] == [f["layout"] for f in hf_report["files"]]
     others = [record for record in hf_report["files"] if record["layout"] != "parquet"]
-    assert [r["name"] for r in others] == [f["name"] for f in SOURCES[dataset]["files"] if f["name"] not in copy.replaces]
+    assert [r["name"] for r in others] == [
+        f["name"] for f in SOURCES[dataset]["files"] if f["name"] not in copy.replaces
+    ]
 
 
 def test_cnn_dm_records_do_not_depend_on_the_copys_row_order(tmp_path):
@@ -147,22 +177,28 @@ def test_cnn_dm_records_do_not_depend_on_the_copys_row_order(tmp_path):
     pp.preprocess_dataset("cnn_dailymail", tmp_path / "cnn_dailymail", tmp_path / "hf", settings)
     pp.preprocess_dataset("cnn_dailymail", SAMPLE / "cnn_dailymail", tmp_path / "archives", settings)
     for split in pp.SPLITS:
-        assert _read_jsonl(tmp_path / "hf" / f"{split}.jsonl") == _read_jsonl(tmp_path / "archives" / f"{split}.jsonl")
+        assert read_jsonl(tmp_path / "hf" / f"{split}.jsonl") == read_jsonl(tmp_path / "archives" / f"{split}.jsonl")
 
 
 def test_quora_split_ids_are_the_copys_row_positions(hf_root, tmp_path):
     """The copy drops the TSV's id column; the row's position is that id (0, 1, ... in both)."""
     _, rows = raw.read_quora(SAMPLE / "quora")
-    duplicates = [row["id"] for _, row in rows if row["is_duplicate"] == "1" and row["question1"].strip()
-                  and row["question2"].strip()]
+    duplicates = [
+        row["id"]
+        for _, row in rows
+        if row["is_duplicate"] == "1" and row["question1"].strip() and row["question2"].strip()
+    ]
     (tmp_path / "valid.txt").write_text("\n".join(duplicates[3:8]) + "\n")
     (tmp_path / "test.txt").write_text("\n".join(duplicates[-4:]) + "\n")
-    settings = {"format": "quora_qqp", "task": "conditional",
-                "split_ids": {"valid": str(tmp_path / "valid.txt"), "test": str(tmp_path / "test.txt")}}
+    settings = {
+        "format": "quora_qqp",
+        "task": "conditional",
+        "split_ids": {"valid": str(tmp_path / "valid.txt"), "test": str(tmp_path / "test.txt")},
+    }
     for name, raw_dir in (("tsv", SAMPLE / "quora"), ("hf", hf_root / "quora")):
         pp.preprocess_dataset("quora", raw_dir, tmp_path / name, settings)
     for split in pp.SPLITS:
-        assert _read_jsonl(tmp_path / "tsv" / f"{split}.jsonl") == _read_jsonl(tmp_path / "hf" / f"{split}.jsonl")
+        assert read_jsonl(tmp_path / "tsv" / f"{split}.jsonl") == read_jsonl(tmp_path / "hf" / f"{split}.jsonl")
 
 
 def test_the_originals_are_read_wherever_they_are_there(hf_root, tmp_path):
@@ -176,7 +212,9 @@ def test_the_originals_are_read_wherever_they_are_there(hf_root, tmp_path):
     (raw_dir / raw.PTB_ARCHIVE).unlink()
     (raw_dir / "simple-examples" / "data").mkdir(parents=True)
     (raw_dir / "simple-examples" / "data" / "ptb.train.txt").write_text(" a b \n")
-    with pytest.raises(DownloadError, match=r"ptb\.valid\.txt: not found, and no .*simple-examples\.tgz: the other members"):
+    with pytest.raises(
+        DownloadError, match=r"ptb\.valid\.txt: not found, and no .*simple-examples\.tgz: the other members"
+    ):
         dl.locate(raw_dir, spec)
 
 
@@ -184,12 +222,16 @@ def test_a_copy_of_a_dataset_without_an_accepted_one_is_named_and_not_read(tmp_p
     """Yelp on the Hub (yelp_review_full) is Zhang et al.'s text, not He et al.'s: not read."""
     raw_dir = tmp_path / "yelp"
     write_parquet(raw_dir / "yelp_review_full" / "train-00000-of-00001.parquet", [{"sentence": "x"}], PTB_SCHEMA)
-    with pytest.raises(DownloadError, match=r"datasets\.tar\.gz: not found, nor its extracted members .*; the "
-                                            r"parquet files there are not read: no Hugging Face copy stands in for this file"):
+    with pytest.raises(
+        DownloadError,
+        match=r"datasets\.tar\.gz: not found, nor its extracted members .*; the "
+        r"parquet files there are not read: no Hugging Face copy stands in for this file",
+    ):
         dl.locate(raw_dir, dl.SourceFile.from_config(SOURCES["yelp"]["files"][0]))
 
 
 # --- a broken copy: one line naming the file and the column -------------------------------------
+
 
 def broken_snli(raw_dir: Path, how: str) -> Path:
     """The SNLI copy with its test file broken ``how``; returns that file."""
@@ -213,18 +255,32 @@ def broken_snli(raw_dir: Path, how: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("how, message", [
-    ("truncated", r"not a readable parquet file \(ArrowInvalid: .*\)"),
-    ("missing column", r"no column 'hypothesis' \(it has premise, label; stanfordnlp/snli has premise, hypothesis, label\)"),
-    ("wrong type", r"column 'label' is string, expected integer \(stanfordnlp/snli\)"),
-    ("null", r"row 5: column 'premise' is null"),
-    ("bad label", r"row 2: column 'label' is 3, expected one of 0, 1, 2, -1"),
-])
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("truncated", r"not a readable parquet file \(ArrowInvalid: .*\)"),
+        (
+            "missing column",
+            r"no column 'hypothesis' \(it has premise, label; stanfordnlp/snli has premise, hypothesis, label\)",
+        ),
+        ("wrong type", r"column 'label' is string, expected integer \(stanfordnlp/snli\)"),
+        ("null", r"row 5: column 'premise' is null"),
+        ("bad label", r"row 2: column 'label' is 3, expected one of 0, 1, 2, -1"),
+    ],
+)
 def test_a_broken_copy_names_the_file_and_column(tmp_path, capsys, how, message):
     path = broken_snli(tmp_path / "snli", how)
     out = tmp_path / "out"
-    argv = ["--dataset", "snli", "--raw", str(tmp_path / "snli"), "--out", str(out), "--settings",
-            '{"format": "snli_1.0", "task": "unconditional"}']
+    argv = [
+        "--dataset",
+        "snli",
+        "--raw",
+        str(tmp_path / "snli"),
+        "--out",
+        str(out),
+        "--settings",
+        '{"format": "snli_1.0", "task": "unconditional"}',
+    ]
     assert pp.main(argv) == 1
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and error.startswith(f"error: {path}: "), error
@@ -243,8 +299,9 @@ def test_a_missing_split_names_the_folder(hf_root, tmp_path):
     with pytest.raises(DataFormatError, match=rf"^{raw_dir / '3.0.0'}: no parquet file of split validation"):
         pp.preprocess_dataset("cnn_dailymail", raw_dir, tmp_path / "out", SETTINGS["cnn_dailymail"])
     with pytest.raises(DownloadError, match=rf"^{raw_dir / '3.0.0'}: no parquet file of split validation"):
-        dl.download_dataset("cnn_dailymail", SOURCES["cnn_dailymail"], tmp_path / "raw", tmp_path / "r.json", ROOT,
-                            data_root=tmp_path)
+        dl.download_dataset(
+            "cnn_dailymail", SOURCES["cnn_dailymail"], tmp_path / "raw", tmp_path / "r.json", ROOT, data_root=tmp_path
+        )
 
 
 def test_a_cnn_dm_row_of_another_split_is_named(hf_root, tmp_path):
@@ -254,8 +311,11 @@ def test_a_cnn_dm_row_of_another_split_is_named(hf_root, tmp_path):
     train_row = cnn_dm_rows("train")[0]
     write_parquet(test_file, cnn_dm_rows("test") + [train_row], CNN_SCHEMA)
     row = len(cnn_dm_rows("test")) + 1
-    with pytest.raises(DataFormatError, match=rf"^{test_file}: row {row}: story {train_row['id']} is not in the test "
-                                              rf"split's url list .*all_test\.txt$"):
+    with pytest.raises(
+        DataFormatError,
+        match=rf"^{test_file}: row {row}: story {train_row['id']} is not in the test "
+        rf"split's url list .*all_test\.txt$",
+    ):
         pp.preprocess_dataset("cnn_dailymail", raw_dir, tmp_path / "out", SETTINGS["cnn_dailymail"])
 
 
@@ -266,7 +326,8 @@ def test_the_cnn_dm_copy_still_needs_the_url_lists(hf_root, tmp_path):
     shutil.rmtree(raw_dir / "url_lists")
     url_list = raw_dir / "url_lists" / "all_train.txt"
     with pytest.raises(DownloadError, match=rf"^{url_list}: not found; the parquet files there are not read"):
-        dl.download_dataset("cnn_dailymail", SOURCES["cnn_dailymail"], tmp_path / "raw", tmp_path / "r.json", ROOT,
-                            data_root=tmp_path)
+        dl.download_dataset(
+            "cnn_dailymail", SOURCES["cnn_dailymail"], tmp_path / "raw", tmp_path / "r.json", ROOT, data_root=tmp_path
+        )
     with pytest.raises(DataFormatError, match=rf"^{url_list}: file not found$"):
         pp.preprocess_dataset("cnn_dailymail", raw_dir, tmp_path / "out", SETTINGS["cnn_dailymail"])

@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import tiny_corpus
 from della.decoding import BEAM, NO_REPETITION_PENALTY, LatentConditionedLM, generation_config, sampling_seeded_by
 from della.vae import TransformerVAE, VAEConfig
+
+from conftest import tiny_corpus
 
 ROWS, NEW_TOKENS = 4, 10
 
@@ -39,8 +40,14 @@ SAMPLING = {
     "temperature": {"strategy": "sample", "temperature": 1.5, "top_k": 0, "top_p": 1.0, "max_new_tokens": NEW_TOKENS},
     "top_k": {"strategy": "sample", "temperature": 1.0, "top_k": 5, "top_p": 1.0, "max_new_tokens": NEW_TOKENS},
     "top_p": {"strategy": "sample", "temperature": 1.0, "top_k": 0, "top_p": 0.8, "max_new_tokens": NEW_TOKENS},
-    "all": {"strategy": "sample", "temperature": 0.7, "top_k": 20, "top_p": 0.9, "repetition_penalty": 1.3,
-            "max_new_tokens": NEW_TOKENS},
+    "all": {
+        "strategy": "sample",
+        "temperature": 0.7,
+        "top_k": 20,
+        "top_p": 0.9,
+        "repetition_penalty": 1.3,
+        "max_new_tokens": NEW_TOKENS,
+    },
 }
 # Weights drawn with this spread, and </s> made likelier by this much per generated token: at the
 # backbones' own initialisation (std 0.02) every row and every z decode to the same repeated
@@ -51,16 +58,26 @@ WEIGHT_STD, EOS_PER_TOKEN = 0.15, 1.0
 
 def case_id(case) -> str:
     path, kind, conditional, separate, settings = case
-    return "-".join([path, kind, "conditional" if conditional else "unconditional"] + ["bert"] * separate
-                    + [f"{k}={v}" for k, v in settings.items()])
+    return "-".join(
+        [path, kind, "conditional" if conditional else "unconditional"]
+        + ["bert"] * separate
+        + [f"{k}={v}" for k, v in settings.items()]
+    )
 
 
 def decisive_setup(dirs, path, kind, conditional, separate_encoder, settings):
     """A tiny model whose outputs depend on z and the source and whose sentences end, with a
     latent from the prior and a source (or None) for each of ROWS rows."""
     torch.manual_seed(0)
-    config = VAEConfig(path=path, decoder=str(dirs[kind]), decoder_kind=kind, conditional=conditional, latent_size=8,
-                       encoder=str(dirs["encoder"]) if separate_encoder else None, path_settings=settings)
+    config = VAEConfig(
+        path=path,
+        decoder=str(dirs[kind]),
+        decoder_kind=kind,
+        conditional=conditional,
+        latent_size=8,
+        encoder=str(dirs["encoder"]) if separate_encoder else None,
+        path_settings=settings,
+    )
     model = TransformerVAE(config).eval()
     weights = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -92,7 +109,7 @@ def favour_ending_with_length(model: TransformerVAE, sources: list[str | None]) 
 
     def logits_favouring_the_end(hidden):
         scores = logits(hidden)
-        positions = last_call["positions"][:, -hidden.shape[1]:]
+        positions = last_call["positions"][:, -hidden.shape[1] :]
         row_prompt_end = prompt_end.repeat_interleave(scores.shape[0] // len(sources))[:, None]
         scores[..., model.eos] += EOS_PER_TOKEN * (positions - row_prompt_end).clamp(min=0)
         return scores
@@ -116,9 +133,17 @@ def reference_state(model, z, sources, beams: int = 1) -> DecodingState:
     inputs = model.generation_inputs(z, sources)
     source = None
     if "source_states" in inputs:
-        source = (inputs["source_states"].repeat_interleave(beams, 0), inputs["source_mask"].repeat_interleave(beams, 0))
-    return DecodingState(model, model._repeat(z, beams), source, inputs["input_ids"].repeat_interleave(beams, 0),
-                         inputs["attention_mask"].repeat_interleave(beams, 0))
+        source = (
+            inputs["source_states"].repeat_interleave(beams, 0),
+            inputs["source_mask"].repeat_interleave(beams, 0),
+        )
+    return DecodingState(
+        model,
+        model._repeat(z, beams),
+        source,
+        inputs["input_ids"].repeat_interleave(beams, 0),
+        inputs["attention_mask"].repeat_interleave(beams, 0),
+    )
 
 
 def up_to_eos(tokens: list[int], eos: int) -> list[int]:
@@ -171,8 +196,9 @@ def test_penalties_decode_the_reference_tokens(tiny_backbones, case, penalised):
 def assert_same_sampling_distributions(model, z, sources, decoding) -> None:
     """At every step, given the prefix transformers sampled, the probabilities it sampled the
     next token from equal the reference's (repetition penalty, temperature, top-k, top-p)."""
-    result, prompt_width = through_transformers(model, z, sources, decoding, output_scores=True,
-                                                return_dict_in_generate=True)
+    result, prompt_width = through_transformers(
+        model, z, sources, decoding, output_scores=True, return_dict_in_generate=True
+    )
     generated = result.sequences[:, prompt_width:]
     state = reference_state(model, z, sources)
     running = torch.ones(len(sources), dtype=torch.bool)
@@ -200,7 +226,10 @@ def test_each_sampling_setting_matches_the_reference(tiny_backbones, case, decod
 
 def test_sampling_follows_the_generator_and_leaves_the_global_stream_alone(tiny_backbones):
     model, z, sources = decisive_setup(tiny_backbones, *CASES[5])
-    inputs, config = model.generation_inputs(z, sources), generation_config(SAMPLING["temperature"], model.bos, model.eos, model.pad)
+    inputs, config = (
+        model.generation_inputs(z, sources),
+        generation_config(SAMPLING["temperature"], model.bos, model.eos, model.pad),
+    )
 
     def draw(seed: int) -> list[list[int]]:
         with torch.no_grad(), sampling_seeded_by(torch.Generator().manual_seed(seed)):
@@ -236,7 +265,7 @@ class DecodingState:
 
     def next_logits(self) -> torch.Tensor:
         """Logits [N, V] of the token after the current ones."""
-        positions = (self.token_mask.cumsum(-1) - 1).clamp(min=0)[:, -self.ids.shape[1]:]
+        positions = (self.token_mask.cumsum(-1) - 1).clamp(min=0)[:, -self.ids.shape[1] :]
         return self.model._decode(self.ids, self.mask, self.z, self.cache, self.source, positions)[:, -1]
 
     def advance(self, next_ids: torch.Tensor, order: torch.Tensor | None = None) -> None:

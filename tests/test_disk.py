@@ -7,19 +7,20 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import yaml
 
-from conftest import tiny_corpus
 from della.disk import CHECKPOINTS_KEPT, ELEMENT_BYTES, TENSORS_PER_CHECKPOINT, run_disk_bytes, total_disk_bytes
 from della.gpu_memory import run_parameters, table_runs
 from della.train import TrainSettings, train
 from della.vae import TransformerVAE, VAEConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import tiny_corpus
+from helpers import ROOT
+
 PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
-SETTINGS = TrainSettings(batch_size=8, learning_rate=3e-3, max_steps=4, warmup_steps=1, log_every=2,
-                         checkpoint_every=2, beta_cycles=1)
+SETTINGS = TrainSettings(
+    batch_size=8, learning_rate=3e-3, max_steps=4, warmup_steps=1, log_every=2, checkpoint_every=2, beta_cycles=1
+)
 
 
 def test_the_files_a_run_writes_are_what_the_formula_counts(tiny_backbones, tmp_path):
@@ -27,8 +28,9 @@ def test_the_files_a_run_writes_are_what_the_formula_counts(tiny_backbones, tmp_
     AdamW's two moments (plus the random states and a few scalars: kilobytes)."""
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(32)))
-    config = VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                       conditional=False, latent_size=8)
+    config = VAEConfig(
+        path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False, latent_size=8
+    )
     final = train(config, SETTINGS, data, tmp_path / "run", seed=0)
     params = sum(p.numel() for p in TransformerVAE.load(final).parameters())
 
@@ -49,7 +51,10 @@ def test_the_paper_configs_disk():
     yelp = run_disk_bytes(PAPER, "yelp", "della")
     assert yelp == {"model": ELEMENT_BYTES * run_parameters(PAPER, "yelp", "della"), "checkpoints": 0}  # not kept
     kept = {**PAPER, "training": {**PAPER["training"], "keep_checkpoints": True}}
-    assert run_disk_bytes(kept, "yelp", "della")["checkpoints"] == CHECKPOINTS_KEPT * TENSORS_PER_CHECKPOINT * yelp["model"]
+    assert (
+        run_disk_bytes(kept, "yelp", "della")["checkpoints"]
+        == CHECKPOINTS_KEPT * TENSORS_PER_CHECKPOINT * yelp["model"]
+    )
     runs = table_runs(kept)
     total = total_disk_bytes(kept, runs)
     assert total["checkpoints"] == len(kept["seeds"]) * sum(run_disk_bytes(kept, *run)["checkpoints"] for run in runs)

@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_corpus
-from test_reliability import dropout_free_backbone, logged_metrics, wait_for_checkpoint, weights
 
 from della.batches import batches
 from della.cli import vae_config
@@ -30,15 +28,38 @@ from della.train import EX_TEMPFAIL, TrainSettings, train
 from della.vae import TransformerVAE, VAEConfig
 from metrics.representation import representation_metrics
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import tiny_corpus
+from helpers import ROOT
+from helpers.training import dropout_free_backbone, logged_metrics, wait_for_checkpoint, weights
+
 RANKS = 2
 # batch_size is the global batch: 8 = 2 ranks x 2 sentences x 2 accumulated micro-batches
-SETTINGS = TrainSettings(batch_size=4, grad_accumulation_steps=2, learning_rate=3e-3, max_steps=6, warmup_steps=1,
-                         log_every=1, checkpoint_every=4, beta_schedule="constant")
+SETTINGS = TrainSettings(
+    batch_size=4,
+    grad_accumulation_steps=2,
+    learning_rate=3e-3,
+    max_steps=6,
+    warmup_steps=1,
+    log_every=1,
+    checkpoint_every=4,
+    beta_schedule="constant",
+)
 REPRESENTATION = {"iw_samples": 4, "iw_chunk": 3, "mi_samples": 2, "mi_chunk": 3, "seed": 5}
-GENERATION = {"batch_size": 2, "num_unconditional": 7, "max_conditional": 0,
-              "decoding": {"strategy": "sample", "temperature": 1.0, "top_k": 0, "top_p": 0.9, "num_beams": 1,
-                           "length_penalty": 1.0, "repetition_penalty": 1.0, "max_new_tokens": 8}}
+GENERATION = {
+    "batch_size": 2,
+    "num_unconditional": 7,
+    "max_conditional": 0,
+    "decoding": {
+        "strategy": "sample",
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 0.9,
+        "num_beams": 1,
+        "length_penalty": 1.0,
+        "repetition_penalty": 1.0,
+        "max_new_tokens": 8,
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -53,23 +74,42 @@ def rule_settings(decoder: Path, path: str, settings: TrainSettings) -> dict:
     return {
         "model": {"path": path, "latent_size": 8, "pooling": "first_token", "first_prior": "standard"},
         "decoder": {"kind": "causal", "name_or_path": str(decoder)},
-        "conditional": False, "max_source_tokens": 0, "max_target_tokens": 64, "training": asdict(settings),
+        "conditional": False,
+        "max_source_tokens": 0,
+        "max_target_tokens": 64,
+        "training": asdict(settings),
     }
 
 
 def train_command(decoder: Path, path: str, settings: TrainSettings, train_file: Path, run: Path) -> list[str]:
     """`della-bench train --nproc 2`, the train rule's command with the job's GPU count."""
-    return [sys.executable, "-m", "della.cli", "train", "--nproc", str(RANKS),
-            "--threads", str(RANKS * torch.get_num_threads()), "--data", str(train_file.parent), "--run", str(run),
-            "--seed", "0", "--settings", json.dumps(rule_settings(decoder, path, settings))]
+    return [
+        sys.executable,
+        "-m",
+        "della.cli",
+        "train",
+        "--nproc",
+        str(RANKS),
+        "--threads",
+        str(RANKS * torch.get_num_threads()),
+        "--data",
+        str(train_file.parent),
+        "--run",
+        str(run),
+        "--seed",
+        "0",
+        "--settings",
+        json.dumps(rule_settings(decoder, path, settings)),
+    ]
 
 
 ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
 
 
 def train_on_ranks(decoder: Path, path: str, settings: TrainSettings, train_file: Path, run: Path) -> None:
-    done = subprocess.run(train_command(decoder, path, settings, train_file, run), env=ENV, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        train_command(decoder, path, settings, train_file, run), env=ENV, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -118,19 +158,33 @@ def test_della_trains_on_two_ranks_close_to_one_process(tiny_backbones, train_fi
     assert len(ranks[-1]["kl_per_group"]) == 2
 
 
-def test_summed_factor_storage_trains_on_two_ranks_and_its_checkpoint_resumes_on_one(tiny_backbones, train_file, tmp_path):
+def test_summed_factor_storage_trains_on_two_ranks_and_its_checkpoint_resumes_on_one(
+    tiny_backbones, train_file, tmp_path
+):
     """DELLA with `factor_storage: summed` under DDP: the per-multiplicity AdamW groups (4x the
     learning rate, 1/4 of the weight decay on the fusion sums) survive the 2-rank checkpoint, the
     trajectory stays close to one process's, and the checkpoint resumes on one rank."""
     settings = replace(SETTINGS, max_steps=6, weight_decay=0.1, grad_clip=0.05)  # clipping active
     rule = rule_settings(tiny_backbones["causal"], "della", settings)
     rule["model"]["settings"] = {"factor_storage": "summed"}
-    done = subprocess.run([*train_command(tiny_backbones["causal"], "della", settings, train_file, tmp_path / "ranks")[:-1],
-                           json.dumps(rule)], env=ENV, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            *train_command(tiny_backbones["causal"], "della", settings, train_file, tmp_path / "ranks")[:-1],
+            json.dumps(rule),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     state = torch.load(tmp_path / "ranks" / "checkpoints" / "prev.pt", weights_only=False)
     groups = state["optimiser"]["param_groups"]
-    ratios = [ratio for g in groups for ratio in (g["initial_lr"] / settings.learning_rate, g["weight_decay"] / settings.weight_decay)]
+    ratios = [
+        ratio
+        for g in groups
+        for ratio in (g["initial_lr"] / settings.learning_rate, g["weight_decay"] / settings.weight_decay)
+    ]
     assert ratios == pytest.approx([1.0, 1.0, 4.0, 0.25])  # (lr, weight decay) of the m = 1 and m = 4 groups
 
     model = vae_config(rule)
@@ -153,8 +207,12 @@ def test_sigusr1_to_the_launcher_stops_every_rank_with_a_checkpoint_and_exit_75(
     the signal, the ranks agree on a step, rank 0 checkpoints, and the job asks for a retry."""
     settings = replace(SETTINGS, max_steps=2000, log_every=10, checkpoint_every=5)
     run = tmp_path / "run"
-    launcher = subprocess.Popen(train_command(tiny_backbones["causal"], "della", settings, train_file, run), env=ENV,
-                                stderr=subprocess.PIPE, text=True)
+    launcher = subprocess.Popen(
+        train_command(tiny_backbones["causal"], "della", settings, train_file, run),
+        env=ENV,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for_checkpoint(launcher, run)
     launcher.send_signal(signal.SIGUSR1)
     _, stderr = launcher.communicate(timeout=300)
@@ -168,6 +226,7 @@ def test_sigusr1_to_the_launcher_stops_every_rank_with_a_checkpoint_and_exit_75(
 # -----------------------------------------------------------------------------
 # sharded evaluation and generation
 
+
 def evaluate_on_this_rank(model_dir: Path, test_file: Path) -> dict:
     """One rank's view of the representation metrics and the samples."""
     with process_group() as world:
@@ -175,14 +234,21 @@ def evaluate_on_this_rank(model_dir: Path, test_file: Path) -> dict:
         records = [json.loads(line) for line in test_file.read_text().splitlines()]
         metrics = representation_metrics(model, batches(records, model.collator, 3), REPRESENTATION)
         samples = generate_samples(model, test_file, GENERATION, seed=3)
-        return {"world_size": world.size, "rank": world.rank, "samples": samples,
-                "metrics": {name: value.to_dict() for name, value in metrics.items()}}
+        return {
+            "world_size": world.size,
+            "rank": world.rank,
+            "samples": samples,
+            "metrics": {name: value.to_dict() for name, value in metrics.items()},
+        }
 
 
 def test_sharded_iw_ppl_and_generation_equal_one_process(tiny_backbones, tmp_path):
     torch.manual_seed(0)
-    model = TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                                     conditional=False, latent_size=8))
+    model = TransformerVAE(
+        VAEConfig(
+            path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False, latent_size=8
+        )
+    )
     model.save(tmp_path / "model")
     records = tiny_corpus(11, seed=4)  # 4 batches of 3 (the last of 2): uneven shares for the ranks
     test_file = tmp_path / "test.jsonl"
@@ -190,9 +256,24 @@ def test_sharded_iw_ppl_and_generation_equal_one_process(tiny_backbones, tmp_pat
 
     one = evaluate_on_this_rank(tmp_path / "model", test_file)
     # each rank with the thread count of the one-process reference: the same kernels
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={RANKS}",
-                           __file__, str(tmp_path / "model"), str(test_file), str(torch.get_num_threads()),
-                           str(tmp_path / "ranks")], env=ENV, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={RANKS}",
+            __file__,
+            str(tmp_path / "model"),
+            str(test_file),
+            str(torch.get_num_threads()),
+            str(tmp_path / "ranks"),
+        ],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [torch.load(tmp_path / "ranks" / f"{rank}.pt", weights_only=False) for rank in range(RANKS)]
     assert one["world_size"] == 1 and [r["rank"] for r in ranks] == list(range(RANKS))

@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_data import _tar_gz  # tests/ is on sys.path (pytest's default import mode)
 
 from della.data import download as dl
 from della.data.download import DownloadError, Retry
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+from helpers.data import tar_gz
+
 FAST = Retry(attempts=3, backoff_s=0.01, timeout_s=5)
 PAYLOAD = bytes(range(256)) * 400  # 100 KiB, several read chunks' worth over HTTP
 
@@ -32,9 +33,9 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def tar_gz(members: dict[str, bytes]) -> bytes:
+def tar_gz_bytes(members: dict[str, bytes]) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
-        return _tar_gz(Path(tmp) / "a.tgz", members).read_bytes()
+        return tar_gz(Path(tmp) / "a.tgz", members).read_bytes()
 
 
 def zip_bytes(members: dict[str, bytes]) -> bytes:
@@ -58,11 +59,13 @@ def serve_file(tmp_path: Path, data: bytes, name: str = "src.bin") -> str:
 
 
 def run(tmp_path: Path, src: dict, **kwargs) -> dict:
-    return dl.download_dataset("ds", src, tmp_path / "raw", tmp_path / "raw" / "download.json", ROOT,
-                               retry=kwargs.pop("retry", FAST), **kwargs)
+    return dl.download_dataset(
+        "ds", src, tmp_path / "raw", tmp_path / "raw" / "download.json", ROOT, retry=kwargs.pop("retry", FAST), **kwargs
+    )
 
 
 # --- a loopback HTTP server -------------------------------------------------------------------------
+
 
 class Server:
     """Serves ``data`` at ``/file``; ``fail_first`` requests get 503, ``cut_first`` requests send
@@ -123,19 +126,31 @@ class Server:
 
 # --- file: sources ----------------------------------------------------------------------------------
 
+
 def test_file_download_verifies_and_reports(tmp_path):
     url = serve_file(tmp_path, PAYLOAD)
     report = run(tmp_path, source(url, sha256=sha(PAYLOAD)))
     assert (tmp_path / "raw" / "file.bin").read_bytes() == PAYLOAD
     assert not (tmp_path / "raw" / "file.bin.part").exists()
-    assert report["files"] == [{"name": "file.bin", "url": url, "sha256": sha(PAYLOAD), "pinned": True,
-                                "pinned_by": "config", "bytes": len(PAYLOAD), "layout": "file"}]
+    assert report["files"] == [
+        {
+            "name": "file.bin",
+            "url": url,
+            "sha256": sha(PAYLOAD),
+            "pinned": True,
+            "pinned_by": "config",
+            "bytes": len(PAYLOAD),
+            "layout": "file",
+        }
+    ]
     assert json.loads((tmp_path / "raw" / "download.json").read_text()) == report
 
 
 def test_relative_file_url_is_relative_to_the_base_dir(tmp_path):
-    assert dl.resolve_url("file:sample_data/ptb/simple-examples.tgz", ROOT) == \
-        (ROOT / "sample_data" / "ptb" / "simple-examples.tgz").as_uri()
+    assert (
+        dl.resolve_url("file:sample_data/ptb/simple-examples.tgz", ROOT)
+        == (ROOT / "sample_data" / "ptb" / "simple-examples.tgz").as_uri()
+    )
     assert dl.resolve_url("https://example.org/a.zip", ROOT) == "https://example.org/a.zip"
     with pytest.raises(ValueError, match="unsupported URL scheme"):
         dl.resolve_url("ftp://example.org/a.zip", ROOT)
@@ -172,11 +187,14 @@ def test_checksum_mismatch_moves_the_file_aside(tmp_path):
     assert not (raw / "download.json").exists()
 
 
-@pytest.mark.parametrize("kind, data", [
-    ("tar", tar_gz({"d/a.txt": PAYLOAD, "d/b.txt": PAYLOAD})),
-    ("zip", zip_bytes({"d/a.txt": PAYLOAD, "d/b.txt": PAYLOAD})),
-    ("gz", gzip.compress(PAYLOAD)),
-])
+@pytest.mark.parametrize(
+    "kind, data",
+    [
+        ("tar", tar_gz_bytes({"d/a.txt": PAYLOAD, "d/b.txt": PAYLOAD})),
+        ("zip", zip_bytes({"d/a.txt": PAYLOAD, "d/b.txt": PAYLOAD})),
+        ("gz", gzip.compress(PAYLOAD)),
+    ],
+)
 def test_truncated_archive_is_an_error_even_without_a_checksum(tmp_path, kind, data):
     url = serve_file(tmp_path, data[: len(data) * 2 // 3])
     with pytest.raises(DownloadError, match=rf"file\.bin.*truncated or corrupt {kind} archive"):
@@ -186,14 +204,14 @@ def test_truncated_archive_is_an_error_even_without_a_checksum(tmp_path, kind, d
 
 
 def test_missing_archive_member_is_an_error(tmp_path):
-    url = serve_file(tmp_path, tar_gz({"d/a.txt": b"a\n"}))
+    url = serve_file(tmp_path, tar_gz_bytes({"d/a.txt": b"a\n"}))
     with pytest.raises(DownloadError, match=r"lacks member\(s\) d/b\.txt"):
         run(tmp_path, source(url, archive="tar", members=["./d/a.txt", "d/b.txt"]))
 
 
 def test_a_member_may_be_a_folder_the_archive_does_not_list(tmp_path):
     """CNN/DM's members are the folders of .story files; a tar need not list its folders."""
-    url = serve_file(tmp_path, tar_gz({"cnn/stories/a.story": b"a\n"}))
+    url = serve_file(tmp_path, tar_gz_bytes({"cnn/stories/a.story": b"a\n"}))
     run(tmp_path, source(url, archive="tar", members=["cnn/stories"]))
     with pytest.raises(DownloadError, match=r"lacks member\(s\) cnn/stor;"):
         run(tmp_path / "again", source(url, archive="tar", members=["cnn/stor"]))
@@ -232,8 +250,9 @@ def test_the_first_download_pins_an_unpinned_file_for_every_later_one(tmp_path):
 def test_a_lock_that_disagrees_with_the_config_or_is_damaged_is_an_error(tmp_path):
     url, lock = serve_file(tmp_path, PAYLOAD), tmp_path / "ds.json"
     run(tmp_path, source(url), lock=lock)
-    with pytest.raises(dl.DownloadError, match=f"the config pins sha256 {'0' * 64}, the lock file .* recorded "
-                                               f"{sha(PAYLOAD)}"):
+    with pytest.raises(
+        dl.DownloadError, match=f"the config pins sha256 {'0' * 64}, the lock file .* recorded {sha(PAYLOAD)}"
+    ):
         run(tmp_path, source(url, sha256="0" * 64), lock=lock)
     lock.write_text("{not json")
     with pytest.raises(dl.DownloadError, match="not a checksum lock file"):
@@ -275,6 +294,7 @@ def test_missing_file_source_is_an_error(tmp_path):
 
 
 # --- http: Range, retries, backoff ------------------------------------------------------------------
+
 
 def test_http_download_resumes_with_a_range_request(tmp_path):
     part = tmp_path / "raw" / "file.bin.part"
@@ -350,11 +370,16 @@ def test_an_html_page_instead_of_the_file_is_an_error(tmp_path):
 
 # --- extraction -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind, data, extracted", [
-    ("tar", tar_gz({"d/a.txt": b"a\n"}), "d/a.txt"),
-    ("zip", zip_bytes({"d/a.txt": b"a\n"}), "d/a.txt"),
-    ("gz", gzip.compress(b"a\n"), "a.txt"),
-], ids=["tar", "zip", "gz"])  # the archives' bytes hold the time: ids from them differ between pytest-xdist workers
+
+@pytest.mark.parametrize(
+    "kind, data, extracted",
+    [
+        ("tar", tar_gz_bytes({"d/a.txt": b"a\n"}), "d/a.txt"),
+        ("zip", zip_bytes({"d/a.txt": b"a\n"}), "d/a.txt"),
+        ("gz", gzip.compress(b"a\n"), "a.txt"),
+    ],
+    ids=["tar", "zip", "gz"],
+)  # the archives' bytes hold the time: ids from them differ between pytest-xdist workers
 def test_extraction(tmp_path, kind, data, extracted):
     name = "a.txt.gz" if kind == "gz" else f"arch.{kind}"
     url = serve_file(tmp_path, data, name)
@@ -366,7 +391,7 @@ def test_extraction(tmp_path, kind, data, extracted):
 @pytest.mark.parametrize("kind", ["tar", "zip"])
 @pytest.mark.parametrize("evil", ["../outside.txt", "/abs/outside.txt"])
 def test_extraction_refuses_paths_outside_the_folder(tmp_path, kind, evil):
-    data = tar_gz({evil: b"x"}) if kind == "tar" else zip_bytes({evil: b"x"})
+    data = tar_gz_bytes({evil: b"x"}) if kind == "tar" else zip_bytes({evil: b"x"})
     url = serve_file(tmp_path, data, f"arch.{kind}")
     with pytest.raises(DownloadError, match="outside|unsafe member"):
         run(tmp_path, source(url, name=f"arch.{kind}", archive=kind, extract=True))
@@ -386,6 +411,7 @@ def test_tar_link_out_of_the_folder_is_refused(tmp_path):
 
 
 # --- data_root ----------------------------------------------------------------------------------------
+
 
 def test_data_root_is_verified_in_place(tmp_path):
     root = tmp_path / "shared"
@@ -411,12 +437,16 @@ def test_data_root_missing_or_bad_file_is_an_error_and_left_alone(tmp_path):
 
 # --- settings and the command line -------------------------------------------------------------------
 
-@pytest.mark.parametrize("entry, message", [
-    ({"archive": "rar"}, "archive must be one of"),
-    ({"sha256": "ABC"}, "64 lower-case hex"),
-    ({"name": "../x"}, "inside the dataset's folder"),
-    ({"colour": 1}, "unknown key"),
-])
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ({"archive": "rar"}, "archive must be one of"),
+        ({"sha256": "ABC"}, "64 lower-case hex"),
+        ({"name": "../x"}, "inside the dataset's folder"),
+        ({"colour": 1}, "unknown key"),
+    ],
+)
 def test_bad_source_entries_are_rejected(tmp_path, entry, message):
     src = source("file:x", **{k: v for k, v in entry.items() if k not in ("name",)})
     if "name" in entry:
@@ -435,8 +465,16 @@ def test_a_source_entry_without_url_or_sha256_is_rejected(tmp_path):
 
 def test_cli(tmp_path, capsys):
     url = serve_file(tmp_path, PAYLOAD)
-    args = ["--dataset", "ds", "--out", str(tmp_path / "raw"), "--report", str(tmp_path / "r.json"),
-            "--backoff", "0.01"]
+    args = [
+        "--dataset",
+        "ds",
+        "--out",
+        str(tmp_path / "raw"),
+        "--report",
+        str(tmp_path / "r.json"),
+        "--backoff",
+        "0.01",
+    ]
     assert dl.main([*args, "--source", json.dumps(source(url, sha256=sha(PAYLOAD)))]) == 0
     assert "ds: 1 file(s) downloaded" in capsys.readouterr().out
     assert dl.main([*args, "--source", json.dumps(source(url, name="y", sha256="1" * 64))]) == 1
@@ -444,6 +482,7 @@ def test_cli(tmp_path, capsys):
 
 
 # --- the configs' sources ----------------------------------------------------------------------------
+
 
 def _config(name: str) -> dict:
     return yaml.safe_load((ROOT / "config" / name).read_text())
@@ -463,11 +502,18 @@ def test_sample_sources_mirror_the_paper_layout():
     sample, paper = _config("config.yaml")["datasets"], _config("paper.yaml")["datasets"]
     assert sample.keys() == paper.keys()
     for dataset in sample:
+
         def layout(section, extra=()):
-            return [(f["name"], f["archive"], [m for m in f.get("members", []) if m not in extra] or None)
-                    for f in section["source"]["files"]]
-        factors = ([f"{dataset}_data/{dataset}.{split}.factors.jsonl" for split in ("train", "valid", "test")]
-                   if sample[dataset]["preprocess"].get("factors") else [])
+            return [
+                (f["name"], f["archive"], [m for m in f.get("members", []) if m not in extra] or None)
+                for f in section["source"]["files"]
+            ]
+
+        factors = (
+            [f"{dataset}_data/{dataset}.{split}.factors.jsonl" for split in ("train", "valid", "test")]
+            if sample[dataset]["preprocess"].get("factors")
+            else []
+        )
         members = [m for f in sample[dataset]["source"]["files"] for m in f.get("members", [])]
         assert set(factors) <= set(members), dataset
         assert layout(sample[dataset], factors) == layout(paper[dataset]), dataset

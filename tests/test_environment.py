@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import one_run_config, snakemake_command, write_config
 
 from della.io import provenance
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+from helpers.workflow import one_run_config, snakemake_command, write_config
+
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^;\s]+)$")
 
 
@@ -83,12 +84,18 @@ def test_the_workflow_runs_in_the_environment_yml_environment_without_the_projec
     its bin/ first on PATH (as `--sdm conda` activates it) and the test venv's bin/ off it."""
     bin_dir = environment_yml_venv / "bin"
     assert not (bin_dir / "della-bench").exists()
-    for probe, error in (("import della", "No module named 'della'"),
-                         ("from importlib import metadata; metadata.version('della-bench')", "PackageNotFoundError")):
+    for probe, error in (
+        ("import della", "No module named 'della'"),
+        ("from importlib import metadata; metadata.version('della-bench')", "PackageNotFoundError"),
+    ):
         result = subprocess.run([bin_dir / "python", "-c", probe], cwd=tmp_path, capture_output=True, text=True)
         assert error in result.stderr, result
-    command, env = snakemake_command(tmp_path, write_config(tmp_path / "one_run.yaml", one_run_config()),
-                                     python=bin_dir / "python", targets=["runs/yelp/della/seed0/metrics.json"])
+    command, env = snakemake_command(
+        tmp_path,
+        write_config(tmp_path / "one_run.yaml", one_run_config()),
+        python=bin_dir / "python",
+        targets=["runs/yelp/della/seed0/metrics.json"],
+    )
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent)
     env.pop("PYTHONPATH", None)
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1500)
@@ -120,7 +127,9 @@ def test_the_lock_file_agrees_with_the_pins():
             locked[name.lower().replace("_", "-")] = version
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     for name, version in pins(project).items():
-        assert locked.get(name.replace("_", "-")) == version, f"requirements.lock: {name} {locked.get(name)} != {version}"
+        assert locked.get(name.replace("_", "-")) == version, (
+            f"requirements.lock: {name} {locked.get(name)} != {version}"
+        )
 
 
 def test_ci_runs_the_readmes_test_command():
@@ -128,5 +137,9 @@ def test_ci_runs_the_readmes_test_command():
     section = (ROOT / "README.md").read_text().split("## Set-up", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```bash\n(.*?)\n```", section, re.S)
     assert len(commands) == 2, commands
-    ci_lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith(("#", "set ", "cd "))]
+    ci_lines = [
+        line
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line and not line.startswith(("#", "set ", "cd "))
+    ]
     assert ci_lines == [commands[1]]

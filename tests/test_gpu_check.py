@@ -13,21 +13,31 @@ import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+
 MODELS = ("GPT-2", "DELLA")
-TRAINING_ROWS = [f"{precision}, {compiled}, {model}" for precision in ("fp32", "bf16", "fp16")
-                 for compiled in ("eager", "torch.compile") for model in MODELS]
+TRAINING_ROWS = [
+    f"{precision}, {compiled}, {model}"
+    for precision in ("fp32", "bf16", "fp16")
+    for compiled in ("eager", "torch.compile")
+    for model in MODELS
+]
 GENERATION_ROWS = [f"{decoding}, {model}" for decoding in ("beam 10", "nucleus p=0.9") for model in MODELS]
 IW_ROW = "k = 100: batched vs per-sample loop, DELLA"
-END_TO_END_ROWS = ["della-bench train, generate, evaluate: GPT-2 (finetune)",
-                   "della-bench train, generate, evaluate: DELLA (della)"]
-EXPECTED = ([("training step", row) for row in TRAINING_ROWS] + [("generation", row) for row in GENERATION_ROWS]
-            + [("IW log p(x)", IW_ROW)] + [("end to end", row) for row in END_TO_END_ROWS])
+END_TO_END_ROWS = [
+    "della-bench train, generate, evaluate: GPT-2 (finetune)",
+    "della-bench train, generate, evaluate: DELLA (della)",
+]
+EXPECTED = (
+    [("training step", row) for row in TRAINING_ROWS]
+    + [("generation", row) for row in GENERATION_ROWS]
+    + [("IW log p(x)", IW_ROW)]
+    + [("end to end", row) for row in END_TO_END_ROWS]
+)
 
 
 def table_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
@@ -51,9 +61,22 @@ def tiny_run(tmp_path_factory):
     benchmarks_md.write_text(original)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--tiny", "--device", "cpu",
-         "--append", str(benchmarks_md), "--workdir", str(tmp / "work")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200,
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "gpu_check.py"),
+            "--tiny",
+            "--device",
+            "cpu",
+            "--append",
+            str(benchmarks_md),
+            "--workdir",
+            str(tmp / "work"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     assert done.returncode == 0, f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr[-5000:]}"
     return done.stdout, original, benchmarks_md.read_text()
@@ -103,9 +126,11 @@ def test_end_to_end_compares_the_deterministic_metrics(tiny_run):
 def test_append_adds_one_dated_section_with_the_versions_and_the_table(tiny_run):
     stdout, original, appended = tiny_run
     assert appended.startswith(original)
-    section = appended[len(original):]
+    section = appended[len(original) :]
     assert section.count("### GPU check: ") == 1
     dated = re.search(r"### GPU check: (\d{4}-\d{2}-\d{2} \d{2}:\d{2}) UTC", section)
-    assert datetime.now(UTC) - datetime.strptime(dated.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC) < timedelta(hours=1)
+    assert datetime.now(UTC) - datetime.strptime(dated.group(1), "%Y-%m-%d %H:%M").replace(tzinfo=UTC) < timedelta(
+        hours=1
+    )
     assert f"torch {torch.__version__}" in section and "python " in section
     assert table_rows(section) == table_rows(stdout)

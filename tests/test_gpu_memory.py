@@ -14,17 +14,14 @@ from __future__ import annotations
 import json
 import random
 
-from pathlib import Path
-
 import pytest
 import torch
 import yaml
 
-from conftest import WORDS
 from della.architectures import PUBLISHED
 from della.backbone import BackboneSize, create_backbone
-from della.decoding import BEAM, GREEDY
 from della.cluster_table import markdown_table
+from della.decoding import BEAM, GREEDY
 from della.gpu_memory import (
     FUSED,
     LATENT_PARAMETER_SHARE,
@@ -47,7 +44,9 @@ from della.gpu_memory import (
 from della.tokenizer import train_tokenizer
 from della.vae import TransformerVAE, VAEConfig
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import WORDS
+from helpers import ROOT
+
 # An estimate may exceed the measured peak by this share (it sums what the allocator may free
 # and reuse in between) and fall short by the lower one (tensors the formula leaves out: a padded
 # batch's [rows, 1, length, length] attention mask, the latent path's small ones).
@@ -83,11 +82,18 @@ def texts(n: int, words: int, seed: int = 0) -> list[str]:
 
 def build(backbones, kind: str, path: str, length: int, separate_encoder: bool = False) -> TransformerVAE:
     torch.manual_seed(0)
-    return TransformerVAE(VAEConfig(
-        path=path, decoder=str(backbones[kind]), decoder_kind=kind, conditional=kind == "seq2seq", latent_size=8,
-        max_source_tokens=length, max_target_tokens=length,
-        encoder=str(backbones["encoder"]) if separate_encoder else None,
-    ))
+    return TransformerVAE(
+        VAEConfig(
+            path=path,
+            decoder=str(backbones[kind]),
+            decoder_kind=kind,
+            conditional=kind == "seq2seq",
+            latent_size=8,
+            max_source_tokens=length,
+            max_target_tokens=length,
+            encoder=str(backbones["encoder"]) if separate_encoder else None,
+        )
+    )
 
 
 def records(model: TransformerVAE, rows: int, words: int) -> list[dict]:
@@ -102,15 +108,27 @@ def n_params(model) -> int:
 
 def stacks(model: TransformerVAE):
     decoder = stacks_of(model.decoder.model.config)
-    encoder = (stacks_of(model.separate_encoder.model.config) if model.separate_encoder is not None else decoder)["encoder"]
+    encoder = (stacks_of(model.separate_encoder.model.config) if model.separate_encoder is not None else decoder)[
+        "encoder"
+    ]
     return decoder, encoder
 
 
-@pytest.mark.parametrize("kind,path,rows,words", [
-    ("causal", "none", 4, 60), ("causal", "della", 4, 60), ("causal", "della", 8, 120), ("causal", "embedding", 4, 60),
-    ("causal", "memory", 4, 60), ("causal", "softmax", 4, 60), ("causal", "optimus", 4, 60),
-    ("seq2seq", "none", 4, 60), ("seq2seq", "della", 4, 60), ("seq2seq", "memory", 2, 120),
-])
+@pytest.mark.parametrize(
+    "kind,path,rows,words",
+    [
+        ("causal", "none", 4, 60),
+        ("causal", "della", 4, 60),
+        ("causal", "della", 8, 120),
+        ("causal", "embedding", 4, 60),
+        ("causal", "memory", 4, 60),
+        ("causal", "softmax", 4, 60),
+        ("causal", "optimus", 4, 60),
+        ("seq2seq", "none", 4, 60),
+        ("seq2seq", "della", 4, 60),
+        ("seq2seq", "memory", 2, 120),
+    ],
+)
 def test_training_step_estimate(backbones, kind, path, rows, words):
     model = build(backbones, kind, path, words + 8, separate_encoder=path == "optimus").train()
     batch = model.collator(records(model, rows, words))
@@ -145,8 +163,15 @@ def test_scoring_call_estimate(backbones, kind, path):
     decoder, _ = stacks(model)
     source = batch["src_ids"].shape[1] if "src_ids" in batch else 0
     # no dropout without gradients: the CPU's scaled_dot_product_attention runs its fused kernel
-    estimate = scoring_peak(n_params(model), decoder["decoder"], model.decoder.model.config.vocab_size, 4 * k,
-                            batch["dec_ids"].shape[1], FUSED, source_tokens=source)
+    estimate = scoring_peak(
+        n_params(model),
+        decoder["decoder"],
+        model.decoder.model.config.vocab_size,
+        4 * k,
+        batch["dec_ids"].shape[1],
+        FUSED,
+        source_tokens=source,
+    )
     assert within(estimate.total, measured), (estimate.components, measured)
 
 
@@ -155,8 +180,16 @@ def test_generation_call_estimate(backbones, kind, strategy, beams):
     model = build(backbones, kind, "della", 100).eval()
     rows, new_tokens, new_tokens_floor = 3, 80, 20
     sources = texts(rows, 90, 3) if model.config.conditional else [None] * rows
-    decoding = {"strategy": strategy, "num_beams": beams, "max_new_tokens": new_tokens,
-                "temperature": 1.0, "top_k": 0, "top_p": 1.0, "length_penalty": 1.0, "repetition_penalty": 1.0}
+    decoding = {
+        "strategy": strategy,
+        "num_beams": beams,
+        "max_new_tokens": new_tokens,
+        "temperature": 1.0,
+        "top_k": 0,
+        "top_p": 1.0,
+        "length_penalty": 1.0,
+        "repetition_penalty": 1.0,
+    }
     generator = torch.Generator().manual_seed(0)
     z = torch.randn(rows, model.n_groups, model.latent_size)
     outputs = []
@@ -168,9 +201,18 @@ def test_generation_call_estimate(backbones, kind, strategy, beams):
     inputs = model.generation_inputs(z, sources)
     prompt = inputs["input_ids"].shape[1] if kind == "causal" else 1
     source = model._source_batch(sources)["src_ids"].shape[1] if model.config.conditional else 0
-    estimate = generation_peak(n_params(model), decoder_stacks["decoder"], model.decoder.model.config.vocab_size, rows,
-                               beams, prompt, new_tokens, FUSED,
-                               source=decoder_stacks.get("encoder") if source else None, source_tokens=source)
+    estimate = generation_peak(
+        n_params(model),
+        decoder_stacks["decoder"],
+        model.decoder.model.config.vocab_size,
+        rows,
+        beams,
+        prompt,
+        new_tokens,
+        FUSED,
+        source=decoder_stacks.get("encoder") if source else None,
+        source_tokens=source,
+    )
     assert within(estimate.total, measured), (estimate.components, measured)
 
 
@@ -230,11 +272,14 @@ def test_estimates_grow_with_what_they_hold():
     finetune = run_peaks(PAPER, "writingprompts", "finetune")
     assert finetune["train"].components["activations"] < wp["train"].components["activations"]  # no encoder pass
     medium = run_peaks(PAPER, "yelp", "della_medium")
-    assert medium["train"].components["weights"] == 4 * round((1 + LATENT_PARAMETER_SHARE) * PUBLISHED["gpt2-medium"].parameters)
+    assert medium["train"].components["weights"] == 4 * round(
+        (1 + LATENT_PARAMETER_SHARE) * PUBLISHED["gpt2-medium"].parameters
+    )
     assert run_peaks(PAPER, "yelp", "finetune")["train"].components["weights"] == 4 * PUBLISHED["gpt2"].parameters
     # beam search holds 10 beams' caches; sampling one
     assert run_peaks(PAPER, "yelp", "della")["generate"].components["cache"] == pytest.approx(
-        10 * run_peaks(PAPER, "yelp", "memory")["generate"].components["cache"])
+        10 * run_peaks(PAPER, "yelp", "memory")["generate"].components["cache"]
+    )
     # with the budgets cutting scoring to one row, training is what WritingPrompts cannot do without
     stage, need = run_need(PAPER, "writingprompts", "della")
     assert stage == "train" and need.total == wp["train"].total < wp["evaluate"].total
@@ -250,8 +295,11 @@ def test_each_run_gets_the_smallest_card_it_fits():
         assert chosen == "big" or needed_gib(job) <= cards["small"]
         assert chosen == "small" or needed_gib(job) > cards["small"]
     assert {gpu_model_for(config, *run) for run in table_runs(config)} == set(cards)
-    with pytest.raises(GpuTooSmall, match=r"datasets.writingprompts \(model \w+\): its train jobs need about \d+ GB"
-                                          r".*lower training.batch_size"):
+    with pytest.raises(
+        GpuTooSmall,
+        match=r"datasets.writingprompts \(model \w+\): its train jobs need about \d+ GB"
+        r".*lower training.batch_size",
+    ):
         gpu_model_for({**config, "cluster": {"gpu_models": {"small": 24}}}, "writingprompts", "della")
     assert gpu_model_for({**PAPER, "cluster": {"gpu_model": "a100"}}, "yelp", "della") == "a100"
     assert smallest_card(23.5) == 24 and smallest_card(500) is None

@@ -3,29 +3,29 @@ scores back in, Table 3 un-blinded; Krippendorff's alpha against published worke
 
 from __future__ import annotations
 
-import csv
 import json
-import random
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from della.human_eval import FORM_COLUMNS, Protocol, export, krippendorff_alpha, main
-from della.tables import TableError, columns_of, expand_rows, load_spec, table_spec
-from test_tables import render_files
+from della.human_eval import FORM_COLUMNS, export, krippendorff_alpha, main
+from della.tables import TableError, columns_of
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = load_spec(ROOT / "config" / "tables.yaml")
-TABLE = "table3"
-SPEC = table_spec(CONFIG, TABLE)
-PROTOCOL = Protocol.of(SPEC)
+from helpers import ROOT
+from helpers.human_eval import CONFIG, PROTOCOL, SPEC, TABLE, export_forms, keys_of, read_rows, simulate, write_rows
+from helpers.tables import render_files
+
 PAPER = ROOT / "results" / "paper_tables.csv"
-N_TEST = 40  # test inputs each run generated for (more than the protocol's 30)
 N = None  # a missing rating in the worked examples
 
 
 # --------------------------------------------------------------------------- Krippendorff's alpha
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    return export_forms(tmp_path_factory.mktemp("human"))
 
 
 def test_alpha_reproduces_krippendorff_2011_worked_example():
@@ -68,88 +68,6 @@ def test_alpha_limits():
 # ------------------------------------------------------------------------------------ round trip
 
 
-def make_runs(root: Path, dataset: str) -> tuple[list[Path], dict[str, str]]:
-    """A metrics.json + samples.jsonl per row of the dataset; returns the files and, for the
-    simulated annotators only, which label wrote each generated text."""
-    files, writer_of = [], {}
-    rng = random.Random(dataset)
-    for row in expand_rows(TABLE, SPEC):
-        if row.dataset != dataset:
-            continue
-        run = root / dataset / row.label.lower().replace("-", "") / "seed0"
-        run.mkdir(parents=True)
-        samples = []
-        for i in range(N_TEST):
-            text = " ".join(rng.choice("alpha beta gamma delta epsilon zeta eta theta".split()) for _ in range(12))
-            writer_of[text] = row.label
-            samples.append({"id": i, "source": f"input number {i}", "reference": "ref", "generated": text})
-        (run / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
-        doc = {"dataset": dataset, "model": run.parent.name, "label": row.label, "seed": 0, "metrics": {},
-               "settings": {"generation": {"generation": {"decoding": {"strategy": "beam"}}}},
-               "versions": {"torch": "2.13.0"}, "device": "cpu (test)"}
-        (run / "metrics.json").write_text(json.dumps(doc))
-        files.append(run / "metrics.json")
-    return files, writer_of
-
-
-def read_rows(path: Path) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def write_rows(path: Path, rows: list[dict]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
-
-
-def export_forms(root: Path):
-    """Forms and keys for both datasets; returns (root, {dataset: (forms dir, key, writer_of)})."""
-    out = {}
-    for dataset in SPEC["datasets"]:
-        files, writer_of = make_runs(root / "runs", dataset)
-        forms, key = root / "forms" / dataset, root / "keys" / f"{dataset}.json"
-        export(SPEC, TABLE, dataset, files, forms, key)
-        out[dataset] = (forms, key, writer_of)
-    return root, out
-
-
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    return export_forms(tmp_path_factory.mktemp("human"))
-
-
-def simulate(exported, noise: int, seed: int = 0):
-    """Annotators who score by the (hidden) model: a per-model base score per criterion plus
-    annotator noise in [-noise, noise], clipped to the scale. Returns the filled files and the
-    scores given, by (dataset, annotator, label, criterion)."""
-    root, out = exported
-    rng = random.Random(seed)
-    low, high = PROTOCOL.scale
-    filled, given = [], {}
-    for dataset, (forms, _, writer_of) in out.items():
-        labels = sorted(set(writer_of.values()))
-        base = {(label, c): rng.randint(low + noise, high - noise) for label in labels for c in columns_of(SPEC, dataset)}
-        for annotator in PROTOCOL.annotators:
-            rows = read_rows(forms / f"{annotator}.csv")
-            for row in rows:
-                label = writer_of[row["output"]]
-                for c in columns_of(SPEC, dataset):
-                    score = base[label, c] + rng.randint(-noise, noise)
-                    row[c] = str(score)
-                    given.setdefault((dataset, annotator, label, c), []).append(score)
-            path = root / f"filled_noise{noise}" / dataset / f"{annotator}.csv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            filled.append(write_rows(path, rows))
-    return filled, given
-
-
-def keys_of(exported) -> list[Path]:
-    return [key for _, key, _ in exported[1].values()]
-
-
 def test_forms_are_blinded_shuffled_and_complete(exported):
     _, out = exported
     for dataset, (forms, key_path, writer_of) in out.items():
@@ -176,7 +94,9 @@ def test_export_is_deterministic(exported, tmp_path):
     _, out = exported
     dataset = SPEC["datasets"][0]
     forms, key, _ = out[dataset]
-    files = [Path(json.loads(key.read_text())["runs"][label]["metrics"]) for label in json.loads(key.read_text())["runs"]]
+    files = [
+        Path(json.loads(key.read_text())["runs"][label]["metrics"]) for label in json.loads(key.read_text())["runs"]
+    ]
     export(SPEC, TABLE, dataset, files, tmp_path / "forms", tmp_path / "key.json")
     assert (tmp_path / "key.json").read_text() == key.read_text()
     assert (tmp_path / "forms" / "a1.csv").read_text() == (forms / "a1.csv").read_text()
@@ -275,8 +195,18 @@ def test_export_cli_reports_too_few_inputs(exported, tmp_path, capsys):
     kept = samples.read_text()
     samples.write_text("".join(kept.splitlines(keepends=True)[:10]))
     try:
-        args = ["--table", TABLE, "--dataset", dataset, "--forms", str(tmp_path / "f"), "--key", str(tmp_path / "k.json"),
-                "--metrics", *map(str, files)]
+        args = [
+            "--table",
+            TABLE,
+            "--dataset",
+            dataset,
+            "--forms",
+            str(tmp_path / "f"),
+            "--key",
+            str(tmp_path / "k.json"),
+            "--metrics",
+            *map(str, files),
+        ]
         assert main(args) == 1
         assert "only 10 test inputs" in capsys.readouterr().err
     finally:
@@ -289,8 +219,18 @@ def test_n_inputs_override_is_used_and_recorded(exported, tmp_path):
     root, _ = exported
     dataset = SPEC["datasets"][0]
     files = sorted((root / "runs" / dataset).glob("*/seed0/metrics.json"))
-    args = ["--table", TABLE, "--dataset", dataset, "--forms", str(tmp_path / "f"), "--key", str(tmp_path / "k.json"),
-            "--metrics", *map(str, files)]
+    args = [
+        "--table",
+        TABLE,
+        "--dataset",
+        dataset,
+        "--forms",
+        str(tmp_path / "f"),
+        "--key",
+        str(tmp_path / "k.json"),
+        "--metrics",
+        *map(str, files),
+    ]
     assert main([*args, "--n-inputs", "2"]) == 0
     key = json.loads((tmp_path / "k.json").read_text())
     assert key["protocol"]["n_inputs"] == 2 != PROTOCOL.n_inputs

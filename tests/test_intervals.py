@@ -11,8 +11,16 @@ import statistics
 import pytest
 
 from della.intervals import (
-    FAILS, HOLDS, INCONCLUSIVE, Summary, adjusted_p_values, one_sided_p_values, over_seeds, paired_bootstrap,
-    paired_over_seeds, verdict,
+    FAILS,
+    HOLDS,
+    INCONCLUSIVE,
+    Summary,
+    adjusted_p_values,
+    one_sided_p_values,
+    over_seeds,
+    paired_bootstrap,
+    paired_over_seeds,
+    verdict,
 )
 
 
@@ -70,13 +78,16 @@ def test_the_paired_bootstrap_approaches_the_normal_interval_on_a_large_sample()
         paired_bootstrap(first, base[:-1])
 
 
-@pytest.mark.parametrize(("low", "high", "expected"), [
-    (0.02, 0.05, HOLDS),  # every value in the interval is at least the minimum effect
-    (0.01, 0.05, HOLDS),
-    (0.005, 0.05, INCONCLUSIVE),  # it contains effects smaller than the minimum, and larger
-    (-0.03, 0.009, FAILS),  # it excludes an effect as large as the minimum
-    (-0.05, -0.02, FAILS),
-])
+@pytest.mark.parametrize(
+    ("low", "high", "expected"),
+    [
+        (0.02, 0.05, HOLDS),  # every value in the interval is at least the minimum effect
+        (0.01, 0.05, HOLDS),
+        (0.005, 0.05, INCONCLUSIVE),  # it contains effects smaller than the minimum, and larger
+        (-0.03, 0.009, FAILS),  # it excludes an effect as large as the minimum
+        (-0.05, -0.02, FAILS),
+    ],
+)
 def test_three_verdicts_from_the_interval_and_the_minimum_effect(low, high, expected):
     difference = Summary(mean=(low + high) / 2, std=1.0, n=3, low=low, high=high)
     assert verdict(difference, minimum_effect=0.01) == expected

@@ -15,7 +15,9 @@ from della.backbone import load_tokenizer
 from della.batches import Collator
 from della.lengths import SequenceTooLong, check_run_lengths, position_limit, sequence_lengths
 from della.vae import TransformerVAE, VAEConfig
-from test_workflow import ROOT, snakemake, write_config
+
+from helpers import ROOT
+from helpers.workflow import snakemake, write_config
 
 PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
 SAMPLE = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
@@ -23,8 +25,15 @@ LONG_TEXT = " ".join(["the food was great and the staff friendly"] * 40)  # far 
 
 
 def all_runs(config: dict) -> list[tuple[str, str]]:
-    return sorted({(d, m) for spec in config["experiments"].values() for d in spec["datasets"] for m in spec["models"]
-                   if m in config["models"]})
+    return sorted(
+        {
+            (d, m)
+            for spec in config["experiments"].values()
+            for d in spec["datasets"]
+            for m in spec["models"]
+            if m in config["models"]
+        }
+    )
 
 
 @pytest.mark.parametrize("kind,conditional", [("causal", False), ("causal", True), ("seq2seq", True)])
@@ -50,20 +59,40 @@ def test_a_collator_whose_sequences_exceed_the_positions_is_refused():
     seqs = sequence_lengths("seq2seq", True, 1024, 256)
     assert max(s.length for s in seqs) == 1026
     with pytest.raises(SequenceTooLong, match=r"max_source_tokens .* 1026 tokens, 2 more than the 1024 positions"):
-        Collator.__post_init__(type("C", (), {  # the check alone, without tokenizers
-            "decoder_kind": "seq2seq", "decoder_positions": 1024, "encoder_positions": 1024,
-            "sequences": lambda self: seqs, "decoder_tokenizer": None, "encoder_tokenizer": None,
-            "decoder_start": None})())
+        Collator.__post_init__(
+            type(
+                "C",
+                (),
+                {  # the check alone, without tokenizers
+                    "decoder_kind": "seq2seq",
+                    "decoder_positions": 1024,
+                    "encoder_positions": 1024,
+                    "sequences": lambda self: seqs,
+                    "decoder_tokenizer": None,
+                    "encoder_tokenizer": None,
+                    "decoder_start": None,
+                },
+            )()
+        )
 
 
 def test_the_loaded_models_positions_are_checked(tiny_backbones):
     """A target of the positions minus one (+ <s> </s> for the encoder) is refused when the model
     is built, naming the key; one token less is accepted."""
     positions = AutoConfig.from_pretrained(tiny_backbones["causal"]).n_positions
-    config = VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                       conditional=False, latent_size=8, max_target_tokens=positions - 1)
-    with pytest.raises(SequenceTooLong, match=rf"max_target_tokens .* {positions + 1} tokens, 1 more than the "
-                                              rf"{positions} positions"):
+    config = VAEConfig(
+        path="della",
+        decoder=str(tiny_backbones["causal"]),
+        decoder_kind="causal",
+        conditional=False,
+        latent_size=8,
+        max_target_tokens=positions - 1,
+    )
+    with pytest.raises(
+        SequenceTooLong,
+        match=rf"max_target_tokens .* {positions + 1} tokens, 1 more than the "
+        rf"{positions} positions",
+    ):
         TransformerVAE(config)
     TransformerVAE(VAEConfig(**{**config.__dict__, "max_target_tokens": positions - 2}))
 
@@ -88,10 +117,13 @@ def test_the_shipped_configs_fit(config):
     check_run_lengths(config, all_runs(config), ROOT)
 
 
-@pytest.mark.parametrize("dataset,key,value,named", [
-    ("cnn_dailymail", "max_source_tokens", 1024, "1026 tokens, 2 more than the 1024 positions"),
-    ("writingprompts", "max_target_tokens", 960, "1026 tokens, 2 more than the 1024 positions"),
-])
+@pytest.mark.parametrize(
+    "dataset,key,value,named",
+    [
+        ("cnn_dailymail", "max_source_tokens", 1024, "1026 tokens, 2 more than the 1024 positions"),
+        ("writingprompts", "max_target_tokens", 960, "1026 tokens, 2 more than the 1024 positions"),
+    ],
+)
 def test_the_paper_lengths_that_overran_are_refused(dataset, key, value, named):
     config = copy.deepcopy(PAPER)
     config["datasets"][dataset][key] = value
@@ -102,8 +134,11 @@ def test_the_paper_lengths_that_overran_are_refused(dataset, key, value, named):
 def test_optimus_bert_encoder_limit_is_checked():
     config = copy.deepcopy(PAPER)
     config["datasets"]["yelp"]["max_target_tokens"] = 600  # fits GPT-2's 1,024, not BERT's 512
-    with pytest.raises(SequenceTooLong, match=r"model optimus.*602 tokens, 90 more than the 512 positions of "
-                                              r"encoder bert-base-cased"):
+    with pytest.raises(
+        SequenceTooLong,
+        match=r"model optimus.*602 tokens, 90 more than the 512 positions of "
+        r"encoder bert-base-cased",
+    ):
         check_run_lengths(config, all_runs(config), ROOT)
 
 
@@ -113,4 +148,6 @@ def test_the_workflow_refuses_a_length_past_the_positions_in_one_line(tmp_path):
     result = snakemake(tmp_path, write_config(tmp_path / "long.yaml", config), "-n")
     lines = [line.strip() for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert result.returncode != 0
-    assert lines[1].startswith("datasets.cnn_dailymail (model ") and "lower max_source_tokens by 1" in lines[1], lines[:3]
+    assert lines[1].startswith("datasets.cnn_dailymail (model ") and "lower max_source_tokens by 1" in lines[1], lines[
+        :3
+    ]

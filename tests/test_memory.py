@@ -6,19 +6,27 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import tiny_corpus
 from della.batches import batches
 from della.memory import AUTO, FREE_MEMORY_SHARE, free_memory, model_bytes_per_token, resolve_token_budget
 from della.vae import TransformerVAE, VAEConfig
 from metrics.representation import batch_width, representation_metrics
+
+from conftest import tiny_corpus
 
 SETTINGS = {"iw_samples": 6, "iw_chunk": 4, "mi_samples": 2}
 
 
 def tiny_model(tiny_backbones, kind: str, path: str = "della") -> TransformerVAE:
     torch.manual_seed(0)
-    return TransformerVAE(VAEConfig(path=path, decoder=str(tiny_backbones[kind]), decoder_kind=kind,
-                                    conditional=kind == "seq2seq", latent_size=4)).eval()
+    return TransformerVAE(
+        VAEConfig(
+            path=path,
+            decoder=str(tiny_backbones[kind]),
+            decoder_kind=kind,
+            conditional=kind == "seq2seq",
+            latent_size=4,
+        )
+    ).eval()
 
 
 def eval_batches(model) -> list[dict]:
@@ -37,8 +45,9 @@ class CallLog:
         return self.original(batch, z)
 
 
-@pytest.mark.parametrize("kind,path", [("causal", "della"), ("seq2seq", "della"), ("causal", "memory"),
-                                       ("causal", "none")])
+@pytest.mark.parametrize(
+    "kind,path", [("causal", "della"), ("seq2seq", "della"), ("causal", "memory"), ("causal", "none")]
+)
 def test_a_token_budget_changes_no_number(tiny_backbones, kind, path):
     """A budget that holds batch x iw_chunk rows (the sample scale's `auto` on any machine with
     a few GB free) makes the same calls as before: the same numbers to the last digit. A budget
@@ -48,7 +57,10 @@ def test_a_token_budget_changes_no_number(tiny_backbones, kind, path):
     model = tiny_model(tiny_backbones, kind, path)
     data = eval_batches(model)
     width = max(batch_width(b) for b in data)
-    values = lambda budget: {k: v.value for k, v in representation_metrics(model, data, SETTINGS, budget).items()}
+
+    def values(budget):
+        return {k: v.value for k, v in representation_metrics(model, data, SETTINGS, budget).items()}
+
     unbounded = values(None)
     assert values(4 * SETTINGS["iw_chunk"] * width) == unbounded
     for budget in (1, width, 3 * width, 5 * width + 1):
@@ -87,8 +99,14 @@ def test_a_generation_budget_changes_no_output(tiny_backbones, kind, strategy):
     """Greedy and beam search are cut into generate() calls of at most the budget (here one row
     per call) with the same outputs; sampling is never cut, so its samples stay the batch's."""
     model = tiny_model(tiny_backbones, kind)
-    decoding = {"strategy": strategy, "num_beams": 3, "length_penalty": 1.0, "temperature": 1.0, "top_k": 5,
-                "max_new_tokens": 8}
+    decoding = {
+        "strategy": strategy,
+        "num_beams": 3,
+        "length_penalty": 1.0,
+        "temperature": 1.0,
+        "top_k": 5,
+        "max_new_tokens": 8,
+    }
     sources = [r["source"] for r in tiny_corpus(5, conditional=True)] if kind == "seq2seq" else [None] * 5
     calls = []
     model.generation_inputs = lambda z, s, original=model.generation_inputs: calls.append(len(s)) or original(z, s)

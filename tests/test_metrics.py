@@ -7,8 +7,8 @@ likelihood, posterior, KL and mutual information are known in closed form.
 """
 
 import math
-import statistics
 import random
+import statistics
 
 import numpy as np
 import pytest
@@ -64,9 +64,21 @@ REFERENCES = [
     "not again .",
 ]
 ALL_PAPER_METRIC_DIRECTIONS = {  # from the brief / paper README, independent of the registry
-    "PPL": False, "ELBO": False, "KL": True, "MI": True, "AU": True, "BLEU": True, "CND": False,
-    "MAUVE": True, "Self-BLEU": False, "Dist": True, "JS": False, "ROUGE-1": True, "ROUGE-2": True,
-    "ROUGE-L": True, "BERTScore": True,
+    "PPL": False,
+    "ELBO": False,
+    "KL": True,
+    "MI": True,
+    "AU": True,
+    "BLEU": True,
+    "CND": False,
+    "MAUVE": True,
+    "Self-BLEU": False,
+    "Dist": True,
+    "JS": False,
+    "ROUGE-1": True,
+    "ROUGE-2": True,
+    "ROUGE-L": True,
+    "BERTScore": True,
 }
 PERCENT_METRICS = {"BLEU", "Self-BLEU", "Dist", "ROUGE-1", "ROUGE-2", "ROUGE-L", "BERTScore"}  # interfaces.md
 
@@ -74,7 +86,10 @@ PERCENT_METRICS = {"BLEU", "Self-BLEU", "Dist", "ROUGE-1", "ROUGE-2", "ROUGE-L",
 UNICODE_WORDS = ["café", "naïve", "über", "日本語", "テキスト", "😀", "ßtraße", "Ελληνικά", "the", "a", "."]
 
 
-def random_sentences(n, seed, words=UNICODE_WORDS + "food was great and bad service".split()):
+SENTENCE_WORDS = UNICODE_WORDS + "food was great and bad service".split()
+
+
+def random_sentences(n, seed, words=SENTENCE_WORDS):
     """Edge cases on purpose: empty and one-word sentences, exact duplicates, unicode words."""
     rng = random.Random(seed)
     out = [" ".join(rng.choice(words) for _ in range(rng.choice([0, 1, 1, 2, 3, 5, 8, 12]))) for _ in range(n)]
@@ -91,6 +106,7 @@ def toks(texts):
 
 # -----------------------------------------------------------------------------
 # registry and settings
+
 
 def test_registry_names_directions_and_scales():
     assert set(PAPER_METRICS) == set(ALL_PAPER_METRIC_DIRECTIONS)
@@ -110,6 +126,7 @@ def test_settings_reject_unknown_keys():
 # -----------------------------------------------------------------------------
 # BLEU family
 
+
 @pytest.mark.filterwarnings("ignore:\\nThe hypothesis contains 0 counts")  # nltk's method0 notice
 @pytest.mark.parametrize("max_n,smoothing", [(4, "method1"), (4, "method0"), (2, "method1")])
 def test_unconditional_bleu_equals_nltk_multi_reference(max_n, smoothing):
@@ -126,9 +143,9 @@ def test_unconditional_bleu_equals_nltk_multi_reference(max_n, smoothing):
 def test_self_bleu_equals_naive_nltk_loop():
     hyps = toks(SENTENCES)
     smooth = SmoothingFunction().method1
-    naive = np.mean([
-        sentence_bleu(hyps[:i] + hyps[i + 1:], h, (0.25,) * 4, smoothing_function=smooth) for i, h in enumerate(hyps)
-    ])
+    naive = np.mean(
+        [sentence_bleu(hyps[:i] + hyps[i + 1 :], h, (0.25,) * 4, smoothing_function=smooth) for i, h in enumerate(hyps)]
+    )
     assert compute_metric("Self-BLEU", SENTENCES, settings()).value == pytest.approx(100 * naive, rel=1e-12)
 
 
@@ -137,8 +154,9 @@ def test_self_bleu_subsample_scores_the_chosen_hypotheses():
     smooth = SmoothingFunction().method1
     value = compute_metric("Self-BLEU", SENTENCES, settings(self_bleu={"max_hypotheses": 5, "seed": 3}))
     chosen = sorted(np.random.default_rng(3).choice(len(hyps), size=5, replace=False))
-    naive = np.mean([sentence_bleu(hyps[:i] + hyps[i + 1:], hyps[i], (0.25,) * 4, smoothing_function=smooth)
-                     for i in chosen])
+    naive = np.mean(
+        [sentence_bleu(hyps[:i] + hyps[i + 1 :], hyps[i], (0.25,) * 4, smoothing_function=smooth) for i in chosen]
+    )
     assert value.value == pytest.approx(100 * naive, rel=1e-12)
     assert value.settings["n_scored"] == 5 and value.settings["seed"] == 3
 
@@ -148,10 +166,16 @@ def test_bleu_and_self_bleu_equal_nltk_on_edge_cases(seed):
     hyps, refs = random_sentences(40, seed), random_sentences(30, seed + 100)
     smooth, weights = SmoothingFunction().method1, (0.25,) * 4
     expected_bleu = np.mean([sentence_bleu(toks(refs), h, weights, smoothing_function=smooth) for h in toks(hyps)])
-    assert compute_metric("BLEU", hyps, None, refs, False, settings()).value / 100 == pytest.approx(expected_bleu, abs=1e-9)
+    assert compute_metric("BLEU", hyps, None, refs, False, settings()).value / 100 == pytest.approx(
+        expected_bleu, abs=1e-9
+    )
     tokens = toks(hyps)
-    expected_self = np.mean([sentence_bleu(tokens[:i] + tokens[i + 1:], h, weights, smoothing_function=smooth)
-                             for i, h in enumerate(tokens)])
+    expected_self = np.mean(
+        [
+            sentence_bleu(tokens[:i] + tokens[i + 1 :], h, weights, smoothing_function=smooth)
+            for i, h in enumerate(tokens)
+        ]
+    )
     assert compute_metric("Self-BLEU", hyps, settings()).value / 100 == pytest.approx(expected_self, abs=1e-9)
 
 
@@ -179,6 +203,7 @@ def test_conditional_bleu_is_sacrebleu_corpus_bleu():
 # -----------------------------------------------------------------------------
 # Dist and JS
 
+
 def test_dist_n_hand_counted():
     # bigrams: (a b) (b a) (a b) | (a b) (b c) -> 5 in all, 3 distinct
     assert compute_metric("Dist", ["a b a b", "A b c"], settings()).value == pytest.approx(60.0)
@@ -188,7 +213,7 @@ def test_dist_n_hand_counted():
 
 def naive_mean_jaccard(texts, n):
     sets = [set(zip(*(t[i:] for i in range(n)))) for t in toks(texts)]
-    sims = [len(a & b) / len(a | b) if a | b else 0.0 for i, a in enumerate(sets) for b in sets[i + 1:]]
+    sims = [len(a & b) / len(a | b) if a | b else 0.0 for i, a in enumerate(sets) for b in sets[i + 1 :]]
     return sum(sims) / len(sims)
 
 
@@ -202,8 +227,10 @@ def test_js_hand_counted_and_against_naive_pairs():
 
 def naive_mean_max_jaccard(texts, n):
     sets = [set(zip(*(t[i:] for i in range(n)))) for t in toks(texts)]
+
     def sim(a, b):
         return len(a & b) / len(a | b) if a | b else 0.0
+
     return np.mean([max(sim(a, b) for j, b in enumerate(sets) if j != i) for i, a in enumerate(sets)])
 
 
@@ -227,18 +254,21 @@ def test_js_pair_sample_above_threshold_estimates_the_exact_mean():
 # -----------------------------------------------------------------------------
 # CND
 
+
 def cnd(gen, ref, orders=(1,)):
     return compute_metric("CND", gen, ref, settings(cnd={"orders": list(orders)})).value
 
 
 def test_cnd_equals_scipy_jensen_shannon_on_unigrams():
     words = sorted({w for t in toks(SENTENCES + REFERENCES) for w in t})
+
     def dist(texts):
         counts = {w: 0 for w in words}
         for t in toks(texts):
             for w in t:
                 counts[w] += 1
         return np.array([counts[w] for w in words], dtype=float)
+
     expected = jensenshannon(dist(REFERENCES), dist(SENTENCES), base=2) ** 2
     assert cnd(SENTENCES, REFERENCES) == pytest.approx(expected, rel=1e-9)
 
@@ -257,6 +287,7 @@ def test_cnd_divergence_properties():
 
 # -----------------------------------------------------------------------------
 # ROUGE
+
 
 def test_rouge_equals_rouge_score():
     from rouge_score import rouge_scorer
@@ -307,9 +338,16 @@ def test_mauve_orders_distributions_by_closeness():
     s = settings(mauve={"device": "cpu", "kmeans_num_redo": 2})
     rng = random.Random(0)
     numbers = [" ".join(str(rng.randint(0, 9999)) for _ in range(8)) for _ in SENTENCES]
+
     def mauve(generated):
         return compute_metric("MAUVE", generated, SENTENCES, s).value
-    same, paraphrases, half, different = mauve(SENTENCES), mauve(REFERENCES), mauve(REFERENCES[:9] + numbers[:9]), mauve(numbers)
+
+    same, paraphrases, half, different = (
+        mauve(SENTENCES),
+        mauve(REFERENCES),
+        mauve(REFERENCES[:9] + numbers[:9]),
+        mauve(numbers),
+    )
     assert same == 1.0  # identical histograms (mauve-text itself may say 0.5 or 1 then)
     assert paraphrases > 0.9 and different < 0.05 and paraphrases > half > different, (paraphrases, half, different)
 
@@ -352,8 +390,9 @@ def test_encoder_features_are_the_mean_of_the_final_layer():
 def test_all_empty_generations_crash_no_metric(conditional):
     generated = ["", " ", "", ""]
     refs = REFERENCES[:4]
-    out = metrics.generation_metrics(generated, refs if conditional else None, refs,
-                                     {"mauve": {"device": "cpu"}, "bertscore": MINILM}, conditional)
+    out = metrics.generation_metrics(
+        generated, refs if conditional else None, refs, {"mauve": {"device": "cpu"}, "bertscore": MINILM}, conditional
+    )
     assert all(math.isfinite(v.value) for v in out.values())
     for name in ("BLEU", "Self-BLEU", "Dist", "JS", "MAUVE") + (metrics.CONDITIONAL_ONLY if conditional else ()):
         assert out[name].value == 0.0, name
@@ -363,8 +402,13 @@ def test_all_empty_generations_crash_no_metric(conditional):
 def test_generation_metrics_returns_the_paper_columns():
     uncond = metrics.generation_metrics(SENTENCES, None, REFERENCES, {"skip": ["MAUVE"]}, conditional=False)
     assert set(uncond) == {"BLEU", "CND", "Self-BLEU", "Dist", "JS"}
-    cond = metrics.generation_metrics(SENTENCES, REFERENCES, REFERENCES,
-                                      {"skip": ["MAUVE"], "bertscore": MINILM, "max_examples": 10}, conditional=True)
+    cond = metrics.generation_metrics(
+        SENTENCES,
+        REFERENCES,
+        REFERENCES,
+        {"skip": ["MAUVE"], "bertscore": MINILM, "max_examples": 10},
+        conditional=True,
+    )
     assert set(cond) == {"BLEU", "CND", "Self-BLEU", "Dist", "JS", "ROUGE-1", "ROUGE-2", "ROUGE-L", "BERTScore"}
     assert cond["BLEU"].settings["n_generated"] == 10
     for value in cond.values():
@@ -375,6 +419,7 @@ def test_generation_metrics_returns_the_paper_columns():
 
 # -----------------------------------------------------------------------------
 # latent-variable estimators against a linear-Gaussian model
+
 
 class LinearGaussianVAE:
     """A latent-variable model with every quantity in closed form, behind the estimator interface.
@@ -393,8 +438,10 @@ class LinearGaussianVAE:
         self.n_groups, self.latent_size = len(self.sizes), self.sizes[0]
         d = sum(self.sizes)
         self.offsets = np.cumsum([0] + self.sizes)
-        self.A = [torch.randn(self.sizes[i], self.sizes[i - 1], generator=g, dtype=torch.float64) * 0.8
-                  for i in range(1, self.n_groups)]
+        self.A = [
+            torch.randn(self.sizes[i], self.sizes[i - 1], generator=g, dtype=torch.float64) * 0.8
+            for i in range(1, self.n_groups)
+        ]
         L = torch.zeros(d, d, dtype=torch.float64)  # z = L eps, block rows built along the chain
         for i in range(self.n_groups):
             rows = slice(self.offsets[i], self.offsets[i + 1])
@@ -479,7 +526,9 @@ class LinearGaussianVAE:
             else:
                 p_mean = torch.zeros_like(q_mean)
             q = torch.distributions.MultivariateNormal(q_mean, covariance_matrix=q_cov)
-            p = torch.distributions.MultivariateNormal(p_mean, covariance_matrix=torch.eye(self.sizes[i], dtype=torch.float64))
+            p = torch.distributions.MultivariateNormal(
+                p_mean, covariance_matrix=torch.eye(self.sizes[i], dtype=torch.float64)
+            )
             out.append(torch.distributions.kl_divergence(q, p))
         return torch.stack(out, dim=1)
 
@@ -491,7 +540,7 @@ class LinearGaussianVAE:
 
 
 def batches_of(x, size=50):
-    return [{"x": x[i:i + size]} for i in range(0, len(x), size)]
+    return [{"x": x[i : i + size]} for i in range(0, len(x), size)]
 
 
 def exact_log_px(model, x):
@@ -527,11 +576,14 @@ def test_elbo_and_kl_match_closed_forms(groups):
     assert out["ELBO"].value == pytest.approx(-exact_log_px(model, x).mean().item(), abs=0.05 + tolerance)
     assert out["ELBO"].value == pytest.approx(out["Recon"].value + out["KL"].value, rel=1e-12)
     assert out["ELBO_mean_over_layers"].value == pytest.approx(
-        out["Recon"].value + out["KL_mean_over_layers"].value, rel=1e-12)
+        out["Recon"].value + out["KL_mean_over_layers"].value, rel=1e-12
+    )
     # E_q[-log p(x|z)] = d/2 log(2 pi s^2) + (|x - W mu - b|^2 + tr(W S_post W^T)) / (2 s^2)
     residual = x - model.true_posterior_mean(x) @ model.W.T - model.b
     spread = torch.trace(model.W @ model.post_cov @ model.W.T)
-    recon = 0.5 * model.x_dim * math.log(2 * math.pi * model.s**2) + (residual.pow(2).sum(1) + spread) / (2 * model.s**2)
+    recon = 0.5 * model.x_dim * math.log(2 * math.pi * model.s**2) + (residual.pow(2).sum(1) + spread) / (
+        2 * model.s**2
+    )
     assert out["Recon"].value == pytest.approx(recon.mean().item(), abs=0.01)
     assert out["KL"].settings["kl_reduction"] == "sum"
     assert out["KL_mean_over_layers"].settings["kl_reduction"] == "mean"
@@ -584,13 +636,17 @@ def test_iw_estimate_does_not_depend_on_the_chunk_size(tiny_backbones):
     samples score the same draws of the real DELLA model (whose posterior rows are batch-major,
     so drawing chunk by chunk would give other draws). The estimate does depend on the draws:
     another seed gives another value."""
-    from conftest import tiny_corpus
     from della.batches import batches
     from della.vae import TransformerVAE, VAEConfig
 
+    from conftest import tiny_corpus
+
     torch.manual_seed(0)
-    model = TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                                     conditional=False, latent_size=4)).eval()
+    model = TransformerVAE(
+        VAEConfig(
+            path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False, latent_size=4
+        )
+    ).eval()
     data = list(batches(tiny_corpus(8), model.collator, 4))
 
     def nll(chunk: int, seed: int = 0) -> float:
@@ -604,8 +660,10 @@ def test_iw_bound_tightens_with_k_for_a_wrong_posterior():
     model = LinearGaussianVAE([3], x_dim=5, mean_scale=0.6, cov_scale=2.0)
     x = model.sample_data(300, seed=3)
     exact_nll = -exact_log_px(model, x).mean().item()
-    nll = [representation_metrics(model, batches_of(x), {"iw_samples": k, "iw_chunk": 50})["NLL"].value
-           for k in (1, 10, 100, 1000)]
+    nll = [
+        representation_metrics(model, batches_of(x), {"iw_samples": k, "iw_chunk": 50})["NLL"].value
+        for k in (1, 10, 100, 1000)
+    ]
     assert all(a > b for a, b in zip(nll, nll[1:])), nll  # the bound rises with k ...
     assert nll[-1] > exact_nll - 0.01  # ... stays a bound ...
     assert nll[0] - exact_nll > 0.3 and nll[-1] - exact_nll < 0.1 * (nll[0] - exact_nll)  # ... and closes in
@@ -710,7 +768,6 @@ def test_a_model_without_latents_gets_its_exact_ppl_only():
     assert out["PPL"].settings["estimator"].startswith("exact")
 
 
-
 def test_cnd_is_maximal_where_the_generations_have_no_ngrams_of_an_order():
     references = ["the cat sat on the mat", "a dog ran in the park"]
     one_word = ["????", "!!!!"]  # no bigrams, trigrams or 4-grams at all
@@ -722,13 +779,17 @@ def test_cnd_is_maximal_where_the_generations_have_no_ngrams_of_an_order():
 
 def test_della_per_layer_mi_and_au_through_the_model_interface(tiny_backbones):
     """The real model: per-group log q sums to the joint, and per-layer MI/AU come out for each layer."""
-    from conftest import tiny_corpus
     from della.batches import batches
     from della.vae import TransformerVAE, VAEConfig
 
+    from conftest import tiny_corpus
+
     torch.manual_seed(0)
-    model = TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                                     conditional=False, latent_size=4)).eval()
+    model = TransformerVAE(
+        VAEConfig(
+            path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False, latent_size=4
+        )
+    ).eval()
     data = list(batches(tiny_corpus(12), model.collator, 4))
     with torch.no_grad():
         enc = model.encode(data[0])
@@ -749,12 +810,21 @@ def test_cnd_is_the_same_to_the_bit_whatever_the_hash_seed():
     import subprocess
     import sys
 
-    code = ("from metrics.ngram import jensen_shannon, corpus_ngram_counts\n"
-            "texts = [f'w{i} w{i * 7 % 13} w{i * 5 % 11} the a of' for i in range(300)]\n"
-            "other = [f'w{i * 3 % 17} w{i} and the w{i % 7}' for i in range(300)]\n"
-            "print(repr(jensen_shannon(corpus_ngram_counts([t.split() for t in texts], 2),"
-            " corpus_ngram_counts([t.split() for t in other], 2))))")
-    values = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                             env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
-              for seed in range(6)}
+    code = (
+        "from metrics.ngram import jensen_shannon, corpus_ngram_counts\n"
+        "texts = [f'w{i} w{i * 7 % 13} w{i * 5 % 11} the a of' for i in range(300)]\n"
+        "other = [f'w{i * 3 % 17} w{i} and the w{i % 7}' for i in range(300)]\n"
+        "print(repr(jensen_shannon(corpus_ngram_counts([t.split() for t in texts], 2),"
+        " corpus_ngram_counts([t.split() for t in other], 2))))"
+    )
+    values = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in range(6)
+    }
     assert len(values) == 1, values

@@ -7,10 +7,11 @@ import math
 import pytest
 import torch
 
-from conftest import tiny_corpus
 from della.batches import IGNORE_INDEX
 from della.latent import GaussianChain, gaussian_kl, gaussian_log_prob
 from della.vae import TransformerVAE, VAEConfig
+
+from conftest import tiny_corpus
 
 # (latent path, decoder kind, conditional, separate encoder)
 CASES = [
@@ -33,8 +34,13 @@ CASES = [
 def build(dirs, path, kind, conditional, separate_encoder, **extra):
     torch.manual_seed(0)
     config = VAEConfig(
-        path=path, decoder=str(dirs[kind]), decoder_kind=kind, conditional=conditional, latent_size=8,
-        encoder=str(dirs["encoder"]) if separate_encoder else None, **extra,
+        path=path,
+        decoder=str(dirs[kind]),
+        decoder_kind=kind,
+        conditional=conditional,
+        latent_size=8,
+        encoder=str(dirs["encoder"]) if separate_encoder else None,
+        **extra,
     )
     return TransformerVAE(config).eval()
 
@@ -139,8 +145,16 @@ def test_layerwise_path_needs_matching_layer_counts(tiny_backbones, tmp_path):
 
     create_backbone("encoder", BackboneSize(3, 32, 4, 128), tiny_backbones["tokenizer"], tmp_path / "bert3", seed=0)
     with pytest.raises(ValueError, match="3 layers"):
-        TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                                 conditional=False, latent_size=8, encoder=str(tmp_path / "bert3")))
+        TransformerVAE(
+            VAEConfig(
+                path="della",
+                decoder=str(tiny_backbones["causal"]),
+                decoder_kind="causal",
+                conditional=False,
+                latent_size=8,
+                encoder=str(tmp_path / "bert3"),
+            )
+        )
 
 
 def test_generation_is_seeded_and_stops(tiny_backbones):
@@ -213,8 +227,14 @@ def test_beam_search_finds_the_best_sequence_when_it_can_see_them_all(tiny_backb
     (best,) = model.decode_tokens(z, [None], decoding, torch.Generator().manual_seed(0))
     best_score = sequence_score(model, z, best, 1.0)
     # every alternative: one token then </s> is covered by scoring all first tokens
-    first = model._decode(torch.tensor([[model.bos]]), torch.ones(1, 1, dtype=torch.long), z,
-                          model._start(z, 1, "cpu")[0], None, torch.zeros(1, 1, dtype=torch.long))[0, -1]
+    first = model._decode(
+        torch.tensor([[model.bos]]),
+        torch.ones(1, 1, dtype=torch.long),
+        z,
+        model._start(z, 1, "cpu")[0],
+        None,
+        torch.zeros(1, 1, dtype=torch.long),
+    )[0, -1]
     logp_first = first.log_softmax(-1)
     assert best_score >= logp_first[model.eos].item() - 1e-4  # </s> immediately
     top_first = int(logp_first.argmax())

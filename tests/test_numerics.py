@@ -10,12 +10,12 @@ import re
 import pytest
 import torch
 import yaml
-from test_workflow import ROOT, snakemake, write_config
 
 from della.cli import build_parser
 from della.numerics import set_tf32, tf32_in_effect
 
-GPU_RULES = ("train", "generate", "evaluate")
+from helpers import ROOT
+from helpers.workflow import GPU_RULES, snakemake, write_config
 
 
 @pytest.fixture

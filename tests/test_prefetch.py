@@ -8,20 +8,20 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from test_workflow import snakemake, write_config
 
 from della.backbone import BackboneSize, check_source, create_backbone
 from della.jobenv import OFFLINE
 from della.prefetch import DONE_FILE, PREFETCH_TARGET, prefetch
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+from helpers.workflow import snakemake, write_config
+
 SAMPLE_CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
 HUB_NAME = "tiny-org/tiny-gpt2"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -90,10 +90,16 @@ def test_the_workflow_prefetches_once_and_its_jobs_read_the_cache_offline(mirror
     assert saved["decoder"] == "models/hub/gpt2"  # generate and evaluate rebuild it from there
     assert (result.stdout + result.stderr).count("rule prefetch_model:") == 1
     metrics = json.loads((work / metrics_file).read_text())
-    assert metrics["hub_models"] == {"decoder": f"{HUB_NAME}@{REVISION}", "mauve feature_model": f"{HUB_NAME}@{REVISION}"}
+    assert metrics["hub_models"] == {
+        "decoder": f"{HUB_NAME}@{REVISION}",
+        "mauve feature_model": f"{HUB_NAME}@{REVISION}",
+    }
     mauve = metrics["metrics"]["MAUVE"]["settings"]
     assert (mauve["feature_model"], mauve["feature_model_revision"], mauve["feature_model_path"]) == (
-        HUB_NAME, REVISION, "models/hub/gpt2")
+        HUB_NAME,
+        REVISION,
+        "models/hub/gpt2",
+    )
     # a second start prefetches nothing
     again = snakemake(work, config_file, "-n", targets=targets)
     assert again.returncode == 0 and "prefetch_model" not in again.stdout + again.stderr
@@ -111,7 +117,8 @@ def test_an_unpinned_hub_name_stops_the_workflow_at_start_up(mirror, tmp_path):
     result = snakemake(tmp_path, write_config(tmp_path / "feature.yaml", config), "-n")
     assert result.returncode != 0
     assert "feature model 'some-org/unpinned' is neither a local folder nor a backbone's name" in (
-        result.stdout + result.stderr)
+        result.stdout + result.stderr
+    )
 
 
 def test_the_paper_config_pins_every_model_it_loads():

@@ -12,23 +12,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_corpus
-from test_tables import ours_line, render_files, row_cells, tidy_of
 
 from metrics.probe import (
     DEFAULTS,
+    MEAN,
+    SAMPLE,
     LabelledSplits,
     labelled_splits,
     metric_key,
     parse_metric_key,
-    MEAN,
-    SAMPLE,
     posterior_features,
     probe_metrics,
     training_subset,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import tiny_corpus
+from helpers import ROOT
+from helpers.probe import probe_values, table_runs, write_run
+from helpers.tables import ours_line, render_files, row_cells, tidy_of
+
 PAPER = ROOT / "results" / "paper_tables.csv"
 PNG_MAGIC = b"\x89PNG"
 
@@ -69,7 +71,7 @@ def constructed(n: int, seed: int, informative: int | None = INFORMATIVE) -> tup
 
 
 def batched(z: torch.Tensor, size: int = 256) -> list[dict]:
-    return [{"z": z[i:i + size]} for i in range(0, len(z), size)]
+    return [{"z": z[i : i + size]} for i in range(0, len(z), size)]
 
 
 def probe_on(train, test, settings=None, model=None, name="sentiment") -> dict:
@@ -104,16 +106,25 @@ def test_the_sample_probe_sees_the_spread_and_the_floor_sees_the_untrained_model
     probe on means reads the label, the probe on samples cannot, and the untrained model's
     (noise) features give the majority rate."""
     (z_train, y_train), (z_test, y_test) = constructed(N_TRAIN, seed=3), constructed(N_TEST, seed=4)
-    noise = torch.randn(N_TRAIN + N_TEST, z_train.shape[1], generator=torch.Generator().manual_seed(9),
-                        dtype=torch.float64)
+    noise = torch.randn(
+        N_TRAIN + N_TEST, z_train.shape[1], generator=torch.Generator().manual_seed(9), dtype=torch.float64
+    )
 
     def with_noise(z, offset):
-        return [{**b, "noise": noise[offset + i:offset + i + len(b["z"])]} for i, b in zip(range(0, len(z), 256),
-                                                                                            batched(z))]
+        return [
+            {**b, "noise": noise[offset + i : offset + i + len(b["z"])]}
+            for i, b in zip(range(0, len(z), 256), batched(z))
+        ]
 
     labelled = LabelledSplits([{}] * N_TRAIN, {"sentiment": y_train}, {"sentiment": y_test})
-    out = probe_metrics(NoisyPosterior(10 * CLASS_SEPARATION), with_noise(z_train, 0), with_noise(z_test, N_TRAIN),
-                        labelled, {"samples": True, "untrained_floor": True}, Untrained())
+    out = probe_metrics(
+        NoisyPosterior(10 * CLASS_SEPARATION),
+        with_noise(z_train, 0),
+        with_noise(z_test, N_TRAIN),
+        labelled,
+        {"samples": True, "untrained_floor": True},
+        Untrained(),
+    )
     majority = majority_rate(y_train, y_test)
     key = metric_key("Probe", "sentiment", INFORMATIVE)
     assert out[key].value > 95
@@ -138,6 +149,7 @@ def informative_group():
 # -----------------------------------------------------------------------------
 # the probe on constructed latents
 
+
 def test_a_linearly_encoded_label_is_found(informative_group):
     out, _, _ = informative_group
     assert out["Probe[sentiment]"].value > 95
@@ -161,8 +173,16 @@ def test_per_group_scores_pick_out_the_group_that_carries_the_label(informative_
     for noise_group in set(range(1, GROUPS + 1)) - {INFORMATIVE}:
         accuracy = out[metric_key("Probe", "sentiment", noise_group)].value / 100
         assert abs(accuracy - majority) <= NOISE_TOLERANCE, (noise_group, accuracy)
-    assert sorted(out) == sorted(["Probe[sentiment]", "Probe-F1[sentiment]", "Majority[sentiment]",
-                                  "Probe[sentiment]@z1", "Probe[sentiment]@z2", "Probe[sentiment]@z3"])
+    assert sorted(out) == sorted(
+        [
+            "Probe[sentiment]",
+            "Probe-F1[sentiment]",
+            "Majority[sentiment]",
+            "Probe[sentiment]@z1",
+            "Probe[sentiment]@z2",
+            "Probe[sentiment]@z3",
+        ]
+    )
 
 
 def test_a_single_latent_gets_one_probe_on_its_z():
@@ -179,8 +199,9 @@ def test_settings_and_details_are_recorded(informative_group):
     value = out["Probe[sentiment]@z2"]
     assert value.higher_is_better is True and value.settings["scale"] == 100
     which = ("samples", "untrained_floor")  # which probes run: no setting of this one's number
-    assert {k: value.settings[k] for k in DEFAULTS if k not in which} == {k: v for k, v in DEFAULTS.items()
-                                                                           if k not in which}
+    assert {k: value.settings[k] for k in DEFAULTS if k not in which} == {
+        k: v for k, v in DEFAULTS.items() if k not in which
+    }
     assert value.settings["fit_split"] == "train" and value.settings["score_split"] == "test"
     assert "logistic regression" in value.settings["probe"] and value.settings["label"] == "sentiment"
     details = value.details
@@ -213,6 +234,7 @@ def test_metric_keys_round_trip():
 
 # -----------------------------------------------------------------------------
 # the labels of the data
+
 
 def labelled_records(n: int, seed: int, labels: bool = True) -> list[dict]:
     records = tiny_corpus(n, seed=seed)
@@ -257,6 +279,7 @@ def test_a_training_label_missing_from_a_test_record_names_the_file_and_line():
 # -----------------------------------------------------------------------------
 # through the real model and the evaluate command
 
+
 def test_features_are_the_posterior_mean_chain_and_draws_of_della(tiny_backbones):
     """The probe's features are the mean chain (E q(z_l | z_<l mean, x)), as posterior_latents,
     and one draw along the chain of draws, as sample_posterior gives with the same RNG state."""
@@ -264,16 +287,20 @@ def test_features_are_the_posterior_mean_chain_and_draws_of_della(tiny_backbones
     from della.vae import TransformerVAE, VAEConfig
 
     torch.manual_seed(0)
-    model = TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                                     conditional=False, latent_size=4)).eval()
+    model = TransformerVAE(
+        VAEConfig(
+            path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False, latent_size=4
+        )
+    ).eval()
     records = tiny_corpus(7)
     with torch.no_grad():
         torch.manual_seed(3)
         features = posterior_features({"m": (model, True)}, batches(records, model.collator, 3))
         expected = model.posterior_latents([r["text"] for r in records], sample=False)
         torch.manual_seed(3)
-        draws = torch.cat([model.sample_posterior(model.encode(batch), 1)[0][:, 0]
-                           for batch in batches(records, model.collator, 3)])
+        draws = torch.cat(
+            [model.sample_posterior(model.encode(batch), 1)[0][:, 0] for batch in batches(records, model.collator, 3)]
+        )
     assert features["m", MEAN].shape == (7, model.n_groups, 4) and model.n_groups > 1
     torch.testing.assert_close(features["m", MEAN], expected.double())
     torch.testing.assert_close(features["m", SAMPLE], draws.double().view(7, model.n_groups, 4))
@@ -290,13 +317,32 @@ def evaluate_command(tmp_path: Path, model_dir: Path, data: Path, skip=("MAUVE",
     evaluation["representation"].update(iw_samples=2, iw_chunk=2)
     evaluation["probe"].update(max_train_examples=40)
     samples = tmp_path / "samples.jsonl"
-    samples.write_text("".join(json.dumps({"id": i, "source": None, "reference": None, "generated": r["text"]}) + "\n"
-                               for i, r in enumerate(tiny_corpus(10, seed=5))))
+    samples.write_text(
+        "".join(
+            json.dumps({"id": i, "source": None, "reference": None, "generated": r["text"]}) + "\n"
+            for i, r in enumerate(tiny_corpus(10, seed=5))
+        )
+    )
     samples.with_suffix(".settings.json").write_text(json.dumps({"generation": {}, "seed": 0}))
     out = tmp_path / "metrics.json"
     settings = {"dataset": "toy", "model": "della", "label": "DELLA", "evaluation": evaluation}
-    main(["evaluate", "--data", str(data), "--run", str(model_dir.parent), "--samples", str(samples),
-          "--out", str(out), "--seed", "0", "--settings", json.dumps(settings)])
+    main(
+        [
+            "evaluate",
+            "--data",
+            str(data),
+            "--run",
+            str(model_dir.parent),
+            "--samples",
+            str(samples),
+            "--out",
+            str(out),
+            "--seed",
+            "0",
+            "--settings",
+            json.dumps(settings),
+        ]
+    )
     return json.loads(out.read_text())["metrics"]
 
 
@@ -310,8 +356,11 @@ def test_evaluate_command_writes_the_probe_for_a_latent_model_only(tiny_backbone
     from della.vae import TransformerVAE, VAEConfig
 
     torch.manual_seed(0)
-    model = TransformerVAE(VAEConfig(path=path, decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                                     conditional=False, latent_size=4))
+    model = TransformerVAE(
+        VAEConfig(
+            path=path, decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False, latent_size=4
+        )
+    )
     model.save(tmp_path / "run" / "model")
     train, test = labelled_records(60, seed=0), labelled_records(20, seed=1)
     write_split(tmp_path / "data" / "train.jsonl", train)
@@ -322,8 +371,9 @@ def test_evaluate_command_writes_the_probe_for_a_latent_model_only(tiny_backbone
         assert probes == set()
         return
     probed = ("Probe", "Probe-sample", "Probe-untrained")  # each on all groups and on each group
-    assert probes == {f"{m}[{label}]" for m in (*probed, "Probe-F1", "Majority") for label in ("sentiment", "stars")} | {
-        f"{m}[{label}]@z{g}" for m in probed for label in ("sentiment", "stars") for g in (1, 2)}
+    assert probes == {
+        f"{m}[{label}]" for m in (*probed, "Probe-F1", "Majority") for label in ("sentiment", "stars")
+    } | {f"{m}[{label}]@z{g}" for m in probed for label in ("sentiment", "stars") for g in (1, 2)}
     assert metrics["Probe-untrained[stars]"]["higher_is_better"] is None  # a floor, not a score
     assert "before training" in metrics["Probe-untrained[stars]@z1"]["settings"]["features"]
     assert "one posterior sample" in metrics["Probe-sample[stars]"]["settings"]["features"]
@@ -340,8 +390,11 @@ def test_evaluate_command_without_labels_writes_no_probe(tiny_backbones, tmp_pat
     from della.vae import TransformerVAE, VAEConfig
 
     torch.manual_seed(0)
-    model = TransformerVAE(VAEConfig(path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal",
-                                     conditional=False, latent_size=4))
+    model = TransformerVAE(
+        VAEConfig(
+            path="della", decoder=str(tiny_backbones["causal"]), decoder_kind="causal", conditional=False, latent_size=4
+        )
+    )
     model.save(tmp_path / "run" / "model")
     write_split(tmp_path / "data" / "train.jsonl", labelled_records(30, seed=0, labels=False))
     write_split(tmp_path / "data" / "test.jsonl", labelled_records(10, seed=1, labels=False))
@@ -352,47 +405,17 @@ def test_evaluate_command_without_labels_writes_no_probe(tiny_backbones, tmp_pat
 # -----------------------------------------------------------------------------
 # the table and the figure
 
-def write_run(root: Path, dataset: str, label: str, seed: int, values: dict[str, float]) -> Path:
-    """A metrics.json as della/evaluate.py writes it, with these probe values (and PPL)."""
-    settings = {"probe": "logistic regression", "C": 1.0, "max_iter": 1000, "standardize": True, "seed": 0,
-                "max_train_examples": 2000, "fit_split": "train", "score_split": "test", "scale": 100.0}
-    metrics = {"PPL": {"value": 10.0, "higher_is_better": False, "settings": {}}}
-    for name, value in values.items():
-        higher = None if name.startswith(("Majority", "Probe-untrained")) else True
-        metrics[name] = {"value": value, "higher_is_better": higher, "settings": settings}
-    path = root / "runs" / dataset / label.lower().replace("-", "") / f"seed{seed}" / "metrics.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"dataset": dataset, "model": label.lower(), "label": label, "seed": seed,
-                                "metrics": metrics, "settings": {}}))
-    return path
-
-
-def probe_values(accuracy: float, majority: float, labels=("review_label", "business"), groups: int = 0) -> dict:
-    values = {}
-    for k, label in enumerate(labels):
-        values.update({f"Probe[{label}]": accuracy + k, f"Probe-F1[{label}]": accuracy - 10 + k,
-                       f"Probe-sample[{label}]": accuracy - 5 + k, f"Probe-untrained[{label}]": majority + 2 + k,
-                       f"Majority[{label}]": majority + k})
-        values.update({f"Probe[{label}]@z{g}": accuracy - g + k for g in range(1, groups + 1)})
-    return values
-
-
-def table_runs(root: Path) -> list[Path]:
-    """Yelp with two labels for every latent model; Yahoo with no labels at all (no probe)."""
-    files = []
-    for dataset in ("yelp", "yahoo"):
-        labelled = dataset == "yelp"
-        files.append(write_run(root, dataset, "GPT-2", 0, {}))
-        for k, label in enumerate(("Optimus", "Embedding", "Memory", "Softmax", "DELLA")):
-            files.append(write_run(root, dataset, label, 0, probe_values(50.0 + k, 40.0) if labelled else {}))
-    return files
-
 
 def test_probe_table_shows_each_label_beside_the_majority_rate(tmp_path):
     from della.tables import load_spec
 
-    render_files("table1_probe", load_spec(ROOT / "config" / "tables.yaml"), PAPER, tmp_path / "out",
-                 metrics=table_runs(tmp_path))
+    render_files(
+        "table1_probe",
+        load_spec(ROOT / "config" / "tables.yaml"),
+        PAPER,
+        tmp_path / "out",
+        metrics=table_runs(tmp_path),
+    )
     with open(tmp_path / "out" / "table1_probe.csv", newline="") as handle:
         rows = {(r["dataset"], r["model"], r["metric"]): r for r in csv.DictReader(handle)}
     assert {d for d, _, _ in rows} == {"yelp"}  # yahoo's records carry no labels
@@ -401,14 +424,37 @@ def test_probe_table_shows_each_label_beside_the_majority_rate(tmp_path):
     assert rows["yelp", "GPT-2", "Probe[review_label]"]["ours_mean"] == ""  # n/a: no latent
     assert all(r["paper"] == "" for r in rows.values())  # the paper has no probe
     md = (tmp_path / "out" / "table1_probe.md").read_text()
-    header = ["Model", "", "Probe[business] ↑", "Probe-F1[business] ↑", "Probe-sample[business] ↑",
-              "Probe-untrained[business]", "Majority[business]", "Probe[review_label] ↑", "Probe-F1[review_label] ↑",
-              "Probe-sample[review_label] ↑", "Probe-untrained[review_label]", "Majority[review_label]"]
+    header = [
+        "Model",
+        "",
+        "Probe[business] ↑",
+        "Probe-F1[business] ↑",
+        "Probe-sample[business] ↑",
+        "Probe-untrained[business]",
+        "Majority[business]",
+        "Probe[review_label] ↑",
+        "Probe-F1[review_label] ↑",
+        "Probe-sample[review_label] ↑",
+        "Probe-untrained[review_label]",
+        "Majority[review_label]",
+    ]
     assert header in [row_cells(line) for line in md.splitlines()]
-    assert ours_line(md, "DELLA") == ["**55.00**", "**45.00**", "**50.00**", "43.00", "41.00",
-                                      "**54.00**", "**44.00**", "**49.00**", "42.00", "40.00"]
-    assert ("yahoo: no metric of its files matches Probe[{label}], Probe-F1[{label}], Probe-sample[{label}], "
-            "Probe-untrained[{label}], Majority[{label}]") in md
+    assert ours_line(md, "DELLA") == [
+        "**55.00**",
+        "**45.00**",
+        "**50.00**",
+        "43.00",
+        "41.00",
+        "**54.00**",
+        "**44.00**",
+        "**49.00**",
+        "42.00",
+        "40.00",
+    ]
+    assert (
+        "yahoo: no metric of its files matches Probe[{label}], Probe-F1[{label}], Probe-sample[{label}], "
+        "Probe-untrained[{label}], Majority[{label}]"
+    ) in md
     assert "no arrow = a reference value" in md
     tex = (tmp_path / "out" / "table1_probe.tex").read_text()
     assert r"Majority[business] & Probe[review\_label] $\uparrow$" in tex
@@ -423,20 +469,32 @@ def test_probe_table_with_a_label_missing_from_one_run_is_an_error(tmp_path):
     del document["metrics"]["Probe[business]"]
     memory.write_text(json.dumps(document))
     with pytest.raises(TableError, match=r"memory/seed0/metrics\.json: metric 'Probe\[business\]' is missing"):
-        render_files("table1_probe", load_spec(ROOT / "config" / "tables.yaml"), PAPER, tmp_path / "out",
-                     metrics=files)
+        render_files("table1_probe", load_spec(ROOT / "config" / "tables.yaml"), PAPER, tmp_path / "out", metrics=files)
 
 
 def test_probe_figure_by_layer_with_the_majority_rate(tmp_path):
     from della.figures import load_spec, main
 
-    files = [write_run(tmp_path, "yelp", "DELLA", seed, probe_values(60.0 + 2 * seed, 40.0, groups=4))
-             for seed in (0, 1)]
+    files = [
+        write_run(tmp_path, "yelp", "DELLA", seed, probe_values(60.0 + 2 * seed, 40.0, groups=4)) for seed in (0, 1)
+    ]
     files.append(write_run(tmp_path, "yahoo", "DELLA", 0, probe_values(30.0, 20.0, labels=("topic",), groups=4)))
     tidy, _ = tidy_of(load_spec(ROOT / "config" / "figures.yaml")["figures"]["probe"]["experiment"], files)
     tidy.to_csv(tmp_path / "metrics.csv", index=False)  # as the workflow writes it
-    assert main(["--spec", str(ROOT / "config" / "figures.yaml"), "probe", "--tidy", str(tmp_path / "metrics.csv"),
-                 "--out", str(tmp_path / "probe")]) == 0
+    assert (
+        main(
+            [
+                "--spec",
+                str(ROOT / "config" / "figures.yaml"),
+                "probe",
+                "--tidy",
+                str(tmp_path / "metrics.csv"),
+                "--out",
+                str(tmp_path / "probe"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "probe.png").read_bytes()[:4] == PNG_MAGIC and (tmp_path / "probe.pdf").exists()
     with open(tmp_path / "probe.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -17,7 +17,8 @@ import json
 import pytest
 import yaml
 
-from test_workflow import ROOT, snakemake
+from helpers import ROOT
+from helpers.workflow import snakemake
 
 RUNS = {"writingprompts": "della", "cnn_dailymail": "della"}
 SAMPLE_TOKENS = 8
@@ -33,8 +34,11 @@ def rehearsal(tmp_path_factory):
     shorter.write_text(yaml.safe_dump({"generation": {"decoding": {"max_new_tokens": SAMPLE_TOKENS}}}))
     configs = [ROOT / "config" / "paper.yaml", ROOT / "config" / "rehearsal.yaml", shorter]
     result = snakemake(workdir, configs, targets=targets)
-    logs = "\n".join(f"--- {p}\n{p.read_text()[-1500:]}" for p in sorted((workdir / "logs").rglob("*.log"))
-                     if "rror" in p.read_text())
+    logs = "\n".join(
+        f"--- {p}\n{p.read_text()[-1500:]}"
+        for p in sorted((workdir / "logs").rglob("*.log"))
+        if "rror" in p.read_text()
+    )
     assert result.returncode == 0, f"{result.stderr[-3000:]}\n{logs}"
     return workdir
 
@@ -66,7 +70,9 @@ def test_every_metric_at_the_paper_settings(rehearsal):
         metrics = json.loads((run / "metrics.json").read_text())["metrics"]
         assert metrics["PPL"]["settings"]["iw_samples"] == 30 and metrics["PPL"]["settings"]["n_examples"] == 1
         assert metrics["MAUVE"]["settings"]["feature_model"].endswith("gpt2_large")
-        assert {"BLEU", "CND", "MAUVE", "Self-BLEU", "Dist", "JS", "ROUGE-L", "BERTScore", "KL", "MI", "AU"} <= set(metrics)
+        assert {"BLEU", "CND", "MAUVE", "Self-BLEU", "Dist", "JS", "ROUGE-L", "BERTScore", "KL", "MI", "AU"} <= set(
+            metrics
+        )
         settings = json.loads((run / "samples.settings.json").read_text())["generation"]
         assert settings["decoding"]["strategy"] == "beam" and settings["decoding"]["num_beams"] == 10
         assert settings["decoding"]["max_new_tokens"] == SAMPLE_TOKENS

@@ -9,16 +9,16 @@ import hashlib
 import json
 import re
 import zlib
-from pathlib import Path
 
 import pytest
 import yaml
 
 from della.data import rehearsal_data
 from della.data.preprocess import preprocess_dataset
-from conftest import archive_content
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import archive_content
+from helpers import ROOT
+
 REHEARSAL = ROOT / "sample_data" / "rehearsal"
 PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text(encoding="utf-8"))["datasets"]
 
@@ -26,17 +26,31 @@ PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text(encoding="utf-
 #: (``text`` for the unconditional datasets). SNLI: the first sentence is a premise; the
 #: hypotheses are shorter. CNN/DM: a few highlights are long, the first's always.
 FIRST_WORDS = {
-    "yelp": {"text": 260}, "yahoo": {"text": 260}, "ptb": {"text": 120}, "snli": {"text": 60},
-    "cnn_dailymail": {"source": 1500, "target": 220}, "writingprompts": {"source": 70, "target": 1200},
+    "yelp": {"text": 260},
+    "yahoo": {"text": 260},
+    "ptb": {"text": 120},
+    "snli": {"text": 60},
+    "cnn_dailymail": {"source": 1500, "target": 220},
+    "writingprompts": {"source": 70, "target": 1200},
     "quora": {"source": 60, "target": 60},
 }
 EVERY_HELD_OUT_WORDS = {
-    "yelp": {"text": 260}, "yahoo": {"text": 260}, "ptb": {"text": 120}, "snli": {},
-    "cnn_dailymail": {"source": 1100}, "writingprompts": {"source": 70, "target": 850},
+    "yelp": {"text": 260},
+    "yahoo": {"text": 260},
+    "ptb": {"text": 120},
+    "snli": {},
+    "cnn_dailymail": {"source": 1100},
+    "writingprompts": {"source": 70, "target": 850},
     "quora": {"source": 60, "target": 60},
 }
-SIZES = {"yelp": (24, 8, 8), "yahoo": (24, 8, 8), "ptb": (24, 8, 8), "cnn_dailymail": (16, 8, 8),
-         "writingprompts": (16, 8, 8), "quora": (24, 8, 8)}
+SIZES = {
+    "yelp": (24, 8, 8),
+    "yahoo": (24, 8, 8),
+    "ptb": (24, 8, 8),
+    "cnn_dailymail": (16, 8, 8),
+    "writingprompts": (16, 8, 8),
+    "quora": (24, 8, 8),
+}
 GPT2_POSITIONS = 1024
 WP_TRAIN_FILTER = 900
 
@@ -48,8 +62,6 @@ def _words(text: str) -> int:
 def _limit(dataset: str, field: str) -> int:
     """The paper config's token limit of a field (``text`` is an unconditional dataset's target)."""
     return PAPER[dataset]["max_source_tokens" if field == "source" else "max_target_tokens"]
-
-
 
 
 def test_generator_reproduces_shipped_rehearsal_files(tmp_path):
@@ -84,9 +96,16 @@ def processed(tmp_path_factory) -> dict[str, tuple[dict, dict[str, list[dict]]]]
     for dataset in rehearsal_data.DATASETS:
         settings = rehearsal_data.rehearsal_settings(dataset, PAPER[dataset]["preprocess"])
         stats = preprocess_dataset(dataset, REHEARSAL / dataset, out / dataset, settings)
-        result[dataset] = stats, {split: [json.loads(line) for line in
-                                          (out / dataset / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()]
-                                  for split in ("train", "valid", "test")}
+        result[dataset] = (
+            stats,
+            {
+                split: [
+                    json.loads(line)
+                    for line in (out / dataset / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+                ]
+                for split in ("train", "valid", "test")
+            },
+        )
     return result
 
 
@@ -105,8 +124,15 @@ def test_settings_are_the_papers_but_subsample_and_quora_split():
         assert adapted["max_examples"] == {"train": None, "valid": None, "test": None}
         changed = {key for key in set(paper) | set(adapted) if paper.get(key) != adapted.get(key)}
         assert changed <= {"max_examples", "split_sizes"}, dataset
-    assert rehearsal_data.rehearsal_settings("quora", PAPER["quora"]["preprocess"])["split_sizes"] == {"valid": 8, "test": 8}
-    assert PAPER["writingprompts"]["preprocess"]["max_length"] == {"train": WP_TRAIN_FILTER, "valid": None, "test": None}
+    assert rehearsal_data.rehearsal_settings("quora", PAPER["quora"]["preprocess"])["split_sizes"] == {
+        "valid": 8,
+        "test": 8,
+    }
+    assert PAPER["writingprompts"]["preprocess"]["max_length"] == {
+        "train": WP_TRAIN_FILTER,
+        "valid": None,
+        "test": None,
+    }
 
 
 @pytest.mark.parametrize("dataset", rehearsal_data.DATASETS)
@@ -130,7 +156,10 @@ def test_each_dataset_preprocesses_into_long_splits_longest_first(dataset, proce
             assert min(gpt2_tokens(e[field]) for e in splits[split]) > _limit(dataset, field), (dataset, split, field)
     # train meets the limits too (the long texts mixed with the sample's short ones)
     for field in FIRST_WORDS[dataset]:
-        assert max(gpt2_tokens(example[field]) for example in splits["train"]) > _limit(dataset, field), (dataset, field)
+        assert max(gpt2_tokens(example[field]) for example in splits["train"]) > _limit(dataset, field), (
+            dataset,
+            field,
+        )
 
 
 def test_cnn_dailymail_articles_pass_the_positions(processed, gpt2_tokens):
@@ -146,12 +175,18 @@ def test_writingprompts_train_meets_the_900_word_filter(processed, gpt2_tokens):
     filtered."""
     stats, splits = processed["writingprompts"]
     assert stats["skipped"] == {"too_long": rehearsal_data.WP_TRAIN_OVER_FILTER}
-    assert stats["subsample"]["available"]["train"] == rehearsal_data.WP_PAIRS["train"] - rehearsal_data.WP_TRAIN_OVER_FILTER
+    assert (
+        stats["subsample"]["available"]["train"]
+        == rehearsal_data.WP_PAIRS["train"] - rehearsal_data.WP_TRAIN_OVER_FILTER
+    )
     train = splits["train"]
     assert all(_words(e["source"]) + _words(e["target"]) < WP_TRAIN_FILTER for e in train)
     assert sum(gpt2_tokens(e["target"]) > _limit("writingprompts", "target") for e in train) >= len(train) // 3
-    assert all(_words(e["source"]) + _words(e["target"]) >= WP_TRAIN_FILTER for split in ("valid", "test")
-               for e in splits[split])
+    assert all(
+        _words(e["source"]) + _words(e["target"]) >= WP_TRAIN_FILTER
+        for split in ("valid", "test")
+        for e in splits[split]
+    )
     assert any("\n" in e["target"] for e in train)  # <newline> became a line break
 
 

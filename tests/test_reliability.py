@@ -13,96 +13,41 @@ import json
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import asdict, replace
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
-from conftest import tiny_corpus
 
 import della.io
 from della.cli import main
 from della.train import EX_TEMPFAIL, CheckpointError, TrainSettings, train
-from della.vae import TransformerVAE, VAEConfig
+from della.vae import TransformerVAE
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+from helpers.training import (
+    SETTINGS,
+    assert_same_run,
+    cli_args,
+    config,
+    dropout_free_backbone,
+    logged_metrics,
+    start_training,
+    wait_for_checkpoint,
+    weights,
+)
+
 # Long enough that a subprocess is still training when the test kills it: the first checkpoint
 # comes at step 7 and the kill at most KILL_WITHIN_S later (10-100 steps/s on 2-16 CPU cores).
 KILL_WITHIN_S = 0.3
-SETTINGS = TrainSettings(batch_size=4, learning_rate=3e-3, max_steps=60, warmup_steps=5, log_every=3,
-                         checkpoint_every=7, beta_cycles=2)
 SHORT = replace(SETTINGS, max_steps=20, checkpoint_every=5)
 
 
-@pytest.fixture(scope="module")
-def train_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("data") / "train.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(64)))
-    return path
-
-
-def config(dirs, path="della", decoder=None) -> VAEConfig:
-    return VAEConfig(path=path, decoder=str(decoder or dirs["causal"]), decoder_kind="causal", conditional=False,
-                     latent_size=8)
-
-
-def cli_args(dirs, settings: TrainSettings, train_file: Path, run: Path, seed: int = 0) -> list[str]:
-    """The arguments the workflow's train rule passes (its --settings JSON, see cli.vae_config)."""
-    rule_settings = {
-        "model": {"path": "della", "latent_size": 8, "pooling": "first_token", "first_prior": "standard"},
-        "decoder": {"kind": "causal", "name_or_path": str(dirs["causal"])},
-        "conditional": False, "max_source_tokens": 0, "max_target_tokens": 64, "training": asdict(settings),
-    }
-    return ["train", "--data", str(train_file.parent), "--run", str(run), "--seed", str(seed),
-            "--threads", str(torch.get_num_threads()), "--settings", json.dumps(rule_settings)]
-
-
-def start_training(dirs, train_file: Path, run: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen([sys.executable, "-m", "della.cli", *cli_args(dirs, SETTINGS, train_file, run)],
-                            env=env, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_checkpoint(process: subprocess.Popen, run: Path) -> None:
-    checkpoint = run / "checkpoints" / "last.pt"
-    while not checkpoint.exists():
-        assert process.poll() is None, f"training ended before its first checkpoint:\n{process.stderr.read()}"
-        time.sleep(0.02)
-
-
-def weights(model_dir: Path) -> dict[str, torch.Tensor]:
-    return TransformerVAE.load(model_dir).state_dict()
-
-
-def logged_metrics(run: Path) -> list[dict]:
-    """The training log without its wall-clock field."""
-    rows = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
-    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in rows]
-
-
-def assert_same_run(a: Path, b: Path) -> None:
-    wa, wb = weights(a / "model"), weights(b / "model")
-    assert wa.keys() == wb.keys()
-    for name in wa:
-        assert torch.equal(wa[name], wb[name]), name
-    assert logged_metrics(a) == logged_metrics(b)
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(tiny_backbones, train_file, tmp_path_factory) -> Path:
-    """SETTINGS trained start to end in one go, with the CLI the train rule runs."""
-    run = tmp_path_factory.mktemp("uninterrupted") / "run"
-    main(cli_args(tiny_backbones, SETTINGS, train_file, run))
-    return run
-
-
-def test_kill_9_at_a_random_step_then_rerun_equals_an_uninterrupted_run(tiny_backbones, train_file, tmp_path,
-                                                                         uninterrupted):
+def test_kill_9_at_a_random_step_then_rerun_equals_an_uninterrupted_run(
+    tiny_backbones, train_file, tmp_path, uninterrupted
+):
     run = tmp_path / "run"
     process = start_training(tiny_backbones, train_file, run)
     wait_for_checkpoint(process, run)
@@ -179,8 +124,9 @@ def nan_at(monkeypatch, calls: set[int], where: str = "loss") -> None:
     monkeypatch.setattr(TransformerVAE, "loss", loss)
 
 
-def test_a_nan_loss_stops_naming_the_step_the_terms_and_the_last_good_checkpoint(tiny_backbones, train_file, tmp_path,
-                                                                                monkeypatch):
+def test_a_nan_loss_stops_naming_the_step_the_terms_and_the_last_good_checkpoint(
+    tiny_backbones, train_file, tmp_path, monkeypatch
+):
     nan_at(monkeypatch, {12})
     run = tmp_path / "run"
     with pytest.raises(FloatingPointError) as error:
@@ -216,8 +162,9 @@ def test_unusable_training_data_is_named(tiny_backbones, train_file, tmp_path):
         train(config(tiny_backbones), SHORT, bad, tmp_path / "run", seed=0)
 
 
-def test_nonfinite_skip_skips_and_counts_the_batches_up_to_the_maximum(tiny_backbones, train_file, tmp_path,
-                                                                       monkeypatch):
+def test_nonfinite_skip_skips_and_counts_the_batches_up_to_the_maximum(
+    tiny_backbones, train_file, tmp_path, monkeypatch
+):
     skip = replace(SHORT, nonfinite="skip", max_nonfinite_skips=2)
     nan_at(monkeypatch, {3, 9})
     train(config(tiny_backbones), skip, train_file, tmp_path / "run", seed=0)
@@ -287,8 +234,9 @@ class FullDisk:
         self.handle.close()
 
 
-def test_a_full_disk_while_checkpointing_keeps_the_old_checkpoint_and_no_partial_file(tiny_backbones, train_file,
-                                                                                      tmp_path, monkeypatch):
+def test_a_full_disk_while_checkpointing_keeps_the_old_checkpoint_and_no_partial_file(
+    tiny_backbones, train_file, tmp_path, monkeypatch
+):
     run, checkpoints = tmp_path / "run", tmp_path / "run" / "checkpoints"
     train(config(tiny_backbones), SHORT, train_file, run, seed=0, stop_after_steps=10)
     real_fdopen = os.fdopen
@@ -300,17 +248,6 @@ def test_a_full_disk_while_checkpointing_keeps_the_old_checkpoint_and_no_partial
     assert "the previous last.pt is intact" in str(error.value)
     assert torch.load(checkpoints / "last.pt", weights_only=False)["step"] == 10
     assert sorted(p.name for p in checkpoints.iterdir()) == ["last.pt", "prev.pt"]  # no partial file left
-
-
-def dropout_free_backbone(dirs, out: Path) -> Path:
-    """The tiny causal backbone without dropout, so that a training step is a function of its batch."""
-    out.mkdir()
-    for file in dirs["causal"].iterdir():
-        (out / file.name).write_bytes(file.read_bytes())
-    backbone = json.loads((out / "config.json").read_text())
-    backbone.update(resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-    (out / "config.json").write_text(json.dumps(backbone))
-    return out
 
 
 def test_two_accumulated_batches_of_b_equal_one_batch_of_2b(tiny_backbones, train_file, tmp_path):
@@ -344,7 +281,9 @@ def test_bf16_autocast_trains_on_cpu_and_is_recorded(tiny_backbones, train_file,
 
 def test_fp16_on_cpu_is_a_clear_error(tiny_backbones, train_file, tmp_path):
     with pytest.raises(ValueError, match="'fp16' needs a CUDA device .* on CPU use 'bf16' or 'fp32'"):
-        train(config(tiny_backbones), replace(SHORT, precision="fp16", device="cpu"), train_file, tmp_path / "r", seed=0)
+        train(
+            config(tiny_backbones), replace(SHORT, precision="fp16", device="cpu"), train_file, tmp_path / "r", seed=0
+        )
     with pytest.raises(ValueError, match=r"training.precision must be one of \['fp32', 'bf16', 'fp16'\], got 'fp8'"):
         replace(SHORT, precision="fp8")
 
@@ -358,10 +297,16 @@ def test_the_schema_takes_the_training_options_and_rejects_bad_ones(configfile):
     training = cfg["training"]
     assert {"precision", "grad_accumulation_steps", "compile", "nonfinite", "max_nonfinite_skips"} <= training.keys()
     TrainSettings(**training)  # every configured key is a setting
-    validate({**cfg, "training": {**training, "precision": "bf16", "compile": True, "nonfinite": "skip"}},
-             str(ROOT / "config" / "schema.yaml"))
-    for bad, named in (({"precision": "fp8"}, "'fp8'"), ({"grad_accumulation_steps": 0}, "0 is less than"),
-                       ({"compile": "yes"}, "'yes' is not of type"), ({"learning_rat": 0.1}, "'learning_rat'")):
+    validate(
+        {**cfg, "training": {**training, "precision": "bf16", "compile": True, "nonfinite": "skip"}},
+        str(ROOT / "config" / "schema.yaml"),
+    )
+    for bad, named in (
+        ({"precision": "fp8"}, "'fp8'"),
+        ({"grad_accumulation_steps": 0}, "0 is less than"),
+        ({"compile": "yes"}, "'yes' is not of type"),
+        ({"learning_rat": 0.1}, "'learning_rat'"),
+    ):
         with pytest.raises(WorkflowError, match=named):
             validate({**cfg, "training": {**training, **bad}}, str(ROOT / "config" / "schema.yaml"))
 

@@ -33,14 +33,13 @@ import time
 from pathlib import Path
 
 import pytest
-from test_cluster import expected_walltime_and_memory
-from test_reliability import assert_same_run
-from test_workflow import one_run_config, snakemake_command, write_config
+
+from helpers import ROOT
+from helpers.training import assert_same_run
+from helpers.workflow import GPU_RULES, expected_walltime_and_memory, one_run_config, snakemake_command, write_config
 
 pytestmark = pytest.mark.slurm
 
-ROOT = Path(__file__).resolve().parents[1]
-GPU_RULES = ("train", "generate", "evaluate")
 # the names local-slurm.sh gives its account, partitions, GPU type and node feature
 CLUSTER = {"account": "lab", "partition": "cpu", "gpu_partition": "gpu", "gpu_model": "fake", "constraint": "fakegpu"}
 # status checks from 2 s after a submission (the plugin waits 40 s); keep the logs of successful jobs
@@ -58,9 +57,15 @@ def slurm_config() -> dict:
     config["resources"]["min_runtime_minutes"] = 1
     config["warm_start"] = True  # as in the sample config: under --profile slurm it must start nothing
     della = config["models"]["della"]
-    runs = {"della_preempted": (300, 25), "della_reference": (300, 25), "della_timeout": (500, 25),
-            "della_crash_short": (20, 10), "della_crash_long": (3000, 100), "della_cancel_sacct": (400, 20),
-            "della_warned": (300, 25)}
+    runs = {
+        "della_preempted": (300, 25),
+        "della_reference": (300, 25),
+        "della_timeout": (500, 25),
+        "della_crash_short": (20, 10),
+        "della_crash_long": (3000, 100),
+        "della_cancel_sacct": (400, 20),
+        "della_warned": (300, 25),
+    }
     # the tiny config's 4 steps are too quick to interrupt; della_timeout's first job is stopped at
     # its first checkpoint (step 25, cluster_run), so that it cannot end before its walltime on any
     # machine: its other 475 steps are only the margin of the watcher (which polls every 0.2 s: a
@@ -70,11 +75,16 @@ def slurm_config() -> dict:
     # is cancelled at its first checkpoint (early: see sacct_cancel_run), the next Snakemake trains
     # the rest (~6 s)
     for model, (steps, every) in runs.items():
-        config["models"][model] = {**copy.deepcopy(della), "train": {"max_steps": steps, "checkpoint_every": every, "log_every": every}}
+        config["models"][model] = {
+            **copy.deepcopy(della),
+            "train": {"max_steps": steps, "checkpoint_every": every, "log_every": every},
+        }
     # 1 GPU-hour x 1/60 = 1 minute of walltime per attempt (SLURM's smallest limit); della_warned's
     # 3 minutes outlast the test's own warning at its first checkpoint (warned_run)
-    config["resources"]["runs"] = [{"models": ["della_timeout"], "gpu_hours": 1, "runtime_factor": 1 / 60},
-                                   {"models": ["della_warned"], "gpu_hours": 1, "runtime_factor": 3 / 60}]
+    config["resources"]["runs"] = [
+        {"models": ["della_timeout"], "gpu_hours": 1, "runtime_factor": 1 / 60},
+        {"models": ["della_warned"], "gpu_hours": 1, "runtime_factor": 3 / 60},
+    ]
     return config
 
 
@@ -92,9 +102,11 @@ def retry_factors(ends: list[str], attempt: int) -> tuple[int, int]:
     """(walltime, memory) factors of Snakemake's `attempt` as docs/cluster.md states the rule: one
     more walltime for each earlier attempt that met a time limit (`signal`) or was killed
     (`running`), one more memory for each one killed or out of host memory."""
-    earlier = ends[:attempt - 1]
-    return (1 + sum(e in ("signal", "running") for e in earlier),
-            1 + sum(e in ("running", "host_out_of_memory") for e in earlier))
+    earlier = ends[: attempt - 1]
+    return (
+        1 + sum(e in ("signal", "running") for e in earlier),
+        1 + sum(e in ("running", "host_out_of_memory") for e in earlier),
+    )
 
 
 def slurm(*args: str) -> str:
@@ -140,8 +152,15 @@ class Run:
         # its own process group: the crash test kills the whole group, like a dying login node. SIGINT
         # as in a terminal, even where pytest itself ignores it (a background job of a script):
         # Python's Ctrl-C handling is off in a process started with SIGINT ignored
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT,
-                                        start_new_session=True, preexec_fn=default_sigint)
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=self.handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=default_sigint,
+        )
         self.started = time.monotonic()
 
     @property
@@ -149,7 +168,9 @@ class Run:
         return self.log.read_text()
 
     def running(self) -> bool:
-        assert time.monotonic() - self.started < DEADLINE_S, f"snakemake still running after {DEADLINE_S}s:\n{self.output[-3000:]}"
+        assert time.monotonic() - self.started < DEADLINE_S, (
+            f"snakemake still running after {DEADLINE_S}s:\n{self.output[-3000:]}"
+        )
         return self.process.poll() is None
 
     def wait(self) -> int:
@@ -207,8 +228,11 @@ def cluster_run(cluster):
     checkpoint and the stop, which the job would have to cross with the other 475 steps within
     one poll (0.2 s); if it ever did, this fixture says so instead of a test failing on the states."""
     workdir, config, config_file = cluster
-    targets = ["fig3", f"{config['results_dir']}/metrics.csv",
-               *(run_file(m, "train_done.json") for m in ("della_preempted", "della_reference", "della_timeout"))]
+    targets = [
+        "fig3",
+        f"{config['results_dir']}/metrics.csv",
+        *(run_file(m, "train_done.json") for m in ("della_preempted", "della_reference", "della_timeout")),
+    ]
     run = Run(workdir, config_file, "--slurm-status-command", "sacct", targets=targets)
     requeued = stopped = None
     while run.running():
@@ -264,7 +288,12 @@ def test_gpu_jobs_get_a_gpu_and_the_configs_walltime_and_memory_other_jobs_no_gp
             walltime, mem_mb = expected_walltime_and_memory(config, rule, "yelp", model, *factors)
             assert "gres/gpu=1" in job["TRES"] and job["TresPerJob"] == f"gres:gpu:{CLUSTER['gpu_model']}:1", job
             assert job["Partition"] == CLUSTER["gpu_partition"] and job["Constraints"] == CLUSTER["constraint"], job
-            assert minutes(job["TimeLimit"]) == walltime and job["MinMemoryNode"] == f"{mem_mb}M", (rule, model, attempt, job)
+            assert minutes(job["TimeLimit"]) == walltime and job["MinMemoryNode"] == f"{mem_mb}M", (
+                rule,
+                model,
+                attempt,
+                job,
+            )
             seen.add(rule)
         else:
             assert "gres/gpu" not in job["TRES"] and job.get("TresPerJob", "(null)") == "(null)", (rule, job)
@@ -325,8 +354,10 @@ def crash_run(cluster_run, cluster):
     args = (workdir, config_file, "--slurm-status-command", "squeue")
     killed = Run(*args, targets=targets)
     while killed.running():
-        if (re.search(r"Finished jobid: \d+ \(Rule: train\)", killed.output)
-                and (workdir / run_file("della_crash_long", "checkpoints/last.pt")).exists()):
+        if (
+            re.search(r"Finished jobid: \d+ \(Rule: train\)", killed.output)
+            and (workdir / run_file("della_crash_long", "checkpoints/last.pt")).exists()
+        ):
             break
         time.sleep(0.5)
     else:
@@ -382,7 +413,9 @@ def test_a_cancelled_job_is_reported_with_its_id_and_log_and_retried(crash_run):
     assert cancelled, output[-3000:]
     report = output.split(f"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'", 1)
     assert len(report) == 2, output[-3000:]
-    assert re.search(rf"log: .*logs/slurm/rule_train/yelp_della_crash_long_0/{cancelled}\.log", report[1].split("\n\n")[0])
+    assert re.search(
+        rf"log: .*logs/slurm/rule_train/yelp_della_crash_long_0/{cancelled}\.log", report[1].split("\n\n")[0]
+    )
     attempts = jobs_of(output, "train", "yelp_della_crash_long_0")
     assert attempts[0] == cancelled and len(attempts) > 1 and show_job(attempts[-1])["JobState"] == "COMPLETED"
 
@@ -509,7 +542,9 @@ def warned_run(cluster):
     config = copy.deepcopy(config)
     config["cluster"]["time_limit_warning_s"] = WARNING_S
     config_file = write_config(workdir / "warned.yaml", config)
-    run = Run(workdir, config_file, "--slurm-status-command", "sacct", targets=[run_file("della_warned", "train_done.json")])
+    run = Run(
+        workdir, config_file, "--slurm-status-command", "sacct", targets=[run_file("della_warned", "train_done.json")]
+    )
     warned = None
     while run.running():
         if warned is None and (workdir / run_file("della_warned", "checkpoints/last.pt")).exists():

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from test_cluster import run, target_dry_run
-from test_workflow import job_stats
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+from helpers.workflow import job_stats, run, target_dry_run
+
 SMALL = ROOT / "config" / "small.yaml"
 
 
@@ -82,8 +82,8 @@ def test_the_generator_redraws_a_held_out_text_seen_in_training():
 def test_a_small_training_run_takes_its_first_steps(small, tmp_path):
     from della.backbone import BackboneSize, create_backbone
     from della.cli import vae_config
-    from della.targets import train_settings
     from della.data.preprocess import preprocess_dataset
+    from della.targets import train_settings
     from della.tokenizer import train_tokenizer
     from della.train import TrainSettings, train
 
@@ -92,18 +92,36 @@ def test_a_small_training_run_takes_its_first_steps(small, tmp_path):
     stats = preprocess_dataset("yelp", raw_dir, tmp_path / "data", dataset["preprocess"])
     assert stats["splits"] == {"train": 10000, "valid": 1000, "test": 1000}
     assert set(stats["labels"]) == {"review_label", "business", "persona"}
-    train_tokenizer([tmp_path / "data" / "train.jsonl"], small["tokenizer"]["vocab_size"],
-                    small["tokenizer"]["min_frequency"], tmp_path / "tokenizer")
+    train_tokenizer(
+        [tmp_path / "data" / "train.jsonl"],
+        small["tokenizer"]["vocab_size"],
+        small["tokenizer"]["min_frequency"],
+        tmp_path / "tokenizer",
+    )
     backbone = small["backbones"]["gpt2"]
-    create_backbone(backbone["kind"], BackboneSize(**backbone["create"]), tmp_path / "tokenizer",
-                    tmp_path / "gpt2", small["backbone_seed"])
+    create_backbone(
+        backbone["kind"],
+        BackboneSize(**backbone["create"]),
+        tmp_path / "tokenizer",
+        tmp_path / "gpt2",
+        small["backbone_seed"],
+    )
     settings = train_settings(small, "yelp", "della")  # what the train rule passes
     settings["decoder"] = {**backbone, "name_or_path": str(tmp_path / "gpt2")}
     steps = 3
     # log every step: a setting that leaves the weights alone (della.train.RESUMABLE_CHANGES)
     training = TrainSettings(**{**settings["training"], "log_every": 1})
-    assert train(vae_config(settings), training, tmp_path / "data" / "train.jsonl", tmp_path / "run", seed=0,
-                 stop_after_steps=steps) is None  # stopped after a checkpoint, as if preempted
+    assert (
+        train(
+            vae_config(settings),
+            training,
+            tmp_path / "data" / "train.jsonl",
+            tmp_path / "run",
+            seed=0,
+            stop_after_steps=steps,
+        )
+        is None
+    )  # stopped after a checkpoint, as if preempted
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
     assert state["step"] == steps and state["settings"]["max_steps"] == small["training"]["max_steps"]
     log = [json.loads(line) for line in (tmp_path / "run" / "train_log.jsonl").read_text().splitlines()]

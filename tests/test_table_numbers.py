@@ -28,12 +28,21 @@ import numpy as np
 import pytest
 
 from della.tables import load_spec, table_spec
-from test_baselines import write_run_metrics
-from test_human_eval import export_forms, keys_of, simulate
-from test_probe import table_runs
-from test_tables import TOY_SPEC, render_files, row_cells, write_paper, write_table6_runs, write_table7_stats, write_toy_runs
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+from helpers.human_eval import export_forms, keys_of, simulate
+from helpers.probe import table_runs
+from helpers.tables import (
+    TOY_SPEC,
+    render_files,
+    row_cells,
+    write_paper,
+    write_run_metrics,
+    write_table6_runs,
+    write_table7_stats,
+    write_toy_runs,
+)
+
 DATA = ROOT / "tests" / "data"
 REFERENCE = DATA / "table_numbers.csv"
 SMALL_RUN = DATA / "small_run.tar.gz"
@@ -109,9 +118,12 @@ def small_run_scenarios(root: Path, config: dict) -> list[Scenario]:
         tar.extractall(root, filter="data")
     table1_models = ["finetune", "optimus", "embedding", "memory", "softmax", "della"]
     table1 = [root / "runs" / d / m / "seed0" / "metrics.json" for d in ("yelp", "yahoo") for m in table1_models]
-    table4 = [p for p in small_run_files(root, "runs/yelp/*/seed0/metrics.json")
-              if p.parts[-3] not in ("finetune", "optimus", "embedding", "memory", "softmax", "della_layers_from3",
-                                     "della_layers_to2")]
+    table4 = [
+        p
+        for p in small_run_files(root, "runs/yelp/*/seed0/metrics.json")
+        if p.parts[-3]
+        not in ("finetune", "optimus", "embedding", "memory", "softmax", "della_layers_from3", "della_layers_to2")
+    ]
     extra = root / "runs" / "yelp" / "della_layers_from3" / "seed0" / "metrics.json"  # a model with no row
     table6_config, table6_paper = with_datasets(config, "table6", ["yelp", "yahoo"], root / "paper6.csv")
     table7_config, table7_paper = with_datasets(config, "table7", ["yelp", "yahoo"], root / "paper7.csv")
@@ -120,13 +132,22 @@ def small_run_scenarios(root: Path, config: dict) -> list[Scenario]:
         Scenario("small/table1_probe", "table1_probe", probe_columns_of_the_run(config), PAPER, {"metrics": table1}),
         Scenario("small/table1+row from the data", "table1", config, PAPER, {"metrics": table1 + [extra]}),
         Scenario("small/table4", "table4", config, PAPER, {"metrics": table4}),
-        Scenario("small/table4, two seeds", "table4", config, PAPER,
-                 {"metrics": table4 + [second_seed(p) for p in table4]}),
-        Scenario("small/table6", "table6", table6_config, table6_paper, {
-            "benchmarks": small_run_files(root, "results/small/benchmarks/*/*/della/seed0.tsv"),
-            "metrics": small_run_files(root, "runs/*/della/seed0/metrics.json")}),
-        Scenario("small/table7", "table7", table7_config, table7_paper,
-                 {"stats": small_run_files(root, "data/*/stats.json")}),
+        Scenario(
+            "small/table4, two seeds", "table4", config, PAPER, {"metrics": table4 + [second_seed(p) for p in table4]}
+        ),
+        Scenario(
+            "small/table6",
+            "table6",
+            table6_config,
+            table6_paper,
+            {
+                "benchmarks": small_run_files(root, "results/small/benchmarks/*/*/della/seed0.tsv"),
+                "metrics": small_run_files(root, "runs/*/della/seed0/metrics.json"),
+            },
+        ),
+        Scenario(
+            "small/table7", "table7", table7_config, table7_paper, {"stats": small_run_files(root, "data/*/stats.json")}
+        ),
     ]
 
 
@@ -141,8 +162,11 @@ def table2_runs(root: Path, config: dict) -> list[Path]:
             label, absent = (entry, []) if isinstance(entry, str) else (entry["name"], entry["not_applicable"])
             for seed in (0, 1):
                 values = {m: float(rng.uniform(0, 60)) for m in spec["columns"] if m not in absent}
-                files.append(write_run_metrics(root, dataset, label.lower().replace("-", ""), label, seed, values,
-                                               config["metric_directions"]))
+                files.append(
+                    write_run_metrics(
+                        root, dataset, label.lower().replace("-", ""), label, seed, values, config["metric_directions"]
+                    )
+                )
     return files
 
 
@@ -159,7 +183,13 @@ def toy_scenarios(root: Path, config: dict) -> list[Scenario]:
         Scenario("toy/table2", "table2", config, PAPER, {"metrics": table2_runs(root / "table2", config)}),
         Scenario("toy/table6", "table6", config, PAPER, {"metrics": table6_metrics, "benchmarks": table6_benchmarks}),
         Scenario("toy/table7", "table7", config, PAPER, {"stats": table7_stats}),
-        Scenario("toy/table1_probe", "table1_probe", probe_columns_of_the_run(config), PAPER, {"metrics": table_runs(root / "probe")}),
+        Scenario(
+            "toy/table1_probe",
+            "table1_probe",
+            probe_columns_of_the_run(config),
+            PAPER,
+            {"metrics": table_runs(root / "probe")},
+        ),
         Scenario("toy/table3", "table3", config, PAPER, {"keys": keys_of(exported), "annotations": annotations}),
     ]
 
@@ -197,8 +227,15 @@ def markdown_cells(markdown: str) -> dict[tuple[str, str, str, str], str]:
     return cells
 
 
-LATEX_TO_TEXT = [(r"$\pm$", "±"), (r"$\Delta$", "Δ"), (r"\_", "_"), (r"\&", "&"), (r"\%", "%"), (r"\#", "#"),
-                 ("--", "–")]
+LATEX_TO_TEXT = [
+    (r"$\pm$", "±"),
+    (r"$\Delta$", "Δ"),
+    (r"\_", "_"),
+    (r"\&", "&"),
+    (r"\%", "%"),
+    (r"\#", "#"),
+    ("--", "–"),
+]
 
 
 def latex_cells(tex: str) -> list[str]:
@@ -210,7 +247,7 @@ def latex_cells(tex: str) -> list[str]:
         sub_row = next((i for i, text in enumerate(texts) if text in ("ours", "paper", r"$\Delta$")), None)
         if not line.endswith(r"\\") or sub_row is None:
             continue  # not a body row: a header, a block title, a rule or the footer
-        for text in texts[sub_row + 1:]:
+        for text in texts[sub_row + 1 :]:
             bold = re.fullmatch(r"\\textbf\{(.*)\}", text)
             text = bold[1] if bold else text
             for latex, plain in LATEX_TO_TEXT:
@@ -239,11 +276,14 @@ def numbers_of(scenario: Scenario, out_dir: Path) -> list[dict]:
         row = markdown_row(shown, block, number["dataset"], number["model"])
         cells = {field: shown.get((block, row, sub_row, number["metric"]), "") for field, sub_row in SUB_ROWS.items()}
         cells["shown_ours"] = without_interval(cells["shown_ours"], number)
-        records.append({
-            "table": scenario.table, "scenario": scenario.name,
-            **{name: number[name] for name in ["dataset", "model", "metric", "n_seeds"] + NUMBER_FIELDS},
-            **cells,
-        })
+        records.append(
+            {
+                "table": scenario.table,
+                "scenario": scenario.name,
+                **{name: number[name] for name in ["dataset", "model", "metric", "n_seeds"] + NUMBER_FIELDS},
+                **cells,
+            }
+        )
     return records
 
 
@@ -259,7 +299,7 @@ def without_interval(shown: str, number: dict) -> str:
         return shown
     for side in ("low", "high"):
         decimals = len(match[side].partition(".")[2])
-        assert float(match[side]) == pytest.approx(float(number[f"ours_{side}"]), abs=0.5 * 10 ** -decimals + 1e-9)
+        assert float(match[side]) == pytest.approx(float(number[f"ours_{side}"]), abs=0.5 * 10**-decimals + 1e-9)
     return match["rest"] + (match["bold"] or "")
 
 
@@ -320,7 +360,12 @@ def test_the_reference_covers_every_kind_of_table_and_cell():
     assert {"n/a", "not run", "–"} <= shown
     assert any(s.startswith("**") for s in shown) and any("±" in s for s in shown)
     tables = load_spec(SPEC_PATH)["tables"]
-    assert {tables[r["table"]]["kind"] for r in reference if r["table"] in tables} == {"metrics", "data", "benchmark", "human"}
+    assert {tables[r["table"]]["kind"] for r in reference if r["table"] in tables} == {
+        "metrics",
+        "data",
+        "benchmark",
+        "human",
+    }
     assert any(r["model"].startswith("Krippendorff") for r in reference)  # Table 3's agreement
 
 
@@ -347,8 +392,11 @@ def test_cells_over_several_seeds_show_their_interval(rendered):
     """Two seeds: each cell shows mean ± std [95 % t interval]; one seed shows no interval."""
     two = next(out for scenario, out in rendered if scenario.name == "small/table4, two seeds")
     one = next(out for scenario, out in rendered if scenario.name == "small/table4")
-    shown = [text for (_, _, sub_row, _), text in markdown_cells((two / "table4.md").read_text()).items()
-             if sub_row == "ours"]
+    shown = [
+        text
+        for (_, _, sub_row, _), text in markdown_cells((two / "table4.md").read_text()).items()
+        if sub_row == "ours"
+    ]
     spread = [text for text in shown if "±" in text and not re.search(r"± 0(\.0+)?(\*\*)?$", text)]
     assert spread and all(INTERVAL.match(text) for text in spread)  # seeds that agree: the point itself
     assert not any(INTERVAL.match(text) for text in markdown_cells((one / "table4.md").read_text()).values())

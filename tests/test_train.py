@@ -8,12 +8,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from conftest import tiny_corpus
 from della.train import EpochSampler, TrainSettings, beta_at, train
 from della.vae import TransformerVAE, VAEConfig
 
-SETTINGS = TrainSettings(batch_size=8, learning_rate=3e-3, max_steps=40, warmup_steps=2, log_every=5,
-                         checkpoint_every=10, beta_cycles=2)
+from conftest import tiny_corpus
+
+SETTINGS = TrainSettings(
+    batch_size=8, learning_rate=3e-3, max_steps=40, warmup_steps=2, log_every=5, checkpoint_every=10, beta_cycles=2
+)
 
 
 @pytest.fixture
@@ -28,8 +30,15 @@ def config(dirs, path="della"):
 
 
 def test_cyclical_beta_schedule():
-    s = TrainSettings(batch_size=1, learning_rate=1.0, max_steps=100, beta_cycles=2, beta_ratio_zero=0.2,
-                      beta_ratio_increase=0.4, beta_max=1.0)
+    s = TrainSettings(
+        batch_size=1,
+        learning_rate=1.0,
+        max_steps=100,
+        beta_cycles=2,
+        beta_ratio_zero=0.2,
+        beta_ratio_increase=0.4,
+        beta_max=1.0,
+    )
     cycle = 50
     assert beta_at(0, s) == 0.0 and beta_at(int(0.2 * cycle) - 1, s) == 0.0
     assert beta_at(int(0.4 * cycle), s) == pytest.approx(0.5)  # half way up the ramp
@@ -47,8 +56,9 @@ def test_training_reduces_the_loss(tiny_backbones, train_file, tmp_path):
 
 
 @pytest.mark.parametrize("length_grouped_batches", [None, 2])
-def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tiny_backbones, train_file, tmp_path,
-                                                                length_grouped_batches):
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(
+    tiny_backbones, train_file, tmp_path, length_grouped_batches
+):
     settings = replace(SETTINGS, length_grouped_batches=length_grouped_batches)
     straight = train(config(tiny_backbones), settings, train_file, tmp_path / "a", seed=0)
     # stop half way through an epoch (as if preempted after a checkpoint), then rerun to the end
@@ -84,8 +94,9 @@ def test_length_grouped_batches_cover_each_epoch_once_with_less_padding():
     # the grouped order is not sorted overall: the batches are shuffled
     maxima = [max(lengths[i] for i in b) for b in epoch_grouped]
     assert maxima != sorted(maxima) and maxima != sorted(maxima, reverse=True)
-    assert _epoch_batches(grouped, 1) != _epoch_batches(EpochSampler(n, batch, seed=3, lengths=lengths,
-                                                                     group_batches=5), 1)  # a new epoch, a new order
+    assert _epoch_batches(grouped, 1) != _epoch_batches(
+        EpochSampler(n, batch, seed=3, lengths=lengths, group_batches=5), 1
+    )  # a new epoch, a new order
     with pytest.raises(ValueError, match="length_grouped_batches"):
         TrainSettings(batch_size=1, learning_rate=1.0, max_steps=1, length_grouped_batches=0)
 
@@ -104,8 +115,12 @@ def _log(run_dir):
 def test_validation_is_logged_and_leaves_the_trained_weights_unchanged(tiny_backbones, train_file, tmp_path):
     valid = tmp_path / "valid.jsonl"
     valid.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(20, seed=1)))
-    validating = replace(SETTINGS, valid_every=15, max_valid_examples=12,
-                         convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005})
+    validating = replace(
+        SETTINGS,
+        valid_every=15,
+        max_valid_examples=12,
+        convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005},
+    )
     plain = train(config(tiny_backbones), SETTINGS, train_file, tmp_path / "plain", seed=0)
     checked = train(config(tiny_backbones), validating, train_file, tmp_path / "valid", seed=0, valid_file=valid)
     a, b = TransformerVAE.load(plain).state_dict(), TransformerVAE.load(checked).state_dict()
@@ -126,21 +141,30 @@ def test_validation_is_logged_and_leaves_the_trained_weights_unchanged(tiny_back
     assert json.loads((tmp_path / "plain" / "train_done.json").read_text())["convergence"] is None
 
 
-@pytest.mark.parametrize(("losses", "met"), [
-    ([5.0, 3.0, 2.0, 1.992], True),  # 0.4 % better over the last quarter: below 0.5 %
-    ([5.0, 3.0, 2.0, 1.98], False),  # 1 % better: still improving
-    ([5.0, 3.0, 1.9, 1.895], True),  # compared with step 75 (0.26 %), not with step 50 (37 %)
-    ([5.0, 3.0, 2.0, 2.5], False),  # worse: not converged
-    ([5.0, 3.0, 2.0, 2.0], True),  # no change at all
-])
+@pytest.mark.parametrize(
+    ("losses", "met"),
+    [
+        ([5.0, 3.0, 2.0, 1.992], True),  # 0.4 % better over the last quarter: below 0.5 %
+        ([5.0, 3.0, 2.0, 1.98], False),  # 1 % better: still improving
+        ([5.0, 3.0, 1.9, 1.895], True),  # compared with step 75 (0.26 %), not with step 50 (37 %)
+        ([5.0, 3.0, 2.0, 2.5], False),  # worse: not converged
+        ([5.0, 3.0, 2.0, 2.0], True),  # no change at all
+    ],
+)
 def test_convergence_rule_on_a_known_curve(tmp_path, losses, met):
     from della.train import convergence_check
 
     log = tmp_path / "train_log.jsonl"
-    log.write_text("".join(json.dumps({"step": 25 * (i + 1), "beta": 1.0, "valid_loss": v}) + "\n"
-                           for i, v in enumerate(losses)))
-    settings = replace(SETTINGS, max_steps=100, valid_every=25, beta_max=1.0,
-                       convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005})
+    log.write_text(
+        "".join(json.dumps({"step": 25 * (i + 1), "beta": 1.0, "valid_loss": v}) + "\n" for i, v in enumerate(losses))
+    )
+    settings = replace(
+        SETTINGS,
+        max_steps=100,
+        valid_every=25,
+        beta_max=1.0,
+        convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005},
+    )
     result = convergence_check(log, settings)
     assert (result["from_step"], result["to_step"]) == (75, 100)
     assert result["met"] is met
@@ -156,8 +180,13 @@ def test_convergence_rule_compares_beta_max_points_only(tmp_path):
     points = [(25, 0.5, 60.0), (50, 1.0, 30.0), (75, 1e-5, 150.0), (100, 1.0, 29.9)]
     log = tmp_path / "train_log.jsonl"
     log.write_text("".join(json.dumps({"step": s, "beta": b, "valid_loss": v}) + "\n" for s, b, v in points))
-    settings = replace(SETTINGS, max_steps=100, valid_every=25, beta_max=1.0,
-                       convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005})
+    settings = replace(
+        SETTINGS,
+        max_steps=100,
+        valid_every=25,
+        beta_max=1.0,
+        convergence={"last_fraction": 0.25, "min_relative_improvement": 0.005},
+    )
     result = convergence_check(log, settings)
     assert (result["from_step"], result["to_step"], result["met"]) == (50, 100, True)
 
@@ -209,7 +238,9 @@ def test_every_attempt_is_counted(tiny_backbones, train_file, tmp_path):
     train(config(tiny_backbones), SETTINGS, train_file, run, seed=0)
     attempts = json.loads((run / "attempts" / "train.json").read_text())["attempts"]
     assert [(a["from_step"], a["to_step"], a["ended"]) for a in attempts] == [
-        (0, 13, "stopped"), (13, SETTINGS.max_steps, "finished")]
+        (0, 13, "stopped"),
+        (13, SETTINGS.max_steps, "finished"),
+    ]
     done = json.loads((run / "train_done.json").read_text())["attempts"]
     assert done["attempts"] == 2 and done["seconds"] == round(sum(a["seconds"] for a in attempts), 2)
     assert done["device_seconds"] == pytest.approx(done["seconds"], abs=0.02)  # one device

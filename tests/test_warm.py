@@ -14,13 +14,14 @@ import time
 from pathlib import Path
 
 import pytest
-from test_reliability import SETTINGS, assert_same_run, cli_args, logged_metrics, train_file, uninterrupted  # noqa: F401
-from test_workflow import one_run_config, snakemake, write_config
 
 from della.train import EX_TEMPFAIL
 from della.warm import SOCKET_VARIABLE, WarmServer, start_server
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+from helpers.training import SETTINGS, assert_same_run, cli_args, logged_metrics
+from helpers.workflow import one_run_config, snakemake, write_config
+
 WAIT_S = 120
 
 
@@ -49,8 +50,14 @@ def della(server: WarmServer, args: list[str], **env: str) -> subprocess.Popen:
     """`python -m della ARGS` as a rule runs it, in the environment Snakemake gives its jobs: the
     server's (stdout and stderr to pipes here, to the rule's log there)."""
     job_env = {**server.environment, SOCKET_VARIABLE: server.socket, **env}
-    return subprocess.Popen([sys.executable, "-m", "della", *args], env=job_env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "della", *args],
+        env=job_env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def finish(process: subprocess.Popen) -> tuple[int, str, str]:
@@ -62,8 +69,9 @@ def workers(server: WarmServer) -> list[str]:
     return re.findall(r"worker \d+: (\w+) in ", server.log_path.read_text())
 
 
-def test_a_warm_training_run_ends_in_the_weights_of_a_cold_one(server, tiny_backbones, train_file, uninterrupted,
-                                                                tmp_path):
+def test_a_warm_training_run_ends_in_the_weights_of_a_cold_one(
+    server, tiny_backbones, train_file, uninterrupted, tmp_path
+):
     before = len(workers(server))
     status, out, err = finish(della(server, cli_args(tiny_backbones, SETTINGS, train_file, tmp_path / "run")))
     assert status == 0, err
@@ -73,9 +81,23 @@ def test_a_warm_training_run_ends_in_the_weights_of_a_cold_one(server, tiny_back
 
 
 def test_a_failing_job_ends_with_the_status_and_stderr_of_a_cold_one(server, tmp_path):
-    args = ["evaluate", "--data", str(tmp_path), "--run", str(tmp_path / "missing"), "--samples",
-            str(tmp_path / "samples.jsonl"), "--out", str(tmp_path / "metrics.json"), "--seed", "0",
-            "--threads", "1", "--settings", "{}"]
+    args = [
+        "evaluate",
+        "--data",
+        str(tmp_path),
+        "--run",
+        str(tmp_path / "missing"),
+        "--samples",
+        str(tmp_path / "samples.jsonl"),
+        "--out",
+        str(tmp_path / "metrics.json"),
+        "--seed",
+        "0",
+        "--threads",
+        "1",
+        "--settings",
+        "{}",
+    ]
     before = len(workers(server))
     warm = finish(della(server, args))
     cold = finish(della(server, args, **{SOCKET_VARIABLE: ""}))
@@ -85,7 +107,8 @@ def test_a_failing_job_ends_with_the_status_and_stderr_of_a_cold_one(server, tmp
 
 
 def test_sigterm_to_the_job_reaches_the_worker_which_checkpoints_and_the_rerun_resumes(
-        server, tiny_backbones, train_file, uninterrupted, tmp_path):
+    server, tiny_backbones, train_file, uninterrupted, tmp_path
+):
     """What SLURM's preemption or Snakemake's Ctrl-C does to a job: training saves a checkpoint and
     exits with EX_TEMPFAIL, as a cold process does (test_reliability)."""
     run = tmp_path / "run"
@@ -120,11 +143,14 @@ def test_a_killed_job_takes_its_worker_with_it(server, tiny_backbones, train_fil
     assert f"worker {pid}: status {EX_TEMPFAIL}" in log or f"worker {pid}: status 0" in log  # or it had just finished
 
 
-@pytest.mark.parametrize("env, why", [
-    ({"HF_HOME": "/elsewhere"}, "environment differs from the server's in HF_HOME"),
-    ({"SLURM_JOB_ID": "1"}, "environment differs from the server's in SLURM_JOB_ID"),  # a job SLURM started
-    ({SOCKET_VARIABLE: "/nonexistent/socket"}, "no server at /nonexistent/socket"),
-])
+@pytest.mark.parametrize(
+    "env, why",
+    [
+        ({"HF_HOME": "/elsewhere"}, "environment differs from the server's in HF_HOME"),
+        ({"SLURM_JOB_ID": "1"}, "environment differs from the server's in SLURM_JOB_ID"),  # a job SLURM started
+        ({SOCKET_VARIABLE: "/nonexistent/socket"}, "no server at /nonexistent/socket"),
+    ],
+)
 def test_a_job_the_server_cannot_stand_in_for_runs_cold(server, tiny_backbones, train_file, tmp_path, env, why):
     before = len(workers(server))
     status, out, err = finish(della(server, cli_args(tiny_backbones, SETTINGS, train_file, tmp_path / "run"), **env))
@@ -161,16 +187,20 @@ def test_the_server_starts_only_for_local_runs_in_its_own_interpreter(tmp_path):
 def test_the_server_ends_when_snakemake_is_killed(tmp_path):
     """Its stdin is a pipe from Snakemake: SIGKILL of Snakemake closes it, and the server exits and
     removes its socket."""
-    script = ("import sys, time; from pathlib import Path; from della.warm import WarmServer; "
-              f"s = WarmServer(Path({str(tmp_path / 'server.log')!r})); print(s.process.pid, s.socket, flush=True); "
-              "time.sleep(600)")
+    script = (
+        "import sys, time; from pathlib import Path; from della.warm import WarmServer; "
+        f"s = WarmServer(Path({str(tmp_path / 'server.log')!r})); print(s.process.pid, s.socket, flush=True); "
+        "time.sleep(600)"
+    )
     head = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     pid, socket_path = head.stdout.readline().split()
     wait_for(lambda: os.path.exists(socket_path), "the socket")
     head.kill()
     head.wait()
-    wait_for(lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2],
-             "the server to exit")
+    wait_for(
+        lambda: not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2],
+        "the server to exit",
+    )
     assert not os.path.exists(socket_path) and not os.path.exists(os.path.dirname(socket_path))
     assert "stopped" in (tmp_path / "server.log").read_text()
 
@@ -197,7 +227,10 @@ def test_a_warm_snakemake_run_writes_what_a_cold_one_writes(tmp_path):
     assert logged_metrics(cold) == logged_metrics(warm)
     for name in ("model/config.json", "model/weights.pt", "samples.jsonl", "samples.settings.json", "metrics.json"):
         assert (cold / name).read_bytes() == (warm / name).read_bytes(), name
-    assert json.loads((cold / "train_done.json").read_text()).keys() == json.loads((warm / "train_done.json").read_text()).keys()
+    assert (
+        json.loads((cold / "train_done.json").read_text()).keys()
+        == json.loads((warm / "train_done.json").read_text()).keys()
+    )
 
 
 def workers_in(log: str) -> list[str]:

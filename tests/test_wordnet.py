@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 import tarfile
-from pathlib import Path
 
 import pytest
 
 from della.data import wordnet
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 
 def test_a_sense_its_gloss_examples_and_definition():
@@ -46,7 +45,9 @@ def test_a_missing_database_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv(wordnet.WORDNET_DIR_VARIABLE, str(tmp_path))
     wordnet.nouns.cache_clear()
     try:
-        with pytest.raises(FileNotFoundError, match=re.escape(f"{tmp_path / 'data.noun'}: WordNet 3.0") + ".*wordnet-base"):
+        with pytest.raises(
+            FileNotFoundError, match=re.escape(f"{tmp_path / 'data.noun'}: WordNet 3.0") + ".*wordnet-base"
+        ):
             wordnet.nouns()
     finally:
         wordnet.nouns.cache_clear()
@@ -72,8 +73,11 @@ def test_the_small_data_speaks_real_english_about_each_texts_topic(dataset):
     texts = _small_texts(dataset, "train")
     key = "business" if dataset == "yelp" else "topic"
     roots = generator.YELP_WORDNET_ROOTS if dataset == "yelp" else generator.YAHOO_WORDNET_ROOTS
-    hand = ({b.noun: b.items for b in generator.YELP_BUSINESSES} if dataset == "yelp"
-            else {name: topic.nouns for name, topic in generator.YAHOO_TOPICS.items()})
+    hand = (
+        {b.noun: b.items for b in generator.YELP_BUSINESSES}
+        if dataset == "yelp"
+        else {name: topic.nouns for name, topic in generator.YAHOO_TOPICS.items()}
+    )
     real = {name: set(generator._real_english(roots[name], hand[name]).sentences) for name in roots}
     everyone = set().union(*real.values())
     texts_with_real, foreign = 0, 0
@@ -81,7 +85,9 @@ def test_the_small_data_speaks_real_english_about_each_texts_topic(dataset):
         own = [sentence for sentence in real[factor[key]] if sentence in text]
         texts_with_real += bool(own)
         # a sentence of another topic only where it is also one of this topic's
-        foreign += any(s in text and s not in real[factor[key]] and len(s.split()) > 8 for s in everyone - real[factor[key]])
+        foreign += any(
+            s in text and s not in real[factor[key]] and len(s.split()) > 8 for s in everyone - real[factor[key]]
+        )
         if texts_with_real > 300:
             break
     assert texts_with_real > 150 and foreign == 0

@@ -22,69 +22,10 @@ import pytest
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY_TABLES = ("table1", "table9")
+from helpers import ROOT
+from helpers.workflow import TINY_TABLES, job_stats, one_run_config, snakemake, tiny_config, write_config
+
 TABLES = yaml.safe_load((ROOT / "config" / "tables.yaml").read_text())
-
-
-def tiny_config() -> dict:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
-    config["experiments"] = {name: config["experiments"][name] for name in TINY_TABLES}
-    for dataset in config["datasets"].values():
-        dataset["preprocess"]["max_examples"] = {"train": 48, "valid": 16, "test": 16}
-        dataset["max_target_tokens"] = min(dataset["max_target_tokens"], 24)
-        dataset["max_source_tokens"] = min(dataset["max_source_tokens"], 24)
-    for backbone in config["backbones"].values():
-        backbone["create"].update(layers=2, hidden=32, heads=2, max_positions=64)
-    config["tokenizer"]["vocab_size"] = 400
-    config["training"].update(batch_size=8, max_steps=4, warmup_steps=1, log_every=2, checkpoint_every=2)
-    config["generation"].update(num_unconditional=16, max_conditional=16, batch_size=16)
-    config["generation"]["decoding"]["max_new_tokens"] = 12
-    config["evaluation"].update(batch_size=8, max_test_examples=16)
-    config["evaluation"]["representation"].update(iw_samples=4, iw_chunk=4)
-    return config
-
-
-def one_run_config() -> dict:
-    """The tiny config with one dataset (Yelp) and one run: `fig3`, DELLA on Yelp, and every stage
-    from download to a figure."""
-    config = tiny_config()
-    config["datasets"] = {"yelp": config["datasets"]["yelp"]}
-    config["experiments"] = {"fig3": {"datasets": ["yelp"], "models": ["della"]}}
-    config["data_tables"] = []  # Table 7 lists all seven datasets
-    return config
-
-
-def snakemake_command(workdir: Path, config_file: Path | list[Path], *extra: str, targets=(),
-                      python: Path = Path(sys.executable)) -> tuple[list[str], dict]:
-    """The command line and environment of a Snakemake run in `workdir` by `python` (its bin/
-    first on PATH, as after `. .venv/bin/activate`); several config files overlay in order."""
-    env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}"}
-    config_files = [config_file] if isinstance(config_file, Path) else list(config_file)
-    command = [
-        str(python), "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-        "--configfile", *map(str, config_files), "--cores", "2", *extra,
-    ]
-    return command, env
-
-
-def snakemake(workdir: Path, config_file: Path | list[Path], *extra: str, targets=()) -> subprocess.CompletedProcess:
-    """Run from the repository root, as a user would type it there (so `--profile slurm` resolves)."""
-    command, env = snakemake_command(workdir, config_file, *extra, targets=targets)
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1500)
-
-
-def job_stats(output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run: rule -> number of jobs ({} when nothing is to be done)."""
-    if "Job stats:" not in output:
-        return {}
-    block = output.split("Job stats:", 1)[1].split("total", 1)[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", block, re.M)}
-
-
-def write_config(path: Path, config: dict) -> Path:
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +34,11 @@ def finished_workflow(tmp_path_factory):
     config = tiny_config()
     config_file = write_config(workdir / "tiny.yaml", config)
     result = snakemake(workdir, config_file)
-    logs = "\n".join(f"--- {p}\n{p.read_text()[-2000:]}" for p in sorted((workdir / "logs").rglob("*.log")) if "rror" in p.read_text())
+    logs = "\n".join(
+        f"--- {p}\n{p.read_text()[-2000:]}"
+        for p in sorted((workdir / "logs").rglob("*.log"))
+        if "rror" in p.read_text()
+    )
     assert result.returncode == 0, f"{result.stderr[-4000:]}\n{logs}"
     return workdir, config, config_file
 
@@ -134,7 +79,11 @@ def test_every_metric_table_has_finite_numbers_for_every_run(finished_workflow, 
         if row["ours_mean"] not in ("", "n/a"):
             metrics_per_row.setdefault((row["dataset"], row["model"]), set()).add(row["metric"])
     for (dataset, model), names in metrics_per_row.items():
-        assert {"PPL", "BLEU", "MAUVE", "Self-BLEU", "Dist", "JS", "CND"} <= names or {"BLEU", "ROUGE-1", "BERTScore"} <= names, (dataset, model, names)
+        assert {"PPL", "BLEU", "MAUVE", "Self-BLEU", "Dist", "JS", "CND"} <= names or {
+            "BLEU",
+            "ROUGE-1",
+            "BERTScore",
+        } <= names, (dataset, model, names)
         if model not in ("GPT-2", "BART"):
             assert "KL" in names, (dataset, model)
 
@@ -157,9 +106,14 @@ def test_probe_table_and_figure_show_every_label_of_the_data(finished_workflow):
     md = (results / "tables" / "table1_probe.md").read_text()
     for dataset in config["experiments"]["table1"]["datasets"]:
         first = json.loads((workdir / "data" / dataset / "train.jsonl").read_text().splitlines()[0])
-        della = {row["metric"]: row["ours_mean"] for row in rows if (row["dataset"], row["model"]) == (dataset, "DELLA")}
-        expected = {f"{m}[{label}]" for label in first.get("labels", {})
-                    for m in ("Probe", "Probe-F1", "Probe-sample", "Probe-untrained", "Majority")}
+        della = {
+            row["metric"]: row["ours_mean"] for row in rows if (row["dataset"], row["model"]) == (dataset, "DELLA")
+        }
+        expected = {
+            f"{m}[{label}]"
+            for label in first.get("labels", {})
+            for m in ("Probe", "Probe-F1", "Probe-sample", "Probe-untrained", "Majority")
+        }
         assert set(della) == expected, dataset
         assert all(0 <= float(value) <= 100 for value in della.values()), della
         assert (f"{dataset}: no metric of its files matches" in md) == (not expected), dataset
@@ -189,7 +143,10 @@ def test_table7_says_how_many_texts_each_split_cuts(finished_workflow):
         tokenizer = load_tokenizer(str(workdir / config["backbones"][entry["backbone"]]["name_or_path"]))
         for split, counted in lengths["splits"].items():
             records = load_records(workdir / "data" / dataset / f"{split}.jsonl")
-            longer = lambda text, limit: len(tokenizer(text, add_special_tokens=False)["input_ids"]) > limit
+
+            def longer(text, limit, tokenizer=tokenizer):
+                return len(tokenizer(text, add_special_tokens=False)["input_ids"]) > limit
+
             assert counted["targets_cut"] == sum(longer(target_of(r), entry["max_target_tokens"]) for r in records)
             if "source" in records[0]:
                 assert counted["sources_cut"] == sum(longer(r["source"], entry["max_source_tokens"]) for r in records)
@@ -284,8 +241,15 @@ def rerun_rules(workdir: Path, config: dict, change) -> dict[str, int]:
 
 
 def n_runs(config: dict, model: str | None = None) -> int:
-    return len({(d, m) for spec in config["experiments"].values() for d in spec["datasets"] for m in spec["models"]
-                if model in (None, m)})
+    return len(
+        {
+            (d, m)
+            for spec in config["experiments"].values()
+            for d in spec["datasets"]
+            for m in spec["models"]
+            if model in (None, m)
+        }
+    )
 
 
 def metric_tables(config: dict, model: str | None = None) -> int:
@@ -293,8 +257,10 @@ def metric_tables(config: dict, model: str | None = None) -> int:
     from della.targets import of_kind, runs_experiment
 
     experiments = config["experiments"]
-    return sum(model in (None, *experiments[runs_experiment(t, TABLES["tables"][t])]["models"])
-               for t in of_kind(config, TABLES, "metrics"))
+    return sum(
+        model in (None, *experiments[runs_experiment(t, TABLES["tables"][t])]["models"])
+        for t in of_kind(config, TABLES, "metrics")
+    )
 
 
 def probe_figure(config: dict, model: str | None = None) -> dict[str, int]:
@@ -306,13 +272,16 @@ def probe_figure(config: dict, model: str | None = None) -> dict[str, int]:
     return {"figure_probe": 1} if drawn else {}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"latent_size": 16}, "'della' trains differently on yahoo (model.latent_size)"),
-    ({"train": {"learning_rate": 0.5}}, "'della' trains differently on yahoo (training.learning_rate)"),
-    ({"decodes": "della_large"}, "'della_large' is not in `models`"),
-    ({"decodes": "della_sampled"}, "an entry cannot decode itself"),
-    ({"decodes": "della_twice"}, "'della_twice' decodes 'della' itself"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"latent_size": 16}, "'della' trains differently on yahoo (model.latent_size)"),
+        ({"train": {"learning_rate": 0.5}}, "'della' trains differently on yahoo (training.learning_rate)"),
+        ({"decodes": "della_large"}, "'della_large' is not in `models`"),
+        ({"decodes": "della_sampled"}, "an entry cannot decode itself"),
+        ({"decodes": "della_twice"}, "'della_twice' decodes 'della' itself"),
+    ],
+)
 def test_a_decoding_entry_that_would_not_describe_its_model_is_refused(change, message):
     """A `decodes:` entry may change only its label and decoding; anything else would evaluate
     a model the entry does not describe."""
@@ -344,17 +313,36 @@ def test_a_setting_reruns_only_the_rules_that_use_it(finished_workflow):
     # FINDINGS.md and metrics.csv read every run's numbers, so they follow any change to them; each
     # experiment's part of metrics.csv (rule tidy_experiment) follows its own runs only
     experiments = len(config["experiments"])
-    assert evaluation == {"evaluate": n_runs(config), "render_metrics_table": tables, "findings": 1,
-                          "tidy_experiment": experiments, "tidy_metrics": 1, **probe_figure(config)}
+    assert evaluation == {
+        "evaluate": n_runs(config),
+        "render_metrics_table": tables,
+        "findings": 1,
+        "tidy_experiment": experiments,
+        "tidy_metrics": 1,
+        **probe_figure(config),
+    }
     generation = rerun_rules(workdir, config, lambda c: c["generation"].update(num_unconditional=15))
-    assert generation == {"generate": n_runs(config), "evaluate": n_runs(config), "render_metrics_table": tables,
-                          "findings": 1, "tidy_experiment": experiments, "tidy_metrics": 1, **probe_figure(config)}
+    assert generation == {
+        "generate": n_runs(config),
+        "evaluate": n_runs(config),
+        "render_metrics_table": tables,
+        "findings": 1,
+        "tidy_experiment": experiments,
+        "tidy_metrics": 1,
+        **probe_figure(config),
+    }
     # a model's decoding is a generation setting: that model is re-sampled, not retrained
     decoding = rerun_rules(workdir, config, lambda c: c["models"]["della"]["decoding"].update(num_beams=2))
     with_della = sum("della" in spec["models"] for spec in config["experiments"].values())
-    assert decoding == {"generate": n_runs(config, "della"), "evaluate": n_runs(config, "della"),
-                        "render_metrics_table": metric_tables(config, "della"), "findings": 1,
-                        "tidy_experiment": with_della, "tidy_metrics": 1, **probe_figure(config, "della")}
+    assert decoding == {
+        "generate": n_runs(config, "della"),
+        "evaluate": n_runs(config, "della"),
+        "render_metrics_table": metric_tables(config, "della"),
+        "findings": 1,
+        "tidy_experiment": with_della,
+        "tidy_metrics": 1,
+        **probe_figure(config, "della"),
+    }
     resources = rerun_rules(workdir, config, lambda c: c["resources"].update(mem_mb=1234, runtime_factor=7))
     assert resources == {}
     training = rerun_rules(workdir, config, lambda c: c["training"].update(learning_rate=0.001))
@@ -381,12 +369,13 @@ def test_per_seed_backbones_vary_the_initialisation_with_the_run_seed(finished_w
     train_lines = [line for line in dry.stdout.splitlines() if " train --" in line]
     for seed in (0, 1):
         seed_runs = [line for line in train_lines if f"--seed {seed} " in line or line.endswith(f"--seed {seed}")]
-        assert seed_runs and all(f"models/backbones/gpt2-seed{seed}" in line for line in seed_runs
-                                 if "/gpt2" in line)
+        assert seed_runs and all(f"models/backbones/gpt2-seed{seed}" in line for line in seed_runs if "/gpt2" in line)
     result = snakemake(workdir, config_file, targets=["models/backbones/gpt2-seed0", "models/backbones/gpt2-seed1"])
     assert result.returncode == 0, result.stderr[-3000:]
-    weights = {name: load_file(workdir / "models" / "backbones" / name / "model.safetensors")
-               for name in ("gpt2", "gpt2-seed0", "gpt2-seed1")}
+    weights = {
+        name: load_file(workdir / "models" / "backbones" / name / "model.safetensors")
+        for name in ("gpt2", "gpt2-seed0", "gpt2-seed1")
+    }
     assert weights["gpt2"].keys() == weights["gpt2-seed1"].keys()
     assert all(torch.equal(weights["gpt2"][k], weights["gpt2-seed0"][k]) for k in weights["gpt2"])
     assert not all(torch.equal(weights["gpt2"][k], weights["gpt2-seed1"][k]) for k in weights["gpt2"])
@@ -397,7 +386,8 @@ def test_every_table_cell_is_a_mean_of_rows_of_metrics_csv(finished_workflow):
     import pandas as pd
 
     from della.targets import runs_experiment
-    from test_tidy import assert_table_cells_come_from_tidy
+
+    from helpers.tables import assert_table_cells_come_from_tidy
 
     workdir, config, _ = finished_workflow
     results = workdir / config["results_dir"]
@@ -411,8 +401,9 @@ def test_every_table_cell_is_a_mean_of_rows_of_metrics_csv(finished_workflow):
     checked = 0
     for table in rendered:
         spec = TABLES["tables"][table]
-        checked += assert_table_cells_come_from_tidy(results / "tables" / f"{table}.csv", tidy,
-                                                     runs_experiment(table, spec), spec)
+        checked += assert_table_cells_come_from_tidy(
+            results / "tables" / f"{table}.csv", tidy, runs_experiment(table, spec), spec
+        )
     assert checked > 100
 
 
@@ -420,13 +411,27 @@ def test_every_table_cell_is_a_mean_of_rows_of_metrics_csv(finished_workflow):
 # text figures), FINDINGS.md and metrics.csv. PDF and LaTeX copies are for papers, not the report.
 REPORT_PATTERNS = ("tables/*.md", "tables/*.csv", "figures/**/*.png", "figures/**/*.md", "FINDINGS.md", "metrics.csv")
 CHROMIUM = "/usr/bin/chromium"  # Debian's chromium package (.ci/run installs it)
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 def chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=15000", *args,
-               page.as_uri()]
+    command = [
+        CHROMIUM,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=15000",
+        *args,
+        page.as_uri(),
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=300)
 
 
@@ -461,7 +466,9 @@ def test_report_has_every_table_and_figure_and_chromium_draws_it(finished_workfl
 
 def test_workflow_is_lint_and_snakefmt_clean():
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    lint = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, env=env)
+    lint = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--lint"], cwd=ROOT, capture_output=True, text=True, env=env
+    )
     assert lint.returncode == 0, lint.stdout[-3000:] + lint.stderr[-3000:]
     files = [str(ROOT / "Snakefile"), str(ROOT / "workflow")]
     fmt = subprocess.run([sys.executable, "-m", "snakefmt", "--check", *files], capture_output=True, text=True, env=env)

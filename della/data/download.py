@@ -65,8 +65,20 @@ from della.data import hf_parquet
 from della.data.raw import DataFormatError
 from della.io import atomic_write_json
 
-__all__ = ["DownloadError", "SourceFile", "Retry", "check_data_root", "download_dataset", "locate", "main",
-           "sha256_file", "tree_digest", "verify_extracted", "verify_file", "verify_parquet"]
+__all__ = [
+    "DownloadError",
+    "SourceFile",
+    "Retry",
+    "check_data_root",
+    "download_dataset",
+    "locate",
+    "main",
+    "sha256_file",
+    "tree_digest",
+    "verify_extracted",
+    "verify_file",
+    "verify_parquet",
+]
 
 log = logging.getLogger("della.download")
 
@@ -114,7 +126,9 @@ class SourceFile:
             raise ValueError(f"source file {entry.get('name')!r}: missing key(s) {missing} (sha256 may be null)")
         archive = entry["archive"]
         if archive not in ARCHIVE_KINDS:
-            raise ValueError(f"source file {entry.get('name')!r}: archive must be one of {ARCHIVE_KINDS}, got {archive!r}")
+            raise ValueError(
+                f"source file {entry.get('name')!r}: archive must be one of {ARCHIVE_KINDS}, got {archive!r}"
+            )
         sha = entry.get("sha256")
         if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
             raise ValueError(f"source file {entry.get('name')!r}: sha256 must be 64 lower-case hex digits or null")
@@ -137,6 +151,7 @@ class Retry:
 
 
 # --- checks ------------------------------------------------------------------------------------
+
 
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
@@ -192,22 +207,33 @@ def verify_file(path: Path, spec: SourceFile, expected_bytes: int | None = None)
         raise DownloadError(f"{path}: truncated download ({size} of {expected_bytes} bytes from {spec.url})")
     digest = sha256_file(path)
     if spec.sha256 is not None and digest != spec.sha256:
-        raise DownloadError(f"{path}: SHA-256 mismatch: expected {spec.sha256} ({spec.pinned_by}), got {digest} "
-                            f"({size} bytes)")
+        raise DownloadError(
+            f"{path}: SHA-256 mismatch: expected {spec.sha256} ({spec.pinned_by}), got {digest} ({size} bytes)"
+        )
     if spec.archive != "none":
         try:
             names = _archive_names(path, spec.archive)
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
-            raise DownloadError(f"{path}: truncated or corrupt {spec.archive} archive ({type(exc).__name__}: {exc})") from None
+            raise DownloadError(
+                f"{path}: truncated or corrupt {spec.archive} archive ({type(exc).__name__}: {exc})"
+            ) from None
         missing = [m for m in spec.members if not _has_member(names, m)]
         if missing:
             raise DownloadError(f"{path}: archive lacks member(s) {', '.join(missing)}")
     layout = LAYOUT_FILE if spec.archive == "none" else LAYOUT_ARCHIVE
-    return {"name": spec.name, "url": spec.url, "sha256": digest, "pinned": spec.sha256 is not None,
-            "pinned_by": spec.pinned_by if spec.sha256 is not None else None, "bytes": size, "layout": layout}
+    return {
+        "name": spec.name,
+        "url": spec.url,
+        "sha256": digest,
+        "pinned": spec.sha256 is not None,
+        "pinned_by": spec.pinned_by if spec.sha256 is not None else None,
+        "bytes": size,
+        "layout": layout,
+    }
 
 
 # --- the extracted layout (data_root) -------------------------------------------------------------
+
 
 def locate(raw_dir: Path, spec: SourceFile) -> str:
     """Which layout of ``spec`` ``raw_dir`` holds, without reading it: the file itself
@@ -224,18 +250,24 @@ def locate(raw_dir: Path, spec: SourceFile) -> str:
         if not missing:
             return LAYOUT_EXTRACTED
         if len(missing) < len(spec.members):
-            raise DownloadError(f"{raw_dir / _member_path(missing[0])}: not found, and no {path}: the other members "
-                                f"of {spec.name} are there extracted, so this one must be too")
+            raise DownloadError(
+                f"{raw_dir / _member_path(missing[0])}: not found, and no {path}: the other members "
+                f"of {spec.name} are there extracted, so this one must be too"
+            )
     extracted = f", nor its extracted members (e.g. {raw_dir / _member_path(spec.members[0])})" if extractable else ""
     copies = [copy for copy in hf_parquet.HF_COPIES if spec.name in copy.replaces]
     if copies:
         extracted += f", nor a {copies[0].name} copy"
     elif next(raw_dir.rglob("*.parquet"), None) is not None:
         # Said so that a Hub copy of this dataset is not taken for one the pipeline overlooked.
-        extracted += ("; the parquet files there are not read: no Hugging Face copy stands in for this file "
-                      "(docs/data.md lists the copies that do)")
-    raise DownloadError(f"{path}: not found{extracted} (data_root is read as it is, nothing is downloaded into it; "
-                        f"the file comes from {spec.url})")
+        extracted += (
+            "; the parquet files there are not read: no Hugging Face copy stands in for this file "
+            "(docs/data.md lists the copies that do)"
+        )
+    raise DownloadError(
+        f"{path}: not found{extracted} (data_root is read as it is, nothing is downloaded into it; "
+        f"the file comes from {spec.url})"
+    )
 
 
 def _extracted_files(raw_dir: Path, spec: SourceFile) -> list[str]:
@@ -264,9 +296,15 @@ def verify_extracted(raw_dir: Path, spec: SourceFile) -> dict:
     their number and bytes. A pinned sha256 is the archive's and cannot check them."""
     locate(raw_dir, spec)
     files = _extracted_files(raw_dir, spec)
-    return {"name": spec.name, "url": spec.url, "sha256": tree_digest(raw_dir, files), "pinned": False,
-            "bytes": sum((raw_dir / name).stat().st_size for name in files), "layout": LAYOUT_EXTRACTED,
-            "files": len(files)}
+    return {
+        "name": spec.name,
+        "url": spec.url,
+        "sha256": tree_digest(raw_dir, files),
+        "pinned": False,
+        "bytes": sum((raw_dir / name).stat().st_size for name in files),
+        "layout": LAYOUT_EXTRACTED,
+        "files": len(files),
+    }
 
 
 def verify_parquet(raw_dir: Path, copy: hf_parquet.HFCopy) -> dict:
@@ -276,10 +314,16 @@ def verify_parquet(raw_dir: Path, copy: hf_parquet.HFCopy) -> dict:
         files = hf_parquet.verify(raw_dir, copy)
     except DataFormatError as exc:
         raise DownloadError(str(exc)) from None
-    return {"name": f"{copy.folder}/", "url": f"https://huggingface.co/datasets/{copy.repo}",
-            "sha256": tree_digest(raw_dir, files), "pinned": False,
-            "bytes": sum((raw_dir / name).stat().st_size for name in files), "layout": LAYOUT_PARQUET,
-            "files": len(files), "replaces": list(copy.replaces)}
+    return {
+        "name": f"{copy.folder}/",
+        "url": f"https://huggingface.co/datasets/{copy.repo}",
+        "sha256": tree_digest(raw_dir, files),
+        "pinned": False,
+        "bytes": sum((raw_dir / name).stat().st_size for name in files),
+        "layout": LAYOUT_PARQUET,
+        "files": len(files),
+        "replaces": list(copy.replaces),
+    }
 
 
 def check_data_root(data_root: Path, sources: dict[str, dict]) -> None:
@@ -288,14 +332,18 @@ def check_data_root(data_root: Path, sources: dict[str, dict]) -> None:
     naming the folder and the dataset. Reads no file."""
     data_root = Path(data_root)
     if not data_root.is_dir():
-        raise DownloadError(f"data_root {data_root} is not a directory (it must hold one folder per dataset: "
-                            f"{', '.join(sources)}; docs/data.md)")
+        raise DownloadError(
+            f"data_root {data_root} is not a directory (it must hold one folder per dataset: "
+            f"{', '.join(sources)}; docs/data.md)"
+        )
     for dataset, source in sources.items():
         raw_dir = data_root / dataset
         if not raw_dir.is_dir():
-            raise DownloadError(f"data_root {data_root} has no folder {dataset}/ for dataset {dataset} "
-                                f"(it must hold {', '.join(entry['name'] for entry in source['files'])}, "
-                                "or their extracted files, or a Hugging Face parquet copy; docs/data.md)")
+            raise DownloadError(
+                f"data_root {data_root} has no folder {dataset}/ for dataset {dataset} "
+                f"(it must hold {', '.join(entry['name'] for entry in source['files'])}, "
+                "or their extracted files, or a Hugging Face parquet copy; docs/data.md)"
+            )
         for entry in source["files"]:
             try:
                 locate(raw_dir, SourceFile.from_config(entry))
@@ -304,6 +352,7 @@ def check_data_root(data_root: Path, sources: dict[str, dict]) -> None:
 
 
 # --- transfer ----------------------------------------------------------------------------------
+
 
 def resolve_url(url: str, base_dir: Path) -> str:
     """``file:rel/path`` -> ``file:///base_dir/rel/path``; other URLs unchanged."""
@@ -376,9 +425,19 @@ def _attempt(url: str, part: Path, timeout: float) -> int | None:
         mode = "ab" if start == offset else "wb"  # a source that cannot resume starts again
         if start != offset:
             log.info("%s: source does not resume; starting again from byte 0", part)
-        with open(part, mode) as out, tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                                           desc=part.name.removesuffix(PART_SUFFIX), mininterval=PROGRESS_INTERVAL_S,
-                                           file=sys.stderr) as bar:
+        with (
+            open(part, mode) as out,
+            tqdm(
+                total=total,
+                initial=start,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=part.name.removesuffix(PART_SUFFIX),
+                mininterval=PROGRESS_INTERVAL_S,
+                file=sys.stderr,
+            ) as bar,
+        ):
             while True:
                 try:
                     block = stream.read(CHUNK_BYTES)
@@ -414,6 +473,7 @@ def fetch(url: str, part: Path, retry: Retry) -> int | None:
 
 
 # --- extraction --------------------------------------------------------------------------------
+
 
 def _check_member_paths(path: Path, names: list[str], staging: Path, dest: Path) -> None:
     root = staging.resolve()
@@ -460,6 +520,7 @@ def extract(path: Path, kind: str, dest: Path) -> None:
 
 # --- checksums recorded at first use (sources that publish none) ---------------------------------
 
+
 def read_lock(path: Path | None) -> dict[str, dict]:
     """file name -> {sha256, bytes, url, recorded} of a dataset's lock file (empty if none yet)."""
     if path is None or not Path(path).exists():
@@ -467,8 +528,10 @@ def read_lock(path: Path | None) -> dict[str, dict]:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))["files"]
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise DownloadError(f"{path}: not a checksum lock file ({type(exc).__name__}: {exc}); restore it from "
-                            f"version control, or delete it to record the checksums again") from None
+        raise DownloadError(
+            f"{path}: not a checksum lock file ({type(exc).__name__}: {exc}); restore it from "
+            f"version control, or delete it to record the checksums again"
+        ) from None
 
 
 def with_lock(spec: SourceFile, locked: dict[str, dict], lock: Path | None) -> SourceFile:
@@ -479,27 +542,42 @@ def with_lock(spec: SourceFile, locked: dict[str, dict], lock: Path | None) -> S
         return spec
     if spec.sha256 is not None:
         if spec.sha256 != entry["sha256"]:
-            raise DownloadError(f"{spec.name}: the config pins sha256 {spec.sha256}, the lock file {lock} recorded "
-                                f"{entry['sha256']} on {entry['recorded']}; keep one (docs/data.md)")
+            raise DownloadError(
+                f"{spec.name}: the config pins sha256 {spec.sha256}, the lock file {lock} recorded "
+                f"{entry['sha256']} on {entry['recorded']}; keep one (docs/data.md)"
+            )
         return spec
-    return replace(spec, sha256=entry["sha256"],
-                   pinned_by=f"recorded by the first download on {entry['recorded']} in {lock}; if the source "
-                             f"changed on purpose, delete that entry")
+    return replace(
+        spec,
+        sha256=entry["sha256"],
+        pinned_by=f"recorded by the first download on {entry['recorded']} in {lock}; if the source "
+        f"changed on purpose, delete that entry",
+    )
 
 
 def record_lock(lock: Path, dataset: str, locked: dict[str, dict], records: list[dict]) -> None:
     """Add the checksum of every downloaded file that neither the config nor the lock pins."""
-    new = {r["name"]: {"sha256": r["sha256"], "bytes": r["bytes"], "url": r["url"],
-                       "recorded": time.strftime("%Y-%m-%d", time.gmtime())}
-           for r in records if not r["pinned"] and r["layout"] in (LAYOUT_FILE, LAYOUT_ARCHIVE)}
+    new = {
+        r["name"]: {
+            "sha256": r["sha256"],
+            "bytes": r["bytes"],
+            "url": r["url"],
+            "recorded": time.strftime("%Y-%m-%d", time.gmtime()),
+        }
+        for r in records
+        if not r["pinned"] and r["layout"] in (LAYOUT_FILE, LAYOUT_ARCHIVE)
+    }
     if new:
         Path(lock).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(Path(lock), {
-            "dataset": dataset,
-            "about": "SHA-256 of each raw file at its first download; later downloads must match "
-                     "(della/data/download.py, docs/data.md). Commit it so every clone checks the same bytes.",
-            "files": {**locked, **new},
-        })
+        atomic_write_json(
+            Path(lock),
+            {
+                "dataset": dataset,
+                "about": "SHA-256 of each raw file at its first download; later downloads must match "
+                "(della/data/download.py, docs/data.md). Commit it so every clone checks the same bytes.",
+                "files": {**locked, **new},
+            },
+        )
 
 
 def _quarantine(path: Path, name: str) -> Path:
@@ -529,8 +607,16 @@ def _download_file(spec: SourceFile, out_dir: Path, base_dir: Path, retry: Retry
     return record
 
 
-def download_dataset(dataset: str, source: dict, out_dir: Path, report: Path, base_dir: Path,
-                     data_root: Path | None = None, retry: Retry = Retry(), lock: Path | None = None) -> dict:
+def download_dataset(
+    dataset: str,
+    source: dict,
+    out_dir: Path,
+    report: Path,
+    base_dir: Path,
+    data_root: Path | None = None,
+    retry: Retry = Retry(),
+    lock: Path | None = None,
+) -> dict:
     """Fetch (or, with ``data_root``, only verify) every file of ``source``; write ``report``.
     With ``lock``, a file the config does not pin is checked against the SHA-256 its first
     download recorded there, and recorded if it is the first."""
@@ -558,14 +644,24 @@ def download_dataset(dataset: str, source: dict, out_dir: Path, report: Path, ba
                 extract(raw_dir / spec.name, spec.archive, (raw_dir / spec.name).parent)
         if record["layout"] in (LAYOUT_EXTRACTED, LAYOUT_PARQUET):
             what = "extracted files" if record["layout"] == LAYOUT_EXTRACTED else f"{copy.name} parquet files"
-            log.warning("%s: not there, its %d %s are read instead; their tree digest is %s (the config's "
-                        "sha256, if any, is the original's and cannot check them; docs/data.md)",
-                        raw_dir / spec.name, record["files"], what, record["sha256"])
+            log.warning(
+                "%s: not there, its %d %s are read instead; their tree digest is %s (the config's "
+                "sha256, if any, is the original's and cannot check them; docs/data.md)",
+                raw_dir / spec.name,
+                record["files"],
+                what,
+                record["sha256"],
+            )
         elif not record["pinned"]:
-            log.warning("%s: no sha256 pinned in the config (datasets.%s.source); computed %s%s. To pin it in "
-                        "the config, set `sha256: %s` for this file (docs/data.md)", raw_dir / spec.name, dataset,
-                        record["sha256"], f", recorded in {lock} for later downloads" if lock else "",
-                        record["sha256"])
+            log.warning(
+                "%s: no sha256 pinned in the config (datasets.%s.source); computed %s%s. To pin it in "
+                "the config, set `sha256: %s` for this file (docs/data.md)",
+                raw_dir / spec.name,
+                dataset,
+                record["sha256"],
+                f", recorded in {lock} for later downloads" if lock else "",
+                record["sha256"],
+            )
         records.append(record)
     if lock is not None:
         record_lock(lock, dataset, locked, records)
@@ -590,24 +686,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="folder the files are downloaded into")
     parser.add_argument("--report", required=True, type=Path, help="download report (written last, atomically)")
     parser.add_argument("--base-dir", type=Path, default=Path.cwd(), help="what relative file: URLs are relative to")
-    parser.add_argument("--data-root", type=Path, default=None, help="verify DATA_ROOT/<dataset>/ instead of downloading")
-    parser.add_argument("--lock", type=Path, default=None,
-                        help="checksum lock file: files the config does not pin must match their first download's")
+    parser.add_argument(
+        "--data-root", type=Path, default=None, help="verify DATA_ROOT/<dataset>/ instead of downloading"
+    )
+    parser.add_argument(
+        "--lock",
+        type=Path,
+        default=None,
+        help="checksum lock file: files the config does not pin must match their first download's",
+    )
     parser.add_argument("--attempts", type=int, default=Retry.attempts, help="tries per file")
-    parser.add_argument("--backoff", type=float, default=Retry.backoff_s, help="seconds before the first retry (doubles)")
+    parser.add_argument(
+        "--backoff", type=float, default=Retry.backoff_s, help="seconds before the first retry (doubles)"
+    )
     parser.add_argument("--timeout", type=float, default=Retry.timeout_s, help="socket timeout in seconds")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
         source = json.loads(args.source)
-        document = download_dataset(args.dataset, source, args.out, args.report, args.base_dir, args.data_root,
-                                    Retry(args.attempts, args.backoff, args.timeout), args.lock)
+        document = download_dataset(
+            args.dataset,
+            source,
+            args.out,
+            args.report,
+            args.base_dir,
+            args.data_root,
+            Retry(args.attempts, args.backoff, args.timeout),
+            args.lock,
+        )
     except json.JSONDecodeError as exc:
         parser.error(f"--source is not valid JSON: {exc}")
     except (DownloadError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"{args.dataset}: {len(document['files'])} file(s) {document['mode']} in {document['raw_dir']} -> {args.report}")
+    print(
+        f"{args.dataset}: {len(document['files'])} file(s) {document['mode']} in {document['raw_dir']} -> {args.report}"
+    )
     return 0
 
 

@@ -41,8 +41,17 @@ import pyarrow.parquet as pq
 from della.data import raw
 from della.data.raw import DataFormatError
 
-__all__ = ["HF_COPIES", "HFCopy", "copy_in", "read_cnn_dm", "read_ptb", "read_quora", "read_snli", "split_files",
-           "verify"]
+__all__ = [
+    "HF_COPIES",
+    "HFCopy",
+    "copy_in",
+    "read_cnn_dm",
+    "read_ptb",
+    "read_quora",
+    "read_snli",
+    "split_files",
+    "verify",
+]
 
 #: The pipeline's split names -> the Hub's.
 HF_SPLITS = {"train": "train", "valid": "validation", "test": "test"}
@@ -93,17 +102,38 @@ class HFCopy:
 
 
 HF_COPIES = (
-    HFCopy("ptb-text-only/ptb_text_only", "penn_treebank", (raw.PTB_ARCHIVE,), ("simple-examples",),
-           (Column("sentence", *STRING),)),
-    HFCopy("stanfordnlp/snli", "plain_text", (raw.SNLI_ARCHIVE,), ("snli_1.0",),
-           (Column("premise", *STRING), Column("hypothesis", *STRING),
-            Column("label", "integer", pa.types.is_integer))),
-    HFCopy("abisee/cnn_dailymail", "3.0.0", tuple(archive for archive, _ in raw.CNN_DM_ARCHIVES.values()),
-           tuple(folder.split("/")[0] for _, folder in raw.CNN_DM_ARCHIVES.values()),
-           (Column("article", *STRING), Column("highlights", *STRING), Column("id", *STRING))),
-    HFCopy("quora-competitions/quora", "default", (raw.QUORA_FILE,), (), (
-        Column("questions", "struct<id: list<int>, text: list<string>>", _is_quora_questions),
-        Column("is_duplicate", "bool", pa.types.is_boolean)), splits=("train",)),
+    HFCopy(
+        "ptb-text-only/ptb_text_only",
+        "penn_treebank",
+        (raw.PTB_ARCHIVE,),
+        ("simple-examples",),
+        (Column("sentence", *STRING),),
+    ),
+    HFCopy(
+        "stanfordnlp/snli",
+        "plain_text",
+        (raw.SNLI_ARCHIVE,),
+        ("snli_1.0",),
+        (Column("premise", *STRING), Column("hypothesis", *STRING), Column("label", "integer", pa.types.is_integer)),
+    ),
+    HFCopy(
+        "abisee/cnn_dailymail",
+        "3.0.0",
+        tuple(archive for archive, _ in raw.CNN_DM_ARCHIVES.values()),
+        tuple(folder.split("/")[0] for _, folder in raw.CNN_DM_ARCHIVES.values()),
+        (Column("article", *STRING), Column("highlights", *STRING), Column("id", *STRING)),
+    ),
+    HFCopy(
+        "quora-competitions/quora",
+        "default",
+        (raw.QUORA_FILE,),
+        (),
+        (
+            Column("questions", "struct<id: list<int>, text: list<string>>", _is_quora_questions),
+            Column("is_duplicate", "bool", pa.types.is_boolean),
+        ),
+        splits=("train",),
+    ),
 )
 
 
@@ -133,10 +163,14 @@ def split_files(raw_dir: Path, copy: HFCopy, split: str) -> list[Path]:
     flat = sorted(path for path in folder.glob("*.parquet") if shard.match(path.name))
     nested = sorted((folder / split).glob("*.parquet"))
     if flat and nested:
-        raise DataFormatError(f"{folder}: split {split} is there twice, as {flat[0].name} and in {split}/ (keep one copy)")
+        raise DataFormatError(
+            f"{folder}: split {split} is there twice, as {flat[0].name} and in {split}/ (keep one copy)"
+        )
     if not flat and not nested:
-        raise DataFormatError(f"{folder}: no parquet file of split {split} ({split}-00000-of-0000N.parquet or "
-                              f"{split}/0000.parquet) in this copy of {copy.repo}")
+        raise DataFormatError(
+            f"{folder}: no parquet file of split {split} ({split}-00000-of-0000N.parquet or "
+            f"{split}/0000.parquet) in this copy of {copy.repo}"
+        )
     return flat or nested
 
 
@@ -149,8 +183,10 @@ def _open(path: Path, copy: HFCopy) -> pq.ParquetFile:
     schema = handle.schema_arrow
     for column in copy.columns:
         if column.name not in schema.names:
-            raise DataFormatError(f"{path}: no column {column.name!r} (it has {', '.join(schema.names)}; "
-                                  f"{copy.repo} has {', '.join(c.name for c in copy.columns)})")
+            raise DataFormatError(
+                f"{path}: no column {column.name!r} (it has {', '.join(schema.names)}; "
+                f"{copy.repo} has {', '.join(c.name for c in copy.columns)})"
+            )
         kind = schema.field(column.name).type
         if not column.check(kind):
             raise DataFormatError(f"{path}: column {column.name!r} is {kind}, expected {column.kind} ({copy.repo})")
@@ -197,6 +233,7 @@ def _copy(raw_dir: Path, file_name: str) -> HFCopy:
 
 # --- the readers, each returning what della.data.raw's reader of the same data returns ----------
 
+
 def read_ptb(raw_dir: Path, splits: Iterable[str]) -> dict[str, tuple[str, raw.Lines]]:
     """As :func:`della.data.raw.read_ptb`; the lines are already stripped."""
     copy = _copy(raw_dir, raw.PTB_ARCHIVE)
@@ -218,10 +255,16 @@ def read_snli(raw_dir: Path, split: str) -> tuple[str, list[tuple[int, dict]]]:
     records = []
     for number, (path, row_number, row) in enumerate(rows, start=1):
         if row["label"] not in SNLI_LABELS:
-            raise DataFormatError(f"{path}: row {row_number}: column 'label' is {row['label']}, expected one of "
-                                  f"{', '.join(map(str, SNLI_LABELS))}")
-        records.append((number, {"gold_label": SNLI_LABELS[row["label"]], "sentence1": row["premise"],
-                                 "sentence2": row["hypothesis"]}))
+            raise DataFormatError(
+                f"{path}: row {row_number}: column 'label' is {row['label']}, expected one of "
+                f"{', '.join(map(str, SNLI_LABELS))}"
+            )
+        records.append(
+            (
+                number,
+                {"gold_label": SNLI_LABELS[row["label"]], "sentence1": row["premise"], "sentence2": row["hypothesis"]},
+            )
+        )
     return label, records
 
 
@@ -240,9 +283,21 @@ def read_quora(raw_dir: Path) -> tuple[str, list[tuple[int, dict[str, str]]]]:
     for number, (path, row_number, row) in enumerate(rows, start=1):
         questions = row["questions"]
         if len(questions["id"]) != 2 or len(questions["text"]) != 2 or None in questions["text"]:
-            raise DataFormatError(f"{path}: row {row_number}: column 'questions' must hold two questions, "
-                                  f"got {questions}")
+            raise DataFormatError(
+                f"{path}: row {row_number}: column 'questions' must hold two questions, got {questions}"
+            )
         (qid1, qid2), (question1, question2) = questions["id"], questions["text"]
-        result.append((number, {"id": str(number - 1), "qid1": str(qid1), "qid2": str(qid2), "question1": question1,
-                                "question2": question2, "is_duplicate": "1" if row["is_duplicate"] else "0"}))
+        result.append(
+            (
+                number,
+                {
+                    "id": str(number - 1),
+                    "qid1": str(qid1),
+                    "qid2": str(qid2),
+                    "question1": question1,
+                    "question2": question2,
+                    "is_duplicate": "1" if row["is_duplicate"] else "0",
+                },
+            )
+        )
     return label, result

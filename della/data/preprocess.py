@@ -153,6 +153,7 @@ def snli_tokenize(sentence: str) -> str:
 
 # --- loaders: raw files -> {split: [example, ...]} ---------------------------------------------
 
+
 def _load_lines(files: dict[str, tuple[str, raw.Lines]], clean: Callable[[str], str], skipped: Counter) -> Splits:
     """Shared by the one-text-per-line formats: clean each line, skip (and count) empty ones."""
     splits: Splits = {}
@@ -185,8 +186,7 @@ def _review_label(line: str) -> tuple[int | None, str]:
         return None, "no label: expected '<label>\\t<text>'"
     value = value.strip()
     if not (value.isdigit() and int(value) in YELP_REVIEW_LABELS):
-        return None, (f"Yelp label {value!r} is not one of "
-                      f"{YELP_REVIEW_LABELS.start}..{YELP_REVIEW_LABELS.stop - 1}")
+        return None, (f"Yelp label {value!r} is not one of {YELP_REVIEW_LABELS.start}..{YELP_REVIEW_LABELS.stop - 1}")
     return int(value), ""
 
 
@@ -202,8 +202,10 @@ def _load_he2019(dataset: str, raw_dir: Path, settings: dict, skipped: Counter) 
         if split in factors:
             factors_label, records = factors[split]
             if len(records) != len(lines):
-                raise DataFormatError(f"{factors_label}: {len(records)} lines of factors for the {len(lines)} "
-                                      f"lines of {label}; line i must hold the factors of text line i")
+                raise DataFormatError(
+                    f"{factors_label}: {len(records)} lines of factors for the {len(lines)} "
+                    f"lines of {label}; line i must hold the factors of text line i"
+                )
             for labels, (_, record) in zip(line_labels, records, strict=True):
                 labels.update(record)
         examples = []
@@ -218,8 +220,9 @@ def _load_he2019(dataset: str, raw_dir: Path, settings: dict, skipped: Counter) 
                     skipped["bad_label"] += 1
                     continue
                 if review_label is None:
-                    raise DataFormatError(f"{label}:{number}: {problem} (preprocess.bad_labels: skip "
-                                          "skips and counts such lines)")
+                    raise DataFormatError(
+                        f"{label}:{number}: {problem} (preprocess.bad_labels: skip skips and counts such lines)"
+                    )
                 labels["review_label"] = review_label
             examples.append({"text": text, LABELS_KEY: labels} if labels else {"text": text})
         splits[split] = examples
@@ -282,8 +285,9 @@ def _story_to_example(lines: list[str]) -> tuple[str, str]:
 NOT_IN_HF_COPY = "not_in_hf_copy"
 
 
-def _hf_cnn_dm_stories(raw_dir: Path, story_ids: dict[str, list[tuple[str, int]]],
-                       url_lists: dict) -> dict[str, tuple[str, str]]:
+def _hf_cnn_dm_stories(
+    raw_dir: Path, story_ids: dict[str, list[tuple[str, int]]], url_lists: dict
+) -> dict[str, tuple[str, str]]:
     """``{story id: (article, highlights)}`` from the Hugging Face copy, each row checked to be a
     story of its split's url list (a copy of another split or version is no copy of these)."""
     stories = {}
@@ -291,17 +295,22 @@ def _hf_cnn_dm_stories(raw_dir: Path, story_ids: dict[str, list[tuple[str, int]]
         listed = {story_id for story_id, _ in story_ids[split]}
         for path, row_number, row in rows:
             if row["id"] not in listed:
-                raise DataFormatError(f"{path}: row {row_number}: story {row['id']} is not in the {split} split's "
-                                      f"url list {url_lists[split][0]}")
+                raise DataFormatError(
+                    f"{path}: row {row_number}: story {row['id']} is not in the {split} split's "
+                    f"url list {url_lists[split][0]}"
+                )
             stories[row["id"]] = (row["article"], row["highlights"])
     return stories
 
 
 def _load_cnn_dm(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
-    url_lists = {split: raw.read_cnn_dm_url_list(raw_dir, file_split)
-                 for split, file_split in CNN_DM_FILE_SPLITS.items()}
-    story_ids = {split: [(hashlib.sha1(url.encode("utf-8")).hexdigest(), n) for n, url in urls]
-                 for split, (_, urls) in url_lists.items()}
+    url_lists = {
+        split: raw.read_cnn_dm_url_list(raw_dir, file_split) for split, file_split in CNN_DM_FILE_SPLITS.items()
+    }
+    story_ids = {
+        split: [(hashlib.sha1(url.encode("utf-8")).hexdigest(), n) for n, url in urls]
+        for split, (_, urls) in url_lists.items()
+    }
     hf_copy = hf_parquet.copy_in(raw_dir, raw.CNN_DM_ARCHIVES["cnn"][0])
     if hf_copy is not None:
         # The copy's rows are in its builder's order; the url lists put them back in theirs, so
@@ -309,8 +318,7 @@ def _load_cnn_dm(raw_dir: Path, settings: dict, skipped: Counter) -> Splits:
         stories = _hf_cnn_dm_stories(raw_dir, story_ids, url_lists)
     else:
         wanted = {story_id for ids in story_ids.values() for story_id, _ in ids}
-        stories = {story.story_id: _story_to_example(story.lines)
-                   for story in raw.iter_cnn_dm_stories(raw_dir, wanted)}
+        stories = {story.story_id: _story_to_example(story.lines) for story in raw.iter_cnn_dm_stories(raw_dir, wanted)}
         archives = " or ".join(raw.Packed(raw_dir, name).where(folder) for name, folder in raw.CNN_DM_ARCHIVES.values())
     splits: Splits = {}
     for split, ids in story_ids.items():
@@ -363,11 +371,12 @@ def _quora_split_by_sizes(label: str, n_pairs: int, settings: dict) -> dict[str,
         raise ValueError(f"quora split_sizes {sizes} leave no training pairs: {label} has {n_pairs} duplicate pairs")
     order = list(range(n_pairs))
     random.Random(f"{settings['seed']}:quora-split").shuffle(order)
-    return {"valid": order[: sizes["valid"]], "test": order[sizes["valid"]: n_held_out], "train": order[n_held_out:]}
+    return {"valid": order[: sizes["valid"]], "test": order[sizes["valid"] : n_held_out], "train": order[n_held_out:]}
 
 
-def _quora_split_by_ids(label: str, rows: list[tuple[int, dict]], pair_ids: list[str],
-                        id_files: dict[str, str]) -> dict[str, list[int]]:
+def _quora_split_by_ids(
+    label: str, rows: list[tuple[int, dict]], pair_ids: list[str], id_files: dict[str, str]
+) -> dict[str, list[int]]:
     """A given split: the valid and test files list row ids (the TSV's ``id`` column), the
     other pairs are train. An id that is no kept pair, or listed twice, is an error naming the
     id file and line."""
@@ -382,8 +391,11 @@ def _quora_split_by_ids(label: str, rows: list[tuple[int, dict]], pair_ids: list
             if row_id in listed:
                 raise DataFormatError(f"{id_label}:{number}: row id {row_id} is listed already ({listed[row_id]})")
             if row_id not in pair_of_id:
-                why = (f"{label}:{line_of_id[row_id]} is no duplicate pair with two questions"
-                       if row_id in line_of_id else f"{label} has no row with this id")
+                why = (
+                    f"{label}:{line_of_id[row_id]} is no duplicate pair with two questions"
+                    if row_id in line_of_id
+                    else f"{label} has no row with this id"
+                )
                 raise DataFormatError(f"{id_label}:{number}: row id {row_id}: {why}")
             listed[row_id] = f"{id_label}:{number}"
             held[split].append(pair_of_id[row_id])
@@ -431,8 +443,17 @@ FORMATS: dict[str, FormatSpec] = {
 
 # --- settings -----------------------------------------------------------------------------------
 
-SETTINGS_KEYS = ("format", "task", "max_examples", "seed", "max_length", "split_sizes", "split_ids", "factors",
-                 "bad_labels")
+SETTINGS_KEYS = (
+    "format",
+    "task",
+    "max_examples",
+    "seed",
+    "max_length",
+    "split_sizes",
+    "split_ids",
+    "factors",
+    "bad_labels",
+)
 YELP_FORMAT = "yelp_he2019"
 HE2019_FORMATS = ("yelp_he2019", "yahoo_he2019")
 QUORA_FORMAT = "quora_qqp"
@@ -453,8 +474,10 @@ def _per_split(name: str, key: str, value, scalar: bool) -> dict[str, int | None
         return dict.fromkeys(SPLITS, value)
     value = value or {}
     if not isinstance(value, dict) or set(value) - set(SPLITS):
-        raise ValueError(f"{name}: {key} must map some of {', '.join(SPLITS)} to int|null"
-                         f"{' (or be one int|null)' if scalar else ''}, got {value!r}")
+        raise ValueError(
+            f"{name}: {key} must map some of {', '.join(SPLITS)} to int|null"
+            f"{' (or be one int|null)' if scalar else ''}, got {value!r}"
+        )
     for split in SPLITS:
         _check_count(value.get(split), f"{name}: {key}.{split}", allow_none=True)
     return {split: value.get(split) for split in SPLITS}
@@ -466,27 +489,37 @@ def _validate_settings(name: str, settings: dict) -> dict:
         raise ValueError(f"settings for {name} must be a mapping, got {type(settings).__name__}")
     unknown = sorted(set(settings) - set(SETTINGS_KEYS))
     if unknown:
-        raise ValueError(f"unknown settings key(s) for {name}: {', '.join(unknown)} "
-                         f"(known: {', '.join(SETTINGS_KEYS)})")
+        raise ValueError(
+            f"unknown settings key(s) for {name}: {', '.join(unknown)} (known: {', '.join(SETTINGS_KEYS)})"
+        )
     fmt = settings.get("format")
     if fmt not in FORMATS:
         raise ValueError(f"settings for {name}: format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if settings.get("task") != FORMATS[fmt].task:
-        raise ValueError(f"settings for {name}: format {fmt} is {FORMATS[fmt].task}, "
-                         f"but task is {settings.get('task')!r}")
-    checked = {"format": fmt, "task": settings["task"], "seed": settings.get("seed", 0),
-               "max_examples": _per_split(name, "max_examples", settings.get("max_examples"), scalar=False),
-               "max_length": _per_split(name, "max_length", settings.get("max_length"), scalar=True)}
+        raise ValueError(
+            f"settings for {name}: format {fmt} is {FORMATS[fmt].task}, but task is {settings.get('task')!r}"
+        )
+    checked = {
+        "format": fmt,
+        "task": settings["task"],
+        "seed": settings.get("seed", 0),
+        "max_examples": _per_split(name, "max_examples", settings.get("max_examples"), scalar=False),
+        "max_length": _per_split(name, "max_length", settings.get("max_length"), scalar=True),
+    }
     _check_count(checked["seed"], f"{name}: seed", allow_none=False)
     checked["factors"] = settings.get("factors", False)
     if not isinstance(checked["factors"], bool):
         raise ValueError(f"{name}: factors must be true or false, got {checked['factors']!r}")
     if checked["factors"] and fmt not in HE2019_FORMATS:
-        raise ValueError(f"{name}: factors applies to {' and '.join(HE2019_FORMATS)} only (the generated data's "
-                         f"factor files), not {fmt}")
+        raise ValueError(
+            f"{name}: factors applies to {' and '.join(HE2019_FORMATS)} only (the generated data's "
+            f"factor files), not {fmt}"
+        )
     checked["bad_labels"] = settings.get("bad_labels", "error")
     if checked["bad_labels"] not in BAD_LABEL_ACTIONS:
-        raise ValueError(f"{name}: bad_labels must be one of {', '.join(BAD_LABEL_ACTIONS)}, got {checked['bad_labels']!r}")
+        raise ValueError(
+            f"{name}: bad_labels must be one of {', '.join(BAD_LABEL_ACTIONS)}, got {checked['bad_labels']!r}"
+        )
     if "bad_labels" in settings and fmt != YELP_FORMAT:
         raise ValueError(f"{name}: bad_labels applies to {YELP_FORMAT} only (the format with labels), not {fmt}")
     checked["split_ids"] = None
@@ -494,18 +527,28 @@ def _validate_settings(name: str, settings: dict) -> dict:
         id_files = settings["split_ids"]
         if "split_sizes" in settings:
             raise ValueError(f"{name}: split_ids and split_sizes are two ways to split {QUORA_FORMAT}; give one")
-        if (not isinstance(id_files, dict) or set(id_files) != set(QUORA_HELD_OUT)
-                or not all(isinstance(path, str) for path in id_files.values())):
-            raise ValueError(f"{name}: split_ids must be {{valid: FILE, test: FILE}} (files of row ids, one a "
-                             f"line; train: the rest), got {id_files!r}")
+        if (
+            not isinstance(id_files, dict)
+            or set(id_files) != set(QUORA_HELD_OUT)
+            or not all(isinstance(path, str) for path in id_files.values())
+        ):
+            raise ValueError(
+                f"{name}: split_ids must be {{valid: FILE, test: FILE}} (files of row ids, one a "
+                f"line; train: the rest), got {id_files!r}"
+            )
         checked["split_ids"] = dict(id_files)
     elif fmt == QUORA_FORMAT:
         sizes = settings.get("split_sizes")
         # train may be named only as null: it is whatever valid and test leave over.
-        if (not isinstance(sizes, dict) or not set(QUORA_HELD_OUT) <= set(sizes) <= set(SPLITS)
-                or sizes.get("train") is not None):
-            raise ValueError(f"{name}: {QUORA_FORMAT} needs split_sizes: {{valid: int, test: int}} "
-                             f"(train: the rest), or split_ids: {{valid: FILE, test: FILE}}, got {sizes!r}")
+        if (
+            not isinstance(sizes, dict)
+            or not set(QUORA_HELD_OUT) <= set(sizes) <= set(SPLITS)
+            or sizes.get("train") is not None
+        ):
+            raise ValueError(
+                f"{name}: {QUORA_FORMAT} needs split_sizes: {{valid: int, test: int}} "
+                f"(train: the rest), or split_ids: {{valid: FILE, test: FILE}}, got {sizes!r}"
+            )
         for split in QUORA_HELD_OUT:
             _check_count(sizes[split], f"{name}: split_sizes.{split}", allow_none=False)
         checked["split_sizes"] = {"valid": sizes["valid"], "test": sizes["test"]}
@@ -549,8 +592,11 @@ def _overlap(splits: Splits, task: str) -> dict:
     unconditional task), or the target and the whole source-target pair (a conditional one). A
     real dataset's overlap is a fact to report beside its numbers (a decoder can score such a
     sentence from memory); a generated dataset's is a bug in its generator."""
-    keys = {"text": lambda e: e["text"]} if task == UNCONDITIONAL else {
-        "target": lambda e: e["target"], "pair": lambda e: (e["source"], e["target"])}
+    keys = (
+        {"text": lambda e: e["text"]}
+        if task == UNCONDITIONAL
+        else {"target": lambda e: e["target"], "pair": lambda e: (e["source"], e["target"])}
+    )
     overlap = {"compared": sorted(keys)}
     for split in SPLITS[1:]:
         entry = {"examples": len(splits[split])}
@@ -577,8 +623,12 @@ def _stats(name: str, splits: Splits, task: str, skipped: Counter, checked: dict
         "seed": checked["seed"],
         "labels": _label_counts(splits["train"]),
         "overlap_with_train": _overlap(splits, task),
-        "subsample": {"available": available, "max_examples": checked["max_examples"],
-                      "max_length": checked["max_length"], "seed": checked["seed"]},
+        "subsample": {
+            "available": available,
+            "max_examples": checked["max_examples"],
+            "max_length": checked["max_length"],
+            "seed": checked["seed"],
+        },
     }
 
 
@@ -598,15 +648,18 @@ def _raw_files(download_report: Path | None) -> list[dict] | None:
         return None
     try:
         report = json.loads(Path(download_report).read_text(encoding="utf-8"))
-        return [{key: entry[key] for key in RAW_FILE_KEYS}
-                | ({RAW_FILE_LAYOUT_KEY: entry[RAW_FILE_LAYOUT_KEY]} if RAW_FILE_LAYOUT_KEY in entry else {})
-                for entry in report["files"]]
+        return [
+            {key: entry[key] for key in RAW_FILE_KEYS}
+            | ({RAW_FILE_LAYOUT_KEY: entry[RAW_FILE_LAYOUT_KEY]} if RAW_FILE_LAYOUT_KEY in entry else {})
+            for entry in report["files"]
+        ]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"{download_report}: not a download report ({type(exc).__name__}: {exc})") from None
 
 
-def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict,
-                       download_report: Path | None = None) -> dict:
+def preprocess_dataset(
+    name: str, raw_dir: Path, out_dir: Path, settings: dict, download_report: Path | None = None
+) -> dict:
     """Read ``raw_dir`` in the format ``settings['format']``, write the three splits and
     ``stats.json`` to ``out_dir`` and return the stats.
 
@@ -640,8 +693,9 @@ def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict,
     if raw_files is not None:
         stats["raw_files"] = raw_files
     if checked["split_ids"] is not None:
-        stats["split_ids"] = {split: {"file": path, "sha256": _sha256(Path(path))}
-                              for split, path in checked["split_ids"].items()}
+        stats["split_ids"] = {
+            split: {"file": path, "sha256": _sha256(Path(path))} for split, path in checked["split_ids"].items()
+        }
     out_dir.mkdir(parents=True, exist_ok=True)
     # A stats.json from an earlier run goes first: while it is absent the folder is known to be
     # incomplete, and once written again every split beside it is from this run.
@@ -655,6 +709,7 @@ def preprocess_dataset(name: str, raw_dir: Path, out_dir: Path, settings: dict,
 
 # --- command line -------------------------------------------------------------------------------
 
+
 def main(argv: list[str] | None = None) -> int:
     """``--dataset NAME --raw DIR --out DIR --settings JSON``; prints a one-line summary."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -662,8 +717,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--raw", required=True, type=Path, help="folder with the raw download")
     parser.add_argument("--out", required=True, type=Path, help="folder for {split}.jsonl and stats.json")
     parser.add_argument("--settings", required=True, help="the dataset's config section as a JSON object")
-    parser.add_argument("--download-report", type=Path, default=None,
-                        help="della-bench download's report; its checksums are recorded in stats.json")
+    parser.add_argument(
+        "--download-report",
+        type=Path,
+        default=None,
+        help="della-bench download's report; its checksums are recorded in stats.json",
+    )
     args = parser.parse_args(argv)
     try:
         settings = json.loads(args.settings)
@@ -676,8 +735,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     sizes = " ".join(f"{split}={n}" for split, n in stats["splits"].items())
     target = "" if stats["avg_len_target"] is None else f" avg_len_target={stats['avg_len_target']}"
-    print(f"{args.dataset}: {sizes} avg_len_text={stats['avg_len_text']}{target} "
-          f"skipped={stats['skipped']} -> {args.out}")
+    print(
+        f"{args.dataset}: {sizes} avg_len_text={stats['avg_len_text']}{target} skipped={stats['skipped']} -> {args.out}"
+    )
     return 0
 
 

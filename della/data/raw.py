@@ -94,15 +94,33 @@ SNLI_ARCHIVE = "snli_1.0.zip"
 SNLI_MEMBER = "snli_1.0/snli_1.0_{split}.jsonl"
 #: jsonl keys in the order the real files write them.
 SNLI_JSONL_KEYS = (
-    "annotator_labels", "captionID", "gold_label", "pairID", "sentence1",
-    "sentence1_binary_parse", "sentence1_parse", "sentence2", "sentence2_binary_parse",
+    "annotator_labels",
+    "captionID",
+    "gold_label",
+    "pairID",
+    "sentence1",
+    "sentence1_binary_parse",
+    "sentence1_parse",
+    "sentence2",
+    "sentence2_binary_parse",
     "sentence2_parse",
 )
 #: The 14 columns of ``snli_1.0_{split}.txt`` (tab-separated, no quoting).
 SNLI_TXT_HEADER = (
-    "gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
-    "sentence2_parse", "sentence1", "sentence2", "captionID", "pairID",
-    "label1", "label2", "label3", "label4", "label5",
+    "gold_label",
+    "sentence1_binary_parse",
+    "sentence2_binary_parse",
+    "sentence1_parse",
+    "sentence2_parse",
+    "sentence1",
+    "sentence2",
+    "captionID",
+    "pairID",
+    "label1",
+    "label2",
+    "label3",
+    "label4",
+    "label5",
 )
 #: ``publisher -> (archive, folder of .story files inside it)``; CNN first, as in the url lists.
 CNN_DM_ARCHIVES = {
@@ -169,7 +187,7 @@ def iter_decoded_lines(stream: Iterable[bytes], label: str) -> Iterator[tuple[in
             yield number, line.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise DataFormatError(
-                f"{label}:{number}: not valid UTF-8 (byte {exc.start}: {line[exc.start:exc.start + 1]!r})"
+                f"{label}:{number}: not valid UTF-8 (byte {exc.start}: {line[exc.start : exc.start + 1]!r})"
             ) from None
 
 
@@ -186,6 +204,7 @@ def _split_lines(data: bytes, label: str) -> list[tuple[int, str]]:
 
 
 # --- archive access -------------------------------------------------------------------------
+
 
 def _iter_tar(archive: Path, wanted: Callable[[str], bool]) -> Iterator[tuple[str, bytes]]:
     """Yield ``(normalised member name, content)`` for the regular files ``wanted`` accepts.
@@ -260,9 +279,11 @@ class Packed:
         return str(self.path(folder)) if self.extracted else str(self.archive)
 
     def _not_found(self, path: Path, kind: str) -> DataFormatError:
-        return DataFormatError(f"{path}: {kind} not found, and no archive {self.archive} to read it from "
-                               "(a dataset is read as its archives, as their extracted files or, for four datasets, "
-                               "as a Hugging Face parquet copy; docs/data.md)")
+        return DataFormatError(
+            f"{path}: {kind} not found, and no archive {self.archive} to read it from "
+            "(a dataset is read as its archives, as their extracted files or, for four datasets, "
+            "as a Hugging Face parquet copy; docs/data.md)"
+        )
 
     def read(self, members: Iterable[str]) -> dict[str, bytes]:
         """``{member: content}``; a missing member (or extracted file) is an error naming it."""
@@ -318,7 +339,9 @@ def read_he2019(raw_dir: Path, dataset: str, splits: Iterable[str]) -> dict[str,
     return _read_line_members(Packed(raw_dir, HE2019_ARCHIVE), members)
 
 
-def read_he2019_factors(raw_dir: Path, dataset: str, splits: Iterable[str]) -> dict[str, tuple[str, list[tuple[int, dict]]]]:
+def read_he2019_factors(
+    raw_dir: Path, dataset: str, splits: Iterable[str]
+) -> dict[str, tuple[str, list[tuple[int, dict]]]]:
     """The generated data's ground-truth factors: ``{dataset}_data/{dataset}.{split}.factors.jsonl``
     in ``datasets.tar.gz``, line i a JSON object ``{factor: str|int}`` for text line i (the sample
     generator writes them; no real download has them). Returns ``{split: (member label,
@@ -333,7 +356,8 @@ def read_he2019_factors(raw_dir: Path, dataset: str, splits: Iterable[str]) -> d
             except json.JSONDecodeError as exc:
                 raise DataFormatError(f"{label}:{number}: invalid JSON ({exc.msg})") from None
             if not isinstance(factors, dict) or not all(
-                    isinstance(v, (str, int)) and not isinstance(v, bool) for v in factors.values()):
+                isinstance(v, (str, int)) and not isinstance(v, bool) for v in factors.values()
+            ):
                 raise DataFormatError(f"{label}:{number}: expected a JSON object of string or integer factors")
             records.append((number, factors))
         result[split] = (label, records)
@@ -342,6 +366,7 @@ def read_he2019_factors(raw_dir: Path, dataset: str, splits: Iterable[str]) -> d
 
 # --- PTB -------------------------------------------------------------------------------------
 
+
 def read_ptb(raw_dir: Path, splits: Iterable[str]) -> dict[str, tuple[str, Lines]]:
     """Lines of Mikolov's ``ptb.{split}.txt`` (with their leading/trailing space kept)."""
     members = {split: PTB_MEMBER.format(split=split) for split in splits}
@@ -349,6 +374,7 @@ def read_ptb(raw_dir: Path, splits: Iterable[str]) -> dict[str, tuple[str, Lines
 
 
 # --- SNLI ------------------------------------------------------------------------------------
+
 
 def read_snli(raw_dir: Path, split: str) -> tuple[str, list[tuple[int, dict]]]:
     """Records of ``snli_1.0_{split}.jsonl`` (``split`` in train/dev/test).
@@ -378,6 +404,7 @@ def read_snli(raw_dir: Path, split: str) -> tuple[str, list[tuple[int, dict]]]:
 
 
 # --- CNN / DailyMail ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Story:
@@ -426,6 +453,7 @@ def iter_cnn_dm_stories(raw_dir: Path, wanted_ids: set[str] | None = None) -> It
 
 # --- WritingPrompts ------------------------------------------------------------------------
 
+
 def read_writingprompts(raw_dir: Path, splits: Sequence[str]) -> dict[str, list[tuple[int, str, str]]]:
     """``{split: [(line_number, prompt, story), ...]}`` from ``{split}.wp_source/.wp_target``.
 
@@ -441,8 +469,9 @@ def read_writingprompts(raw_dir: Path, splits: Sequence[str]) -> dict[str, list[
     for split in splits:
         (source_label, sources), (target_label, targets) = files[(split, "wp_source")], files[(split, "wp_target")]
         if len(sources) != len(targets):
-            longer, shorter = ((source_label, target_label) if len(sources) > len(targets)
-                               else (target_label, source_label))
+            longer, shorter = (
+                (source_label, target_label) if len(sources) > len(targets) else (target_label, source_label)
+            )
             first_unmatched = min(len(sources), len(targets)) + 1
             raise DataFormatError(
                 f"{longer}:{first_unmatched}: no matching line in {shorter} "
@@ -453,6 +482,7 @@ def read_writingprompts(raw_dir: Path, splits: Sequence[str]) -> dict[str, list[
 
 
 # --- Quora -----------------------------------------------------------------------------------
+
 
 def read_quora(raw_dir: Path) -> tuple[str, list[tuple[int, dict[str, str]]]]:
     """Rows of ``quora_duplicate_questions.tsv`` as ``(first line of the row, {column: value})``.
@@ -477,9 +507,7 @@ def read_quora(raw_dir: Path) -> tuple[str, list[tuple[int, dict[str, str]]]]:
                 previous_end = reader.line_num
                 if start == 1:
                     if tuple(fields) != QUORA_COLUMNS:
-                        raise DataFormatError(
-                            f"{label}:1: header is {fields!r}, expected {list(QUORA_COLUMNS)!r}"
-                        )
+                        raise DataFormatError(f"{label}:1: header is {fields!r}, expected {list(QUORA_COLUMNS)!r}")
                     continue
                 if not fields:
                     continue

@@ -112,7 +112,7 @@ def _words(text: str) -> int:
 def _longest_first(items: list, length: Callable) -> list:
     """The same items with the longest moved to the front (the others keep their order)."""
     i = max(range(len(items)), key=lambda k: length(items[k]))
-    return [items[i]] + items[:i] + items[i + 1:]
+    return [items[i]] + items[:i] + items[i + 1 :]
 
 
 def _targets(rng: random.Random, n: int, span: tuple[int, int], longest: int | None) -> list[int]:
@@ -179,8 +179,12 @@ def _yahoo_lines(rng: random.Random) -> dict[str, list[tuple[str, dict]]]:
         targets = [None] * short + _targets(rng, n - short, YAHOO_WORDS, None if split == "train" else YAHOO_LONGEST)
         if split == "train":
             rng.shuffle(targets)
-        lines = [sg._yahoo_document(rng, *rng.choice(topics), sg.SAMPLE) if target is None
-                 else _long_yahoo_document(rng, target) for target in targets]
+        lines = [
+            sg._yahoo_document(rng, *rng.choice(topics), sg.SAMPLE)
+            if target is None
+            else _long_yahoo_document(rng, target)
+            for target in targets
+        ]
         result[split] = lines if split == "train" else _longest_first(lines, lambda line: _words(line[0]))
     return result
 
@@ -188,6 +192,7 @@ def _yahoo_lines(rng: random.Random) -> dict[str, list[tuple[str, dict]]]:
 # =================================================================================================
 # PTB: several generated sentences on one line
 # =================================================================================================
+
 
 def _ptb_lines(rng: random.Random) -> dict[str, list[str]]:
     """Lines of several sentences, with the vocabulary rule of the real files (and of the sample
@@ -207,8 +212,10 @@ def _ptb_lines(rng: random.Random) -> dict[str, list[str]]:
         sentences[split] = lines if split == "train" else _longest_first(lines, len)
     counts = Counter(token for tokens in sentences["train"] for token in tokens)
     vocabulary = {token for token, count in counts.items() if count >= sg.PTB_MIN_COUNT}
-    return {split: [" " + " ".join(t if t in vocabulary else sg.PTB_UNK for t in tokens) + " " for tokens in lines]
-            for split, lines in sentences.items()}
+    return {
+        split: [" " + " ".join(t if t in vocabulary else sg.PTB_UNK for t in tokens) + " " for tokens in lines]
+        for split, lines in sentences.items()
+    }
 
 
 # =================================================================================================
@@ -271,15 +278,25 @@ def _snli_caption(rng: random.Random, n_clauses: int) -> tuple[sg.Tree, dict[str
         action = rng.choice([a for a in sg.SNLI_ACTIONS if subject.kind in a.kinds])
         place, setting = rng.choice(action.places)
         scenes.append((subject, action, place, setting))
-    premise = _coordinated([_clause(sg._snli_sentence(_described_np(rng, subject), bool(subject.number),
-                                                      sg._with_pp(sg._parse_tree(action.vp), place)))
-                            for subject, action, place, _ in scenes], period=True)
+    premise = _coordinated(
+        [
+            _clause(
+                sg._snli_sentence(
+                    _described_np(rng, subject), bool(subject.number), sg._with_pp(sg._parse_tree(action.vp), place)
+                )
+            )
+            for subject, action, place, _ in scenes
+        ],
+        period=True,
+    )
     hypotheses = {}
     for label in sg.SNLI_PAIR_ORDER:
         odd = rng.randrange(n_clauses)  # the clause that carries a neutral / contradicting hypothesis
         clause_labels = ["entailment" if label == "entailment" or i != odd else label for i in range(n_clauses)]
-        clauses = [_clause(sg._snli_hypothesis(rng, clause_label, subject, action, setting))
-                   for clause_label, (subject, action, _, setting) in zip(clause_labels, scenes)]
+        clauses = [
+            _clause(sg._snli_hypothesis(rng, clause_label, subject, action, setting))
+            for clause_label, (subject, action, _, setting) in zip(clause_labels, scenes)
+        ]
         hypotheses[label] = _coordinated(clauses, period=rng.random() >= sg.SNLI_NO_PERIOD_RATE)
     return premise, hypotheses
 
@@ -312,29 +329,34 @@ def _snli_captions(rng: random.Random, split: str) -> list[tuple[sg.Tree, dict[s
 def _snli_records(rng: random.Random, split: str) -> list[dict]:
     records = []
     for premise, hypotheses in _snli_captions(rng, split):
-        caption_id = f"{rng.randrange(10 ** 8, 10 ** 10)}.jpg#{rng.randrange(5)}"
+        caption_id = f"{rng.randrange(10**8, 10**10)}.jpg#{rng.randrange(5)}"
         for label in sg.SNLI_PAIR_ORDER:
             hypothesis = hypotheses[label]
             annotations = sg._snli_annotations(rng, label, split != "train" or rng.random() < sg.SNLI_VALIDATED_RATE)
-            records.append({
-                "annotator_labels": annotations,
-                "captionID": caption_id,
-                "gold_label": sg._gold_label(annotations),
-                "pairID": f"{caption_id}r1{sg.SNLI_LABEL_LETTER[label]}",
-                "sentence1": sg._sentence_text(sg._leaves(premise)),
-                "sentence1_binary_parse": sg._render_binary(premise),
-                "sentence1_parse": sg._render_parse(premise),
-                "sentence2": sg._sentence_text(sg._leaves(hypothesis)),
-                "sentence2_binary_parse": sg._render_binary(hypothesis),
-                "sentence2_parse": sg._render_parse(hypothesis),
-            })
+            records.append(
+                {
+                    "annotator_labels": annotations,
+                    "captionID": caption_id,
+                    "gold_label": sg._gold_label(annotations),
+                    "pairID": f"{caption_id}r1{sg.SNLI_LABEL_LETTER[label]}",
+                    "sentence1": sg._sentence_text(sg._leaves(premise)),
+                    "sentence1_binary_parse": sg._render_binary(premise),
+                    "sentence1_parse": sg._render_parse(premise),
+                    "sentence2": sg._sentence_text(sg._leaves(hypothesis)),
+                    "sentence2_binary_parse": sg._render_binary(hypothesis),
+                    "sentence2_parse": sg._render_parse(hypothesis),
+                }
+            )
     return records
 
 
 def _snli_archive(rng: random.Random) -> tuple[bytes, dict[str, int]]:
     """The sample generator's layout (README, ``Icon\\r``, ``__MACOSX/``, jsonl + txt per split)."""
-    entries: list[tuple[str, bytes | None]] = [("snli_1.0/", None), ("snli_1.0/Icon\r", b""),
-                                               ("snli_1.0/README.txt", sg.SNLI_README.encode("utf-8"))]
+    entries: list[tuple[str, bytes | None]] = [
+        ("snli_1.0/", None),
+        ("snli_1.0/Icon\r", b""),
+        ("snli_1.0/README.txt", sg.SNLI_README.encode("utf-8")),
+    ]
     counts = {}
     for split in ("dev", "test", "train"):
         records = _snli_records(rng, split)
@@ -348,6 +370,7 @@ def _snli_archive(rng: random.Random) -> tuple[bytes, dict[str, int]]:
 # =================================================================================================
 # CNN / DailyMail: articles of several news events in one city
 # =================================================================================================
+
 
 def _news_part(rng: random.Random, place: tuple[str, str] | None) -> tuple[str, list[str], list[str], dict]:
     """One generated news event (in ``place``, a (city, country), where given): its lead, its
@@ -378,8 +401,11 @@ def _long_story(rng: random.Random, publisher: str, article_words: int, highligh
     else:
         hour, minute = rng.randint(0, 23), rng.randint(0, 59)
         date = f"{rng.randint(1, 28)} {rng.choice(sg.CNN_DM_SLOTS['month'])} {rng.randint(*sg.CNN_DM_PUBLISH_YEARS)}"
-        head = [f"By . {rng.choice(sg.FIRST_NAMES)} {rng.choice(sg.LAST_NAMES)} . PUBLISHED: . {hour:02d}:{minute:02d} EST, "
-                f"{date} . | . UPDATED: . {hour:02d}:{min(minute + rng.randint(1, 30), 59):02d} EST, {date} .", first_lead]
+        head = [
+            f"By . {rng.choice(sg.FIRST_NAMES)} {rng.choice(sg.LAST_NAMES)} . PUBLISHED: . {hour:02d}:{minute:02d} EST, "
+            f"{date} . | . UPDATED: . {hour:02d}:{min(minute + rng.randint(1, 30), 59):02d} EST, {date} .",
+            first_lead,
+        ]
     paragraphs, highlights = list(head), list(first_highlights)
     sentences, events = first_sentences, 1
     while True:
@@ -387,7 +413,7 @@ def _long_story(rng: random.Random, publisher: str, article_words: int, highligh
             i = 0
             while i < len(sentences):
                 step = rng.randint(1, 3)
-                paragraphs.append(" ".join(sentences[i: i + step]))
+                paragraphs.append(" ".join(sentences[i : i + step]))
                 i += step
         else:  # Daily Mail: one sentence per paragraph
             paragraphs += sentences
@@ -414,7 +440,9 @@ def _cnn_dm_files(rng: random.Random) -> tuple[dict[str, bytes], dict]:
             articles = _targets(rng, n, CNN_DM_ARTICLE_WORDS, CNN_DM_ARTICLE_LONGEST)
         else:
             medium = n // 3
-            articles = _targets(rng, medium, CNN_DM_TRAIN_MEDIUM, None) + _targets(rng, n - medium, CNN_DM_ARTICLE_WORDS, None)
+            articles = _targets(rng, medium, CNN_DM_TRAIN_MEDIUM, None) + _targets(
+                rng, n - medium, CNN_DM_ARTICLE_WORDS, None
+            )
             rng.shuffle(articles)
         urls: dict[str, list[str]] = {"cnn": [], "dailymail": []}
         for i, article_words in enumerate(articles):
@@ -422,8 +450,11 @@ def _cnn_dm_files(rng: random.Random) -> tuple[dict[str, bytes], dict]:
                 publisher, highlight_words = "cnn", CNN_DM_HIGHLIGHTS_LONGEST
             else:
                 publisher = "cnn" if rng.random() < sg.CNN_SHARE else "dailymail"
-                highlight_words = (rng.randint(*CNN_DM_LONG_HIGHLIGHTS) if i in CNN_DM_LONG_HIGHLIGHT_STORIES[split]
-                                   else CNN_DM_SHORT_HIGHLIGHTS)
+                highlight_words = (
+                    rng.randint(*CNN_DM_LONG_HIGHLIGHTS)
+                    if i in CNN_DM_LONG_HIGHLIGHT_STORIES[split]
+                    else CNN_DM_SHORT_HIGHLIGHTS
+                )
             text, headline, _ = _long_story(rng, publisher, article_words, highlight_words)
             url = sg._cnn_dm_url(rng, publisher, headline, index)
             index += 1
@@ -432,8 +463,10 @@ def _cnn_dm_files(rng: random.Random) -> tuple[dict[str, bytes], dict]:
             stories[publisher][f"{folder}/{hashlib.sha1(url.encode('utf-8')).hexdigest()}.story"] = text.encode("utf-8")
         files[f"url_lists/all_{split}.txt"] = sg._lines_bytes(urls["cnn"] + urls["dailymail"])
     counts = {"cnn": len(stories["cnn"]), "dailymail": len(stories["dailymail"])}
-    return {"cnn_stories.tgz": sg._tar_gz(stories["cnn"]),
-            "dailymail_stories.tgz": sg._tar_gz(stories["dailymail"])} | files, counts
+    return {
+        "cnn_stories.tgz": sg._tar_gz(stories["cnn"]),
+        "dailymail_stories.tgz": sg._tar_gz(stories["dailymail"]),
+    } | files, counts
 
 
 # =================================================================================================
@@ -448,9 +481,17 @@ def _wp_slots(rng: random.Random) -> dict:
     """The slots of one prompt and its story, drawn as the sample generator draws them."""
     setting, place = rng.choice(sg.WP_SETTINGS)
     role, role2 = rng.sample(sg.WP_ROLES, 2)
-    return dict(role=role, role2=role2, setting=setting, place=place, twist=rng.choice(sg.WP_TWISTS),
-                object=rng.choice(sg.WP_OBJECTS), name=rng.choice(sg.WP_NAMES), years=rng.randint(2, 300),
-                theme=rng.choice(sg.WP_THEMES))
+    return dict(
+        role=role,
+        role2=role2,
+        setting=setting,
+        place=place,
+        twist=rng.choice(sg.WP_TWISTS),
+        object=rng.choice(sg.WP_OBJECTS),
+        name=rng.choice(sg.WP_NAMES),
+        years=rng.randint(2, 300),
+        theme=rng.choice(sg.WP_THEMES),
+    )
 
 
 def _wp_prompt(rng: random.Random, slots: dict, min_words: int | None) -> str:
@@ -564,13 +605,18 @@ def _long_question(rng: random.Random, slot_type: str, value, min_words: int) ->
     return " ".join(parts)
 
 
-def _long_quora_pair(rng: random.Random, duplicate: bool, min_words: int,
-                     slot_type: str | None = None) -> tuple[str, str]:
+def _long_quora_pair(
+    rng: random.Random, duplicate: bool, min_words: int, slot_type: str | None = None
+) -> tuple[str, str]:
     """Two long questions about one value (a duplicate) or about two values of one slot type
     (``slot_type``, or any whose questions add up to ``min_words``)."""
-    choices = [(slot, value) for slot, values in sg.QUORA_SLOT_VALUES.items()
-               if slot != "pair" and slot_type in (None, slot) for value in values
-               if _quora_capacity(slot, value) >= min_words]
+    choices = [
+        (slot, value)
+        for slot, values in sg.QUORA_SLOT_VALUES.items()
+        if slot != "pair" and slot_type in (None, slot)
+        for value in values
+        if _quora_capacity(slot, value) >= min_words
+    ]
     slot_type, value = rng.choice(choices)
     first = _long_question(rng, slot_type, value, min_words)
     if not duplicate:
@@ -593,8 +639,11 @@ def _quora_tsv(rng: random.Random) -> tuple[bytes, dict]:
         indices = sorted(held[split])
         targets |= dict(zip(indices, _targets(rng, len(indices), QUORA_WORDS, QUORA_LONGEST)))
     train = sorted(held["train"])
-    train_targets = ([None] * QUORA_SHORT_TRAIN_PAIRS + [QUORA_PHRASE_WORDS]
-                     + _targets(rng, len(train) - QUORA_SHORT_TRAIN_PAIRS - 1, QUORA_WORDS, None))
+    train_targets = (
+        [None] * QUORA_SHORT_TRAIN_PAIRS
+        + [QUORA_PHRASE_WORDS]
+        + _targets(rng, len(train) - QUORA_SHORT_TRAIN_PAIRS - 1, QUORA_WORDS, None)
+    )
     rng.shuffle(train_targets)
     targets |= dict(zip(train, train_targets))
     flags = [True] * n_pairs + [False] * QUORA_NON_DUPLICATES
@@ -619,7 +668,9 @@ def _quora_tsv(rng: random.Random) -> tuple[bytes, dict]:
         if target is None:
             q1, q2 = sg._quora_pair(rng, duplicate)
         else:
-            q1, q2 = _long_quora_pair(rng, duplicate, target, QUORA_PHRASE_SLOT if target == QUORA_PHRASE_WORDS else None)
+            q1, q2 = _long_quora_pair(
+                rng, duplicate, target, QUORA_PHRASE_SLOT if target == QUORA_PHRASE_WORDS else None
+            )
         if row == empty_row:
             q2 = ""
         if row == newline_row:
@@ -632,6 +683,7 @@ def _quora_tsv(rng: random.Random) -> tuple[bytes, dict]:
 # =================================================================================================
 # preprocess settings, README, checksums, entry point
 # =================================================================================================
+
 
 def rehearsal_settings(dataset: str, paper_settings: dict) -> dict:
     """The paper config's ``preprocess`` section of ``dataset``, adapted to this data: no
@@ -696,8 +748,12 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
     files: dict[str, bytes] = {
         "yelp/datasets.tar.gz": sg._he2019_archive("yelp", _yelp_lines(rng("yelp"))),
         "yahoo/datasets.tar.gz": sg._he2019_archive("yahoo", _yahoo_lines(rng("yahoo"))),
-        "ptb/simple-examples.tgz": sg._tar_gz({f"./simple-examples/data/ptb.{split}.txt": sg._lines_bytes(lines)
-                                               for split, lines in _ptb_lines(rng("ptb")).items()}),
+        "ptb/simple-examples.tgz": sg._tar_gz(
+            {
+                f"./simple-examples/data/ptb.{split}.txt": sg._lines_bytes(lines)
+                for split, lines in _ptb_lines(rng("ptb")).items()
+            }
+        ),
     }
     files["snli/snli_1.0.zip"], snli_counts = _snli_archive(rng("snli"))
     cnn_dm_files, _ = _cnn_dm_files(rng("cnn_dailymail"))
@@ -705,26 +761,39 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
     files["writingprompts/writingPrompts.tar.gz"] = _wp_archive(rng("writingprompts"))
     files["quora/quora_duplicate_questions.tsv"], quora_counts = _quora_tsv(rng("quora"))
     files["README.md"] = README_TEMPLATE.format(
-        seed=seed, lines=sg._split_sizes(LINES_PER_SPLIT, SPLITS),
-        snli=sg._split_sizes(snli_counts, ("train", "dev", "test")), snli_premise=SNLI_HELD_OUT_PREMISE_WORDS,
-        cnn_dm=sg._split_sizes(CNN_DM_STORIES, ("train", "val", "test")), wp=sg._split_sizes(WP_PAIRS, SPLITS),
-        quora_rows=quora_counts["rows"], quora_duplicates=quora_counts["duplicates"],
-        yelp_words=_span(YELP_WORDS, YELP_LONGEST), yahoo_words=_span(YAHOO_WORDS, YAHOO_LONGEST),
-        ptb_words=_span(PTB_WORDS, PTB_LONGEST), cnn_dm_words=_span(CNN_DM_ARTICLE_WORDS, CNN_DM_ARTICLE_LONGEST),
+        seed=seed,
+        lines=sg._split_sizes(LINES_PER_SPLIT, SPLITS),
+        snli=sg._split_sizes(snli_counts, ("train", "dev", "test")),
+        snli_premise=SNLI_HELD_OUT_PREMISE_WORDS,
+        cnn_dm=sg._split_sizes(CNN_DM_STORIES, ("train", "val", "test")),
+        wp=sg._split_sizes(WP_PAIRS, SPLITS),
+        quora_rows=quora_counts["rows"],
+        quora_duplicates=quora_counts["duplicates"],
+        yelp_words=_span(YELP_WORDS, YELP_LONGEST),
+        yahoo_words=_span(YAHOO_WORDS, YAHOO_LONGEST),
+        ptb_words=_span(PTB_WORDS, PTB_LONGEST),
+        cnn_dm_words=_span(CNN_DM_ARTICLE_WORDS, CNN_DM_ARTICLE_LONGEST),
         cnn_dm_highlights=_span(CNN_DM_LONG_HIGHLIGHTS, CNN_DM_HIGHLIGHTS_LONGEST),
-        wp_prompt=f"{WP_PROMPT_WORDS[0]}+", wp_story=_span(WP_STORY_WORDS, WP_STORY_LONGEST),
-        wp_over=WP_TRAIN_OVER_FILTER, quora_words=_span(QUORA_WORDS, QUORA_LONGEST),
-        quora_valid=QUORA_SPLIT_SIZES["valid"], quora_test=QUORA_SPLIT_SIZES["test"], zlib=zlib.ZLIB_RUNTIME_VERSION,
+        wp_prompt=f"{WP_PROMPT_WORDS[0]}+",
+        wp_story=_span(WP_STORY_WORDS, WP_STORY_LONGEST),
+        wp_over=WP_TRAIN_OVER_FILTER,
+        quora_words=_span(QUORA_WORDS, QUORA_LONGEST),
+        quora_valid=QUORA_SPLIT_SIZES["valid"],
+        quora_test=QUORA_SPLIT_SIZES["test"],
+        zlib=zlib.ZLIB_RUNTIME_VERSION,
     ).encode("utf-8")
 
     return sg.write_files(out_dir, files)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write the dress-rehearsal data (texts longer than the paper "
-                                                 "config's length limits) of all seven datasets.")
-    parser.add_argument("--out", type=Path, default=Path("sample_data/rehearsal"),
-                        help="output folder (default: sample_data/rehearsal)")
+    parser = argparse.ArgumentParser(
+        description="Write the dress-rehearsal data (texts longer than the paper "
+        "config's length limits) of all seven datasets."
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("sample_data/rehearsal"), help="output folder (default: sample_data/rehearsal)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="generation seed (default: 0, the shipped data)")
     args = parser.parse_args(argv)
     sums = generate_all(args.out, args.seed)

@@ -128,6 +128,7 @@ def _lines_bytes(lines: Sequence[str]) -> bytes:
 
 # --- small text helpers -------------------------------------------------------------------------
 
+
 def _an(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
@@ -135,8 +136,7 @@ def _an(word: str) -> str:
 def _unk_rare(text: str, rng: random.Random, rate: float, unk: str, min_len: int) -> str:
     """Replace a fraction of content words by the unknown token, standing in for the rare
     words the real vocabularies cut off."""
-    return " ".join(unk if t.isalpha() and len(t) >= min_len and rng.random() < rate else t
-                    for t in text.split())
+    return " ".join(unk if t.isalpha() and len(t) >= min_len and rng.random() < rate else t for t in text.split())
 
 
 def _slug(text: str) -> str:
@@ -144,6 +144,7 @@ def _slug(text: str) -> str:
 
 
 # --- Yelp / Yahoo at two scales --------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Persona:
@@ -156,13 +157,22 @@ class Persona:
 
 
 PERSONAS = (
-    Persona("enthusiast", ("honestly ,", "oh my gosh ,", "wow ,", "seriously ,"),
-            ("love this place !", "ca n't wait to come back !", "you 'll thank me later !")),
-    Persona("analyst", ("in terms of value ,", "to be fair ,", "objectively ,", "for context ,"),
-            ("my rating reflects value for money .", "i judge on consistency , not hype .")),
+    Persona(
+        "enthusiast",
+        ("honestly ,", "oh my gosh ,", "wow ,", "seriously ,"),
+        ("love this place !", "ca n't wait to come back !", "you 'll thank me later !"),
+    ),
+    Persona(
+        "analyst",
+        ("in terms of value ,", "to be fair ,", "objectively ,", "for context ,"),
+        ("my rating reflects value for money .", "i judge on consistency , not hype ."),
+    ),
     Persona("casual", ("so", "ok so", "anyway ,", "lol"), ("whatever .", "just saying .", "lol .")),
-    Persona("formal", ("i must say ,", "in my opinion ,", "frankly ,", "i regret to say ,"),
-            ("kind regards .", "thank you for reading .", "respectfully submitted .")),
+    Persona(
+        "formal",
+        ("i must say ,", "in my opinion ,", "frankly ,", "i regret to say ,"),
+        ("kind regards .", "thank you for reading .", "respectfully submitted ."),
+    ),
 )
 INTENSIFIERS = ("really", "very", "truly", "quite", "pretty", "so")
 
@@ -237,8 +247,11 @@ def _real_english(roots: tuple[tuple[str, int], ...], hand_words: tuple[str, ...
     words = tuple(sorted(set(hand_words) | set(wordnet.words_meaning(synsets, tagged_only=True))))
     single = {word for word in words if " " not in word}
     examples = [sentence for sentence in _he2019_examples() if single & set(sentence.split())]
-    meanings = [" ".join(tokens) for word, definition in wordnet.definitions(synsets)
-                if _sentence_sized(tokens := _he2019_sentence(f"{_an(word)} {word} is {definition}"))]
+    meanings = [
+        " ".join(tokens)
+        for word, definition in wordnet.definitions(synsets)
+        if _sentence_sized(tokens := _he2019_sentence(f"{_an(word)} {word} is {definition}"))
+    ]
     return RealEnglish(words, tuple(examples + meanings))
 
 
@@ -271,6 +284,7 @@ def _signed_off(rng: random.Random, persona: Persona | None, profile: He2019Prof
 # Yelp (He et al. 2019): datasets.tar.gz -> yelp_data/yelp.{split}.txt, "label<TAB>text"
 # =================================================================================================
 
+
 @dataclass(frozen=True)
 class Business:
     """A kind of business: the topic of a review."""
@@ -282,26 +296,79 @@ class Business:
 
 
 YELP_BUSINESSES = (
-    Business("restaurant", "had dinner at", ("food", "steak", "pasta", "salad", "burger", "soup", "dessert",
-             "appetizers", "fries", "seafood", "tacos", "sushi"), ("waiter", "waitress", "server", "hostess")),
-    Business("coffee shop", "stopped by", ("latte", "espresso", "cappuccino", "cold brew", "muffin", "croissant",
-             "scone", "iced tea", "hot chocolate"), ("barista", "cashier")),
-    Business("hotel", "stayed at", ("room", "bed", "pool", "lobby", "breakfast buffet", "shower", "view",
-             "parking", "fitness center"), ("front desk clerk", "housekeeper", "concierge", "valet")),
-    Business("auto shop", "took my car to", ("oil change", "brake job", "tire rotation", "estimate",
-             "transmission repair", "inspection", "alignment"), ("mechanic", "service advisor", "technician")),
-    Business("salon", "got my hair done at", ("haircut", "color", "highlights", "blowout", "manicure",
-             "pedicure", "eyebrow wax"), ("stylist", "receptionist", "nail tech")),
-    Business("dental office", "went for a checkup at", ("cleaning", "filling", "x-rays", "crown", "whitening",
-             "root canal"), ("hygienist", "dentist", "receptionist", "assistant")),
-    Business("bar", "grabbed drinks at", ("cocktails", "beer selection", "wings", "nachos", "happy hour specials",
-             "music", "margaritas"), ("bartender", "bouncer", "server")),
-    Business("gym", "signed up at", ("equipment", "classes", "locker room", "membership", "sauna", "spin class",
-             "showers"), ("trainer", "front desk clerk", "manager")),
-    Business("bakery", "picked up a cake at", ("cupcakes", "bread", "birthday cake", "cookies", "cinnamon rolls",
-             "pie"), ("baker", "cashier", "owner")),
-    Business("pizza place", "ordered from", ("pizza", "crust", "garlic knots", "calzone", "wings", "delivery"),
-             ("delivery driver", "cashier", "cook")),
+    Business(
+        "restaurant",
+        "had dinner at",
+        (
+            "food",
+            "steak",
+            "pasta",
+            "salad",
+            "burger",
+            "soup",
+            "dessert",
+            "appetizers",
+            "fries",
+            "seafood",
+            "tacos",
+            "sushi",
+        ),
+        ("waiter", "waitress", "server", "hostess"),
+    ),
+    Business(
+        "coffee shop",
+        "stopped by",
+        ("latte", "espresso", "cappuccino", "cold brew", "muffin", "croissant", "scone", "iced tea", "hot chocolate"),
+        ("barista", "cashier"),
+    ),
+    Business(
+        "hotel",
+        "stayed at",
+        ("room", "bed", "pool", "lobby", "breakfast buffet", "shower", "view", "parking", "fitness center"),
+        ("front desk clerk", "housekeeper", "concierge", "valet"),
+    ),
+    Business(
+        "auto shop",
+        "took my car to",
+        ("oil change", "brake job", "tire rotation", "estimate", "transmission repair", "inspection", "alignment"),
+        ("mechanic", "service advisor", "technician"),
+    ),
+    Business(
+        "salon",
+        "got my hair done at",
+        ("haircut", "color", "highlights", "blowout", "manicure", "pedicure", "eyebrow wax"),
+        ("stylist", "receptionist", "nail tech"),
+    ),
+    Business(
+        "dental office",
+        "went for a checkup at",
+        ("cleaning", "filling", "x-rays", "crown", "whitening", "root canal"),
+        ("hygienist", "dentist", "receptionist", "assistant"),
+    ),
+    Business(
+        "bar",
+        "grabbed drinks at",
+        ("cocktails", "beer selection", "wings", "nachos", "happy hour specials", "music", "margaritas"),
+        ("bartender", "bouncer", "server"),
+    ),
+    Business(
+        "gym",
+        "signed up at",
+        ("equipment", "classes", "locker room", "membership", "sauna", "spin class", "showers"),
+        ("trainer", "front desk clerk", "manager"),
+    ),
+    Business(
+        "bakery",
+        "picked up a cake at",
+        ("cupcakes", "bread", "birthday cake", "cookies", "cinnamon rolls", "pie"),
+        ("baker", "cashier", "owner"),
+    ),
+    Business(
+        "pizza place",
+        "ordered from",
+        ("pizza", "crust", "garlic knots", "calzone", "wings", "delivery"),
+        ("delivery driver", "cashier", "cook"),
+    ),
 )
 
 #: Sentence polarity from -2 (very negative) to +2 (very positive).
@@ -321,46 +388,86 @@ YELP_STAFF_ADJ = {
     -2: ("extremely rude", "completely clueless", "condescending", "rude and dismissive", "hostile"),
 }
 YELP_SENTENCES = {
-    2: ("the {item} {be} absolutely {adj} !", "our {staff} was {sadj} and made us feel at home .",
-        "best {item} i 've ever had , hands down .", "i ca n't say enough good things about this {noun} .",
-        "{adj} {item} and even better service .", "we will definitely be back !",
-        "highly recommend this {noun} to anyone in the area .", "five stars , no question .",
+    2: (
+        "the {item} {be} absolutely {adj} !",
+        "our {staff} was {sadj} and made us feel at home .",
+        "best {item} i 've ever had , hands down .",
+        "i ca n't say enough good things about this {noun} .",
+        "{adj} {item} and even better service .",
+        "we will definitely be back !",
+        "highly recommend this {noun} to anyone in the area .",
+        "five stars , no question .",
         "everything from the {item} to the {item2} was {adj} .",
         "i 've been coming here for {years} years and it never disappoints .",
-        "the {staff} remembered my name , which was {an_adj} touch ."),
-    1: ("the {item} {be} {adj} and the prices are fair .", "our {staff} was {sadj} .", "i really liked the {item} .",
-        "it 's {an_adj} spot if you 're in the neighborhood .", "the {item2} {be2} {adj} too .",
-        "we 'll probably come back to try the {item2} .", "service was quick and the {staff} was {sadj} .",
-        "overall {an_adj} experience ."),
-    0: ("the {item} {be} {adj} , nothing special .", "the {staff} was {sadj} .",
-        "prices are about what you 'd expect .", "the visit was {adj} overall .",
-        "parking can be a pain on {day}s .", "i might come back , i might not .",
+        "the {staff} remembered my name , which was {an_adj} touch .",
+    ),
+    1: (
+        "the {item} {be} {adj} and the prices are fair .",
+        "our {staff} was {sadj} .",
+        "i really liked the {item} .",
+        "it 's {an_adj} spot if you 're in the neighborhood .",
+        "the {item2} {be2} {adj} too .",
+        "we 'll probably come back to try the {item2} .",
+        "service was quick and the {staff} was {sadj} .",
+        "overall {an_adj} experience .",
+    ),
+    0: (
+        "the {item} {be} {adj} , nothing special .",
+        "the {staff} was {sadj} .",
+        "prices are about what you 'd expect .",
+        "the visit was {adj} overall .",
+        "parking can be a pain on {day}s .",
+        "i might come back , i might not .",
         "the {item2} {be2} {adj} but the {item} {be} a little better .",
-        "it 's a typical {noun} , not bad but not great ."),
-    -1: ("the {item} {be} {adj} for the price .", "our {staff} seemed {sadj} and forgot part of our order .",
-         "we waited {minutes} minutes for the {item} .", "i expected more from this {noun} .",
-         "the {item2} {be2} {adj} and a bit overpriced .", "probably wo n't be back .",
-         "not sure what all the hype is about .", "the place could use a good cleaning ."),
-    -2: ("the {item} {be} {adj} .", "our {staff} was {sadj} and did n't even apologize .",
-         "worst {noun} i 've ever been to .", "we waited over {minutes} minutes and nobody came to help us .",
-         "i will never come back here again .", "save your money and go somewhere else .",
-         "they charged us $ {price} for {adj} {item} .", "zero stars if i could .",
-         "i asked for the manager and she just laughed .", "avoid this {noun} at all costs !"),
+        "it 's a typical {noun} , not bad but not great .",
+    ),
+    -1: (
+        "the {item} {be} {adj} for the price .",
+        "our {staff} seemed {sadj} and forgot part of our order .",
+        "we waited {minutes} minutes for the {item} .",
+        "i expected more from this {noun} .",
+        "the {item2} {be2} {adj} and a bit overpriced .",
+        "probably wo n't be back .",
+        "not sure what all the hype is about .",
+        "the place could use a good cleaning .",
+    ),
+    -2: (
+        "the {item} {be} {adj} .",
+        "our {staff} was {sadj} and did n't even apologize .",
+        "worst {noun} i 've ever been to .",
+        "we waited over {minutes} minutes and nobody came to help us .",
+        "i will never come back here again .",
+        "save your money and go somewhere else .",
+        "they charged us $ {price} for {adj} {item} .",
+        "zero stars if i could .",
+        "i asked for the manager and she just laughed .",
+        "avoid this {noun} at all costs !",
+    ),
 }
-YELP_OPENINGS = ("{company} and i {visit} this {noun} on a {day} night .", "i {visit} {name} last {day} .",
-                 "my friend {name} recommended this {noun} so we gave it a try .", "first time here .",
-                 "i 've been meaning to try this {noun} for a while .", "came here for my {occasion} .")
+YELP_OPENINGS = (
+    "{company} and i {visit} this {noun} on a {day} night .",
+    "i {visit} {name} last {day} .",
+    "my friend {name} recommended this {noun} so we gave it a try .",
+    "first time here .",
+    "i 've been meaning to try this {noun} for a while .",
+    "came here for my {occasion} .",
+)
 YELP_COMPANY = ("my wife", "my husband", "my boyfriend", "my girlfriend", "my friends", "my family", "my coworkers")
 YELP_OCCASIONS = ("birthday", "anniversary", "lunch break", "graduation", "first date")
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 #: The WordNet 3.0 nouns (lemma, sense) each business is about: the small scale draws its items
 #: from their common hyponyms too, and some sentences from their examples (della/data/wordnet.py).
 YELP_WORDNET_ROOTS = {
-    "restaurant": (("dish", 2), ("meal", 1)), "coffee shop": (("coffee", 1), ("baked_goods", 1)),
-    "hotel": (("hotel", 1), ("room", 1), ("bed", 1)), "auto shop": (("car", 1), ("repair", 1)),
-    "salon": (("hairdo", 1), ("cosmetic", 1)), "dental office": (("tooth", 1), ("dentistry", 1)),
-    "bar": (("alcohol", 1), ("cocktail", 2), ("beer", 1)), "gym": (("exercise", 1), ("exercise_device", 1)),
-    "bakery": (("baked_goods", 1),), "pizza place": (("pizza", 1), ("sandwich", 1)),
+    "restaurant": (("dish", 2), ("meal", 1)),
+    "coffee shop": (("coffee", 1), ("baked_goods", 1)),
+    "hotel": (("hotel", 1), ("room", 1), ("bed", 1)),
+    "auto shop": (("car", 1), ("repair", 1)),
+    "salon": (("hairdo", 1), ("cosmetic", 1)),
+    "dental office": (("tooth", 1), ("dentistry", 1)),
+    "bar": (("alcohol", 1), ("cocktail", 2), ("beer", 1)),
+    "gym": (("exercise", 1), ("exercise_device", 1)),
+    "bakery": (("baked_goods", 1),),
+    "pizza place": (("pizza", 1), ("sandwich", 1)),
 }
 #: P(sentence polarity | star label), over POLARITIES.
 YELP_LABEL_POLARITY = {
@@ -393,12 +500,24 @@ def _yelp_review(rng: random.Random, label: int, profile: He2019Profile) -> tupl
         item, item2 = rng.sample(real.words if real else business.items, 2)
         adj = _intensified(rng, rng.choice(YELP_ADJ[polarity]), profile)
         text = template.format(
-            item=item, item2=item2, be="were" if _is_plural(item) else "was",
-            be2="were" if _is_plural(item2) else "was", adj=adj, an_adj=f"{_an(adj)} {adj}",
-            staff=rng.choice(business.staff), sadj=rng.choice(YELP_STAFF_ADJ[polarity]), noun=business.noun,
-            visit=business.visit, years=rng.randint(2, 15), minutes=rng.choice((20, 30, 45, 60, 90)),
-            price=rng.randint(12, 80), day=rng.choice(DAYS), company=rng.choice(YELP_COMPANY),
-            name=HE2019_UNK, occasion=rng.choice(YELP_OCCASIONS))
+            item=item,
+            item2=item2,
+            be="were" if _is_plural(item) else "was",
+            be2="were" if _is_plural(item2) else "was",
+            adj=adj,
+            an_adj=f"{_an(adj)} {adj}",
+            staff=rng.choice(business.staff),
+            sadj=rng.choice(YELP_STAFF_ADJ[polarity]),
+            noun=business.noun,
+            visit=business.visit,
+            years=rng.randint(2, 15),
+            minutes=rng.choice((20, 30, 45, 60, 90)),
+            price=rng.randint(12, 80),
+            day=rng.choice(DAYS),
+            company=rng.choice(YELP_COMPANY),
+            name=HE2019_UNK,
+            occasion=rng.choice(YELP_OCCASIONS),
+        )
         return _in_persona(rng, text, persona, profile)
 
     sentences = []
@@ -424,8 +543,9 @@ def _yelp_review(rng: random.Random, label: int, profile: He2019Profile) -> tupl
 MAX_UNSEEN_DRAWS = 1000
 
 
-def _unseen_splits(lines_per_split: dict[str, int], draw, texts_of, dataset: str,
-                   train: list | None = None) -> dict[str, list]:
+def _unseen_splits(
+    lines_per_split: dict[str, int], draw, texts_of, dataset: str, train: list | None = None
+) -> dict[str, list]:
     """{split: [draw() ...]}, training split first (or `train`, drawn already), every valid and
     test item redrawn until none of its texts (`texts_of(item)`, as preprocessing keys them) is a
     training text: a generated test sentence a decoder has seen in training would be scored from
@@ -441,8 +561,10 @@ def _unseen_splits(lines_per_split: dict[str, int], draw, texts_of, dataset: str
                 if seen.isdisjoint(texts_of(item)):
                     break
             else:
-                raise RuntimeError(f"{dataset}: no {split} text outside the training split in {MAX_UNSEEN_DRAWS} "
-                                   f"draws: add templates or words")
+                raise RuntimeError(
+                    f"{dataset}: no {split} text outside the training split in {MAX_UNSEEN_DRAWS} "
+                    f"draws: add templates or words"
+                )
             items.append(item)
         splits[split] = items
     return {split: splits[split] for split in lines_per_split}
@@ -464,6 +586,7 @@ def _yelp_lines(rng: random.Random, profile: He2019Profile) -> dict[str, list[tu
 # Yahoo (He et al. 2019): datasets.tar.gz -> yahoo_data/yahoo.{split}.txt, one document per line
 # =================================================================================================
 
+
 @dataclass(frozen=True)
 class Topic:
     """A Yahoo Answers category: its nouns, question titles and answer sentences."""
@@ -475,89 +598,305 @@ class Topic:
 
 YAHOO_TOPICS = {
     "society_culture": Topic(
-        ("tradition", "religion", "holiday", "festival", "custom", "wedding", "language", "mythology", "ritual",
-         "ceremony", "etiquette", "costume"),
-        ("why do people celebrate the {n} ?", "what is the meaning of the {n} in most cultures ?",
-         "is it rude to skip a {n} ?", "where does the {n} of giving gifts come from ?"),
-        ("the {n} goes back hundreds of years .", "it depends on the {n2} you grew up with .",
-         "many people still follow the {n} today , especially in small towns .",
-         "in my family we always had a big {n} every year .",
-         "historians think the {n} started as a religious {n2} .",
-         "different countries have their own version of the {n} .")),
+        (
+            "tradition",
+            "religion",
+            "holiday",
+            "festival",
+            "custom",
+            "wedding",
+            "language",
+            "mythology",
+            "ritual",
+            "ceremony",
+            "etiquette",
+            "costume",
+        ),
+        (
+            "why do people celebrate the {n} ?",
+            "what is the meaning of the {n} in most cultures ?",
+            "is it rude to skip a {n} ?",
+            "where does the {n} of giving gifts come from ?",
+        ),
+        (
+            "the {n} goes back hundreds of years .",
+            "it depends on the {n2} you grew up with .",
+            "many people still follow the {n} today , especially in small towns .",
+            "in my family we always had a big {n} every year .",
+            "historians think the {n} started as a religious {n2} .",
+            "different countries have their own version of the {n} .",
+        ),
+    ),
     "science_math": Topic(
-        ("equation", "gravity", "atom", "planet", "molecule", "theorem", "fraction", "energy", "light",
-         "experiment", "triangle", "cell"),
-        ("can someone explain how the {n} works ?", "what is the difference between the {n} and the {n2} ?",
-         "how do scientists measure the {n} ?", "how do you solve this {n} problem ?"),
-        ("the {n} can be explained with basic physics .", "first you multiply both sides by {num} and then divide .",
-         "the answer is {num} if you round to the nearest whole number .",
-         "scientists measure the {n} using very precise instruments .",
-         "look up the {n} in any high school textbook .", "the {n2} and the {n} are related through energy .")),
+        (
+            "equation",
+            "gravity",
+            "atom",
+            "planet",
+            "molecule",
+            "theorem",
+            "fraction",
+            "energy",
+            "light",
+            "experiment",
+            "triangle",
+            "cell",
+        ),
+        (
+            "can someone explain how the {n} works ?",
+            "what is the difference between the {n} and the {n2} ?",
+            "how do scientists measure the {n} ?",
+            "how do you solve this {n} problem ?",
+        ),
+        (
+            "the {n} can be explained with basic physics .",
+            "first you multiply both sides by {num} and then divide .",
+            "the answer is {num} if you round to the nearest whole number .",
+            "scientists measure the {n} using very precise instruments .",
+            "look up the {n} in any high school textbook .",
+            "the {n2} and the {n} are related through energy .",
+        ),
+    ),
     "health": Topic(
-        ("headache", "diet", "vitamin", "fever", "allergy", "exercise", "sleep", "medicine", "back pain",
-         "blood pressure", "flu", "cough"),
-        ("what is the best way to get rid of a {n} ?", "should i see a doctor about my {n} ?",
-         "is it normal to have {n} problems every day ?", "how much {n} is too much ?"),
-        ("you should drink plenty of water and get some rest .", "see a doctor if the {n} lasts more than {num} days .",
-         "a healthy {n2} can help a lot .", "i had the same {n} last year and it went away after a week .",
-         "try taking {num} mg of ibuprofen twice a day .", "do n't take anything without asking your doctor first .")),
+        (
+            "headache",
+            "diet",
+            "vitamin",
+            "fever",
+            "allergy",
+            "exercise",
+            "sleep",
+            "medicine",
+            "back pain",
+            "blood pressure",
+            "flu",
+            "cough",
+        ),
+        (
+            "what is the best way to get rid of a {n} ?",
+            "should i see a doctor about my {n} ?",
+            "is it normal to have {n} problems every day ?",
+            "how much {n} is too much ?",
+        ),
+        (
+            "you should drink plenty of water and get some rest .",
+            "see a doctor if the {n} lasts more than {num} days .",
+            "a healthy {n2} can help a lot .",
+            "i had the same {n} last year and it went away after a week .",
+            "try taking {num} mg of ibuprofen twice a day .",
+            "do n't take anything without asking your doctor first .",
+        ),
+    ),
     "education_reference": Topic(
-        ("essay", "college", "exam", "homework", "degree", "teacher", "grammar", "scholarship", "dictionary",
-         "library", "thesis", "vocabulary"),
-        ("how do i write a good {n} ?", "what is the best {n} for a beginner ?",
-         "how can i prepare for my {n} in {num} weeks ?", "does anyone know where to find a free {n} ?"),
-        ("start with an outline and write a little every day .", "your {n2} can help you if you ask after class .",
-         "the library has lots of free {n} guides .", "make a study schedule and stick to it .",
-         "practice with old {n} questions .", "most colleges look at your grades and your {n} .")),
+        (
+            "essay",
+            "college",
+            "exam",
+            "homework",
+            "degree",
+            "teacher",
+            "grammar",
+            "scholarship",
+            "dictionary",
+            "library",
+            "thesis",
+            "vocabulary",
+        ),
+        (
+            "how do i write a good {n} ?",
+            "what is the best {n} for a beginner ?",
+            "how can i prepare for my {n} in {num} weeks ?",
+            "does anyone know where to find a free {n} ?",
+        ),
+        (
+            "start with an outline and write a little every day .",
+            "your {n2} can help you if you ask after class .",
+            "the library has lots of free {n} guides .",
+            "make a study schedule and stick to it .",
+            "practice with old {n} questions .",
+            "most colleges look at your grades and your {n} .",
+        ),
+    ),
     "computers_internet": Topic(
-        ("laptop", "virus", "browser", "password", "router", "email", "printer", "website", "hard drive",
-         "keyboard", "software", "wifi"),
-        ("why is my {n} so slow ?", "how do i reset my {n} ?", "what is the best free {n} ?",
-         "my {n} keeps crashing , what should i do ?"),
-        ("try restarting your {n} first .", "you probably have a virus , run a full scan .",
-         "go to settings and click on `` reset '' .", "update the drivers for your {n2} .",
-         "it could be a problem with your {n2} , check the cables .",
-         "back up your files before you do anything else .")),
+        (
+            "laptop",
+            "virus",
+            "browser",
+            "password",
+            "router",
+            "email",
+            "printer",
+            "website",
+            "hard drive",
+            "keyboard",
+            "software",
+            "wifi",
+        ),
+        (
+            "why is my {n} so slow ?",
+            "how do i reset my {n} ?",
+            "what is the best free {n} ?",
+            "my {n} keeps crashing , what should i do ?",
+        ),
+        (
+            "try restarting your {n} first .",
+            "you probably have a virus , run a full scan .",
+            "go to settings and click on `` reset '' .",
+            "update the drivers for your {n2} .",
+            "it could be a problem with your {n2} , check the cables .",
+            "back up your files before you do anything else .",
+        ),
+    ),
     "sports": Topic(
-        ("football", "basketball", "baseball", "soccer", "hockey", "tennis", "golf", "boxing", "racing",
-         "wrestling", "swimming", "cricket"),
-        ("who is the best {n} player of all time ?", "how do i get better at {n} ?",
-         "why is {n} so popular in america ?", "what time is the {n} game on tonight ?"),
-        ("practice every day and watch the pros .", "my favorite team won the {n} championship in {year} .",
-         "the coach needs to play the young guys more .", "i think the {n} season starts next month .",
-         "it 's all about hard work and good coaching .", "{n} is more popular than {n2} where i live .")),
+        (
+            "football",
+            "basketball",
+            "baseball",
+            "soccer",
+            "hockey",
+            "tennis",
+            "golf",
+            "boxing",
+            "racing",
+            "wrestling",
+            "swimming",
+            "cricket",
+        ),
+        (
+            "who is the best {n} player of all time ?",
+            "how do i get better at {n} ?",
+            "why is {n} so popular in america ?",
+            "what time is the {n} game on tonight ?",
+        ),
+        (
+            "practice every day and watch the pros .",
+            "my favorite team won the {n} championship in {year} .",
+            "the coach needs to play the young guys more .",
+            "i think the {n} season starts next month .",
+            "it 's all about hard work and good coaching .",
+            "{n} is more popular than {n2} where i live .",
+        ),
+    ),
     "business_finance": Topic(
-        ("stock", "loan", "mortgage", "credit card", "tax return", "salary", "interest rate", "bank account",
-         "investment", "budget", "insurance", "retirement plan"),
-        ("should i pay off my {n} or save money ?", "how does a {n} work ?",
-         "what is a good {n} for a college student ?", "is it a good time to get a {n} ?"),
-        ("pay off the {n} with the highest interest rate first .", "talk to someone at your bank before you decide .",
-         "never invest money you ca n't afford to lose .", "i put about {num} percent of my paycheck into savings .",
-         "a {n} can hurt your credit score if you miss payments .", "make a budget and stick to it .")),
+        (
+            "stock",
+            "loan",
+            "mortgage",
+            "credit card",
+            "tax return",
+            "salary",
+            "interest rate",
+            "bank account",
+            "investment",
+            "budget",
+            "insurance",
+            "retirement plan",
+        ),
+        (
+            "should i pay off my {n} or save money ?",
+            "how does a {n} work ?",
+            "what is a good {n} for a college student ?",
+            "is it a good time to get a {n} ?",
+        ),
+        (
+            "pay off the {n} with the highest interest rate first .",
+            "talk to someone at your bank before you decide .",
+            "never invest money you ca n't afford to lose .",
+            "i put about {num} percent of my paycheck into savings .",
+            "a {n} can hurt your credit score if you miss payments .",
+            "make a budget and stick to it .",
+        ),
+    ),
     "entertainment_music": Topic(
-        ("song", "album", "movie", "band", "singer", "concert", "guitar", "show", "actor", "rapper", "video",
-         "soundtrack"),
-        ("what is the name of the {n} that goes `` {lyric} '' ?", "who is the best {n} of all time ?",
-         "when does the new {n} come out ?", "what {n} should i check out if i like rock ?"),
-        ("i think the {n} came out in {year} .", "you should check out their first {n} , it 's way better .",
-         "that {n} is on the radio all the time .", "the {n2} was amazing live .", "look it up on youtube .",
-         "i 've seen that {n} like {num} times .")),
+        (
+            "song",
+            "album",
+            "movie",
+            "band",
+            "singer",
+            "concert",
+            "guitar",
+            "show",
+            "actor",
+            "rapper",
+            "video",
+            "soundtrack",
+        ),
+        (
+            "what is the name of the {n} that goes `` {lyric} '' ?",
+            "who is the best {n} of all time ?",
+            "when does the new {n} come out ?",
+            "what {n} should i check out if i like rock ?",
+        ),
+        (
+            "i think the {n} came out in {year} .",
+            "you should check out their first {n} , it 's way better .",
+            "that {n} is on the radio all the time .",
+            "the {n2} was amazing live .",
+            "look it up on youtube .",
+            "i 've seen that {n} like {num} times .",
+        ),
+    ),
     "family_relationships": Topic(
-        ("boyfriend", "girlfriend", "husband", "wife", "mom", "dad", "sister", "brother", "best friend", "crush",
-         "roommate", "neighbor"),
-        ("how do i tell my {n} that i like someone else ?", "my {n} does n't talk to me anymore , what should i do ?",
-         "is it normal for a {n} to get jealous ?", "how do i get over my {n} ?"),
-        ("just be honest with your {n} .", "give it some time and talk about it calmly .",
-         "if your {n} really cares about you , they will listen .", "i went through the same thing with my {n2} .",
-         "do n't let anyone treat you like that .", "maybe you should talk to a counselor .")),
+        (
+            "boyfriend",
+            "girlfriend",
+            "husband",
+            "wife",
+            "mom",
+            "dad",
+            "sister",
+            "brother",
+            "best friend",
+            "crush",
+            "roommate",
+            "neighbor",
+        ),
+        (
+            "how do i tell my {n} that i like someone else ?",
+            "my {n} does n't talk to me anymore , what should i do ?",
+            "is it normal for a {n} to get jealous ?",
+            "how do i get over my {n} ?",
+        ),
+        (
+            "just be honest with your {n} .",
+            "give it some time and talk about it calmly .",
+            "if your {n} really cares about you , they will listen .",
+            "i went through the same thing with my {n2} .",
+            "do n't let anyone treat you like that .",
+            "maybe you should talk to a counselor .",
+        ),
+    ),
     "politics_government": Topic(
-        ("president", "election", "congress", "senator", "law", "tax", "war", "vote", "constitution", "governor",
-         "immigration", "healthcare"),
-        ("who do you think will win the {n} ?", "why does the {n} matter so much ?",
-         "what does the constitution say about {n2} ?", "should the {n} change the law on {n2} ?"),
-        ("it depends on which party controls congress .", "the {n} is supposed to protect everyone 's rights .",
-         "i think the {n} is doing a terrible job .", "read the constitution , it 's all in there .",
-         "voter turnout was only {num} percent last time .", "both parties are to blame for this .")),
+        (
+            "president",
+            "election",
+            "congress",
+            "senator",
+            "law",
+            "tax",
+            "war",
+            "vote",
+            "constitution",
+            "governor",
+            "immigration",
+            "healthcare",
+        ),
+        (
+            "who do you think will win the {n} ?",
+            "why does the {n} matter so much ?",
+            "what does the constitution say about {n2} ?",
+            "should the {n} change the law on {n2} ?",
+        ),
+        (
+            "it depends on which party controls congress .",
+            "the {n} is supposed to protect everyone 's rights .",
+            "i think the {n} is doing a terrible job .",
+            "read the constitution , it 's all in there .",
+            "voter turnout was only {num} percent last time .",
+            "both parties are to blame for this .",
+        ),
+    ),
 }
 #: The WordNet 3.0 nouns (lemma, sense) each topic is about (as YELP_WORDNET_ROOTS).
 YAHOO_WORDNET_ROOTS = {
@@ -566,16 +905,29 @@ YAHOO_WORDNET_ROOTS = {
     "health": (("disease", 1), ("symptom", 1), ("medicine", 2)),
     "education_reference": (("school", 1), ("examination", 2), ("student", 1)),
     "computers_internet": (("computer", 1), ("software", 1), ("electronic_equipment", 1)),
-    "sports": (("sport", 1),), "business_finance": (("finance", 1), ("loan", 1), ("tax", 1), ("money", 1)),
+    "sports": (("sport", 1),),
+    "business_finance": (("finance", 1), ("loan", 1), ("tax", 1), ("money", 1)),
     "entertainment_music": (("musical_instrument", 1), ("music_genre", 1), ("film", 1)),
     "family_relationships": (("relative", 1), ("lover", 1)),
     "politics_government": (("politician", 2), ("election", 1), ("legislature", 1)),
 }
-YAHOO_DETAILS = ("i 've been trying to figure this out for {num} weeks .", "please help !", "thanks in advance .",
-                 "i really need an answer asap .", "any ideas ?", "10 points for the best answer !",
-                 "( i 'm {age} if that matters )", "my teacher said something different .")
-YAHOO_CLOSERS = ("hope this helps .", "good luck !", "just my opinion .", "( sorry for my bad english )",
-                 "good luck with everything .")
+YAHOO_DETAILS = (
+    "i 've been trying to figure this out for {num} weeks .",
+    "please help !",
+    "thanks in advance .",
+    "i really need an answer asap .",
+    "any ideas ?",
+    "10 points for the best answer !",
+    "( i 'm {age} if that matters )",
+    "my teacher said something different .",
+)
+YAHOO_CLOSERS = (
+    "hope this helps .",
+    "good luck !",
+    "just my opinion .",
+    "( sorry for my bad english )",
+    "good luck with everything .",
+)
 YAHOO_LYRICS = ("baby baby baby", "i will always love you", "na na na", "we will rock you", "let it be")
 YAHOO_MAX_DETAILS = 2
 YAHOO_ANSWER_SENTENCES = (2, 3, 3, 4, 4, 5, 6)
@@ -586,14 +938,24 @@ YAHOO_UNK_RATE = 0.04
 
 
 #: The shipped sample data (sample_data/); its bytes are checked against this generator.
-SAMPLE = He2019Profile(LINES_PER_SPLIT, YELP_BODY_SENTENCES, YELP_OPENING_RATE, YAHOO_ANSWER_SENTENCES,
-                       YAHOO_MAX_DETAILS, YAHOO_MIN_TOKENS)
+SAMPLE = He2019Profile(
+    LINES_PER_SPLIT, YELP_BODY_SENTENCES, YELP_OPENING_RATE, YAHOO_ANSWER_SENTENCES, YAHOO_MAX_DETAILS, YAHOO_MIN_TOKENS
+)
 #: The small scale (sample_data/small/, config/small.yaml): 10,000 / 1,000 / 1,000 texts.
 SMALL = He2019Profile(
-    {"train": 10000, "valid": 1000, "test": 1000}, yelp_body_sentences=(1, 2, 2, 3, 3, 4), yelp_opening_rate=0.5,
-    yahoo_answer_sentences=(1, 2, 2, 3), yahoo_max_details=1, yahoo_min_tokens=12, personas=True,
-    intensifier_rate=0.3, persona_prefix_rate=0.4, persona_sign_off_rate=0.5, wordnet_words=True,
-    wordnet_sentence_rate=0.3)
+    {"train": 10000, "valid": 1000, "test": 1000},
+    yelp_body_sentences=(1, 2, 2, 3, 3, 4),
+    yelp_opening_rate=0.5,
+    yahoo_answer_sentences=(1, 2, 2, 3),
+    yahoo_max_details=1,
+    yahoo_min_tokens=12,
+    personas=True,
+    intensifier_rate=0.3,
+    persona_prefix_rate=0.4,
+    persona_sign_off_rate=0.5,
+    wordnet_words=True,
+    wordnet_sentence_rate=0.3,
+)
 
 
 def _yahoo_document(rng: random.Random, topic_name: str, topic: Topic, profile: He2019Profile) -> tuple[str, dict]:
@@ -602,14 +964,27 @@ def _yahoo_document(rng: random.Random, topic_name: str, topic: Topic, profile: 
 
     def fill(template: str) -> str:
         n, n2 = rng.sample(real.words if real else topic.nouns, 2)
-        return _in_persona(rng, template.format(n=n, n2=n2, num=rng.randint(2, 50), year=rng.randint(1970, 2007),
-                                                lyric=rng.choice(YAHOO_LYRICS), age=rng.randint(13, 60)), persona, profile)
+        return _in_persona(
+            rng,
+            template.format(
+                n=n,
+                n2=n2,
+                num=rng.randint(2, 50),
+                year=rng.randint(1970, 2007),
+                lyric=rng.choice(YAHOO_LYRICS),
+                age=rng.randint(13, 60),
+            ),
+            persona,
+            profile,
+        )
 
     parts = [fill(rng.choice(topic.questions))]
     parts += [fill(t) for t in rng.sample(YAHOO_DETAILS, rng.randint(0, profile.yahoo_max_details))]
     answers = rng.sample(topic.answers, min(rng.choice(profile.yahoo_answer_sentences), len(topic.answers)))
-    parts += [_in_persona(rng, aside, persona, profile) if (aside := _body_sentence(rng, profile, real)) else fill(t)
-              for t in answers]
+    parts += [
+        _in_persona(rng, aside, persona, profile) if (aside := _body_sentence(rng, profile, real)) else fill(t)
+        for t in answers
+    ]
     if rng.random() < YAHOO_CLOSER_RATE:
         parts.append(rng.choice(YAHOO_CLOSERS))
     while len(" ".join(parts).split()) < profile.yahoo_min_tokens:
@@ -621,8 +996,12 @@ def _yahoo_document(rng: random.Random, topic_name: str, topic: Topic, profile: 
 
 def _yahoo_lines(rng: random.Random, profile: He2019Profile) -> dict[str, list[tuple[str, dict]]]:
     topics = list(YAHOO_TOPICS.items())
-    return _unseen_splits(profile.lines_per_split, lambda: _yahoo_document(rng, *rng.choice(topics), profile),
-                          lambda item: [item[0]], "yahoo")
+    return _unseen_splits(
+        profile.lines_per_split,
+        lambda: _yahoo_document(rng, *rng.choice(topics), profile),
+        lambda item: [item[0]],
+        "yahoo",
+    )
 
 
 def _he2019_archive(dataset: str, lines: dict[str, list[tuple[str, dict]]]) -> bytes:
@@ -632,7 +1011,8 @@ def _he2019_archive(dataset: str, lines: dict[str, list[tuple[str, dict]]]) -> b
     for split in SPLITS:
         files[f"{dataset}_data/{dataset}.{split}.txt"] = _lines_bytes([text for text, _ in lines[split]])
         files[f"{dataset}_data/{dataset}.{split}.factors.jsonl"] = _lines_bytes(
-            [json.dumps(factors, sort_keys=True) for _, factors in lines[split]])
+            [json.dumps(factors, sort_keys=True) for _, factors in lines[split]]
+        )
     return _tar_gz(files)
 
 
@@ -647,31 +1027,36 @@ PTB_TEMPLATES = {
         "the yield on the benchmark 30-year treasury bond {moved} to N N from N N",
         "bond prices {moved} in {volume} trading as the dollar {moved2} against the yen",
         "the nasdaq composite index {moved} N to N",
-        "{firm} 's chief economist said the market could {move} another N N before the end of the year"),
+        "{firm} 's chief economist said the market could {move} another N N before the end of the year",
+    ),
     "earnings": (
         "{company} said its {quarter_adj} net income {moved} N N to $ N million or $ N a share",
         "{company} reported a net loss of $ N million for the {quarter} compared with net income of $ N million a year earlier",
         "revenue {moved} N N to $ N billion from $ N billion",
         "analysts had expected earnings of about $ N a share",
-        "{company} shares closed at $ N {updown} N cents in new york stock exchange composite trading"),
+        "{company} shares closed at $ N {updown} N cents in new york stock exchange composite trading",
+    ),
     "politics": (
         "the senate voted N to N to approve the {bill}",
         "the house of representatives passed a bill that would {policy}",
         "president bush said he would veto any bill that {policy_s}",
         "mr. {surname} a {party} from {state} said the plan does n't go far enough",
-        "congressional leaders are expected to meet with white house officials next week to discuss the {bill}"),
+        "congressional leaders are expected to meet with white house officials next week to discuss the {bill}",
+    ),
     "law": (
         "a federal judge in {city} ruled that {company} must pay $ N million in damages",
         "the securities and exchange commission filed a civil suit against {company}",
         "lawyers for {company} said they would appeal the decision to the supreme court",
-        "the justice department is investigating whether {company} violated federal antitrust law"),
+        "the justice department is investigating whether {company} violated federal antitrust law",
+    ),
     "industry": (
         "{company} said it plans to cut N jobs as part of a restructuring",
         "{company} agreed to acquire {company2} for $ N a share or about $ N billion",
         "{company} 's board approved a buy-back of up to N million shares",
         "sales of new cars fell N N in {month} the commerce department said",
         "the proposed buy-out of {company} collapsed after banks refused to provide financing",
-        "mr. {surname} who is N years old will succeed mr. {surname2} as {position} of {company}"),
+        "mr. {surname} who is N years old will succeed mr. {surname2} as {position} of {company}",
+    ),
 }
 PTB_SLOTS = {
     "moved": ("rose", "fell", "climbed", "slipped", "tumbled", "surged", "edged up", "declined"),
@@ -679,29 +1064,88 @@ PTB_SLOTS = {
     "volume": ("heavy", "light", "active", "moderate"),
     "worry": ("interest rates", "the dollar", "the budget deficit", "takeover stocks", "junk bonds", "inflation"),
     "firm": ("salomon brothers", "merrill lynch", "goldman sachs", "shearson lehman hutton", "drexel burnham lambert"),
-    "company": ("ual corp.", "general motors corp.", "ibm", "texaco inc.", "american express co.", "boeing co.",
-                "chrysler corp.", "exxon corp.", "time warner inc.", "digital equipment corp.", "ford motor co.",
-                "coca-cola co.", "philip morris cos.", "jaguar plc", "british airways plc",
-                "capital cities\\/abc inc.", "sears roebuck & co."),
+    "company": (
+        "ual corp.",
+        "general motors corp.",
+        "ibm",
+        "texaco inc.",
+        "american express co.",
+        "boeing co.",
+        "chrysler corp.",
+        "exxon corp.",
+        "time warner inc.",
+        "digital equipment corp.",
+        "ford motor co.",
+        "coca-cola co.",
+        "philip morris cos.",
+        "jaguar plc",
+        "british airways plc",
+        "capital cities\\/abc inc.",
+        "sears roebuck & co.",
+    ),
     "quarter": ("third quarter", "second quarter", "fourth quarter", "first quarter"),
     "updown": ("up", "down"),
-    "bill": ("capital-gains tax cut", "deficit-reduction bill", "minimum-wage bill", "child-care legislation",
-             "savings-and-loan bailout"),
-    "policy": ("raise the minimum wage", "cut the capital-gains tax", "restrict imports of japanese cars",
-               "expand federal aid to schools"),
+    "bill": (
+        "capital-gains tax cut",
+        "deficit-reduction bill",
+        "minimum-wage bill",
+        "child-care legislation",
+        "savings-and-loan bailout",
+    ),
+    "policy": (
+        "raise the minimum wage",
+        "cut the capital-gains tax",
+        "restrict imports of japanese cars",
+        "expand federal aid to schools",
+    ),
     "policy_s": ("raises taxes", "restricts abortion", "cuts the defense budget"),
-    "surname": ("smith", "jones", "brown", "johnson", "roberts", "baker", "phillips", "lawson", "greenspan",
-                "darman", "simmons", "wolf", "nelson", "carter", "ortega"),
+    "surname": (
+        "smith",
+        "jones",
+        "brown",
+        "johnson",
+        "roberts",
+        "baker",
+        "phillips",
+        "lawson",
+        "greenspan",
+        "darman",
+        "simmons",
+        "wolf",
+        "nelson",
+        "carter",
+        "ortega",
+    ),
     "party": ("democrat", "republican"),
     "state": ("california", "texas", "new york", "ohio", "michigan", "illinois"),
     "city": ("new york", "chicago", "los angeles", "san francisco", "boston", "washington", "houston"),
-    "month": ("january", "february", "march", "april", "may", "june", "july", "august", "september",
-              "october", "november", "december"),
+    "month": (
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ),
     "position": ("chairman", "president", "chief executive officer", "chief financial officer"),
 }
 PTB_PREFIXES = ("", "", "", "meanwhile ", "separately ", "in {month} ", "as a result ")
-PTB_SUFFIXES = ("", "", "", " analysts said", " according to people familiar with the matter",
-                " the company said", " a spokesman said", " traders said")
+PTB_SUFFIXES = (
+    "",
+    "",
+    "",
+    " analysts said",
+    " according to people familiar with the matter",
+    " the company said",
+    " a spokesman said",
+    " traders said",
+)
 #: Rare names (one-off surnames built from syllables) that the vocabulary cut turns into <unk>.
 PTB_RARE_NAME_RATE = 0.3
 PTB_SYLLABLES = ("kra", "zel", "mot", "vin", "dra", "quo", "lesh", "tov", "rim", "bax", "nor", "ghe")
@@ -744,8 +1188,9 @@ def _ptb_lines(rng: random.Random) -> dict[str, list[str]]:
         return " " + " ".join(t if t in vocabulary else PTB_UNK for t in tokens) + " "
 
     # a held-out sentence that differs from a training one only in words made <unk> is the same line
-    sentences = _unseen_splits(LINES_PER_SPLIT, lambda: _ptb_sentence(rng).split(), lambda item: [line(item)], "ptb",
-                               train)
+    sentences = _unseen_splits(
+        LINES_PER_SPLIT, lambda: _ptb_sentence(rng).split(), lambda item: [line(item)], "ptb", train
+    )
     return {split: [line(tokens) for tokens in lines] for split, lines in sentences.items()}
 
 
@@ -834,79 +1279,141 @@ class Action:
 
 
 SNLI_SUBJECTS = (
-    Subject("man", "NN", "person", "woman", "human"), Subject("woman", "NN", "person", "man", "human"),
-    Subject("boy", "NN", "child", "girl", "human"), Subject("girl", "NN", "child", "boy", "human"),
-    Subject("men", "NNS", "people", "women", "human", "Two"), Subject("women", "NNS", "people", "men", "human", "Two"),
+    Subject("man", "NN", "person", "woman", "human"),
+    Subject("woman", "NN", "person", "man", "human"),
+    Subject("boy", "NN", "child", "girl", "human"),
+    Subject("girl", "NN", "child", "boy", "human"),
+    Subject("men", "NNS", "people", "women", "human", "Two"),
+    Subject("women", "NNS", "people", "men", "human", "Two"),
     Subject("children", "NNS", "kids", "adults", "human", "Three"),
-    Subject("dog", "NN", "animal", "cat", "animal"), Subject("dogs", "NNS", "animals", "cats", "animal", "Two"),
+    Subject("dog", "NN", "animal", "cat", "animal"),
+    Subject("dogs", "NNS", "animals", "cats", "animal", "Two"),
 )
 SNLI_ACTIONS = (
-    Action("(VP (VBG riding) (NP (DT a) (NN bike)))",
-           (("(PP (IN down) (NP (DT a) (JJ busy) (NN street)))", "outside"),
-            ("(PP (IN along) (NP (DT a) (NN dirt) (NN path)))", "outside")),
-           ("(VP (VBG riding) (NP (DT a) (NN bicycle)))", "(VP (VBG cycling))"),
-           ("(PP (TO to) (NP (NN work)))", "(PP (IN in) (NP (DT a) (NN race)))")),
-    Action("(VP (VBG playing) (NP (DT a) (NN guitar)))",
-           (("(PP (IN on) (NP (DT a) (NN stage)))", "inside"), ("(PP (IN on) (NP (DT the) (NN sidewalk)))", "outside")),
-           ("(VP (VBG playing) (NP (NN music)))", "(VP (VBG playing) (NP (DT an) (NN instrument)))"),
-           ("(PP (IN for) (NP (NNS tips)))", "(PP (IN at) (NP (DT a) (NN wedding)))")),
-    Action("(VP (VBG cooking) (NP (NN dinner)))",
-           (("(PP (IN in) (NP (DT a) (JJ small) (NN kitchen)))", "inside"),
-            ("(PP (IN over) (NP (DT a) (NN campfire)))", "outside")),
-           ("(VP (VBG making) (NP (NN food)))", "(VP (VBG preparing) (NP (DT a) (NN meal)))"),
-           ("(PP (IN for) (NP (DT a) (JJ large) (NN family)))", "(PP (IN for) (NP (DT a) (NN party)))")),
-    Action("(VP (VBG reading) (NP (DT a) (NN book)))",
-           (("(PP (IN on) (NP (DT a) (NN park) (NN bench)))", "outside"), ("(PP (IN in) (NP (DT a) (NN library)))", "inside")),
-           ("(VP (VBG reading))", "(VP (VBG looking) (PP (IN at) (NP (DT a) (NN book))))"),
-           ("(PP (IN for) (NP (NN school)))", "(PP (IN about) (NP (NN history)))")),
-    Action("(VP (VBG climbing) (NP (DT a) (JJ steep) (NN rock)))",
-           (("(PP (IN near) (NP (DT the) (NN ocean)))", "outside"), ("(PP (IN in) (NP (DT the) (NNS mountains)))", "outside")),
-           ("(VP (VBG climbing))", "(VP (VBG scaling) (NP (DT a) (NN rock)))"),
-           ("(PP (IN for) (NP (DT the) (JJ first) (NN time)))", "(PP (IN without) (NP (DT a) (NN rope)))")),
-    Action("(VP (VBG swimming))",
-           (("(PP (IN in) (NP (DT a) (NN lake)))", "outside"), ("(PP (IN in) (NP (DT an) (JJ indoor) (NN pool)))", "inside")),
-           ("(VP (VBG getting) (ADJP (JJ wet)))", "(VP (VBG moving) (PP (IN through) (NP (NN water))))"),
-           ("(PP (IN in) (NP (DT a) (NN competition)))", "(PP (IN after) (NP (DT a) (JJ long) (NN day)))"),
-           ("human", "animal")),
-    Action("(VP (VBG catching) (NP (DT a) (NN frisbee)))",
-           (("(PP (IN in) (NP (DT the) (NN park)))", "outside"), ("(PP (IN on) (NP (DT the) (NN beach)))", "outside")),
-           ("(VP (VBG playing))", "(VP (VBG catching) (NP (NN something)))"),
-           ("(PP (IN for) (NP (DT a) (NN treat)))", "(PP (IN with) (NP (DT a) (NN friend)))"),
-           ("human", "animal")),
-    Action("(VP (VBG running))",
-           (("(PP (IN through) (NP (DT the) (NN snow)))", "outside"), ("(PP (IN across) (NP (DT a) (JJ grassy) (NN field)))", "outside")),
-           ("(VP (VBG moving) (ADVP (RB quickly)))", "(VP (VBG running))"),
-           ("(PP (IN toward) (NP (NN home)))", "(PP (IN after) (NP (DT a) (NN ball)))"),
-           ("human", "animal")),
-    Action("(VP (VBG sleeping))",
-           (("(PP (IN on) (NP (DT a) (NN couch)))", "inside"), ("(PP (IN in) (NP (DT a) (JJ warm) (NN bed)))", "inside")),
-           ("(VP (VBG resting))", "(VP (VBG lying) (ADVP (RB down)))"),
-           ("(PP (IN after) (NP (DT a) (JJ long) (NN walk)))", "(PP (IN during) (NP (DT the) (NN afternoon)))"),
-           ("human", "animal")),
-    Action("(VP (VBG selling) (NP (NN fruit)))",
-           (("(PP (IN at) (NP (DT an) (JJ outdoor) (NN market)))", "outside"), ("(PP (IN on) (NP (DT a) (NN street) (NN corner)))", "outside")),
-           ("(VP (VBG selling) (NP (NN food)))", "(VP (VBG working))"),
-           ("(PP (TO to) (NP (NNS tourists)))", "(PP (IN for) (NP (DT a) (JJ low) (NN price)))")),
-    Action("(VP (VBG painting) (NP (DT a) (NN picture)))",
-           (("(PP (IN in) (NP (DT a) (JJ bright) (NN studio)))", "inside"), ("(PP (IN by) (NP (DT the) (NN river)))", "outside")),
-           ("(VP (VBG making) (NP (NN art)))", "(VP (VBG painting))"),
-           ("(PP (IN for) (NP (DT a) (NN gallery)))", "(PP (IN of) (NP (DT a) (NN sunset)))")),
-    Action("(VP (VBG surfing) (NP (DT a) (JJ big) (NN wave)))",
-           (("(PP (IN in) (NP (DT the) (NN ocean)))", "outside"),),
-           ("(VP (VBG surfing))", "(VP (VBG riding) (NP (DT a) (NN wave)))"),
-           ("(PP (IN in) (NP (DT a) (NN competition)))", "(PP (IN at) (NP (NN sunset)))")),
-    Action("(VP (VBG typing) (PP (IN on) (NP (DT a) (NN laptop))))",
-           (("(PP (IN in) (NP (DT a) (JJ crowded) (NN coffee) (NN shop)))", "inside"), ("(PP (IN at) (NP (DT a) (NN desk)))", "inside")),
-           ("(VP (VBG using) (NP (DT a) (NN computer)))", "(VP (VBG working))"),
-           ("(PP (IN for) (NP (DT a) (NN deadline)))", "(PP (IN about) (NP (NN travel)))")),
+    Action(
+        "(VP (VBG riding) (NP (DT a) (NN bike)))",
+        (
+            ("(PP (IN down) (NP (DT a) (JJ busy) (NN street)))", "outside"),
+            ("(PP (IN along) (NP (DT a) (NN dirt) (NN path)))", "outside"),
+        ),
+        ("(VP (VBG riding) (NP (DT a) (NN bicycle)))", "(VP (VBG cycling))"),
+        ("(PP (TO to) (NP (NN work)))", "(PP (IN in) (NP (DT a) (NN race)))"),
+    ),
+    Action(
+        "(VP (VBG playing) (NP (DT a) (NN guitar)))",
+        (("(PP (IN on) (NP (DT a) (NN stage)))", "inside"), ("(PP (IN on) (NP (DT the) (NN sidewalk)))", "outside")),
+        ("(VP (VBG playing) (NP (NN music)))", "(VP (VBG playing) (NP (DT an) (NN instrument)))"),
+        ("(PP (IN for) (NP (NNS tips)))", "(PP (IN at) (NP (DT a) (NN wedding)))"),
+    ),
+    Action(
+        "(VP (VBG cooking) (NP (NN dinner)))",
+        (
+            ("(PP (IN in) (NP (DT a) (JJ small) (NN kitchen)))", "inside"),
+            ("(PP (IN over) (NP (DT a) (NN campfire)))", "outside"),
+        ),
+        ("(VP (VBG making) (NP (NN food)))", "(VP (VBG preparing) (NP (DT a) (NN meal)))"),
+        ("(PP (IN for) (NP (DT a) (JJ large) (NN family)))", "(PP (IN for) (NP (DT a) (NN party)))"),
+    ),
+    Action(
+        "(VP (VBG reading) (NP (DT a) (NN book)))",
+        (
+            ("(PP (IN on) (NP (DT a) (NN park) (NN bench)))", "outside"),
+            ("(PP (IN in) (NP (DT a) (NN library)))", "inside"),
+        ),
+        ("(VP (VBG reading))", "(VP (VBG looking) (PP (IN at) (NP (DT a) (NN book))))"),
+        ("(PP (IN for) (NP (NN school)))", "(PP (IN about) (NP (NN history)))"),
+    ),
+    Action(
+        "(VP (VBG climbing) (NP (DT a) (JJ steep) (NN rock)))",
+        (
+            ("(PP (IN near) (NP (DT the) (NN ocean)))", "outside"),
+            ("(PP (IN in) (NP (DT the) (NNS mountains)))", "outside"),
+        ),
+        ("(VP (VBG climbing))", "(VP (VBG scaling) (NP (DT a) (NN rock)))"),
+        ("(PP (IN for) (NP (DT the) (JJ first) (NN time)))", "(PP (IN without) (NP (DT a) (NN rope)))"),
+    ),
+    Action(
+        "(VP (VBG swimming))",
+        (
+            ("(PP (IN in) (NP (DT a) (NN lake)))", "outside"),
+            ("(PP (IN in) (NP (DT an) (JJ indoor) (NN pool)))", "inside"),
+        ),
+        ("(VP (VBG getting) (ADJP (JJ wet)))", "(VP (VBG moving) (PP (IN through) (NP (NN water))))"),
+        ("(PP (IN in) (NP (DT a) (NN competition)))", "(PP (IN after) (NP (DT a) (JJ long) (NN day)))"),
+        ("human", "animal"),
+    ),
+    Action(
+        "(VP (VBG catching) (NP (DT a) (NN frisbee)))",
+        (("(PP (IN in) (NP (DT the) (NN park)))", "outside"), ("(PP (IN on) (NP (DT the) (NN beach)))", "outside")),
+        ("(VP (VBG playing))", "(VP (VBG catching) (NP (NN something)))"),
+        ("(PP (IN for) (NP (DT a) (NN treat)))", "(PP (IN with) (NP (DT a) (NN friend)))"),
+        ("human", "animal"),
+    ),
+    Action(
+        "(VP (VBG running))",
+        (
+            ("(PP (IN through) (NP (DT the) (NN snow)))", "outside"),
+            ("(PP (IN across) (NP (DT a) (JJ grassy) (NN field)))", "outside"),
+        ),
+        ("(VP (VBG moving) (ADVP (RB quickly)))", "(VP (VBG running))"),
+        ("(PP (IN toward) (NP (NN home)))", "(PP (IN after) (NP (DT a) (NN ball)))"),
+        ("human", "animal"),
+    ),
+    Action(
+        "(VP (VBG sleeping))",
+        (("(PP (IN on) (NP (DT a) (NN couch)))", "inside"), ("(PP (IN in) (NP (DT a) (JJ warm) (NN bed)))", "inside")),
+        ("(VP (VBG resting))", "(VP (VBG lying) (ADVP (RB down)))"),
+        ("(PP (IN after) (NP (DT a) (JJ long) (NN walk)))", "(PP (IN during) (NP (DT the) (NN afternoon)))"),
+        ("human", "animal"),
+    ),
+    Action(
+        "(VP (VBG selling) (NP (NN fruit)))",
+        (
+            ("(PP (IN at) (NP (DT an) (JJ outdoor) (NN market)))", "outside"),
+            ("(PP (IN on) (NP (DT a) (NN street) (NN corner)))", "outside"),
+        ),
+        ("(VP (VBG selling) (NP (NN food)))", "(VP (VBG working))"),
+        ("(PP (TO to) (NP (NNS tourists)))", "(PP (IN for) (NP (DT a) (JJ low) (NN price)))"),
+    ),
+    Action(
+        "(VP (VBG painting) (NP (DT a) (NN picture)))",
+        (
+            ("(PP (IN in) (NP (DT a) (JJ bright) (NN studio)))", "inside"),
+            ("(PP (IN by) (NP (DT the) (NN river)))", "outside"),
+        ),
+        ("(VP (VBG making) (NP (NN art)))", "(VP (VBG painting))"),
+        ("(PP (IN for) (NP (DT a) (NN gallery)))", "(PP (IN of) (NP (DT a) (NN sunset)))"),
+    ),
+    Action(
+        "(VP (VBG surfing) (NP (DT a) (JJ big) (NN wave)))",
+        (("(PP (IN in) (NP (DT the) (NN ocean)))", "outside"),),
+        ("(VP (VBG surfing))", "(VP (VBG riding) (NP (DT a) (NN wave)))"),
+        ("(PP (IN in) (NP (DT a) (NN competition)))", "(PP (IN at) (NP (NN sunset)))"),
+    ),
+    Action(
+        "(VP (VBG typing) (PP (IN on) (NP (DT a) (NN laptop))))",
+        (
+            ("(PP (IN in) (NP (DT a) (JJ crowded) (NN coffee) (NN shop)))", "inside"),
+            ("(PP (IN at) (NP (DT a) (NN desk)))", "inside"),
+        ),
+        ("(VP (VBG using) (NP (DT a) (NN computer)))", "(VP (VBG working))"),
+        ("(PP (IN for) (NP (DT a) (NN deadline)))", "(PP (IN about) (NP (NN travel)))"),
+    ),
 )
 # Premise adjectives; none of them entails or contradicts a neutral state (happy, tired, ...).
-SNLI_ADJECTIVES = {"human": ("young", "old", "tall", "blond", "barefoot"), "animal": ("brown", "black", "small", "spotted")}
+SNLI_ADJECTIVES = {
+    "human": ("young", "old", "tall", "blond", "barefoot"),
+    "animal": ("brown", "black", "small", "spotted"),
+}
 SNLI_COLORS = ("red", "blue", "green", "black", "white", "yellow")
 SNLI_CLOTHES = ("shirt", "jacket", "hat", "helmet", "sweater")
 SNLI_SETTING_ADVERB = {"outside": ("outside", "outdoors"), "inside": ("inside", "indoors")}
-SNLI_NEUTRAL_STATES = ("(ADJP (JJ happy))", "(ADJP (JJ tired))", "(ADJP (JJ excited))",
-                       "(VP (VBG waiting) (PP (IN for) (NP (DT a) (NN friend))))")
+SNLI_NEUTRAL_STATES = (
+    "(ADJP (JJ happy))",
+    "(ADJP (JJ tired))",
+    "(ADJP (JJ excited))",
+    "(VP (VBG waiting) (PP (IN for) (NP (DT a) (NN friend))))",
+)
 SNLI_ADJECTIVE_RATE = 0.4
 SNLI_CLOTHING_RATE = 0.3
 SNLI_DEFINITE_RATE = 0.5  # "The person ..." rather than "A person ..."
@@ -931,8 +1438,9 @@ def _snli_np(determiner: str, words: list[tuple[str, str]]) -> Tree:
     return "NP", leaves
 
 
-def _snli_subject_np(rng: random.Random, subject: Subject, definite: bool, noun: str | None = None,
-                     describe: bool = False) -> Tree:
+def _snli_subject_np(
+    rng: random.Random, subject: Subject, definite: bool, noun: str | None = None, describe: bool = False
+) -> Tree:
     noun = noun or subject.noun
     words = []
     if describe and rng.random() < SNLI_ADJECTIVE_RATE:
@@ -962,8 +1470,9 @@ def _snli_hypothesis(rng: random.Random, label: str, subject: Subject, action: A
     """A hypothesis with the given relation to the premise ``subject is action place``."""
     plural = bool(subject.number)
     same = _snli_subject_np(rng, subject, definite=True)
-    hyper = _snli_subject_np(rng, subject, definite=not plural and rng.random() < SNLI_DEFINITE_RATE,
-                             noun=subject.hyper)
+    hyper = _snli_subject_np(
+        rng, subject, definite=not plural and rng.random() < SNLI_DEFINITE_RATE, noun=subject.hyper
+    )
     if label == "entailment":
         strategy = rng.randrange(3)
         if strategy == 0:
@@ -975,8 +1484,11 @@ def _snli_hypothesis(rng: random.Random, label: str, subject: Subject, action: A
     if label == "contradiction":
         strategy = rng.randrange(3)
         if strategy == 0:
-            others = [a for a in SNLI_ACTIONS if a is not action and subject.kind in a.kinds
-                      and any(s != setting for _, s in a.places)]
+            others = [
+                a
+                for a in SNLI_ACTIONS
+                if a is not action and subject.kind in a.kinds and any(s != setting for _, s in a.places)
+            ]
             other = rng.choice(others)
             place = rng.choice([p for p, s in other.places if s != setting])
             return _snli_sentence(same, plural, _with_pp(_parse_tree(other.vp), place))
@@ -1016,27 +1528,32 @@ def _snli_caption(rng: random.Random, all_validated: bool) -> list[dict]:
     subject = rng.choice(SNLI_SUBJECTS)
     action = rng.choice([a for a in SNLI_ACTIONS if subject.kind in a.kinds])
     place, setting = rng.choice(action.places)
-    premise = _snli_sentence(_snli_subject_np(rng, subject, definite=False, describe=True),
-                             bool(subject.number), _with_pp(_parse_tree(action.vp), place))
-    caption_id = f"{rng.randrange(10 ** 8, 10 ** 10)}.jpg#{rng.randrange(5)}"
+    premise = _snli_sentence(
+        _snli_subject_np(rng, subject, definite=False, describe=True),
+        bool(subject.number),
+        _with_pp(_parse_tree(action.vp), place),
+    )
+    caption_id = f"{rng.randrange(10**8, 10**10)}.jpg#{rng.randrange(5)}"
     for label in SNLI_PAIR_ORDER:
         hypothesis = _snli_hypothesis(rng, label, subject, action, setting)
         if rng.random() < SNLI_NO_PERIOD_RATE:  # drop the final "." leaf
             s = hypothesis[1][0]
             hypothesis = ("ROOT", [(s[0], [c for c in s[1] if c[0] != "."])])
         annotations = _snli_annotations(rng, label, all_validated or rng.random() < SNLI_VALIDATED_RATE)
-        records.append({
-            "annotator_labels": annotations,
-            "captionID": caption_id,
-            "gold_label": _gold_label(annotations),
-            "pairID": f"{caption_id}r1{SNLI_LABEL_LETTER[label]}",
-            "sentence1": _sentence_text(_leaves(premise)),
-            "sentence1_binary_parse": _render_binary(premise),
-            "sentence1_parse": _render_parse(premise),
-            "sentence2": _sentence_text(_leaves(hypothesis)),
-            "sentence2_binary_parse": _render_binary(hypothesis),
-            "sentence2_parse": _render_parse(hypothesis),
-        })
+        records.append(
+            {
+                "annotator_labels": annotations,
+                "captionID": caption_id,
+                "gold_label": _gold_label(annotations),
+                "pairID": f"{caption_id}r1{SNLI_LABEL_LETTER[label]}",
+                "sentence1": _sentence_text(_leaves(premise)),
+                "sentence1_binary_parse": _render_binary(premise),
+                "sentence1_parse": _render_parse(premise),
+                "sentence2": _sentence_text(_leaves(hypothesis)),
+                "sentence2_binary_parse": _render_binary(hypothesis),
+                "sentence2_parse": _render_parse(hypothesis),
+            }
+        )
     return records
 
 
@@ -1046,15 +1563,32 @@ def _snli_splits(rng: random.Random) -> dict[str, list[dict]]:
     from della.data.preprocess import snli_tokenize
 
     sizes = {"train": SNLI_CAPTIONS["train"], "dev": SNLI_CAPTIONS["dev"], "test": SNLI_CAPTIONS["test"]}
-    captions = _unseen_splits(sizes, lambda: _snli_caption(rng, all_validated=True),
-                              lambda records: [snli_tokenize(r[k]) for r in records for k in ("sentence1", "sentence2")],
-                              "snli", train=[_snli_caption(rng, all_validated=False) for _ in range(sizes["train"])])
+    captions = _unseen_splits(
+        sizes,
+        lambda: _snli_caption(rng, all_validated=True),
+        lambda records: [snli_tokenize(r[k]) for r in records for k in ("sentence1", "sentence2")],
+        "snli",
+        train=[_snli_caption(rng, all_validated=False) for _ in range(sizes["train"])],
+    )
     return {split: [record for caption in found for record in caption] for split, found in captions.items()}
 
 
-SNLI_TXT_COLUMNS = ("gold_label", "sentence1_binary_parse", "sentence2_binary_parse", "sentence1_parse",
-                    "sentence2_parse", "sentence1", "sentence2", "captionID", "pairID",
-                    "label1", "label2", "label3", "label4", "label5")
+SNLI_TXT_COLUMNS = (
+    "gold_label",
+    "sentence1_binary_parse",
+    "sentence2_binary_parse",
+    "sentence1_parse",
+    "sentence2_parse",
+    "sentence1",
+    "sentence2",
+    "captionID",
+    "pairID",
+    "label1",
+    "label2",
+    "label3",
+    "label4",
+    "label5",
+)
 SNLI_MAX_LABELS = 5
 SNLI_README = """\
 SNLI 1.0 -- GENERATED SAMPLE (della-bench)
@@ -1078,8 +1612,11 @@ def _snli_txt(records: list[dict]) -> bytes:
 
 
 def _snli_archive(rng: random.Random) -> tuple[bytes, dict[str, int]]:
-    entries: list[tuple[str, bytes | None]] = [("snli_1.0/", None), ("snli_1.0/Icon\r", b""),
-                                               ("snli_1.0/README.txt", SNLI_README.encode("utf-8"))]
+    entries: list[tuple[str, bytes | None]] = [
+        ("snli_1.0/", None),
+        ("snli_1.0/Icon\r", b""),
+        ("snli_1.0/README.txt", SNLI_README.encode("utf-8")),
+    ]
     counts = {}
     splits = _snli_splits(rng)
     for split in ("dev", "test", "train"):
@@ -1096,35 +1633,127 @@ def _snli_archive(rng: random.Random) -> tuple[bytes, dict[str, int]]:
 # CNN / DailyMail: {cnn,dailymail}_stories.tgz -> {cnn,dailymail}/stories/<sha1(url)>.story
 # =================================================================================================
 
-FIRST_NAMES = ("James", "Maria", "David", "Sarah", "Michael", "Laura", "Ahmed", "Elena", "John", "Priya", "Carlos",
-               "Emma", "Daniel", "Fatima", "Peter", "Anna", "Thomas", "Grace", "Luis", "Helen")
-LAST_NAMES = ("Smith", "Garcia", "Johnson", "Khan", "Brown", "Rossi", "Miller", "Novak", "Wilson", "Silva",
-              "Taylor", "Schmidt", "Davies", "Okafor", "Martin", "Kowalski", "Evans", "Tanaka", "Walker", "Moreau")
-CITIES = (("Manchester", "England"), ("Lyon", "France"), ("Houston", "Texas"), ("Naples", "Italy"),
-          ("Mumbai", "India"), ("Lagos", "Nigeria"), ("Osaka", "Japan"), ("Denver", "Colorado"),
-          ("Krakow", "Poland"), ("Recife", "Brazil"), ("Cardiff", "Wales"), ("Seville", "Spain"),
-          ("Perth", "Australia"), ("Toronto", "Canada"), ("Manila", "the Philippines"), ("Hamburg", "Germany"))
+FIRST_NAMES = (
+    "James",
+    "Maria",
+    "David",
+    "Sarah",
+    "Michael",
+    "Laura",
+    "Ahmed",
+    "Elena",
+    "John",
+    "Priya",
+    "Carlos",
+    "Emma",
+    "Daniel",
+    "Fatima",
+    "Peter",
+    "Anna",
+    "Thomas",
+    "Grace",
+    "Luis",
+    "Helen",
+)
+LAST_NAMES = (
+    "Smith",
+    "Garcia",
+    "Johnson",
+    "Khan",
+    "Brown",
+    "Rossi",
+    "Miller",
+    "Novak",
+    "Wilson",
+    "Silva",
+    "Taylor",
+    "Schmidt",
+    "Davies",
+    "Okafor",
+    "Martin",
+    "Kowalski",
+    "Evans",
+    "Tanaka",
+    "Walker",
+    "Moreau",
+)
+CITIES = (
+    ("Manchester", "England"),
+    ("Lyon", "France"),
+    ("Houston", "Texas"),
+    ("Naples", "Italy"),
+    ("Mumbai", "India"),
+    ("Lagos", "Nigeria"),
+    ("Osaka", "Japan"),
+    ("Denver", "Colorado"),
+    ("Krakow", "Poland"),
+    ("Recife", "Brazil"),
+    ("Cardiff", "Wales"),
+    ("Seville", "Spain"),
+    ("Perth", "Australia"),
+    ("Toronto", "Canada"),
+    ("Manila", "the Philippines"),
+    ("Hamburg", "Germany"),
+)
 CNN_DM_SLOTS = {
     "day": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
-    "month": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-              "November", "December"),
+    "month": (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ),
     "building": ("apartment block", "textile factory", "nightclub", "hotel", "shopping center", "hospital"),
     "org": ("fire department", "national police", "interior ministry", "emergency services", "coast guard"),
     "title": ("Mayor", "Fire Chief", "Governor", "Police Chief"),
-    "crime": ("running a fake charity", "armed robbery", "defrauding elderly investors", "setting fire to a warehouse",
-              "smuggling stolen cars"),
-    "crime_detail": ("kept the money in secret bank accounts", "used a stolen car for the getaway",
-                     "targeted people who lived alone", "tried to destroy the evidence"),
+    "crime": (
+        "running a fake charity",
+        "armed robbery",
+        "defrauding elderly investors",
+        "setting fire to a warehouse",
+        "smuggling stolen cars",
+    ),
+    "crime_detail": (
+        "kept the money in secret bank accounts",
+        "used a stolen car for the getaway",
+        "targeted people who lived alone",
+        "tried to destroy the evidence",
+    ),
     "team": ("Rovers", "United", "Athletic", "City", "Wanderers", "Rangers", "Olympic", "Albion"),
     "competition": ("national cup", "league cup", "Champions Cup", "regional championship"),
-    "company": ("Northwind Motors", "Globex", "Vantage Steel", "Helix Pharma", "Bluebird Airlines", "Orion Telecom",
-                "Redwood Foods", "Atlas Shipping"),
+    "company": (
+        "Northwind Motors",
+        "Globex",
+        "Vantage Steel",
+        "Helix Pharma",
+        "Bluebird Airlines",
+        "Orion Telecom",
+        "Redwood Foods",
+        "Atlas Shipping",
+    ),
     "storm": ("Delia", "Marco", "Ophelia", "Bruno", "Katla", "Ines"),
-    "university": ("the University of Leeds", "Stanford University", "the University of Tokyo",
-                   "McGill University", "the Karolinska Institute"),
-    "finding": ("people who walk every day live longer", "coffee may protect the liver",
-                "children who read before bed sleep better", "dogs can recognize their owners' voices",
-                "a short nap can improve memory"),
+    "university": (
+        "the University of Leeds",
+        "Stanford University",
+        "the University of Tokyo",
+        "McGill University",
+        "the Karolinska Institute",
+    ),
+    "finding": (
+        "people who walk every day live longer",
+        "coffee may protect the liver",
+        "children who read before bed sleep better",
+        "dogs can recognize their owners' voices",
+        "a short nap can improve memory",
+    ),
     "subject_kind": ("volunteers", "patients", "families", "adults"),
     "funder": ("national science foundation", "Wellcome Trust", "health ministry"),
 }
@@ -1146,101 +1775,209 @@ CNN_DM_EVENTS = (
     NewsEvent(
         "At least {count} people were killed when a fire swept through {a_building} in {city}, {country}, on {day}, officials said.",
         "At least {count} people killed in {building} fire in {city}",
-        (("Firefighters fought the blaze for {hours} hours before bringing it under control.",
-          "Fire burned for {hours} hours before it was brought under control"),
-         ("Another {count2} people were taken to hospital, some with serious burns.", "{count2} others taken to hospital"),
-         ("The cause of the fire is under investigation, according to the {org}.",
-          "The {org} is investigating the cause of the blaze"),
-         ("It is the deadliest fire in {city} since {year}.", "Deadliest fire in {city} since {year}")),
-        ("Witnesses said the flames spread quickly through the upper floors of the {building}.",
-         "{official} said emergency crews arrived within minutes of the first call."),
-        ('"We heard screaming and then the smoke was everywhere," said {person}, {age}, who lives nearby.',
-         '"This is a tragedy for the whole city," {official} told reporters.')),
+        (
+            (
+                "Firefighters fought the blaze for {hours} hours before bringing it under control.",
+                "Fire burned for {hours} hours before it was brought under control",
+            ),
+            (
+                "Another {count2} people were taken to hospital, some with serious burns.",
+                "{count2} others taken to hospital",
+            ),
+            (
+                "The cause of the fire is under investigation, according to the {org}.",
+                "The {org} is investigating the cause of the blaze",
+            ),
+            ("It is the deadliest fire in {city} since {year}.", "Deadliest fire in {city} since {year}"),
+        ),
+        (
+            "Witnesses said the flames spread quickly through the upper floors of the {building}.",
+            "{official} said emergency crews arrived within minutes of the first call.",
+        ),
+        (
+            '"We heard screaming and then the smoke was everywhere," said {person}, {age}, who lives nearby.',
+            '"This is a tragedy for the whole city," {official} told reporters.',
+        ),
+    ),
     NewsEvent(
         "{person}, {age}, was sentenced to {years} years in prison on {day} for {crime} in {city}.",
         "{person}, {age}, sentenced to {years} years in prison for {crime}",
-        (("A jury found {surname} guilty after a trial that lasted {weeks} weeks.", "The trial lasted {weeks} weeks"),
-         ("{surname}'s lawyer said his client would appeal the verdict.", "His lawyer says he will appeal"),
-         ("{surname} was arrested in {month} {year} after a tip from a neighbor.", "{surname} was arrested in {month} {year}"),
-         ("Prosecutors said {surname} had {crime_detail}.", "Prosecutors say he {crime_detail}")),
-        ("The judge said it was one of the worst cases she had seen on the bench.",
-         "Relatives of the victims wept as the sentence was read out."),
-        ('"Justice has been done today," said prosecutor {person2}.', '"He showed no remorse at all," one relative said.')),
+        (
+            (
+                "A jury found {surname} guilty after a trial that lasted {weeks} weeks.",
+                "The trial lasted {weeks} weeks",
+            ),
+            ("{surname}'s lawyer said his client would appeal the verdict.", "His lawyer says he will appeal"),
+            (
+                "{surname} was arrested in {month} {year} after a tip from a neighbor.",
+                "{surname} was arrested in {month} {year}",
+            ),
+            ("Prosecutors said {surname} had {crime_detail}.", "Prosecutors say he {crime_detail}"),
+        ),
+        (
+            "The judge said it was one of the worst cases she had seen on the bench.",
+            "Relatives of the victims wept as the sentence was read out.",
+        ),
+        (
+            '"Justice has been done today," said prosecutor {person2}.',
+            '"He showed no remorse at all," one relative said.',
+        ),
+    ),
     NewsEvent(
         "{team1} beat {team2} {score1}-{score2} on {day} to reach the final of the {competition}.",
         "{team1} beat {team2} {score1}-{score2} to reach the {competition} final",
-        (("{person} scored twice for {team1}, including a late winner in the {minute}th minute.",
-          "{person} scores twice for the winners"),
-         ("A crowd of {crowd} watched the match in {city}.", "{crowd} fans watched the match in {city}"),
-         ("{team1} have now won {wins} of their last {games} games.", "{team1} have won {wins} of their last {games} games"),
-         ("The win means {team1} will play in their first {competition} final since {year}.",
-          "{team1} in first {competition} final since {year}")),
+        (
+            (
+                "{person} scored twice for {team1}, including a late winner in the {minute}th minute.",
+                "{person} scores twice for the winners",
+            ),
+            ("A crowd of {crowd} watched the match in {city}.", "{crowd} fans watched the match in {city}"),
+            (
+                "{team1} have now won {wins} of their last {games} games.",
+                "{team1} have won {wins} of their last {games} games",
+            ),
+            (
+                "The win means {team1} will play in their first {competition} final since {year}.",
+                "{team1} in first {competition} final since {year}",
+            ),
+        ),
         ("{team2} had led at half-time but could not hold on.", "The final will be played next month."),
-        ('"I am so proud of these players," {team1} coach {person2} said.',
-         '"We made too many mistakes and we paid for it," said the {team2} captain.')),
+        (
+            '"I am so proud of these players," {team1} coach {person2} said.',
+            '"We made too many mistakes and we paid for it," said the {team2} captain.',
+        ),
+    ),
     NewsEvent(
         "{company} said on {day} it would cut {jobs} jobs after profits fell {percent}% in the last quarter.",
         "{company} to cut {jobs} jobs as profits fall {percent}%",
-        (("Shares in {company} fell {percent2}% in early trading.", "Shares fell {percent2}% in early trading"),
-         ("Chief executive {person} blamed weak demand in {country} and rising costs.",
-          "CEO {person} blames weak demand in {country}"),
-         ("The company, based in {city}, employs about {employees} people worldwide.",
-          "The company employs about {employees} people"),
-         ("{company} reported revenue of ${amount} billion for the quarter.", "Quarterly revenue was ${amount} billion")),
+        (
+            ("Shares in {company} fell {percent2}% in early trading.", "Shares fell {percent2}% in early trading"),
+            (
+                "Chief executive {person} blamed weak demand in {country} and rising costs.",
+                "CEO {person} blames weak demand in {country}",
+            ),
+            (
+                "The company, based in {city}, employs about {employees} people worldwide.",
+                "The company employs about {employees} people",
+            ),
+            (
+                "{company} reported revenue of ${amount} billion for the quarter.",
+                "Quarterly revenue was ${amount} billion",
+            ),
+        ),
         ("Analysts had expected a smaller drop in profits.", "Unions said they would fight the cuts."),
-        ('"These are difficult but necessary decisions," {person} said in a statement.',
-         '"Workers are paying for management\'s mistakes," said union leader {person2}.')),
+        (
+            '"These are difficult but necessary decisions," {person} said in a statement.',
+            '"Workers are paying for management\'s mistakes," said union leader {person2}.',
+        ),
+    ),
     NewsEvent(
         "Storm {storm} battered the coast of {country} on {day}, killing at least {count} people and leaving thousands without power.",
         "Storm {storm} kills at least {count} in {country}",
-        (("Winds of up to {wind} mph tore roofs off houses in {city}.", "Winds of up to {wind} mph hit {city}"),
-         ("More than {evacuated} people were evacuated from low-lying areas.", "More than {evacuated} people evacuated"),
-         ("Rescue teams were still searching for {count2} missing fishermen.", "{count2} fishermen still missing"),
-         ("It is the strongest storm to hit the region since {year}.", "Strongest storm in the region since {year}")),
+        (
+            ("Winds of up to {wind} mph tore roofs off houses in {city}.", "Winds of up to {wind} mph hit {city}"),
+            (
+                "More than {evacuated} people were evacuated from low-lying areas.",
+                "More than {evacuated} people evacuated",
+            ),
+            ("Rescue teams were still searching for {count2} missing fishermen.", "{count2} fishermen still missing"),
+            ("It is the strongest storm to hit the region since {year}.", "Strongest storm in the region since {year}"),
+        ),
         ("Forecasters said the storm would weaken as it moved inland.", "Schools and airports in {city} were closed."),
-        ('"The water came up to our windows in minutes," said {person}, a resident of {city}.',
-         '"Our priority is to save lives," {official} said.')),
+        (
+            '"The water came up to our windows in minutes," said {person}, a resident of {city}.',
+            '"Our priority is to save lives," {official} said.',
+        ),
+    ),
     NewsEvent(
         "A {age}-year-old hiker missing for {days} days in the hills near {city} has been found alive, rescuers said on {day}.",
         "Hiker, {age}, found alive after {days} days missing near {city}",
-        (("{surname} survived by drinking stream water and eating berries.", "{surname} survived on stream water and berries"),
-         ("More than {searchers} volunteers joined the search.", "More than {searchers} volunteers joined the search"),
-         ("A helicopter crew spotted {surname} waving a jacket near a river.", "Helicopter crew spotted {surname} near a river"),
-         ("{person} had set out alone on a day hike and failed to return home.", "{person} had gone on a day hike alone")),
-        ("Doctors said the hiker was dehydrated but in stable condition.",
-         "The {org} said bad weather had made the search difficult."),
-        ('"It\'s a miracle, we had almost given up hope," said {surname}\'s sister, {person2}.',
-         '"We never stop looking," a spokesman for the {org} said.')),
+        (
+            (
+                "{surname} survived by drinking stream water and eating berries.",
+                "{surname} survived on stream water and berries",
+            ),
+            (
+                "More than {searchers} volunteers joined the search.",
+                "More than {searchers} volunteers joined the search",
+            ),
+            (
+                "A helicopter crew spotted {surname} waving a jacket near a river.",
+                "Helicopter crew spotted {surname} near a river",
+            ),
+            (
+                "{person} had set out alone on a day hike and failed to return home.",
+                "{person} had gone on a day hike alone",
+            ),
+        ),
+        (
+            "Doctors said the hiker was dehydrated but in stable condition.",
+            "The {org} said bad weather had made the search difficult.",
+        ),
+        (
+            "\"It's a miracle, we had almost given up hope,\" said {surname}'s sister, {person2}.",
+            '"We never stop looking," a spokesman for the {org} said.',
+        ),
+    ),
     NewsEvent(
         "Scientists at {university} say they have found that {finding}, in a study published on {day}.",
         "Study by {university} finds {finding}",
-        (("The team studied {subjects} {subject_kind} over {years} years.",
-          "Researchers followed {subjects} {subject_kind} for {years} years"),
-         ("The researchers now plan a larger study involving {subjects2} people.",
-          "A larger study with {subjects2} people is planned"),
-         ("The study was funded by the {funder}.", "The study was funded by the {funder}"),
-         ("Lead author {person} said the results surprised the researchers.",
-          "Lead author {person} says the results were a surprise")),
-        ("Other experts said more research was needed.",
-         "The findings could change how doctors treat patients in {country}."),
-        ('"We did not expect such a clear result," {person} said.',
-         '"It is an important step, but only a first step," said {person2}, who was not involved in the study.')),
+        (
+            (
+                "The team studied {subjects} {subject_kind} over {years} years.",
+                "Researchers followed {subjects} {subject_kind} for {years} years",
+            ),
+            (
+                "The researchers now plan a larger study involving {subjects2} people.",
+                "A larger study with {subjects2} people is planned",
+            ),
+            ("The study was funded by the {funder}.", "The study was funded by the {funder}"),
+            (
+                "Lead author {person} said the results surprised the researchers.",
+                "Lead author {person} says the results were a surprise",
+            ),
+        ),
+        (
+            "Other experts said more research was needed.",
+            "The findings could change how doctors treat patients in {country}.",
+        ),
+        (
+            '"We did not expect such a clear result," {person} said.',
+            '"It is an important step, but only a first step," said {person2}, who was not involved in the study.',
+        ),
+    ),
     NewsEvent(
         "{person} has won the presidential election in {country} with {percent_win}% of the vote, according to official results released on {day}.",
         "{person} wins {country} presidential election with {percent_win}% of the vote",
-        (("Turnout was {turnout}%, the highest in {years} years.", "Turnout was {turnout}%, the highest in {years} years"),
-         ("{surname}'s main rival, {person2}, won {percent_lose}% and conceded defeat.",
-          "Rival {person2} wins {percent_lose}% and concedes defeat"),
-         ("Thousands of supporters celebrated in the streets of {city}.", "Supporters celebrate in {city}"),
-         ("{surname} campaigned on promises to create jobs and fight corruption.",
-          "{surname} promised jobs and a fight against corruption")),
+        (
+            (
+                "Turnout was {turnout}%, the highest in {years} years.",
+                "Turnout was {turnout}%, the highest in {years} years",
+            ),
+            (
+                "{surname}'s main rival, {person2}, won {percent_lose}% and conceded defeat.",
+                "Rival {person2} wins {percent_lose}% and concedes defeat",
+            ),
+            ("Thousands of supporters celebrated in the streets of {city}.", "Supporters celebrate in {city}"),
+            (
+                "{surname} campaigned on promises to create jobs and fight corruption.",
+                "{surname} promised jobs and a fight against corruption",
+            ),
+        ),
         ("International observers said the vote was largely fair.", "The new president will be sworn in next month."),
-        ('"This victory belongs to all the people of {country}," {surname} told supporters.',
-         '"We accept the result," {person2} said.')),
+        (
+            '"This victory belongs to all the people of {country}," {surname} told supporters.',
+            '"We accept the result," {person2} said.',
+        ),
+    ),
 )
-CNN_DM_FILLERS = ("{city} is home to about {population} people.", "The {org} did not respond to a request for comment.",
-                  "Local media reported the news on {day} evening.", "More details are expected later this week.",
-                  "The story was first reported by a local newspaper in {city}.")
+CNN_DM_FILLERS = (
+    "{city} is home to about {population} people.",
+    "The {org} did not respond to a request for comment.",
+    "Local media reported the news on {day} evening.",
+    "More details are expected later this week.",
+    "The story was first reported by a local newspaper in {city}.",
+)
 CNN_SHARE = 0.3
 CNN_DATELINE_RATE = 0.5  # "CITY, Country (CNN) -- ..." rather than "(CNN) -- ..."
 CNN_DM_MIN_FACTS = 2  # facts per article, and facts restated by highlights
@@ -1258,20 +1995,42 @@ def _cnn_dm_facts(rng: random.Random) -> dict:
     wins = rng.randint(3, 12)
     subjects = rng.randint(200, 9000)
     slots.update(
-        city=city, country=country, person=f"{first} {last}", surname=last,
+        city=city,
+        country=country,
+        person=f"{first} {last}",
+        surname=last,
         person2=f"{rng.choice(FIRST_NAMES)} {rng.choice([n for n in LAST_NAMES if n != last])}",
         official=f"{slots['title']} {rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
         a_building=f"{_an(slots['building'])} {slots['building']}",
-        age=rng.randint(19, 84), count=rng.randint(3, 60), count2=rng.randint(2, 40), hours=rng.randint(2, 14),
-        year=rng.randint(1960, 2012), years=rng.randint(2, 25), weeks=rng.randint(2, 12),
-        team1=f"{city} {team1}", team2=f"{rng.choice(CITIES)[0]} {team2}", score1=score2 + rng.randint(1, 3),
-        score2=score2, minute=rng.randint(80, 89), crowd=f"{rng.randint(5, 80)},{rng.randint(0, 999):03d}",
+        age=rng.randint(19, 84),
+        count=rng.randint(3, 60),
+        count2=rng.randint(2, 40),
+        hours=rng.randint(2, 14),
+        year=rng.randint(1960, 2012),
+        years=rng.randint(2, 25),
+        weeks=rng.randint(2, 12),
+        team1=f"{city} {team1}",
+        team2=f"{rng.choice(CITIES)[0]} {team2}",
+        score1=score2 + rng.randint(1, 3),
+        score2=score2,
+        minute=rng.randint(80, 89),
+        crowd=f"{rng.randint(5, 80)},{rng.randint(0, 999):03d}",
         jobs=f"{rng.randint(1, 9)},{rng.randint(0, 9)}00",
-        percent=rng.randint(5, 40), percent2=rng.randint(2, 15), employees=f"{rng.randint(10, 90)},000",
-        amount=f"{rng.randint(1, 30)}.{rng.randint(1, 9)}", wind=rng.randint(70, 140),
-        evacuated=f"{rng.randint(2, 90)},000", days=rng.randint(3, 12), searchers=rng.randint(40, 300),
-        wins=wins, games=wins + rng.randint(0, 5), subjects=subjects, subjects2=subjects * rng.randint(3, 10), percent_win=percent_win,
-        percent_lose=100 - percent_win - rng.randint(2, 9), turnout=rng.randint(55, 85),
+        percent=rng.randint(5, 40),
+        percent2=rng.randint(2, 15),
+        employees=f"{rng.randint(10, 90)},000",
+        amount=f"{rng.randint(1, 30)}.{rng.randint(1, 9)}",
+        wind=rng.randint(70, 140),
+        evacuated=f"{rng.randint(2, 90)},000",
+        days=rng.randint(3, 12),
+        searchers=rng.randint(40, 300),
+        wins=wins,
+        games=wins + rng.randint(0, 5),
+        subjects=subjects,
+        subjects2=subjects * rng.randint(3, 10),
+        percent_win=percent_win,
+        percent_lose=100 - percent_win - rng.randint(2, 9),
+        turnout=rng.randint(55, 85),
         population=f"{rng.randint(1, 9)}.{rng.randint(1, 9)} million",
     )
     return slots
@@ -1298,13 +2057,15 @@ def _cnn_dm_story(rng: random.Random, publisher: str, with_article: bool = True)
         paragraphs, i = [lead], 0
         while i < len(sentences):  # CNN: one to three sentences per paragraph
             step = rng.randint(1, 3)
-            paragraphs.append(" ".join(sentences[i: i + step]))
+            paragraphs.append(" ".join(sentences[i : i + step]))
             i += step
     else:  # Daily Mail: a byline block, then one sentence per paragraph
         hour, minute = rng.randint(0, 23), rng.randint(0, 59)
         date = f"{rng.randint(1, 28)} {facts['month']} {rng.randint(*CNN_DM_PUBLISH_YEARS)}"
-        byline = (f"By . {rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)} . PUBLISHED: . {hour:02d}:{minute:02d} EST, "
-                  f"{date} . | . UPDATED: . {hour:02d}:{min(minute + rng.randint(1, 30), 59):02d} EST, {date} .")
+        byline = (
+            f"By . {rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)} . PUBLISHED: . {hour:02d}:{minute:02d} EST, "
+            f"{date} . | . UPDATED: . {hour:02d}:{min(minute + rng.randint(1, 30), 59):02d} EST, {date} ."
+        )
         paragraphs = [byline, lead] + sentences
     if not with_article:
         paragraphs = []
@@ -1314,14 +2075,20 @@ def _cnn_dm_story(rng: random.Random, publisher: str, with_article: bool = True)
 
 def _cnn_dm_url(rng: random.Random, publisher: str, headline: str, index: int) -> str:
     year = rng.randint(*CNN_DM_PUBLISH_YEARS)
-    stamp = (f"{year + 1}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
-             f"{rng.randint(0, 23):02d}{rng.randint(0, 59):02d}{rng.randint(0, 59):02d}")
+    stamp = (
+        f"{year + 1}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+        f"{rng.randint(0, 23):02d}{rng.randint(0, 59):02d}{rng.randint(0, 59):02d}"
+    )
     slug = _slug(headline)[:60].strip("-")
     if publisher == "cnn":
-        return (f"http://web.archive.org/web/{stamp}id_/http://www.cnn.com/{year}/{rng.randint(1, 12):02d}/"
-                f"{rng.randint(1, 28):02d}/{rng.choice(('world', 'us', 'sport', 'business', 'health'))}/{slug}-{index}/index.html")
+        return (
+            f"http://web.archive.org/web/{stamp}id_/http://www.cnn.com/{year}/{rng.randint(1, 12):02d}/"
+            f"{rng.randint(1, 28):02d}/{rng.choice(('world', 'us', 'sport', 'business', 'health'))}/{slug}-{index}/index.html"
+        )
     article = 1_000_000 + index * 7919 % 8_999_999
-    return f"http://web.archive.org/web/{stamp}id_/http://www.dailymail.co.uk/news/article-{article}/{slug.title()}.html"
+    return (
+        f"http://web.archive.org/web/{stamp}id_/http://www.dailymail.co.uk/news/article-{article}/{slug.title()}.html"
+    )
 
 
 def _cnn_dm_files(rng: random.Random) -> tuple[dict[str, bytes], dict]:
@@ -1353,18 +2120,46 @@ def _cnn_dm_files(rng: random.Random) -> tuple[dict[str, bytes], dict]:
 # WritingPrompts: writingPrompts.tar.gz -> writingPrompts/{split}.wp_{source,target}
 # =================================================================================================
 
-WP_ROLES = ("detective", "knight", "astronaut", "witch", "robot", "ghost", "dragon", "librarian", "soldier",
-            "time traveler", "vampire", "chef", "pirate", "wizard", "janitor")
+WP_ROLES = (
+    "detective",
+    "knight",
+    "astronaut",
+    "witch",
+    "robot",
+    "ghost",
+    "dragon",
+    "librarian",
+    "soldier",
+    "time traveler",
+    "vampire",
+    "chef",
+    "pirate",
+    "wizard",
+    "janitor",
+)
 #: (setting as the prompt says it, the short noun the story uses for it)
-WP_SETTINGS = (("a space station orbiting Mars", "station"), ("an abandoned lighthouse", "lighthouse"),
-               ("a tiny village in the mountains", "village"), ("New York in the year 3000", "city"),
-               ("a haunted castle", "castle"), ("the bottom of the ocean", "sea floor"),
-               ("a crowded subway train", "train"), ("the last city on Earth", "city"),
-               ("a desert island", "island"), ("a school for wizards", "school"))
-WP_TWISTS = ("everyone else has disappeared", "you are the only one who can see the ghosts",
-             "time has stopped for everyone but you", "your reflection has started talking back",
-             "the moon is slowly getting closer", "all the clocks run backwards",
-             "the dead come back every Tuesday", "nobody remembers your name")
+WP_SETTINGS = (
+    ("a space station orbiting Mars", "station"),
+    ("an abandoned lighthouse", "lighthouse"),
+    ("a tiny village in the mountains", "village"),
+    ("New York in the year 3000", "city"),
+    ("a haunted castle", "castle"),
+    ("the bottom of the ocean", "sea floor"),
+    ("a crowded subway train", "train"),
+    ("the last city on Earth", "city"),
+    ("a desert island", "island"),
+    ("a school for wizards", "school"),
+)
+WP_TWISTS = (
+    "everyone else has disappeared",
+    "you are the only one who can see the ghosts",
+    "time has stopped for everyone but you",
+    "your reflection has started talking back",
+    "the moon is slowly getting closer",
+    "all the clocks run backwards",
+    "the dead come back every Tuesday",
+    "nobody remembers your name",
+)
 WP_OBJECTS = ("lantern", "key", "letter", "map", "pocket watch", "photograph", "sword", "music box")
 WP_NAMES = ("Sarah", "Tom", "Eliza", "Marcus", "Old Pete", "Nadia", "Hugo", "Iris")
 WP_THEMES = ("Silence", "Second chances", "The last day", "Home")
@@ -1379,44 +2174,50 @@ WP_PROMPTS = (
     ("EU", 1, "The {role} from your favorite fairy tale moves to {setting} ."),
     ("TT", 1, "Theme Thursday : {theme} . A {role} in {setting} ."),
 )
-WP_OPENINGS = ("I had been a {role} for {years} years before I came to the {place} .",
-               "The {place} was quiet that night . Too quiet , {name} thought .",
-               "Nobody tells you what it 's like to be a {role} in {setting} .",
-               "My name is {name} , and I am the last {role} in {setting} .")
-WP_MIDDLE = ("`` Do you hear that ? '' {name} asked . I shook my head .",
-             "It was then that I understood : {twist} .",
-             "The {role2} stood at the door of the {place} , holding a {object} .",
-             "I walked through the {place} , past the broken windows and the empty rooms .",
-             "Every morning I checked the {object} , and every morning it was the same .",
-             "`` You 're not supposed to be here , '' said the {role2} .",
-             "I did n't know what to say , so I said nothing .",
-             "{name} laughed , but there was no joy in it .",
-             "Outside , the {place} was changing .",
-             "A {role} does n't cry . That 's what they taught us .",
-             "The {object} was warm in my hand , warmer than it should have been .",
-             "We waited . The {place} waited with us .",
-             "The {role2} had warned me about the {place} , but I had not listened .",
-             "I found the {object} under a loose stone , exactly where {name} said it would be .",
-             "`` How long have you known ? '' I asked . `` Since the beginning , '' {name} said .",
-             "For a long time nobody spoke .",
-             "The others had left the {place} years ago . Only {name} and I remained .",
-             "Being a {role} in {setting} is mostly waiting , and a little bit of running .",
-             "I tried to tell the {role2} that {twist} , but the words would not come .",
-             "Somewhere below us , something moved .",
-             "I wrote it all down in my notebook , just in case .",
-             "{name} handed me the {object} . `` Take it . You 'll need it more than I will . ''",
-             "That was the first time I saw the {role2} afraid .",
-             "The lights of the {place} flickered once , then went out .",
-             "I remembered my first day as a {role} . I had been so sure of everything .",
-             "`` It 's not your fault , '' {name} said . It was , of course .",
-             "By morning the {place} was silent again .",
-             "I counted the days . Then I stopped counting .",
-             "The {object} started to hum , a low and patient sound .",
-             "`` Run , '' said the {role2} . So we ran .")
-WP_ENDINGS = ("And that is how the last {role} in {setting} found a new job .",
-              "I still think about that night , every time I see a {object} .",
-              "The {place} is still there , if you know where to look .",
-              "`` Same time tomorrow ? '' {name} asked . I smiled .")
+WP_OPENINGS = (
+    "I had been a {role} for {years} years before I came to the {place} .",
+    "The {place} was quiet that night . Too quiet , {name} thought .",
+    "Nobody tells you what it 's like to be a {role} in {setting} .",
+    "My name is {name} , and I am the last {role} in {setting} .",
+)
+WP_MIDDLE = (
+    "`` Do you hear that ? '' {name} asked . I shook my head .",
+    "It was then that I understood : {twist} .",
+    "The {role2} stood at the door of the {place} , holding a {object} .",
+    "I walked through the {place} , past the broken windows and the empty rooms .",
+    "Every morning I checked the {object} , and every morning it was the same .",
+    "`` You 're not supposed to be here , '' said the {role2} .",
+    "I did n't know what to say , so I said nothing .",
+    "{name} laughed , but there was no joy in it .",
+    "Outside , the {place} was changing .",
+    "A {role} does n't cry . That 's what they taught us .",
+    "The {object} was warm in my hand , warmer than it should have been .",
+    "We waited . The {place} waited with us .",
+    "The {role2} had warned me about the {place} , but I had not listened .",
+    "I found the {object} under a loose stone , exactly where {name} said it would be .",
+    "`` How long have you known ? '' I asked . `` Since the beginning , '' {name} said .",
+    "For a long time nobody spoke .",
+    "The others had left the {place} years ago . Only {name} and I remained .",
+    "Being a {role} in {setting} is mostly waiting , and a little bit of running .",
+    "I tried to tell the {role2} that {twist} , but the words would not come .",
+    "Somewhere below us , something moved .",
+    "I wrote it all down in my notebook , just in case .",
+    "{name} handed me the {object} . `` Take it . You 'll need it more than I will . ''",
+    "That was the first time I saw the {role2} afraid .",
+    "The lights of the {place} flickered once , then went out .",
+    "I remembered my first day as a {role} . I had been so sure of everything .",
+    "`` It 's not your fault , '' {name} said . It was , of course .",
+    "By morning the {place} was silent again .",
+    "I counted the days . Then I stopped counting .",
+    "The {object} started to hum , a low and patient sound .",
+    "`` Run , '' said the {role2} . So we ran .",
+)
+WP_ENDINGS = (
+    "And that is how the last {role} in {setting} found a new job .",
+    "I still think about that night , every time I see a {object} .",
+    "The {place} is still there , if you know where to look .",
+    "`` Same time tomorrow ? '' {name} asked . I smiled .",
+)
 WP_PARAGRAPH_BREAK = " <newline> <newline> "
 WP_LINE_BREAK = " <newline> "
 WP_MIDDLE_PARAGRAPHS = (1, 2, 3, 4, 5, 6, 8, 10, 14)
@@ -1427,9 +2228,17 @@ WP_LINE_BREAK_RATE = 0.1
 def _wp_pair(rng: random.Random) -> tuple[str, str]:
     setting, place = rng.choice(WP_SETTINGS)
     role, role2 = rng.sample(WP_ROLES, 2)
-    slots = dict(role=role, role2=role2, setting=setting, place=place, twist=rng.choice(WP_TWISTS),
-                 object=rng.choice(WP_OBJECTS), name=rng.choice(WP_NAMES), years=rng.randint(2, 300),
-                 theme=rng.choice(WP_THEMES))
+    slots = dict(
+        role=role,
+        role2=role2,
+        setting=setting,
+        place=place,
+        twist=rng.choice(WP_TWISTS),
+        object=rng.choice(WP_OBJECTS),
+        name=rng.choice(WP_NAMES),
+        years=rng.randint(2, 300),
+        theme=rng.choice(WP_THEMES),
+    )
     tag, _, template = rng.choices(WP_PROMPTS, weights=[w for _, w, _ in WP_PROMPTS])[0]
     prompt = f"[ {tag} ] " + template.format(**slots)
     paragraphs = [rng.choice(WP_OPENINGS)]
@@ -1460,58 +2269,237 @@ def _wp_archive(rng: random.Random) -> bytes:
 # =================================================================================================
 
 QUORA_SLOT_VALUES = {
-    "skill": ("Python", "Java", "machine learning", "guitar", "Spanish", "French", "data science", "photography",
-              "chess", "web development", "German", "piano", "C++", "drawing", "public speaking", "Excel"),
-    "subject": ("economics", "psychology", "history", "philosophy", "physics", "investing", "startups", "astronomy",
-                "marketing", "statistics", "World War II", "leadership"),
-    "job": ("data scientist", "pilot", "doctor", "software engineer", "lawyer", "chartered accountant", "teacher",
-            "civil servant", "nurse", "product manager", "architect", "journalist"),
-    "city": ("Delhi", "Mumbai", "London", "New York", "Paris", "Tokyo", "Bangalore", "Singapore", "Sydney", "Dubai",
-             "Berlin", "Toronto", "Hyderabad", "San Francisco"),
+    "skill": (
+        "Python",
+        "Java",
+        "machine learning",
+        "guitar",
+        "Spanish",
+        "French",
+        "data science",
+        "photography",
+        "chess",
+        "web development",
+        "German",
+        "piano",
+        "C++",
+        "drawing",
+        "public speaking",
+        "Excel",
+    ),
+    "subject": (
+        "economics",
+        "psychology",
+        "history",
+        "philosophy",
+        "physics",
+        "investing",
+        "startups",
+        "astronomy",
+        "marketing",
+        "statistics",
+        "World War II",
+        "leadership",
+    ),
+    "job": (
+        "data scientist",
+        "pilot",
+        "doctor",
+        "software engineer",
+        "lawyer",
+        "chartered accountant",
+        "teacher",
+        "civil servant",
+        "nurse",
+        "product manager",
+        "architect",
+        "journalist",
+    ),
+    "city": (
+        "Delhi",
+        "Mumbai",
+        "London",
+        "New York",
+        "Paris",
+        "Tokyo",
+        "Bangalore",
+        "Singapore",
+        "Sydney",
+        "Dubai",
+        "Berlin",
+        "Toronto",
+        "Hyderabad",
+        "San Francisco",
+    ),
     "platform": ("YouTube", "Quora", "Instagram", "a blog", "Amazon", "Fiverr", "Etsy", "Twitter"),
-    "phrase": ("break a leg", "once in a blue moon", "the ball is in your court", "spill the beans", "bite the bullet",
-               "hit the sack", "under the weather", "cut corners", "a piece of cake", "call it a day"),
+    "phrase": (
+        "break a leg",
+        "once in a blue moon",
+        "the ball is in your court",
+        "spill the beans",
+        "bite the bullet",
+        "hit the sack",
+        "under the weather",
+        "cut corners",
+        "a piece of cake",
+        "call it a day",
+    ),
     "exam": ("GRE", "GMAT", "IELTS", "UPSC exam", "CAT exam", "SAT", "TOEFL", "JEE"),
-    "pair": (("an iPhone", "an Android phone"), ("a Mac", "a Windows PC"), ("an MBA", "a master's in engineering"),
-             ("Python", "Java"), ("renting", "buying a house"), ("Netflix", "Amazon Prime"), ("Uber", "Ola"),
-             ("a laptop", "a desktop"), ("coffee", "tea"), ("running", "cycling")),
+    "pair": (
+        ("an iPhone", "an Android phone"),
+        ("a Mac", "a Windows PC"),
+        ("an MBA", "a master's in engineering"),
+        ("Python", "Java"),
+        ("renting", "buying a house"),
+        ("Netflix", "Amazon Prime"),
+        ("Uber", "Ola"),
+        ("a laptop", "a desktop"),
+        ("coffee", "tea"),
+        ("running", "cycling"),
+    ),
     "period": ("a month", "two weeks", "3 months", "a year", "10 days", "six weeks"),
 }
 #: intent -> (slot type, paraphrase templates). Any two templates of one intent are duplicates.
 QUORA_INTENTS = {
-    "learn_fast": ("skill", ("How do I learn {x} quickly?", "What is the fastest way to learn {x}?",
-                             "What are the best ways to learn {x} fast?", "How can I learn {x} in a short time?",
-                             "What's the quickest way to get good at {x}?")),
-    "learn_start": ("skill", ("How should I start learning {x}?", "What is the best way to start learning {x} as a beginner?",
-                              "Where do I begin if I want to learn {x}?", "How does a beginner start with {x}?")),
-    "learn_online": ("skill", ("What are the best online resources to learn {x}?", "Which websites are best for learning {x}?",
-                               "Where can I learn {x} online for free?", "What are some good online courses for {x}?")),
-    "books": ("subject", ("What are the best books on {x}?", "Which books should I read to learn {x}?",
-                          "What is a good book about {x}?", "Can you recommend some good books on {x}?")),
-    "become": ("job", ("How do I become a {x}?", "What does it take to become a {x}?",
-                       "What steps should I take to become a {x}?", "How can I become a {x}?")),
-    "job_life": ("job", ("What is it like to work as a {x}?", "How is life as a {x}?",
-                         "What is the daily life of a {x} like?", "What does a typical day look like for a {x}?")),
-    "salary": ("job", ("How much does a {x} earn?", "What is the average salary of a {x}?",
-                       "How much money does a {x} make?", "What salary can a {x} expect?")),
-    "visit": ("city", ("What are the best places to visit in {x}?", "Which places should I visit in {x}?",
-                       "What are the must-see places in {x}?", "What should I see when I visit {x}?")),
-    "live": ("city", ("What is it like to live in {x}?", "How is life in {x}?", "Is {x} a good place to live?",
-                      "How good is {x} as a place to live?")),
-    "money": ("platform", ("How can I make money on {x}?", "How do people earn money from {x}?",
-                           "What is the best way to earn money through {x}?", "Is it possible to make a living on {x}?")),
-    "meaning": ("phrase", ('What does "{x}" mean?', 'What is the meaning of "{x}"?', 'What does the phrase "{x}" mean?',
-                           'What is meant by the expression "{x}"?')),
-    "origin": ("phrase", ('Where does the phrase "{x}" come from?', 'What is the origin of "{x}"?',
-                          'How did the expression "{x}" start?')),
-    "exam_prep": ("exam", ("How should I prepare for the {x}?", "What is the best strategy to prepare for the {x}?",
-                           "How do I prepare for the {x} in a short time?", "What is the best way to study for the {x}?")),
-    "exam_score": ("exam", ("What is a good score on the {x}?", "What score do I need on the {x}?",
-                            "Which {x} score counts as good?")),
-    "compare": ("pair", ("Which is better, {x} or {y}?", "Is {x} better than {y}?",
-                         "{x} or {y}: which one should I choose?", "Should I choose {x} or {y}?")),
-    "weight": ("period", ("How can I lose weight in {x}?", "What is the best way to lose weight in {x}?",
-                          "How do I lose weight fast in {x}?", "How much weight can I lose in {x}?")),
+    "learn_fast": (
+        "skill",
+        (
+            "How do I learn {x} quickly?",
+            "What is the fastest way to learn {x}?",
+            "What are the best ways to learn {x} fast?",
+            "How can I learn {x} in a short time?",
+            "What's the quickest way to get good at {x}?",
+        ),
+    ),
+    "learn_start": (
+        "skill",
+        (
+            "How should I start learning {x}?",
+            "What is the best way to start learning {x} as a beginner?",
+            "Where do I begin if I want to learn {x}?",
+            "How does a beginner start with {x}?",
+        ),
+    ),
+    "learn_online": (
+        "skill",
+        (
+            "What are the best online resources to learn {x}?",
+            "Which websites are best for learning {x}?",
+            "Where can I learn {x} online for free?",
+            "What are some good online courses for {x}?",
+        ),
+    ),
+    "books": (
+        "subject",
+        (
+            "What are the best books on {x}?",
+            "Which books should I read to learn {x}?",
+            "What is a good book about {x}?",
+            "Can you recommend some good books on {x}?",
+        ),
+    ),
+    "become": (
+        "job",
+        (
+            "How do I become a {x}?",
+            "What does it take to become a {x}?",
+            "What steps should I take to become a {x}?",
+            "How can I become a {x}?",
+        ),
+    ),
+    "job_life": (
+        "job",
+        (
+            "What is it like to work as a {x}?",
+            "How is life as a {x}?",
+            "What is the daily life of a {x} like?",
+            "What does a typical day look like for a {x}?",
+        ),
+    ),
+    "salary": (
+        "job",
+        (
+            "How much does a {x} earn?",
+            "What is the average salary of a {x}?",
+            "How much money does a {x} make?",
+            "What salary can a {x} expect?",
+        ),
+    ),
+    "visit": (
+        "city",
+        (
+            "What are the best places to visit in {x}?",
+            "Which places should I visit in {x}?",
+            "What are the must-see places in {x}?",
+            "What should I see when I visit {x}?",
+        ),
+    ),
+    "live": (
+        "city",
+        (
+            "What is it like to live in {x}?",
+            "How is life in {x}?",
+            "Is {x} a good place to live?",
+            "How good is {x} as a place to live?",
+        ),
+    ),
+    "money": (
+        "platform",
+        (
+            "How can I make money on {x}?",
+            "How do people earn money from {x}?",
+            "What is the best way to earn money through {x}?",
+            "Is it possible to make a living on {x}?",
+        ),
+    ),
+    "meaning": (
+        "phrase",
+        (
+            'What does "{x}" mean?',
+            'What is the meaning of "{x}"?',
+            'What does the phrase "{x}" mean?',
+            'What is meant by the expression "{x}"?',
+        ),
+    ),
+    "origin": (
+        "phrase",
+        (
+            'Where does the phrase "{x}" come from?',
+            'What is the origin of "{x}"?',
+            'How did the expression "{x}" start?',
+        ),
+    ),
+    "exam_prep": (
+        "exam",
+        (
+            "How should I prepare for the {x}?",
+            "What is the best strategy to prepare for the {x}?",
+            "How do I prepare for the {x} in a short time?",
+            "What is the best way to study for the {x}?",
+        ),
+    ),
+    "exam_score": (
+        "exam",
+        ("What is a good score on the {x}?", "What score do I need on the {x}?", "Which {x} score counts as good?"),
+    ),
+    "compare": (
+        "pair",
+        (
+            "Which is better, {x} or {y}?",
+            "Is {x} better than {y}?",
+            "{x} or {y}: which one should I choose?",
+            "Should I choose {x} or {y}?",
+        ),
+    ),
+    "weight": (
+        "period",
+        (
+            "How can I lose weight in {x}?",
+            "What is the best way to lose weight in {x}?",
+            "How do I lose weight fast in {x}?",
+            "How much weight can I lose in {x}?",
+        ),
+    ),
 }
 QUORA_HEADER = ("id", "qid1", "qid2", "question1", "question2", "is_duplicate")
 QUORA_DUPLICATE_RATE = 0.37
@@ -1523,10 +2511,20 @@ QUORA_MAX_TRIES = 1000
 QUORA_NEWLINE_DETAIL = "\nI am a complete beginner and have no idea where to start."
 #: A sentence of context some askers put before the question (as real Quora questions often do):
 #: it makes a duplicate's wording its own, so that no target question recurs across the rows.
-QUORA_CONTEXTS = ("I am a college student.", "I work full time.", "I am 30 years old.", "I have a small budget.",
-                  "I am from India.", "I am a complete beginner.", "I only have weekends free.",
-                  "My English is not perfect.", "I live in a small town.", "I have tried before and failed.",
-                  "I am switching careers.", "My parents disagree with me.")
+QUORA_CONTEXTS = (
+    "I am a college student.",
+    "I work full time.",
+    "I am 30 years old.",
+    "I have a small budget.",
+    "I am from India.",
+    "I am a complete beginner.",
+    "I only have weekends free.",
+    "My English is not perfect.",
+    "I live in a small town.",
+    "I have tried before and failed.",
+    "I am switching careers.",
+    "My parents disagree with me.",
+)
 QUORA_CONTEXT_RATE = 0.4
 
 
@@ -1682,8 +2680,9 @@ def write_files(out_dir: Path, files: dict[str, bytes]) -> dict[str, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         sums[relative] = hashlib.sha256(data).hexdigest()
-    (out_dir / "SHA256SUMS").write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()),
-                                        encoding="utf-8")
+    (out_dir / "SHA256SUMS").write_text(
+        "".join(f"{digest}  {name}\n" for name, digest in sums.items()), encoding="utf-8"
+    )
     return sums
 
 
@@ -1703,8 +2702,12 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
         # the small scale's Yelp and Yahoo (config/small.yaml), from streams of their own
         "small/yelp/datasets.tar.gz": _he2019_archive("yelp", _yelp_lines(rng("small:yelp"), SMALL)),
         "small/yahoo/datasets.tar.gz": _he2019_archive("yahoo", _yahoo_lines(rng("small:yahoo"), SMALL)),
-        "ptb/simple-examples.tgz": _tar_gz({f"./simple-examples/data/ptb.{split}.txt": _lines_bytes(lines)
-                                            for split, lines in _ptb_lines(rng("ptb")).items()}),
+        "ptb/simple-examples.tgz": _tar_gz(
+            {
+                f"./simple-examples/data/ptb.{split}.txt": _lines_bytes(lines)
+                for split, lines in _ptb_lines(rng("ptb")).items()
+            }
+        ),
     }
     files["snli/snli_1.0.zip"], snli_counts = _snli_archive(rng("snli"))
     cnn_dm_files, cnn_dm_counts = _cnn_dm_files(rng("cnn_dailymail"))
@@ -1712,12 +2715,19 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
     files["writingprompts/writingPrompts.tar.gz"] = _wp_archive(rng("writingprompts"))
     files["quora/quora_duplicate_questions.tsv"], quora_counts = _quora_tsv(rng("quora"))
     files["README.md"] = README_TEMPLATE.format(
-        seed=seed, lines=_split_sizes(LINES_PER_SPLIT, SPLITS), snli=_split_sizes(snli_counts, ("train", "dev", "test")),
+        seed=seed,
+        lines=_split_sizes(LINES_PER_SPLIT, SPLITS),
+        snli=_split_sizes(snli_counts, ("train", "dev", "test")),
         snli_no_gold=_split_sizes(snli_counts, ("train_no_gold", "dev_no_gold", "test_no_gold")),
-        cnn_dm=_split_sizes(cnn_dm_counts, ("train", "val", "test")), cnn=cnn_dm_counts["cnn"],
-        dailymail=cnn_dm_counts["dailymail"], empty_article=cnn_dm_counts["empty_article"],
-        wp=_split_sizes(WP_PAIRS, SPLITS), quora_rows=quora_counts["rows"], quora_duplicates=quora_counts["duplicates"],
-        quora_empty=quora_counts["empty_question"], zlib=zlib.ZLIB_RUNTIME_VERSION,
+        cnn_dm=_split_sizes(cnn_dm_counts, ("train", "val", "test")),
+        cnn=cnn_dm_counts["cnn"],
+        dailymail=cnn_dm_counts["dailymail"],
+        empty_article=cnn_dm_counts["empty_article"],
+        wp=_split_sizes(WP_PAIRS, SPLITS),
+        quora_rows=quora_counts["rows"],
+        quora_duplicates=quora_counts["duplicates"],
+        quora_empty=quora_counts["empty_question"],
+        zlib=zlib.ZLIB_RUNTIME_VERSION,
         small_lines=_split_sizes(SMALL.lines_per_split, SPLITS),
     ).encode("utf-8")
 

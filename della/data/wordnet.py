@@ -68,7 +68,7 @@ def nouns() -> dict[str, Synset]:
         lemmas = tuple(f[4 + 2 * i] for i in range(n_words))
         at = 4 + 2 * n_words
         n_pointers = int(f[at])
-        pointers = [f[at + 1 + 4 * i: at + 5 + 4 * i] for i in range(n_pointers)]
+        pointers = [f[at + 1 + 4 * i : at + 5 + 4 * i] for i in range(n_pointers)]
         hyponyms = tuple(target for symbol, target, pos, _ in pointers if symbol in HYPONYM_POINTERS and pos == "n")
         synsets[f[0]] = Synset(f[0], lemmas, hyponyms, gloss.strip())
     return synsets
@@ -88,7 +88,9 @@ def noun_lemmas() -> dict[str, Lemma]:
     for line in _lines("index.noun"):
         f = line.split()
         n_synsets, n_pointer_kinds = int(f[2]), int(f[3])
-        lemmas[f[0]] = Lemma(tuple(f[6 + n_pointer_kinds: 6 + n_pointer_kinds + n_synsets]), int(f[5 + n_pointer_kinds]))
+        lemmas[f[0]] = Lemma(
+            tuple(f[6 + n_pointer_kinds : 6 + n_pointer_kinds + n_synsets]), int(f[5 + n_pointer_kinds])
+        )
     return lemmas
 
 
@@ -131,8 +133,13 @@ def _names(lemma: str, below: set[str], max_words: int, tagged_only: bool) -> bo
     """Whether `lemma` is a lower-case word of at most `max_words` words whose most frequent sense
     is in `below` (and, `tagged_only`, that the tagged corpora use)."""
     entry = noun_lemmas().get(lemma)
-    return (lemma.islower() and lemma.count("_") < max_words and entry is not None and entry.senses[0] in below
-            and (entry.tagged_senses > 0 or not tagged_only))
+    return (
+        lemma.islower()
+        and lemma.count("_") < max_words
+        and entry is not None
+        and entry.senses[0] in below
+        and (entry.tagged_senses > 0 or not tagged_only)
+    )
 
 
 def words_meaning(roots: list[Synset], max_words: int = 2, tagged_only: bool = False) -> list[str]:
@@ -141,8 +148,14 @@ def words_meaning(roots: list[Synset], max_words: int = 2, tagged_only: bool = F
     out), words joined by a space, at most `max_words` words, sorted; `tagged_only`: only words
     the tagged corpora use (common ones: "pizza", not "sauerbraten")."""
     below = _below(roots)
-    return sorted({lemma.replace("_", " ") for offset in below for lemma in nouns()[offset].lemmas
-                   if _names(lemma, below, max_words, tagged_only)})
+    return sorted(
+        {
+            lemma.replace("_", " ")
+            for offset in below
+            for lemma in nouns()[offset].lemmas
+            if _names(lemma, below, max_words, tagged_only)
+        }
+    )
 
 
 @cache

@@ -39,8 +39,15 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 # workflow/scripts/local-slurm.sh's names; its one node has three quarters of the machine's memory
-LOCAL_CLUSTER = {"account": "lab", "partition": "cpu", "gpu_partition": "gpu", "gpu_model": "fake", "gpu_models": None,
-                 "constraint": "fakegpu", "time_limit_warning_s": 600}
+LOCAL_CLUSTER = {
+    "account": "lab",
+    "partition": "cpu",
+    "gpu_partition": "gpu",
+    "gpu_model": "fake",
+    "gpu_models": None,
+    "constraint": "fakegpu",
+    "time_limit_warning_s": 600,
+}
 JOB_MEM_MB = 12000
 
 
@@ -69,20 +76,38 @@ def rehearsal_config(mirror: Path) -> dict:
 def slurm_node() -> str:
     result = subprocess.run(["scontrol", "show", "node"], capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
-        sys.exit(f"rehearse_on_slurm: no SLURM answers ({result.stderr.strip()}); start one: "
-                 "sudo workflow/scripts/local-slurm.sh start")
+        sys.exit(
+            f"rehearse_on_slurm: no SLURM answers ({result.stderr.strip()}); start one: "
+            "sudo workflow/scripts/local-slurm.sh start"
+        )
     return result.stdout
 
 
 def snakemake_command(workdir: Path, config_file: Path, *extra: str, targets=()) -> list[str]:
-    return [sys.executable, "-m", "snakemake", *targets, "--snakefile", str(ROOT / "Snakefile"), "--directory",
-            str(workdir), "--configfile", str(config_file), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        *targets,
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(config_file),
+        *extra,
+    ]
 
 
 def models_to_prefetch(workdir: Path, config_file: Path, targets: list[str]) -> list[str]:
     """The backbone keys of the prefetch_model jobs a dry run of `targets` schedules."""
-    result = subprocess.run(snakemake_command(workdir, config_file, "-n", "--cores", "1", targets=targets), cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        snakemake_command(workdir, config_file, "-n", "--cores", "1", targets=targets),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if result.returncode != 0:
         sys.exit(f"rehearse_on_slurm: the dry run failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     blocks = (result.stdout + result.stderr).split("rule prefetch_model:")[1:]
@@ -100,8 +125,11 @@ def fill_mirror(config: dict, keys: list[str], mirror: Path) -> None:
             continue
         started = time.monotonic()
         create_backbone(entry["kind"], entry["name_or_path"], None, out, config["backbone_seed"])
-        print(f"hub mirror: {entry['name_or_path']} (random-init, real size) -> {out} "
-              f"({time.monotonic() - started:.0f} s)", flush=True)
+        print(
+            f"hub mirror: {entry['name_or_path']} (random-init, real size) -> {out} "
+            f"({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     config_file.write_text(yaml.safe_dump(config, sort_keys=False))
     keys = models_to_prefetch(workdir, config_file, args.targets)
     fill_mirror(config, keys, mirror)
-    command = snakemake_command(workdir, config_file, "--profile", "slurm", "--slurm-status-command",
-                                args.status_command, targets=args.targets)
+    command = snakemake_command(
+        workdir, config_file, "--profile", "slurm", "--slurm-status-command", args.status_command, targets=args.targets
+    )
     print(" ".join(command), flush=True)
     started = time.monotonic()
     status = subprocess.run(command, cwd=ROOT).returncode
@@ -131,8 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         if done.exists():
             record = json.loads(done.read_text())
             records[key] = {k: record[k] for k in ("name", "revision", "source", "fetched")}
-    summary = {"targets": args.targets, "command": command, "exit_status": status,
-               "seconds": round(time.monotonic() - started, 1), "prefetched": records}
+    summary = {
+        "targets": args.targets,
+        "command": command,
+        "exit_status": status,
+        "seconds": round(time.monotonic() - started, 1),
+        "prefetched": records,
+    }
     (workdir / "rehearsal-slurm.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return status
