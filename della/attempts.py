@@ -33,6 +33,7 @@ from pathlib import Path
 
 from della.gpu_memory import GIB
 from della.io import atomic_write_json
+from della.warm import how_started
 
 STAGES = ("train", "generate", "evaluate")
 RUNNING, FINISHED, SIGNAL, STOPPED = "running", "finished", "signal", "stopped"
@@ -88,6 +89,7 @@ class AttemptLog:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": 0.0,
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "start": how_started(),  # warm (a forked worker, imports done) or cold: della/warm.py
             **facts,
             "ended": RUNNING,
         }

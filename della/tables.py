@@ -160,10 +160,12 @@ def benchmark_records(spec: dict, records: pd.DataFrame) -> pd.DataFrame:
             f"run {first.dataset}/{first.model}/seed{first.seed}: no benchmark file of stage "
             f"{first.metric.removesuffix(SECONDS_SUFFIX)!r} (column {first.column!r})"
         )
-    # a training time summed over all attempts says so (della/tidy.py, training_rows)
+    # a training time summed over all attempts says so (della/tidy.py, training_rows); a job's
+    # own settings (its start, warm or cold: della/tidy.py, benchmark_rows) go along
     settings = [
         canonical_json(
             {
+                **json.loads(own or "{}"),
                 "stage": metric.removesuffix(SECONDS_SUFFIX),
                 "device": device or "(not recorded)",
                 "measure": json.loads(own or "{}").get("measure", "wall-clock hours of the job (snakemake benchmark)"),

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from della.attempts import STAGES, attempts_path, read_attempts
 from della.io import atomic_write_json, atomic_write_text, run_path_pattern
 from della.table_spec import Observation, TableError, provenance_of
 
@@ -269,10 +270,27 @@ def training_rows(paths: list[Path], belongs: dict, runs: dict) -> list[dict]:
     return rows
 
 
-def benchmark_rows(paths: list[Path], belongs: dict, runs: dict, counted: set = frozenset()) -> list[dict]:
+NOT_RECORDED = "not recorded"
+
+
+def job_start(run_dir: Path | None, stage: str) -> str:
+    """How the last attempt of a run's stage started: `warm` (forked from the warm server, its
+    imports done: its benchmark time leaves them out) or `cold` (della/warm.py), from the run's
+    attempts record; NOT_RECORDED for a stage or run without one."""
+    if run_dir is None or stage not in STAGES:
+        return NOT_RECORDED
+    attempts = read_attempts(attempts_path(run_dir, stage))
+    return attempts[-1].get("start", NOT_RECORDED) if attempts else NOT_RECORDED
+
+
+def benchmark_rows(
+    paths: list[Path], belongs: dict, runs: dict, counted: set = frozenset(), run_dirs: dict | None = None
+) -> list[dict]:
     """A row per stage of a run, with its run's label, settings and provenance (`runs`: run key ->
-    those fields, from its metrics.json): the device is what makes a wall-clock time comparable.
-    `counted`: (run key, stage) already timed over all attempts (`training_rows`)."""
+    those fields, from its metrics.json): the device is what makes a wall-clock time comparable,
+    and so is the start (a warm job's time leaves its imports out), a setting of each row.
+    `counted`: (run key, stage) already timed over all attempts (`training_rows`); `run_dirs`: run
+    key -> its folder, where the attempts record the start."""
     rows = []
     for path in paths:
         found = BENCHMARK_PATH.search(Path(path).as_posix())
@@ -281,6 +299,7 @@ def benchmark_rows(paths: list[Path], belongs: dict, runs: dict, counted: set = 
         key = run_key(found["dataset"], found["model"], found["seed"])
         if (key, found["stage"]) in counted:
             continue
+        settings = {"start": job_start((run_dirs or {}).get(key), found["stage"])}
         for experiment in belongs.get(key, ()):
             rows.append(
                 {
@@ -292,8 +311,8 @@ def benchmark_rows(paths: list[Path], belongs: dict, runs: dict, counted: set = 
                     "metric": f"{found['stage']}{SECONDS_SUFFIX}",
                     "value": benchmark_seconds(Path(path)),
                     "higher_is_better": False,
-                    "settings": canonical_json({}),
-                    "settings_hash": short_hash({}),
+                    "settings": canonical_json(settings),
+                    "settings_hash": short_hash(settings),
                     "source": str(path),
                 }
             )
@@ -372,7 +391,12 @@ def tidy_frame(
     rows = metrics_rows([Path(p) for p in metrics], belongs, run_settings, runs)
     trained = training_rows([Path(p) for p in trainings], belongs, runs)
     counted = {(run_key(r["dataset"], r["model"], r["seed"]), "train") for r in trained}
-    rows += trained + benchmark_rows([Path(p) for p in benchmarks], belongs, runs, counted)
+    run_dirs = {}
+    for path in metrics:
+        found = run_path_pattern().search(Path(path).as_posix())
+        if found:
+            run_dirs[run_key(found["dataset"], found["model"], found["seed"])] = Path(path).parent
+    rows += trained + benchmark_rows([Path(p) for p in benchmarks], belongs, runs, counted, run_dirs)
     rows += stats_rows([Path(p) for p in stats], run_settings, [Path(p) for p in lengths])
     return pd.DataFrame(rows, columns=COLUMNS), run_settings
 

@@ -17,13 +17,20 @@ What keeps a warm job identical to a cold one (tests/test_warm.py compares the f
   (della.cli.limit_thread_pools) before the job's code runs; the server refuses a job whose
   environment differs from its own in anything but ENV_NOT_COMPARED (a variable a library may
   have read at import), and the client then runs the job cold;
-- the server never runs a torch operation, so no OpenMP pool exists when it forks;
+- the server never runs a torch operation, so no OpenMP pool exists when it forks; before each
+  fork it checks that it has one thread (fork copies only the calling one: a lock another thread
+  held would stay locked in the worker) and otherwise runs the job cold;
 - commands other than WARM_COMMANDS always run cold; so does every job when the server is not
   there (not started: `--profile slurm`, `--sdm conda`; crashed) or is another interpreter's.
 
 Differences, by design: the Snakemake `benchmark:` file of a warm job measures the client process,
 so its wall time (`s`, what Table 6 reads) is the job's minus the imports and its memory and CPU
-columns are the client's; docs/workflow.md says so.
+columns are the client's; docs/workflow.md says so. Each attempt records how it started
+(`start`: warm or cold, della/attempts.py), and Table 6 shows it beside each time.
+
+PRELOAD is checked against the code: each worker logs the modules its job imported that the server
+had not (`imported beyond the preload: ...`), and tests/test_warm.py fails when a job of the
+workflow imports a third-party package the server did not preload.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import argparse
 import atexit
 import contextlib
 import gc
+import importlib
 import json
 import os
 import selectors
@@ -96,6 +104,7 @@ SNAKEMAKE_THREAD_VARIABLES = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
+ARROW_JEMALLOC_VARIABLE = "JE_ARROW_MALLOC_CONF"
 SIGNALS_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 REQUEST_KEYS = frozenset({"argv", "cwd", "env", "umask", "executable"})
@@ -107,6 +116,39 @@ def thread_variables() -> frozenset[str]:
     from della.cli import THREAD_POOL_VARIABLES
 
     return frozenset(THREAD_POOL_VARIABLES) | frozenset(SNAKEMAKE_THREAD_VARIABLES)
+
+
+# How this process started its job: set in a warm worker right after the fork
+WARM, COLD = "warm", "cold"
+_started = COLD
+
+
+def how_started() -> str:
+    """`warm` in a worker the server forked, `cold` in a fresh interpreter (the attempt records it)."""
+    return _started
+
+
+def fork_hazard() -> str | None:
+    """Why this process must not fork a worker, or None: a second thread (a preloaded library may
+    start one), since fork() copies only the calling thread and a lock the other held would stay
+    locked in the worker. Threads as the kernel counts them: Python's and native ones alike."""
+    threads = len(os.listdir("/proc/self/task"))
+    return f"the server has {threads} threads, and fork() copies only one" if threads != 1 else None
+
+
+def imported_beyond(preloaded: set[str]) -> list[str]:
+    """Third-party top-level packages imported since `preloaded` (sys.modules' names then): the
+    imports a worker paid for that PRELOAD would have saved."""
+    first_party = {"della", "baselines", "metrics"}
+    return sorted(
+        {
+            name.split(".")[0]
+            for name in set(sys.modules) - preloaded
+            if name.split(".")[0] not in sys.stdlib_module_names | first_party
+            and not name.startswith("_")
+            and getattr(sys.modules[name], "__file__", None)  # not a pseudo-module (cython_runtime)
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,6 +291,9 @@ class Server:
         # sizes the pools to its job's --threads.
         for variable in thread_variables():
             os.environ[variable] = "1"
+        # pyarrow's jemalloc (imported by della.evaluate's libraries) starts a background purging
+        # thread at load; without it the server keeps one thread and may fork (fork_hazard)
+        os.environ.setdefault(ARROW_JEMALLOC_VARIABLE, "background_thread:false")
         started = time.process_time()
         for module in PRELOAD:
             try:
@@ -349,9 +394,11 @@ class Server:
         )
         if differing:
             return f"environment differs from the server's in {', '.join(differing)}"
-        return None
+        return fork_hazard()
 
     def become_worker(self, request: dict, fds: list[int], own: socket.socket) -> None:
+        # the server runs this file as __main__: the job's code reads the state of della.warm
+        importlib.import_module("della.warm")._started = WARM
         status = 1
         try:
             os.setpgid(0, 0)
@@ -372,7 +419,11 @@ class Server:
             os.environ.update(request["env"])
             tempfile.tempdir = None  # read TMPDIR again
             sys.argv = [str(Path(__file__).with_name("__main__.py")), *request["argv"]]
+            preloaded = set(sys.modules)
             status = run_worker(request["argv"])
+            beyond = imported_beyond(preloaded)
+            if beyond:
+                log(f"worker {os.getpid()}: imported beyond the preload: {', '.join(beyond)}")
         except BaseException:
             traceback.print_exc()
         finally:

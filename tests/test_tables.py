@@ -301,6 +301,31 @@ def test_table6_hours_from_benchmark_files_with_the_device(tmp_path):
     assert "GPU-0" in md and "GPU-1" in md and len(ours_line(md, "yelp")) == len(spec["columns"])
 
 
+def test_table6_shows_whether_each_job_started_warm_or_cold(tmp_path):
+    """A warm job's benchmark time leaves its imports out (della/warm.py): the start, recorded by
+    each attempt, is a setting of the time, and seeds that started differently do not average."""
+    config = load_spec(SPEC_PATH)
+    spec = table_spec(config, "table6")
+    metrics, benchmarks, _ = write_table6_runs(tmp_path, spec)
+    for path in metrics:
+        write_attempts(path.parent / "attempts" / "generate.json", ["cold", "warm"])  # the last one counts
+    render_files("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=metrics)
+    with open(tmp_path / "out" / "table6.csv", newline="") as f:
+        starts = {(r["dataset"], r["metric"]): json.loads(r["settings"])["start"] for r in csv.DictReader(f)}
+    assert {start for (_, column), start in starts.items() if spec["stages"][column] == "generate"} == {"warm"}
+    # training time is counted by train_done.json where it exists; these runs only have benchmarks
+    assert {start for (_, column), start in starts.items() if spec["stages"][column] != "generate"} == {"not recorded"}
+    assert "warm" in (tmp_path / "out" / "table6.md").read_text()
+    write_attempts(metrics[1].parent / "attempts" / "generate.json", ["cold"])  # yelp's second seed
+    with pytest.raises(TableError, match="settings"):
+        render_files("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=metrics)
+
+
+def write_attempts(path: Path, starts: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"attempts": [{"ended": "finished", "seconds": 1.0, "start": s} for s in starts]}))
+
+
 def test_table6_benchmark_without_its_run_is_an_error(tmp_path):
     config = load_spec(SPEC_PATH)
     metrics = write_run(tmp_path, "yelp", 0, {"train": [1.0], "generate": [1.0], "evaluate": [1.0]}, "cpu")

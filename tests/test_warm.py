@@ -222,6 +222,8 @@ def test_a_warm_snakemake_run_writes_what_a_cold_one_writes(tmp_path):
     log = (results[True] / "logs" / "warm_start.log").read_text()
     assert sorted(workers_in(log)) == ["evaluate", "figure", "generate", "train"], log
     assert "refused" not in log and log.rstrip().endswith("stopped"), log
+    # PRELOAD follows the code: no job imported a third-party package the server had not
+    assert "imported beyond the preload" not in log, log
     assert not (results[False] / "logs" / "warm_start.log").exists()
     cold, warm = results[False] / run, results[True] / run
     assert logged_metrics(cold) == logged_metrics(warm)
@@ -231,7 +233,41 @@ def test_a_warm_snakemake_run_writes_what_a_cold_one_writes(tmp_path):
         json.loads((cold / "train_done.json").read_text()).keys()
         == json.loads((warm / "train_done.json").read_text()).keys()
     )
+    for stage in ("train", "generate", "evaluate"):  # each attempt records how it started (Table 6)
+        for folder, start in ((cold, "cold"), (warm, "warm")):
+            attempts = json.loads((folder / "attempts" / f"{stage}.json").read_text())["attempts"]
+            assert [a["start"] for a in attempts] == [start], (stage, attempts)
+
+
+def test_the_server_refuses_to_fork_with_a_second_thread():
+    """fork() copies only the calling thread; a lock another thread held would stay locked in the
+    worker. A fresh interpreter has one thread; one that started another has two, and the server
+    would run the job cold."""
+    code = (
+        "import threading, time\n"
+        "from della.warm import fork_hazard\n"
+        "print(fork_hazard())\n"
+        "threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n"
+        "print(fork_hazard())\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    alone, with_thread = result.stdout.splitlines()
+    assert alone == "None"
+    assert with_thread == "the server has 2 threads, and fork() copies only one"
 
 
 def workers_in(log: str) -> list[str]:
     return re.findall(r"worker \d+: (\w+) in ", log)
+
+
+def test_imports_beyond_the_preload_name_third_party_packages_only():
+    """What a worker logs when its job imported a package the server had not (PRELOAD drifted)."""
+    code = (
+        "import sys\n"
+        "from della.warm import imported_beyond\n"
+        "before = set(sys.modules)\n"
+        "import decimal, della.lengths, yaml\n"  # stdlib, ours, third-party
+        "print(imported_beyond(before))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "['yaml']"
