@@ -1,10 +1,8 @@
 # Shared helpers: config validation, paths, and the one place each rule's settings (params) and
 # cluster resources are built. A rule's params hold only the config it uses: a changed param
 # reruns that rule and what depends on it (docs/workflow.md), resources rerun nothing.
-import csv
 import copy
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -17,13 +15,14 @@ from snakemake.utils import validate
 
 import della.disk as della_disk
 import della.prefetch as della_prefetch
+import della.resources as della_resources
 import della.targets as della_targets
 from della.config_errors import schema_error_message
 from della.io import RUN_DIR
 from della.data.download import DownloadError, check_data_root
 from della.attempts import retry_for
 from della.jobenv import export_job_environment, ignore_time_limit_warning_in_job_step
-from della.gpu_memory import GpuTooSmall, gpu_model_for, larger_card
+from della.gpu_memory import GpuTooSmall, gpu_model_for
 from della.lengths import SequenceTooLong, check_run_lengths
 from della.warm import start_server as start_warm_server
 from metrics.embedding import MINILM_ALIAS
@@ -463,61 +462,19 @@ def benchmark_file(stage):
     return f"{RESULTS}/benchmarks/{stage}/{{dataset}}/{{model}}/seed{{seed}}.tsv"
 
 
-def paper_gpu_hours():
-    """dataset -> training GPU-hours printed in the paper's Table 6 (DELLA, RTX 3090)."""
-    with open(
-        repo_path(config["paper_tables"]), newline="", encoding="utf-8"
-    ) as handle:
-        return {
-            row["dataset"]: float(row["value"])
-            for row in csv.DictReader(handle)
-            if row["table"] == "table6"
-        }
-
-
-PAPER_GPU_HOURS = paper_gpu_hours()
+PAPER_GPU_HOURS = della_resources.paper_gpu_hours(repo_path(config["paper_tables"]))
 
 
 def run_resources(dataset, model):
-    """gpus, mem_mb, gpu_hours, runtime_factor of one (dataset, model): the `resources` section,
-    the dataset's GPU-hours (config, else Table 6), then the matching `resources.runs` entries.
-    """
-    section = config["resources"]
-    gpu_hours = section.get("gpu_hours", {}).get(dataset, PAPER_GPU_HOURS.get(dataset))
-    if gpu_hours is None:
-        raise ValueError(
-            f"resources.gpu_hours: no entry for dataset {dataset!r} and none in Table 6 of "
-            f"{config['paper_tables']}"
-        )
-    values = {
-        "gpus": section["gpus"],
-        "mem_mb": section["mem_mb"],
-        "gpu_hours": gpu_hours,
-        "runtime_factor": section["runtime_factor"],
-    }
-    for i, entry in enumerate(section.get("runs", [])):
-        where = f"resources.runs[{i}]"
-        datasets = entry.get("datasets", [dataset])
-        check_names(datasets, "datasets", f"{where}.datasets")
-        models = expand_model_names(entry.get("models", [model]), f"{where}.models")
-        if dataset in datasets and model in models:
-            values.update({k: v for k, v in entry.items() if k in values})
-    return values
-
-
-def runtime_minutes(stage, dataset, model, time_factor=1):
-    values = run_resources(dataset, model)
-    hours = (
-        values["gpu_hours"]
-        * values["runtime_factor"]
-        * config["resources"]["stage_share"][stage]
-    )
-    # A retry after a time limit resumes from its checkpoint; more time still lets a job whose
-    # estimate was too short finish (della/attempts.py).
-    minutes = math.ceil(hours * 60 * time_factor)
-    limits = config["resources"]
-    return min(
-        max(minutes, limits["min_runtime_minutes"]), limits["max_runtime_minutes"]
+    """gpus, mem_mb, gpu_hours, runtime_factor of one (dataset, model) (della/resources.py)."""
+    return della_resources.run_resources(
+        config["resources"],
+        PAPER_GPU_HOURS,
+        dataset,
+        model,
+        model_names=expand_model_names,
+        known_datasets=config["datasets"],
+        where_paper=config["paper_tables"],
     )
 
 
@@ -531,65 +488,38 @@ def retry(stage, wildcards, attempt):
     return retry_for(Path(run), stage, attempt)
 
 
-def host_memory_mb(stage, wildcards, attempt):
-    base = run_resources(wildcards.dataset, wildcards.model)["mem_mb"]
-    cap = max(base, config["resources"]["max_mem_mb"])
-    return min(base * retry(stage, wildcards, attempt).memory_factor, cap)
-
-
-def gpu_model(stage, wildcards, attempt):
-    """The card of a run's GPU jobs: the one its estimate fits (cluster.gpu_models), else
-    cluster.gpu_model; after GPU out-of-memory, the next larger card of cluster.gpu_models.
-    """
-    if run_resources(wildcards.dataset, wildcards.model)["gpus"] == 0:
-        return None  # --gpus only for jobs with GPUs (None drops the resource)
-    card = GPU_MODEL_OF.get(
-        (wildcards.dataset, wildcards.model), cluster_setting("gpu_model")
-    )
-    ran_out_on = retry(stage, wildcards, attempt).gpu_memory_over_gb
-    if ran_out_on is not None and cluster_setting("gpu_models"):
-        # none larger: the job stops at start (della/attempts.py, RepeatedOutOfMemory)
-        card = larger_card(cluster_setting("gpu_models"), ran_out_on) or card
-    return card
-
-
-def cluster_setting(key):
-    return config.get("cluster", {}).get(key)
+CLUSTER = config.get("cluster", {})
 
 
 def cpu_resources():
     """CPU rules: the account and CPU partition, if set (else the cluster's defaults)."""
-    keys = {"slurm_account": "account", "slurm_partition": "partition"}
-    return {
-        res: cluster_setting(key) for res, key in keys.items() if cluster_setting(key)
-    }
+    return della_resources.cluster_resources(CLUSTER, della_resources.CPU_CLUSTER_KEYS)
 
 
 def gpu_resources(stage):
     """Resources of a train/generate/evaluate job: GPUs (the plugin's `gpu`, with `gpu_model`),
-    memory and walltime per (dataset, model), the GPU partition and constraint."""
-    resources = {
-        "gpu": lambda w: run_resources(w.dataset, w.model)["gpus"],
-        "mem_mb": lambda w, attempt: host_memory_mb(stage, w, attempt),
-        "runtime": lambda w, attempt: runtime_minutes(
+    memory and walltime per (dataset, model) and attempt, the GPU partition and constraint.
+    """
+    section = config["resources"]
+    return {
+        "gpu": lambda w: run_resources(w.dataset, w.model).gpus,
+        "mem_mb": lambda w, attempt: della_resources.host_memory_mb(
+            section,
+            run_resources(w.dataset, w.model),
+            retry(stage, w, attempt).memory_factor,
+        ),
+        "runtime": lambda w, attempt: della_resources.runtime_minutes(
+            section,
+            run_resources(w.dataset, w.model),
             stage,
-            w.dataset,
-            w.model,
             retry(stage, w, attempt).time_factor,
         ),
-        "gpu_model": lambda w, attempt: gpu_model(stage, w, attempt),
+        "gpu_model": lambda w, attempt: della_resources.gpu_model(
+            CLUSTER,
+            run_resources(w.dataset, w.model),
+            GPU_MODEL_OF.get((w.dataset, w.model)),
+            retry(stage, w, attempt).gpu_memory_over_gb,
+        ),
+        **della_resources.cluster_resources(CLUSTER, della_resources.GPU_CLUSTER_KEYS),
+        **della_resources.time_limit_signal(CLUSTER, stage),
     }
-    keys = {
-        "slurm_account": "account",
-        "slurm_partition": "gpu_partition",
-        "constraint": "constraint",
-    }
-    resources.update(
-        {res: cluster_setting(key) for res, key in keys.items() if cluster_setting(key)}
-    )
-    warning = cluster_setting("time_limit_warning_s")
-    if stage == "train" and warning:
-        # SLURM warns training before its time limit; it checkpoints and exits, and its retry
-        # resumes (della/train.py; a job step's Snakemake ignores the signal, della/jobenv.py)
-        resources["slurm_extra"] = f"'--signal=USR1@{warning}'"
-    return resources
