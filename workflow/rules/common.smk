@@ -1,7 +1,6 @@
 # Shared helpers: config validation, paths, and the one place each rule's settings (params) and
 # cluster resources are built. A rule's params hold only the config it uses: a changed param
 # reruns that rule and what depends on it (docs/workflow.md), resources rerun nothing.
-import copy
 import json
 import os
 import sys
@@ -15,6 +14,7 @@ from snakemake.utils import validate
 
 import della.disk as della_disk
 import della.prefetch as della_prefetch
+import della.resolved as della_resolved
 import della.resources as della_resources
 import della.targets as della_targets
 from della.config_errors import schema_error_message
@@ -105,69 +105,16 @@ def as_json(section):
     return json.dumps(section, sort_keys=True)
 
 
-def sweep_models(sweep, spec):
-    """Fig. 2's model entries, generated from one sweep: {name: entry}, one per start and end."""
-    base = config["models"].get(spec["base"])
-    if base is None:
-        raise ValueError(
-            f"latent_layer_sweeps.{sweep}.base: {spec['base']!r} is not in `models`"
-        )
-    if sweep in config["models"]:
-        raise ValueError(
-            f"latent_layer_sweeps.{sweep}: also the name of a `models` entry"
-        )
-    base_label = base["label"] or spec["base"]
-    ranges = [(f"from{s}", s, None, f"{s}-L") for s in spec["starts"]]
-    ranges += [(f"to{e}", 1, e, f"1-{e}") for e in spec["ends"]]
-    models = {}
-    for suffix, start, end, shown in ranges:
-        entry = copy.deepcopy(base)
-        entry["latent_layers"] = {"start": start, "end": end}
-        entry["label"] = f"{base_label} (layers {shown})"
-        models[f"{sweep}_{suffix}"] = entry
-    return models
+# The config resolved by one function (della/resolved.py): Fig. 2's sweep models among `models`,
+# the experiments' model names expanded, every name checked. The rules read this copy; the
+# config as loaded (workflow.config) stays as it was.
+RESOLVED = della_resolved.resolve(config)
+config = RESOLVED.config
+SWEEPS = RESOLVED.sweeps
+EXPERIMENTS = RESOLVED.experiments
+expand_model_names = RESOLVED.model_names
 
 
-def expand_model_names(names, where):
-    """Model names of an experiment (or resource override), a sweep's name standing for its models."""
-    expanded = []
-    for name in names:
-        if name in SWEEPS:
-            expanded += list(SWEEPS[name])
-        elif name in config["models"]:
-            expanded.append(name)
-        else:
-            raise ValueError(
-                f"{where}: {name!r} is neither in `models` nor in `latent_layer_sweeps`"
-            )
-    return expanded
-
-
-def check_names(names, section, where):
-    """Every name is an entry of config[section], else an error naming the offending key."""
-    for name in names:
-        if name not in config[section]:
-            raise ValueError(f"{where}: {name!r} is not in `{section}`")
-
-
-SWEEPS = {
-    sweep: sweep_models(sweep, spec)
-    for sweep, spec in config.get("latent_layer_sweeps", {}).items()
-}
-for _models in SWEEPS.values():
-    config["models"].update(_models)
-EXPERIMENTS = {
-    name: {
-        "datasets": spec["datasets"],
-        "models": expand_model_names(spec["models"], f"experiments.{name}.models"),
-    }
-    for name, spec in config["experiments"].items()
-}
-for _name, _spec in EXPERIMENTS.items():
-    check_names(_spec["datasets"], "datasets", f"experiments.{_name}.datasets")
-for _name, _entry in config["models"].items():
-    if "backbone" in _entry:
-        check_names([_entry["backbone"]], "backbones", f"models.{_name}.backbone")
 della_targets.check_decoding_entries(config, EXPERIMENTS)
 
 
