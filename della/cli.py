@@ -28,36 +28,6 @@ def _json(text: str) -> dict:
         raise argparse.ArgumentTypeError(f"--settings is not valid JSON: {error}") from error
 
 
-def vae_config(settings: dict):
-    """The VAEConfig of a (dataset, model) pair from the train rule's settings."""
-    from della.vae import VAEConfig
-
-    model, decoder, encoder = settings["model"], settings["decoder"], settings.get("encoder")
-    return VAEConfig(
-        path=model["path"],
-        decoder=decoder["name_or_path"],
-        decoder_kind=decoder["kind"],
-        conditional=settings["conditional"],
-        latent_size=model["latent_size"],
-        encoder=encoder["name_or_path"] if encoder else None,
-        pooling=model["pooling"],
-        first_prior=model["first_prior"],
-        max_source_tokens=settings["max_source_tokens"],
-        max_target_tokens=settings["max_target_tokens"],
-        path_settings=model.get("settings", {}),
-        # optional model keys (absent: VAEConfig's defaults, the paper's model)
-        **{key: model[key] for key in OPTIONAL_MODEL_KEYS if key in model},
-        # training tricks that add modules (see della.train.train)
-        **{key: settings["training"][key] for key in MODULE_TRAINING_KEYS if key in settings.get("training", {})},
-        plugin=model.get("plugin"),
-        init_from=model.get("init_from"),
-    )
-
-
-OPTIONAL_MODEL_KEYS = ("latent_layers", "layerwise", "chain", "kl_layers")
-MODULE_TRAINING_KEYS = ("bow_weight", "bn_vae_gamma")
-
-
 def cmd_train_tokenizer(args) -> None:
     from della.tokenizer import train_tokenizer
 
@@ -109,11 +79,16 @@ def cmd_count_lengths(args) -> None:
 
 def cmd_train(args) -> None:
     from della.train import EX_TEMPFAIL, Interrupted, TrainSettings, train
+    from della.vae import VAEConfig
 
     settings = args.settings
     try:
         final = train(
-            vae_config(settings), TrainSettings(**settings["training"]), args.data / "train.jsonl", args.run, args.seed
+            VAEConfig.from_settings(settings),
+            TrainSettings(**settings["training"]),
+            args.data / "train.jsonl",
+            args.run,
+            args.seed,
         )
     except Interrupted as stop:
         # Preempted or out of walltime, checkpoint saved: a status that asks for a retry, which resumes.
@@ -131,9 +106,10 @@ def _report(line: str) -> None:
 
 
 def cmd_count_parameters(args) -> None:
-    from della.vae import TransformerVAE, count_parameters
+    from della.vae import TransformerVAE, VAEConfig, count_parameters
 
-    counts = count_parameters(TransformerVAE(vae_config(args.settings)))
+    config = VAEConfig.from_settings(args.settings).with_training(args.settings.get("training", {}))
+    counts = count_parameters(TransformerVAE(config))
     for name, count in counts.items():
         print(f"{name:12s} {count:,}")
 

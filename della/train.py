@@ -638,7 +638,7 @@ def _train(
         )
     seed_everything(seed)  # the same initial weights on every rank
     # the training tricks that add modules travel in the model's config (saved with its weights)
-    model_config = replace(model_config, bow_weight=settings.bow_weight, bn_vae_gamma=settings.bn_vae_gamma)
+    model_config = model_config.with_training(asdict(settings))
     model = TransformerVAE(model_config).to(device).train()
     if model_config.init_from is not None:  # a pre-trained Optimus VAE (a resumed run then overwrites it)
         from baselines.optimus import load_optimus_checkpoint

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -61,6 +61,14 @@ KL_THRESHOLD_DIMENSION, KL_THRESHOLD_GROUP = "dimension", "group"
 KL_LAYERS = {"all": slice(None), "first": slice(0, 1), "last": slice(-1, None)}
 
 
+# VAEConfig fields set from the run's `training` settings rather than its model entry
+FROM_TRAINING = {"set_from": "training"}
+# VAEConfig fields set from the run's backbones and dataset rather than its model entry
+RUN_FIELDS = frozenset({"decoder", "decoder_kind", "encoder", "conditional", "max_source_tokens", "max_target_tokens"})
+# the model entry's key naming Optimus' encoder backbone (della/targets.py passes it as `encoder`)
+ENCODER_ENTRY_KEY = "encoder_backbone"
+
+
 @dataclass
 class VAEConfig:
     """Everything needed to rebuild a model; written next to its weights as config.json."""
@@ -81,11 +89,44 @@ class VAEConfig:
     layerwise: bool = True  # False: one z, from the last encoder layer, for all latent layers
     chain: bool = True  # False: independent z_l (Table 4)
     kl_layers: str = "all"  # all | first | last: whose KL enters the training loss (Table 4)
-    # Training tricks (Table 5) that add modules, copied here from the `training` section:
-    bow_weight: float = 0.0  # weight of the bag-of-words loss from z_L (0: no BOW head)
-    bn_vae_gamma: float | None = None  # BN-VAE's fixed gamma on the posterior means (None: off)
+    # Training tricks (Table 5) that add modules: set from the `training` settings (with_training)
+    bow_weight: float = field(default=0.0, metadata=FROM_TRAINING)  # bag-of-words loss weight from z_L (0: no head)
+    bn_vae_gamma: float | None = field(default=None, metadata=FROM_TRAINING)  # BN-VAE's gamma on the means (None: off)
     plugin: str | None = None  # file or module that registers `path` (della/plugins.py)
     init_from: str | None = None  # pre-trained Optimus checkpoint training starts from (baselines/optimus.py)
+
+    @classmethod
+    def from_settings(cls, settings: dict) -> VAEConfig:
+        """A run's config from the train rule's settings (della.targets.train_settings): the model
+        entry's keys by their field names (absent: the defaults above, the paper's model; its
+        `settings` are `path_settings`), the backbones and the dataset's lengths. A model key
+        that is no field is an error: this class is the one home of the model's keys."""
+        model, decoder, encoder = dict(settings["model"]), settings["decoder"], settings.get("encoder")
+        model["path_settings"] = model.pop("settings", {})
+        model.pop(ENCODER_ENTRY_KEY, None)  # the encoder's backbone, given as settings["encoder"]
+        own = {f.name for f in fields(cls) if not _from_training(f)} - RUN_FIELDS
+        unknown = sorted(set(model) - own)
+        if unknown:
+            raise ValueError(f"model settings: {unknown[0]!r} is no key of the model (della.vae.VAEConfig's fields)")
+        return cls(
+            **model,
+            decoder=decoder["name_or_path"],
+            decoder_kind=decoder["kind"],
+            encoder=encoder["name_or_path"] if encoder else None,
+            conditional=settings["conditional"],
+            max_source_tokens=settings["max_source_tokens"],
+            max_target_tokens=settings["max_target_tokens"],
+        )
+
+    def with_training(self, training: dict) -> VAEConfig:
+        """This config with the training tricks that add modules (the fields marked FROM_TRAINING)
+        taken from the `training` settings, absent ones as they are."""
+        tricks = {f.name: training[f.name] for f in fields(self) if _from_training(f) and f.name in training}
+        return replace(self, **tricks)
+
+
+def _from_training(config_field) -> bool:
+    return config_field.metadata.get("set_from") == FROM_TRAINING["set_from"]
 
 
 @dataclass

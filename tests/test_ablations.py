@@ -468,12 +468,11 @@ def test_parameter_count_adds_up(tiny_backbones):
 def test_count_parameters_command_prints_the_configuration_count(tiny_backbones, capsys):
     import json
 
-    from della.cli import main, vae_config
+    from della.cli import main
 
     settings = {
         "model": {
             "path": "della",
-            "label": "DELLA",
             "latent_size": 8,
             "pooling": "attention",
             "first_prior": "standard",
@@ -489,7 +488,7 @@ def test_count_parameters_command_prints_the_configuration_count(tiny_backbones,
     }
     main(["count-parameters", "--settings", json.dumps(settings)])
     printed = dict(line.rsplit(None, 1) for line in capsys.readouterr().out.strip().splitlines())
-    config = vae_config(settings)
+    config = VAEConfig.from_settings(settings).with_training(settings["training"])
     assert config.latent_layers == {"start": 2, "end": None} and config.bow_weight == 0.2 and config.bn_vae_gamma == 0.5
     counts = count_parameters(TransformerVAE(config))
     assert {name: int(value.replace(",", "")) for name, value in printed.items()} == counts

@@ -21,7 +21,6 @@ import pytest
 import torch
 
 from della.batches import batches
-from della.cli import vae_config
 from della.distributed import process_group
 from della.generate import generate_samples
 from della.train import EX_TEMPFAIL, TrainSettings, train
@@ -70,7 +69,7 @@ def train_file(tmp_path_factory):
 
 
 def rule_settings(decoder: Path, path: str, settings: TrainSettings) -> dict:
-    """The train rule's --settings (cli.vae_config turns them into the model's config)."""
+    """The train rule's --settings (VAEConfig.from_settings turns them into the model's config)."""
     return {
         "model": {"path": path, "latent_size": 8, "pooling": "first_token", "first_prior": "standard"},
         "decoder": {"kind": "causal", "name_or_path": str(decoder)},
@@ -116,7 +115,7 @@ def train_on_ranks(decoder: Path, path: str, settings: TrainSettings, train_file
 def test_two_ranks_follow_the_one_process_trajectory_and_resume_on_one_rank(tiny_backbones, train_file, tmp_path):
     # the plain fine-tune without dropout: no per-rank noise, so ranks and one process must agree
     decoder = dropout_free_backbone(tiny_backbones, tmp_path / "backbone")
-    model = vae_config(rule_settings(decoder, "none", SETTINGS))
+    model = VAEConfig.from_settings(rule_settings(decoder, "none", SETTINGS))
     train_on_ranks(decoder, "none", SETTINGS, train_file, tmp_path / "ranks")
     # one process, the same global batch of 8 in one go
     train(model, replace(SETTINGS, batch_size=8, grad_accumulation_steps=1), train_file, tmp_path / "one", seed=0)
@@ -150,7 +149,7 @@ def test_della_trains_on_two_ranks_close_to_one_process(tiny_backbones, train_fi
     the trajectory stays close to one process's, but not equal."""
     settings = replace(SETTINGS, max_steps=3)
     train_on_ranks(tiny_backbones["causal"], "della", settings, train_file, tmp_path / "ranks")
-    model = vae_config(rule_settings(tiny_backbones["causal"], "della", settings))
+    model = VAEConfig.from_settings(rule_settings(tiny_backbones["causal"], "della", settings))
     train(model, settings, train_file, tmp_path / "one", seed=0)
     ranks, one = logged_metrics(tmp_path / "ranks"), logged_metrics(tmp_path / "one")
     assert [row["reconstruction"] for row in ranks] == pytest.approx([row["reconstruction"] for row in one], rel=0.05)
@@ -187,7 +186,7 @@ def test_summed_factor_storage_trains_on_two_ranks_and_its_checkpoint_resumes_on
     ]
     assert ratios == pytest.approx([1.0, 1.0, 4.0, 0.25])  # (lr, weight decay) of the m = 1 and m = 4 groups
 
-    model = vae_config(rule)
+    model = VAEConfig.from_settings(rule)
     train(model, settings, train_file, tmp_path / "one", seed=0)
     ranks, one = logged_metrics(tmp_path / "ranks"), logged_metrics(tmp_path / "one")
     assert [row["reconstruction"] for row in ranks] == pytest.approx([row["reconstruction"] for row in one], rel=0.05)

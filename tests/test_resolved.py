@@ -5,15 +5,21 @@ import copy
 
 import pytest
 import yaml
+from snakemake.utils import validate
 
 from della.resolved import resolve
+from della.targets import train_settings, trains
+from della.vae import VAEConfig
 
 from helpers import ROOT
 
 
 @pytest.fixture(params=["config.yaml", "small.yaml", "paper.yaml"])
 def config(request):
-    return yaml.safe_load((ROOT / "config" / request.param).read_text())
+    """A shipped config as the workflow sees it: schema-validated, its defaults filled in."""
+    loaded = yaml.safe_load((ROOT / "config" / request.param).read_text())
+    validate(loaded, str(ROOT / "config" / "schema.yaml"))
+    return loaded
 
 
 def test_the_loaded_config_is_not_changed(config):
@@ -58,3 +64,27 @@ def test_a_name_in_no_section_is_an_error_naming_its_key(change, message):
     change(config)
     with pytest.raises(ValueError, match=message):
         resolve(config)
+
+
+def test_every_run_of_every_config_builds_its_model_config(config):
+    """The model's keys have one home, VAEConfig's fields: each run's train settings (as the train
+    rule passes them) build a config with every key of the model entry, none dropped."""
+    resolved = resolve(config)
+    for spec in resolved.experiments.values():
+        for dataset in spec["datasets"]:
+            for model in filter(lambda m: trains(resolved.config, m), spec["models"]):
+                settings = train_settings(resolved.config, dataset, model)
+                built = VAEConfig.from_settings(settings).with_training(settings["training"])
+                for key, value in settings["model"].items():
+                    if key != "encoder_backbone":
+                        assert getattr(built, "path_settings" if key == "settings" else key) == value, (model, key)
+                assert built.bow_weight == settings["training"]["bow_weight"]
+
+
+def test_a_model_key_that_is_no_field_is_an_error():
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    validate(config, str(ROOT / "config" / "schema.yaml"))
+    settings = train_settings(config, "yelp", "della")
+    settings["model"]["latnet_size"] = 8
+    with pytest.raises(ValueError, match="'latnet_size' is no key of the model"):
+        VAEConfig.from_settings(settings)

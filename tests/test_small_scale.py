@@ -81,11 +81,11 @@ def test_the_generator_redraws_a_held_out_text_seen_in_training():
 
 def test_a_small_training_run_takes_its_first_steps(small, tmp_path):
     from della.backbone import BackboneSize, create_backbone
-    from della.cli import vae_config
     from della.data.preprocess import preprocess_dataset
     from della.targets import train_settings
     from della.tokenizer import train_tokenizer
     from della.train import TrainSettings, train
+    from della.vae import VAEConfig
 
     dataset = small["datasets"]["yelp"]
     raw_dir = ROOT / Path(dataset["source"]["files"][0]["url"].removeprefix("file:")).parent
@@ -113,7 +113,7 @@ def test_a_small_training_run_takes_its_first_steps(small, tmp_path):
     training = TrainSettings(**{**settings["training"], "log_every": 1})
     assert (
         train(
-            vae_config(settings),
+            VAEConfig.from_settings(settings),
             training,
             tmp_path / "data" / "train.jsonl",
             tmp_path / "run",

@@ -29,7 +29,7 @@ def config(dirs, path="della", decoder=None) -> VAEConfig:
 
 
 def cli_args(dirs, settings: TrainSettings, train_file: Path, run: Path, seed: int = 0) -> list[str]:
-    """The arguments the workflow's train rule passes (its --settings JSON, see cli.vae_config)."""
+    """The arguments the workflow's train rule passes (its --settings JSON, see VAEConfig.from_settings)."""
     rule_settings = {
         "model": {"path": "della", "latent_size": 8, "pooling": "first_token", "first_prior": "standard"},
         "decoder": {"kind": "causal", "name_or_path": str(dirs["causal"])},
