@@ -144,7 +144,7 @@ def table_spec(config: dict, table_id: str) -> dict:
         if unmapped:
             raise TableError(f"table {table_id}: no stats_fields entry for {unmapped}")
         return spec
-    directions = config.get("metric_directions", {})
+    directions = config["metric_directions"]
     undirected = [c for c in columns if lookup(directions, c) not in DIRECTIONS]
     if undirected and not single_block(spec):
         raise TableError(

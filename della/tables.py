@@ -129,7 +129,7 @@ def table_records(
         return data_records(spec, records, run_settings), []
     if kind == "benchmark":
         return benchmark_records(spec, records), []
-    check_directions(records, config.get("metric_directions", {}))
+    check_directions(records, config["metric_directions"])
     return records, []
 
 
@@ -283,7 +283,7 @@ def cell_frame(spec: dict, config: dict, rows: list[RowSpec], long: pd.DataFrame
     cells["diff"] = cells["mean"] - cells["paper"]
     # Best: the highest mean x (+1 or -1 by the metric's direction) of a block's column; none in a
     # reference column (no direction) or in a table whose rows are datasets (single block).
-    directions = config.get("metric_directions", {})
+    directions = config["metric_directions"]
     higher = cells.metric.map(lambda metric: DIRECTIONS.get(lookup(directions, metric)))
     score = cells["mean"] * higher.map({True: 1.0, False: -1.0})  # NaN in a reference column
     cells["best"] = score.eq(score.groupby([cells.block.fillna(""), cells.metric]).transform("max"))
@@ -490,7 +490,7 @@ def make_blocks(collected: Collected, config: dict) -> list[Block]:
 def header(spec: dict, config: dict, columns: list[str]) -> list[str]:
     """Column names with the direction that makes a value best (none in a table of datasets)."""
     arrows = {"lower": " ↓", "higher": " ↑"}
-    directions = config.get("metric_directions", {})
+    directions = config["metric_directions"]
     if single_block(spec):
         return list(columns)
     return [m + arrows.get(lookup(directions, m), "") for m in columns]
@@ -684,7 +684,7 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
     replicates = REPLICATES[spec["kind"]]
     ours = f"mean ± sample std (ddof=1) [95 % t interval of the mean] over {replicates}, or the value of a single one"
     best = "" if single_block(spec) else "**bold** = best of ours per column (↓ lower / ↑ higher is better); "
-    directions = config.get("metric_directions", {})
+    directions = config["metric_directions"]
     if best and any(lookup(directions, metric) == REFERENCE for metric in all_columns(spec)):
         best += "no arrow = a reference value, not a score; "
     if spec["kind"] == "data":
