@@ -61,20 +61,28 @@ def load_spec(path: Path) -> dict:
 # ------------------------------------------------------------------------------------ targets
 
 
-def latent_layer_files(results_dir: str) -> list[str]:
-    return [f"{results_dir}/{FIGURES_DIR}/fig2.{ext}" for ext in (*PLOT_FORMATS, "csv")]
+# Each figure's files as {output name: path}: the rules' outputs (workflow/rules/figures.smk) and
+# the default target's list come from here, so a figure's files are declared once.
 
 
-def interpolation_files(results_dir: str, dataset: str, model: str, seed: int) -> list[str]:
-    return [f"{results_dir}/{FIGURES_DIR}/fig3/{dataset}/{model}/seed{seed}.{ext}" for ext in ("md", "csv", "png")]
+def named_files(prefix: str, extensions) -> dict[str, str]:
+    return {ext: f"{prefix}.{ext}" for ext in extensions}
 
 
-def case_study_files(results_dir: str) -> list[str]:
-    return [f"{results_dir}/{FIGURES_DIR}/fig4.{ext}" for ext in ("md", "csv")]
+def latent_layer_files(results_dir: str) -> dict[str, str]:
+    return named_files(f"{results_dir}/{FIGURES_DIR}/fig2", (*PLOT_FORMATS, "csv"))
 
 
-def probe_files(results_dir: str) -> list[str]:
-    return [f"{results_dir}/{FIGURES_DIR}/probe.{ext}" for ext in (*PLOT_FORMATS, "csv")]
+def interpolation_files(results_dir: str, dataset: str, model: str, seed: int | str) -> dict[str, str]:
+    return named_files(f"{results_dir}/{FIGURES_DIR}/fig3/{dataset}/{model}/seed{seed}", ("md", "csv", "png"))
+
+
+def case_study_files(results_dir: str) -> dict[str, str]:
+    return named_files(f"{results_dir}/{FIGURES_DIR}/fig4", ("md", "csv"))
+
+
+def probe_files(results_dir: str) -> dict[str, str]:
+    return named_files(f"{results_dir}/{FIGURES_DIR}/probe", (*PLOT_FORMATS, "csv"))
 
 
 def run_files(runs: list[tuple[str, str, int]], filename: str) -> list[str]:
@@ -86,15 +94,12 @@ def seed_runs(runs: list[tuple[str, str, int]], seed: int) -> list[tuple[str, st
     return [run for run in runs if run[2] == seed]
 
 
-def training_curve_files(results_dir: str, dataset: str, model: str, seed: int) -> list[str]:
-    return [f"{results_dir}/{FIGURES_DIR}/training/{dataset}/{model}/seed{seed}.{ext}" for ext in PLOT_FORMATS]
+def training_curve_files(results_dir: str, dataset: str, model: str, seed: int | str) -> dict[str, str]:
+    return named_files(f"{results_dir}/{FIGURES_DIR}/training/{dataset}/{model}/seed{seed}", PLOT_FORMATS)
 
 
-CONVERGENCE_FILES = tuple(f"convergence.{ext}" for ext in ("md", "csv"))
-
-
-def convergence_files(results_dir: str) -> list[str]:
-    return [f"{results_dir}/{FIGURES_DIR}/training/{name}" for name in CONVERGENCE_FILES]
+def convergence_files(results_dir: str) -> dict[str, str]:
+    return named_files(f"{results_dir}/{FIGURES_DIR}/training/convergence", ("md", "csv"))
 
 
 def experiment_figures(spec: dict, experiment: str, runs: list[tuple[str, str, int]], results_dir: str) -> list[str]:
@@ -102,13 +107,13 @@ def experiment_figures(spec: dict, experiment: str, runs: list[tuple[str, str, i
     figures = spec["figures"]
     files = []
     if figures["fig2"]["experiment"] == experiment:
-        files += latent_layer_files(results_dir)
+        files += latent_layer_files(results_dir).values()
     if figures["fig3"]["experiment"] == experiment:
-        files += [path for run in runs for path in interpolation_files(results_dir, *run)]
+        files += [path for run in runs for path in interpolation_files(results_dir, *run).values()]
     if figures["fig4"]["experiment"] == experiment:
-        files += case_study_files(results_dir)
+        files += case_study_files(results_dir).values()
     if figures["probe"]["experiment"] == experiment:
-        files += probe_files(results_dir)
+        files += probe_files(results_dir).values()
     return files
 
 
@@ -123,8 +128,8 @@ def figure_targets(
     ]
     runs = [run for run in dict.fromkeys(run for runs in experiment_runs.values() for run in runs) if trains(run[1])]
     for run in runs:
-        targets += training_curve_files(results_dir, *run)
-    return targets + (convergence_files(results_dir) if runs else [])
+        targets += training_curve_files(results_dir, *run).values()
+    return targets + (list(convergence_files(results_dir).values()) if runs else [])
 
 
 # ------------------------------------------------------------------------------------ drawing

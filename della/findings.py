@@ -707,8 +707,9 @@ def write_findings(
     return [out_md, out_csv]
 
 
-def findings_files(results_dir: str) -> list[str]:
-    return [f"{results_dir}/FINDINGS.md", f"{results_dir}/findings.csv"]
+def findings_files(results_dir: str) -> dict[str, str]:
+    """The findings' files as {output name: path} (the rule's outputs and the default target's)."""
+    return {"md": f"{results_dir}/FINDINGS.md", "csv": f"{results_dir}/findings.csv"}
 
 
 def main(argv: list[str] | None = None) -> int:

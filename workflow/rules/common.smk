@@ -105,6 +105,19 @@ def as_json(section):
     return json.dumps(section, sort_keys=True)
 
 
+# A run's figure files, its wildcards standing for the run
+RUN_WILDCARDS = ("{dataset}", "{model}", "{seed}")
+
+
+def reported(files, shown, **report_settings):
+    """A rule's outputs, {name: path} as della/figures.py declares them; those named in `shown`
+    go into the report (snakemake --report) with `report_settings`."""
+    return {
+        name: report(path, **report_settings) if name in shown else path
+        for name, path in files.items()
+    }
+
+
 # The config resolved by one function (della/resolved.py): Fig. 2's sweep models among `models`,
 # the experiments' model names expanded, every name checked. The rules read this copy; the
 # config as loaded (workflow.config) stays as it was.

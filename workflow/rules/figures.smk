@@ -2,11 +2,17 @@
 # and which of the paper's claims hold on this scale's numbers (della/findings.py;
 # config/findings.yaml) into {results_dir}/FINDINGS.md. docs/figures.md.
 from della.figures import (
+    case_study_files,
+    convergence_files,
     experiment_figures,
     figure_targets,
+    interpolation_files,
+    latent_layer_files,
     load_spec as load_figures_spec,
+    probe_files,
     run_files,
     seed_runs,
+    training_curve_files,
 )
 from della.findings import claim_experiments, findings_files, load_claims
 from della.targets import tidy_files
@@ -28,7 +34,7 @@ FIGURE_OUTPUTS = figure_targets(
     {name: experiment_runs(name) for name in config["experiments"]},
     RESULTS,
     trains=lambda model: della_targets.trains(config, model),
-) + findings_files(RESULTS)
+) + list(findings_files(RESULTS).values())
 
 
 # Figures that read tables and logs (seconds each) run where snakemake runs; the two that load
@@ -49,14 +55,13 @@ rule figure_latent_layers:
         run_settings=tidy_files(RESULTS, FIGURES["fig2"]["experiment"])[1],
         spec=FIGURES_SPEC,
     output:
-        png=report(
-            f"{RESULTS}/figures/fig2.png",
+        **reported(
+            latent_layer_files(RESULTS),
+            ["png"],
             caption="../report/fig2.rst",
             category="Figures",
             subcategory="Fig. 2",
         ),
-        pdf=f"{RESULTS}/figures/fig2.pdf",
-        csv=f"{RESULTS}/figures/fig2.csv",
     log:
         "logs/figures/fig2.log",
     conda:
@@ -81,16 +86,9 @@ rule figure_interpolation:
         test="data/{dataset}/test.jsonl",
         spec=FIGURES_SPEC,
     output:
-        md=report(
-            f"{RESULTS}/figures/fig3/{{dataset}}/{{model}}/seed{{seed}}.md",
-            caption="../report/fig3.rst",
-            category="Figures",
-            subcategory="Fig. 3",
-            labels=RUN_LABELS,
-        ),
-        csv=f"{RESULTS}/figures/fig3/{{dataset}}/{{model}}/seed{{seed}}.csv",
-        png=report(
-            f"{RESULTS}/figures/fig3/{{dataset}}/{{model}}/seed{{seed}}.png",
+        **reported(
+            interpolation_files(RESULTS, *RUN_WILDCARDS),
+            ["md", "png"],
             caption="../report/fig3.rst",
             category="Figures",
             subcategory="Fig. 3",
@@ -127,13 +125,13 @@ rule figure_case_study:
         tidy=tidy_files(RESULTS, FIGURES["fig4"]["experiment"])[0],
         spec=FIGURES_SPEC,
     output:
-        md=report(
-            f"{RESULTS}/figures/fig4.md",
+        **reported(
+            case_study_files(RESULTS),
+            ["md"],
             caption="../report/fig4.rst",
             category="Figures",
             subcategory="Fig. 4",
         ),
-        csv=f"{RESULTS}/figures/fig4.csv",
     log:
         "logs/figures/fig4.log",
     conda:
@@ -155,14 +153,13 @@ rule figure_probe:
         tidy=tidy_files(RESULTS, FIGURES["probe"]["experiment"])[0],
         spec=FIGURES_SPEC,
     output:
-        png=report(
-            f"{RESULTS}/figures/probe.png",
+        **reported(
+            probe_files(RESULTS),
+            ["png"],
             caption="../report/probe.rst",
             category="Figures",
             subcategory="Latent probe",
         ),
-        pdf=f"{RESULTS}/figures/probe.pdf",
-        csv=f"{RESULTS}/figures/probe.csv",
     log:
         "logs/figures/probe.log",
     conda:
@@ -186,14 +183,14 @@ rule training_curves:
         done=f"{RUN}/train_done.json",
         spec=FIGURES_SPEC,
     output:
-        png=report(
-            f"{RESULTS}/figures/training/{{dataset}}/{{model}}/seed{{seed}}.png",
+        **reported(
+            training_curve_files(RESULTS, *RUN_WILDCARDS),
+            ["png"],
             caption="../report/training_curves.rst",
             category="Training curves",
             subcategory="{dataset}",
             labels=RUN_LABELS,
         ),
-        pdf=f"{RESULTS}/figures/training/{{dataset}}/{{model}}/seed{{seed}}.pdf",
     log:
         f"logs/figures/training/{RUN}.log",
     conda:
@@ -216,13 +213,13 @@ rule convergence:
     input:
         done=lambda w: run_files(trained_runs(experiment_runs()), "train_done.json"),
     output:
-        md=report(
-            f"{RESULTS}/figures/training/convergence.md",
+        **reported(
+            convergence_files(RESULTS),
+            ["md"],
             caption="../report/convergence.rst",
             category="Training curves",
             subcategory="Convergence",
         ),
-        csv=f"{RESULTS}/figures/training/convergence.csv",
     log:
         "logs/figures/convergence.log",
     conda:
@@ -244,12 +241,12 @@ rule findings:
         spec=FINDINGS_SPEC,
         paper=repo_path(config["paper_tables"]),
     output:
-        md=report(
-            findings_files(RESULTS)[0],
+        **reported(
+            findings_files(RESULTS),
+            ["md"],
             caption="../report/findings.rst",
             category="Findings",
         ),
-        csv=findings_files(RESULTS)[1],
     log:
         "logs/findings.log",
     conda:
