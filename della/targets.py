@@ -246,8 +246,9 @@ def of_kind(config: dict, tables: dict, kind: str) -> list[str]:
     return [t for t, k in tables_to_render(config, tables).items() if k == kind]
 
 
-def table_outputs(results_dir: str, table_id: str) -> list[str]:
-    return [f"{results_dir}/tables/{table_id}.{ext}" for ext in TABLE_EXTENSIONS]
+def table_outputs(results_dir: str, table_id: str) -> dict[str, str]:
+    """A table's files as {output name: path}: the render rules' outputs and the targets' list."""
+    return {ext: f"{results_dir}/tables/{table_id}.{ext}" for ext in TABLE_EXTENSIONS}
 
 
 # ----------------------------------------------------------------------------- human evaluation
@@ -345,10 +346,10 @@ def workflow_targets(
         if only is not None and only not in (table_id, tables["tables"][table_id].get("runs_from")):
             continue
         if kind != "human":
-            targets += table_outputs(results_dir, table_id)
+            targets += table_outputs(results_dir, table_id).values()
             continue
         spec = tables["tables"][table_id]
         targets += human_exports(config, results_dir, table_id, spec)
         if all((workdir / path).exists() for path in filled_forms(config, results_dir, table_id, spec)):
-            targets += table_outputs(results_dir, table_id)
+            targets += table_outputs(results_dir, table_id).values()
     return targets

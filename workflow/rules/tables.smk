@@ -9,6 +9,7 @@ from della.targets import (
     key_file,
     of_kind,
     table_experiment,
+    table_outputs,
     tidy_files,
 )
 from della.tidy import DATA_EXPERIMENT
@@ -29,9 +30,7 @@ rule render_metrics_table:
         spec=repo_path(config["tables_spec"]),
         paper=repo_path(config["paper_tables"]),
     output:
-        md=report(f"{RESULTS}/tables/{{table}}.md", category="Tables"),
-        csv=report(f"{RESULTS}/tables/{{table}}.csv", category="Tables"),
-        tex=f"{RESULTS}/tables/{{table}}.tex",
+        **reported(table_outputs(RESULTS, "{table}"), ["md", "csv"], category="Tables"),
     log:
         "logs/tables/{table}.log",
     wildcard_constraints:
@@ -77,7 +76,7 @@ rule render_human_table:
         spec=repo_path(config["tables_spec"]),
         paper=repo_path(config["paper_tables"]),
     output:
-        multiext(f"{RESULTS}/tables/{{table}}", ".md", ".csv", ".tex"),
+        **table_outputs(RESULTS, "{table}"),
     log:
         "logs/tables/{table}.log",
     wildcard_constraints:
