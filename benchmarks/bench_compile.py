@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import DELLA, SIZES, build_backbone, build_model, full_batch, machine_header
 
-from della.train import LossModule, autocast, compile_loss
+from della.train import LossModule, LossSettings, autocast, compile_loss
 
 LENGTH_CYCLE = (1.0, 0.83, 0.92, 0.75)  # padded batch lengths, as fractions of the size's length
 WARMUP_STEPS = 8  # two passes over the length cycle: the compiled graph has seen every shape
@@ -52,7 +52,7 @@ class Trainer:
         compiled, self.precision = CONFIGS[config]
         self.size, self.device = size, device
         self.model = build_model(DELLA, backbone, size).to(device).train()
-        loss_module = LossModule(self.model)
+        loss_module = LossModule(self.model, LossSettings(kl_threshold=0.0, kl_reduction="sum"))
         self.loss_fn = compile_loss(loss_module) if compiled else loss_module
         self.optimiser = torch.optim.AdamW(self.model.parameters(), lr=LEARNING_RATE)
         self.generator_state = torch.random.get_rng_state()  # the same latent noise and dropout everywhere
@@ -68,7 +68,7 @@ class Trainer:
         torch.random.set_rng_state(self.generator_state)
         start = time.perf_counter()
         with autocast(self.device, self.precision):
-            out = self.loss_fn(batch, 1.0, 0.0, "sum")
+            out = self.loss_fn(batch, 1.0)
         self.optimiser.zero_grad(set_to_none=True)
         out["loss"].backward()
         self.optimiser.step()

@@ -93,7 +93,18 @@ from della.backbone import CAUSAL, BackboneSize, create_backbone
 from della.gpu_memory import FUSED, model_training_peak
 from della.targets import train_settings
 from della.tokenizer import train_tokenizer
-from della.train import BF16, FP16, FP32, LossModule, adamw, autocast, clip_gradients, compile_loss, gradient_scaler
+from della.train import (
+    BF16,
+    FP16,
+    FP32,
+    LossModule,
+    LossSettings,
+    adamw,
+    autocast,
+    clip_gradients,
+    compile_loss,
+    gradient_scaler,
+)
 from della.vae import KL_SUM, weighted_parameters
 from metrics.representation import representation_metrics
 
@@ -261,12 +272,12 @@ class StepRunner:
         self.weighted = weighted_parameters(self.model)
         self.optimiser = adamw(self.weighted, LEARNING_RATE, WEIGHT_DECAY)
         self.scaler = gradient_scaler(device, precision)
-        loss_module = LossModule(self.model)
+        loss_module = LossModule(self.model, LossSettings(kl_threshold=0.0, kl_reduction=KL_SUM))
         self.loss_fn = loss_module if compile_backend is None else compile_loss(loss_module, compile_backend)
 
     def loss(self) -> torch.Tensor:
         with autocast(self.device, self.precision):
-            return self.loss_fn(self.batch, BETA, 0.0, KL_SUM)["loss"]
+            return self.loss_fn(self.batch, BETA)["loss"]
 
     def step(self) -> None:
         loss = self.loss()

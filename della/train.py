@@ -409,22 +409,110 @@ def rank_slice(indices: list[int]) -> list[int]:
     return indices[w.rank * share : (w.rank + 1) * share]
 
 
+@dataclass(frozen=True)
+class LossSettings:
+    """What the training loss takes besides beta (the schedule's, per step): free bits, the scope
+    they apply to and the KL's reduction (della/vae.py's `loss`). One object, taken from the
+    training settings by `of`; the loss's other settings are the model's (VAEConfig)."""
+
+    kl_threshold: float = 0.0
+    kl_reduction: str = KL_SUM
+    kl_threshold_scope: str = KL_THRESHOLD_DIMENSION
+
+    @classmethod
+    def of(cls, settings: TrainSettings) -> LossSettings:
+        return cls(settings.kl_threshold, settings.kl_reduction, settings.kl_threshold_scope)
+
+
 class LossModule(torch.nn.Module):
     """`model.loss` as forward(): DDP synchronises gradients of what runs through its forward."""
 
-    def __init__(self, model: TransformerVAE):
+    def __init__(self, model: TransformerVAE, settings: LossSettings = LossSettings()):
         super().__init__()
-        self.model = model
+        self.model, self.settings = model, settings
 
-    def forward(
-        self,
-        batch,
-        beta: float,
-        kl_threshold: float,
-        kl_reduction: str,
-        kl_threshold_scope: str = KL_THRESHOLD_DIMENSION,
-    ) -> dict[str, torch.Tensor]:
-        return self.model.loss(batch, beta, kl_threshold, kl_reduction, kl_threshold_scope)
+    def forward(self, batch, beta: float) -> dict[str, torch.Tensor]:
+        s = self.settings
+        return self.model.loss(batch, beta, s.kl_threshold, s.kl_reduction, s.kl_threshold_scope)
+
+
+@dataclass
+class TrainState:
+    """A run's training at a step: what a checkpoint restores (with each rank's random streams,
+    saved beside it) so that a resumed run continues bit for bit. `skipped`: the steps skipped
+    for a non-finite loss or gradient so far (training.nonfinite: skip)."""
+
+    model: TransformerVAE
+    optimiser: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    sampler: EpochSampler
+    step: int = 0
+    skipped: int = 0
+
+    def state_dict(self) -> dict:
+        return {
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "data": self.sampler.state_dict(),
+            "step": self.step,
+            "nonfinite_skipped": self.skipped,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.sampler.load_state_dict(state["data"])
+        self.step, self.skipped = state["step"], state["nonfinite_skipped"]
+
+
+@dataclass
+class StepResult:
+    """One optimiser step's beta and loss terms, and why it was skipped (None: it was taken), with
+    the last micro-batch's terms (`out`) for the message."""
+
+    beta: float
+    terms: StepTerms
+    failure: str | None
+    out: dict[str, torch.Tensor]
+
+
+def train_step(
+    state: TrainState, records: list[dict], loss_fn, weighted, settings: TrainSettings, device
+) -> StepResult:
+    """One optimiser step over `grad_accumulation_steps` micro-batches of this rank's share of the
+    sampler's next global batches; on a non-finite loss (any rank) or gradient, nothing is
+    applied and the result says why. `weighted`: the parameters with their multiplicities, whose
+    gradient norm is clipped (della/vae.py's `weighted_parameters`)."""
+    beta = beta_at(state.step, settings)
+    state.optimiser.zero_grad(set_to_none=True)
+    terms, failure = StepTerms(), None
+    for _ in range(settings.grad_accumulation_steps):
+        batch = state.model.collator([records[i] for i in rank_slice(state.sampler.next_indices())])
+        batch = {name: tensor.to(device) for name, tensor in batch.items()}
+        with autocast(device, settings.precision):
+            out = loss_fn(batch, beta)
+        if any_rank(not torch.isfinite(out["loss"]), device):  # every rank skips, or none
+            failure = "non-finite loss"
+            break
+        state.scaler.scale(out["loss"] / settings.grad_accumulation_steps).backward()
+        terms.add(out, batch["dec_ids"].shape[0])
+    if failure is None:
+        state.scaler.unscale_(state.optimiser)
+        grad_norm = clip_gradients(weighted, settings.grad_clip)
+        # With fp16 the scaler itself skips steps whose gradients overflowed (and lowers its scale).
+        if not state.scaler.is_enabled() and not torch.isfinite(grad_norm):
+            failure = "non-finite gradient"
+    if failure is None:
+        state.scaler.step(state.optimiser)
+        state.scaler.update()
+        state.scheduler.step()
+        state.step += 1
+    return StepResult(beta, terms, failure, out)
 
 
 class StepTerms:
@@ -578,6 +666,24 @@ def supersede(run_dir: Path, changed: list[str]) -> Path:
     return aside
 
 
+def write_checkpoint(state: TrainState, checkpoint: Path, previous: Path, facts: dict, attempt: AttemptLog) -> None:
+    """Save the state, every rank's random streams and the run's `facts` to `checkpoint` (the one
+    before kept as `previous`), atomically; all ranks take part, rank 0 writes. Weights that are
+    not finite are never saved over the last good checkpoint."""
+    w = world()
+    if not all(torch.isfinite(p).all() for p in state.model.parameters()):
+        raise FloatingPointError(
+            f"non-finite weights after step {state.step} of {checkpoint.parent.parent}; not saved over the "
+            f"last good checkpoint {checkpoint if checkpoint.exists() else '(none)'}"
+        )
+    rng = gather_in_order([(w.rank, _rng_state())])  # every rank's streams (all ranks take part)
+    if w.main:
+        keep_previous(checkpoint, previous)
+        torch_save_atomic({**state.state_dict(), "rng": rng, "world_size": w.size, **facts}, checkpoint)
+        attempt.update(to_step=state.step)
+    barrier()  # no rank moves on (or exits) before the checkpoint is complete
+
+
 def train(
     model_config: VAEConfig,
     settings: TrainSettings,
@@ -669,8 +775,8 @@ def _train(
     weighted = weighted_parameters(model)  # multiplicities: DELLA's summed fusion factors (della/model.py)
     optimiser = adamw(weighted, settings.learning_rate, settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, linear_warmup_decay(settings))
-    scaler = gradient_scaler(device, settings.precision)
-    loss_module = LossModule(model)
+    state = TrainState(model, optimiser, scheduler, gradient_scaler(device, settings.precision), sampler)
+    loss_module = LossModule(model, LossSettings.of(settings))
     if w.size > 1:
         # static_graph: the set of parameters a loss uses never changes, so DDP finds the unused
         # ones (Optimus' BERT pooler) once instead of searching the graph every step. Gradients
@@ -682,115 +788,66 @@ def _train(
     loss_fn = compile_loss(loss_module) if settings.compile else loss_module
     checkpoint, previous = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "prev.pt"
     log_path = run_dir / "train_log.jsonl"
-    step, skipped, log_bytes = 0, 0, 0
-    state = load_checkpoint(checkpoint, previous) if checkpoint.exists() else None
+    log_bytes = 0
+    saved = load_checkpoint(checkpoint, previous) if checkpoint.exists() else None
     barrier()  # every rank has read the checkpoint before rank 0 may move it aside
-    if state is not None and (changed := settings_changed(state, model_config, settings, seed)):
+    if saved is not None and (changed := settings_changed(saved, model_config, settings, seed)):
         if w.main:
             supersede(run_dir, changed)
             attempt.forget_earlier()
-        state = None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimiser.load_state_dict(state["optimiser"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        sampler.load_state_dict(state["data"])
-        step, skipped, log_bytes = state["step"], state["nonfinite_skipped"], state["log_bytes"]
-        restore_rng(state, seed)
+        saved = None
+    if saved is not None:
+        state.load_state_dict(saved)
+        log_bytes = saved["log_bytes"]
+        restore_rng(saved, seed)
         if w.main:
-            print(f"resuming {run_dir} from step {step} ({checkpoint})", file=sys.stderr, flush=True)
+            print(f"resuming {run_dir} from step {state.step} ({checkpoint})", file=sys.stderr, flush=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     if (
         log_path.exists() and w.main
     ):  # lines logged after the checkpoint (by a run killed before its next one) are redone
         os.truncate(log_path, log_bytes)
     # an attempt that crashed or was killed keeps `ended: running` and its last update
-    attempt.update(from_step=step, to_step=step, device=str(device), world_size=w.size)
+    attempt.update(from_step=state.step, to_step=state.step, device=str(device), world_size=w.size)
     with open(log_path if w.main else os.devnull, "a", encoding="utf-8") as log:
+        # the run's own facts a checkpoint records beside its state (settings_changed compares them)
+        run_facts = {"seed": seed, "settings": asdict(settings), "model_config": asdict(model_config)}
 
         def save_checkpoint() -> None:
-            if not all(torch.isfinite(p).all() for p in model.parameters()):
-                raise FloatingPointError(
-                    f"non-finite weights after step {step} of {run_dir}; not saved over the "
-                    f"last good checkpoint {checkpoint if checkpoint.exists() else '(none)'}"
-                )
-            rng = gather_in_order([(w.rank, _rng_state())])  # every rank's streams (all ranks take part)
-            if w.main:
-                state = {
-                    "model": model.state_dict(),
-                    "optimiser": optimiser.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "data": sampler.state_dict(),
-                    "rng": rng,
-                    "world_size": w.size,
-                    "step": step,
-                    "nonfinite_skipped": skipped,
-                    "log_bytes": log_path.stat().st_size,
-                    "seed": seed,
-                    "settings": asdict(settings),
-                    "model_config": asdict(model_config),
-                }
-                keep_previous(checkpoint, previous)
-                torch_save_atomic(state, checkpoint)
-                attempt.update(to_step=step)
-            barrier()  # no rank moves on (or exits) before the checkpoint is complete
+            log_bytes = log_path.stat().st_size if w.main else 0  # only rank 0 logs (and writes)
+            write_checkpoint(state, checkpoint, previous, {**run_facts, "log_bytes": log_bytes}, attempt)
 
-        started, first_step = time.time(), step
-        while step < settings.max_steps:
-            beta = beta_at(step, settings)
-            optimiser.zero_grad(set_to_none=True)
-            terms, failure = StepTerms(), None
-            for _ in range(settings.grad_accumulation_steps):
-                batch = model.collator([records[i] for i in rank_slice(sampler.next_indices())])
-                batch = {name: tensor.to(device) for name, tensor in batch.items()}
-                with autocast(device, settings.precision):
-                    out = loss_fn(
-                        batch, beta, settings.kl_threshold, settings.kl_reduction, settings.kl_threshold_scope
-                    )
-                if any_rank(not torch.isfinite(out["loss"]), device):  # every rank skips, or none
-                    failure = "non-finite loss"
-                    break
-                scaler.scale(out["loss"] / settings.grad_accumulation_steps).backward()
-                terms.add(out, batch["dec_ids"].shape[0])
-            if failure is None:
-                scaler.unscale_(optimiser)
-                grad_norm = clip_gradients(weighted, settings.grad_clip)
-                # With fp16 the scaler itself skips steps whose gradients overflowed (and lowers its scale).
-                if not scaler.is_enabled() and not torch.isfinite(grad_norm):
-                    failure = "non-finite gradient"
-            if failure is not None:
-                skipped += 1
-                loss_terms = {name: value.tolist() for name, value in out.items()}
+        started, first_step = time.time(), state.step
+        while state.step < settings.max_steps:
+            result = train_step(state, records, loss_fn, weighted, settings, device)
+            if result.failure is not None:
+                state.skipped += 1
+                loss_terms = {name: value.tolist() for name, value in result.out.items()}
                 message = (
-                    f"{failure} at step {step} of {run_dir} (loss terms {loss_terms}); last good checkpoint: "
-                    f"{checkpoint if checkpoint.exists() else 'none'}"
+                    f"{result.failure} at step {state.step} of {run_dir} (loss terms {loss_terms}); "
+                    f"last good checkpoint: {checkpoint if checkpoint.exists() else 'none'}"
                 )
                 if settings.nonfinite == STOP:
                     raise FloatingPointError(message)
-                if skipped > settings.max_nonfinite_skips:
+                if state.skipped > settings.max_nonfinite_skips:
                     raise FloatingPointError(
                         f"{message}; more than training.max_nonfinite_skips = "
                         f"{settings.max_nonfinite_skips} steps skipped"
                     )
                 if w.main:
-                    print(f"skipped ({skipped} so far): {message}", file=sys.stderr, flush=True)
+                    print(f"skipped ({state.skipped} so far): {message}", file=sys.stderr, flush=True)
                 continue
-            scaler.step(optimiser)
-            scaler.update()
-            scheduler.step()
-            step += 1
+            step, terms = state.step, result.terms
             validate = settings.valid_every is not None and (
                 step % settings.valid_every == 0 or step == settings.max_steps
             )
             if step % settings.log_every == 0 or step == settings.max_steps or validate:
                 entry = {
                     "step": step,
-                    "beta": beta,
+                    "beta": result.beta,
                     "lr": scheduler.get_last_lr()[0],
                     **terms.means(),
-                    "nonfinite_skipped": skipped,
+                    "nonfinite_skipped": state.skipped,
                     "elapsed_s": round(time.time() - started, 2),
                 }
                 if validate:
@@ -821,7 +878,7 @@ def _train(
                 attempt.end(STOPPED, "stop_after_steps", to_step=step)
                 return None
         save_checkpoint()
-    final = run_dir / "model"
+    step, final = state.step, run_dir / "model"
     if w.main:
         attempt.update(to_step=step)  # recorded `finished` once train() returns
         staging = run_dir / "model.partial"
@@ -838,7 +895,7 @@ def _train(
                 "world_size": w.size,
                 "tf32": tf32_in_effect(device),
                 "effective_batch_size": settings.batch_size * settings.grad_accumulation_steps,
-                "nonfinite_skipped": skipped,
+                "nonfinite_skipped": state.skipped,
                 "settings": asdict(settings),
                 "time_s": round(time.time() - started, 2),
                 "attempts": attempt.summary(),
