@@ -7,9 +7,11 @@
 # README's first command into DIR/.venv; every call then runs
 #   snakemake --cores 2 --configfile config/small.yaml --keep-going
 # there, in the foreground. Stop it at any time with Ctrl-C in its terminal (the whole process
-# group gets SIGINT: Snakemake and its jobs); from elsewhere, SIGINT to Snakemake and SIGTERM to its
-# running `della train` / `generate` / `evaluate` processes (a SIGINT to Snakemake alone leaves the
-# warm-started jobs running until they end). The jobs stop, training saves a checkpoint, and the next call resumes (finished jobs are not
+# group gets SIGINT: Snakemake and its jobs); from elsewhere, SIGTERM to Snakemake and to its
+# running `della train` / `generate` / `evaluate` processes (a signal to Snakemake alone leaves the
+# warm-started jobs running until they end; a run started in the background by a non-interactive
+# shell ignores SIGINT, as POSIX has such background commands do, so use SIGTERM there). The jobs
+# stop, training saves a checkpoint, and the next call resumes (finished jobs are not
 # run again, training goes on from its last checkpoint). Each part appends one line to
 # DIR/parts.tsv (start and end in UTC, seconds, Snakemake's exit status, commit, machine), and
 # Snakemake's output to DIR/snakemake.log, which RUN.md is written from (benchmarks/rule_split.py).
