@@ -31,9 +31,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from della.gpu_memory import GIB
 from della.io import atomic_write_json
-from della.warm import how_started
+from della.jobenv import how_started
+from della.memory import GIB
 
 STAGES = ("train", "generate", "evaluate")
 RUNNING, FINISHED, SIGNAL, STOPPED = "running", "finished", "signal", "stopped"
@@ -43,6 +43,17 @@ GPU_OUT_OF_MEMORY, HOST_OUT_OF_MEMORY, ERROR = "gpu_out_of_memory", "host_out_of
 OUT_OF_TIME = (SIGNAL, RUNNING)
 # the ends after which more host memory could help
 OUT_OF_HOST_MEMORY = (HOST_OUT_OF_MEMORY, RUNNING)
+
+
+# What to lower when a stage needs more than a card has (the start-up error and the OOM message).
+LOWER = {
+    "train": "training.batch_size (training.grad_accumulation_steps keeps the effective batch) or the "
+    "dataset's max_source_tokens / max_target_tokens",
+    "generate": "generation.token_budget (greedy/beam: a number below what `auto` chose, in the job's log) or "
+    "generation.batch_size (sampling is not cut by the budget)",
+    "evaluate": "evaluation.token_budget (a number below what `auto` chose, in the job's log) or the feature "
+    "models' evaluation.mauve.batch_size / evaluation.bertscore.batch_size",
+}
 
 
 def attempts_path(run_dir: Path, stage: str) -> Path:
@@ -89,7 +100,7 @@ class AttemptLog:
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "seconds": 0.0,
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-            "start": how_started(),  # warm (a forked worker, imports done) or cold: della/warm.py
+            "start": how_started(),  # warm (a forked worker, imports done) or cold: della/jobenv.py
             **facts,
             "ended": RUNNING,
         }
@@ -164,8 +175,6 @@ def check_not_repeated(path: Path, facts: dict, stage: str) -> None:
     before, now = last.get("gpu_memory_gb"), facts.get("gpu_memory_gb")
     if before is not None and now is not None and now > before:
         return
-    from della.gpu_memory import LOWER
-
     card = f"{last['gpu']} ({before} GB)" if last.get("gpu") else "the same device"
     raise RepeatedOutOfMemory(
         f"the last {stage} attempt ran out of GPU memory on {card} with the same settings, and this one has "

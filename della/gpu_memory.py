@@ -30,12 +30,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from della.architectures import SEQ2SEQ
-from della.memory import generation_bytes_per_token, scoring_bytes_per_token
+from della.attempts import LOWER
+from della.memory import GIB, generation_bytes_per_token, scoring_bytes_per_token
 
 MATERIALISED = "materialised"
 FUSED = "fused"
 ATTENTION_KINDS = (MATERIALISED, FUSED)
-GIB = 1024**3
 
 # Floats autograd saves per token per layer of a transformer block, in units of its width d and
 # of its feed-forward width f (pre- or post-LayerNorm alike): the two LayerNorm inputs and
@@ -491,17 +491,6 @@ def run_need(config: dict, dataset: str, model: str, attention: str = FUSED) -> 
         one_row["generation"] = {**config["generation"], "batch_size": 1}
     peaks = run_peaks(one_row, dataset, model, attention)
     return None if peaks is None else max(peaks.items(), key=lambda item: item[1].total)
-
-
-# What to lower when a stage needs more than a card has (the start-up error and the OOM message).
-LOWER = {
-    "train": "training.batch_size (training.grad_accumulation_steps keeps the effective batch) or the "
-    "dataset's max_source_tokens / max_target_tokens",
-    "generate": "generation.token_budget (greedy/beam: a number below what `auto` chose, in the job's log) or "
-    "generation.batch_size (sampling is not cut by the budget)",
-    "evaluate": "evaluation.token_budget (a number below what `auto` chose, in the job's log) or the feature "
-    "models' evaluation.mauve.batch_size / evaluation.bertscore.batch_size",
-}
 
 
 def out_of_memory_message(command: str, error: BaseException) -> str | None:

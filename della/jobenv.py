@@ -38,3 +38,19 @@ def ignore_time_limit_warning_in_job_step() -> bool:
         return False
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     return True
+
+
+# How this process started its job (della/warm.py): `warm` in a worker the warm server forked, its
+# imports done, else `cold`. Here, in a module that imports nothing of the project, so that both
+# the server and della/attempts.py (which records it) can import it without a cycle.
+WARM, COLD = "warm", "cold"
+_started = COLD
+
+
+def mark_started_warm() -> None:
+    global _started
+    _started = WARM
+
+
+def how_started() -> str:
+    return _started

@@ -21,6 +21,8 @@ import os
 
 import torch
 
+GIB = 1024**3
+
 AUTO = "auto"
 # Of the memory free after the model is loaded, the share the scoring calls may fill: the rest
 # is for the allocator's fragmentation, the batches, the encoder pass and the latents.

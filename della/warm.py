@@ -26,7 +26,7 @@ What keeps a warm job identical to a cold one (tests/test_warm.py compares the f
 Differences, by design: the Snakemake `benchmark:` file of a warm job measures the client process,
 so its wall time (`s`, what Table 6 reads) is the job's minus the imports and its memory and CPU
 columns are the client's; docs/workflow.md says so. Each attempt records how it started
-(`start`: warm or cold, della/attempts.py), and Table 6 shows it beside each time.
+(`start`: warm or cold, della/jobenv.py's `how_started`), and Table 6 shows it beside each time.
 
 PRELOAD is checked against the code: each worker logs the modules its job imported that the server
 had not (`imported beyond the preload: ...`), and tests/test_warm.py fails when a job of the
@@ -39,7 +39,6 @@ import argparse
 import atexit
 import contextlib
 import gc
-import importlib
 import json
 import os
 import selectors
@@ -52,6 +51,8 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
+
+from della import jobenv
 
 SOCKET_VARIABLE = "DELLA_WARM_SOCKET"
 WARM_COMMANDS = ("train", "generate", "evaluate", "figure", "create-backbone")
@@ -116,16 +117,6 @@ def thread_variables() -> frozenset[str]:
     from della.cli import THREAD_POOL_VARIABLES
 
     return frozenset(THREAD_POOL_VARIABLES) | frozenset(SNAKEMAKE_THREAD_VARIABLES)
-
-
-# How this process started its job: set in a warm worker right after the fork
-WARM, COLD = "warm", "cold"
-_started = COLD
-
-
-def how_started() -> str:
-    """`warm` in a worker the server forked, `cold` in a fresh interpreter (the attempt records it)."""
-    return _started
 
 
 def fork_hazard() -> str | None:
@@ -397,8 +388,7 @@ class Server:
         return fork_hazard()
 
     def become_worker(self, request: dict, fds: list[int], own: socket.socket) -> None:
-        # the server runs this file as __main__: the job's code reads the state of della.warm
-        importlib.import_module("della.warm")._started = WARM
+        jobenv.mark_started_warm()  # the job's attempt records it (della/attempts.py)
         status = 1
         try:
             os.setpgid(0, 0)
