@@ -60,8 +60,7 @@ def run_resources(
     gpu_hours = section.get("gpu_hours", {}).get(dataset, paper_hours.get(dataset))
     if gpu_hours is None:
         raise ValueError(f"resources.gpu_hours: no entry for dataset {dataset!r} and none in Table 6 of {where_paper}")
-    values = {"gpus": section["gpus"], "mem_mb": section["mem_mb"], "gpu_hours": gpu_hours}
-    values["runtime_factor"] = section["runtime_factor"]
+    values = {key: section[key] for key in RUN_KEYS if key != "gpu_hours"} | {"gpu_hours": gpu_hours}
     for i, entry in enumerate(section.get("runs", [])):
         models = model_names(entry.get("models", [model]), f"resources.runs[{i}].models")
         unknown = [name for name in entry.get("datasets", []) if name not in (known_datasets or entry["datasets"])]
