@@ -67,7 +67,6 @@ from functools import partial
 from pathlib import Path
 
 import torch
-import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -89,6 +88,7 @@ from bench_common import (
     write_jsonl_texts,
 )
 
+from della import overlays
 from della.backbone import CAUSAL, BackboneSize, create_backbone
 from della.gpu_memory import FUSED, model_training_peak
 from della.targets import train_settings
@@ -187,7 +187,7 @@ GPU = Mode(
     iw_size=SAMPLE,
     iw_batches=4,
     iw_rounds=3,
-    e2e_backbone=BackboneSize(**yaml.safe_load(SAMPLE_CONFIG.read_text())["backbones"]["gpt2"]["create"]),
+    e2e_backbone=BackboneSize(**overlays.load(SAMPLE_CONFIG)["backbones"]["gpt2"]["create"]),
     e2e_texts={"train": 2000, "test": 200},
 )
 TINY = Mode(
@@ -590,7 +590,7 @@ def end_to_end(workdir: Path, mode: Mode, device: torch.device) -> list[Row]:
     data.mkdir(parents=True)
     for seed, (split, n) in enumerate(mode.e2e_texts.items()):
         write_jsonl_texts(data / f"{split}.jsonl", word_texts(n, seed, min_words=4, max_words=16))
-    config = yaml.safe_load(SAMPLE_CONFIG.read_text())
+    config = overlays.load(SAMPLE_CONFIG)
     train_tokenizer(
         [data / "train.jsonl"],
         config["tokenizer"]["vocab_size"],

@@ -36,6 +36,9 @@ from pathlib import Path
 
 import yaml
 
+from della import overlays
+from della.targets import snakemake_command
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -60,26 +63,12 @@ def overlay_file(workdir: Path, precision: str, experiment: str, dataset: str, s
 def run_targets(config_file: Path, experiment: str, dataset: str, seed: int) -> list[str]:
     """Every run's metrics.json of the experiment on one dataset (not its tables: a table may need
     datasets the check leaves out)."""
-    config = yaml.safe_load(config_file.read_text())
+    config = overlays.load(config_file)
     return [f"runs/{dataset}/{model}/seed{seed}/metrics.json" for model in config["experiments"][experiment]["models"]]
 
 
 def start(workdir: Path, config_file: Path, overlay: Path, targets: list[str]) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *targets,
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(config_file),
-        str(overlay),
-        "--cores",
-        "1",
-    ]
+    command = snakemake_command(workdir, [config_file, overlay], "--cores", "1", targets=targets)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     log = open(workdir / "snakemake.out", "w")
     return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)

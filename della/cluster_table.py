@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    import yaml
-    from snakemake.utils import update_config, validate
+    from snakemake.utils import validate
+
+    from della import overlays
 
     parser = argparse.ArgumentParser(description="Estimated peak GPU memory of every run of a config (Markdown).")
     parser.add_argument(
@@ -53,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schema", default="config/schema.yaml")
     args = parser.parse_args(argv)
     config: dict = {}
-    for path in args.configfile:
-        update_config(config, yaml.safe_load(open(path, encoding="utf-8")))
+    for path in args.configfile:  # merged as Snakemake merges them, then composed as the workflow does
+        config = overlays.merge(config, overlays.read_yaml(path))
+    config = overlays.compose(config)
     validate(config, args.schema, set_default=True)
     sys.stdout.write(markdown_table(config))
     return 0

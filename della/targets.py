@@ -13,6 +13,7 @@ from a rule.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from della.io import run_dir
@@ -299,6 +300,30 @@ def human_exports(config: dict, results_dir: str, table_id: str, spec: dict) -> 
     datasets = human_datasets(config, spec)
     return [forms_dir(results_dir, table_id, d) for d in datasets] + [
         key_file(results_dir, table_id, d) for d in datasets
+    ]
+
+
+SNAKEFILE = Path(__file__).resolve().parent.parent / "Snakefile"
+
+
+def snakemake_command(
+    workdir: Path, config_files: Path | list[Path], *extra: str, targets=(), python: Path | str = sys.executable
+) -> list[str]:
+    """`python -m snakemake` on this repository's Snakefile in `workdir`, with `config_files`
+    merged in order; the targets come first, since `--configfile` takes every word after it."""
+    files = [config_files] if isinstance(config_files, str | Path) else list(config_files)
+    return [
+        str(python),
+        "-m",
+        "snakemake",
+        *targets,
+        "--snakefile",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        *map(str, files),
+        *extra,
     ]
 
 

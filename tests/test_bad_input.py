@@ -9,11 +9,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from della import overlays
 from della.config_errors import schema_error_message
 from della.data import preprocess as pp
 from della.data import raw
@@ -25,7 +25,7 @@ from helpers.data import SAMPLE, extracted_sample, tar_gz
 from helpers.workflow import snakemake, write_config
 
 SCHEMA = str(ROOT / "config" / "schema.yaml")
-SAMPLE_CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+SAMPLE_CONFIG = overlays.load("config/config.yaml")
 
 
 @pytest.mark.parametrize(

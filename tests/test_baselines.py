@@ -15,6 +15,7 @@ import pytest
 import torch
 import yaml
 
+from della import overlays
 from della.tables import load_spec
 from della.vae import TransformerVAE, VAEConfig
 
@@ -134,7 +135,7 @@ def scheduled_jobs(dry_run_output: str) -> list[tuple[str, dict]]:
 def guide_workflow(tmp_path_factory, guide_plugin):
     """config/config.yaml plus the guide's model entry, in an experiment and a table of its own."""
     name, entry = guide_model_entry(guide_plugin)
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = overlays.load("config/config.yaml")
     config["models"][name] = entry
     config["experiments"] = {"gated": {"datasets": ["yelp"], "models": ["finetune", name]}}
     config["data_tables"] = []
@@ -178,7 +179,7 @@ def test_the_readme_steps_put_the_new_baseline_into_table1(guide_plugin, tmp_pat
     `table1`'s experiment; config/tables.yaml untouched. Table 1 rendered from metrics.json files
     of every run of that experiment has the new model's row, ours = the mean over its seeds."""
     name, entry = guide_model_entry(guide_plugin)
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = overlays.load("config/config.yaml")
     config["models"][name] = entry
     config["experiments"]["table1"]["models"].append(name)
     spec = load_spec(ROOT / config["tables_spec"])

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from della import overlays
 from della.gpu_memory import gpu_model_for
 
 from helpers import ROOT
@@ -50,8 +51,8 @@ CLUSTER = {
 
 
 def paper_config() -> dict:
-    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
-    sample = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = overlays.load("config/paper.yaml")
+    sample = overlays.load("config/config.yaml")
     for name, dataset in config["datasets"].items():
         dataset["source"] = sample["datasets"][name]["source"]
     config["cluster"] = dict(CLUSTER)

@@ -7,17 +7,15 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
-
+from della import overlays
 from della.disk import CHECKPOINTS_KEPT, ELEMENT_BYTES, TENSORS_PER_CHECKPOINT, run_disk_bytes, total_disk_bytes
 from della.gpu_memory import run_parameters, table_runs
 from della.train import TrainSettings, train
 from della.vae import TransformerVAE, VAEConfig
 
 from conftest import tiny_corpus
-from helpers import ROOT
 
-PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+PAPER = overlays.load("config/paper.yaml")
 SETTINGS = TrainSettings(
     batch_size=8, learning_rate=3e-3, max_steps=4, warmup_steps=1, log_every=2, checkpoint_every=2, beta_cycles=1
 )

@@ -17,8 +17,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 
+from della import overlays
 from della.data import download as dl
 from della.data.download import DownloadError, Retry
 
@@ -485,7 +485,7 @@ def test_cli(tmp_path, capsys):
 
 
 def _config(name: str) -> dict:
-    return yaml.safe_load((ROOT / "config" / name).read_text())
+    return overlays.load(f"config/{name}")
 
 
 def test_every_sample_source_downloads_and_verifies(tmp_path):

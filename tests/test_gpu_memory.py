@@ -16,8 +16,8 @@ import random
 
 import pytest
 import torch
-import yaml
 
+from della import overlays
 from della.architectures import PUBLISHED
 from della.backbone import BackboneSize, create_backbone
 from della.cluster_table import markdown_table
@@ -255,7 +255,7 @@ def test_measured_peak_counts_what_is_held_at_once():
 
 # ------------------------------------------------------------------ the paper config's table
 
-PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+PAPER = overlays.load("config/paper.yaml")
 
 
 def test_the_docs_table_is_the_paper_configs():

@@ -7,9 +7,9 @@ from __future__ import annotations
 import copy
 
 import pytest
-import yaml
 from transformers import AutoConfig, BartConfig, BertConfig, GPT2Config, RobertaConfig
 
+from della import overlays
 from della.architectures import PUBLISHED, usable_positions
 from della.backbone import load_tokenizer
 from della.batches import Collator
@@ -19,8 +19,8 @@ from della.vae import TransformerVAE, VAEConfig
 from helpers import ROOT
 from helpers.workflow import snakemake, write_config
 
-PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
-SAMPLE = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+PAPER = overlays.load("config/paper.yaml")
+SAMPLE = overlays.load("config/config.yaml")
 LONG_TEXT = " ".join(["the food was great and the staff friendly"] * 40)  # far past every limit below
 
 

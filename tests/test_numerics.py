@@ -9,12 +9,11 @@ import re
 
 import pytest
 import torch
-import yaml
 
+from della import overlays
 from della.cli import build_parser
 from della.numerics import set_tf32, tf32_in_effect
 
-from helpers import ROOT
 from helpers.workflow import GPU_RULES, snakemake, write_config
 
 
@@ -51,7 +50,7 @@ def test_train_generate_and_evaluate_take_it_and_default_to_on():
 def test_every_gpu_job_gets_the_configs_setting(tmp_path):
     """A dry run of one run with `tf32: false`: train, generate and evaluate are called with
     `--tf32 off` (a param of each, so changing it reruns them)."""
-    config = copy.deepcopy(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))
+    config = copy.deepcopy(overlays.load("config/config.yaml"))
     config["tf32"] = False
     config_file = write_config(tmp_path / "config.yaml", config)
     result = snakemake(tmp_path, config_file, "-n", "-p", targets=["runs/yelp/della/seed0/metrics.json"])

@@ -13,16 +13,15 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
+from della import overlays
 from della.backbone import BackboneSize, check_source, create_backbone
 from della.jobenv import OFFLINE
 from della.prefetch import DONE_FILE, PREFETCH_TARGET, prefetch
 
-from helpers import ROOT
 from helpers.workflow import snakemake, write_config
 
-SAMPLE_CONFIG = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+SAMPLE_CONFIG = overlays.load("config/config.yaml")
 HUB_NAME = "tiny-org/tiny-gpt2"
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 
@@ -122,7 +121,7 @@ def test_an_unpinned_hub_name_stops_the_workflow_at_start_up(mirror, tmp_path):
 
 
 def test_the_paper_config_pins_every_model_it_loads():
-    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    paper = overlays.load("config/paper.yaml")
     names = {entry["name_or_path"] for entry in paper["backbones"].values()}
     assert {paper["evaluation"]["mauve"]["feature_model"], paper["evaluation"]["bertscore"]["model"]} <= names
     assert all(len(entry["revision"]) == 40 for entry in paper["backbones"].values())

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 
+from della import overlays
 from metrics.probe import (
     DEFAULTS,
     MEAN,
@@ -308,11 +309,10 @@ def test_features_are_the_posterior_mean_chain_and_draws_of_della(tiny_backbones
 
 
 def evaluate_command(tmp_path: Path, model_dir: Path, data: Path, skip=("MAUVE", "BERTScore")) -> dict:
-    import yaml
 
     from della.cli import main
 
-    evaluation = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["evaluation"]
+    evaluation = overlays.load("config/config.yaml")["evaluation"]
     evaluation.update(max_test_examples=20, batch_size=8, skip=list(skip))
     evaluation["representation"].update(iw_samples=2, iw_chunk=2)
     evaluation["probe"].update(max_train_examples=40)

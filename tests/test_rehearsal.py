@@ -17,12 +17,14 @@ import json
 import pytest
 import yaml
 
+from della import overlays
+
 from helpers import ROOT
 from helpers.workflow import snakemake
 
 RUNS = {"writingprompts": "della", "cnn_dailymail": "della"}
 SAMPLE_TOKENS = 8
-PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+PAPER = overlays.load("config/paper.yaml")
 
 
 @pytest.fixture(scope="module")

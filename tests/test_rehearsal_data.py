@@ -11,8 +11,8 @@ import re
 import zlib
 
 import pytest
-import yaml
 
+from della import overlays
 from della.data import rehearsal_data
 from della.data.preprocess import preprocess_dataset
 
@@ -20,7 +20,7 @@ from conftest import archive_content
 from helpers import ROOT
 
 REHEARSAL = ROOT / "sample_data" / "rehearsal"
-PAPER = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text(encoding="utf-8"))["datasets"]
+PAPER = overlays.load("config/paper.yaml")["datasets"]
 
 #: Minimum words of the longest (first) test example and of every valid/test example, per field
 #: (``text`` for the unconditional datasets). SNLI: the first sentence is a premise; the

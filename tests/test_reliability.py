@@ -19,9 +19,9 @@ from dataclasses import asdict, replace
 
 import pytest
 import torch
-import yaml
 
 import della.io
+from della import overlays
 from della.cli import main
 from della.train import EX_TEMPFAIL, CheckpointError, TrainSettings, train
 from della.vae import TransformerVAE
@@ -293,7 +293,7 @@ def test_the_schema_takes_the_training_options_and_rejects_bad_ones(configfile):
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
-    cfg = yaml.safe_load((ROOT / configfile).read_text())
+    cfg = overlays.load(configfile)
     training = cfg["training"]
     assert {"precision", "grad_accumulation_steps", "compile", "nonfinite", "max_nonfinite_skips"} <= training.keys()
     TrainSettings(**training)  # every configured key is a setting
@@ -317,7 +317,7 @@ def test_same_seed_twice_gives_identical_samples_and_metrics_files(tiny_backbone
     from della import evaluate, generate
 
     model_dir = train(config(tiny_backbones), SHORT, train_file, tmp_path / "run", seed=0)
-    sample_config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    sample_config = overlays.load("config/config.yaml")
     generation = {**sample_config["generation"], "num_unconditional": 12, "batch_size": 6}
     generation["decoding"] = {**generation["decoding"], "max_new_tokens": 8}
     evaluation = {**sample_config["evaluation"], "max_test_examples": 12, "batch_size": 6}

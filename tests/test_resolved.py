@@ -4,9 +4,9 @@ models of a copy, the experiments name them, the loaded config stays as it was."
 import copy
 
 import pytest
-import yaml
 from snakemake.utils import validate
 
+from della import overlays
 from della.resolved import resolve
 from della.targets import train_settings, trains
 from della.vae import VAEConfig
@@ -17,7 +17,7 @@ from helpers import ROOT
 @pytest.fixture(params=["config.yaml", "small.yaml", "paper.yaml"])
 def config(request):
     """A shipped config as the workflow sees it: schema-validated, its defaults filled in."""
-    loaded = yaml.safe_load((ROOT / "config" / request.param).read_text())
+    loaded = overlays.load(f"config/{request.param}")
     validate(loaded, str(ROOT / "config" / "schema.yaml"))
     return loaded
 
@@ -60,7 +60,7 @@ def test_each_sweep_becomes_a_model_per_start_and_end_copied_from_its_base(confi
     ],
 )
 def test_a_name_in_no_section_is_an_error_naming_its_key(change, message):
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = overlays.load("config/config.yaml")
     change(config)
     with pytest.raises(ValueError, match=message):
         resolve(config)
@@ -82,7 +82,7 @@ def test_every_run_of_every_config_builds_its_model_config(config):
 
 
 def test_a_model_key_that_is_no_field_is_an_error():
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = overlays.load("config/config.yaml")
     validate(config, str(ROOT / "config" / "schema.yaml"))
     settings = train_settings(config, "yelp", "della")
     settings["model"]["latnet_size"] = 8

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
+
+from della import overlays
 
 from helpers import ROOT
 from helpers.workflow import job_stats, run, target_dry_run
@@ -24,7 +25,7 @@ SMALL = ROOT / "config" / "small.yaml"
 
 @pytest.fixture(scope="module")
 def small() -> dict:
-    return yaml.safe_load(SMALL.read_text())
+    return overlays.load(SMALL)
 
 
 def test_small_dry_run_schedules_every_run_of_its_experiments(small, tmp_path):

@@ -22,6 +22,8 @@ import pytest
 import torch
 import yaml
 
+from della import overlays
+
 from helpers import ROOT
 from helpers.workflow import TINY_TABLES, job_stats, one_run_config, snakemake, tiny_config, write_config
 
@@ -477,7 +479,7 @@ def test_workflow_is_lint_and_snakefmt_clean():
 
 def test_quora_split_ids_are_inputs_relative_to_the_repository_root(tmp_path):
     """The preprocess rule gets Quora's id files as absolute paths and waits for them."""
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = overlays.load("config/config.yaml")
     quora = config["datasets"]["quora"]["preprocess"]
     del quora["split_sizes"]
     ids = {split: tmp_path / f"{split}_ids.txt" for split in ("valid", "test")}

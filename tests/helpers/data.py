@@ -13,8 +13,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-import yaml
-
+from della import overlays
 from della.data import download as dl
 from della.data import preprocess as pp
 
@@ -51,10 +50,7 @@ def tar_gz(path: Path, members: dict[str, bytes]) -> Path:
 SAMPLE = ROOT / "sample_data"
 
 
-SOURCES = {
-    name: section["source"]
-    for name, section in yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["datasets"].items()
-}
+SOURCES = {name: section["source"] for name, section in overlays.load("config/config.yaml")["datasets"].items()}
 
 
 TAR_SUFFIXES, ZIP_SUFFIX = (".tgz", ".tar.gz"), ".zip"

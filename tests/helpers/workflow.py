@@ -12,13 +12,16 @@ from pathlib import Path
 
 import yaml
 
+from della import overlays
+from della.targets import snakemake_command as workflow_command
+
 from helpers import ROOT
 
 TINY_TABLES = ("table1", "table9")
 
 
 def tiny_config() -> dict:
-    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    config = overlays.load("config/config.yaml")
     config["experiments"] = {name: config["experiments"][name] for name in TINY_TABLES}
     for dataset in config["datasets"].values():
         dataset["preprocess"]["max_examples"] = {"train": 48, "valid": 16, "test": 16}
@@ -51,22 +54,7 @@ def snakemake_command(
     """The command line and environment of a Snakemake run in `workdir` by `python` (its bin/
     first on PATH, as after `. .venv/bin/activate`); several config files overlay in order."""
     env = {**os.environ, "PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}"}
-    config_files = [config_file] if isinstance(config_file, Path) else list(config_file)
-    command = [
-        str(python),
-        "-m",
-        "snakemake",
-        *targets,
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        *map(str, config_files),
-        "--cores",
-        "2",
-        *extra,
-    ]
+    command = workflow_command(workdir, config_file, "--cores", "2", *extra, targets=targets, python=python)
     return command, env
 
 

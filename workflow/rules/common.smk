@@ -13,6 +13,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 import della.disk as della_disk
+import della.overlays as della_overlays
 import della.prefetch as della_prefetch
 import della.resolved as della_resolved
 import della.resources as della_resources
@@ -27,6 +28,12 @@ from della.lengths import SequenceTooLong, check_run_lengths
 from della.warm import start_server as start_warm_server
 from metrics.embedding import MINILM_ALIAS
 
+# A scale's file names the file it extends and says how it differs (della/overlays.py): composed
+# here, before validation, so that `--config` and chained config files still override.
+try:
+    config = della_overlays.compose(config, Path(workflow.basedir))
+except ValueError as error:
+    raise WorkflowError(f"config: {error}") from None
 try:
     validate(config, "../../config/schema.yaml")
 except WorkflowError as error:

@@ -4,13 +4,12 @@ them (docs/cluster.md, "Rehearsing the paper config on SLURM"):
     sudo workflow/scripts/local-slurm.sh start
     .venv/bin/python workflow/scripts/rehearse_on_slurm.py --workdir /tmp/rehearsal-slurm fig3
 
-1. The config: config/paper.yaml with config/rehearsal.yaml over it (as
-   `--configfile config/paper.yaml config/rehearsal.yaml` merges them), except that the backbones
-   and feature models stay the paper's pinned hub names (`gpt2` at its revision, `gpt2-large`,
-   ...), read through `model_hub_mirror`
-   from <workdir>/hub-mirror, and the `cluster` / `resources` sections name the local SLURM
-   (workflow/scripts/local-slurm.sh: account lab, partitions cpu and gpu, GPU type fake) and a
-   memory its one node has. Neither section is a param: no number depends on them.
+1. The config: config/rehearsal.yaml, an overlay on config/paper.yaml (della/overlays.py),
+   except that the backbones and feature models stay the paper's pinned hub names (`gpt2` at its
+   revision, `gpt2-large`, ...), read through `model_hub_mirror` from <workdir>/hub-mirror, and
+   the `cluster` / `resources` sections name the local SLURM (workflow/scripts/local-slurm.sh:
+   account lab, partitions cpu and gpu, GPU type fake) and a memory its one node has. Neither
+   section is a param: no number depends on them.
 2. The hub, played by a folder: a dry run lists the `prefetch_model` jobs the targets need; each of
    those hub names gets a random-init model of its real architecture and size, with its tokenizer
    (della/architectures.py, as `create_backbone` writes them for the rehearsal), in
@@ -27,7 +26,6 @@ each prefetched model's record. Exits with Snakemake's status.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import re
 import subprocess
@@ -36,6 +34,9 @@ import time
 from pathlib import Path
 
 import yaml
+
+from della import overlays
+from della.targets import snakemake_command
 
 ROOT = Path(__file__).resolve().parents[2]
 # workflow/scripts/local-slurm.sh's names; its one node has three quarters of the machine's memory
@@ -52,12 +53,10 @@ JOB_MEM_MB = 12000
 
 
 def rehearsal_config(mirror: Path) -> dict:
-    """paper.yaml + rehearsal.yaml, the paper's pinned backbones read from `mirror`, the local SLURM."""
-    from snakemake.utils import update_config
-
-    paper = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
-    config = copy.deepcopy(paper)
-    update_config(config, yaml.safe_load((ROOT / "config" / "rehearsal.yaml").read_text()))
+    """rehearsal.yaml (an overlay on paper.yaml), the paper's pinned backbones read from `mirror`,
+    the local SLURM."""
+    paper = overlays.load("config/paper.yaml")
+    config = overlays.load("config/rehearsal.yaml")
     # the paper's backbones and the feature models that name them, instead of the folders
     # create_backbone writes for the rehearsal
     config["backbones"] = paper["backbones"]
@@ -81,22 +80,6 @@ def slurm_node() -> str:
             "sudo workflow/scripts/local-slurm.sh start"
         )
     return result.stdout
-
-
-def snakemake_command(workdir: Path, config_file: Path, *extra: str, targets=()) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        *targets,
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(config_file),
-        *extra,
-    ]
 
 
 def models_to_prefetch(workdir: Path, config_file: Path, targets: list[str]) -> list[str]:
