@@ -712,31 +712,33 @@ def train(
         recorded_attempt(run_dir, "train", facts, write=world().main) as attempt,
     ):
         return _train(
-            model_config,
-            settings,
-            train_file,
-            run_dir,
-            seed,
-            stop_after_steps,
-            device,
-            received,
-            valid_file or train_file.with_name("valid.jsonl"),
-            attempt,
+            model_config=model_config,
+            settings=settings,
+            train_file=train_file,
+            valid_file=valid_file or train_file.with_name("valid.jsonl"),
+            run_dir=run_dir,
+            seed=seed,
+            stop_after_steps=stop_after_steps,
+            device=device,
+            received=received,
+            attempt=attempt,
         )
 
 
 def _train(
-    model_config,
-    settings,
-    train_file,
-    run_dir,
-    seed,
-    stop_after_steps,
-    device,
-    received,
-    valid_file,
+    *,
+    model_config: VAEConfig,
+    settings: TrainSettings,
+    train_file: Path,
+    valid_file: Path,
+    run_dir: Path,
+    seed: int,
+    stop_after_steps: int | None,
+    device: torch.device,
+    received: list[str],  # the preemption signals that arrived (preemption_signals)
     attempt: AttemptLog,
 ) -> Path | None:
+    """train()'s body, inside its determinism, signal and attempt-record contexts."""
     w = world()
     if settings.batch_size % w.size:
         raise ValueError(
