@@ -1,3 +1,7 @@
 """della-bench: DELLA (Hu et al., NAACL 2022) and the Transformer-VAE baselines, one framework."""
 
 __version__ = "0.2.0"
+
+# The project's top-level packages (pyproject.toml's `packages.find` and ruff's first-party list
+# name the same three; tests/test_imports.py checks that they agree).
+PACKAGES = ("della", "baselines", "metrics")

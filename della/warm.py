@@ -52,7 +52,7 @@ import time
 import traceback
 from pathlib import Path
 
-from della import jobenv
+from della import PACKAGES, jobenv
 
 SOCKET_VARIABLE = "DELLA_WARM_SOCKET"
 WARM_COMMANDS = ("train", "generate", "evaluate", "figure", "create-backbone")
@@ -130,12 +130,11 @@ def fork_hazard() -> str | None:
 def imported_beyond(preloaded: set[str]) -> list[str]:
     """Third-party top-level packages imported since `preloaded` (sys.modules' names then): the
     imports a worker paid for that PRELOAD would have saved."""
-    first_party = {"della", "baselines", "metrics"}
     return sorted(
         {
             name.split(".")[0]
             for name in set(sys.modules) - preloaded
-            if name.split(".")[0] not in sys.stdlib_module_names | first_party
+            if name.split(".")[0] not in sys.stdlib_module_names | set(PACKAGES)
             and not name.startswith("_")
             and getattr(sys.modules[name], "__file__", None)  # not a pseudo-module (cython_runtime)
         }

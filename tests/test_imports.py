@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import tomllib
 from pathlib import Path
 
 import pytest
 
+import della
+
 from helpers import ROOT
 
-PACKAGES = ("della", "baselines", "metrics")
+PACKAGES = della.PACKAGES
 
 
 def module_name(path: Path) -> str:
@@ -67,3 +70,10 @@ def test_a_cycle_is_found(tmp_path, monkeypatch):
     monkeypatch.setattr(__import__(__name__), "PACKAGES", ("della",))
     with pytest.raises(graphlib.CycleError):
         list(graphlib.TopologicalSorter(import_graph()).static_order())
+
+
+def test_pyproject_names_the_same_packages():
+    """One list of the project's packages (della.PACKAGES); pyproject.toml cannot import it."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["tool"]["setuptools"]["packages"]["find"]["include"] == [f"{p}*" for p in PACKAGES]
+    assert pyproject["tool"]["ruff"]["lint"]["isort"]["known-first-party"] == list(PACKAGES)
