@@ -47,7 +47,7 @@ for _target in target_names():
 
 
 # `snakemake prefetch_models`: every pinned hub model the config uses, and nothing else
-# (della/prefetch.py; docs/cluster.md, Models).
+# (della/pipeline/prefetch.py; docs/cluster.md, Models).
 rule prefetch_models:
     input:
         della_targets.prefetched_models(config, PINNED_BACKBONES),

@@ -2,6 +2,6 @@
 
 A new baseline is one module here (a `LatentPath` subclass decorated with
 `@register_latent_path("name")`) plus one entry under `models:` in the config. Nothing imports
-the modules by name: `della.plugins.load_builtin_paths` imports every module of this package
+the modules by name: `della.models.plugins.load_builtin_paths` imports every module of this package
 before a model is built.
 """

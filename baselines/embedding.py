@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-from della.latent import LatentPath, register_latent_path
+from della.models.latent import LatentPath, register_latent_path
 
 # How large W z is next to the token embeddings: `settings: {embedding_scale: ...}` of the
 # embedding and optimus models (docs/paper-vs-code.md, "Scale of z in the Embedding paradigm").

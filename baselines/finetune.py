@@ -1,6 +1,6 @@
 """Fine-tuned GPT-2 / BART-base without a latent variable (paper Sec. 5.3, rows "GPT-2", "BART")."""
 
-from della.latent import LatentPath, register_latent_path
+from della.models.latent import LatentPath, register_latent_path
 
 
 @register_latent_path("none")

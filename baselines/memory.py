@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from della.latent import LatentPath, register_latent_path
+from della.models.latent import LatentPath, register_latent_path
 
 
 class LatentToMemory(nn.Module):

@@ -23,7 +23,7 @@ import torch
 
 from baselines.embedding import SCALE_NONE, LatentToEmbedding
 from baselines.memory import LatentToMemory
-from della.latent import LatentPath, register_latent_path
+from della.models.latent import LatentPath, register_latent_path
 
 OPTIMUS_WEIGHTS = "pytorch_model.bin"
 # Buffers older GPT-2 implementations save (the causal mask); transformers 5 rebuilds them.

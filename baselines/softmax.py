@@ -2,7 +2,7 @@
 
 from torch import nn
 
-from della.latent import LatentPath, register_latent_path
+from della.models.latent import LatentPath, register_latent_path
 
 
 @register_latent_path("softmax")

@@ -26,10 +26,10 @@ import torch
 import transformers
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from della.backbone import CAUSAL, load_tokenizer, special_ids
-from della.batches import IGNORE_INDEX
-from della.tokenizer import train_tokenizer
-from della.vae import TransformerVAE, VAEConfig
+from della.models.backbone import CAUSAL, load_tokenizer, special_ids
+from della.models.vae import TransformerVAE, VAEConfig
+from della.run.batches import IGNORE_INDEX
+from della.run.tokenizer import train_tokenizer
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 
 Each configuration trains the same model from the same initial weights on the same batches, whose
 lengths vary from step to step as padded batches do (`LENGTH_CYCLE` fractions of the size's
-length), with della/train.py's loss module, AdamW and the same autocast as training:
+length), with della/run/train.py's loss module, AdamW and the same autocast as training:
 
 * `eager`: fp32, no compilation (the default);
 * `compile`: `torch.compile(loss, dynamic=True)`, what `training.compile: true` runs;
@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import DELLA, SIZES, build_backbone, build_model, full_batch, machine_header
 
-from della.train import LossModule, LossSettings, autocast, compile_loss
+from della.run.train import LossModule, LossSettings, autocast, compile_loss
 
 LENGTH_CYCLE = (1.0, 0.83, 0.92, 0.75)  # padded batch lengths, as fractions of the size's length
 WARMUP_STEPS = 8  # two passes over the length cycle: the compiled graph has seen every shape

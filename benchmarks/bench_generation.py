@@ -3,7 +3,7 @@
     PYTHONPATH=$PWD python benchmarks/bench_generation.py [--sizes sample gpt2-small] [--rounds 5] [--device cuda]
 
 Both models decode as the pipeline does, through transformers' `generate()`
-(`TransformerVAE.decode_tokens`, della/decoding.py) from a prior draw of z, with the key/value
+(`TransformerVAE.decode_tokens`, della/models/decoding.py) from a prior draw of z, with the key/value
 cache: after the prompt, every decoder call gets one new token per row (checked here on every
 run) and DELLA fuses z_l into that token's values only; the cached keys and values of earlier
 tokens already carry it (tests/test_model.py checks that cached decoding equals teacher
@@ -38,8 +38,8 @@ from bench_common import (
     timed,
 )
 
-from della.decoding import BEAM, SAMPLE
-from della.generate import seeded_generator
+from della.models.decoding import BEAM, SAMPLE
+from della.run.generate import seeded_generator
 
 NEW_TOKENS = 32
 ROWS = {"sample": 16, "gpt2-small": 4}  # sentences per call (each beam search keeps 10 per row)

@@ -171,9 +171,9 @@ def scaling_rows(sizes: list[int], seed: int) -> list[dict]:
 
 def tiny_della(workdir: Path, texts: list[str]):
     """A DELLA model with the sample scale's backbone size (config/config.yaml), random init."""
-    from della.backbone import BackboneSize, create_backbone
-    from della.tokenizer import train_tokenizer
-    from della.vae import TransformerVAE, VAEConfig
+    from della.models.backbone import BackboneSize, create_backbone
+    from della.models.vae import TransformerVAE, VAEConfig
+    from della.run.tokenizer import train_tokenizer
 
     corpus = workdir / "train.jsonl"
     corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
@@ -218,7 +218,7 @@ def iw_log_px(model, batches, k: int, chunk: int, seed: int) -> float:
 
 
 def iw_rows(ks: list[int], chunks: list[int], n_sentences: int, batch_size: int, seed: int, device: str) -> list[dict]:
-    from della.batches import batches
+    from della.run.batches import batches
 
     texts = [" ".join(t.split()[:30]) for t in synthetic_corpus(n_sentences, seed)]
     with tempfile.TemporaryDirectory() as tmp:

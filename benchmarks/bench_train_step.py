@@ -2,8 +2,8 @@
 
     PYTHONPATH=$PWD python benchmarks/bench_train_step.py [--sizes sample gpt2-small] [--rounds 9]
 
-One step is what della/train.py does: `model.loss` (beta 1, sum of per-layer KL), backward,
-gradient clipping and AdamW (della/train.py's `clip_gradients` and `adamw`). Per backbone size
+One step is what della/run/train.py does: `model.loss` (beta 1, sum of per-layer KL), backward,
+gradient clipping and AdamW (della/run/train.py's `clip_gradients` and `adamw`). Per backbone size
 (bench_common.SIZES) it prints:
 
 * time per step, wall clock and this process's CPU time (which follows the work done when other
@@ -41,8 +41,8 @@ from pathlib import Path
 
 import torch
 
-from della.train import adamw, clip_gradients
-from della.vae import weighted_parameters
+from della.models.vae import weighted_parameters
+from della.run.train import adamw, clip_gradients
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import (
@@ -80,7 +80,7 @@ CLOCK = time.process_time  # the breakdown in CPU seconds of this process (robus
 
 
 class Trainer:
-    """One model, its AdamW and its batch; `step()` is della/train.py's step."""
+    """One model, its AdamW and its batch; `step()` is della/run/train.py's step."""
 
     def __init__(self, config: str, backbone: Path, size):
         kind, encoder_no_grad, settings = CONFIGS[config]

@@ -11,7 +11,7 @@ takes minutes there) and MFU has no peak; the rows say so. The rows:
 
 1. Training step, DELLA vs GPT-2 fine-tuning (the `finetune` entry: no latent) at the GPT-2-small
    size (random init, 12 layers x 768, vocab 50257, batch 8 x 128), in fp32, bf16 and fp16
-   autocast, eager and with torch.compile. One step is della/train.py's: its LossModule (through
+   autocast, eager and with torch.compile. One step is della/run/train.py's: its LossModule (through
    `compile_loss` when compiled), `autocast`, `gradient_scaler`, `clip_gradients`, `adamw`.
    - tokens/s: batch x length per step; the median step of interleaved (ABBA) rounds, synchronised.
    - MFU: FLOPs per step / step time / the GPU's published dense peak for the dtype (GPU_PEAK_TFLOPS;
@@ -22,7 +22,7 @@ takes minutes there) and MFU has no peak; the rows say so. The rows:
      (weights, gradients, AdamW state, activations); on the CPU the RSS high-water mark, where
      freed memory that the allocator reuses makes the second model's figure a lower bound
      (bench_train_step.py measures CPU memory in fresh processes).
-   - estimated peak (fp32 eager rows, CUDA only): della/gpu_memory.py's estimate with fused
+   - estimated peak (fp32 eager rows, CUDA only): della/cluster/gpu_memory.py's estimate with fused
      attention, the formula of docs/cluster.md's GPU-memory table, and measured / estimated.
    - targets (issue 21): DELLA in bf16 at least 40 % MFU and at most 1.6x GPT-2's step time.
    On a GPU the compiled configurations run last, bf16 first, each only if the 8-minute budget
@@ -88,12 +88,13 @@ from bench_common import (
     write_jsonl_texts,
 )
 
-from della import overlays
-from della.backbone import CAUSAL, BackboneSize, create_backbone
-from della.gpu_memory import FUSED, model_training_peak
-from della.targets import train_settings
-from della.tokenizer import train_tokenizer
-from della.train import (
+from della.cluster.gpu_memory import FUSED, model_training_peak
+from della.models.backbone import CAUSAL, BackboneSize, create_backbone
+from della.models.vae import KL_SUM, weighted_parameters
+from della.pipeline import overlays
+from della.pipeline.targets import train_settings
+from della.run.tokenizer import train_tokenizer
+from della.run.train import (
     BF16,
     FP16,
     FP32,
@@ -105,7 +106,6 @@ from della.train import (
     compile_loss,
     gradient_scaler,
 )
-from della.vae import KL_SUM, weighted_parameters
 from metrics.representation import representation_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,7 +224,7 @@ CPU_COMPILE_SKIP = (
 )
 
 # fp16 autocast (and its gradient scaler) runs on the CPU in torch 2.x, so --tiny measures it to run
-# the code path; training itself refuses it there (della/train.py training_device).
+# the code path; training itself refuses it there (della/run/train.py training_device).
 CPU_FP16_NOTE = "CPU fp16 autocast runs only here: training.precision fp16 refuses the CPU"
 
 
@@ -255,7 +255,7 @@ def synchronize(device: torch.device) -> None:
 
 
 class StepRunner:
-    """One model and its optimiser; `step()` is della/train.py's optimiser step (one micro-batch)."""
+    """One model and its optimiser; `step()` is della/run/train.py's optimiser step (one micro-batch)."""
 
     def __init__(
         self,
@@ -359,7 +359,7 @@ def measure_configuration(
                 runners[kind].step()
             warmup_s[kind] = time.perf_counter() - start
             peaks[kind] = memory.peak()
-            # della/gpu_memory.py's estimate, fused attention (sdpa on CUDA): docs/cluster.md's table
+            # della/cluster/gpu_memory.py's estimate, fused attention (sdpa on CUDA): docs/cluster.md's table
             estimates[kind] = model_training_peak(runners[kind].model, runners[kind].batch, FUSED).total
         steps = interleaved_times({kind: runner.step for kind, runner in runners.items()}, mode.rounds)[clock]
     finally:  # the next configuration's peak memory must not include these models
@@ -453,7 +453,7 @@ class TrainingStepCheck:
             if self.device.type == "cuda":  # the CPU's RSS is no allocation count (tests/test_gpu_memory.py is)
                 estimate = outcome["estimates"][kind]
                 parts.append(
-                    f"estimated peak {estimate / 2**20:,.0f} MiB (della/gpu_memory.py, fused attention; "
+                    f"estimated peak {estimate / 2**20:,.0f} MiB (della/cluster/gpu_memory.py, fused attention; "
                     f"measured / estimated {outcome['peaks'][kind] / estimate:.2f})"
                 )
         if precision == FP16 and self.device.type != "cuda":

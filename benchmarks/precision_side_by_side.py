@@ -36,8 +36,8 @@ from pathlib import Path
 
 import yaml
 
-from della import overlays
-from della.targets import snakemake_command
+from della.pipeline import overlays
+from della.pipeline.targets import snakemake_command
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_common import machine_header  # noqa: E402
 
-from della.findings import load_findings_spec  # noqa: E402
+from della.report.findings import load_findings_spec  # noqa: E402
 
 PRECISIONS = ("fp32", "bf16")
 VALID_LOSS = "valid_loss"

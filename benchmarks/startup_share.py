@@ -12,8 +12,8 @@ the rule pays before its first line of work. With --cpu-seconds (the run's total
 benchmarks/bench_pipeline.sh prints it) the last line gives start-up's share of the whole run.
 
 With --warm-log (the run's logs/warm_start.log, `warm_start: true`), the jobs the warm server ran
-pay only a client's start-up (`python -c "import della.warm"`), and the server's own imports (the
-CPU seconds its log reports) are counted once, in a row of their own (della/warm.py).
+pay only a client's start-up (`python -c "import della.pipeline.warm"`), and the server's own imports (the
+CPU seconds its log reports) are counted once, in a row of their own (della/pipeline/warm.py).
 """
 
 from __future__ import annotations
@@ -29,19 +29,19 @@ from pathlib import Path
 from rule_split import job_times  # a script beside this one (run as benchmarks/startup_share.py)
 
 from della.cli import DELEGATED
-from della.warm import WARM_COMMANDS
+from della.pipeline.warm import WARM_COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
 # The commands della.cli runs itself, and the module each imports before it starts work.
 DIRECT_COMMAND_MODULES = {
-    "train": "della.train",
-    "generate": "della.generate",
-    "evaluate": "della.evaluate",
-    "create-backbone": "della.backbone",
-    "train-tokenizer": "della.tokenizer",
-    "count-lengths": "della.lengths",
+    "train": "della.run.train",
+    "generate": "della.run.generate",
+    "evaluate": "della.run.evaluate",
+    "create-backbone": "della.models.backbone",
+    "train-tokenizer": "della.run.tokenizer",
+    "count-lengths": "della.run.lengths",
 }
-WARM_CLIENT_MODULE = "della.warm"  # all a job's `python -m della` imports when the warm server runs it
+WARM_CLIENT_MODULE = "della.pipeline.warm"  # all a job's `python -m della` imports when the warm server runs it
 WARM_WORKER = re.compile(r"\] worker \d+: (?P<command>[a-z-]+) in ")
 WARM_PRELOAD = re.compile(r"\] imported \d+ modules in (?P<seconds>[\d.]+) CPU-s")
 RULE = re.compile(r"^rule (?P<rule>\w+):", re.MULTILINE)

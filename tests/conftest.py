@@ -53,8 +53,8 @@ def tiny_corpus(n: int, seed: int = 0, conditional: bool = False) -> list[dict]:
 @pytest.fixture(scope="session")
 def tiny_backbones(tmp_path_factory) -> dict[str, Path]:
     """{'tokenizer', 'causal', 'seq2seq', 'encoder'} -> directories."""
-    from della.backbone import BackboneSize, create_backbone
-    from della.tokenizer import train_tokenizer
+    from della.models.backbone import BackboneSize, create_backbone
+    from della.run.tokenizer import train_tokenizer
 
     root = tmp_path_factory.mktemp("backbones")
     corpus = root / "train.jsonl"

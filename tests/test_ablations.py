@@ -7,10 +7,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM, RepetitionPenaltyLogitsProcessor
 
-from della.generate import interpolate, interpolated_latents, reconstruct
-from della.latent import GaussianChain
-from della.model import LowRankFusion
-from della.vae import TransformerVAE, VAEConfig, count_parameters
+from della.models.della_path import LowRankFusion
+from della.models.latent import GaussianChain
+from della.models.vae import TransformerVAE, VAEConfig, count_parameters
+from della.run.generate import interpolate, interpolated_latents, reconstruct
 
 from conftest import tiny_corpus
 
@@ -275,7 +275,7 @@ def test_summed_storage_trains_as_the_factors(tiny_backbones, tmp_path):
     import json
     from dataclasses import replace
 
-    from della.train import TrainSettings, train
+    from della.run.train import TrainSettings, train
 
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(32)))
@@ -498,7 +498,7 @@ def test_count_parameters_command_prints_the_configuration_count(tiny_backbones,
 def test_training_tricks_travel_from_the_training_settings_to_the_saved_model(tiny_backbones, tmp_path):
     import json
 
-    from della.train import TrainSettings, train
+    from della.run.train import TrainSettings, train
 
     data = tmp_path / "train.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(16)))

@@ -1,6 +1,6 @@
 """Random-init backbones of the published architectures at their real sizes (`create:
 {architecture: gpt2}`, the paper-scale dress rehearsal): the config schema names exactly the
-architectures della/architectures.py knows, each builds the model class its hub weights load into
+architectures della/models/architectures.py knows, each builds the model class its hub weights load into
 with the published parameter count, their tokenizers are built offline (GPT-2's the real one,
 the others stand-ins of the real size and special ids), and a written backbone loads through the
 same `from_pretrained` calls as the hub weights, into a VAE that runs.
@@ -22,18 +22,18 @@ import yaml
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from della import cli
-from della import tokenizer as della_tokenizer
-from della.architectures import PUBLISHED
-from della.backbone import create_backbone, load_decoder, published_model
-from della.config_errors import schema_error_message
-from della.tokenizer import (
+from della.models.architectures import PUBLISHED
+from della.models.backbone import create_backbone, load_decoder, published_model
+from della.models.vae import TransformerVAE, VAEConfig
+from della.pipeline.config_errors import schema_error_message
+from della.run import tokenizer as della_tokenizer
+from della.run.tokenizer import (
     GPT2_BPE_FILES,
     TokenizerFilesError,
     gpt2_bpe,
     gpt2_bpe_file,
     published_tokenizer,
 )
-from della.vae import TransformerVAE, VAEConfig
 
 from conftest import tiny_corpus
 from helpers import ROOT
@@ -46,7 +46,7 @@ MODEL_CLASSES = {
 }
 KINDS = {"gpt2": "causal", "bart": "seq2seq", "bert": "encoder", "roberta": "encoder"}
 # config.json keys that transformers 5 no longer keeps in a model config (generation settings);
-# della decodes with its own loop (della/decoding.py), so none of them changes a run.
+# della decodes with its own loop (della/models/decoding.py), so none of them changes a run.
 GENERATION_ONLY = {"forced_bos_token_id"}
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",

@@ -1,4 +1,4 @@
-"""How each job of a run ended (della/attempts.py) and what its retry asks for: more walltime only
+"""How each job of a run ended (della/cluster/attempts.py) and what its retry asks for: more walltime only
 after a time limit or a kill, more host memory only after a kill or host out-of-memory (capped),
 a larger card after GPU out-of-memory, and no blind retry of GPU out-of-memory on the same card."""
 
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from della.attempts import (
+from della.cli import main, stage_attempt
+from della.cluster.attempts import (
     ERROR,
     FINISHED,
     GPU_OUT_OF_MEMORY,
@@ -32,8 +33,7 @@ from della.attempts import (
     retry_for,
     settings_digest,
 )
-from della.cli import main, stage_attempt
-from della.gpu_memory import larger_card
+from della.cluster.gpu_memory import larger_card
 
 from helpers import ROOT
 
@@ -109,7 +109,7 @@ def test_an_attempt_killed_outright_stays_running(tmp_path):
     """SIGKILL (the OOM killer, a time limit's grace run out) leaves no chance to write: the record
     says `running`, which the next attempt reads as killed."""
     code = (
-        "import sys, time; from pathlib import Path; from della.attempts import recorded_attempt\n"
+        "import sys, time; from pathlib import Path; from della.cluster.attempts import recorded_attempt\n"
         "with recorded_attempt(Path(sys.argv[1]), 'generate', {'settings': 's'}):\n"
         "    print('started', flush=True); time.sleep(60)\n"
     )
@@ -187,7 +187,7 @@ def test_a_job_steps_snakemake_ignores_the_time_limit_warning_and_training_still
     inherited = "import signal; print(signal.getsignal(signal.SIGUSR1).name)"
     code = (
         "import os, signal, subprocess, sys\n"
-        "from della.jobenv import ignore_time_limit_warning_in_job_step\n"
+        "from della.pipeline.jobenv import ignore_time_limit_warning_in_job_step\n"
         "print(ignore_time_limit_warning_in_job_step())\n"
         "os.kill(os.getpid(), signal.SIGUSR1)\n"  # ignored: this process lives on
         f"subprocess.run(['bash', '-c', sys.executable + ' -c \"{inherited}\"'], check=True)\n"

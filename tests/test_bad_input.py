@@ -13,12 +13,12 @@ from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from della import overlays
-from della.config_errors import schema_error_message
 from della.data import preprocess as pp
 from della.data import raw
 from della.data.download import DownloadError, check_data_root
-from della.vae import TransformerVAE, VAEConfig
+from della.models.vae import TransformerVAE, VAEConfig
+from della.pipeline import overlays
+from della.pipeline.config_errors import schema_error_message
 
 from helpers import ROOT
 from helpers.data import SAMPLE, extracted_sample, tar_gz
@@ -58,7 +58,7 @@ def test_the_schema_names_a_wrong_key_or_type(where, change, named):
 
 def schema_message(change) -> str:
     """What the workflow says of the sample config after ``change``: Snakemake's validation
-    failing, then della.config_errors, as workflow/rules/common.smk does."""
+    failing, then della.pipeline.config_errors, as workflow/rules/common.smk does."""
     config = copy.deepcopy(SAMPLE_CONFIG)
     change(config)
     with pytest.raises(WorkflowError) as failed:

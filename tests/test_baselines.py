@@ -15,9 +15,9 @@ import pytest
 import torch
 import yaml
 
-from della import overlays
-from della.tables import load_spec
-from della.vae import TransformerVAE, VAEConfig
+from della.models.vae import TransformerVAE, VAEConfig
+from della.pipeline import overlays
+from della.report.tables import load_spec
 
 from conftest import tiny_corpus
 from helpers import ROOT
@@ -87,7 +87,7 @@ def test_guide_forward_pass_check_runs(tiny_backbones, guide_plugin, capsys):
 
 def test_plugin_as_module_name(tiny_backbones, tmp_path, monkeypatch):
     (tmp_path / "user_memory_gate.py").write_text(
-        "from della.latent import register_latent_path\n"
+        "from della.models.latent import register_latent_path\n"
         "from baselines.memory import MemoryPath\n"
         "register_latent_path('user_memory_gate')(type('UserMemory', (MemoryPath,), {}))\n"
     )
@@ -231,15 +231,15 @@ def test_the_readme_steps_put_the_new_baseline_into_table1(guide_plugin, tmp_pat
 
 def test_every_module_of_a_builtin_package_is_registered_without_an_import(tmp_path, monkeypatch):
     """A module dropped into a built-in package (as a new one in baselines/) is found by listing."""
-    from della import plugins
-    from della.latent import LATENT_PATHS
+    from della.models import plugins
+    from della.models.latent import LATENT_PATHS
 
     package = tmp_path / "more_baselines"
     package.mkdir()
     (package / "__init__.py").write_text('"""No imports here."""\n')
     (package / "doubled_softmax.py").write_text(
         "from baselines.softmax import SoftmaxPath\n"
-        "from della.latent import register_latent_path\n\n\n"
+        "from della.models.latent import register_latent_path\n\n\n"
         "@register_latent_path('doubled_softmax_test')\n"
         "class Doubled(SoftmaxPath):\n"
         "    pass\n"
@@ -349,7 +349,7 @@ def test_z_changes_the_decoder_where_its_paradigm_says_and_only_there(tiny_backb
 def test_optimus_is_embedding_plus_memory_with_a_bert_encoder(tiny_backbones):
     from baselines.embedding import LatentToEmbedding
     from baselines.memory import LatentToMemory
-    from della.backbone import BertBackbone
+    from della.models.backbone import BertBackbone
 
     model = build_case(tiny_backbones, PARADIGM_CASES[3])
     assert isinstance(model.encoder, BertBackbone) and model.encoder is not model.decoder
@@ -502,7 +502,7 @@ def write_optimus_checkpoint(dirs, directory: Path, latent_size: int, step: int 
 
 
 def test_optimus_checkpoint_lands_in_the_right_parameters(tiny_backbones, tmp_path):
-    from della.train import TrainSettings, train
+    from della.run.train import TrainSettings, train
 
     p = 8
     source = write_optimus_checkpoint(tiny_backbones, tmp_path / "optimus", p)

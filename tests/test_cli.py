@@ -50,7 +50,7 @@ def test_device_settings_resolve_to_this_machine_or_name_the_setting():
     the CPU, an unknown value or cuda on a machine without CUDA is an error naming the setting."""
     import torch
 
-    from della.distributed import resolve_device
+    from della.run.distributed import resolve_device
 
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

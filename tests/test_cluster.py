@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from della import overlays
-from della.gpu_memory import gpu_model_for
+from della.cluster.gpu_memory import gpu_model_for
+from della.pipeline import overlays
 
 from helpers import ROOT
 from helpers.workflow import (
@@ -174,7 +174,7 @@ def test_an_unknown_name_is_an_error_naming_its_key(paper, tmp_path):
 
 def test_gpu_models_send_each_run_to_the_smallest_card_its_estimate_fits(paper, tmp_path):
     """With `cluster.gpu_models`, each GPU job's --gpus type is the smallest card its run's
-    estimated need fits (della/gpu_memory.py): WritingPrompts' latent models need more than 24 GB
+    estimated need fits (della/cluster/gpu_memory.py): WritingPrompts' latent models need more than 24 GB
     (about 38), CNN/DM's less."""
     workdir, config, _ = paper
     config = copy.deepcopy(config)

@@ -19,7 +19,7 @@ import della.io
 from della.data import preprocess as pp
 from della.data import raw
 from della.data.raw import DataFormatError
-from della.data.sample_generator import generate_all
+from tools.sample_generator import generate_all
 
 from conftest import archive_content
 from helpers import ROOT
@@ -731,7 +731,7 @@ def test_cnn_highlights_restate_article_facts(tmp_path):
 
 def test_yahoo_topics_are_separable():
     """Each document's words point to one topic: nouns of two topics rarely meet in one line."""
-    from della.data.sample_generator import YAHOO_TOPICS
+    from tools.sample_generator import YAHOO_TOPICS
 
     noun_topic = {}
     for topic, spec in YAHOO_TOPICS.items():

@@ -1,4 +1,4 @@
-"""Decoding by transformers' `generate()` (della/decoding.py) against the hand-written decoder it
+"""Decoding by transformers' `generate()` (della/models/decoding.py) against the hand-written decoder it
 replaced (the reference, kept at the end of this file): identical tokens for greedy decoding and
 beam search on every latent path, causal (GPT-2) and seq2seq (BART), and the same next-token
 distribution for sampling, compared step by step given the same prefix."""
@@ -8,8 +8,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from della.decoding import BEAM, NO_REPETITION_PENALTY, LatentConditionedLM, generation_config, sampling_seeded_by
-from della.vae import TransformerVAE, VAEConfig
+from della.models.decoding import (
+    BEAM,
+    NO_REPETITION_PENALTY,
+    LatentConditionedLM,
+    generation_config,
+    sampling_seeded_by,
+)
+from della.models.vae import TransformerVAE, VAEConfig
 
 from conftest import tiny_corpus
 
@@ -247,7 +253,7 @@ def test_an_unknown_strategy_is_an_error():
 
 
 # --------------------------------------------------------------------------------------------
-# The reference: the decoder della/vae.py had before decoding went through transformers, written
+# The reference: the decoder della/models/vae.py had before decoding went through transformers, written
 # after HF's BeamSearchScorer (early_stopping=False), RepetitionPenaltyLogitsProcessor and
 # top-k / top-p warpers, with Python loops over rows and ranks. An implementation of its own,
 # kept as what generate() and its processors are checked against.

@@ -1,4 +1,4 @@
-"""Disk per run (della/disk.py, docs/cluster.md): the formula against the files a real training
+"""Disk per run (della/cluster/disk.py, docs/cluster.md): the formula against the files a real training
 run writes, and the paper config's totals."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from della import overlays
-from della.disk import CHECKPOINTS_KEPT, ELEMENT_BYTES, TENSORS_PER_CHECKPOINT, run_disk_bytes, total_disk_bytes
-from della.gpu_memory import run_parameters, table_runs
-from della.train import TrainSettings, train
-from della.vae import TransformerVAE, VAEConfig
+from della.cluster.disk import CHECKPOINTS_KEPT, ELEMENT_BYTES, TENSORS_PER_CHECKPOINT, run_disk_bytes, total_disk_bytes
+from della.cluster.gpu_memory import run_parameters, table_runs
+from della.models.vae import TransformerVAE, VAEConfig
+from della.pipeline import overlays
+from della.run.train import TrainSettings, train
 
 from conftest import tiny_corpus
 

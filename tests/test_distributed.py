@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from della.batches import batches
-from della.distributed import process_group
-from della.generate import generate_samples
-from della.train import EX_TEMPFAIL, TrainSettings, train
-from della.vae import TransformerVAE, VAEConfig
+from della.models.vae import TransformerVAE, VAEConfig
+from della.run.batches import batches
+from della.run.distributed import process_group
+from della.run.generate import generate_samples
+from della.run.train import EX_TEMPFAIL, TrainSettings, train
 from metrics.representation import representation_metrics
 
 from conftest import tiny_corpus

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from della import overlays
 from della.data import download as dl
 from della.data.download import DownloadError, Retry
+from della.pipeline import overlays
 
 from helpers import ROOT
 from helpers.data import tar_gz

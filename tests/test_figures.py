@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from della.figures import (
+from della.report.figures import (
     END,
     START,
     FigureError,
@@ -26,10 +26,10 @@ from della.figures import (
     render_training_curves,
     training_curve_figure,
 )
-from della.figures import (
+from della.report.figures import (
     main as figure_main,
 )
-from della.findings import (
+from della.report.findings import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
@@ -44,7 +44,7 @@ from della.findings import (
     load_findings_spec,
     write_findings,
 )
-from della.tidy import COLUMNS, read_metrics_file
+from della.report.tidy import COLUMNS, read_metrics_file
 
 from conftest import tiny_corpus
 from helpers import ROOT
@@ -55,7 +55,7 @@ FIG2_EXPERIMENT = SPEC["figures"]["fig2"]["experiment"]
 
 
 def tidy_of_experiments(runs: dict[str, list[Path]]) -> tuple[pd.DataFrame, dict]:
-    """The long table (della/tidy.py) of metrics.json files by experiment, as the workflow's
+    """The long table (della/report/tidy.py) of metrics.json files by experiment, as the workflow's
     parts joined."""
     parts = [tidy_of(experiment, files) for experiment, files in runs.items()]
     frame = pd.concat([part for part, _ in parts], ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS)
@@ -76,7 +76,7 @@ def write_metrics(
     n_groups: int | None = 4,
     latent_layers: dict | None = None,
 ) -> Path:
-    """A metrics.json as della/evaluate.py writes it (only the fields figures and findings read)."""
+    """A metrics.json as della/run/evaluate.py writes it (only the fields figures and findings read)."""
     metrics = {name: {"value": value, "settings": {"scale": 1.0}} for name, value in values.items()}
     if n_groups is not None:
         metrics["AU"] = {"value": values.get("AU", 0.0), "settings": {"au_threshold": 0.2, "n_groups": n_groups}}
@@ -219,8 +219,8 @@ def test_fig2_rejects_runs_it_cannot_place(tmp_path):
 # --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def trained_run(tiny_backbones, tmp_path_factory):
-    from della.train import TrainSettings, train
-    from della.vae import VAEConfig
+    from della.models.vae import VAEConfig
+    from della.run.train import TrainSettings, train
 
     root = tmp_path_factory.mktemp("trained")
     (root / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tiny_corpus(16, seed=1)))
@@ -242,8 +242,8 @@ GREEDY = {"strategy": "greedy", "max_new_tokens": 8}
 
 
 def test_fig3_interpolation_ends_decode_the_two_test_sentences(trained_run, tmp_path):
-    from della.batches import load_records, target_of
-    from della.generate import load_model, reconstruct
+    from della.run.batches import load_records, target_of
+    from della.run.generate import load_model, reconstruct
 
     spec = yaml.safe_load(yaml.safe_dump(SPEC))
     spec["figures"]["fig3"].update(posterior="mean", taus=[0.0, 0.5, 1.0], seed=3, among_shortest=3)
@@ -664,9 +664,9 @@ def test_every_configured_claim_holds_on_the_papers_numbers(tmp_path):
 def test_configured_claims_name_rows_of_the_paper_tables():
     """Every row a claim compares is a row of its experiment's table on each of its datasets
     (a misspelt label would otherwise only ever be "not run")."""
-    from della.findings import row_pairs
-    from della.tables import expand_rows
-    from della.tables import load_spec as load_tables
+    from della.report.findings import row_pairs
+    from della.report.tables import expand_rows
+    from della.report.tables import load_spec as load_tables
 
     tables = load_tables(ROOT / "config" / "tables.yaml")["tables"]
     for claim in load_claims(ROOT / "config" / "findings.yaml"):
@@ -732,7 +732,7 @@ def test_findings_command_with_nothing_run(tmp_path):
 
 
 def test_convergence_record_lists_every_run_once_with_its_rule(tmp_path):
-    from della.figures import convergence_rows, render_convergence
+    from della.report.figures import convergence_rows, render_convergence
 
     rule = {
         "last_fraction": 0.25,
@@ -792,7 +792,7 @@ def _edited_yaml(tmp_path, source: Path, change) -> Path:
     ],
 )
 def test_a_malformed_figures_file_is_named_in_one_line(tmp_path, change, message):
-    from della.figures import load_spec
+    from della.report.figures import load_spec
 
     path = _edited_yaml(tmp_path, ROOT / "config" / "figures.yaml", change)
     with pytest.raises(FigureError, match=message) as error:
@@ -817,7 +817,7 @@ def test_a_malformed_figures_file_is_named_in_one_line(tmp_path, change, message
     ],
 )
 def test_a_malformed_tables_file_is_named_in_one_line(tmp_path, change, message):
-    from della.table_spec import TableError, load_spec
+    from della.report.table_spec import TableError, load_spec
 
     path = _edited_yaml(tmp_path, ROOT / "config" / "tables.yaml", change)
     with pytest.raises(TableError, match=message) as error:

@@ -1,4 +1,4 @@
-"""The GPU-memory estimates (della/gpu_memory.py, docs/cluster.md's table) against the bytes the
+"""The GPU-memory estimates (della/cluster/gpu_memory.py, docs/cluster.md's table) against the bytes the
 real jobs allocate, measured here on the CPU at small sizes: a training step of every model path
 (two steps, so AdamW's moments are held), an IW scoring call, greedy and beam generate() calls,
 and a feature model's batch. The backbones carry the published models' dropouts (GPT-2's are its
@@ -17,12 +17,8 @@ import random
 import pytest
 import torch
 
-from della import overlays
-from della.architectures import PUBLISHED
-from della.backbone import BackboneSize, create_backbone
-from della.cluster_table import markdown_table
-from della.decoding import BEAM, GREEDY
-from della.gpu_memory import (
+from della.cluster.cluster_table import markdown_table
+from della.cluster.gpu_memory import (
     FUSED,
     LATENT_PARAMETER_SHARE,
     MATERIALISED,
@@ -41,8 +37,12 @@ from della.gpu_memory import (
     stacks_of,
     table_runs,
 )
-from della.tokenizer import train_tokenizer
-from della.vae import TransformerVAE, VAEConfig
+from della.models.architectures import PUBLISHED
+from della.models.backbone import BackboneSize, create_backbone
+from della.models.decoding import BEAM, GREEDY
+from della.models.vae import TransformerVAE, VAEConfig
+from della.pipeline import overlays
+from della.run.tokenizer import train_tokenizer
 
 from conftest import WORDS
 from helpers import ROOT

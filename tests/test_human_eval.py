@@ -1,4 +1,4 @@
-"""Human evaluation round trip (della/human_eval.py): blinded forms out, simulated annotators'
+"""Human evaluation round trip (della/report/human_eval.py): blinded forms out, simulated annotators'
 scores back in, Table 3 un-blinded; Krippendorff's alpha against published worked examples."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from della.human_eval import FORM_COLUMNS, export, krippendorff_alpha, main
-from della.tables import TableError, columns_of
+from della.report.human_eval import FORM_COLUMNS, export, krippendorff_alpha, main
+from della.report.tables import TableError, columns_of
 
 from helpers import ROOT
 from helpers.human_eval import CONFIG, PROTOCOL, SPEC, TABLE, export_forms, keys_of, read_rows, simulate, write_rows

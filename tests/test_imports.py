@@ -15,6 +15,7 @@ import della
 from helpers import ROOT
 
 PACKAGES = della.PACKAGES
+TOOLS = "tools"  # maintainer tools beside the packages: not installed, imported by no package
 
 
 def module_name(path: Path) -> str:
@@ -23,7 +24,7 @@ def module_name(path: Path) -> str:
 
 
 def project_modules() -> dict[str, Path]:
-    return {module_name(p): p for package in PACKAGES for p in (ROOT / package).rglob("*.py")}
+    return {module_name(p): p for package in (*PACKAGES, TOOLS) for p in (ROOT / package).rglob("*.py")}
 
 
 def imported_modules(path: Path, modules: dict[str, Path]) -> set[str]:
@@ -52,11 +53,26 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_the_import_graph_has_no_cycle():
     graph = import_graph()
-    assert "della.vae" in graph and "della.latent" in graph["della.vae"]  # the reader sees real edges
+    assert (
+        "della.models.vae" in graph and "della.models.latent" in graph["della.models.vae"]
+    )  # the reader sees real edges
     try:
         list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as error:
         pytest.fail(f"import cycle: {' -> '.join(error.args[1])}")
+
+
+def test_no_package_imports_the_tools():
+    graph = import_graph()
+    assert any(name.startswith(f"{TOOLS}.") for name in graph)  # the tools are read
+    importers = {
+        (name, imported)
+        for name, imports in graph.items()
+        if not name.startswith(TOOLS)
+        for imported in imports
+        if imported.split(".")[0] == TOOLS
+    }
+    assert not importers, f"the pipeline imports maintainer tools: {sorted(importers)}"
 
 
 def test_a_cycle_is_found(tmp_path, monkeypatch):

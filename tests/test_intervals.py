@@ -1,4 +1,4 @@
-"""The aggregation layer (della/intervals.py) against closed forms: the t interval where the t
+"""The aggregation layer (della/report/intervals.py) against closed forms: the t interval where the t
 quantile has one (1 and 2 degrees of freedom), the paired bootstrap against the normal interval a
 large sample approaches, Benjamini-Hochberg by hand, and the verdict rule's three outcomes."""
 
@@ -10,7 +10,7 @@ import statistics
 
 import pytest
 
-from della.intervals import (
+from della.report.intervals import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
@@ -117,7 +117,7 @@ def test_benjamini_hochberg_by_hand():
 
 
 def test_differing_settings_names_one_source_per_distinct_setting():
-    from della.intervals import differing_settings
+    from della.report.intervals import differing_settings
 
     same = {"a.json": {"k": 1, "n_groups": 4}, "b.json": {"n_groups": 2, "k": 1}}
     assert differing_settings(same, ignore=("n_groups",)) == []

@@ -1,4 +1,4 @@
-"""Every sequence fits its model's positions (della/lengths.py): the lengths it computes are the
+"""Every sequence fits its model's positions (della/run/lengths.py): the lengths it computes are the
 ones the collator builds, a config that cannot fit is refused in one line at start-up and by the
 collator, and the paper config fits the published architectures."""
 
@@ -9,12 +9,12 @@ import copy
 import pytest
 from transformers import AutoConfig, BartConfig, BertConfig, GPT2Config, RobertaConfig
 
-from della import overlays
-from della.architectures import PUBLISHED, usable_positions
-from della.backbone import load_tokenizer
-from della.batches import Collator
-from della.lengths import SequenceTooLong, check_run_lengths, position_limit, sequence_lengths
-from della.vae import TransformerVAE, VAEConfig
+from della.models.architectures import PUBLISHED, usable_positions
+from della.models.backbone import load_tokenizer
+from della.models.vae import TransformerVAE, VAEConfig
+from della.pipeline import overlays
+from della.run.batches import Collator
+from della.run.lengths import SequenceTooLong, check_run_lengths, position_limit, sequence_lengths
 
 from helpers import ROOT
 from helpers.workflow import snakemake, write_config

@@ -1,4 +1,4 @@
-"""The token budget of the forward-heavy estimators (della/memory.py, metrics/representation.py):
+"""The token budget of the forward-heavy estimators (della/run/memory.py, metrics/representation.py):
 every scoring call stays within it, and it changes how the work is cut, not the numbers."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from della.batches import batches
-from della.memory import AUTO, FREE_MEMORY_SHARE, free_memory, model_bytes_per_token, resolve_token_budget
-from della.vae import TransformerVAE, VAEConfig
+from della.models.vae import TransformerVAE, VAEConfig
+from della.run.batches import batches
+from della.run.memory import AUTO, FREE_MEMORY_SHARE, free_memory, model_bytes_per_token, resolve_token_budget
 from metrics.representation import batch_width, representation_metrics
 
 from conftest import tiny_corpus

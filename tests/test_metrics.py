@@ -636,8 +636,8 @@ def test_iw_estimate_does_not_depend_on_the_chunk_size(tiny_backbones):
     samples score the same draws of the real DELLA model (whose posterior rows are batch-major,
     so drawing chunk by chunk would give other draws). The estimate does depend on the draws:
     another seed gives another value."""
-    from della.batches import batches
-    from della.vae import TransformerVAE, VAEConfig
+    from della.models.vae import TransformerVAE, VAEConfig
+    from della.run.batches import batches
 
     from conftest import tiny_corpus
 
@@ -779,8 +779,8 @@ def test_cnd_is_maximal_where_the_generations_have_no_ngrams_of_an_order():
 
 def test_della_per_layer_mi_and_au_through_the_model_interface(tiny_backbones):
     """The real model: per-group log q sums to the joint, and per-layer MI/AU come out for each layer."""
-    from della.batches import batches
-    from della.vae import TransformerVAE, VAEConfig
+    from della.models.vae import TransformerVAE, VAEConfig
+    from della.run.batches import batches
 
     from conftest import tiny_corpus
 

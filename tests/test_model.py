@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from della.batches import IGNORE_INDEX
-from della.latent import GaussianChain, gaussian_kl, gaussian_log_prob
-from della.vae import TransformerVAE, VAEConfig
+from della.models.latent import GaussianChain, gaussian_kl, gaussian_log_prob
+from della.models.vae import TransformerVAE, VAEConfig
+from della.run.batches import IGNORE_INDEX
 
 from conftest import tiny_corpus
 
@@ -141,7 +141,7 @@ def test_save_and_load_round_trip(tiny_backbones, tmp_path):
 
 
 def test_layerwise_path_needs_matching_layer_counts(tiny_backbones, tmp_path):
-    from della.backbone import BackboneSize, create_backbone
+    from della.models.backbone import BackboneSize, create_backbone
 
     create_backbone("encoder", BackboneSize(3, 32, 4, 128), tiny_backbones["tokenizer"], tmp_path / "bert3", seed=0)
     with pytest.raises(ValueError, match="3 layers"):
@@ -244,7 +244,7 @@ def test_beam_search_finds_the_best_sequence_when_it_can_see_them_all(tiny_backb
 
 @pytest.mark.parametrize("case", [CASES[1], CASES[5]], ids=case_id)  # DELLA (groups of 8) and Optimus (one)
 def test_free_bits_per_dimension_and_per_group_against_a_hand_computation(tiny_backbones, case):
-    """kl_threshold's two scopes (della/vae.py), checked element by element in plain Python:
+    """kl_threshold's two scopes (della/models/vae.py), checked element by element in plain Python:
     "dimension" (Optimus' dim_target_kl) adds each example's KL of each latent dimension only
     where it exceeds the threshold; "group" adds each example's KL of each group, at least the
     threshold. The threshold is the median dimension's KL, so some count and some do not."""

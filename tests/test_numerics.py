@@ -1,6 +1,6 @@
 """TF32 matmuls as a named setting: `tf32` in the config reaches every GPU job as `--tf32`, which
 sets PyTorch's float32 precision of CUDA matmuls and convolutions, and what was in effect is
-recorded beside the numbers (della/numerics.py)."""
+recorded beside the numbers (della/run/numerics.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import re
 import pytest
 import torch
 
-from della import overlays
 from della.cli import build_parser
-from della.numerics import set_tf32, tf32_in_effect
+from della.pipeline import overlays
+from della.run.numerics import set_tf32, tf32_in_effect
 
 from helpers.workflow import GPU_RULES, snakemake, write_config
 

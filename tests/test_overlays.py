@@ -1,4 +1,4 @@
-"""Config files as a base plus overlays (della/overlays.py): the merge, `drop`, the errors, and the
+"""Config files as a base plus overlays (della/pipeline/overlays.py): the merge, `drop`, the errors, and the
 shipped configs: each composes and validates, and each overlay says only how it differs."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from della import overlays
-from della.config_errors import validate_document
+from della.pipeline import overlays
+from della.pipeline.config_errors import validate_document
 
 from helpers import ROOT
 

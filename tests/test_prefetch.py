@@ -1,4 +1,4 @@
-"""Models fetched once, pinned, read offline (della/prefetch.py): a local folder stands in for the
+"""Models fetched once, pinned, read offline (della/pipeline/prefetch.py): a local folder stands in for the
 hub (`model_hub_mirror`, the same rule and code but the transfer), the workflow's jobs read the
 prefetched copy with the hub offline, an unpinned hub name stops the workflow at start-up, and a
 job that finds its model missing names the prefetch target."""
@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from della import overlays
-from della.backbone import BackboneSize, check_source, create_backbone
-from della.jobenv import OFFLINE
-from della.prefetch import DONE_FILE, PREFETCH_TARGET, prefetch
+from della.models.backbone import BackboneSize, check_source, create_backbone
+from della.pipeline import overlays
+from della.pipeline.jobenv import OFFLINE
+from della.pipeline.prefetch import DONE_FILE, PREFETCH_TARGET, prefetch
 
 from helpers.workflow import snakemake, write_config
 

@@ -1,6 +1,6 @@
 """The latent probe (metrics/probe.py): on constructed latents whose information is known, through
 the real model and the evaluate command, and in its table (config/tables.yaml `table1_probe`) and
-figure (della/figures.py `probe`)."""
+figure (della/report/figures.py `probe`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from della import overlays
+from della.pipeline import overlays
 from metrics.probe import (
     DEFAULTS,
     MEAN,
@@ -284,8 +284,8 @@ def test_a_training_label_missing_from_a_test_record_names_the_file_and_line():
 def test_features_are_the_posterior_mean_chain_and_draws_of_della(tiny_backbones):
     """The probe's features are the mean chain (E q(z_l | z_<l mean, x)), as posterior_latents,
     and one draw along the chain of draws, as sample_posterior gives with the same RNG state."""
-    from della.batches import batches
-    from della.vae import TransformerVAE, VAEConfig
+    from della.models.vae import TransformerVAE, VAEConfig
+    from della.run.batches import batches
 
     torch.manual_seed(0)
     model = TransformerVAE(
@@ -353,7 +353,7 @@ def write_split(path: Path, records: list[dict]) -> None:
 
 @pytest.mark.parametrize("path", ["della", "none"])
 def test_evaluate_command_writes_the_probe_for_a_latent_model_only(tiny_backbones, tmp_path, path):
-    from della.vae import TransformerVAE, VAEConfig
+    from della.models.vae import TransformerVAE, VAEConfig
 
     torch.manual_seed(0)
     model = TransformerVAE(
@@ -387,7 +387,7 @@ def test_evaluate_command_writes_the_probe_for_a_latent_model_only(tiny_backbone
 
 
 def test_evaluate_command_without_labels_writes_no_probe(tiny_backbones, tmp_path):
-    from della.vae import TransformerVAE, VAEConfig
+    from della.models.vae import TransformerVAE, VAEConfig
 
     torch.manual_seed(0)
     model = TransformerVAE(
@@ -407,7 +407,7 @@ def test_evaluate_command_without_labels_writes_no_probe(tiny_backbones, tmp_pat
 
 
 def test_probe_table_shows_each_label_beside_the_majority_rate(tmp_path):
-    from della.tables import load_spec
+    from della.report.tables import load_spec
 
     render_files(
         "table1_probe",
@@ -461,7 +461,7 @@ def test_probe_table_shows_each_label_beside_the_majority_rate(tmp_path):
 
 
 def test_probe_table_with_a_label_missing_from_one_run_is_an_error(tmp_path):
-    from della.tables import TableError, load_spec
+    from della.report.tables import TableError, load_spec
 
     files = table_runs(tmp_path)
     memory = next(p for p in files if "yelp/memory" in p.as_posix())
@@ -473,7 +473,7 @@ def test_probe_table_with_a_label_missing_from_one_run_is_an_error(tmp_path):
 
 
 def test_probe_figure_by_layer_with_the_majority_rate(tmp_path):
-    from della.figures import load_spec, main
+    from della.report.figures import load_spec, main
 
     files = [
         write_run(tmp_path, "yelp", "DELLA", seed, probe_values(60.0 + 2 * seed, 40.0, groups=4)) for seed in (0, 1)
@@ -508,7 +508,7 @@ def test_probe_figure_by_layer_with_the_majority_rate(tmp_path):
 
 
 def test_probe_figure_without_labels_says_so(tmp_path):
-    from della.figures import render_probe
+    from della.report.figures import render_probe
 
     spec = {"figures": {"probe": {"title": "probe", "experiment": "table1", "models": ["della"]}}}
     tidy, _ = tidy_of("table1", [write_run(tmp_path, "ptb", "DELLA", 0, {"PPL": 10.0})])  # a run without probe values

@@ -17,7 +17,7 @@ import json
 import pytest
 import yaml
 
-from della import overlays
+from della.pipeline import overlays
 
 from helpers import ROOT
 from helpers.workflow import snakemake
@@ -49,8 +49,8 @@ def test_the_longest_inputs_fill_the_models_positions_exactly(rehearsal, monkeyp
     """The longest test text of each dataset is longer than its limits (counted in lengths.json),
     and the trained model's collator turns it into a sequence of exactly 1,024 positions, the
     most GPT-2 and BART take."""
-    from della.batches import load_records
-    from della.vae import TransformerVAE
+    from della.models.vae import TransformerVAE
+    from della.run.batches import load_records
 
     monkeypatch.chdir(rehearsal)  # the model names its backbone relative to the work directory
     for dataset, model_name in RUNS.items():

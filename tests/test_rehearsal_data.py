@@ -1,4 +1,4 @@
-"""The dress-rehearsal data (sample_data/rehearsal/, della/data/rehearsal_data.py): rebuilt byte
+"""The dress-rehearsal data (sample_data/rehearsal/, tools/rehearsal_data.py): rebuilt byte
 for byte by its generator, read by the same preprocessing with the paper config's settings, and
 longer than every length limit of the paper config, longest first, counted in whitespace words
 (preprocess' unit) and in GPT-2 BPE tokens (the real BPE, built offline; BART's is the same)."""
@@ -12,9 +12,9 @@ import zlib
 
 import pytest
 
-from della import overlays
-from della.data import rehearsal_data
 from della.data.preprocess import preprocess_dataset
+from della.pipeline import overlays
+from tools import rehearsal_data
 
 from conftest import archive_content
 from helpers import ROOT
@@ -111,7 +111,7 @@ def processed(tmp_path_factory) -> dict[str, tuple[dict, dict[str, list[dict]]]]
 
 @pytest.fixture(scope="module")
 def gpt2_tokens():
-    from della.tokenizer import published_tokenizer
+    from della.run.tokenizer import published_tokenizer
 
     tokenizer = published_tokenizer("gpt2")
     return lambda text: len(tokenizer(text, verbose=False).input_ids)

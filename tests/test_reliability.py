@@ -21,10 +21,10 @@ import pytest
 import torch
 
 import della.io
-from della import overlays
 from della.cli import main
-from della.train import EX_TEMPFAIL, CheckpointError, TrainSettings, train
-from della.vae import TransformerVAE
+from della.models.vae import TransformerVAE
+from della.pipeline import overlays
+from della.run.train import EX_TEMPFAIL, CheckpointError, TrainSettings, train
 
 from helpers import ROOT
 from helpers.training import (
@@ -314,7 +314,7 @@ def test_the_schema_takes_the_training_options_and_rejects_bad_ones(configfile):
 def test_same_seed_twice_gives_identical_samples_and_metrics_files(tiny_backbones, train_file, tmp_path):
     """Generation and evaluation are as deterministic as training: the same model, settings and
     seed write byte-identical samples.jsonl and metrics.json; another seed other samples."""
-    from della import evaluate, generate
+    from della.run import evaluate, generate
 
     model_dir = train(config(tiny_backbones), SHORT, train_file, tmp_path / "run", seed=0)
     sample_config = overlays.load("config/config.yaml")

@@ -1,4 +1,4 @@
-"""The workflow's config resolved by one function (della/resolved.py): Fig. 2's sweeps become
+"""The workflow's config resolved by one function (della/pipeline/resolved.py): Fig. 2's sweeps become
 models of a copy, the experiments name them, the loaded config stays as it was."""
 
 import copy
@@ -6,10 +6,10 @@ import copy
 import pytest
 from snakemake.utils import validate
 
-from della import overlays
-from della.resolved import resolve
-from della.targets import train_settings, trains
-from della.vae import VAEConfig
+from della.models.vae import VAEConfig
+from della.pipeline import overlays
+from della.pipeline.resolved import resolve
+from della.pipeline.targets import train_settings, trains
 
 from helpers import ROOT
 

@@ -1,10 +1,10 @@
-"""The cluster resources of a job (della/resources.py), computed by hand from the rule
+"""The cluster resources of a job (della/cluster/resources.py), computed by hand from the rule
 docs/cluster.md states, without Snakemake: the workflow's dry runs (tests/test_cluster.py) check
 that the rules ask for these numbers."""
 
 import pytest
 
-from della.resources import (
+from della.cluster.resources import (
     CPU_CLUSTER_KEYS,
     GPU_CLUSTER_KEYS,
     RunResources,
@@ -16,7 +16,7 @@ from della.resources import (
     runtime_minutes,
     time_limit_signal,
 )
-from della.table_spec import TableError
+from della.report.table_spec import TableError
 
 from helpers import ROOT
 

@@ -93,7 +93,7 @@ def run_file(model: str, name: str) -> str:
 
 
 def recorded_ends(workdir: Path, model: str, stage: str) -> list[str]:
-    """How each attempt of a run's stage ended, in order (della/attempts.py's record)."""
+    """How each attempt of a run's stage ended, in order (della/cluster/attempts.py's record)."""
     path = workdir / run_file(model, f"attempts/{stage}.json")
     return [a["ended"] for a in json.loads(path.read_text())["attempts"]] if path.exists() else []
 
@@ -270,7 +270,7 @@ def test_every_job_goes_through_sbatch_and_the_run_completes(cluster_run):
     for jobid, log in submitted(output):
         assert Path(log).exists() and jobs[jobid]["StdOut"] == log, (jobid, log)
     assert {jobs[j]["JobState"] for j in jobs} <= {"COMPLETED", "TIMEOUT"}
-    # warm_start is on, but the jobs run in SLURM: no server was started (della/warm.py)
+    # warm_start is on, but the jobs run in SLURM: no server was started (della/pipeline/warm.py)
     assert not (workdir / "logs" / "warm_start.log").exists()
 
 
@@ -562,9 +562,9 @@ def warned_run(cluster):
 
 def test_a_train_job_warned_before_its_time_limit_checkpoints_and_its_retry_resumes(warned_run):
     """The profile asks SLURM for the warning (`--signal=USR1@N` on every train job's sbatch line);
-    the job's Snakemake ignores it (della/jobenv.py) and the training saves a checkpoint and exits
+    the job's Snakemake ignores it (della/pipeline/jobenv.py) and the training saves a checkpoint and exits
     75; the job fails without a killed step, Snakemake submits it again with twice the walltime
-    (della/attempts.py: it met a time limit), and that job resumes from the checkpoint and ends."""
+    (della/cluster/attempts.py: it met a time limit), and that job resumes from the checkpoint and ends."""
     workdir, returncode, output, jobs, warned = warned_run
     assert returncode == 0, output[-5000:]
     assert warned, "della_warned's training ended before the test could warn it"

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from della import overlays
+from della.pipeline import overlays
 
 from helpers import ROOT
 from helpers.workflow import job_stats, run, target_dry_run
@@ -69,7 +69,7 @@ def test_small_data_has_no_test_text_in_its_training_split(small, tmp_path, name
 def test_the_generator_redraws_a_held_out_text_seen_in_training():
     import random
 
-    from della.data.sample_generator import _unseen_splits
+    from tools.sample_generator import _unseen_splits
 
     rng = random.Random(0)
     sizes = {"train": 6, "valid": 3, "test": 3}
@@ -81,12 +81,12 @@ def test_the_generator_redraws_a_held_out_text_seen_in_training():
 
 
 def test_a_small_training_run_takes_its_first_steps(small, tmp_path):
-    from della.backbone import BackboneSize, create_backbone
     from della.data.preprocess import preprocess_dataset
-    from della.targets import train_settings
-    from della.tokenizer import train_tokenizer
-    from della.train import TrainSettings, train
-    from della.vae import VAEConfig
+    from della.models.backbone import BackboneSize, create_backbone
+    from della.models.vae import VAEConfig
+    from della.pipeline.targets import train_settings
+    from della.run.tokenizer import train_tokenizer
+    from della.run.train import TrainSettings, train
 
     dataset = small["datasets"]["yelp"]
     raw_dir = ROOT / Path(dataset["source"]["files"][0]["url"].removeprefix("file:")).parent
@@ -110,7 +110,7 @@ def test_a_small_training_run_takes_its_first_steps(small, tmp_path):
     settings = train_settings(small, "yelp", "della")  # what the train rule passes
     settings["decoder"] = {**backbone, "name_or_path": str(tmp_path / "gpt2")}
     steps = 3
-    # log every step: a setting that leaves the weights alone (della.train.RESUMABLE_CHANGES)
+    # log every step: a setting that leaves the weights alone (della.run.train.RESUMABLE_CHANGES)
     training = TrainSettings(**{**settings["training"], "log_every": 1})
     assert (
         train(

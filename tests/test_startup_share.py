@@ -49,7 +49,7 @@ def test_jobs_the_warm_server_ran_pay_a_clients_start_up_and_its_imports_count_o
         "2026-12-05 05:46:23 [warm 7] worker 9: generate in /repo\n"
     )
     cold = startup_cpu_seconds(command_module("generate"), repeats=1)
-    client = startup_cpu_seconds("della.warm", repeats=1)
+    client = startup_cpu_seconds("della.pipeline.warm", repeats=1)
     assert client < cold / 3  # what the warm path saves: the client imports neither torch nor transformers
     table = markdown({"generate": 4}, {"generate": "generate"}, 1, cpu_seconds=None, warm_log=warm_log)
     row = next(line for line in table.splitlines() if line.startswith("| generate"))

@@ -1,4 +1,4 @@
-"""The numbers of every rendered table, held against a reference: the renderer (della/tables.py)
+"""The numbers of every rendered table, held against a reference: the renderer (della/report/tables.py)
 was rebuilt on pandas (issue 20), and its tables may change in form, never in numbers.
 
 `tests/data/table_numbers.csv` was written by the hand-written renderer it replaced, from the
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from della.tables import load_spec, table_spec
+from della.report.tables import load_spec, table_spec
 
 from helpers import ROOT
 from helpers.human_eval import export_forms, keys_of, simulate

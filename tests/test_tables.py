@@ -1,4 +1,4 @@
-"""Tests of the table renderer (della/tables.py) and the table definitions (config/tables.yaml).
+"""Tests of the table renderer (della/report/tables.py) and the table definitions (config/tables.yaml).
 
 Inputs are synthetic metrics.json/stats.json files whose numbers are computed here, so every
 check compares the renderer's output with an independent expectation.
@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from della.tables import (
+from della.pipeline.targets import tables_to_render, workflow_targets
+from della.report.tables import (
     TableError,
     all_columns,
     columns_of,
@@ -24,9 +25,8 @@ from della.tables import (
     main,
     table_spec,
 )
-from della.targets import tables_to_render, workflow_targets
-from della.tidy import main as tidy_main
-from della.tidy import read_metrics_file
+from della.report.tidy import main as tidy_main
+from della.report.tidy import read_metrics_file
 
 from helpers import ROOT
 from helpers.tables import (
@@ -302,7 +302,7 @@ def test_table6_hours_from_benchmark_files_with_the_device(tmp_path):
 
 
 def test_table6_shows_whether_each_job_started_warm_or_cold(tmp_path):
-    """A warm job's benchmark time leaves its imports out (della/warm.py): the start, recorded by
+    """A warm job's benchmark time leaves its imports out (della/pipeline/warm.py): the start, recorded by
     each attempt, is a setting of the time, and seeds that started differently do not average."""
     config = load_spec(SPEC_PATH)
     spec = table_spec(config, "table6")

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 
-from della.tables import TableError, render_table
-from della.tidy import DATA_EXPERIMENT, SECONDS_SUFFIX, main, tidy_frame
+from della.report.tables import TableError, render_table
+from della.report.tidy import DATA_EXPERIMENT, SECONDS_SUFFIX, main, tidy_frame
 
 from helpers.tables import TOY_SPEC, assert_table_cells_come_from_tidy, write_metrics, write_paper
 

@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from della.train import EpochSampler, TrainSettings, beta_at, train
-from della.vae import TransformerVAE, VAEConfig
+from della.models.vae import TransformerVAE, VAEConfig
+from della.run.train import EpochSampler, TrainSettings, beta_at, train
 
 from conftest import tiny_corpus
 
@@ -152,7 +152,7 @@ def test_validation_is_logged_and_leaves_the_trained_weights_unchanged(tiny_back
     ],
 )
 def test_convergence_rule_on_a_known_curve(tmp_path, losses, met):
-    from della.train import convergence_check
+    from della.run.train import convergence_check
 
     log = tmp_path / "train_log.jsonl"
     log.write_text(
@@ -175,7 +175,7 @@ def test_convergence_rule_compares_beta_max_points_only(tmp_path):
     """Under the cyclical schedule the loss while beta is held low is not comparable: the rule
     skips those points (here step 75) and compares the ends of the two beta = 1 plateaus, for
     every model (one window: a model without latents logs the same schedule)."""
-    from della.train import convergence_check
+    from della.run.train import convergence_check
 
     points = [(25, 0.5, 60.0), (50, 1.0, 30.0), (75, 1e-5, 150.0), (100, 1.0, 29.9)]
     log = tmp_path / "train_log.jsonl"
@@ -200,7 +200,7 @@ def test_app_a1_schedule_resolves_per_dataset():
     """An annealing period is two epochs of the run's own data (App. A.1): Yelp's 100,000 texts at
     batch 16 are 6,250 steps an epoch, 20 periods 250,000 steps; PTB's 42,068 at batch 16 with 2
     accumulated batches per step are 1,314 steps an epoch."""
-    from della.train import resolve_schedule, steps_per_epoch
+    from della.run.train import resolve_schedule, steps_per_epoch
 
     schedule = TrainSettings(batch_size=16, learning_rate=5e-5, epochs_per_period=2, periods=20)
     yelp = resolve_schedule(schedule, 100_000)

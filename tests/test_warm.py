@@ -1,4 +1,4 @@
-"""Warm start (della/warm.py): jobs forked from a server that imported the libraries once must
+"""Warm start (della/pipeline/warm.py): jobs forked from a server that imported the libraries once must
 write what cold jobs write, end with the same status and stderr, take the same signals, and fall
 back to running cold whenever the server cannot stand in for a fresh interpreter."""
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from della.train import EX_TEMPFAIL
-from della.warm import SOCKET_VARIABLE, WarmServer, start_server
+from della.pipeline.warm import SOCKET_VARIABLE, WarmServer, start_server
+from della.run.train import EX_TEMPFAIL
 
 from helpers import ROOT
 from helpers.training import SETTINGS, assert_same_run, cli_args, logged_metrics
@@ -188,7 +188,7 @@ def test_the_server_ends_when_snakemake_is_killed(tmp_path):
     """Its stdin is a pipe from Snakemake: SIGKILL of Snakemake closes it, and the server exits and
     removes its socket."""
     script = (
-        "import sys, time; from pathlib import Path; from della.warm import WarmServer; "
+        "import sys, time; from pathlib import Path; from della.pipeline.warm import WarmServer; "
         f"s = WarmServer(Path({str(tmp_path / 'server.log')!r})); print(s.process.pid, s.socket, flush=True); "
         "time.sleep(600)"
     )
@@ -245,7 +245,7 @@ def test_the_server_refuses_to_fork_with_a_second_thread():
     would run the job cold."""
     code = (
         "import threading, time\n"
-        "from della.warm import fork_hazard\n"
+        "from della.pipeline.warm import fork_hazard\n"
         "print(fork_hazard())\n"
         "threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n"
         "print(fork_hazard())\n"
@@ -264,9 +264,9 @@ def test_imports_beyond_the_preload_name_third_party_packages_only():
     """What a worker logs when its job imported a package the server had not (PRELOAD drifted)."""
     code = (
         "import sys\n"
-        "from della.warm import imported_beyond\n"
+        "from della.pipeline.warm import imported_beyond\n"
         "before = set(sys.modules)\n"
-        "import decimal, della.lengths, yaml\n"  # stdlib, ours, third-party
+        "import decimal, della.run.lengths, yaml\n"  # stdlib, ours, third-party
         "print(imported_beyond(before))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)

@@ -1,4 +1,4 @@
-"""The WordNet 3.0 reader (della/data/wordnet.py) on Debian's real database (wordnet-base, which
+"""The WordNet 3.0 reader (tools/wordnet.py) on Debian's real database (wordnet-base, which
 .ci/run installs), and the real English it gives the small scale's data."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from della.data import wordnet
+from tools import wordnet
 
 from helpers import ROOT
 
@@ -66,7 +66,7 @@ def test_the_small_data_speaks_real_english_about_each_texts_topic(dataset):
     sample profile's texts of the same generator use about 500 word types)."""
     import json
 
-    from della.data import sample_generator as generator
+    from tools import sample_generator as generator
 
     with tarfile.open(ROOT / "sample_data" / "small" / dataset / "datasets.tar.gz") as tar:
         factors = [json.loads(line) for line in tar.extractfile(f"{dataset}_data/{dataset}.train.factors.jsonl")]

@@ -22,7 +22,7 @@ import pytest
 import torch
 import yaml
 
-from della import overlays
+from della.pipeline import overlays
 
 from helpers import ROOT
 from helpers.workflow import TINY_TABLES, job_stats, one_run_config, snakemake, tiny_config, write_config
@@ -135,8 +135,8 @@ def test_table7_says_how_many_texts_each_split_cuts(finished_workflow):
     backbone's tokenizer (recounted here one by one), and Table 7's footer shows the counts."""
     import json
 
-    from della.backbone import load_tokenizer
-    from della.batches import load_records, target_of
+    from della.models.backbone import load_tokenizer
+    from della.run.batches import load_records, target_of
 
     workdir, config, _ = finished_workflow
     footer = (workdir / config["results_dir"] / "tables" / "table7.md").read_text()
@@ -256,7 +256,7 @@ def n_runs(config: dict, model: str | None = None) -> int:
 
 def metric_tables(config: dict, model: str | None = None) -> int:
     """Metrics tables the config renders (that read runs of `model`), companions included."""
-    from della.targets import of_kind, runs_experiment
+    from della.pipeline.targets import of_kind, runs_experiment
 
     experiments = config["experiments"]
     return sum(
@@ -287,7 +287,7 @@ def probe_figure(config: dict, model: str | None = None) -> dict[str, int]:
 def test_a_decoding_entry_that_would_not_describe_its_model_is_refused(change, message):
     """A `decodes:` entry may change only its label and decoding; anything else would evaluate
     a model the entry does not describe."""
-    from della.targets import check_decoding_entries
+    from della.pipeline.targets import check_decoding_entries
 
     config = tiny_config()
     config["models"]["della_twice"] = {**config["models"]["della_sampled"]}
@@ -387,7 +387,7 @@ def test_every_table_cell_is_a_mean_of_rows_of_metrics_csv(finished_workflow):
     """results/{scale}/metrics.csv holds every number of every rendered table (issue 20)."""
     import pandas as pd
 
-    from della.targets import runs_experiment
+    from della.pipeline.targets import runs_experiment
 
     from helpers.tables import assert_table_cells_come_from_tidy
 

@@ -13,9 +13,9 @@ import tarfile
 import zipfile
 from pathlib import Path
 
-from della import overlays
 from della.data import download as dl
 from della.data import preprocess as pp
+from della.pipeline import overlays
 
 from helpers import ROOT
 

@@ -7,8 +7,8 @@ import json
 import random
 from pathlib import Path
 
-from della.human_eval import Protocol, export
-from della.tables import columns_of, expand_rows, load_spec, table_spec
+from della.report.human_eval import Protocol, export
+from della.report.tables import columns_of, expand_rows, load_spec, table_spec
 
 from helpers import ROOT
 

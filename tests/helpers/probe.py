@@ -1,4 +1,4 @@
-"""Probe values in metrics.json files, as della/evaluate.py writes them, for the table tests."""
+"""Probe values in metrics.json files, as della/run/evaluate.py writes them, for the table tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def write_run(root: Path, dataset: str, label: str, seed: int, values: dict[str, float]) -> Path:
-    """A metrics.json as della/evaluate.py writes it, with these probe values (and PPL)."""
+    """A metrics.json as della/run/evaluate.py writes it, with these probe values (and PPL)."""
     settings = {
         "probe": "logistic regression",
         "C": 1.0,

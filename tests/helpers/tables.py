@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 import torch
 
-from della.tables import (
+from della.pipeline.targets import runs_experiment
+from della.report.tables import (
     SECONDS_PER_HOUR,
     expand_rows,
     render_table,
 )
-from della.targets import runs_experiment
-from della.tidy import BENCHMARK_PATH, DATA_EXPERIMENT, SECONDS_SUFFIX, read_metrics_file, tidy_frame
+from della.report.tidy import BENCHMARK_PATH, DATA_EXPERIMENT, SECONDS_SUFFIX, read_metrics_file, tidy_frame
 
 # A small table of our own so the tests do not depend on the real table layouts.
 TOY_SPEC = {
@@ -40,7 +40,7 @@ TOY_PAPER = {("GPT-2", "PPL"): 22.13, ("DELLA", "PPL"): 12.35, ("DELLA", "BLEU")
 
 
 def tidy_of(experiment: str, metrics=(), benchmarks=(), stats=()):
-    """The long table of the given files (della/tidy.py), every run in `experiment`: what the
+    """The long table of the given files (della/report/tidy.py), every run in `experiment`: what the
     workflow's tidy rule gives a table, without the workflow."""
     runs = [[obs.dataset, obs.model or obs.label, obs.seed] for obs in map(read_metrics_file, metrics)]
     runs += [[m["dataset"], m["model"], int(m["seed"])] for m in (BENCHMARK_PATH.search(str(p)) for p in benchmarks)]

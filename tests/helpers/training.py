@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from della.train import TrainSettings
-from della.vae import TransformerVAE, VAEConfig
+from della.models.vae import TransformerVAE, VAEConfig
+from della.run.train import TrainSettings
 
 from helpers import ROOT
 

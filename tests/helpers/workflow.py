@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from della import overlays
-from della.targets import snakemake_command as workflow_command
+from della.pipeline import overlays
+from della.pipeline.targets import snakemake_command as workflow_command
 
 from helpers import ROOT
 

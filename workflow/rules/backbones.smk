@@ -54,7 +54,7 @@ rule create_backbone:
 
 # Pinned hub models (a `revision` in their `backbones` entry: the paper config), fetched once
 # where snakemake runs (a cluster's login node) into the model cache; every job reads them from
-# there with the hub offline (della/prefetch.py, docs/cluster.md "Models").
+# there with the hub offline (della/pipeline/prefetch.py, docs/cluster.md "Models").
 localrules:
     prefetch_model,
 
@@ -81,7 +81,7 @@ rule prefetch_model:
             else ""
         ),
     shell:
-        # the jobs' environment is offline (della/jobenv.py); this rule is the one that is not
+        # the jobs' environment is offline (della/pipeline/jobenv.py); this rule is the one that is not
         "HF_HUB_OFFLINE=0 TRANSFORMERS_OFFLINE=0 "
         '"$DELLA_PYTHON" -m della '
         "prefetch --name {params.name:q} --revision {params.revision} --out {params.out} "

@@ -12,23 +12,26 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-import della.disk as della_disk
-import della.overlays as della_overlays
-import della.prefetch as della_prefetch
-import della.resolved as della_resolved
-import della.resources as della_resources
-import della.targets as della_targets
-from della.config_errors import schema_error_message
+import della.cluster.disk as della_disk
+import della.pipeline.overlays as della_overlays
+import della.pipeline.prefetch as della_prefetch
+import della.pipeline.resolved as della_resolved
+import della.cluster.resources as della_resources
+import della.pipeline.targets as della_targets
+from della.pipeline.config_errors import schema_error_message
 from della.io import RUN_DIR
 from della.data.download import DownloadError, check_data_root
-from della.attempts import retry_for
-from della.jobenv import export_job_environment, ignore_time_limit_warning_in_job_step
-from della.gpu_memory import GpuTooSmall, gpu_model_for
-from della.lengths import SequenceTooLong, check_run_lengths
-from della.warm import start_server as start_warm_server
+from della.cluster.attempts import retry_for
+from della.pipeline.jobenv import (
+    export_job_environment,
+    ignore_time_limit_warning_in_job_step,
+)
+from della.cluster.gpu_memory import GpuTooSmall, gpu_model_for
+from della.run.lengths import SequenceTooLong, check_run_lengths
+from della.pipeline.warm import start_server as start_warm_server
 from metrics.embedding import MINILM_ALIAS
 
-# A scale's file names the file it extends and says how it differs (della/overlays.py): composed
+# A scale's file names the file it extends and says how it differs (della/pipeline/overlays.py): composed
 # here, before validation, so that `--config` and chained config files still override.
 try:
     config = della_overlays.compose(config, Path(workflow.basedir))
@@ -38,7 +41,7 @@ try:
     validate(config, "../../config/schema.yaml")
 except WorkflowError as error:
     # Snakemake raises it while handling jsonschema's error, whose 85-line dump names the key's
-    # path near its end: say the path and the key first (della/config_errors.py).
+    # path near its end: say the path and the key first (della/pipeline/config_errors.py).
     if not isinstance(error.__context__, ValidationError):
         raise
     raise WorkflowError(schema_error_message(error.__context__)) from None
@@ -53,7 +56,7 @@ PINNED_BACKBONES = sorted(
 )
 RESULTS = config["results_dir"]
 RUN = RUN_DIR
-# TF32 matmuls on Ampere and newer cards (della/numerics.py): a param of every GPU rule, since it
+# TF32 matmuls on Ampere and newer cards (della/run/numerics.py): a param of every GPU rule, since it
 # changes their numbers
 TF32 = "on" if config["tf32"] else "off"
 STAGES = ("train", "generate", "evaluate")
@@ -74,8 +77,8 @@ JOB_PYTHON = "python" if _ENV_PYTHON else sys.executable
 export_job_environment(REPO, JOB_PYTHON)
 ignore_time_limit_warning_in_job_step()
 
-# `warm_start: true`: a local run's model jobs (della.warm.WARM_COMMANDS) fork from one server
-# process that imported their libraries once (della/warm.py). Started once the DAG is built (not in a dry run),
+# `warm_start: true`: a local run's model jobs (della.pipeline.warm.WARM_COMMANDS) fork from one server
+# process that imported their libraries once (della/pipeline/warm.py). Started once the DAG is built (not in a dry run),
 # stopped at the end; a Snakemake killed outright closes the server's pipe, which ends it too.
 WARM_SERVERS = []
 
@@ -117,7 +120,7 @@ RUN_WILDCARDS = ("{dataset}", "{model}", "{seed}")
 
 
 def reported(files, shown, **report_settings):
-    """A rule's outputs, {name: path} as della/figures.py declares them; those named in `shown`
+    """A rule's outputs, {name: path} as della/report/figures.py declares them; those named in `shown`
     go into the report (snakemake --report) with `report_settings`."""
     return {
         name: report(path, **report_settings) if name in shown else path
@@ -125,7 +128,7 @@ def reported(files, shown, **report_settings):
     }
 
 
-# The config resolved by one function (della/resolved.py): Fig. 2's sweep models among `models`,
+# The config resolved by one function (della/pipeline/resolved.py): Fig. 2's sweep models among `models`,
 # the experiments' model names expanded, every name checked. The rules read this copy; the
 # config as loaded (workflow.config) stays as it was.
 RESOLVED = della_resolved.resolve(config)
@@ -247,7 +250,7 @@ def backbones_to_wait_for(keys, seed=None):
 
 def created_backbone_settings(wildcards):
     """The `backbones` entry written to models/backbones/{backbone}, with the seed to create it
-    with (della.targets.created_backbone: one per run seed under `backbone_init: per_seed`).
+    with (della.pipeline.targets.created_backbone: one per run seed under `backbone_init: per_seed`).
     """
     key, seed = della_targets.created_backbone(
         config, f"models/backbones/{wildcards.backbone}"
@@ -294,13 +297,13 @@ for _model in config["models"]:
 CONFIG_RUNS = sorted({(d, m) for d, m, _ in experiment_runs()})
 
 # Every sequence of every run fits the positions of the model that reads it: else one line
-# naming the dataset, the key and the limit, before any job (della/lengths.py).
+# naming the dataset, the key and the limit, before any job (della/run/lengths.py).
 try:
     check_run_lengths(config, CONFIG_RUNS, REPO)
 except SequenceTooLong as error:
     raise WorkflowError(str(error)) from None
 
-# What the runs leave under runs/ (della/disk.py), for configs of published architectures.
+# What the runs leave under runs/ (della/cluster/disk.py), for configs of published architectures.
 _disk = (
     None if workflow.remote_exec else della_disk.total_disk_bytes(config, CONFIG_RUNS)
 )
@@ -311,8 +314,8 @@ if _disk is not None:
         f"(training.keep_checkpoints; docs/cluster.md, Disk)"
     )
 
-# Jobs run offline (della/jobenv.py): every hub model a run loads must be pinned, so that the
-# prefetch rule fetches it (della/prefetch.py).
+# Jobs run offline (della/pipeline/jobenv.py): every hub model a run loads must be pinned, so that the
+# prefetch rule fetches it (della/pipeline/prefetch.py).
 try:
     della_prefetch.check_pinned(
         config,
@@ -324,7 +327,7 @@ except ValueError as error:
     raise WorkflowError(str(error)) from None
 
 # With `cluster.gpu_models` ({card: GB}), each run's GPU jobs ask for the smallest card its
-# estimated peak fits (della/gpu_memory.py); a run that fits none stops the workflow here.
+# estimated peak fits (della/cluster/gpu_memory.py); a run that fits none stops the workflow here.
 GPU_MODEL_OF = {}
 if config.get("cluster", {}).get("gpu_models"):
     try:
@@ -352,7 +355,7 @@ def train_settings(wildcards):
 
 
 def generation_settings(wildcards):
-    """generation, with the run's decoding (della.targets.generation_decoding)."""
+    """generation, with the run's decoding (della.pipeline.targets.generation_decoding)."""
     decoding = della_targets.generation_decoding(
         config, wildcards.dataset, wildcards.model
     )
@@ -386,7 +389,7 @@ def run_outputs(dataset, model, seed):
         benchmark_file(stage).format(dataset=dataset, model=model, seed=seed)
         for stage in stages
     ]
-    # a trained run's record holds its attempts: Table 6 sums them (della/tidy.py)
+    # a trained run's record holds its attempts: Table 6 sums them (della/report/tidy.py)
     trained = [f"{RUN.format(dataset=dataset, model=model, seed=seed)}/train_done.json"]
     return [
         f"{RUN.format(dataset=dataset, model=model, seed=seed)}/metrics.json",
@@ -398,7 +401,7 @@ def run_outputs(dataset, model, seed):
 def target_outputs(name):
     """What `snakemake <name>` builds: the rendered table where config/tables.yaml defines it,
     and every run the table (or figure) needs."""
-    from della.targets import workflow_targets
+    from della.pipeline.targets import workflow_targets
 
     # TABLES: config/tables.yaml, loaded by tables.smk
     files = workflow_targets(config, TABLES, RESULTS, only=name)
@@ -433,7 +436,7 @@ PAPER_GPU_HOURS = della_resources.paper_gpu_hours(repo_path(config["paper_tables
 
 
 def run_resources(dataset, model):
-    """gpus, mem_mb, gpu_hours, runtime_factor of one (dataset, model) (della/resources.py)."""
+    """gpus, mem_mb, gpu_hours, runtime_factor of one (dataset, model) (della/cluster/resources.py)."""
     return della_resources.run_resources(
         config["resources"],
         PAPER_GPU_HOURS,
@@ -447,7 +450,7 @@ def run_resources(dataset, model):
 
 def retry(stage, wildcards, attempt):
     """What this attempt of a run's stage asks for beyond the first, from how the attempts before
-    it ended (della/attempts.py): walltime after a time limit, host memory after a kill, a larger
+    it ended (della/cluster/attempts.py): walltime after a time limit, host memory after a kill, a larger
     card after GPU out-of-memory."""
     run = RUN.format(
         dataset=wildcards.dataset, model=wildcards.model, seed=wildcards.seed

@@ -1,7 +1,7 @@
-# Figures (della/figures.py; what each shows: config/figures.yaml) into {results_dir}/figures/,
-# and which of the paper's claims hold on this scale's numbers (della/findings.py;
+# Figures (della/report/figures.py; what each shows: config/figures.yaml) into {results_dir}/figures/,
+# and which of the paper's claims hold on this scale's numbers (della/report/findings.py;
 # config/findings.yaml) into {results_dir}/FINDINGS.md. docs/figures.md.
-from della.figures import (
+from della.report.figures import (
     case_study_files,
     convergence_files,
     experiment_figures,
@@ -14,15 +14,15 @@ from della.figures import (
     seed_runs,
     training_curve_files,
 )
-from della.findings import claim_experiments, findings_files, load_claims
-from della.targets import tidy_files
+from della.report.findings import claim_experiments, findings_files, load_claims
+from della.pipeline.targets import tidy_files
 
 FIGURES_SPEC = repo_path(config["figures_spec"])
 FINDINGS_SPEC = repo_path(config["findings_spec"])
 FIGURES = load_figures_spec(FIGURES_SPEC)["figures"]
 # How the report names a run's figure (snakemake --report)
 RUN_LABELS = {"dataset": "{dataset}", "model": "{model}", "seed": "{seed}"}
-# The long table's parts (della/tidy.py) of every experiment a claim reads that the config runs
+# The long table's parts (della/report/tidy.py) of every experiment a claim reads that the config runs
 FINDINGS_TIDY = [
     tidy_files(RESULTS, name)
     for name in claim_experiments(load_claims(FINDINGS_SPEC))

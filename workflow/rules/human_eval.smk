@@ -1,7 +1,7 @@
 # Human evaluation (Table 3, App. A.4): blinded forms for the annotators and the key that
 # un-blinds them; the filled forms come back by hand (docs/tables.md) and render_human_table
 # (tables.smk) turns them into the table.
-from della.targets import human_eval_inputs_flag, human_runs
+from della.pipeline.targets import human_eval_inputs_flag, human_runs
 
 
 rule human_eval_export:

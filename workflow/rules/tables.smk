@@ -1,8 +1,8 @@
-# One renderer (della/tables.py) for every table, from the long table of numbers (della/tidy.py:
+# One renderer (della/report/tables.py) for every table, from the long table of numbers (della/report/tidy.py:
 # one part per experiment, joined into metrics.csv); which tables, and what each reads, comes from
-# config/tables.yaml (the table's `kind`) and the run config (della/targets.py).
-from della.tables import load_spec
-from della.targets import (
+# config/tables.yaml (the table's `kind`) and the run config (della/pipeline/targets.py).
+from della.report.tables import load_spec
+from della.pipeline.targets import (
     filled_forms,
     human_datasets,
     human_runs,
@@ -12,7 +12,7 @@ from della.targets import (
     table_outputs,
     tidy_files,
 )
-from della.tidy import DATA_EXPERIMENT
+from della.report.tidy import DATA_EXPERIMENT
 
 TABLES = load_spec(repo_path(config["tables_spec"]))
 
@@ -98,7 +98,7 @@ rule render_human_table:
 
 
 rule tidy_experiment:
-    """One experiment's numbers in the long table (della/tidy.py): each run's metrics and stage
+    """One experiment's numbers in the long table (della/report/tidy.py): each run's metrics and stage
     timings; as experiment `data`, the datasets' statistics. Its tables, figures and findings
     read this part, so they wait for, and follow, that experiment's runs only."""
     input:

@@ -4,7 +4,7 @@ them (docs/cluster.md, "Rehearsing the paper config on SLURM"):
     sudo workflow/scripts/local-slurm.sh start
     .venv/bin/python workflow/scripts/rehearse_on_slurm.py --workdir /tmp/rehearsal-slurm fig3
 
-1. The config: config/rehearsal.yaml, an overlay on config/paper.yaml (della/overlays.py),
+1. The config: config/rehearsal.yaml, an overlay on config/paper.yaml (della/pipeline/overlays.py),
    except that the backbones and feature models stay the paper's pinned hub names (`gpt2` at its
    revision, `gpt2-large`, ...), read through `model_hub_mirror` from <workdir>/hub-mirror, and
    the `cluster` / `resources` sections name the local SLURM (workflow/scripts/local-slurm.sh:
@@ -12,7 +12,7 @@ them (docs/cluster.md, "Rehearsing the paper config on SLURM"):
    section is a param: no number depends on them.
 2. The hub, played by a folder: a dry run lists the `prefetch_model` jobs the targets need; each of
    those hub names gets a random-init model of its real architecture and size, with its tokenizer
-   (della/architectures.py, as `create_backbone` writes them for the rehearsal), in
+   (della/models/architectures.py, as `create_backbone` writes them for the rehearsal), in
    <workdir>/hub-mirror/<hub name>/, where `huggingface-cli download <name> --local-dir` would put
    the real one.
 3. `snakemake --profile slurm <targets>`: the local rule `prefetch_model` copies each model from the
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import yaml
 
-from della import overlays
-from della.targets import snakemake_command
+from della.pipeline import overlays
+from della.pipeline.targets import snakemake_command
 
 ROOT = Path(__file__).resolve().parents[2]
 # workflow/scripts/local-slurm.sh's names; its one node has three quarters of the machine's memory
@@ -99,7 +99,7 @@ def models_to_prefetch(workdir: Path, config_file: Path, targets: list[str]) -> 
 
 def fill_mirror(config: dict, keys: list[str], mirror: Path) -> None:
     """A random-init model of each backbone's real architecture under its hub name in `mirror`."""
-    from della.backbone import create_backbone
+    from della.models.backbone import create_backbone
 
     for key in keys:
         entry = config["backbones"][key]
@@ -116,7 +116,7 @@ def fill_mirror(config: dict, keys: list[str], mirror: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from della.prefetch import DONE_FILE, cache_dir
+    from della.pipeline.prefetch import DONE_FILE, cache_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("targets", nargs="+", help="targets of the rehearsal (e.g. fig3, table8)")
