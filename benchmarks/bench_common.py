@@ -199,7 +199,7 @@ def interleaved_times(runs: dict, rounds: int) -> dict[str, dict[str, list[float
 
 def paired_ratio(times: dict[str, list[float]], numerator: str, denominator: str) -> float:
     """Median over rounds of the per-round ratio (each round's two runs saw similar load)."""
-    return statistics.median(a / b for a, b in zip(times[numerator], times[denominator]))
+    return statistics.median(a / b for a, b in zip(times[numerator], times[denominator], strict=True))
 
 
 def machine_header(threads: int) -> str:

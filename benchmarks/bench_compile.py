@@ -162,7 +162,11 @@ def main() -> None:
     eager = results.get("eager")
     for config, r in results.items():
         # median of the per-step ratios: each step's configurations ran back to back
-        ratio = f"{statistics.median(a / b for a, b in zip(r['ratios'], eager['ratios'])):.2f}x" if eager else "-"
+        ratio = (
+            f"{statistics.median(a / b for a, b in zip(r['ratios'], eager['ratios'], strict=True)):.2f}x"
+            if eager
+            else "-"
+        )
         row = f"| {config} | {r['warmup_s']:.1f} | {r['step_s']:.4f} | {ratio} | {r['loss']:.3f} |"
         if args.flops:
             # the median step runs the cycle's mean length; scale its time to the full-length step

@@ -103,7 +103,7 @@ def report(size_name: str, results: dict) -> None:
     for label, clocks in results.items():
         for clock, speeds in clocks.items():
             med = {kind: statistics.median(v) for kind, v in speeds.items()}
-            paired = statistics.median(d / g for d, g in zip(speeds[DELLA], speeds[PLAIN]))
+            paired = statistics.median(d / g for d, g in zip(speeds[DELLA], speeds[PLAIN], strict=True))
             print(
                 f"  {label:14s} tokens per {clock} second  GPT-2 {med[PLAIN]:8.1f}  DELLA {med[DELLA]:8.1f}  "
                 f"DELLA / GPT-2 {paired:.2f}x (median of {len(speeds[PLAIN])} interleaved rounds)"

@@ -137,7 +137,7 @@ def bleu_rows(n: int, n_nltk: int, seed: int) -> list[dict]:
 
 
 def naive_mean_pairwise_jaccard(texts: list[str], n: int) -> float:
-    sets = [set(zip(*(t.split()[i:] for i in range(n)))) for t in texts]
+    sets = [set(zip(*(t.split()[i:] for i in range(n)), strict=False)) for t in texts]
     total = sum(ngram.jaccard(a, b) for i, a in enumerate(sets) for b in sets[i + 1 :])
     return total / (len(sets) * (len(sets) - 1) / 2)
 

@@ -56,7 +56,7 @@ def rule_commands(rules_dir: Path = REPO / "workflow" / "rules") -> dict[str, st
     for smk in sorted(rules_dir.glob("*.smk")):
         text = smk.read_text(encoding="utf-8")
         starts = [(m.start(), m["rule"]) for m in RULE.finditer(text)] + [(len(text), None)]
-        for (start, rule), (end, _) in zip(starts, starts[1:]):
+        for (start, rule), (end, _) in zip(starts, starts[1:], strict=False):
             if match := COMMAND.search(text, start, end):
                 commands[rule] = match["command"]
     for smk in sorted(rules_dir.glob("*.smk")):  # `use rule base as rule with:` runs base's command

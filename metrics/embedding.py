@@ -125,7 +125,7 @@ def featurize(texts: list[str], cfg: dict) -> tuple[np.ndarray, str]:
             pooled = hidden[torch.arange(len(idx), device=hidden.device), last]
         else:
             pooled = (hidden * mask).sum(1) / mask.sum(1)
-        for i, vector in zip(idx, pooled.cpu().numpy()):
+        for i, vector in zip(idx, pooled.cpu().numpy(), strict=True):
             features[i] = vector
     return np.stack(features), pooling
 
@@ -221,7 +221,7 @@ def bertscore(generated: list[str], references: list[str], s: dict):
         scorer.compute_idf(references)
     # bert-score defines an empty candidate's scores as 0 (it warns and zeroes them); with
     # transformers 5 its tokenizer call for "" fails, so empty pairs get that 0 here directly.
-    scored = [i for i, (g, r) in enumerate(zip(generated, references)) if g.strip() and r.strip()]
+    scored = [i for i, (g, r) in enumerate(zip(generated, references, strict=True)) if g.strip() and r.strip()]
     f1 = torch.zeros(len(generated))
     if scored:
         _, _, f1_scored = scorer.score(

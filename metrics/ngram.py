@@ -66,7 +66,7 @@ def tokenize_all(texts: list[str], s: dict) -> list[list[str]]:
 
 
 def ngram_counts(tokens: list[str], n: int) -> Counter:
-    return Counter(zip(*(tokens[i:] for i in range(n))))
+    return Counter(zip(*(tokens[i:] for i in range(n)), strict=False))
 
 
 def tokenization_settings(s: dict) -> dict:
@@ -156,7 +156,8 @@ class ReferenceSet:
         ref_len = self.closest_length(len(hyp), len(hyp) if leave_out_self else None)
         weight = 1.0 / max_n  # uniform weights, multiplied as nltk does (bit-identical results)
         log_precision = math.fsum(
-            weight * math.log(smoothed_precision(num, den, smoothing)) for num, den in zip(numerators, denominators)
+            weight * math.log(smoothed_precision(num, den, smoothing))
+            for num, den in zip(numerators, denominators, strict=True)
         )
         return brevity_penalty(ref_len, len(hyp)) * math.exp(log_precision)
 
@@ -293,7 +294,7 @@ def mean_pairwise_jaccard_sampled(sets: list[set], num_pairs: int, seed: int) ->
     first = rng.integers(0, len(sets), size=num_pairs)
     second = rng.integers(0, len(sets) - 1, size=num_pairs)
     second = second + (second >= first)  # uniform over the other sentences
-    return float(np.mean([jaccard(sets[i], sets[j]) for i, j in zip(first, second)]))
+    return float(np.mean([jaccard(sets[i], sets[j]) for i, j in zip(first, second, strict=True)]))
 
 
 JS_STATISTICS = {
@@ -326,7 +327,7 @@ def jaccard_similarity(generated: list[str], s: dict):
         "n_generated": len(sets),
     }
     if len(sets) <= cfg["max_exact"]:
-        values = dict(zip(("mean_pairwise", "mean_max"), pairwise_jaccard_exact(sets)))
+        values = dict(zip(("mean_pairwise", "mean_max"), pairwise_jaccard_exact(sets), strict=True))
         return values[cfg["statistic"]], {**settings, "pairs": "all"}, values
     if cfg["statistic"] != "mean_pairwise":
         raise ValueError(
@@ -415,7 +416,7 @@ def _rouge_f_measures(generated: tuple, references: tuple, use_stemmer: bool) ->
         raise ValueError(f"{len(generated)} hypotheses but {len(references)} references")
     scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES.values()), use_stemmer=use_stemmer)
     totals = Counter()
-    for hyp, ref in zip(generated, references):
+    for hyp, ref in zip(generated, references, strict=True):
         for rouge_type, score in scorer.score(target=ref, prediction=hyp).items():
             totals[rouge_type] += score.fmeasure
     return {rouge_type: totals[rouge_type] / len(generated) for rouge_type in ROUGE_TYPES.values()}

@@ -229,7 +229,7 @@ class ProbeScore:
 
 def _counts(labels: np.ndarray) -> dict[str, int]:
     classes, counts = np.unique(labels, return_counts=True)
-    return {str(c): int(k) for c, k in zip(classes.tolist(), counts.tolist())}
+    return {str(c): int(k) for c, k in zip(classes.tolist(), counts.tolist(), strict=True)}
 
 
 def fit_probe(

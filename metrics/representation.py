@@ -336,7 +336,7 @@ def mutual_information(t: Totals, cfg: dict, reduction: str = "total"):
     ("total") or their mean ("mean"), with the per-group terms and the prefix values
     I(x; z_<=g) as details."""
     prefix = t.mi_prefix
-    per_group = [b - a for a, b in zip([0.0] + prefix[:-1], prefix)]
+    per_group = [b - a for a, b in zip([0.0] + prefix[:-1], prefix, strict=True)]
     reported = per_group[cfg["groups"]]
     value = math.fsum(reported) if reduction == "total" else math.fsum(reported) / len(reported)
     settings = {

@@ -184,7 +184,7 @@ def test_fusion_memory_puts_z_l_in_layer_l_memory_without_a_tensor_product(tiny_
     changed[:, 0] += 1.0
     moved = model.path.memory(changed)
     assert not torch.equal(memory[0][0], moved[0][0])  # z_1 is layer 1's key ...
-    assert all(torch.equal(a, b) for a, b in zip(memory[1], moved[1]))  # ... and only layer 1's
+    assert all(torch.equal(a, b) for a, b in zip(memory[1], moved[1], strict=True))  # ... and only layer 1's
     ll = model.log_likelihood(batch, model._flat(z)[:, None])
     assert not torch.allclose(ll, model.log_likelihood(batch, model._flat(changed)[:, None]))
     with pytest.raises(ValueError, match="every decoder layer"):
@@ -207,7 +207,7 @@ def test_fused_and_per_factor_fusion_agree_in_outputs_and_gradients(rank_sum):
     weights = torch.randn_like(fused)
     grads_fused = torch.autograd.grad((fused * weights).sum(), list(fusion.parameters()))
     grads_factor = torch.autograd.grad((per_factor * weights).sum(), list(fusion.parameters()))
-    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads_fused, grads_factor))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads_fused, grads_factor, strict=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,7 +240,9 @@ def test_every_parameter_has_a_gradient_of_its_own(tiny_backbones):
     before = [g.clone() for g in grads]
     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1e-3)
     assert norm > 1e-3  # clipping is active
-    assert all(torch.allclose(g, b * (1e-3 / (norm + 1e-6)), rtol=1e-5, atol=0) for g, b in zip(grads, before))
+    assert all(
+        torch.allclose(g, b * (1e-3 / (norm + 1e-6)), rtol=1e-5, atol=0) for g, b in zip(grads, before, strict=True)
+    )
 
 
 def test_summed_storage_starts_as_the_sum_of_the_factors_with_the_same_outputs(tiny_backbones):

@@ -368,7 +368,7 @@ def test_optimus_is_embedding_plus_memory_with_a_bert_encoder(tiny_backbones):
         model.path.to_memory.proj.weight.zero_()
     a, b = trace(model, batch, z1), trace(model, batch, z2)
     assert not same(a["embeds"], b["embeds"])
-    assert all(same(k1, k2) for (k1, _), (k2, _) in zip(model.path.memory(z1), model.path.memory(z2)))
+    assert all(same(k1, k2) for (k1, _), (k2, _) in zip(model.path.memory(z1), model.path.memory(z2), strict=True))
 
 
 def zero_latent_path(model: TransformerVAE) -> None:

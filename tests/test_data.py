@@ -19,7 +19,7 @@ import della.io
 from della.data import preprocess as pp
 from della.data import raw
 from della.data.raw import DataFormatError
-from tools.sample_generator import generate_all
+from tools.sample_generator.generate import generate_all
 
 from conftest import archive_content
 from helpers import ROOT
@@ -439,7 +439,7 @@ def test_a_utf8_byte_order_mark_is_read_as_utf8(tmp_path):
     (tmp_path / "quora").mkdir()
     (tmp_path / "quora" / raw.QUORA_FILE).write_bytes(codecs.BOM_UTF8 + QUORA_HEADER.encode() + b"0\t1\t2\tQ?\tR?\t1\n")
     assert raw.read_quora(tmp_path / "quora")[1] == [
-        (2, dict(zip(raw.QUORA_COLUMNS, ["0", "1", "2", "Q?", "R?", "1"])))
+        (2, dict(zip(raw.QUORA_COLUMNS, ["0", "1", "2", "Q?", "R?", "1"], strict=True)))
     ]
 
 
@@ -731,7 +731,7 @@ def test_cnn_highlights_restate_article_facts(tmp_path):
 
 def test_yahoo_topics_are_separable():
     """Each document's words point to one topic: nouns of two topics rarely meet in one line."""
-    from tools.sample_generator import YAHOO_TOPICS
+    from tools.sample_generator.yahoo import YAHOO_TOPICS
 
     noun_topic = {}
     for topic, spec in YAHOO_TOPICS.items():

@@ -2,7 +2,7 @@
 extracted long ago (``yelp_data/yelp.train.txt``, ``cnn/stories/*.story``, ...). Both give the same
 records, and each is recorded by a SHA-256: the archive's, or the digest of the extracted tree.
 
-The archives are the shipped sample data (sample_data/, written by tools/sample_generator.py
+The archives are the shipped sample data (sample_data/, written by tools/sample_generator/
 in the seven datasets' real file names, archive layouts and formats); the extracted layout is
 what unpacking them here with the standard library leaves."""
 

@@ -352,7 +352,7 @@ def beam_search(state: DecodingState, n: int, beams: int, decoding: dict, eos: i
             elif len(finished[row]) == beams:
                 best_running = max(next_scores[-beams:]) / (step + 1) ** penalty
                 done[row] = finished[row][-1][0] >= best_running
-        histories = [histories[o] + [t] for o, t in zip(order, next_ids)]
+        histories = [histories[o] + [t] for o, t in zip(order, next_ids, strict=True)]
         scores = torch.tensor(next_scores, device=device)
         if all(done):
             break

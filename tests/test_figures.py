@@ -291,7 +291,7 @@ def test_training_curves_draw_validation_at_the_steps_it_ran():
         for step in (10, 20, 30, 40)
     ]
     assert "valid_loss" not in {ax.get_title().split()[0] for ax in training_curve_figure(SPEC, entries, "t").axes}
-    for entry, loss in zip(entries[1::2], (40.0, 35.0)):  # validated at steps 20 and 40 only
+    for entry, loss in zip(entries[1::2], (40.0, 35.0), strict=True):  # validated at steps 20 and 40 only
         entry.update(valid_loss=loss, valid_kl_per_group=[0.5, 0.25])
     panels = {ax.get_title(): ax for ax in training_curve_figure(SPEC, entries, "t").axes}
     valid = panels["validation -ELBO at β = 1 (nats per sentence)"].get_lines()[0]
@@ -476,7 +476,7 @@ def test_a_comparison_is_a_paired_difference_over_seeds_with_its_t_interval(tmp_
     found = findings_of(tmp_path, runs)["kl"]
     yelp_memory = found.comparisons[0]
     assert (yelp_memory.dataset, yelp_memory.second.name, yelp_memory.paired_seeds) == ("yelp", "Memory", [0, 1, 2])
-    differences = [a - b for a, b in zip(della, memory)]  # paired by seed: 2.0, 1.9, 2.1
+    differences = [a - b for a, b in zip(della, memory, strict=True)]  # paired by seed: 2.0, 1.9, 2.1
     low, high = t_interval(differences)
     assert yelp_memory.difference.mean == pytest.approx(2.0)
     assert (yelp_memory.difference.low, yelp_memory.difference.high) == (pytest.approx(low), pytest.approx(high))
@@ -545,7 +545,7 @@ def test_benjamini_hochberg_over_every_comparison_made(tmp_path):
     comparisons = findings_of(tmp_path, runs, claims)["kl"].comparisons
     p = []
     for other in (memory, softmax):  # the one-sided t test of "difference <= minimum effect", by hand
-        differences = [a - b for a, b in zip(della, other)]
+        differences = [a - b for a, b in zip(della, other, strict=True)]
         effect = max(0.1, 0.05 * statistics.fmean(other))
         t = (statistics.fmean(differences) - effect) / (statistics.stdev(differences) / 3**0.5)
         p.append(stats.t.sf(t, 2))
@@ -579,7 +579,7 @@ def test_each_seeds_sentences_get_a_paired_bootstrap(tmp_path):
             ]
             for label in ("della", "memory")
         }
-        differences = [a - b for a, b in zip(kl["della"], kl["memory"])]
+        differences = [a - b for a, b in zip(kl["della"], kl["memory"], strict=True)]
         assert summary.n == 40 and summary.mean == pytest.approx(statistics.fmean(differences))
         assert summary.low < summary.mean < summary.high
         low, high = t_interval(differences)  # 40 sentences: the bootstrap is near the t interval

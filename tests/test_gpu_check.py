@@ -48,7 +48,7 @@ def table_rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
         if len(cells) == 5 and cells[0] not in ("part", "---"):
             key = (cells[0], cells[1])
             assert key not in rows, f"row {key} twice"
-            rows[key] = dict(zip(("result", "target", "verdict"), cells[2:]))
+            rows[key] = dict(zip(("result", "target", "verdict"), cells[2:], strict=True))
     return rows
 
 

@@ -98,7 +98,7 @@ def build(backbones, kind: str, path: str, length: int, separate_encoder: bool =
 
 def records(model: TransformerVAE, rows: int, words: int) -> list[dict]:
     if model.config.conditional:
-        return [{"source": s, "target": t} for s, t in zip(texts(rows, words, 1), texts(rows, words, 2))]
+        return [{"source": s, "target": t} for s, t in zip(texts(rows, words, 1), texts(rows, words, 2), strict=True)]
     return [{"text": t} for t in texts(rows, words)]
 
 

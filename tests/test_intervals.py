@@ -66,7 +66,7 @@ def test_the_paired_bootstrap_approaches_the_normal_interval_on_a_large_sample()
     base = [rng.gauss(30.0, 5.0) for _ in range(3000)]
     first = [b + rng.gauss(0.3, 1.0) for b in base]  # each sentence's difference: N(0.3, 1)
     summary = paired_bootstrap(first, base, seed=0, n_resamples=2000)
-    differences = [f - b for f, b in zip(first, base)]
+    differences = [f - b for f, b in zip(first, base, strict=True)]
     mean, sem = statistics.fmean(differences), statistics.stdev(differences) / math.sqrt(len(differences))
     assert summary.mean == pytest.approx(mean)
     assert summary.low == pytest.approx(mean - 1.959964 * sem, abs=0.1 * sem)

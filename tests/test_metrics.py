@@ -212,7 +212,7 @@ def test_dist_n_hand_counted():
 
 
 def naive_mean_jaccard(texts, n):
-    sets = [set(zip(*(t[i:] for i in range(n)))) for t in toks(texts)]
+    sets = [set(zip(*(t[i:] for i in range(n)), strict=True)) for t in toks(texts)]
     sims = [len(a & b) / len(a | b) if a | b else 0.0 for i, a in enumerate(sets) for b in sets[i + 1 :]]
     return sum(sims) / len(sims)
 
@@ -226,7 +226,7 @@ def test_js_hand_counted_and_against_naive_pairs():
 
 
 def naive_mean_max_jaccard(texts, n):
-    sets = [set(zip(*(t[i:] for i in range(n)))) for t in toks(texts)]
+    sets = [set(zip(*(t[i:] for i in range(n)), strict=True)) for t in toks(texts)]
 
     def sim(a, b):
         return len(a & b) / len(a | b) if a | b else 0.0
@@ -282,7 +282,7 @@ def test_cnd_divergence_properties():
     # Mixing in more and more foreign text moves the generated distribution away monotonically.
     foreign = ["lorem ipsum dolor sit amet consectetur", "sed do eiusmod tempor incididunt ut labore"] * 9
     values = [cnd(SENTENCES[: 18 - k] + foreign[:k], SENTENCES, orders) for k in (0, 3, 6, 9, 12, 18)]
-    assert all(0 <= a < b <= 1 for a, b in zip(values, values[1:])), values
+    assert all(0 <= a < b <= 1 for a, b in zip(values, values[1:], strict=True)), values
 
 
 # -----------------------------------------------------------------------------
@@ -293,7 +293,7 @@ def test_rouge_equals_rouge_score():
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-    scores = [scorer.score(target=r, prediction=h) for h, r in zip(SENTENCES, REFERENCES)]
+    scores = [scorer.score(target=r, prediction=h) for h, r in zip(SENTENCES, REFERENCES, strict=True)]
     for name, key in [("ROUGE-1", "rouge1"), ("ROUGE-2", "rouge2"), ("ROUGE-L", "rougeL")]:
         value = compute_metric(name, SENTENCES, REFERENCES, settings())
         assert value.value == pytest.approx(100 * np.mean([s[key].fmeasure for s in scores]), rel=1e-12)
@@ -361,7 +361,7 @@ def check_features_against_unpadded_forward(model_path, body, expected_pooling, 
     texts = SENTENCES[:7]
     features, pooling = embedding.featurize(texts, cfg)
     assert pooling == expected_pooling
-    for text, feature in zip(texts, features):
+    for text, feature in zip(texts, features, strict=True):
         ids = tokenizer(text, return_tensors="pt")["input_ids"]
         with torch.no_grad():
             expected = pool(body(input_ids=ids).last_hidden_state[0])
@@ -502,7 +502,7 @@ class LinearGaussianVAE:
         for end in self.offsets[1:]:
             mean, cov = enc[:, :end].unsqueeze(1), self.q_cov[:end, :end]
             prefix.append(torch.distributions.MultivariateNormal(mean, covariance_matrix=cov).log_prob(z[..., :end]))
-        return torch.stack([b - a for a, b in zip(prefix, prefix[1:])], dim=-1)
+        return torch.stack([b - a for a, b in zip(prefix, prefix[1:], strict=True)], dim=-1)
 
     def log_prior(self, batch, z):
         zero = torch.zeros(self.d, dtype=torch.float64)
@@ -664,7 +664,7 @@ def test_iw_bound_tightens_with_k_for_a_wrong_posterior():
         representation_metrics(model, batches_of(x), {"iw_samples": k, "iw_chunk": 50})["NLL"].value
         for k in (1, 10, 100, 1000)
     ]
-    assert all(a > b for a, b in zip(nll, nll[1:])), nll  # the bound rises with k ...
+    assert all(a > b for a, b in zip(nll, nll[1:], strict=True)), nll  # the bound rises with k ...
     assert nll[-1] > exact_nll - 0.01  # ... stays a bound ...
     assert nll[0] - exact_nll > 0.3 and nll[-1] - exact_nll < 0.1 * (nll[0] - exact_nll)  # ... and closes in
 
@@ -681,7 +681,7 @@ def test_mutual_information_matches_closed_form(groups):
     assert out["MI"].settings["mi_samples"] == 2
     # Per layer: the chain-rule terms I(x; z_g | z_<g) against the closed-form prefix MIs.
     prefix = [model.mutual_information(g) for g in range(1, len(groups) + 1)]
-    expected_terms = [b - a for a, b in zip([0.0] + prefix[:-1], prefix)]
+    expected_terms = [b - a for a, b in zip([0.0] + prefix[:-1], prefix, strict=True)]
     assert out["MI"].details["per_group"] == pytest.approx(expected_terms, abs=0.06)
     assert sum(out["MI"].details["per_group"]) == pytest.approx(out["MI"].value, rel=1e-9)
     assert out["MI_mean_over_layers"].value == pytest.approx(out["MI"].value / len(groups), rel=1e-12)

@@ -125,7 +125,7 @@ def test_gaussian_kl_closed_form():
     mu_p, lv_p = torch.tensor([[0.0, 0.3]]), torch.tensor([[0.1, 0.4]])
     expected = sum(
         0.5 * (lp - lq + (math.exp(lq) + (mq - mp) ** 2) / math.exp(lp) - 1)
-        for mq, lq, mp, lp in zip(mu_q[0].tolist(), lv_q[0].tolist(), mu_p[0].tolist(), lv_p[0].tolist())
+        for mq, lq, mp, lp in zip(mu_q[0].tolist(), lv_q[0].tolist(), mu_p[0].tolist(), lv_p[0].tolist(), strict=True)
     )
     assert gaussian_kl(mu_q, lv_q, mu_p, lv_p).item() == pytest.approx(expected, rel=1e-5)
 
@@ -188,7 +188,7 @@ def test_attention_pooling_is_the_official_formula_and_ignores_padding(tiny_back
     assert batch["x_mask"][short].sum() < batch["x_mask"].shape[1], "the test needs a padded row"
     alone = model.collator(records[short : short + 1])
     states = model.encoder.layer_states(alone["x_ids"], alone["x_mask"])
-    for layer, (pool, s) in enumerate(zip(model.pools, states)):
+    for layer, (pool, s) in enumerate(zip(model.pools, states, strict=True)):
         scores = ACT2FN["gelu_new"](s[0] @ pool.weight).softmax(-1)
         expected = (scores[:, None] * s[0]).sum(0)
         assert torch.allclose(xs[short, layer], expected, atol=1e-5)
@@ -267,6 +267,8 @@ def test_free_bits_per_dimension_and_per_group_against_a_hand_computation(tiny_b
         base = loss(0.0, scope)
         assert base["kl"].item() == pytest.approx(sum(raw) / len(raw), rel=1e-5)  # the reported KL is never thresholded
         shift = (loss(threshold, scope)["loss"] - base["loss"]).item()
-        assert shift == pytest.approx(sum(e - r for e, r in zip(expected, raw)) / len(raw), abs=1e-4), scope
+        assert shift == pytest.approx(sum(e - r for e, r in zip(expected, raw, strict=True)) / len(raw), abs=1e-4), (
+            scope
+        )
     with pytest.raises(ValueError, match="kl_threshold_scope must be"):
         loss(0.5, "layer")

@@ -114,7 +114,7 @@ def test_the_sample_probe_sees_the_spread_and_the_floor_sees_the_untrained_model
     def with_noise(z, offset):
         return [
             {**b, "noise": noise[offset + i : offset + i + len(b["z"])]}
-            for i, b in zip(range(0, len(z), 256), batched(z))
+            for i, b in zip(range(0, len(z), 256), batched(z), strict=True)
         ]
 
     labelled = LabelledSplits([{}] * N_TRAIN, {"sentiment": y_train}, {"sentiment": y_test})

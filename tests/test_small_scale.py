@@ -69,15 +69,15 @@ def test_small_data_has_no_test_text_in_its_training_split(small, tmp_path, name
 def test_the_generator_redraws_a_held_out_text_seen_in_training():
     import random
 
-    from tools.sample_generator import _unseen_splits
+    from tools.sample_generator.common import unseen_splits
 
     rng = random.Random(0)
     sizes = {"train": 6, "valid": 3, "test": 3}
-    splits = _unseen_splits(sizes, lambda: rng.choice("abcdefgh"), lambda item: item, "toy")
+    splits = unseen_splits(sizes, lambda: rng.choice("abcdefgh"), lambda item: item, "toy")
     assert {split: len(items) for split, items in splits.items()} == sizes
     assert not set(splits["train"]) & (set(splits["valid"]) | set(splits["test"]))
     with pytest.raises(RuntimeError, match="toy: no valid text outside the training split in 1000 draws"):
-        _unseen_splits(sizes, lambda: "a", lambda item: item, "toy")  # one possible text
+        unseen_splits(sizes, lambda: "a", lambda item: item, "toy")  # one possible text
 
 
 def test_a_small_training_run_takes_its_first_steps(small, tmp_path):

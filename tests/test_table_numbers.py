@@ -222,7 +222,7 @@ def markdown_cells(markdown: str) -> dict[tuple[str, str, str, str], str]:
         if all(set(text) <= set(":-") for text in texts):  # the alignment line
             continue
         row = texts[0] or row
-        for column, text in zip(header[2:], texts[2:]):
+        for column, text in zip(header[2:], texts[2:], strict=True):
             cells[block, row, texts[1], column] = text
     return cells
 

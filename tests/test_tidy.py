@@ -76,7 +76,10 @@ def test_timings_and_dataset_statistics_are_rows_too(toy_runs, tmp_path):
         ["toy", "della", "DELLA", 1, 90.5]
     ]
     data = tidy[tidy.experiment == DATA_EXPERIMENT]
-    assert dict(zip(data.metric, data.value)) == {"splits.train": 48.0, "splits.valid": 16.0}  # no text, null or bool
+    assert dict(zip(data.metric, data.value, strict=True)) == {
+        "splits.train": 48.0,
+        "splits.valid": 16.0,
+    }  # no text, null or bool
 
 
 def test_training_time_counts_every_attempt(toy_runs, tmp_path):

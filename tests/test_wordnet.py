@@ -66,22 +66,22 @@ def test_the_small_data_speaks_real_english_about_each_texts_topic(dataset):
     sample profile's texts of the same generator use about 500 word types)."""
     import json
 
-    from tools import sample_generator as generator
+    from tools.sample_generator import he2019, yahoo, yelp
 
     with tarfile.open(ROOT / "sample_data" / "small" / dataset / "datasets.tar.gz") as tar:
         factors = [json.loads(line) for line in tar.extractfile(f"{dataset}_data/{dataset}.train.factors.jsonl")]
     texts = _small_texts(dataset, "train")
     key = "business" if dataset == "yelp" else "topic"
-    roots = generator.YELP_WORDNET_ROOTS if dataset == "yelp" else generator.YAHOO_WORDNET_ROOTS
+    roots = yelp.YELP_WORDNET_ROOTS if dataset == "yelp" else yahoo.YAHOO_WORDNET_ROOTS
     hand = (
-        {b.noun: b.items for b in generator.YELP_BUSINESSES}
+        {b.noun: b.items for b in yelp.YELP_BUSINESSES}
         if dataset == "yelp"
-        else {name: topic.nouns for name, topic in generator.YAHOO_TOPICS.items()}
+        else {name: topic.nouns for name, topic in yahoo.YAHOO_TOPICS.items()}
     )
-    real = {name: set(generator._real_english(roots[name], hand[name]).sentences) for name in roots}
+    real = {name: set(he2019.real_english(roots[name], hand[name]).sentences) for name in roots}
     everyone = set().union(*real.values())
     texts_with_real, foreign = 0, 0
-    for text, factor in zip(texts, factors):
+    for text, factor in zip(texts, factors, strict=True):
         own = [sentence for sentence in real[factor[key]] if sentence in text]
         texts_with_real += bool(own)
         # a sentence of another topic only where it is also one of this topic's

@@ -57,13 +57,39 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from nltk import Tree
+
 from della.data.preprocess import _quora_split_by_sizes, snli_tokenize
-from tools import sample_generator as sg
+from della.data.raw import (
+    CNN_DM_URL_LIST,
+    HE2019_ARCHIVE,
+    PTB_ARCHIVE,
+    PTB_MEMBER,
+    QUORA_COLUMNS,
+    QUORA_FILE,
+    SNLI_ARCHIVE,
+    SNLI_MEMBER,
+    WP_ARCHIVE,
+    WP_MEMBER,
+)
+from tools.sample_generator import (
+    archives,
+    cnn_dailymail,
+    common,
+    generate,
+    he2019,
+    ptb,
+    quora,
+    snli,
+    writingprompts,
+    yahoo,
+    yelp,
+)
 
 __all__ = ["DATASETS", "QUORA_SPLIT_SIZES", "generate_all", "main", "rehearsal_settings"]
 
-DATASETS = sg.DATASETS
-SPLITS = sg.SPLITS
+DATASETS = generate.DATASETS
+SPLITS = common.SPLITS
 
 # --- sizes -------------------------------------------------------------------------------------
 
@@ -126,25 +152,25 @@ def _targets(rng: random.Random, n: int, span: tuple[int, int], longest: int | N
 # =================================================================================================
 
 #: A long review's first part: an opening and many body sentences.
-YELP_FIRST_PART = dataclasses.replace(sg.SAMPLE, yelp_body_sentences=(8, 10, 12), yelp_opening_rate=1.0)
+YELP_FIRST_PART = dataclasses.replace(generate.SAMPLE, yelp_body_sentences=(8, 10, 12), yelp_opening_rate=1.0)
 #: Its later parts (more visits, after "update :"): body sentences only.
-YELP_MORE_PART = dataclasses.replace(sg.SAMPLE, yelp_body_sentences=(6, 8, 10, 12), yelp_opening_rate=0.0)
+YELP_MORE_PART = dataclasses.replace(generate.SAMPLE, yelp_body_sentences=(6, 8, 10, 12), yelp_opening_rate=0.0)
 YELP_UPDATE = "update :"
 
 
 def _long_yelp_review(rng: random.Random, label: int, min_words: int) -> tuple[str, dict]:
     """Several generated reviews of one business and star label, as one review with updates."""
-    text, factors = sg._yelp_review(rng, label, YELP_FIRST_PART)
+    text, factors = yelp.yelp_review(rng, label, YELP_FIRST_PART)
     parts = [text]
     while _words(" ".join(parts)) < min_words:
-        more, more_factors = sg._yelp_review(rng, label, YELP_MORE_PART)
+        more, more_factors = yelp.yelp_review(rng, label, YELP_MORE_PART)
         if more_factors == factors and more:  # another visit to the same business
             parts.append(f"{YELP_UPDATE} {more}")
     return " ".join(parts), factors
 
 
 def _yelp_lines(rng: random.Random) -> dict[str, list[tuple[str, dict]]]:
-    labels = sorted(sg.YELP_LABEL_POLARITY)
+    labels = sorted(yelp.YELP_LABEL_POLARITY)
     result = {}
     for split, n in LINES_PER_SPLIT.items():
         short = SHORT_TRAIN_LINES if split == "train" else 0
@@ -155,7 +181,7 @@ def _yelp_lines(rng: random.Random) -> dict[str, list[tuple[str, dict]]]:
         for target in targets:
             label = rng.choice(labels)
             if target is None:
-                text, factors = sg._yelp_review(rng, label, sg.SAMPLE)
+                text, factors = yelp.yelp_review(rng, label, generate.SAMPLE)
             else:
                 text, factors = _long_yelp_review(rng, label, target)
             lines.append((f"{label}\t{text}", factors))
@@ -166,13 +192,15 @@ def _yelp_lines(rng: random.Random) -> dict[str, list[tuple[str, dict]]]:
 def _long_yahoo_document(rng: random.Random, min_words: int) -> tuple[str, dict]:
     """A generated document whose answer uses every answer sentence of its topic and then grows
     (the sample generator's own rule for short lines) to ``min_words``."""
-    topic_name, topic = rng.choice(list(sg.YAHOO_TOPICS.items()))
-    profile = dataclasses.replace(sg.SAMPLE, yahoo_answer_sentences=(len(topic.answers),), yahoo_min_tokens=min_words)
-    return sg._yahoo_document(rng, topic_name, topic, profile)
+    topic_name, topic = rng.choice(list(yahoo.YAHOO_TOPICS.items()))
+    profile = dataclasses.replace(
+        generate.SAMPLE, yahoo_answer_sentences=(len(topic.answers),), yahoo_min_tokens=min_words
+    )
+    return yahoo.yahoo_document(rng, topic_name, topic, profile)
 
 
 def _yahoo_lines(rng: random.Random) -> dict[str, list[tuple[str, dict]]]:
-    topics = list(sg.YAHOO_TOPICS.items())
+    topics = list(yahoo.YAHOO_TOPICS.items())
     result = {}
     for split, n in LINES_PER_SPLIT.items():
         short = SHORT_TRAIN_LINES if split == "train" else 0
@@ -180,7 +208,7 @@ def _yahoo_lines(rng: random.Random) -> dict[str, list[tuple[str, dict]]]:
         if split == "train":
             rng.shuffle(targets)
         lines = [
-            sg._yahoo_document(rng, *rng.choice(topics), sg.SAMPLE)
+            yahoo.yahoo_document(rng, *rng.choice(topics), generate.SAMPLE)
             if target is None
             else _long_yahoo_document(rng, target)
             for target in targets
@@ -207,13 +235,13 @@ def _ptb_lines(rng: random.Random) -> dict[str, list[str]]:
         for target in targets:
             tokens: list[str] = []
             while len(tokens) < target:
-                tokens += sg._ptb_sentence(rng).split()
+                tokens += ptb.ptb_sentence(rng).split()
             lines.append(tokens)
         sentences[split] = lines if split == "train" else _longest_first(lines, len)
     counts = Counter(token for tokens in sentences["train"] for token in tokens)
-    vocabulary = {token for token, count in counts.items() if count >= sg.PTB_MIN_COUNT}
+    vocabulary = {token for token, count in counts.items() if count >= ptb.PTB_MIN_COUNT}
     return {
-        split: [" " + " ".join(t if t in vocabulary else sg.PTB_UNK for t in tokens) + " " for tokens in lines]
+        split: [" " + " ".join(t if t in vocabulary else ptb.PTB_UNK for t in tokens) + " " for tokens in lines]
         for split, lines in sentences.items()
     }
 
@@ -225,7 +253,7 @@ def _ptb_lines(rng: random.Random) -> dict[str, list[str]]:
 #: Subjects of one caption come from different groups, so that no clause's subject is another
 #: clause's opposite (a contradicting clause "A woman is ..." must not be true of another clause).
 SNLI_SUBJECT_GROUPS = (("man", "woman"), ("boy", "girl"), ("men", "women"), ("children",), ("dog",), ("dogs",))
-SNLI_SUBJECT_BY_NOUN = {subject.noun: subject for subject in sg.SNLI_SUBJECTS}
+SNLI_SUBJECT_BY_NOUN = {subject.noun: subject for subject in snli.SNLI_SUBJECTS}
 SNLI_MAX_TRIES = 100
 #: The first dev/test premise is longer than any other sentence of its split by this many words
 #: (so that it is the longest in BPE tokens too).
@@ -233,56 +261,55 @@ SNLI_FIRST_MARGIN = 4
 SNLI_NP_DRAWS = 4  # premise subjects: the longest of this many draws
 
 
-def _lower_first_leaf(tree: sg.Tree) -> sg.Tree:
-    label, children = tree
-    first = children[0]
+def _lower_first_leaf(tree: Tree) -> Tree:
+    first, *rest = tree
     first = first.lower() if isinstance(first, str) else _lower_first_leaf(first)
-    return label, [first] + children[1:]
+    return Tree(tree.label(), [first, *rest])
 
 
-def _clause(sentence: sg.Tree) -> sg.Tree:
+def _clause(sentence: Tree) -> Tree:
     """The S of ``(ROOT (S ...))`` without its final period."""
-    s = sentence[1][0]
-    return s[0], [c for c in s[1] if c[0] != "."]
+    s = sentence[0]
+    return Tree(s.label(), [c for c in s if c.label() != "."])
 
 
-def _coordinated(clauses: list[sg.Tree], period: bool) -> sg.Tree:
+def _coordinated(clauses: list[Tree], period: bool) -> Tree:
     """``(ROOT (S S1 (, ,) S2 (, ,) (CC and) S3 (. .)))``; later clauses start lower-case."""
     children: list = []
     for i, clause in enumerate(clauses):
         if i:
-            children.append((",", [","]))
+            children.append(Tree(",", [","]))
             if i == len(clauses) - 1:
-                children.append(("CC", ["and"]))
+                children.append(Tree("CC", ["and"]))
             clause = _lower_first_leaf(clause)
         children.append(clause)
     if period:
-        children.append((".", ["."]))
-    return "ROOT", [("S", children)]
+        children.append(Tree(".", ["."]))
+    return Tree("ROOT", [Tree("S", children)])
 
 
-def _described_np(rng: random.Random, subject: sg.Subject) -> sg.Tree:
+def _described_np(rng: random.Random, subject: snli.Subject) -> Tree:
     """The most described of a few of the generator's premise subjects ("a tall man in a red
     shirt" rather than "a man"): long premises."""
-    drawn = [sg._snli_subject_np(rng, subject, definite=False, describe=True) for _ in range(SNLI_NP_DRAWS)]
-    return max(drawn, key=lambda np: len(sg._leaves(np)))
+    drawn = [snli.snli_subject_np(rng, subject, definite=False, describe=True) for _ in range(SNLI_NP_DRAWS)]
+    return max(drawn, key=lambda np: len(snli.leaves(np)))
 
 
-def _snli_caption(rng: random.Random, n_clauses: int) -> tuple[sg.Tree, dict[str, sg.Tree]]:
+def _snli_caption(rng: random.Random, n_clauses: int) -> tuple[Tree, dict[str, Tree]]:
     """A premise of ``n_clauses`` clauses (different subjects, each doing something somewhere)
     and one hypothesis per label: entailment = every clause's entailed hypothesis; neutral or
     contradiction = one clause's neutral / contradicting hypothesis, the others' entailed ones."""
     scenes = []
     for group in rng.sample(SNLI_SUBJECT_GROUPS, n_clauses):
         subject = SNLI_SUBJECT_BY_NOUN[rng.choice(group)]
-        action = rng.choice([a for a in sg.SNLI_ACTIONS if subject.kind in a.kinds])
+        action = rng.choice([a for a in snli.SNLI_ACTIONS if subject.kind in a.kinds])
         place, setting = rng.choice(action.places)
         scenes.append((subject, action, place, setting))
     premise = _coordinated(
         [
             _clause(
-                sg._snli_sentence(
-                    _described_np(rng, subject), bool(subject.number), sg._with_pp(sg._parse_tree(action.vp), place)
+                snli.snli_sentence(
+                    _described_np(rng, subject), bool(subject.number), snli.with_pp(snli.parse_tree(action.vp), place)
                 )
             )
             for subject, action, place, _ in scenes
@@ -290,23 +317,23 @@ def _snli_caption(rng: random.Random, n_clauses: int) -> tuple[sg.Tree, dict[str
         period=True,
     )
     hypotheses = {}
-    for label in sg.SNLI_PAIR_ORDER:
+    for label in snli.SNLI_PAIR_ORDER:
         odd = rng.randrange(n_clauses)  # the clause that carries a neutral / contradicting hypothesis
         clause_labels = ["entailment" if label == "entailment" or i != odd else label for i in range(n_clauses)]
         clauses = [
-            _clause(sg._snli_hypothesis(rng, clause_label, subject, action, setting))
-            for clause_label, (subject, action, _, setting) in zip(clause_labels, scenes)
+            _clause(snli.snli_hypothesis(rng, clause_label, subject, action, setting))
+            for clause_label, (subject, action, _, setting) in zip(clause_labels, scenes, strict=True)
         ]
-        hypotheses[label] = _coordinated(clauses, period=rng.random() >= sg.SNLI_NO_PERIOD_RATE)
+        hypotheses[label] = _coordinated(clauses, period=rng.random() >= snli.SNLI_NO_PERIOD_RATE)
     return premise, hypotheses
 
 
-def _snli_text_words(tree: sg.Tree) -> int:
+def _snli_text_words(tree: Tree) -> int:
     """Words of a sentence as preprocessing has them (lower-cased, tokenised)."""
-    return _words(snli_tokenize(sg._sentence_text(sg._leaves(tree))))
+    return _words(snli_tokenize(snli.sentence_text(snli.leaves(tree))))
 
 
-def _snli_captions(rng: random.Random, split: str) -> list[tuple[sg.Tree, dict[str, sg.Tree]]]:
+def _snli_captions(rng: random.Random, split: str) -> list[tuple[Tree, dict[str, Tree]]]:
     """The split's captions; in dev and test every premise has 70+ words and the first one is
     the split's longest sentence (drawn again until so), the first text preprocessing writes."""
     low, high = SNLI_CLAUSES[split]
@@ -330,21 +357,21 @@ def _snli_records(rng: random.Random, split: str) -> list[dict]:
     records = []
     for premise, hypotheses in _snli_captions(rng, split):
         caption_id = f"{rng.randrange(10**8, 10**10)}.jpg#{rng.randrange(5)}"
-        for label in sg.SNLI_PAIR_ORDER:
+        for label in snli.SNLI_PAIR_ORDER:
             hypothesis = hypotheses[label]
-            annotations = sg._snli_annotations(rng, label, split != "train" or rng.random() < sg.SNLI_VALIDATED_RATE)
+            annotations = snli.snli_annotations(rng, label, split != "train" or rng.random() < snli.SNLI_VALIDATED_RATE)
             records.append(
                 {
                     "annotator_labels": annotations,
                     "captionID": caption_id,
-                    "gold_label": sg._gold_label(annotations),
-                    "pairID": f"{caption_id}r1{sg.SNLI_LABEL_LETTER[label]}",
-                    "sentence1": sg._sentence_text(sg._leaves(premise)),
-                    "sentence1_binary_parse": sg._render_binary(premise),
-                    "sentence1_parse": sg._render_parse(premise),
-                    "sentence2": sg._sentence_text(sg._leaves(hypothesis)),
-                    "sentence2_binary_parse": sg._render_binary(hypothesis),
-                    "sentence2_parse": sg._render_parse(hypothesis),
+                    "gold_label": snli.gold_label(annotations),
+                    "pairID": f"{caption_id}r1{snli.SNLI_LABEL_LETTER[label]}",
+                    "sentence1": snli.sentence_text(snli.leaves(premise)),
+                    "sentence1_binary_parse": snli.render_binary(premise),
+                    "sentence1_parse": snli.render_parse(premise),
+                    "sentence2": snli.sentence_text(snli.leaves(hypothesis)),
+                    "sentence2_binary_parse": snli.render_binary(hypothesis),
+                    "sentence2_parse": snli.render_parse(hypothesis),
                 }
             )
     return records
@@ -355,16 +382,16 @@ def _snli_archive(rng: random.Random) -> tuple[bytes, dict[str, int]]:
     entries: list[tuple[str, bytes | None]] = [
         ("snli_1.0/", None),
         ("snli_1.0/Icon\r", b""),
-        ("snli_1.0/README.txt", sg.SNLI_README.encode("utf-8")),
+        ("snli_1.0/README.txt", snli.SNLI_README.encode("utf-8")),
     ]
     counts = {}
     for split in ("dev", "test", "train"):
         records = _snli_records(rng, split)
         counts[split] = len(records)
-        entries.append((f"snli_1.0/snli_1.0_{split}.jsonl", sg._lines_bytes([json.dumps(r) for r in records])))
-        entries.append((f"snli_1.0/snli_1.0_{split}.txt", sg._snli_txt(records)))
-    entries += [("__MACOSX/", None), ("__MACOSX/snli_1.0/", None), ("__MACOSX/snli_1.0/._Icon\r", sg.APPLE_DOUBLE)]
-    return sg._zip(entries), counts
+        entries.append((SNLI_MEMBER.format(split=split), archives.lines_bytes([json.dumps(r) for r in records])))
+        entries.append((f"snli_1.0/snli_1.0_{split}.txt", snli.snli_txt(records)))
+    entries += [("__MACOSX/", None), ("__MACOSX/snli_1.0/", None), ("__MACOSX/snli_1.0/._Icon\r", snli.APPLE_DOUBLE)]
+    return archives.zip_bytes(entries), counts
 
 
 # =================================================================================================
@@ -376,12 +403,12 @@ def _news_part(rng: random.Random, place: tuple[str, str] | None) -> tuple[str, 
     """One generated news event (in ``place``, a (city, country), where given): its lead, its
     other sentences (every fact, extra and quote, and up to two fillers, shuffled), its
     highlights (the lead's and every fact's) and its slots."""
-    event = rng.choice(sg.CNN_DM_EVENTS)
-    facts = sg._cnn_dm_facts(rng)
+    event = rng.choice(cnn_dailymail.CNN_DM_EVENTS)
+    facts = cnn_dailymail.cnn_dm_facts(rng)
     if place is not None:
         facts.update(city=place[0], country=place[1])
     sentences = [sentence for sentence, _ in event.facts] + list(event.extras) + list(event.quotes)
-    sentences += rng.sample(sg.CNN_DM_FILLERS, rng.randint(0, 2))
+    sentences += rng.sample(cnn_dailymail.CNN_DM_FILLERS, rng.randint(0, 2))
     sentences = [s.format(**facts) for s in sentences]
     rng.shuffle(sentences)
     highlights = [h.format(**facts) for h in [event.lead_highlight] + [h for _, h in event.facts]]
@@ -396,13 +423,13 @@ def _long_story(rng: random.Random, publisher: str, article_words: int, highligh
     first_lead, first_sentences, first_highlights, facts = _news_part(rng, None)
     city, country = facts["city"], facts["country"]
     if publisher == "cnn":
-        dateline = f"{city.upper()}, {country} " if rng.random() < sg.CNN_DATELINE_RATE else ""
+        dateline = f"{city.upper()}, {country} " if rng.random() < cnn_dailymail.CNN_DATELINE_RATE else ""
         head = [f"{dateline}(CNN) -- {first_lead}"]
     else:
         hour, minute = rng.randint(0, 23), rng.randint(0, 59)
-        date = f"{rng.randint(1, 28)} {rng.choice(sg.CNN_DM_SLOTS['month'])} {rng.randint(*sg.CNN_DM_PUBLISH_YEARS)}"
+        date = f"{rng.randint(1, 28)} {rng.choice(cnn_dailymail.CNN_DM_SLOTS['month'])} {rng.randint(*cnn_dailymail.CNN_DM_PUBLISH_YEARS)}"
         head = [
-            f"By . {rng.choice(sg.FIRST_NAMES)} {rng.choice(sg.LAST_NAMES)} . PUBLISHED: . {hour:02d}:{minute:02d} EST, "
+            f"By . {rng.choice(cnn_dailymail.FIRST_NAMES)} {rng.choice(cnn_dailymail.LAST_NAMES)} . PUBLISHED: . {hour:02d}:{minute:02d} EST, "
             f"{date} . | . UPDATED: . {hour:02d}:{min(minute + rng.randint(1, 30), 59):02d} EST, {date} .",
             first_lead,
         ]
@@ -449,23 +476,23 @@ def _cnn_dm_files(rng: random.Random) -> tuple[dict[str, bytes], dict]:
             if i == 0 and held_out:  # the longest: first in the url list, which lists CNN first
                 publisher, highlight_words = "cnn", CNN_DM_HIGHLIGHTS_LONGEST
             else:
-                publisher = "cnn" if rng.random() < sg.CNN_SHARE else "dailymail"
+                publisher = "cnn" if rng.random() < cnn_dailymail.CNN_SHARE else "dailymail"
                 highlight_words = (
                     rng.randint(*CNN_DM_LONG_HIGHLIGHTS)
                     if i in CNN_DM_LONG_HIGHLIGHT_STORIES[split]
                     else CNN_DM_SHORT_HIGHLIGHTS
                 )
             text, headline, _ = _long_story(rng, publisher, article_words, highlight_words)
-            url = sg._cnn_dm_url(rng, publisher, headline, index)
+            url = cnn_dailymail.cnn_dm_url(rng, publisher, headline, index)
             index += 1
             urls[publisher].append(url)
             folder = f"{publisher}/stories"
             stories[publisher][f"{folder}/{hashlib.sha1(url.encode('utf-8')).hexdigest()}.story"] = text.encode("utf-8")
-        files[f"url_lists/all_{split}.txt"] = sg._lines_bytes(urls["cnn"] + urls["dailymail"])
+        files[CNN_DM_URL_LIST.format(split=split)] = archives.lines_bytes(urls["cnn"] + urls["dailymail"])
     counts = {"cnn": len(stories["cnn"]), "dailymail": len(stories["dailymail"])}
     return {
-        "cnn_stories.tgz": sg._tar_gz(stories["cnn"]),
-        "dailymail_stories.tgz": sg._tar_gz(stories["dailymail"]),
+        "cnn_stories.tgz": archives.tar_gz(stories["cnn"]),
+        "dailymail_stories.tgz": archives.tar_gz(stories["dailymail"]),
     } | files, counts
 
 
@@ -479,26 +506,26 @@ WP_TAG_WORDS = 3  # "[ WP ]"
 
 def _wp_slots(rng: random.Random) -> dict:
     """The slots of one prompt and its story, drawn as the sample generator draws them."""
-    setting, place = rng.choice(sg.WP_SETTINGS)
-    role, role2 = rng.sample(sg.WP_ROLES, 2)
+    setting, place = rng.choice(writingprompts.WP_SETTINGS)
+    role, role2 = rng.sample(writingprompts.WP_ROLES, 2)
     return dict(
         role=role,
         role2=role2,
         setting=setting,
         place=place,
-        twist=rng.choice(sg.WP_TWISTS),
-        object=rng.choice(sg.WP_OBJECTS),
-        name=rng.choice(sg.WP_NAMES),
+        twist=rng.choice(writingprompts.WP_TWISTS),
+        object=rng.choice(writingprompts.WP_OBJECTS),
+        name=rng.choice(writingprompts.WP_NAMES),
         years=rng.randint(2, 300),
-        theme=rng.choice(sg.WP_THEMES),
+        theme=rng.choice(writingprompts.WP_THEMES),
     )
 
 
 def _wp_prompt(rng: random.Random, slots: dict, min_words: int | None) -> str:
     """A tag and the weighted-drawn prompt sentence, then the other prompt sentences (same
     characters and setting) until ``min_words`` words; ``None``: every prompt sentence."""
-    tag, _, first = rng.choices(sg.WP_PROMPTS, weights=[w for _, w, _ in sg.WP_PROMPTS])[0]
-    others = [t for _, _, t in sg.WP_PROMPTS if t != first]
+    tag, _, first = rng.choices(writingprompts.WP_PROMPTS, weights=[w for _, w, _ in writingprompts.WP_PROMPTS])[0]
+    others = [t for _, _, t in writingprompts.WP_PROMPTS if t != first]
     rng.shuffle(others)
     parts = []
     for template in [first] + others:
@@ -511,7 +538,7 @@ def _wp_prompt(rng: random.Random, slots: dict, min_words: int | None) -> str:
 
 def _wp_story_words(paragraphs: list[str]) -> int:
     """Words as preprocessing counts them (``<newline>`` becomes a line break, not a word)."""
-    return sum(_words(p.replace(sg.WP_LINE_BREAK.strip(), " ")) for p in paragraphs)
+    return sum(_words(p.replace(writingprompts.WP_LINE_BREAK.strip(), " ")) for p in paragraphs)
 
 
 def _wp_story(rng: random.Random, slots: dict, min_words: int, max_words: int | None = None) -> str:
@@ -519,25 +546,25 @@ def _wp_story(rng: random.Random, slots: dict, min_words: int, max_words: int | 
     most once and draws a new object; ``* * *`` between scenes), and an ending: at least
     ``min_words`` words, and fewer than ``max_words`` where given."""
     slots = dict(slots)
-    ending = rng.choice(sg.WP_ENDINGS)
-    paragraphs = [rng.choice(sg.WP_OPENINGS).format(**slots)]
+    ending = rng.choice(writingprompts.WP_ENDINGS)
+    paragraphs = [rng.choice(writingprompts.WP_OPENINGS).format(**slots)]
     ending_words = _words(ending.format(**slots))
     pool: list[str] = []
     while _wp_story_words(paragraphs) + ending_words < min_words:
         if not pool:
             if len(paragraphs) > 1:
                 paragraphs.append(WP_SCENE_BREAK)
-                slots["object"] = rng.choice(sg.WP_OBJECTS)
-            pool = rng.sample(sg.WP_MIDDLE, len(sg.WP_MIDDLE))
-        size = rng.randint(1, sg.WP_MAX_SENTENCES_PER_PARAGRAPH)
+                slots["object"] = rng.choice(writingprompts.WP_OBJECTS)
+            pool = rng.sample(writingprompts.WP_MIDDLE, len(writingprompts.WP_MIDDLE))
+        size = rng.randint(1, writingprompts.WP_MAX_SENTENCES_PER_PARAGRAPH)
         sentences, pool = pool[:size], pool[size:]
-        joiner = sg.WP_LINE_BREAK if rng.random() < sg.WP_LINE_BREAK_RATE else " "
+        joiner = writingprompts.WP_LINE_BREAK if rng.random() < writingprompts.WP_LINE_BREAK_RATE else " "
         paragraph = joiner.join(sentences).format(**slots)
         if max_words is not None and _wp_story_words(paragraphs + [paragraph]) + ending_words >= max_words:
             break
         paragraphs.append(paragraph)
     paragraphs.append(ending.format(**slots))
-    return sg.WP_PARAGRAPH_BREAK.join(paragraphs)
+    return writingprompts.WP_PARAGRAPH_BREAK.join(paragraphs)
 
 
 def _wp_pairs(rng: random.Random, split: str, n: int) -> list[tuple[str, str]]:
@@ -568,9 +595,9 @@ def _wp_archive(rng: random.Random) -> bytes:
     files = {}
     for split, n in WP_PAIRS.items():
         pairs = _wp_pairs(rng, split, n)
-        files[f"writingPrompts/{split}.wp_source"] = sg._lines_bytes([p for p, _ in pairs])
-        files[f"writingPrompts/{split}.wp_target"] = sg._lines_bytes([s for _, s in pairs])
-    return sg._tar_gz(files)
+        files[WP_MEMBER.format(split=split, side="wp_source")] = archives.lines_bytes([p for p, _ in pairs])
+        files[WP_MEMBER.format(split=split, side="wp_target")] = archives.lines_bytes([s for _, s in pairs])
+    return archives.tar_gz(files)
 
 
 # =================================================================================================
@@ -581,7 +608,7 @@ QUORA_SEED = 0  # the preprocess seed the split below is made for
 
 
 def _quora_templates(slot_type: str) -> list[str]:
-    return [t for slot, templates in sg.QUORA_INTENTS.values() if slot == slot_type for t in templates]
+    return [t for slot, templates in quora.QUORA_INTENTS.values() if slot == slot_type for t in templates]
 
 
 def _quora_text(template: str, value) -> str:
@@ -612,7 +639,7 @@ def _long_quora_pair(
     (``slot_type``, or any whose questions add up to ``min_words``)."""
     choices = [
         (slot, value)
-        for slot, values in sg.QUORA_SLOT_VALUES.items()
+        for slot, values in quora.QUORA_SLOT_VALUES.items()
         if slot != "pair" and slot_type in (None, slot)
         for value in values
         if _quora_capacity(slot, value) >= min_words
@@ -620,7 +647,7 @@ def _long_quora_pair(
     slot_type, value = rng.choice(choices)
     first = _long_question(rng, slot_type, value, min_words)
     if not duplicate:
-        other = rng.choice([v for v in sg.QUORA_SLOT_VALUES[slot_type] if v != value])
+        other = rng.choice([v for v in quora.QUORA_SLOT_VALUES[slot_type] if v != value])
         return first, _long_question(rng, slot_type, other, min_words)
     while True:
         second = _long_question(rng, slot_type, value, min_words)
@@ -637,7 +664,7 @@ def _quora_tsv(rng: random.Random) -> tuple[bytes, dict]:
     targets: dict[int, int | None] = {}
     for split in ("valid", "test"):
         indices = sorted(held[split])
-        targets |= dict(zip(indices, _targets(rng, len(indices), QUORA_WORDS, QUORA_LONGEST)))
+        targets |= dict(zip(indices, _targets(rng, len(indices), QUORA_WORDS, QUORA_LONGEST), strict=True))
     train = sorted(held["train"])
     train_targets = (
         [None] * QUORA_SHORT_TRAIN_PAIRS
@@ -645,7 +672,7 @@ def _quora_tsv(rng: random.Random) -> tuple[bytes, dict]:
         + _targets(rng, len(train) - QUORA_SHORT_TRAIN_PAIRS - 1, QUORA_WORDS, None)
     )
     rng.shuffle(train_targets)
-    targets |= dict(zip(train, train_targets))
+    targets |= dict(zip(train, train_targets, strict=True))
     flags = [True] * n_pairs + [False] * QUORA_NON_DUPLICATES
     rng.shuffle(flags)
     non_duplicate_rows = [i for i, flag in enumerate(flags) if not flag]
@@ -657,7 +684,7 @@ def _quora_tsv(rng: random.Random) -> tuple[bytes, dict]:
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter="\t", quotechar='"', quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-    writer.writerow(sg.QUORA_HEADER)
+    writer.writerow(QUORA_COLUMNS)
     pair = 0
     for row, duplicate in enumerate(flags):
         if duplicate:
@@ -666,7 +693,7 @@ def _quora_tsv(rng: random.Random) -> tuple[bytes, dict]:
         else:
             target = rng.randint(*QUORA_WORDS) if rng.random() < 0.5 else None
         if target is None:
-            q1, q2 = sg._quora_pair(rng, duplicate)
+            q1, q2 = quora.quora_pair(rng, duplicate)
         else:
             q1, q2 = _long_quora_pair(
                 rng, duplicate, target, QUORA_PHRASE_SLOT if target == QUORA_PHRASE_WORDS else None
@@ -674,7 +701,7 @@ def _quora_tsv(rng: random.Random) -> tuple[bytes, dict]:
         if row == empty_row:
             q2 = ""
         if row == newline_row:
-            q1 += sg.QUORA_NEWLINE_DETAIL
+            q1 += quora.QUORA_NEWLINE_DETAIL
         writer.writerow([row, qid(q1), qid(q2), q1, q2, int(duplicate)])
     counts = {"rows": len(flags), "duplicates": n_pairs}
     return buffer.getvalue().encode("utf-8"), counts
@@ -746,27 +773,27 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
         return random.Random(f"rehearsal:{seed}:{dataset}")
 
     files: dict[str, bytes] = {
-        "yelp/datasets.tar.gz": sg._he2019_archive("yelp", _yelp_lines(rng("yelp"))),
-        "yahoo/datasets.tar.gz": sg._he2019_archive("yahoo", _yahoo_lines(rng("yahoo"))),
-        "ptb/simple-examples.tgz": sg._tar_gz(
+        f"yelp/{HE2019_ARCHIVE}": he2019.he2019_archive("yelp", _yelp_lines(rng("yelp"))),
+        f"yahoo/{HE2019_ARCHIVE}": he2019.he2019_archive("yahoo", _yahoo_lines(rng("yahoo"))),
+        f"ptb/{PTB_ARCHIVE}": archives.tar_gz(
             {
-                f"./simple-examples/data/ptb.{split}.txt": sg._lines_bytes(lines)
+                PTB_MEMBER.format(split=split): archives.lines_bytes(lines)
                 for split, lines in _ptb_lines(rng("ptb")).items()
             }
         ),
     }
-    files["snli/snli_1.0.zip"], snli_counts = _snli_archive(rng("snli"))
+    files[f"snli/{SNLI_ARCHIVE}"], snli_counts = _snli_archive(rng("snli"))
     cnn_dm_files, _ = _cnn_dm_files(rng("cnn_dailymail"))
     files.update({f"cnn_dailymail/{name}": data for name, data in cnn_dm_files.items()})
-    files["writingprompts/writingPrompts.tar.gz"] = _wp_archive(rng("writingprompts"))
-    files["quora/quora_duplicate_questions.tsv"], quora_counts = _quora_tsv(rng("quora"))
+    files[f"writingprompts/{WP_ARCHIVE}"] = _wp_archive(rng("writingprompts"))
+    files[f"quora/{QUORA_FILE}"], quora_counts = _quora_tsv(rng("quora"))
     files["README.md"] = README_TEMPLATE.format(
         seed=seed,
-        lines=sg._split_sizes(LINES_PER_SPLIT, SPLITS),
-        snli=sg._split_sizes(snli_counts, ("train", "dev", "test")),
+        lines=generate.split_sizes(LINES_PER_SPLIT, SPLITS),
+        snli=generate.split_sizes(snli_counts, ("train", "dev", "test")),
         snli_premise=SNLI_HELD_OUT_PREMISE_WORDS,
-        cnn_dm=sg._split_sizes(CNN_DM_STORIES, ("train", "val", "test")),
-        wp=sg._split_sizes(WP_PAIRS, SPLITS),
+        cnn_dm=generate.split_sizes(CNN_DM_STORIES, ("train", "val", "test")),
+        wp=generate.split_sizes(WP_PAIRS, SPLITS),
         quora_rows=quora_counts["rows"],
         quora_duplicates=quora_counts["duplicates"],
         yelp_words=_span(YELP_WORDS, YELP_LONGEST),
@@ -783,7 +810,7 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
         zlib=zlib.ZLIB_RUNTIME_VERSION,
     ).encode("utf-8")
 
-    return sg.write_files(out_dir, files)
+    return archives.write_files(out_dir, files)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

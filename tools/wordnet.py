@@ -1,6 +1,6 @@
 """Princeton WordNet 3.0's nouns, read from its database files as Debian's `wordnet-base`
 installs them (/usr/share/wordnet; format: wndb(5WN)), for the small scale's data generator
-(tools/sample_generator.py): real English words by meaning (a synset's hyponyms) and the
+(tools/sample_generator/): real English words by meaning (a synset's hyponyms) and the
 example sentences of its glosses.
 
 Why not nltk's WordNetCorpusReader: it reads nltk's own packaging of these files (a `lexnames`

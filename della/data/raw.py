@@ -477,7 +477,7 @@ def read_writingprompts(raw_dir: Path, splits: Sequence[str]) -> dict[str, list[
                 f"{longer}:{first_unmatched}: no matching line in {shorter} "
                 f"(source has {len(sources)} lines, target {len(targets)})"
             )
-        result[split] = [(n, s, t) for (n, s), (_, t) in zip(sources, targets)]
+        result[split] = [(n, s, t) for (n, s), (_, t) in zip(sources, targets, strict=True)]
     return result
 
 
@@ -515,7 +515,7 @@ def read_quora(raw_dir: Path) -> tuple[str, list[tuple[int, dict[str, str]]]]:
                     raise DataFormatError(
                         f"{label}:{start}: expected {len(QUORA_COLUMNS)} tab-separated columns, got {len(fields)}"
                     )
-                row = dict(zip(QUORA_COLUMNS, fields))
+                row = dict(zip(QUORA_COLUMNS, fields, strict=True))
                 if row["is_duplicate"] not in ("0", "1"):
                     raise DataFormatError(f"{label}:{start}: is_duplicate is {row['is_duplicate']!r}, expected 0 or 1")
                 rows.append((start, row))

@@ -188,4 +188,7 @@ class DellaPath(LatentPath):
     def memory(self, z: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
         if self.fuses_values:
             return None
-        return [to_memory(self._latent_of(layer, z))[0] for layer, to_memory in zip(self.layers, self.to_memory)]
+        return [
+            to_memory(self._latent_of(layer, z))[0]
+            for layer, to_memory in zip(self.layers, self.to_memory, strict=True)
+        ]

@@ -294,7 +294,7 @@ class TransformerVAE(nn.Module):
         elif self.config.pooling == POOL_BERT_POOLER:
             pooled = [self.encoder.model.pooler(s) for s in chosen]
         else:
-            pooled = [pool(s, mask) for pool, s in zip(self.pools, chosen)]
+            pooled = [pool(s, mask) for pool, s in zip(self.pools, chosen, strict=True)]
         return torch.stack(pooled, 1)
 
     def _condition(self, batch) -> torch.Tensor | None:

@@ -330,7 +330,7 @@ def plot_latent_layers(points: list[LayerPoint], metrics: list[str], title: str,
     for row, dataset in enumerate(datasets):
         for col, metric in enumerate(metrics):
             ax = axes[row][col]
-            for series, marker in zip(SERIES, "os"):
+            for series, marker in zip(SERIES, "os", strict=True):
                 shown = sorted(
                     (p for p in points if (p.dataset, p.series, p.metric) == (dataset, series, metric)),
                     key=lambda p: p.n_latent,
@@ -471,7 +471,7 @@ def render_interpolation(spec: dict, run_dir: Path, test_file: Path, decoding: d
         "interpolation": "z_l = tau z_l^1 + (1 - tau) z_l^2 for every latent layer l",
     }
     rows = [("x1 (tau = 1)", 1.0, texts[i]), ("x2 (tau = 0)", 0.0, texts[j])]
-    rows += [("generated", tau, text) for tau, text in zip(taus, outputs)]
+    rows += [("generated", tau, text) for tau, text in zip(taus, outputs, strict=True)]
     out_md = Path(out_md)
     atomic_write_text(out_md, interpolation_markdown(entry["title"], rows, settings))
     csv_path = write_csv(
@@ -569,7 +569,7 @@ def render_case_study(spec: dict, samples: list[Path], tidy: pd.DataFrame, out_m
     entry = spec["figures"]["fig4"]
     if not samples:
         raise FigureError("Fig. 4: no samples.jsonl given")
-    labels = dict(zip(zip(tidy.dataset, tidy.model), tidy.label))
+    labels = dict(zip(zip(tidy.dataset, tidy.model, strict=True), tidy.label, strict=True))
     by_dataset: dict[str, list[SampleRun]] = defaultdict(list)
     for path in samples:
         run = read_sample_run(path, labels)
@@ -703,7 +703,7 @@ def plot_probe(points: list[ProbePoint], title: str, prefix: Path) -> list[Path]
     if not panels:
         axes[0][0].text(0.5, 0.5, NO_PROBE_NOTE, ha="center", va="center", wrap=True)
         axes[0][0].set_axis_off()
-    for ax, (dataset, model) in zip(axes[0], panels):
+    for ax, (dataset, model) in zip(axes[0], panels, strict=False):
         shown = [p for p in points if (p.dataset, p.model) == (dataset, model)]
         groups = sorted({p.features for p in shown if p.features != ALL_GROUPS})
         x_all = (groups[-1] if groups else 0) + 1
@@ -820,7 +820,7 @@ def training_curve_figure(spec: dict, entries: list[dict], title: str):
     panels += [(name, validated) for name in curves["validation_panels"] if validated]
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
-    for ax, (name, shown) in zip(axes[0], panels):
+    for ax, (name, shown) in zip(axes[0], panels, strict=True):
         steps, values = [e["step"] for e in shown], [e[name] for e in shown]
         marker = "o" if shown is validated else None
         if isinstance(values[0], list):

@@ -394,7 +394,7 @@ class Comparison:
             return []
         by_seed = {}
         for number in (self.first, self.second):
-            for seed, source in zip(number.by_seed, number.sources):
+            for seed, source in zip(number.by_seed, number.sources, strict=True):
                 by_seed.setdefault(seed, []).append(per_sentence_values(source, column))
         found = []
         for seed in self.paired_seeds:
@@ -471,7 +471,9 @@ def layer_comparisons(claim: dict, numbers: Numbers, confidence: float) -> list[
                 pairs = [
                     (more, fewer)
                     for series in (START, END)
-                    for fewer, more in zip(by_key[dataset, metric, series], by_key[dataset, metric, series][1:])
+                    for fewer, more in zip(
+                        by_key[dataset, metric, series], by_key[dataset, metric, series][1:], strict=False
+                    )
                 ]
             else:
                 ends = {p.n_latent: p for p in by_key[dataset, metric, END]}
@@ -526,7 +528,7 @@ def correct_for_multiple_comparisons(findings: list[Finding], rate: float) -> in
     """Benjamini-Hochberg adjusted p-values on every comparison that has one (set on each);
     returns how many comparisons were tested."""
     tested = [c for f in findings for c in f.comparisons if c.p_value is not None]
-    for c, adjusted in zip(tested, adjusted_p_values([c.p_value for c in tested])):
+    for c, adjusted in zip(tested, adjusted_p_values([c.p_value for c in tested]), strict=True):
         c.p_adjusted, c.false_discovery_rate = adjusted, rate
     return len(tested)
 

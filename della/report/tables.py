@@ -108,7 +108,10 @@ def read_paper(paper_csv: Path, table_id: str) -> dict[tuple[str, str, str], flo
     bad = first_non_finite(printed["value"])
     if bad is not None:
         raise TableError(f"{paper_csv}:{bad}: value is not a finite number: {printed['value'][bad]!r}")
-    return {(d, m, k): float(v) for d, m, k, v in zip(printed.dataset, printed.model, printed.metric, printed["value"])}
+    return {
+        (d, m, k): float(v)
+        for d, m, k, v in zip(printed.dataset, printed.model, printed.metric, printed["value"], strict=True)
+    }
 
 
 # --------------------------------------------------------------------- a table's records
@@ -171,7 +174,7 @@ def benchmark_records(spec: dict, records: pd.DataFrame) -> pd.DataFrame:
                 "measure": json.loads(own or "{}").get("measure", "wall-clock hours of the job (snakemake benchmark)"),
             }
         )
-        for metric, device, own in zip(timed.metric, timed.device, timed.settings)
+        for metric, device, own in zip(timed.metric, timed.device, timed.settings, strict=True)
     ]
     return timed.assign(metric=timed.column, value=timed.value / SECONDS_PER_HOUR, settings=settings)[COLUMNS]
 
@@ -179,7 +182,7 @@ def benchmark_records(spec: dict, records: pd.DataFrame) -> pd.DataFrame:
 def check_directions(records: pd.DataFrame, directions: dict[str, str]) -> None:
     """The config is the one place for directions; a run that states another is an error."""
     stated = records.dropna(subset=["higher_is_better"]).drop_duplicates(["metric", "higher_is_better"])
-    for metric, higher, source in zip(stated.metric, stated.higher_is_better, stated.source):
+    for metric, higher, source in zip(stated.metric, stated.higher_is_better, stated.source, strict=True):
         declared = lookup(directions, metric)
         if declared in DIRECTIONS and DIRECTIONS[declared] != higher:
             raise TableError(
@@ -309,7 +312,7 @@ def rows_from_data(spec: dict, rows: list[RowSpec], long: pd.DataFrame) -> list[
     has no KL), and its footer line says so. Other kinds only note rows they do not show."""
     declared = {(row.dataset, row.label) for row in rows}
     shown = long[long.dataset.isin(dataset_names(spec))]
-    extra = shown[[key not in declared for key in zip(shown.dataset, shown.label)]]
+    extra = shown[[key not in declared for key in zip(shown.dataset, shown.label, strict=True)]]
     new_rows = []
     for (dataset, label), runs in extra.groupby(["dataset", "label"], sort=False):
         if spec["kind"] not in MODEL_ROW_KINDS:
@@ -427,9 +430,9 @@ def shown_frame(cells: pd.DataFrame, config: dict) -> pd.DataFrame:
     """Long form of what the table shows: one record per (cell, sub-row) with its text."""
     decimals = cells.metric.map(lambda metric: _decimals(config, metric))
     texts = cells.assign(
-        ours=[fmt_ours(cell, d) for cell, d in zip(cells.itertuples(), decimals)],
-        paper=[fmt_number(value, d) for value, d in zip(cells.paper, decimals)],
-        **{"Δ": [fmt_number(value, d, signed=True) for value, d in zip(cells["diff"], decimals)]},
+        ours=[fmt_ours(cell, d) for cell, d in zip(cells.itertuples(), decimals, strict=True)],
+        paper=[fmt_number(value, d) for value, d in zip(cells.paper, decimals, strict=True)],
+        **{"Δ": [fmt_number(value, d, signed=True) for value, d in zip(cells["diff"], decimals, strict=True)]},
     )
     shown = texts.melt(
         id_vars=["position", "row", "block", "metric", "best"],
@@ -467,7 +470,8 @@ def make_blocks(collected: Collected, config: dict) -> list[Block]:
         labels = pd.DataFrame(
             {
                 "Dataset" if single_block(collected.spec) else "Model": [
-                    collected.rows[o].shown if sub == "ours" else "" for o, sub in zip(lines.order, lines.sub_row)
+                    collected.rows[o].shown if sub == "ours" else ""
+                    for o, sub in zip(lines.order, lines.sub_row, strict=True)
                 ],
                 "": lines.sub_row.astype(str),
             }
@@ -676,7 +680,7 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
         of_metric = measured[measured.metric == metric]
         described = {
             row: compact(key_settings(metric, json.loads(settings), config))
-            for row, settings in zip(of_metric.row, of_metric.settings)
+            for row, settings in zip(of_metric.row, of_metric.settings, strict=True)
         }
         if described:
             metrics_by_text[by_rows(described)].append(metric)
@@ -723,7 +727,7 @@ def versions_line(records: pd.DataFrame) -> str:
     """Every package version, the commit and the device of the records; several of one are all named."""
     packages: dict[str, list[str]] = defaultdict(list)
     provenance = records.drop_duplicates(["versions", "git_commit", "device"])
-    for versions, commit, device in zip(provenance.versions, provenance.git_commit, provenance.device):
+    for versions, commit, device in zip(provenance.versions, provenance.git_commit, provenance.device, strict=True):
         for package, version in {**json.loads(versions or "{}"), COMMIT: commit, DEVICE: device}.items():
             if version and str(version) not in packages[package]:
                 packages[package].append(str(version))

@@ -434,8 +434,8 @@ def runs_of(frame: pd.DataFrame, run_settings: dict) -> list[Observation]:
             dataset=dataset,
             label=rows.label.iloc[0],
             seed=int(seed),
-            values=dict(zip(rows.metric, rows.value)),
-            settings={metric: json.loads(text) for metric, text in zip(rows.metric, rows.settings)},
+            values=dict(zip(rows.metric, rows.value, strict=True)),
+            settings={metric: json.loads(text) for metric, text in zip(rows.metric, rows.settings, strict=True)},
             run_settings=run_settings.get(rows.run_settings_hash.iloc[0], {}),
             model=model,
         )

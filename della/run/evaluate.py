@@ -123,7 +123,7 @@ def per_sentence_csv(sentences: dict[str, list[float]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(list(sentences))
-    writer.writerows(zip(*[[repr(float(v)) for v in values] for values in sentences.values()]))
+    writer.writerows(zip(*[[repr(float(v)) for v in values] for values in sentences.values()], strict=True))
     return out.getvalue()
 
 

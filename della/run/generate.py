@@ -61,7 +61,7 @@ def generate_samples(model: TransformerVAE, test_file: Path, settings: dict, see
     outputs = [text for part in gather_in_order(parts) for text in part]
     return [
         {"id": i, "source": s, "reference": r, "generated": g}
-        for i, (s, r, g) in enumerate(zip(sources, references, outputs))
+        for i, (s, r, g) in enumerate(zip(sources, references, outputs, strict=True))
     ]
 
 
