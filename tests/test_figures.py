@@ -665,15 +665,15 @@ def test_configured_claims_name_rows_of_the_paper_tables():
     """Every row a claim compares is a row of its experiment's table on each of its datasets
     (a misspelt label would otherwise only ever be "not run")."""
     from della.report.findings import row_pairs
-    from della.report.tables import expand_rows
     from della.report.tables import load_spec as load_tables
+    from della.report.tables import table_spec
 
-    tables = load_tables(ROOT / "config" / "tables.yaml")["tables"]
+    tables = load_tables(ROOT / "config" / "tables.yaml")
     for claim in load_claims(ROOT / "config" / "findings.yaml"):
         if claim.get("kind") == "latent_layers":
             continue
         for row in {r for pair in row_pairs(claim) for r in pair}:
-            rows = {(r.dataset, r.label) for r in expand_rows(row.experiment, tables[row.experiment])}
+            rows = {(r.dataset, r.label) for r in table_spec(tables, row.experiment).expand_rows()}
             assert {(d, row.label) for d in claim["datasets"]} <= rows, (claim["id"], row)
 
 

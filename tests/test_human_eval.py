@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from della.report.human_eval import FORM_COLUMNS, export, krippendorff_alpha, main
-from della.report.tables import TableError, columns_of
+from della.report.tables import TableError
 
 from helpers import ROOT
 from helpers.human_eval import CONFIG, PROTOCOL, SPEC, TABLE, export_forms, keys_of, read_rows, simulate, write_rows
@@ -77,7 +77,7 @@ def test_forms_are_blinded_shuffled_and_complete(exported):
         orders = []
         for annotator in PROTOCOL.annotators:
             rows = read_rows(forms / f"{annotator}.csv")
-            assert list(rows[0]) == FORM_COLUMNS + columns_of(SPEC, dataset)
+            assert list(rows[0]) == FORM_COLUMNS + SPEC.columns_of(dataset)
             assert len(rows) == PROTOCOL.n_inputs * len(labels)
             assert {r["item"] for r in rows} == {e["item"] for e in key["items"]}
             assert len({r["input"] for r in rows}) == PROTOCOL.n_inputs
@@ -85,14 +85,14 @@ def test_forms_are_blinded_shuffled_and_complete(exported):
             for text in (forms / f"{annotator}.csv").read_text(), html:
                 assert not any(label in text for label in labels | {"della", "memory", "softmax"})
             assert "http" not in html and "<script src" not in html  # self-contained
-            assert "never be used commercially" in html and all(c in html for c in columns_of(SPEC, dataset))
+            assert "never be used commercially" in html and all(c in html for c in SPEC.columns_of(dataset))
             orders.append([r["item"] for r in rows])
         assert len({tuple(o) for o in orders}) == len(orders)  # each annotator has their own order
 
 
 def test_export_is_deterministic(exported, tmp_path):
     _, out = exported
-    dataset = SPEC["datasets"][0]
+    dataset = SPEC.dataset_names[0]
     forms, key, _ = out[dataset]
     files = [
         Path(json.loads(key.read_text())["runs"][label]["metrics"]) for label in json.loads(key.read_text())["runs"]
@@ -107,16 +107,16 @@ def test_round_trip_unblinds_the_scores(exported, tmp_path):
     render_files(TABLE, CONFIG, PAPER, tmp_path, keys=keys_of(exported), annotations=filled)
     rows = read_rows(tmp_path / f"{TABLE}.csv")
     cells = {(r["dataset"], r["model"], r["metric"]): r for r in rows}
-    for dataset in SPEC["datasets"]:
+    for dataset in SPEC.dataset_names:
         for label in {k[2] for k in given if k[0] == dataset}:
-            for c in columns_of(SPEC, dataset):
+            for c in SPEC.columns_of(dataset):
                 per_annotator = [np.mean(given[dataset, a, label, c]) for a in PROTOCOL.annotators]
                 r = cells[dataset, label, c]
                 assert float(r["ours_mean"]) == pytest.approx(np.mean(per_annotator), rel=1e-12)
                 assert float(r["ours_std"]) == pytest.approx(np.std(per_annotator, ddof=1), rel=1e-12)
                 assert int(r["n_seeds"]) == len(PROTOCOL.annotators)
         # agreement: alpha of the annotators x items matrix, recomputed here from the filled forms
-        for c in columns_of(SPEC, dataset):
+        for c in SPEC.columns_of(dataset):
             ratings = []
             for a in PROTOCOL.annotators:
                 path = next(p for p in filled if p.parent.name == dataset and p.stem == a)
@@ -157,7 +157,7 @@ def import_error(exported, files, tmp_path) -> str:
 
 def test_out_of_range_score_names_file_and_row(exported, one_bad_form, tmp_path):
     files, rows = one_bad_form
-    criterion = columns_of(SPEC, rows[0]["dataset"])[1]
+    criterion = SPEC.columns_of(rows[0]["dataset"])[1]
     rows[3][criterion] = "6"
     write_rows(files[0], rows)
     error = import_error(exported, files, tmp_path)
@@ -189,7 +189,7 @@ def test_unknown_item_and_missing_annotator(exported, one_bad_form, tmp_path):
 
 def test_export_cli_reports_too_few_inputs(exported, tmp_path, capsys):
     root, _ = exported
-    dataset = SPEC["datasets"][0]
+    dataset = SPEC.dataset_names[0]
     files = sorted((root / "runs" / dataset).glob("*/seed0/metrics.json"))
     samples = files[0].parent / "samples.jsonl"
     kept = samples.read_text()
@@ -217,7 +217,7 @@ def test_n_inputs_override_is_used_and_recorded(exported, tmp_path):
     """The config's `human_eval.n_inputs` (the rehearsal's 2) replaces the protocol's 30 through
     --n-inputs; the key records the number the forms hold."""
     root, _ = exported
-    dataset = SPEC["datasets"][0]
+    dataset = SPEC.dataset_names[0]
     files = sorted((root / "runs" / dataset).glob("*/seed0/metrics.json"))
     args = [
         "--table",

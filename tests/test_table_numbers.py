@@ -157,11 +157,11 @@ def table2_runs(root: Path, config: dict) -> list[Path]:
     spec = table_spec(config, "table2")
     rng = np.random.default_rng(2)
     files = []
-    for dataset in spec["datasets"]:
-        for entry in spec["rows"][dataset]:
+    for dataset in spec.dataset_names:
+        for entry in spec.rows[dataset]:
             label, absent = (entry, []) if isinstance(entry, str) else (entry["name"], entry["not_applicable"])
             for seed in (0, 1):
-                values = {m: float(rng.uniform(0, 60)) for m in spec["columns"] if m not in absent}
+                values = {m: float(rng.uniform(0, 60)) for m in spec.columns if m not in absent}
                 files.append(
                     write_run_metrics(
                         root, dataset, label.lower().replace("-", ""), label, seed, values, config["metric_directions"]

@@ -17,9 +17,6 @@ import pytest
 from della.pipeline.targets import tables_to_render, workflow_targets
 from della.report.tables import (
     TableError,
-    all_columns,
-    columns_of,
-    expand_rows,
     key_settings,
     load_spec,
     main,
@@ -214,9 +211,9 @@ def test_cli_writes_tables_and_reports_errors(tmp_path, toy, capsys):
 def test_config_covers_every_printed_paper_number(table_id):
     config = load_spec(SPEC_PATH)
     spec = table_spec(config, table_id)
-    rows = expand_rows(table_id, spec)
-    shown = {(r.dataset, r.paper_model, m) for r in rows for m in columns_of(spec, r.dataset)}
-    declared = set(config["metric_directions"]) | set(all_columns(spec))
+    rows = spec.expand_rows()
+    shown = {(r.dataset, r.paper_model, m) for r in rows for m in spec.columns_of(r.dataset)}
+    declared = set(config["metric_directions"]) | set(spec.all_columns)
     with open(PAPER_PATH, newline="") as f:
         printed = {(r["dataset"], r["model"], r["metric"]) for r in csv.DictReader(f) if r["table"] == table_id}
     assert printed, table_id
@@ -258,7 +255,7 @@ def test_table7_null_target_length_of_conditional_data_is_an_error(tmp_path):
     spec = table_spec(config, "table7")
     files = [
         write_stats(tmp_path, r.dataset, {"train": 1, "valid": 1, "test": 1}, 1.0, None if r.not_applicable else 2.0)
-        for r in expand_rows("table7", spec)
+        for r in spec.expand_rows()
     ]
     quora = tmp_path / "quora" / "stats.json"
     doc = json.loads(quora.read_text())
@@ -296,9 +293,9 @@ def test_table6_hours_from_benchmark_files_with_the_device(tmp_path):
         if len(hours) > 1:
             assert float(r["ours_std"]) == pytest.approx(np.std(hours, ddof=1), rel=1e-12)
         assert num(r["paper"]) == paper.get((dataset, column))
-        assert json.loads(r["settings"])["device"] == f"GPU-{spec['datasets'].index(dataset) % 2}"
+        assert json.loads(r["settings"])["device"] == f"GPU-{spec.dataset_names.index(dataset) % 2}"
     md = (tmp_path / "out" / "table6.md").read_text()
-    assert "GPU-0" in md and "GPU-1" in md and len(ours_line(md, "yelp")) == len(spec["columns"])
+    assert "GPU-0" in md and "GPU-1" in md and len(ours_line(md, "yelp")) == len(spec.columns)
 
 
 def test_table6_shows_whether_each_job_started_warm_or_cold(tmp_path):
@@ -312,9 +309,9 @@ def test_table6_shows_whether_each_job_started_warm_or_cold(tmp_path):
     render_files("table6", config, PAPER_PATH, tmp_path / "out", benchmarks=benchmarks, metrics=metrics)
     with open(tmp_path / "out" / "table6.csv", newline="") as f:
         starts = {(r["dataset"], r["metric"]): json.loads(r["settings"])["start"] for r in csv.DictReader(f)}
-    assert {start for (_, column), start in starts.items() if spec["stages"][column] == "generate"} == {"warm"}
+    assert {start for (_, column), start in starts.items() if spec.stages[column] == "generate"} == {"warm"}
     # training time is counted by train_done.json where it exists; these runs only have benchmarks
-    assert {start for (_, column), start in starts.items() if spec["stages"][column] != "generate"} == {"not recorded"}
+    assert {start for (_, column), start in starts.items() if spec.stages[column] != "generate"} == {"not recorded"}
     assert "warm" in (tmp_path / "out" / "table6.md").read_text()
     write_attempts(metrics[1].parent / "attempts" / "generate.json", ["cold"])  # yelp's second seed
     with pytest.raises(TableError, match="settings"):

@@ -256,11 +256,12 @@ def n_runs(config: dict, model: str | None = None) -> int:
 
 def metric_tables(config: dict, model: str | None = None) -> int:
     """Metrics tables the config renders (that read runs of `model`), companions included."""
-    from della.pipeline.targets import of_kind, runs_experiment
+    from della.pipeline.targets import of_kind
+    from della.report.table_spec import table_spec
 
     experiments = config["experiments"]
     return sum(
-        model in (None, *experiments[runs_experiment(t, TABLES["tables"][t])]["models"])
+        model in (None, *experiments[table_spec(TABLES, t).experiment]["models"])
         for t in of_kind(config, TABLES, "metrics")
     )
 
@@ -387,7 +388,7 @@ def test_every_table_cell_is_a_mean_of_rows_of_metrics_csv(finished_workflow):
     """results/{scale}/metrics.csv holds every number of every rendered table (issue 20)."""
     import pandas as pd
 
-    from della.pipeline.targets import runs_experiment
+    from della.report.table_spec import table_spec
 
     from helpers.tables import assert_table_cells_come_from_tidy
 
@@ -402,10 +403,8 @@ def test_every_table_cell_is_a_mean_of_rows_of_metrics_csv(finished_workflow):
     assert {"table1", "table1_probe", "table9", *config["data_tables"]} <= set(rendered)
     checked = 0
     for table in rendered:
-        spec = TABLES["tables"][table]
-        checked += assert_table_cells_come_from_tidy(
-            results / "tables" / f"{table}.csv", tidy, runs_experiment(table, spec), spec
-        )
+        spec = table_spec(TABLES, table)
+        checked += assert_table_cells_come_from_tidy(results / "tables" / f"{table}.csv", tidy, spec.experiment, spec)
     assert checked > 100
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from della import REPO
 from della.io import run_dir
+from della.report.table_spec import TableSpec, table_spec
 from della.report.tidy import DATA_EXPERIMENT
 
 TABLE_EXTENSIONS = ("md", "csv", "tex")
@@ -210,15 +211,10 @@ def _differing(own: dict, theirs: dict, prefix: str = "") -> list[str]:
     return paths
 
 
-def runs_experiment(table_id: str, spec: dict) -> str:
-    """The experiment whose runs a metrics or benchmark table reads: its own, or `runs_from`'s."""
-    return spec.get("runs_from", table_id)
-
-
-def table_experiment(table_id: str, spec: dict) -> str:
+def table_experiment(spec: TableSpec) -> str:
     """The experiment whose rows of the long table (della/report/tidy.py) a table shows: its runs'
-    (`runs_experiment`), or for a data table the datasets' statistics."""
-    return DATA_EXPERIMENT if spec["kind"] == "data" else runs_experiment(table_id, spec)
+    (`TableSpec.experiment`), or for a data table the datasets' statistics."""
+    return DATA_EXPERIMENT if spec.kind == "data" else spec.experiment
 
 
 def tidy_files(results_dir: str, experiment: str) -> list[str]:
@@ -227,20 +223,24 @@ def tidy_files(results_dir: str, experiment: str) -> list[str]:
     return [f"{results_dir}/metrics/{experiment}.csv", f"{results_dir}/metrics/{experiment}_run_settings.json"]
 
 
+def table_specs(tables: dict) -> list[TableSpec]:
+    """Every table of config/tables.yaml (as `load_spec` read it), checked."""
+    return [table_spec(tables, table_id) for table_id in tables["tables"]]
+
+
 def tables_to_render(config: dict, tables: dict) -> dict[str, str]:
     """table id -> kind, for the tables of config/tables.yaml that the run config asks for."""
     experiments, data_tables = config["experiments"], config.get("data_tables", [])
     chosen = {}
-    for table_id, spec in tables["tables"].items():
-        kind = spec["kind"]
-        if kind == "data":
-            wanted = table_id in data_tables
-        elif kind == "human":
-            wanted = spec["human_eval"]["runs_from"] in experiments
+    for spec in table_specs(tables):
+        if spec.kind == "data":
+            wanted = spec.id in data_tables
+        elif spec.kind == "human":
+            wanted = spec.human_eval["runs_from"] in experiments
         else:
-            wanted = runs_experiment(table_id, spec) in experiments
+            wanted = spec.experiment in experiments
         if wanted:
-            chosen[table_id] = kind
+            chosen[spec.id] = spec.kind
     return chosen
 
 
@@ -256,15 +256,15 @@ def table_outputs(results_dir: str, table_id: str) -> dict[str, str]:
 # ----------------------------------------------------------------------------- human evaluation
 
 
-def human_datasets(config: dict, spec: dict) -> list[str]:
+def human_datasets(config: dict, spec: TableSpec) -> list[str]:
     """The table's datasets that its rated experiment runs."""
-    ran = config["experiments"][spec["human_eval"]["runs_from"]]["datasets"]
-    return [d for d in spec["datasets"] if d in ran]
+    ran = config["experiments"][spec.human_eval["runs_from"]]["datasets"]
+    return [d for d in spec.dataset_names if d in ran]
 
 
-def human_runs(config: dict, spec: dict, dataset: str, filename: str) -> list[str]:
+def human_runs(config: dict, spec: TableSpec, dataset: str, filename: str) -> list[str]:
     """`filename` of every rated run of a dataset: the experiment's models, first seed."""
-    models = config["experiments"][spec["human_eval"]["runs_from"]]["models"]
+    models = config["experiments"][spec.human_eval["runs_from"]]["models"]
     return [f"{run_dir(dataset, model, config['seeds'][0])}/{filename}" for model in models]
 
 
@@ -289,18 +289,18 @@ def filled_form(results_dir: str, table_id: str, dataset: str, annotator: str) -
     return f"{results_dir}/human_eval/{table_id}/{dataset}/filled/{annotator}.csv"
 
 
-def filled_forms(config: dict, results_dir: str, table_id: str, spec: dict) -> list[str]:
+def filled_forms(config: dict, results_dir: str, spec: TableSpec) -> list[str]:
     return [
-        filled_form(results_dir, table_id, dataset, annotator)
+        filled_form(results_dir, spec.id, dataset, annotator)
         for dataset in human_datasets(config, spec)
-        for annotator in spec["human_eval"]["annotators"]
+        for annotator in spec.human_eval["annotators"]
     ]
 
 
-def human_exports(config: dict, results_dir: str, table_id: str, spec: dict) -> list[str]:
+def human_exports(config: dict, results_dir: str, spec: TableSpec) -> list[str]:
     datasets = human_datasets(config, spec)
-    return [forms_dir(results_dir, table_id, d) for d in datasets] + [
-        key_file(results_dir, table_id, d) for d in datasets
+    return [forms_dir(results_dir, spec.id, d) for d in datasets] + [
+        key_file(results_dir, spec.id, d) for d in datasets
     ]
 
 
@@ -369,13 +369,13 @@ def workflow_targets(
     and for human tables the forms (plus the table once every filled form exists under `workdir`)."""
     targets = []
     for table_id, kind in tables_to_render(config, tables).items():
-        if only is not None and only not in (table_id, tables["tables"][table_id].get("runs_from")):
+        spec = table_spec(tables, table_id)
+        if only is not None and only not in (table_id, spec.runs_from):
             continue
         if kind != "human":
             targets += table_outputs(results_dir, table_id).values()
             continue
-        spec = tables["tables"][table_id]
-        targets += human_exports(config, results_dir, table_id, spec)
-        if all((workdir / path).exists() for path in filled_forms(config, results_dir, table_id, spec)):
+        targets += human_exports(config, results_dir, spec)
+        if all((workdir / path).exists() for path in filled_forms(config, results_dir, spec)):
             targets += table_outputs(results_dir, table_id).values()
     return targets

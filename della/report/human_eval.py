@@ -34,8 +34,7 @@ from della.report.table_spec import (
     Observation,
     Summary,
     TableError,
-    columns_of,
-    expand_rows,
+    TableSpec,
     load_spec,
     provenance_of,
     table_spec,
@@ -72,8 +71,8 @@ class Protocol:
     tasks: dict
 
     @classmethod
-    def of(cls, tspec: dict) -> Protocol:
-        section = dict(tspec["human_eval"])
+    def of(cls, tspec: TableSpec) -> Protocol:
+        section = dict(tspec.human_eval)
         try:
             protocol = cls(
                 runs_from=section["runs_from"],
@@ -96,8 +95,8 @@ class Protocol:
         return self.scale[0] <= value <= self.scale[1]
 
 
-def _criteria(tspec: dict, dataset: str) -> list[str]:
-    criteria = columns_of(tspec, dataset)
+def _criteria(tspec: TableSpec, dataset: str) -> list[str]:
+    criteria = tspec.columns_of(dataset)
     unknown = [c for c in criteria if c not in CRITERIA]
     if unknown:
         raise TableError(f"{dataset}: criteria {unknown} have no definition (known: {sorted(CRITERIA)})")
@@ -164,7 +163,7 @@ def choose_inputs(runs: list[RatedRun], n_inputs: int, rng: random.Random) -> li
 
 
 def export(
-    tspec: dict,
+    tspec: TableSpec,
     table_id: str,
     dataset: str,
     metrics_files: list[Path],
@@ -182,7 +181,7 @@ def export(
         protocol = replace(protocol, n_inputs=n_inputs)
     criteria = _criteria(tspec, dataset)
     runs = [read_run(p) for p in metrics_files]
-    wanted = [row.label for row in expand_rows(table_id, tspec) if row.dataset == dataset]
+    wanted = [row.label for row in tspec.expand_rows() if row.dataset == dataset]
     labels = [run.label for run in runs]
     if sorted(labels) != sorted(wanted):
         raise TableError(f"{dataset}: runs with labels {labels} given, the table's rows are {wanted}")
@@ -402,7 +401,7 @@ def _form_identity(path: Path) -> tuple[str, str]:
     return first["dataset"], first["annotator"]
 
 
-def table_observations(tspec: dict, key_files: list[Path], annotation_files: list[Path]):
+def table_observations(tspec: TableSpec, key_files: list[Path], annotation_files: list[Path]):
     """Observations (dataset, model, annotator -> mean score per criterion) and the agreement
     per (dataset, criterion), from the keys and every annotator's filled form."""
     protocol = Protocol.of(tspec)
@@ -546,8 +545,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         tspec = table_spec(load_spec(args.spec), args.table)
-        if tspec["kind"] != "human":
-            raise TableError(f"table {args.table} is a {tspec['kind']} table, not a human-evaluation one")
+        if tspec.kind != "human":
+            raise TableError(f"table {args.table} is a {tspec.kind} table, not a human-evaluation one")
         export(tspec, args.table, args.dataset, args.metrics, args.forms, args.key, args.n_inputs)
     except TableError as e:
         print(f"error: {e}", file=sys.stderr)

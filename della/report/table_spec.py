@@ -17,8 +17,6 @@ import yaml
 from della import REPO
 from della.pipeline.config_errors import validate_document
 
-# What a table reads: run metrics, dataset statistics, benchmark timings, or human ratings.
-KINDS = ("metrics", "data", "benchmark", "human")
 # Tables whose rows all sit in one block (one row per dataset); the others get a block per dataset.
 SINGLE_BLOCK_KINDS = ("data", "benchmark")
 # value: higher_is_better; a reference column (the probe's majority-class rate) is not a score
@@ -100,59 +98,110 @@ def load_spec(path: Path) -> dict:
     return validate_document(config, path, SCHEMA, TableError)
 
 
-def columns_of(spec: dict, dataset: str) -> list[str]:
-    """A table's columns are one list, or a mapping dataset -> list (Table 3's criteria differ)."""
-    columns = spec["columns"]
-    return list(columns[dataset]) if isinstance(columns, dict) else list(columns)
+@dataclass(frozen=True)
+class TableSpec:
+    """One table of config/tables.yaml, read once (`table_spec`); the file's schema has checked its
+    shape (config/tables.schema.yaml), `table_spec` what a schema cannot say."""
+
+    id: str
+    title: str
+    kind: str  # what it reads: metrics (runs), data (statistics), benchmark (timings), human (ratings)
+    datasets: tuple  # dataset names, or a data table's {name, optional, not_applicable} entries
+    columns: tuple[str, ...] | dict[str, tuple[str, ...]]  # one list, or dataset -> list (Table 3)
+    rows: tuple | dict[str, tuple] = ()  # one list of row entries, or dataset -> list
+    runs_from: str | None = None  # the experiment whose runs a companion table reads
+    paper_model: str | None = None  # a data table's `model` in paper_tables.csv
+    stats_fields: dict[str, str] = field(default_factory=dict)  # a data table's column -> stats.json path
+    stats_settings: tuple[str, ...] = ()
+    stages: dict[str, str] = field(default_factory=dict)  # a benchmark table's column -> stage
+    human_eval: dict | None = None  # a human table's protocol (della/report/human_eval.py)
+
+    @classmethod
+    def from_config(cls, table_id: str, entry: dict) -> TableSpec:
+        def frozen(value):
+            return {k: tuple(v) for k, v in value.items()} if isinstance(value, dict) else tuple(value)
+
+        return cls(
+            id=table_id,
+            title=entry["title"],
+            kind=entry["kind"],
+            datasets=tuple(entry["datasets"]),
+            columns=frozen(entry["columns"]),
+            rows=frozen(entry.get("rows", ())),
+            runs_from=entry.get("runs_from"),
+            paper_model=entry.get("paper_model"),
+            stats_fields=dict(entry.get("stats_fields", {})),
+            stats_settings=tuple(entry.get("stats_settings", ())),
+            stages=dict(entry.get("stages", {})),
+            human_eval=entry.get("human_eval"),
+        )
+
+    @property
+    def experiment(self) -> str:
+        """The experiment whose runs a metrics or benchmark table reads: its own, or `runs_from`'s."""
+        return self.runs_from or self.id
+
+    @property
+    def single_block(self) -> bool:
+        """All rows in one block (one row per dataset), or a block per dataset."""
+        return self.kind in SINGLE_BLOCK_KINDS
+
+    @property
+    def dataset_names(self) -> list[str]:
+        return [entry if isinstance(entry, str) else entry["name"] for entry in self.datasets]
+
+    def columns_of(self, dataset: str) -> list[str]:
+        """A table's columns are one list, or a mapping dataset -> list (Table 3's criteria differ)."""
+        return list(self.columns[dataset]) if isinstance(self.columns, dict) else list(self.columns)
+
+    @property
+    def all_columns(self) -> list[str]:
+        """Every column of the table, each once, in first-seen order."""
+        return list(dict.fromkeys(c for dataset in self.dataset_names for c in self.columns_of(dataset)))
+
+    def block_title(self, row: RowSpec) -> str | None:
+        return None if self.single_block else row.dataset
+
+    def expand_rows(self) -> list[RowSpec]:
+        """All rows of the table in display order, one per (dataset, label)."""
+        if self.kind == "data":
+            rows = []
+            for entry in self.datasets:
+                name, optional, na = _row_entry(entry, self.id)
+                rows.append(RowSpec(name, name, self.paper_model, optional, na))
+            return rows
+        rows = []
+        for dataset in self.datasets:
+            entries = self.rows[dataset] if isinstance(self.rows, dict) else self.rows
+            for entry in entries:
+                label, optional, na = _row_entry(entry, self.id)
+                # one block for all datasets: the row is named by its dataset (and label, if several)
+                display = (dataset if len(entries) == 1 else f"{dataset} / {label}") if self.single_block else ""
+                rows.append(RowSpec(dataset, label, label, optional, na, display))
+        return rows
 
 
-def all_columns(spec: dict) -> list[str]:
-    """Every column of a table, each once, in first-seen order."""
-    seen = [c for dataset in dataset_names(spec) for c in columns_of(spec, dataset)]
-    return list(dict.fromkeys(seen))
-
-
-def dataset_names(spec: dict) -> list[str]:
-    return [entry if isinstance(entry, str) else entry["name"] for entry in spec["datasets"]]
-
-
-# Keys a table of each kind needs besides title, kind, datasets and columns.
-KIND_KEYS = {
-    "metrics": ("rows",),
-    "data": ("paper_model", "stats_fields"),
-    "benchmark": ("rows", "stages"),
-    "human": ("rows", "human_eval"),
-}
-
-
-def table_spec(config: dict, table_id: str) -> dict:
-    """The spec of one table, checked so that later code can trust its shape."""
+def table_spec(config: dict, table_id: str) -> TableSpec:
+    """The spec of one table, checked so that later code can trust it: its shape by the schema
+    (when `load_spec` read the file), here what a schema cannot say."""
     tables = config["tables"]
     if table_id not in tables:
         raise TableError(f"unknown table {table_id!r}; the spec defines {sorted(tables)}")
-    spec = tables[table_id]
-    for key in ("title", "kind", "datasets", "columns"):
-        if key not in spec:
-            raise TableError(f"table {table_id}: missing key {key!r}")
-    if spec["kind"] not in KINDS:
-        raise TableError(f"table {table_id}: kind must be one of {KINDS}, not {spec['kind']!r}")
-    missing = [key for key in KIND_KEYS[spec["kind"]] if key not in spec]
-    if missing:
-        raise TableError(f"table {table_id}: a {spec['kind']} table needs {missing}")
-    columns = all_columns(spec)
-    if spec["kind"] == "data":
-        unmapped = [c for c in columns if c not in spec["stats_fields"]]
+    spec = TableSpec.from_config(table_id, tables[table_id])
+    columns = spec.all_columns
+    if spec.kind == "data":
+        unmapped = [c for c in columns if c not in spec.stats_fields]
         if unmapped:
             raise TableError(f"table {table_id}: no stats_fields entry for {unmapped}")
         return spec
     directions = config["metric_directions"]
     undirected = [c for c in columns if lookup(directions, c) not in DIRECTIONS]
-    if undirected and not single_block(spec):
+    if undirected and not spec.single_block:
         raise TableError(
             f"table {table_id}: no direction ({'/'.join(DIRECTIONS)}) in metric_directions for {undirected}"
         )
-    if spec["kind"] == "benchmark":
-        unmapped = [c for c in columns if c not in spec["stages"]]
+    if spec.kind == "benchmark":
+        unmapped = [c for c in columns if c not in spec.stages]
         if unmapped:
             raise TableError(f"table {table_id}: no stage in 'stages' for {unmapped}")
     return spec
@@ -165,34 +214,6 @@ def _row_entry(entry, table_id: str) -> tuple[str, bool, frozenset[str]]:
     if isinstance(entry, dict) and isinstance(entry.get("name"), str):
         return entry["name"], bool(entry.get("optional", False)), frozenset(entry.get("not_applicable", ()))
     raise TableError(f"table {table_id}: bad row entry {entry!r}")
-
-
-def expand_rows(table_id: str, spec: dict) -> list[RowSpec]:
-    """All rows of a table in display order, one per (dataset, label)."""
-    if spec["kind"] == "data":
-        rows = []
-        for entry in spec["datasets"]:
-            name, optional, na = _row_entry(entry, table_id)
-            rows.append(RowSpec(name, name, spec["paper_model"], optional, na))
-        return rows
-    rows = []
-    for dataset in spec["datasets"]:
-        entries = spec["rows"][dataset] if isinstance(spec["rows"], dict) else spec["rows"]
-        for entry in entries:
-            label, optional, na = _row_entry(entry, table_id)
-            # one block for all datasets: the row is named by its dataset (and label, if several)
-            display = (dataset if len(entries) == 1 else f"{dataset} / {label}") if single_block(spec) else ""
-            rows.append(RowSpec(dataset, label, label, optional, na, display))
-    return rows
-
-
-def single_block(spec: dict) -> bool:
-    return spec["kind"] in SINGLE_BLOCK_KINDS
-
-
-def block_title(spec: dict, row: RowSpec) -> str | None:
-    """One block per dataset, or a single block of datasets (data and benchmark tables)."""
-    return None if single_block(spec) else row.dataset
 
 
 # ------------------------------------------------------------------------------------ readers

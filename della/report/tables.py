@@ -24,6 +24,7 @@ business, not the table's; a dataset whose runs match none shows none (footer sa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import math
@@ -47,17 +48,12 @@ from della.report.table_spec import (
     RowSpec,
     Summary,
     TableError,
-    all_columns,
-    block_title,
-    columns_of,
-    dataset_names,
-    expand_rows,
+    TableSpec,
     is_pattern,
     load_spec,
     lookup,
     matches,
     pattern_label,
-    single_block,
     table_spec,
 )
 from della.report.tidy import (
@@ -118,16 +114,16 @@ def read_paper(paper_csv: Path, table_id: str) -> dict[tuple[str, str, str], flo
 
 
 def table_records(
-    table_id: str, spec: dict, config: dict, tidy: pd.DataFrame, run_settings: dict, human: dict[str, list[Path]]
+    table_id: str, spec: TableSpec, config: dict, tidy: pd.DataFrame, run_settings: dict, human: dict[str, list[Path]]
 ) -> tuple[pd.DataFrame, list[Summary]]:
     """The long table's rows a table shows, with the table's column names as `metric` and the
     seed as text; for a human table the annotators' ratings in the same form (and the agreement)."""
-    kind = spec["kind"]
+    kind = spec.kind
     if kind == "human":
         observations, summaries = table_observations(spec, human.get("keys", []), human.get("annotations", []))
         rows = [row for obs in observations for row in observation_rows(obs, table_id, obs.label, run_settings)]
         return pd.DataFrame(rows, columns=COLUMNS).astype({"seed": str}), summaries
-    records = tidy[tidy.experiment == table_experiment(table_id, spec)].astype({"seed": str})
+    records = tidy[tidy.experiment == table_experiment(spec)].astype({"seed": str})
     if kind == "data":
         return data_records(spec, records, run_settings), []
     if kind == "benchmark":
@@ -136,23 +132,23 @@ def table_records(
     return records, []
 
 
-def data_records(spec: dict, records: pd.DataFrame, run_settings: dict) -> pd.DataFrame:
+def data_records(spec: TableSpec, records: pd.DataFrame, run_settings: dict) -> pd.DataFrame:
     """Each column's stats.json field (`stats_fields`), with the `stats_settings` of the dataset's
     stats.json (the rows' run settings) as the settings behind it."""
-    column_of = {dotted: column for column, dotted in spec["stats_fields"].items()}
+    column_of = {dotted: column for column, dotted in spec.stats_fields.items()}
     shown = records[records.metric.isin(column_of)]
     chosen = {
-        key: canonical_json({name: document[name] for name in spec.get("stats_settings", ()) if name in document})
+        key: canonical_json({name: document[name] for name in spec.stats_settings if name in document})
         for key, document in run_settings.items()
     }
     return shown.assign(metric=shown.metric.map(column_of), settings=shown.run_settings_hash.map(chosen))
 
 
-def benchmark_records(spec: dict, records: pd.DataFrame) -> pd.DataFrame:
+def benchmark_records(spec: TableSpec, records: pd.DataFrame) -> pd.DataFrame:
     """Each column's stage in hours, with the run's device as a setting: a time means little
     without the hardware it was measured on. Every run needs every stage a column shows."""
     stages = pd.DataFrame(
-        {"column": list(spec["stages"]), "metric": [f"{stage}{SECONDS_SUFFIX}" for stage in spec["stages"].values()]}
+        {"column": list(spec.stages), "metric": [f"{stage}{SECONDS_SUFFIX}" for stage in spec.stages.values()]}
     )
     runs = records.drop_duplicates(["dataset", "model", "seed"])[["dataset", "model", "seed"]]
     timed = runs.merge(stages, how="cross").merge(records, on=["dataset", "model", "seed", "metric"], how="left")
@@ -200,7 +196,7 @@ def check_replicates(records: pd.DataFrame) -> None:
         raise TableError(f"{first.source}: seed {first.seed} of {first.dataset}/{first.label} also in {other}")
 
 
-def layout_frame(spec: dict, rows: list[RowSpec]) -> pd.DataFrame:
+def layout_frame(spec: TableSpec, rows: list[RowSpec]) -> pd.DataFrame:
     """One record per cell the table shows, (row, column) in display order: `position`."""
     return (
         pd.DataFrame(
@@ -211,12 +207,12 @@ def layout_frame(spec: dict, rows: list[RowSpec]) -> pd.DataFrame:
                     "label": row.label,
                     "paper_model": row.paper_model,
                     "metric": metric,
-                    "block": block_title(spec, row),
+                    "block": spec.block_title(row),
                     "optional": row.optional,
                     "not_applicable": any(matches(name, metric) for name in row.not_applicable),
                 }
                 for row in rows
-                for metric in columns_of(spec, row.dataset)
+                for metric in spec.columns_of(row.dataset)
             ]
         )
         .rename_axis("position")
@@ -257,7 +253,7 @@ def joined_sources(sources: pd.Series) -> str:
     return " ".join(dict.fromkeys(path for files in sources for path in files.split(" ")))
 
 
-def cell_frame(spec: dict, config: dict, rows: list[RowSpec], long: pd.DataFrame, paper: dict) -> pd.DataFrame:
+def cell_frame(spec: TableSpec, config: dict, rows: list[RowSpec], long: pd.DataFrame, paper: dict) -> pd.DataFrame:
     """One record per shown cell: the layout, our mean, sample std (ddof=1) and count over the
     seeds (annotators), the settings and files behind it, the paper's value, the difference, and
     whether ours is the best of its block's column (by the metric's direction)."""
@@ -290,36 +286,36 @@ def cell_frame(spec: dict, config: dict, rows: list[RowSpec], long: pd.DataFrame
     higher = cells.metric.map(lambda metric: DIRECTIONS.get(lookup(directions, metric)))
     score = cells["mean"] * higher.map({True: 1.0, False: -1.0})  # NaN in a reference column
     cells["best"] = score.eq(score.groupby([cells.block.fillna(""), cells.metric]).transform("max"))
-    cells["best"] &= not single_block(spec)
+    cells["best"] &= not spec.single_block
     return cells
 
 
-def uncovered_paper_cells(spec: dict, rows: list[RowSpec], paper: dict) -> list[tuple[str, str, str]]:
+def uncovered_paper_cells(spec: TableSpec, rows: list[RowSpec], paper: dict) -> list[tuple[str, str, str]]:
     """Paper numbers of the table's declared metrics that no (row, column) would show."""
-    shown = {(row.dataset, row.paper_model, metric) for row in rows for metric in columns_of(spec, row.dataset)}
-    return sorted(key for key in paper if key[2] in all_columns(spec) and key not in shown)
+    shown = {(row.dataset, row.paper_model, metric) for row in rows for metric in spec.columns_of(row.dataset)}
+    return sorted(key for key in paper if key[2] in spec.all_columns and key not in shown)
 
 
 # Kinds whose rows are models of the table's experiment: a model with results gets a row.
 MODEL_ROW_KINDS = ("metrics", "benchmark")
 
 
-def rows_from_data(spec: dict, rows: list[RowSpec], long: pd.DataFrame) -> list[RowSpec]:
+def rows_from_data(spec: TableSpec, rows: list[RowSpec], long: pd.DataFrame) -> list[RowSpec]:
     """The spec's rows, then a row for every (dataset, label) of the table's datasets that has
     results and no row, in the order of the long table: a new model of the experiment is shown,
     never dropped. The spec's rows only order the table and mark special cases. Such a row has no
     paper number; a column none of its runs has is not applicable to it (a model without a latent
     has no KL), and its footer line says so. Other kinds only note rows they do not show."""
     declared = {(row.dataset, row.label) for row in rows}
-    shown = long[long.dataset.isin(dataset_names(spec))]
+    shown = long[long.dataset.isin(spec.dataset_names)]
     extra = shown[[key not in declared for key in zip(shown.dataset, shown.label, strict=True)]]
     new_rows = []
     for (dataset, label), runs in extra.groupby(["dataset", "label"], sort=False):
-        if spec["kind"] not in MODEL_ROW_KINDS:
+        if spec.kind not in MODEL_ROW_KINDS:
             print(f"note: {runs.source.iloc[0]}: label {label!r} is not a row of this table", file=sys.stderr)
             continue
-        missing = frozenset(column for column in columns_of(spec, dataset) if column not in set(runs.metric))
-        display = f"{dataset} / {label}" if single_block(spec) else ""
+        missing = frozenset(column for column in spec.columns_of(dataset) if column not in set(runs.metric))
+        display = f"{dataset} / {label}" if spec.single_block else ""
         new_rows.append(RowSpec(dataset, label, label, not_applicable=missing, display=display, from_data=True))
         print(
             f"note: row {dataset}/{label} added from the data (no row in the spec); "
@@ -327,22 +323,22 @@ def rows_from_data(spec: dict, rows: list[RowSpec], long: pd.DataFrame) -> list[
             file=sys.stderr,
         )
     # keep each dataset's rows together: the added ones after that dataset's declared rows
-    order = {dataset: i for i, dataset in enumerate(dataset_names(spec))}
+    order = {dataset: i for i, dataset in enumerate(spec.dataset_names)}
     return sorted(rows + new_rows, key=lambda row: order.get(row.dataset, len(order)))
 
 
-def expand_columns(spec: dict, long: pd.DataFrame) -> tuple[dict, dict[str, list[str]]]:
+def expand_columns(spec: TableSpec, long: pd.DataFrame) -> tuple[dict, dict[str, list[str]]]:
     """The spec with every run of adjacent pattern columns replaced, per dataset, by the metrics
     of that dataset's runs they match: for each label found (sorted), the run's patterns in
     order (Probe[a], Majority[a], Probe[b], Majority[b]). Also dataset -> the patterns that
     matched nothing there."""
-    if not any(is_pattern(column) for column in all_columns(spec)):
+    if not any(is_pattern(column) for column in spec.all_columns):
         return spec, {}
     columns, unmatched = {}, {}
-    for dataset in dataset_names(spec):
+    for dataset in spec.dataset_names:
         metrics = set(long.metric[long.dataset == dataset])
         columns[dataset] = []
-        for patterns, run in itertools.groupby(columns_of(spec, dataset), key=is_pattern):
+        for patterns, run in itertools.groupby(spec.columns_of(dataset), key=is_pattern):
             run = list(run)
             if not patterns:
                 columns[dataset] += run
@@ -351,7 +347,7 @@ def expand_columns(spec: dict, long: pd.DataFrame) -> tuple[dict, dict[str, list
             columns[dataset] += [p.replace(PLACEHOLDER, label) for label in labels for p in run]
             if not labels:
                 unmatched.setdefault(dataset, []).extend(run)
-    return {**spec, "columns": columns}, unmatched
+    return dataclasses.replace(spec, columns=columns), unmatched
 
 
 @dataclass
@@ -359,7 +355,7 @@ class Collected:
     """Everything a table shows, before formatting: figures may read this too (`collect`)."""
 
     table_id: str
-    spec: dict  # with pattern columns expanded
+    spec: TableSpec  # with pattern columns expanded
     rows: list[RowSpec]
     observations: pd.DataFrame  # the long table's rows of this table (della/report/tidy.py COLUMNS), seeds as text
     cells: pd.DataFrame  # one record per shown (row, column): `cell_frame`
@@ -379,7 +375,7 @@ def collect(
     """Check one table's numbers: the long table (`read_tidy`) and its run settings; for a human
     table the key files and filled forms (`human`: keys / annotations -> files)."""
     tspec = table_spec(config, table_id)
-    rows = expand_rows(table_id, tspec)
+    rows = tspec.expand_rows()
     paper = read_paper(Path(paper_csv), table_id)
     uncovered = uncovered_paper_cells(tspec, rows, paper)
     if uncovered:
@@ -469,7 +465,7 @@ def make_blocks(collected: Collected, config: dict) -> list[Block]:
         lines = wide.index.to_frame(index=False)
         labels = pd.DataFrame(
             {
-                "Dataset" if single_block(collected.spec) else "Model": [
+                "Dataset" if collected.spec.single_block else "Model": [
                     collected.rows[o].shown if sub == "ours" else ""
                     for o, sub in zip(lines.order, lines.sub_row, strict=True)
                 ],
@@ -491,11 +487,11 @@ def make_blocks(collected: Collected, config: dict) -> list[Block]:
     return blocks
 
 
-def header(spec: dict, config: dict, columns: list[str]) -> list[str]:
+def header(spec: TableSpec, config: dict, columns: list[str]) -> list[str]:
     """Column names with the direction that makes a value best (none in a table of datasets)."""
     arrows = {"lower": " ↓", "higher": " ↑"}
     directions = config["metric_directions"]
-    if single_block(spec):
+    if spec.single_block:
         return list(columns)
     return [m + arrows.get(lookup(directions, m), "") for m in columns]
 
@@ -503,8 +499,8 @@ def header(spec: dict, config: dict, columns: list[str]) -> list[str]:
 # ------------------------------------------------------------------------------------ writers
 
 
-def render_markdown(spec: dict, blocks: list[Block], footer: list[str]) -> str:
-    lines = [f"## {spec['title']}", ""]
+def render_markdown(spec: TableSpec, blocks: list[Block], footer: list[str]) -> str:
+    lines = [f"## {spec.title}", ""]
     for block in blocks:
         if block.title:
             lines += [f"### {block.title}", ""]
@@ -531,11 +527,11 @@ def tex_symbols(text: str) -> str:
     return text.translate(str.maketrans(TEX_SYMBOLS))
 
 
-def render_tex(spec: dict, blocks: list[Block], footer: list[str]) -> str:
+def render_tex(spec: TableSpec, blocks: list[Block], footer: list[str]) -> str:
     """booktabs tabulars by pandas' Styler, one per run of blocks with the same columns, a block's
     title (its dataset) opening its first line, best values bold; the title and footer go along
     as comments."""
-    parts = [f"% {spec['title']}"]
+    parts = [f"% {spec.title}"]
     for _, run in itertools.groupby(blocks, key=lambda block: list(block.texts.columns)):
         run = list(run)
         texts = pd.concat([titled(b.texts, b.title, "") if b.title else b.texts for b in run], ignore_index=True)
@@ -676,7 +672,7 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
     observed = {row: records for row, records in observed.items() if len(records)}
     metrics_by_text: dict[str, list[str]] = defaultdict(list)
     measured = cells[cells.n_seeds > 0]
-    for metric in all_columns(spec):
+    for metric in spec.all_columns:
         of_metric = measured[measured.metric == metric]
         described = {
             row: compact(key_settings(metric, json.loads(settings), config))
@@ -685,13 +681,13 @@ def footer_lines(collected: Collected, config: dict) -> list[str]:
         if described:
             metrics_by_text[by_rows(described)].append(metric)
 
-    replicates = REPLICATES[spec["kind"]]
+    replicates = REPLICATES[spec.kind]
     ours = f"mean ± sample std (ddof=1) [95 % t interval of the mean] over {replicates}, or the value of a single one"
-    best = "" if single_block(spec) else "**bold** = best of ours per column (↓ lower / ↑ higher is better); "
+    best = "" if spec.single_block else "**bold** = best of ours per column (↓ lower / ↑ higher is better); "
     directions = config["metric_directions"]
-    if best and any(lookup(directions, metric) == REFERENCE for metric in all_columns(spec)):
+    if best and any(lookup(directions, metric) == REFERENCE for metric in spec.all_columns):
         best += "no arrow = a reference value, not a score; "
-    if spec["kind"] == "data":
+    if spec.kind == "data":
         ours = "our stats.json"
     lines = [
         f"Cells: ours = {ours}; "

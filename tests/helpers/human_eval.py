@@ -8,7 +8,7 @@ import random
 from pathlib import Path
 
 from della.report.human_eval import Protocol, export
-from della.report.tables import columns_of, expand_rows, load_spec, table_spec
+from della.report.tables import load_spec, table_spec
 
 from helpers import ROOT
 
@@ -32,7 +32,7 @@ def make_runs(root: Path, dataset: str) -> tuple[list[Path], dict[str, str]]:
     simulated annotators only, which label wrote each generated text."""
     files, writer_of = [], {}
     rng = random.Random(dataset)
-    for row in expand_rows(TABLE, SPEC):
+    for row in SPEC.expand_rows():
         if row.dataset != dataset:
             continue
         run = root / dataset / row.label.lower().replace("-", "") / "seed0"
@@ -74,7 +74,7 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
 def export_forms(root: Path):
     """Forms and keys for both datasets; returns (root, {dataset: (forms dir, key, writer_of)})."""
     out = {}
-    for dataset in SPEC["datasets"]:
+    for dataset in SPEC.dataset_names:
         files, writer_of = make_runs(root / "runs", dataset)
         forms, key = root / "forms" / dataset, root / "keys" / f"{dataset}.json"
         export(SPEC, TABLE, dataset, files, forms, key)
@@ -93,13 +93,13 @@ def simulate(exported, noise: int, seed: int = 0):
     for dataset, (forms, _, writer_of) in out.items():
         labels = sorted(set(writer_of.values()))
         base = {
-            (label, c): rng.randint(low + noise, high - noise) for label in labels for c in columns_of(SPEC, dataset)
+            (label, c): rng.randint(low + noise, high - noise) for label in labels for c in SPEC.columns_of(dataset)
         }
         for annotator in PROTOCOL.annotators:
             rows = read_rows(forms / f"{annotator}.csv")
             for row in rows:
                 label = writer_of[row["output"]]
-                for c in columns_of(SPEC, dataset):
+                for c in SPEC.columns_of(dataset):
                     score = base[label, c] + rng.randint(-noise, noise)
                     row[c] = str(score)
                     given.setdefault((dataset, annotator, label, c), []).append(score)

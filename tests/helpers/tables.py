@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 import torch
 
-from della.pipeline.targets import runs_experiment
 from della.report.tables import (
     SECONDS_PER_HOUR,
-    expand_rows,
+    TableSpec,
     render_table,
+    table_spec,
 )
 from della.report.tidy import BENCHMARK_PATH, DATA_EXPERIMENT, SECONDS_SUFFIX, read_metrics_file, tidy_frame
 
@@ -60,7 +60,7 @@ def render_files(
     annotations=(),
 ):
     """render_table on the long table of these files (or, for a human table, the forms)."""
-    tidy, run_settings = tidy_of(runs_experiment(table_id, config["tables"][table_id]), metrics, benchmarks, stats)
+    tidy, run_settings = tidy_of(table_spec(config, table_id).experiment, metrics, benchmarks, stats)
     return render_table(
         table_id, config, paper, out_dir, tidy, run_settings, {"keys": keys, "annotations": annotations}
     )
@@ -138,11 +138,11 @@ def write_stats(dir_: Path, dataset: str, splits: dict, avg_text: float, avg_tar
     return path
 
 
-def write_table7_stats(dir_: Path, spec: dict) -> tuple[list[Path], dict[str, dict]]:
+def write_table7_stats(dir_: Path, spec: TableSpec) -> tuple[list[Path], dict[str, dict]]:
     """A stats.json per dataset of Table 7 (no target length where it is not applicable);
     returns the files and each dataset's values by column."""
     files, inputs = [], {}
-    for i, row in enumerate(expand_rows("table7", spec)):
+    for i, row in enumerate(spec.expand_rows()):
         splits = {"train": 1000 + i, "valid": 100 + i, "test": 50 + i}
         target = None if row.not_applicable else 20.5 + i
         files.append(write_stats(dir_, row.dataset, splits, 10.25 + i, target))
@@ -178,14 +178,14 @@ def write_run(root: Path, dataset: str, seed: int, seconds: dict[str, list[float
     return metrics
 
 
-def write_table6_runs(root: Path, spec: dict) -> tuple[list[Path], list[str], dict[tuple[str, str], list[float]]]:
+def write_table6_runs(root: Path, spec: TableSpec) -> tuple[list[Path], list[str], dict[tuple[str, str], list[float]]]:
     """DELLA's runs of every Table 6 dataset (two seeds, the second with two benchmark repeats,
     on the first); returns the metrics.json files, the benchmark files and the hours expected
     per (dataset, column), one per seed."""
-    stages = spec["stages"]
+    stages = spec.stages
     rng = np.random.default_rng(1)
     metrics, expected = [], {}
-    for i, dataset in enumerate(spec["datasets"]):
+    for i, dataset in enumerate(spec.dataset_names):
         seeds = [0, 1] if i == 0 else [0]  # two seeds on the first dataset: mean ± std
         for seed in seeds:
             seconds = {stage: rng.uniform(10, 5000, size=1 + seed).tolist() for stage in sorted(set(stages.values()))}
@@ -222,25 +222,25 @@ def table_cells(table_csv: Path) -> list[dict]:
         return [row for row in csv.DictReader(handle) if row["ours_mean"] not in ("", "n/a")]
 
 
-def assert_table_cells_come_from_tidy(table_csv: Path, tidy: pd.DataFrame, experiment: str, spec: dict) -> int:
+def assert_table_cells_come_from_tidy(table_csv: Path, tidy: pd.DataFrame, experiment: str, spec: TableSpec) -> int:
     """Each cell of a rendered table (its CSV) is the mean of the tidy rows of the same experiment,
     dataset, row label and metric (for a data table: the stats field the column names; for a
     benchmark table: the stages' seconds, in hours). Returns the number of cells checked."""
     cells = table_cells(table_csv)
     for cell in cells:
-        if spec["kind"] == "data":
+        if spec.kind == "data":
             rows = tidy[
                 (tidy.experiment == DATA_EXPERIMENT)
                 & (tidy.dataset == cell["dataset"])
-                & (tidy.metric == spec["stats_fields"][cell["metric"]])
+                & (tidy.metric == spec.stats_fields[cell["metric"]])
             ]
             expected = rows.value.mean()
-        elif spec["kind"] == "benchmark":
+        elif spec.kind == "benchmark":
             rows = tidy[
                 (tidy.experiment == experiment)
                 & (tidy.dataset == cell["dataset"])
                 & (tidy.label == cell["model"])
-                & (tidy.metric == f"{spec['stages'][cell['metric']]}{SECONDS_SUFFIX}")
+                & (tidy.metric == f"{spec.stages[cell['metric']]}{SECONDS_SUFFIX}")
             ]
             expected = (rows.groupby("seed").value.sum() / SECONDS_PER_HOUR).mean()
         else:

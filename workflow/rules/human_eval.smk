@@ -2,16 +2,17 @@
 # un-blinds them; the filled forms come back by hand (docs/tables.md) and render_human_table
 # (tables.smk) turns them into the table.
 from della.pipeline.targets import human_eval_inputs_flag, human_runs
+from della.report.table_spec import table_spec
 
 
 rule human_eval_export:
     """n_inputs random test inputs, every rated model's output, blinded and shuffled per annotator."""
     input:
         metrics=lambda w: human_runs(
-            config, TABLES["tables"][w.table], w.dataset, "metrics.json"
+            config, table_spec(TABLES, w.table), w.dataset, "metrics.json"
         ),
         samples=lambda w: human_runs(
-            config, TABLES["tables"][w.table], w.dataset, "samples.jsonl"
+            config, table_spec(TABLES, w.table), w.dataset, "samples.jsonl"
         ),
         spec=repo_path(config["tables_spec"]),
     output:

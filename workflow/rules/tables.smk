@@ -1,7 +1,7 @@
 # One renderer (della/report/tables.py) for every table, from the long table of numbers (della/report/tidy.py:
 # one part per experiment, joined into metrics.csv); which tables, and what each reads, comes from
 # config/tables.yaml (the table's `kind`) and the run config (della/pipeline/targets.py).
-from della.report.tables import load_spec
+from della.report.table_spec import load_spec, table_spec
 from della.pipeline.targets import (
     filled_forms,
     human_datasets,
@@ -22,10 +22,10 @@ rule render_metrics_table:
     metrics.csv of the experiment whose runs they show."""
     input:
         tidy=lambda w: tidy_files(
-            RESULTS, table_experiment(w.table, TABLES["tables"][w.table])
+            RESULTS, table_experiment(table_spec(TABLES, w.table))
         )[0],
         run_settings=lambda w: tidy_files(
-            RESULTS, table_experiment(w.table, TABLES["tables"][w.table])
+            RESULTS, table_experiment(table_spec(TABLES, w.table))
         )[1],
         spec=repo_path(config["tables_spec"]),
         paper=repo_path(config["paper_tables"]),
@@ -68,11 +68,9 @@ rule render_human_table:
     input:
         key_files=lambda w: [
             key_file(RESULTS, w.table, d)
-            for d in human_datasets(config, TABLES["tables"][w.table])
+            for d in human_datasets(config, table_spec(TABLES, w.table))
         ],
-        annotations=lambda w: filled_forms(
-            config, RESULTS, w.table, TABLES["tables"][w.table]
-        ),
+        annotations=lambda w: filled_forms(config, RESULTS, table_spec(TABLES, w.table)),
         spec=repo_path(config["tables_spec"]),
         paper=repo_path(config["paper_tables"]),
     output:
