@@ -48,6 +48,85 @@ class FigureError(ValueError):
     """Input that would make a figure wrong; the message names the file or the setting."""
 
 
+# ------------------------------------------------------------------------------------- specs
+# config/figures.yaml read into frozen dataclasses (its schema, config/figures.schema.yaml, holds
+# the allowed keys and values; a spec's field names are the file's keys).
+
+
+@dataclass(frozen=True)
+class LatentLayersFigure:
+    """Fig. 2: one panel per metric against the number of latent layers."""
+
+    title: str
+    experiment: str
+    metrics: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class InterpolationFigure:
+    """Fig. 3: sentences decoded along the interpolation between two test sentences' posteriors."""
+
+    title: str
+    experiment: str
+    taus: tuple[float, ...]
+    posterior: str  # sample: a draw of each posterior; mean: its mean
+    seed: int
+    among_shortest: int | None  # the pair drawn among this many shortest test sentences (None: all)
+
+
+@dataclass(frozen=True)
+class CaseStudyFigure:
+    """Fig. 4: the experiment's models on the same seeded choice of prompts."""
+
+    title: str
+    experiment: str
+    n_prompts: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class ProbeFigure:
+    """The latent probe's accuracy by latent layer (not in the paper)."""
+
+    title: str
+    experiment: str
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TrainingCurvesFigure:
+    """Every run's curves from its train_log.jsonl (and validation points, where it validated)."""
+
+    title: str
+    panels: tuple[str, ...]
+    validation_panels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FigureSpecs:
+    fig2: LatentLayersFigure
+    fig3: InterpolationFigure
+    fig4: CaseStudyFigure
+    probe: ProbeFigure
+    training_curves: TrainingCurvesFigure
+
+    @classmethod
+    def of(cls, spec: dict) -> FigureSpecs:
+        """`spec`: config/figures.yaml as `load_spec` read it (validated)."""
+
+        def read(kind, entry: dict):
+            return kind(**{key: tuple(v) if isinstance(v, list) else v for key, v in entry.items()})
+
+        figures = spec["figures"]
+        return cls(
+            fig2=read(LatentLayersFigure, figures["fig2"]),
+            fig3=read(InterpolationFigure, figures["fig3"]),
+            fig4=read(CaseStudyFigure, figures["fig4"]),
+            probe=read(ProbeFigure, figures["probe"]),
+            training_curves=read(TrainingCurvesFigure, figures["training_curves"]),
+        )
+
+
 # --------------------------------------------------------------------------------------- spec
 
 
@@ -105,15 +184,15 @@ def convergence_files(results_dir: str) -> dict[str, str]:
 
 def experiment_figures(spec: dict, experiment: str, runs: list[tuple[str, str, int]], results_dir: str) -> list[str]:
     """The figures drawn from one experiment's runs (`snakemake <experiment>` may ask for them)."""
-    figures = spec["figures"]
+    figures = FigureSpecs.of(spec)
     files = []
-    if figures["fig2"]["experiment"] == experiment:
+    if figures.fig2.experiment == experiment:
         files += latent_layer_files(results_dir).values()
-    if figures["fig3"]["experiment"] == experiment:
+    if figures.fig3.experiment == experiment:
         files += [path for run in runs for path in interpolation_files(results_dir, *run).values()]
-    if figures["fig4"]["experiment"] == experiment:
+    if figures.fig4.experiment == experiment:
         files += case_study_files(results_dir).values()
-    if figures["probe"]["experiment"] == experiment:
+    if figures.probe.experiment == experiment:
         files += probe_files(results_dir).values()
     return files
 
@@ -393,13 +472,13 @@ def runs_of_experiment(tidy: pd.DataFrame, run_settings: dict, experiment: str, 
 def render_latent_layers(spec: dict, tidy: pd.DataFrame, run_settings: dict, prefix: Path) -> list[Path]:
     """Fig. 2 from the sweep's rows of the long table: prefix.png/.pdf and prefix.csv (every
     plotted number with its seeds, settings and source files)."""
-    entry = spec["figures"]["fig2"]
-    metrics = list(entry["metrics"])
-    runs = [layer_run(obs, metrics) for obs in runs_of_experiment(tidy, run_settings, entry["experiment"], "Fig. 2")]
+    entry = FigureSpecs.of(spec).fig2
+    metrics = list(entry.metrics)
+    runs = [layer_run(obs, metrics) for obs in runs_of_experiment(tidy, run_settings, entry.experiment, "Fig. 2")]
     _check_settings_agree(runs, metrics)
     points = layer_points(runs, metrics)
     return [
-        *plot_latent_layers(points, metrics, entry["title"], prefix),
+        *plot_latent_layers(points, metrics, entry.title, prefix),
         latent_layer_csv(points, Path(f"{prefix}.csv")),
     ]
 
@@ -448,38 +527,38 @@ def render_interpolation(spec: dict, run_dir: Path, test_file: Path, decoding: d
     from della.run.batches import load_records, target_of
     from della.run.generate import interpolate, load_model
 
-    entry = spec["figures"]["fig3"]
+    entry = FigureSpecs.of(spec).fig3
     model = load_model(Path(run_dir))
     if model.config.conditional:
         raise FigureError(
             f"Fig. 3: {run_dir} is a conditional model; the interpolation is between unconditional sentences"
         )
     texts = [target_of(r) for r in load_records(test_file)]
-    i, j = pick_pair(texts, entry["seed"], entry["among_shortest"])
-    taus = [float(t) for t in entry["taus"]]
-    outputs = interpolate(model, texts[i], texts[j], taus, decoding, entry["seed"], posterior=entry["posterior"])
+    i, j = pick_pair(texts, entry.seed, entry.among_shortest)
+    taus = [float(t) for t in entry.taus]
+    outputs = interpolate(model, texts[i], texts[j], taus, decoding, entry.seed, posterior=entry.posterior)
     settings = {
         "run": str(run_dir),
         "test_file": str(test_file),
         "first_test_line": i + 1,
         "second_test_line": j + 1,
         "taus": taus,
-        "posterior": entry["posterior"],
-        "seed": entry["seed"],
-        "among_shortest": entry["among_shortest"],
+        "posterior": entry.posterior,
+        "seed": entry.seed,
+        "among_shortest": entry.among_shortest,
         "decoding": decoding,
         "interpolation": "z_l = tau z_l^1 + (1 - tau) z_l^2 for every latent layer l",
     }
     rows = [("x1 (tau = 1)", 1.0, texts[i]), ("x2 (tau = 0)", 0.0, texts[j])]
     rows += [("generated", tau, text) for tau, text in zip(taus, outputs, strict=True)]
     out_md = Path(out_md)
-    atomic_write_text(out_md, interpolation_markdown(entry["title"], rows, settings))
+    atomic_write_text(out_md, interpolation_markdown(entry.title, rows, settings))
     csv_path = write_csv(
         out_md.with_suffix(".csv"),
         INTERPOLATION_CSV_HEADER,
         [[role, repr(tau), text, canonical_json(settings)] for role, tau, text in rows],
     )
-    return [out_md, csv_path, plot_interpolation(entry["title"], rows, out_md.with_suffix(".png"))]
+    return [out_md, csv_path, plot_interpolation(entry.title, rows, out_md.with_suffix(".png"))]
 
 
 def _md_cell(text: str) -> str:
@@ -566,7 +645,7 @@ def pick_prompts(runs: list[SampleRun], n: int, seed: int) -> list[str]:
 def render_case_study(spec: dict, samples: list[Path], tidy: pd.DataFrame, out_md: Path) -> list[Path]:
     """Fig. 4: the same prompts, each model's output beside the reference; out_md and .csv. The
     models' labels come from the long table."""
-    entry = spec["figures"]["fig4"]
+    entry = FigureSpecs.of(spec).fig4
     if not samples:
         raise FigureError("Fig. 4: no samples.jsonl given")
     labels = dict(zip(zip(tidy.dataset, tidy.model, strict=True), tidy.label, strict=True))
@@ -574,10 +653,10 @@ def render_case_study(spec: dict, samples: list[Path], tidy: pd.DataFrame, out_m
     for path in samples:
         run = read_sample_run(path, labels)
         by_dataset[run.dataset].append(run)
-    lines, csv_rows = [f"## {entry['title']}", ""], []
+    lines, csv_rows = [f"## {entry.title}", ""], []
     for dataset, runs in by_dataset.items():
         lines += [f"### {dataset}", ""]
-        for k, source in enumerate(pick_prompts(runs, entry["n_prompts"], entry["seed"]), 1):
+        for k, source in enumerate(pick_prompts(runs, entry.n_prompts, entry.seed), 1):
             first = runs[0].rows[source]
             lines += [
                 f"#### Prompt {k} (test input {first.get('id')})",
@@ -606,7 +685,7 @@ def render_case_study(spec: dict, samples: list[Path], tidy: pd.DataFrame, out_m
     lines += [
         "Settings:",
         (
-            f"- prompts: {entry['n_prompts']} drawn with seed {entry['seed']} among the test inputs "
+            f"- prompts: {entry.n_prompts} drawn with seed {entry.seed} among the test inputs "
             "every model generated for, shown in test order"
         ),
     ]
@@ -770,10 +849,10 @@ def render_probe(spec: dict, tidy: pd.DataFrame, prefix: Path) -> list[Path]:
     prefix.png/.pdf and prefix.csv (every plotted number with its seeds, settings and source
     files). Runs without probe values (no labels in their data) add nothing; with none at all the
     plot says so."""
-    entry = spec["figures"]["probe"]
-    drawn = tidy[tidy.model.isin(entry["models"])]
-    points = probe_points(runs_of_experiment(drawn, {}, entry["experiment"], "probe figure"))
-    return [*plot_probe(points, entry["title"], prefix), probe_csv(points, Path(f"{prefix}.csv"))]
+    entry = FigureSpecs.of(spec).probe
+    drawn = tidy[tidy.model.isin(entry.models)]
+    points = probe_points(runs_of_experiment(drawn, {}, entry.experiment, "probe figure"))
+    return [*plot_probe(points, entry.title, prefix), probe_csv(points, Path(f"{prefix}.csv"))]
 
 
 # ------------------------------------------------------------------------- training curves
@@ -814,10 +893,10 @@ def training_curve_figure(spec: dict, entries: list[dict], title: str):
     """One panel per field of `training_curves.panels` against the step, then one per field of
     `validation_panels` at the steps the run validated (absent when it never did: training.
     valid_every null); a list-valued field (kl_per_group) gets one line per latent layer."""
-    curves = spec["figures"]["training_curves"]
-    validated = [e for e in entries if all(name in e for name in curves["validation_panels"])]
-    panels = [(name, entries) for name in curves["panels"]]
-    panels += [(name, validated) for name in curves["validation_panels"] if validated]
+    curves = FigureSpecs.of(spec).training_curves
+    validated = [e for e in entries if all(name in e for name in curves.validation_panels)]
+    panels = [(name, entries) for name in curves.panels]
+    panels += [(name, validated) for name in curves.validation_panels if validated]
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
     for ax, (name, shown) in zip(axes[0], panels, strict=True):
@@ -834,14 +913,14 @@ def training_curve_figure(spec: dict, entries: list[dict], title: str):
             ax.plot(steps, values, marker=marker, markersize=3)
         ax.set_xlabel("step")
         ax.set_title(PANEL_TITLES.get(name, name), fontsize=9)
-    fig.suptitle(f"{curves['title']}: {title}")
+    fig.suptitle(f"{curves.title}: {title}")
     fig.tight_layout()
     return fig
 
 
 def render_training_curves(spec: dict, log: Path, title: str, prefix: Path) -> list[Path]:
     """The training curves of one run's train_log.jsonl: prefix.png and prefix.pdf."""
-    entries = read_train_log(Path(log), list(spec["figures"]["training_curves"]["panels"]))
+    entries = read_train_log(Path(log), list(FigureSpecs.of(spec).training_curves.panels))
     return save_plot(training_curve_figure(spec, entries, title), prefix)
 
 

@@ -408,9 +408,9 @@ def target_outputs(name):
     if name in EXPERIMENTS:
         for run in experiment_runs(name):
             files += run_outputs(*run)
-        # FIGURES: config/figures.yaml, loaded by figures.smk
+        # FIGURES_CONFIG: config/figures.yaml, loaded by figures.smk
         files += experiment_figures(
-            {"figures": FIGURES}, name, experiment_runs(name), RESULTS
+            FIGURES_CONFIG, name, experiment_runs(name), RESULTS
         )
     return files
 

@@ -2,6 +2,7 @@
 # and which of the paper's claims hold on this scale's numbers (della/report/findings.py;
 # config/findings.yaml) into {results_dir}/FINDINGS.md. docs/figures.md.
 from della.report.figures import (
+    FigureSpecs,
     case_study_files,
     convergence_files,
     experiment_figures,
@@ -19,7 +20,8 @@ from della.pipeline.targets import tidy_files
 
 FIGURES_SPEC = repo_path(config["figures_spec"])
 FINDINGS_SPEC = repo_path(config["findings_spec"])
-FIGURES = load_figures_spec(FIGURES_SPEC)["figures"]
+FIGURES_CONFIG = load_figures_spec(FIGURES_SPEC)
+FIGURES = FigureSpecs.of(FIGURES_CONFIG)
 # How the report names a run's figure (snakemake --report)
 RUN_LABELS = {"dataset": "{dataset}", "model": "{model}", "seed": "{seed}"}
 # The long table's parts (della/report/tidy.py) of every experiment a claim reads that the config runs
@@ -30,7 +32,7 @@ FINDINGS_TIDY = [
 ]
 # What the default target adds (Snakefile `rule all`).
 FIGURE_OUTPUTS = figure_targets(
-    {"figures": FIGURES},
+    FIGURES_CONFIG,
     {name: experiment_runs(name) for name in config["experiments"]},
     RESULTS,
     trains=lambda model: della_targets.trains(config, model),
@@ -51,8 +53,8 @@ rule figure_latent_layers:
     """Fig. 2: PPL, KL and ELBO against the number of latent layers, from the sweep's rows of
     metrics.csv."""
     input:
-        tidy=tidy_files(RESULTS, FIGURES["fig2"]["experiment"])[0],
-        run_settings=tidy_files(RESULTS, FIGURES["fig2"]["experiment"])[1],
+        tidy=tidy_files(RESULTS, FIGURES.fig2.experiment)[0],
+        run_settings=tidy_files(RESULTS, FIGURES.fig2.experiment)[1],
         spec=FIGURES_SPEC,
     output:
         **reported(
@@ -117,12 +119,10 @@ rule figure_case_study:
     labels from metrics.csv."""
     input:
         samples=lambda w: run_files(
-            seed_runs(
-                experiment_runs(FIGURES["fig4"]["experiment"]), config["seeds"][0]
-            ),
+            seed_runs(experiment_runs(FIGURES.fig4.experiment), config["seeds"][0]),
             "samples.jsonl",
         ),
-        tidy=tidy_files(RESULTS, FIGURES["fig4"]["experiment"])[0],
+        tidy=tidy_files(RESULTS, FIGURES.fig4.experiment)[0],
         spec=FIGURES_SPEC,
     output:
         **reported(
@@ -150,7 +150,7 @@ rule figure_probe:
     """The latent probe's test accuracy by latent layer, with the majority-class rate, from the
     rows of the figure's models in metrics.csv (docs/figures.md)."""
     input:
-        tidy=tidy_files(RESULTS, FIGURES["probe"]["experiment"])[0],
+        tidy=tidy_files(RESULTS, FIGURES.probe.experiment)[0],
         spec=FIGURES_SPEC,
     output:
         **reported(
