@@ -54,20 +54,24 @@ class FigureError(ValueError):
 
 
 @dataclass(frozen=True)
-class LatentLayersFigure:
-    """Fig. 2: one panel per metric against the number of latent layers."""
+class ExperimentFigure:
+    """A figure drawn from one experiment's runs."""
 
     title: str
-    experiment: str
+    experiment: str  # the run config's experiment
+
+
+@dataclass(frozen=True)
+class LatentLayersFigure(ExperimentFigure):
+    """Fig. 2: one panel per metric against the number of latent layers."""
+
     metrics: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class InterpolationFigure:
+class InterpolationFigure(ExperimentFigure):
     """Fig. 3: sentences decoded along the interpolation between two test sentences' posteriors."""
 
-    title: str
-    experiment: str
     taus: tuple[float, ...]
     posterior: str  # sample: a draw of each posterior; mean: its mean
     seed: int
@@ -75,21 +79,17 @@ class InterpolationFigure:
 
 
 @dataclass(frozen=True)
-class CaseStudyFigure:
+class CaseStudyFigure(ExperimentFigure):
     """Fig. 4: the experiment's models on the same seeded choice of prompts."""
 
-    title: str
-    experiment: str
     n_prompts: int
     seed: int
 
 
 @dataclass(frozen=True)
-class ProbeFigure:
+class ProbeFigure(ExperimentFigure):
     """The latent probe's accuracy by latent layer (not in the paper)."""
 
-    title: str
-    experiment: str
     models: tuple[str, ...]
 
 
