@@ -275,16 +275,19 @@ def pairwise_jaccard_exact(sets: list[set]) -> tuple[float, float]:
     x = sparse.csr_matrix((np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(n, len(vocab)))
     sizes = np.diff(x.indptr)
     xt = x.T.tocsr()
-    total, best = 0.0, np.zeros(n)
+    # The product's entries come in an order that follows the n-gram ids, i.e. set iteration order,
+    # which Python's hash seed changes from process to process: fsum's exactly rounded sum makes the
+    # mean the same bytes in every process (each block's sum exactly rounded, in block order).
+    block_sums, best = [], np.zeros(n)
     for start in range(0, n, JS_BLOCK_ROWS):
         inter = (x[start : start + JS_BLOCK_ROWS] @ xt).tocoo()
         i, j = inter.row + start, inter.col
         other = j != i
         i, j, shared = i[other], j[other], inter.data[other].astype(np.float64)
         similarity = shared / (sizes[i] + sizes[j] - shared)
-        total += float(np.sum(similarity[j > i]))
+        block_sums.append(math.fsum(similarity[j > i]))
         np.maximum.at(best, i, similarity)
-    return total / (n * (n - 1) / 2), float(best.mean())
+    return math.fsum(block_sums) / (n * (n - 1) / 2), float(best.mean())
 
 
 def mean_pairwise_jaccard_sampled(sets: list[set], num_pairs: int, seed: int) -> float:
