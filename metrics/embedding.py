@@ -14,6 +14,7 @@ an encoder has no "summary" last token, so for encoders the attention-masked mea
 final layer (sentence-transformers pooling, how all-MiniLM-L6-v2 was trained).
 """
 
+import importlib.metadata
 from functools import lru_cache
 
 import numpy as np
@@ -73,8 +74,17 @@ def feature_model_record(name_or_path: str, key: str) -> dict:
     return {
         key: found["name"] if found else name_or_path,
         f"{key}_revision": found["revision"] if found else None,
-        f"{key}_path": resolve_model(name_or_path),
+        f"{key}_path": recorded_location(name_or_path),
     }
+
+
+def recorded_location(name_or_path: str) -> str:
+    """Where a feature model was read from, as a record that is the same in every clone: the
+    installed MiniLM by its distribution and version (its folder is the environment's, which the
+    settings hash must not depend on), anything else as the config names it."""
+    if name_or_path == MINILM_ALIAS:
+        return f"{MINILM_ALIAS}=={importlib.metadata.version(MINILM_ALIAS)} (installed package)"
+    return resolve_model(name_or_path)
 
 
 def resolve_device(device: str) -> str:
