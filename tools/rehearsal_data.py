@@ -62,14 +62,8 @@ from nltk import Tree
 from della.data.preprocess import _quora_split_by_sizes, snli_tokenize
 from della.data.raw import (
     CNN_DM_URL_LIST,
-    HE2019_ARCHIVE,
-    PTB_ARCHIVE,
-    PTB_MEMBER,
     QUORA_COLUMNS,
-    QUORA_FILE,
-    SNLI_ARCHIVE,
     SNLI_MEMBER,
-    WP_ARCHIVE,
     WP_MEMBER,
 )
 from tools.sample_generator import (
@@ -772,21 +766,17 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
     def rng(dataset: str) -> random.Random:
         return random.Random(f"rehearsal:{seed}:{dataset}")
 
-    files: dict[str, bytes] = {
-        f"yelp/{HE2019_ARCHIVE}": he2019.he2019_archive("yelp", _yelp_lines(rng("yelp"))),
-        f"yahoo/{HE2019_ARCHIVE}": he2019.he2019_archive("yahoo", _yahoo_lines(rng("yahoo"))),
-        f"ptb/{PTB_ARCHIVE}": archives.tar_gz(
-            {
-                PTB_MEMBER.format(split=split): archives.lines_bytes(lines)
-                for split, lines in _ptb_lines(rng("ptb")).items()
-            }
-        ),
-    }
-    files[f"snli/{SNLI_ARCHIVE}"], snli_counts = _snli_archive(rng("snli"))
-    cnn_dm_files, _ = _cnn_dm_files(rng("cnn_dailymail"))
-    files.update({f"cnn_dailymail/{name}": data for name, data in cnn_dm_files.items()})
-    files[f"writingprompts/{WP_ARCHIVE}"] = _wp_archive(rng("writingprompts"))
-    files[f"quora/{QUORA_FILE}"], quora_counts = _quora_tsv(rng("quora"))
+    snli, snli_counts = _snli_archive(rng("snli"))
+    quora, quora_counts = _quora_tsv(rng("quora"))
+    files = generate.dataset_files(
+        yelp=he2019.he2019_archive("yelp", _yelp_lines(rng("yelp"))),
+        yahoo=he2019.he2019_archive("yahoo", _yahoo_lines(rng("yahoo"))),
+        ptb=ptb.ptb_archive(_ptb_lines(rng("ptb"))),
+        snli=snli,
+        cnn_dailymail=_cnn_dm_files(rng("cnn_dailymail"))[0],
+        writingprompts=_wp_archive(rng("writingprompts")),
+        quora=quora,
+    )
     files["README.md"] = README_TEMPLATE.format(
         seed=seed,
         lines=generate.split_sizes(LINES_PER_SPLIT, SPLITS),

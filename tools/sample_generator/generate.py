@@ -8,12 +8,12 @@ import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from della.data.raw import HE2019_ARCHIVE, PTB_ARCHIVE, PTB_MEMBER, QUORA_FILE, SNLI_ARCHIVE, WP_ARCHIVE
-from tools.sample_generator.archives import lines_bytes, tar_gz, write_files
+from della.data.raw import HE2019_ARCHIVE, PTB_ARCHIVE, QUORA_FILE, SNLI_ARCHIVE, WP_ARCHIVE
+from tools.sample_generator.archives import write_files
 from tools.sample_generator.cnn_dailymail import cnn_dm_files
 from tools.sample_generator.common import LINES_PER_SPLIT, SPLITS
 from tools.sample_generator.he2019 import He2019Profile, he2019_archive
-from tools.sample_generator.ptb import ptb_lines
+from tools.sample_generator.ptb import ptb_archive, ptb_lines
 from tools.sample_generator.quora import quora_tsv
 from tools.sample_generator.snli import snli_archive
 from tools.sample_generator.writingprompts import WP_PAIRS, wp_archive
@@ -111,6 +111,28 @@ def split_sizes(counts: dict, keys: Sequence[str]) -> str:
     return " / ".join(str(counts[k]) for k in keys)
 
 
+def dataset_files(
+    yelp: bytes,
+    yahoo: bytes,
+    ptb: bytes,
+    snli: bytes,
+    cnn_dailymail: dict[str, bytes],
+    writingprompts: bytes,
+    quora: bytes,
+) -> dict[str, bytes]:
+    """The seven datasets' raw files, each under ``<dataset>/`` with its real download's name
+    (della/data/raw.py); `cnn_dailymail`: {name: bytes} of its archives and url lists."""
+    return {
+        f"yelp/{HE2019_ARCHIVE}": yelp,
+        f"yahoo/{HE2019_ARCHIVE}": yahoo,
+        f"ptb/{PTB_ARCHIVE}": ptb,
+        f"snli/{SNLI_ARCHIVE}": snli,
+        **{f"cnn_dailymail/{name}": data for name, data in cnn_dailymail.items()},
+        f"writingprompts/{WP_ARCHIVE}": writingprompts,
+        f"quora/{QUORA_FILE}": quora,
+    }
+
+
 def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
     """Write the sample data of all seven datasets, README.md and SHA256SUMS under ``out_dir``.
 
@@ -121,21 +143,21 @@ def generate_all(out_dir: Path, seed: int = 0) -> dict[str, str]:
     def rng(dataset: str) -> random.Random:
         return random.Random(f"{seed}:{dataset}")  # independent streams: one dataset's edits leave the others alone
 
-    files: dict[str, bytes] = {
-        f"yelp/{HE2019_ARCHIVE}": he2019_archive("yelp", yelp_lines(rng("yelp"), SAMPLE)),
-        f"yahoo/{HE2019_ARCHIVE}": he2019_archive("yahoo", yahoo_lines(rng("yahoo"), SAMPLE)),
-        # the small scale's Yelp and Yahoo (config/small.yaml), from streams of their own
-        f"small/yelp/{HE2019_ARCHIVE}": he2019_archive("yelp", yelp_lines(rng("small:yelp"), SMALL)),
-        f"small/yahoo/{HE2019_ARCHIVE}": he2019_archive("yahoo", yahoo_lines(rng("small:yahoo"), SMALL)),
-        f"ptb/{PTB_ARCHIVE}": tar_gz(
-            {PTB_MEMBER.format(split=split): lines_bytes(lines) for split, lines in ptb_lines(rng("ptb")).items()}
-        ),
-    }
-    files[f"snli/{SNLI_ARCHIVE}"], snli_counts = snli_archive(rng("snli"))
+    snli, snli_counts = snli_archive(rng("snli"))
     news_files, cnn_dm_counts = cnn_dm_files(rng("cnn_dailymail"))
-    files.update({f"cnn_dailymail/{name}": data for name, data in news_files.items()})
-    files[f"writingprompts/{WP_ARCHIVE}"] = wp_archive(rng("writingprompts"))
-    files[f"quora/{QUORA_FILE}"], quora_counts = quora_tsv(rng("quora"))
+    quora, quora_counts = quora_tsv(rng("quora"))
+    files = dataset_files(
+        yelp=he2019_archive("yelp", yelp_lines(rng("yelp"), SAMPLE)),
+        yahoo=he2019_archive("yahoo", yahoo_lines(rng("yahoo"), SAMPLE)),
+        ptb=ptb_archive(ptb_lines(rng("ptb"))),
+        snli=snli,
+        cnn_dailymail=news_files,
+        writingprompts=wp_archive(rng("writingprompts")),
+        quora=quora,
+    )
+    # the small scale's Yelp and Yahoo (config/small.yaml), from streams of their own
+    files[f"small/yelp/{HE2019_ARCHIVE}"] = he2019_archive("yelp", yelp_lines(rng("small:yelp"), SMALL))
+    files[f"small/yahoo/{HE2019_ARCHIVE}"] = he2019_archive("yahoo", yahoo_lines(rng("small:yahoo"), SMALL))
     files["README.md"] = README_TEMPLATE.format(
         seed=seed,
         lines=split_sizes(LINES_PER_SPLIT, SPLITS),

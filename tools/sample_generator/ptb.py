@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from della.data.raw import PTB_MEMBER
+from tools.sample_generator.archives import lines_bytes, tar_gz
 from tools.sample_generator.common import LINES_PER_SPLIT, unseen_splits
 
 PTB_TEMPLATES = {
@@ -179,3 +181,8 @@ def ptb_lines(rng: random.Random) -> dict[str, list[str]]:
         LINES_PER_SPLIT, lambda: ptb_sentence(rng).split(), lambda item: [line(item)], "ptb", train
     )
     return {split: [line(tokens) for tokens in lines] for split, lines in sentences.items()}
+
+
+def ptb_archive(lines: dict[str, list[str]]) -> bytes:
+    """Mikolov's tarball: one ``ptb.{split}.txt`` per split."""
+    return tar_gz({PTB_MEMBER.format(split=split): lines_bytes(split_lines) for split, split_lines in lines.items()})
