@@ -7,7 +7,7 @@ Every output records the commit it was made at, and some record where the clone 
 model read from the clone's environment), so each clone's commits and absolute path are replaced
 by placeholders before comparing. Wall-clock times differ from run to run by nature: files that only
 hold them (Snakemake's benchmark files, the attempts' records, training logs and checkpoints,
-which carry elapsed seconds) are counted apart, and the long tables (metrics.csv and its parts) are
+which carry elapsed seconds, and the rendered benchmark tables) are counted apart, and the long tables (metrics.csv and its parts) are
 compared without their `*_seconds` rows. Exit status 1 when anything else differs.
 """
 
@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+
+from della.report.table_spec import load_spec
 
 # What a run writes under its working directory (logs/ and .snakemake/ left out: they say when).
 TREES = ("runs", "data", "models", "raw")
@@ -63,8 +65,15 @@ def without_timings(path: Path, clone: Clone) -> pd.DataFrame:
     return table.map(clone.text)
 
 
+def timing_tables(clone: Path, results: str) -> list[str]:
+    """The rendered benchmark tables (Table 6: the stages' hours) of config/tables.yaml."""
+    spec = load_spec(clone / "config" / "tables.yaml")
+    return [f"{results}/tables/{t}.*" for t, entry in spec["tables"].items() if entry["kind"] == "benchmark"]
+
+
 def compare(a: Path, b: Path, results: str) -> dict[str, list[str]]:
     clone_a, clone_b = Clone(a), Clone(b)
+    wall_clock = [*WALL_CLOCK, *timing_tables(b, results)] if (b / "config" / "tables.yaml").is_file() else WALL_CLOCK
     found: dict[str, list[str]] = {"identical": [], "wall-clock": [], "differ": [], "missing": []}
     names = set()
     for tree in (results, *TREES):
@@ -78,7 +87,7 @@ def compare(a: Path, b: Path, results: str) -> dict[str, list[str]]:
         data_a, data_b = clone_a.normalised(path_a.read_bytes()), clone_b.normalised(path_b.read_bytes())
         if data_a == data_b:
             found["identical"].append(name)
-        elif any(fnmatch.fnmatch(name, pattern) for pattern in WALL_CLOCK):
+        elif any(fnmatch.fnmatch(name, pattern) for pattern in wall_clock):
             found["wall-clock"].append(name)
         elif any(fnmatch.fnmatch(name, f"{results}/{pattern}") for pattern in LONG_TABLES) and (
             without_timings(path_a, clone_a).equals(without_timings(path_b, clone_b))
