@@ -4,11 +4,12 @@ output (run the same config from two clean clones, one before and one after the 
     python -m tools.compare_outputs CLONE_A CLONE_B [--results results/sample]
 
 Every output records the commit it was made at, and some record where the clone was (a feature
-model read from the clone's environment), so each clone's commits and absolute path are replaced
-by placeholders before comparing. Wall-clock times differ from run to run by nature: files that only
-hold them (Snakemake's benchmark files, the attempts' records, training logs and checkpoints,
-which carry elapsed seconds, and the rendered benchmark tables) are counted apart, and the long tables (metrics.csv and its parts) are
-compared without their `*_seconds` rows. Exit status 1 when anything else differs.
+model read from the clone's environment), so each clone's commits and absolute path are replaced by
+placeholders before comparing. Wall-clock times differ from run to run by nature: files that only
+hold them (Snakemake's benchmark files, the attempts' records, training logs and checkpoints, which
+carry elapsed seconds, and the rendered benchmark tables) are counted apart, and the long tables
+(metrics.csv and its parts) are compared without their `*_seconds` rows. Exit status 1 when
+anything else differs.
 """
 
 from __future__ import annotations
