@@ -113,18 +113,24 @@ class FigureSpecs:
     @classmethod
     def of(cls, spec: dict) -> FigureSpecs:
         """`spec`: config/figures.yaml as `load_spec` read it (validated)."""
+        return cls(**{name: figure_spec(spec, name) for name in FIGURE_KINDS})
 
-        def read(kind, entry: dict):
-            return kind(**{key: tuple(v) if isinstance(v, list) else v for key, v in entry.items()})
 
-        figures = spec["figures"]
-        return cls(
-            fig2=read(LatentLayersFigure, figures["fig2"]),
-            fig3=read(InterpolationFigure, figures["fig3"]),
-            fig4=read(CaseStudyFigure, figures["fig4"]),
-            probe=read(ProbeFigure, figures["probe"]),
-            training_curves=read(TrainingCurvesFigure, figures["training_curves"]),
-        )
+# Each figure's key in config/figures.yaml and its dataclass (FigureSpecs' fields, in order).
+FIGURE_KINDS = {
+    "fig2": LatentLayersFigure,
+    "fig3": InterpolationFigure,
+    "fig4": CaseStudyFigure,
+    "probe": ProbeFigure,
+    "training_curves": TrainingCurvesFigure,
+}
+
+
+def figure_spec(spec: dict, name: str):
+    """One figure of config/figures.yaml (as `load_spec` read it) as its frozen dataclass: a
+    renderer reads its own figure only."""
+    entry = spec["figures"][name]
+    return FIGURE_KINDS[name](**{key: tuple(v) if isinstance(v, list) else v for key, v in entry.items()})
 
 
 # --------------------------------------------------------------------------------------- spec
@@ -472,7 +478,7 @@ def runs_of_experiment(tidy: pd.DataFrame, run_settings: dict, experiment: str, 
 def render_latent_layers(spec: dict, tidy: pd.DataFrame, run_settings: dict, prefix: Path) -> list[Path]:
     """Fig. 2 from the sweep's rows of the long table: prefix.png/.pdf and prefix.csv (every
     plotted number with its seeds, settings and source files)."""
-    entry = FigureSpecs.of(spec).fig2
+    entry = figure_spec(spec, "fig2")
     metrics = list(entry.metrics)
     runs = [layer_run(obs, metrics) for obs in runs_of_experiment(tidy, run_settings, entry.experiment, "Fig. 2")]
     _check_settings_agree(runs, metrics)
@@ -527,7 +533,7 @@ def render_interpolation(spec: dict, run_dir: Path, test_file: Path, decoding: d
     from della.run.batches import load_records, target_of
     from della.run.generate import interpolate, load_model
 
-    entry = FigureSpecs.of(spec).fig3
+    entry = figure_spec(spec, "fig3")
     model = load_model(Path(run_dir))
     if model.config.conditional:
         raise FigureError(
@@ -645,7 +651,7 @@ def pick_prompts(runs: list[SampleRun], n: int, seed: int) -> list[str]:
 def render_case_study(spec: dict, samples: list[Path], tidy: pd.DataFrame, out_md: Path) -> list[Path]:
     """Fig. 4: the same prompts, each model's output beside the reference; out_md and .csv. The
     models' labels come from the long table."""
-    entry = FigureSpecs.of(spec).fig4
+    entry = figure_spec(spec, "fig4")
     if not samples:
         raise FigureError("Fig. 4: no samples.jsonl given")
     labels = dict(zip(zip(tidy.dataset, tidy.model, strict=True), tidy.label, strict=True))
@@ -849,7 +855,7 @@ def render_probe(spec: dict, tidy: pd.DataFrame, prefix: Path) -> list[Path]:
     prefix.png/.pdf and prefix.csv (every plotted number with its seeds, settings and source
     files). Runs without probe values (no labels in their data) add nothing; with none at all the
     plot says so."""
-    entry = FigureSpecs.of(spec).probe
+    entry = figure_spec(spec, "probe")
     drawn = tidy[tidy.model.isin(entry.models)]
     points = probe_points(runs_of_experiment(drawn, {}, entry.experiment, "probe figure"))
     return [*plot_probe(points, entry.title, prefix), probe_csv(points, Path(f"{prefix}.csv"))]
@@ -893,7 +899,7 @@ def training_curve_figure(spec: dict, entries: list[dict], title: str):
     """One panel per field of `training_curves.panels` against the step, then one per field of
     `validation_panels` at the steps the run validated (absent when it never did: training.
     valid_every null); a list-valued field (kl_per_group) gets one line per latent layer."""
-    curves = FigureSpecs.of(spec).training_curves
+    curves = figure_spec(spec, "training_curves")
     validated = [e for e in entries if all(name in e for name in curves.validation_panels)]
     panels = [(name, entries) for name in curves.panels]
     panels += [(name, validated) for name in curves.validation_panels if validated]
@@ -920,7 +926,7 @@ def training_curve_figure(spec: dict, entries: list[dict], title: str):
 
 def render_training_curves(spec: dict, log: Path, title: str, prefix: Path) -> list[Path]:
     """The training curves of one run's train_log.jsonl: prefix.png and prefix.pdf."""
-    entries = read_train_log(Path(log), list(FigureSpecs.of(spec).training_curves.panels))
+    entries = read_train_log(Path(log), list(figure_spec(spec, "training_curves").panels))
     return save_plot(training_curve_figure(spec, entries, title), prefix)
 
 
