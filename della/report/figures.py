@@ -357,9 +357,11 @@ class OverSeeds:
         summary = self.summary
         return (summary.high - summary.low) / 2 if summary.has_interval else 0.0
 
-    def interval_cells(self) -> list[str]:
+    def number_cells(self) -> list[str]:
+        """A CSV row's mean, std, interval low and high ("" where undefined: one seed)."""
         summary = self.summary
-        return ["", ""] if not summary.has_interval else [repr(summary.low), repr(summary.high)]
+        interval = ["", ""] if not summary.has_interval else [repr(summary.low), repr(summary.high)]
+        return [repr(self.mean), "" if self.std is None else repr(self.std), *interval]
 
 
 @dataclass
@@ -454,9 +456,7 @@ def latent_layer_csv(points: list[LayerPoint], path: Path) -> Path:
             p.last,
             p.n_latent,
             p.metric,
-            repr(p.mean),
-            "" if p.std is None else repr(p.std),
-            *p.interval_cells(),
+            *p.number_cells(),
             len(p.runs),
             " ".join(str(r.seed) for r in p.runs),
             canonical_json(p.runs[0].settings.get(p.metric, {})),
@@ -837,9 +837,7 @@ def probe_csv(points: list[ProbePoint], path: Path) -> Path:
             p.label,
             p.features if p.features == ALL_GROUPS else f"z{p.features}",
             p.metric,
-            repr(p.mean),
-            "" if p.std is None else repr(p.std),
-            *p.interval_cells(),
+            *p.number_cells(),
             len(p.values),
             " ".join(map(str, p.seeds)),
             canonical_json(p.settings),
